@@ -355,6 +355,13 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{where}.tensorParallelSize = {model.tensor_parallel_size}: larger than the "
                 f"{pool.gpus_per_node} GPU(s) per node of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}"
             )
+        elif pool is not None and model.replicas is not None:
+            max_gpus = model.replicas.max * model.tensor_parallel_size
+            if max_gpus > pool.max_gpus:
+                problems.append(
+                    f"{where}.replicas.max = {model.replicas.max}: needs {max_gpus} GPUs at tensorParallelSize "
+                    f"{model.tensor_parallel_size}, pool {pool.name!r} has at most {pool.max_gpus}"
+                )
         gpu_mem = GPUS[model.gpu].memory_gb
         usable = model.tensor_parallel_size * gpu_mem * GPU_MEMORY_UTILIZATION * (1 - WEIGHT_HEADROOM)
         if model.weights_gb > usable:
@@ -369,13 +376,6 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"artifacts.modelRevisions.{model.name}: missing; a Hugging Face model must be pinned to a "
                 "revision (a commit hash) so promotion moves exactly what was tested"
             )
-        if pool is not None and model.replicas is not None:
-            max_gpus = model.replicas.max * model.tensor_parallel_size
-            if max_gpus > pool.max_gpus:
-                problems.append(
-                    f"{where}.replicas.max = {model.replicas.max}: needs {max_gpus} GPUs at tensorParallelSize "
-                    f"{model.tensor_parallel_size}, pool {pool.name!r} has at most {pool.max_gpus}"
-                )
     for name in sorted(set(cfg.artifacts.model_revisions) - set(model_names)):
         problems.append(f"artifacts.modelRevisions.{name}: no model named {name!r}; models: {model_names}")
 
@@ -404,9 +404,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
 def apply_tier_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Fill what the stack file leaves out from its tier's profile: the ONE place tier defaults apply."""
     data = json.loads(json.dumps(raw))  # deep copy, and proof the input is plain data
-    profile = TIER_PROFILES.get(data.get("tier", ""))
-    if profile is None:
-        return data  # validation reports the bad tier
+    profile = TIER_PROFILES[data["tier"]]
     for pool in data.get("nodePools") or []:
         if isinstance(pool, dict):
             pool.setdefault("capacity", profile.capacity)
@@ -449,6 +447,11 @@ def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
 
 def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     """Validate a stack's `llm-fleet:*` config (keys without the namespace). Raises ConfigError."""
+    tier = raw.get("tier")
+    if tier not in TIER_PROFILES:
+        # Every other default hangs off the tier: report it alone rather than its knock-on errors.
+        shown = ": missing;" if tier is None else f" = {tier!r}:"
+        raise ConfigError([f"config error: {NAMESPACE}:tier{shown} allowed: 'dev', 'staging' or 'prod'"])
     data = apply_tier_defaults(raw)
     try:
         cfg = StackConfig.model_validate(data)

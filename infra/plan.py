@@ -119,7 +119,8 @@ class _PlanMocks(pulumi.runtime.Mocks):
         if args.typ == "gcp:container/cluster:Cluster":
             state.update(endpoint="203.0.113.10", masterAuth={"clusterCaCertificate": "UExBTi1DQQ=="})
         elif args.typ == "gcp:serviceaccount/account:Account":
-            state["email"] = f"{args.inputs['accountId']}@{args.inputs.get('project', 'project')}.iam.gserviceaccount.com"
+            project = args.inputs.get("project", "project")
+            state["email"] = f"{args.inputs['accountId']}@{project}.iam.gserviceaccount.com"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -136,7 +137,7 @@ class _RecordingMonitor(mocks.MockMonitor):
         self.planned: list[PlannedResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object)
@@ -146,7 +147,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                 custom=bool(request.custom), protect=bool(request.protect), inputs=_plain(inputs)))
         return response
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802
+    def RegisterResourceOutputs(self, request):
         if "::pulumi:pulumi:Stack::" in request.urn:
             self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)

@@ -18,6 +18,7 @@ def budget_covers_max_fleet(plan: StackPlan) -> Verdict:
     status = "fail" if plan.cfg.profile.over_budget_is_error else "warn"
     return Verdict(
         name, status,
-        f"max fleet ${monthly_max:,.0f}/month ({HOURS_PER_MONTH} h at maximum autoscaling) exceeds budget.monthlyAmount "
+        f"max fleet ${monthly_max:,.0f}/month ({HOURS_PER_MONTH} h at maximum autoscaling) exceeds "
+        f"budget.monthlyAmount "
         f"{budget.monthly_amount:,.0f} {budget.currency}; raise the budget or lower maxNodes",
     )

@@ -17,4 +17,5 @@ def every_gpu_pool_is_used(plan: StackPlan) -> Verdict:
         return Verdict("every-gpu-pool-is-used", "fail",
                        f"GPU pool(s) {', '.join(unused)} serve no model and run no training; "
                        "remove them or point a model (models[].pool) or training.pool at them")
-    return Verdict("every-gpu-pool-is-used", "pass", f"all {sum(1 for p in cfg.node_pools if p.gpu)} GPU pools are used")
+    gpu_pools = sum(1 for p in cfg.node_pools if p.gpu)
+    return Verdict("every-gpu-pool-is-used", "pass", f"all {gpu_pools} GPU pools are used")

@@ -57,9 +57,8 @@ def _gpu_pool_facts(pool: NodePool) -> PoolFacts:
     shape = spec.gke_shape(pool.gpus_per_node)
     assert shape is not None, "validated by config"
     cpu, mem = gke_allocatable(shape.vcpus, shape.memory_gib)
-    taints = (NodeTaint(GPU_TAINT_KEY, "present", "NoSchedule"),) + tuple(
-        NodeTaint(t.key, t.value, t.effect) for t in pool.taints
-    )
+    configured = (NodeTaint(t.key, t.value, t.effect) for t in pool.taints)
+    taints = (NodeTaint(GPU_TAINT_KEY, "present", "NoSchedule"), *configured)
     return PoolFacts(
         name=pool.name,
         purpose=pool.purpose,

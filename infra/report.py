@@ -1,0 +1,140 @@
+"""How a plan is shown: a terminal report (rich), a JSON document, and rendered manifests on disk."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from infra.cost import HOURS_PER_MONTH, CostReport
+from infra.plan import Plan, PlannedResource
+
+_STATUS_STYLE = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def resource_tree(plan: Plan) -> Tree:
+    tree = Tree(f"[bold]stack {plan.stack}[/] (project llm-fleet, tier {plan.cfg.tier}, cloud {plan.cfg.cloud}) — "
+                f"{len(plan.resources)} resources")
+    children: dict[str, list[PlannedResource]] = {}
+    for r in plan.resources:
+        children.setdefault(r.parent, []).append(r)
+
+    def add(node: Tree, parent_urn: str) -> None:
+        # Components first, then by type and name: a stable order whatever order the engine registered in.
+        for r in sorted(children.get(parent_urn, []), key=lambda r: (r.custom, r.type, r.name)):
+            label = f"[bold]{r.name}[/] [dim]{r.type}[/]" + (" [magenta]protected[/]" if r.protect else "")
+            add(node.add(label), r.urn)
+
+    add(tree, "")
+    return tree
+
+
+def cost_table(cost: CostReport) -> Table:
+    table = Table(title=f"Cost (USD, list prices as of {cost.prices_as_of})", title_justify="left")
+    for col in ("pool", "purpose", "machine", "capacity", "GPUs/node", "nodes min..max", "$/node-h", "$/day min",
+                "$/day max"):
+        table.add_column(col, justify="right" if col.startswith(("$", "GPU", "nodes")) else "left")
+    for p in cost.pools:
+        table.add_row(p.pool, p.purpose, p.machine_type, p.capacity,
+                      f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
+                      f"{p.min_nodes}..{p.max_nodes}", _money(p.node_hourly),
+                      _money(p.hourly_min * 24), _money(p.hourly_max * 24))
+    table.add_section()
+    table.add_row("total", "", "", "", "", "", "", _money(cost.daily_min), _money(cost.daily_max), style="bold")
+    table.caption = (f"{_money(cost.hourly_min)}/h at minimum, {_money(cost.hourly_max)}/h at maximum; "
+                     f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). Source: {cost.prices_source}")
+    return table
+
+
+def alternatives_table(cost: CostReport) -> Table:
+    table = Table(title=f"The same GPU-hours elsewhere (published prices, {cost.alternatives_as_of})",
+                  title_justify="left")
+    for col in ("provider", "$/day min", "$/day max", "note"):
+        table.add_column(col, justify="right" if col.startswith("$") else "left")
+    table.add_row("this stack (GPU pools only)", _money(cost.gpu_hourly_min * 24), _money(cost.gpu_hourly_max * 24),
+                  "", style="bold")
+    for alt in cost.alternatives:
+        note = f"does not sell {', '.join(k.value for k in alt.not_offered)}" if alt.not_offered else alt.source
+        table.add_row(alt.name, _money(alt.hourly_min * 24), _money(alt.hourly_max * 24), note)
+    return table
+
+
+def print_plan(plan: Plan, console: Console | None = None) -> None:
+    console = console or Console(width=140)
+    console.print(resource_tree(plan))
+    console.print()
+    console.print(cost_table(plan.cost))
+    console.print()
+    console.print(alternatives_table(plan.cost))
+    console.print()
+    console.print("[bold]Guards[/]")
+    for v in plan.verdicts:
+        console.print(f"  {_STATUS_STYLE[v.status]} {v.guard}: {v.message}", highlight=False)
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    cfg, cost = plan.cfg, plan.cost
+    budget = cfg.budget
+    budgets = [r for r in plan.resources if r.type == "gcp:billing/budget:Budget"]
+    return {
+        "stack": plan.stack,
+        "tier": cfg.tier,
+        "cloud": cfg.cloud,
+        "ok": plan.ok,
+        "pools": [
+            {"name": p.pool, "purpose": p.purpose, "machineType": p.machine_type, "capacity": p.capacity,
+             "gpu": p.gpu.value if p.gpu else None, "gpusPerNode": p.gpus_per_node,
+             "minNodes": p.min_nodes, "maxNodes": p.max_nodes,
+             "minGpus": p.min_nodes * p.gpus_per_node, "maxGpus": p.max_nodes * p.gpus_per_node}
+            for p in cost.pools
+        ],
+        "budget": None if budget is None else {
+            "monthlyAmount": budget.monthly_amount, "currency": budget.currency,
+            "thresholds": budget.thresholds, "forecastThresholds": budget.forecast_thresholds,
+            "emails": list(budget.emails), "resources": [r.urn for r in budgets],
+        },
+        "cost": {
+            "currency": "USD",
+            "pricesAsOf": cost.prices_as_of,
+            "pricesSource": cost.prices_source,
+            "hourly": {"min": round(cost.hourly_min, 4), "max": round(cost.hourly_max, 4)},
+            "daily": {"min": round(cost.daily_min, 2), "max": round(cost.daily_max, 2)},
+            "monthlyMax": round(cost.monthly_max, 2),
+            "pools": [{"pool": p.pool, "nodeHourly": round(p.node_hourly, 4),
+                       "dailyMin": round(p.hourly_min * 24, 2), "dailyMax": round(p.hourly_max * 24, 2)}
+                      for p in cost.pools],
+            "alternatives": [{"name": a.name, "source": a.source, "dailyMin": round(a.hourly_min * 24, 2),
+                              "dailyMax": round(a.hourly_max * 24, 2),
+                              "notOffered": [k.value for k in a.not_offered]} for a in cost.alternatives],
+            "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
+        },
+        "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
+        "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None,
+                       "protect": r.protect} for r in plan.resources],
+        "outputs": plan.outputs,
+        "notes": plan.notes,
+    }
+
+
+def write_manifests(plan: Plan, out: Path) -> list[Path]:
+    """One YAML file per Kubernetes object, named <kind>-<namespace>-<name>.yaml."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for obj in plan.manifests():
+        meta = obj.get("metadata", {})
+        stem = "-".join(str(p) for p in (obj.get("kind", "object"), meta.get("namespace"), meta.get("name")) if p)
+        path = out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).lower() + ".yaml")
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        written.append(path)
+    return written

@@ -1,0 +1,59 @@
+"""Shared fixtures: the shipped stack files, and temporary stacks built from them."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod")
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `llm-fleet:*` block of a shipped stack file, keys without the namespace."""
+    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
+
+
+@functools.cache
+def _shipped_plan(stack: str):
+    from infra.plan import run_plan
+
+    return run_plan(stack)
+
+
+@pytest.fixture(params=STACKS)
+def shipped_plan(request):
+    return _shipped_plan(request.param)
+
+
+@pytest.fixture
+def plan_of():
+    return _shipped_plan
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    """Write a stack file (derived from a shipped one) into a temp project folder; returns (root, name)."""
+
+    def make(base: str, edit=None, name: str = "test") -> tuple[Path, str]:
+        cfg = copy.deepcopy(stack_config(base))
+        if edit is not None:
+            edit(cfg)
+        doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        return tmp_path, name
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infra", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)

@@ -1,0 +1,176 @@
+"""Every shipped stack, run end to end through the real program under Pulumi's mock engine."""
+
+from __future__ import annotations
+
+import json
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from infra.catalog import GPUS, GpuKind
+from infra.platforms import GPU_TAINT_KEY, POOL_LABEL
+from tests.conftest import run_cli
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+def node_pools(plan) -> dict[str, dict]:
+    return {r.name.removeprefix("gke-pool-"): r.inputs for r in plan.of_type(NODE_POOL)}
+
+
+def test_every_stack_plans_cleanly(shipped_plan):
+    assert shipped_plan.ok, shipped_plan.verdicts
+    types = {r.type for r in shipped_plan.resources}
+    assert {"gcp:container/cluster:Cluster", NODE_POOL, "gcp:billing/budget:Budget",
+            "gcp:artifactregistry/repository:Repository", "pulumi:providers:kubernetes"} <= types
+    # Every resource hangs under a component of ours: nothing is declared loose on the stack.
+    top = {r.type for r in shipped_plan.resources if r.parent == ""}
+    assert top == {"llmfleet:platform:GkePlatform"}
+
+
+def test_prod_a100_pool_is_warm_4_and_autoscales_to_12(plan_of):
+    pool = node_pools(plan_of("prod"))["a100-serving"]
+    autoscaling = pool["autoscaling"]
+    accel = pool["nodeConfig"]["guestAccelerators"][0]
+    gpus = accel["count"]
+    assert (autoscaling["totalMinNodeCount"] * gpus, autoscaling["totalMaxNodeCount"] * gpus) == (4, 12)
+    assert "minNodeCount" not in autoscaling  # per-zone bounds would multiply by the zone count
+    assert accel["type"] == GPUS[GpuKind.A100_40GB].gke_accelerator
+    assert accel["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
+    assert pool["nodeConfig"]["spot"] is False
+    assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in pool["nodeConfig"]["taints"]
+    assert pool["nodeConfig"]["labels"][POOL_LABEL] == "a100-serving"
+
+
+def test_prod_has_one_h100_for_training_and_a_rollout_cpu_pool(plan_of):
+    pools = node_pools(plan_of("prod"))
+    h100 = pools["h100-training"]
+    assert h100["nodeConfig"]["guestAccelerators"][0]["type"] == "nvidia-h100-80gb"
+    assert h100["nodeConfig"]["guestAccelerators"][0]["count"] * h100["autoscaling"]["totalMaxNodeCount"] == 1
+    assert h100["nodeConfig"]["ephemeralStorageLocalSsdConfig"]["localSsdCount"] == 2  # bundled NVMe used
+    rollout = pools["rollout"]
+    assert "guestAccelerators" not in rollout["nodeConfig"]
+    assert rollout["nodeConfig"]["machineType"] == "n2-standard-32"
+    assert "system" in pools
+
+
+def test_dev_pools_are_spot_and_scale_to_zero(plan_of):
+    pools = node_pools(plan_of("dev"))
+    for name, pool in pools.items():
+        if name == "system":
+            continue
+        assert pool["nodeConfig"]["spot"] is True, name
+        assert pool["autoscaling"]["totalMinNodeCount"] == 0, name
+
+
+def test_budget_has_its_thresholds_channels_and_topic(plan_of):
+    plan = plan_of("prod")
+    (budget,) = plan.of_type("gcp:billing/budget:Budget")
+    b = budget.inputs
+    assert b["amount"]["specifiedAmount"] == {"currencyCode": "USD", "units": "45000"}
+    rules = {(r["thresholdPercent"], r["spendBasis"]) for r in b["thresholdRules"]}
+    assert rules == {(0.5, "CURRENT_SPEND"), (0.9, "CURRENT_SPEND"), (1.0, "CURRENT_SPEND"),
+                     (1.0, "FORECASTED_SPEND")}
+    assert b["budgetFilter"]["labels"] == {"llm-fleet-stack": "prod"}
+    channels = plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
+    assert sorted(c.inputs["labels"]["email_address"] for c in channels) == [
+        "finops@acme.example", "ml-platform@acme.example"]
+    assert len(b["allUpdatesRule"]["monitoringNotificationChannels"]) == 2
+    assert b["allUpdatesRule"]["pubsubTopic"]
+
+
+def test_stateful_resources_are_protected_in_prod_only(plan_of):
+    stateful = {"gcp:container/cluster:Cluster", "gcp:artifactregistry/repository:Repository"}
+    for stack, expected in (("prod", True), ("dev", False)):
+        plan = plan_of(stack)
+        for r in plan.resources:
+            if r.type in stateful:
+                assert r.protect is expected, (stack, r.name)
+        (cluster,) = plan.of_type("gcp:container/cluster:Cluster")
+        assert cluster.inputs["deletionProtection"] is expected
+
+
+def test_cluster_is_vpc_native_private_with_workload_identity(plan_of):
+    (cluster,) = plan_of("prod").of_type("gcp:container/cluster:Cluster")
+    c = cluster.inputs
+    assert c["removeDefaultNodePool"] is True
+    assert c["networkingMode"] == "VPC_NATIVE"
+    assert c["workloadIdentityConfig"]["workloadPool"] == "acme-llm-prod.svc.id.goog"
+    assert c["releaseChannel"]["channel"] == "STABLE"
+    assert c["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert plan_of("prod").of_type("gcp:compute/routerNat:RouterNat"), "private nodes need NAT to pull images"
+    (dev_cluster,) = plan_of("dev").of_type("gcp:container/cluster:Cluster")
+    assert "privateClusterConfig" not in dev_cluster.inputs
+
+
+def test_rendered_kubernetes_objects_are_schema_valid(shipped_plan):
+    manifests = shipped_plan.manifests()
+    assert manifests
+    for obj in manifests:
+        kubernetes_validate.validate(obj, desired_version="1.33", strict=True)
+
+
+def test_cli_json_has_pools_cost_and_budget():
+    result = run_cli("plan", "--stack", "prod", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    pools = {p["name"]: p for p in doc["pools"]}
+    assert (pools["a100-serving"]["minGpus"], pools["a100-serving"]["maxGpus"]) == (4, 12)
+    assert pools["h100-training"]["gpu"] == "H100-80GB"
+    assert pools["rollout"]["gpu"] is None
+    assert doc["budget"]["monthlyAmount"] == 45000 and doc["budget"]["resources"]
+    daily = doc["cost"]["daily"]
+    assert 0 < daily["min"] < daily["max"]
+    assert {a["name"] for a in doc["cost"]["alternatives"]} == {"Modal", "RunPod", "CoreWeave", "Lambda"}
+    assert all(g["status"] == "pass" for g in doc["guards"])
+    assert doc["outputs"]["pools"]["a100-serving"]["gpu"] == "A100-40GB"
+    assert doc["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_cli_report_and_out_dir(tmp_path):
+    result = run_cli("plan", "--stack", "dev", "--out", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    for text in ("GkePlatform", "l4-serving", "Cost", "Modal", "PASS budget-covers-max-fleet"):
+        assert text in result.stdout
+    files = sorted((tmp_path / "m").glob("*.yaml"))
+    assert [f.name for f in files] == ["storageclass-llm-fleet-cache.yaml"]
+    assert yaml.safe_load(files[0].read_text())["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
+def test_over_budget_prod_fails_the_guard_and_exits_1(make_stack):
+    root, name = make_stack("prod", lambda c: c["budget"].update(monthlyAmount=20000))
+    result = run_cli("plan", "--stack", name, "--cwd", str(root), "--json")
+    assert result.returncode == 1
+    guards = {g["guard"]: g for g in json.loads(result.stdout)["guards"]}
+    assert guards["budget-covers-max-fleet"]["status"] == "fail"
+    assert "exceeds budget.monthlyAmount 20,000 USD" in guards["budget-covers-max-fleet"]["message"]
+
+
+def test_over_budget_dev_only_warns(make_stack):
+    root, name = make_stack("dev", lambda c: c["budget"].update(monthlyAmount=100))
+    result = run_cli("plan", "--stack", name, "--cwd", str(root), "--json")
+    assert result.returncode == 0
+    guards = {g["guard"]: g["status"] for g in json.loads(result.stdout)["guards"]}
+    assert guards["budget-covers-max-fleet"] == "warn"
+
+
+def test_pulumi_up_path_refuses_a_failing_guard(make_stack):
+    """The same program under `pulumi up` (enforce_guards) stops before declaring a resource."""
+    from infra import program
+    from infra.config import parse_stack_config
+    from tests.conftest import stack_config
+
+    raw = stack_config("prod")
+    raw["nodePools"].append({"name": "idle-l4", "gpu": "L4", "minNodes": 0, "maxNodes": 1})
+    cfg = parse_stack_config(raw)
+    with pytest.raises(program.GuardError, match="idle-l4"):
+        program.run(cfg)
+
+
+def test_secure_values_are_masked_not_decrypted(make_stack):
+    from infra.plan import read_stack_file
+
+    root, name = make_stack("dev", lambda c: c.update(hfToken={"secure": "v1:abc"}))
+    config, secret_keys = read_stack_file(name, root)
+    assert config["llm-fleet:hfToken"] == "[secret]" and secret_keys == ["llm-fleet:hfToken"]

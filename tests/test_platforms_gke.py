@@ -1,0 +1,42 @@
+"""GKE pool facts: what workloads will select on and fit into, computed without a cloud."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.config import parse_stack_config
+from infra.platforms import GPU_TAINT_KEY, POOL_LABEL
+from infra.platforms.gke import gke_allocatable, gke_pool_facts
+from tests.conftest import stack_config
+
+
+@pytest.mark.parametrize(("vcpus", "mem", "cpu_alloc", "mem_alloc"), [
+    # GKE's documented reservations: 1 vCPU keeps 0.94; 4 GiB keeps 3 GiB minus the 100 MiB eviction margin
+    (1, 4.0, 0.94, 2.9),
+    (12, 85.0, 11.91, 85.0 - (1 + 0.8 + 0.8 + 0.06 * 69) - 100 / 1024),
+    (96, 384.0, 96 - (0.06 + 0.01 + 2 * 0.005 + 92 * 0.0025),
+     384.0 - (1 + 0.8 + 0.8 + 0.06 * 112 + 0.02 * 256) - 100 / 1024),
+])
+def test_allocatable_follows_gke_reservations(vcpus, mem, cpu_alloc, mem_alloc):
+    cpu, memory = gke_allocatable(vcpus, mem)
+    assert cpu == pytest.approx(cpu_alloc, abs=0.01)
+    assert memory == pytest.approx(mem_alloc, abs=0.01)
+
+
+def test_gpu_pool_facts_carry_selector_taint_and_shape():
+    facts = gke_pool_facts(parse_stack_config(stack_config("prod")))
+    a100 = facts["a100-serving"]
+    assert a100.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100", POOL_LABEL: "a100-serving"}
+    assert a100.taints[0].key == GPU_TAINT_KEY and a100.taints[0].effect == "NoSchedule"
+    assert (a100.machine_type, a100.gpus_per_node, a100.max_gpus) == ("a2-highgpu-1g", 1, 12)
+    assert 11 < a100.allocatable_cpu < 12 and 75 < a100.allocatable_memory_gib < 85
+    assert facts["rollout"].gpu is None and facts["rollout"].taints == ()
+    assert facts["system"].purpose == "system"
+
+
+def test_configured_taints_are_added_to_the_gpu_taint():
+    raw = stack_config("prod")
+    raw["nodePools"][0]["taints"] = [{"key": "team", "value": "ml", "effect": "NoExecute"}]
+    facts = gke_pool_facts(parse_stack_config(raw))
+    assert [(t.key, t.effect) for t in facts["a100-serving"].taints] == [(GPU_TAINT_KEY, "NoSchedule"),
+                                                                           ("team", "NoExecute")]
