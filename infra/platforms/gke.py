@@ -179,7 +179,7 @@ class GkePlatform(pulumi.ComponentResource):
             )
 
         node_sa = gcp.serviceaccount.Account(
-            f"{name}-nodes-sa", project=gcp_cfg.project, account_id=f"llm-fleet-{stack}-nodes"[:30],
+            f"{name}-nodes-sa", project=gcp_cfg.project, account_id=f"llm-fleet-{stack}"[:24].rstrip("-") + "-nodes",
             display_name=f"llm-fleet {stack} GKE nodes", opts=after_apis,
         )
         # Least privilege for nodes: write logs and metrics, pull images. Workloads get their own identities.
