@@ -174,3 +174,29 @@ def test_secure_values_are_masked_not_decrypted(make_stack):
     root, name = make_stack("dev", lambda c: c.update(hfToken={"secure": "v1:abc"}))
     config, secret_keys = read_stack_file(name, root)
     assert config["llm-fleet:hfToken"] == "[secret]" and secret_keys == ["llm-fleet:hfToken"]
+
+
+def test_pulumi_entry_point_declares_what_the_plan_shows(plan_of):
+    """Run `infra/` the way Pulumi's Python host does (runpy on the folder) and compare with the plan."""
+    import runpy
+
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.config import set_all_config
+    from pulumi.runtime.stack import run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    from infra.plan import ROOT, _PlanMocks, _RecordingMonitor, read_stack_file
+
+    config, secret_keys = read_stack_file("prod")
+    mock = _PlanMocks()
+    monitor = _RecordingMonitor(mock)
+    pulumi.runtime.set_mocks(mock, project="llm-fleet", stack="prod", preview=True, monitor=monitor)
+    settings.ROOT.set(None)
+    set_all_config(config, secret_keys)
+    _sync_await(run_in_stack(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__")))
+
+    declared = sorted((r.type, r.name, r.protect) for r in monitor.planned)
+    planned = sorted((r.type, r.name, r.protect) for r in plan_of("prod").resources)
+    assert declared == planned
+    assert monitor.stack_outputs["pools"]["a100-serving"]["maxNodes"] == 12
