@@ -164,6 +164,13 @@ def _parse_parameters(value: Any) -> float:
     return float(m["n"]) * _UNITS[m["unit"].upper()]
 
 
+class ModelAutoscaling(_Model):
+    """KEDA triggers: queued requests per replica, and optionally KV-cache pressure."""
+
+    waiting_requests_per_replica: float = Field(default=4, gt=0)
+    kv_cache_usage_threshold: float | None = Field(default=None, gt=0, le=1)
+
+
 class Model(_Model):
     """A model to serve. Its revision is pinned in `artifacts.modelRevisions`, so promotion moves it."""
 
@@ -178,7 +185,8 @@ class Model(_Model):
     pool: Name | None = None
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_model_len: int = Field(default=8192, ge=256)
-    replicas: Replicas | None = None
+    replicas: Replicas  # min defaults to the tier's
+    autoscaling: ModelAutoscaling = ModelAutoscaling()
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -229,17 +237,18 @@ class Charts(_Model):
     kube_prometheus_stack: str
 
 
+Image = Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
+
+
 class Artifacts(_Model):
     """Every version pulled at deploy time. Promotion copies this block, and only it, between tiers."""
 
-    serving_image: Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
+    serving_image: Image
+    rollout_image: Image | None = None
+    training_image: Image | None = None
     vllm_version: str
     charts: Charts
     model_revisions: dict[str, str] = {}
-
-    @property
-    def image_pinned_by_digest(self) -> bool:
-        return "@sha256:" in self.serving_image
 
 
 class PriceOverride(_Model):
@@ -247,21 +256,64 @@ class PriceOverride(_Model):
     spot: float | None = Field(default=None, gt=0)
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class Training(_Model):
-    """The training job's GPU needs (the job itself is declared by the workloads layer)."""
+    """The single-GPU-node training job. Its image is `artifacts.trainingImage`."""
 
     gpu: GpuKind
     gpus: int = Field(default=1, ge=1)
     pool: Name | None = None
+    command: list[str] = []
+    args: list[str] = []
+    env: dict[EnvName, str] = {}
+    # Where checkpoints go: a bucket path (handed to the job as CHECKPOINT_DIR) or, without one,
+    # a persistent volume of this size mounted at /checkpoints.
+    checkpoint_bucket: Annotated[str, Field(pattern=r"^(gs|s3)://[\w.-]+(/\S*)?$")] | None = None
+    checkpoint_volume_gb: int = Field(default=500, ge=10)
+    # Suspended by default: `pulumi up` never starts GPU spend nobody asked for.
+    suspend: bool = True
 
 
 class Rollout(_Model):
-    """CPU rollout workers: how many, and how much CPU each asks for."""
+    """CPU rollout workers. Their image is `artifacts.rolloutImage`."""
 
     pool: Name
     replicas: Replicas
     cpu_per_worker: float = Field(default=1.0, gt=0)
     memory_gib_per_worker: float = Field(default=2.0, gt=0)
+    command: list[str] = []
+    args: list[str] = []
+    env: dict[EnvName, str] = {}
+    target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+
+
+class WorkingHours(_Model):
+    """When GPU models may run; outside these hours KEDA scales them to zero (dev tier)."""
+
+    timezone: str = "UTC"
+    start: str = "0 8 * * 1-5"
+    end: str = "0 20 * * 1-5"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a 5-field cron expression, e.g. '0 8 * * 1-5'")
+        return value
+
+
+class Serving(_Model):
+    """How models are served and who may reach them."""
+
+    mode: Literal["vllm", "kuberay"] = "vllm"
+    expose: Literal["cluster-ip", "internal-load-balancer"] = "cluster-ip"
+    # Namespaces allowed to call the OpenAI API besides the rollout workers' (e.g. a gateway).
+    api_access_from: list[Name] = []
+    monitoring: Literal["platform", "self-hosted"] = "platform"  # platform: GKE Managed Prometheus
+    drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
+    working_hours: WorkingHours | None = None
 
 
 class SystemPool(_Model):
@@ -290,6 +342,8 @@ class StackConfig(_Model):
     training: Training | None = None
     rollout: Rollout | None = None
     budget: Budget | None = None
+    serving: Serving = Serving()
+    hf_token: str | None = None  # a secret: `pulumi config set --secret llm-fleet:hfToken hf_…`
     artifacts: Artifacts
     pricing: dict[GpuKind, PriceOverride] = {}
 
@@ -355,7 +409,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{where}.tensorParallelSize = {model.tensor_parallel_size}: larger than the "
                 f"{pool.gpus_per_node} GPU(s) per node of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}"
             )
-        elif pool is not None and model.replicas is not None:
+        elif pool is not None:
             max_gpus = model.replicas.max * model.tensor_parallel_size
             if max_gpus > pool.max_gpus:
                 problems.append(
@@ -370,6 +424,11 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"not fit {model.tensor_parallel_size} x {model.gpu.value} ({usable:.1f} GB usable after vLLM's "
                 f"{GPU_MEMORY_UTILIZATION:.0%} cap and {WEIGHT_HEADROOM:.0%} headroom); raise "
                 "tensorParallelSize, pick a larger GPU or a smaller dtype"
+            )
+        if model.replicas.min == 0 and cfg.serving.working_hours is None:
+            problems.append(
+                f"{where}.replicas.min = 0: nothing would wake the model again (vLLM's queue metric only exists "
+                "while a replica runs); set serving.workingHours to scale to zero outside them, or min >= 1"
             )
         if model.is_huggingface and model.name not in cfg.artifacts.model_revisions:
             problems.append(
@@ -387,6 +446,12 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"training.gpus = {cfg.training.gpus}: larger than the {pool.gpus_per_node} GPU(s) per node "
                 f"of pool {pool.name!r}"
             )
+    if cfg.serving.mode == "kuberay":
+        problems.append("serving.mode = 'kuberay': not available yet; allowed: 'vllm'")
+    if cfg.training is not None and cfg.artifacts.training_image is None:
+        problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")
+    if cfg.rollout is not None and cfg.artifacts.rollout_image is None:
+        problems.append("artifacts.rolloutImage: missing; the rollout workers need an image (pinned by digest)")
     if cfg.rollout is not None:
         if cfg.rollout.pool not in names:
             problems.append(f"rollout.pool = {cfg.rollout.pool!r}: no such node pool; defined: {', '.join(names)}")

@@ -23,7 +23,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra import program
 from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
 from infra.cost import CostReport
-from infra.guards import Verdict
+from infra.guards import PlannedResource, StackPlan, Verdict, resource_guards
 
 PROJECT = "llm-fleet"
 SECRET_PLACEHOLDER = "[secret]"
@@ -32,21 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class StackFileError(ConfigError):
     pass
-
-
-@dataclass(frozen=True)
-class PlannedResource:
-    urn: str
-    type: str
-    name: str
-    parent: str  # parent URN ("" for the stack's direct children)
-    custom: bool
-    protect: bool
-    inputs: dict[str, Any]
-
-    @property
-    def is_kubernetes_object(self) -> bool:
-        return self.custom and self.type.startswith("kubernetes:") and "helm.sh" not in self.type
 
 
 @dataclass
@@ -163,6 +148,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if value == rpc.UNKNOWN:
         return "(known after apply)"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the engine's wire format has only doubles; Kubernetes int fields reject 4.0
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
@@ -186,5 +173,8 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
         verdicts.extend(program.run(cfg, enforce_guards=False))
 
     _sync_await(run_in_stack(body))
+    config_plan = program.stack_plan(cfg)
+    with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(monitor.planned))
+    verdicts += [guard(with_resources) for guard in resource_guards()]
     return Plan(stack=stack, cfg=cfg, resources=monitor.planned, outputs=monitor.stack_outputs,
-                cost=program.stack_plan(cfg).cost, verdicts=verdicts)
+                cost=config_plan.cost, verdicts=verdicts)

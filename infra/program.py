@@ -1,4 +1,4 @@
-"""The Pulumi program itself: config → guards → platform → (services → workloads) → exports.
+"""The Pulumi program itself: config → guards → platform → cluster services → workloads → exports.
 
 `infra/__main__.py` (under `pulumi up`) and `infra/plan.py` (under Pulumi's mock engine) both
 call `run`, so there is exactly one resource-building code path.
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.cluster import build_cluster_services
 from infra.config import StackConfig
 from infra.cost import fleet_cost
 from infra.guards import StackPlan, Verdict, run_guards
 from infra.platforms import build_platform, pool_facts
+from infra.workloads import build_workloads
 
 
 class GuardError(pulumi.RunError):
@@ -38,6 +40,8 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
                 pulumi.log.warn(f"guard {v.guard}: {v.message}")
 
     platform = build_platform(cfg)
+    services = build_cluster_services(cfg, platform)
+    model_urls = build_workloads(cfg, platform, services)
 
     pulumi.export("tier", cfg.tier)
     pulumi.export("cloud", cfg.cloud)
@@ -50,6 +54,7 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
                  "nodeSelector": p.node_selector}
         for p in platform.pools.values()
     })
+    pulumi.export("modelUrls", model_urls)
     pulumi.export("costPerDay", {"min": round(plan.cost.daily_min, 2), "max": round(plan.cost.daily_max, 2),
                                  "currency": "USD"})
     return verdicts

@@ -198,7 +198,7 @@ def test_weights_fit_property(params_b, tp, dtype):
     raw = stack_config("prod")
     raw["nodePools"][0].update(gpu="A100-80GB", gpusPerNode=8, minNodes=0, maxNodes=2)
     raw["models"][0].update(gpu="A100-80GB", parameters=params_b * 1e9, dtype=dtype, tensorParallelSize=tp,
-                            replicas={"min": 0, "max": 1})
+                            replicas={"min": 1, "max": 1})
     fits = params_b * BYTES_PER_PARAMETER[dtype] <= tp * 80 * GPU_MEMORY_UTILIZATION * (1 - WEIGHT_HEADROOM)
     if fits:
         parse_stack_config(raw)

@@ -50,3 +50,105 @@ def test_a_pool_used_only_by_training_counts_as_used():
     del raw["training"]
     verdict = every_gpu_pool_is_used(plan_for(raw))
     assert verdict.status == "fail" and "h100-training" in verdict.message
+
+
+# Resource guards: each passes on the rendered shipped stacks and fails on a deliberately broken object.
+
+import copy  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import pytest  # noqa: E402
+
+from infra.guards import StackPlan  # noqa: E402
+from infra.guards.exposure import no_unrequested_load_balancer  # noqa: E402
+from infra.guards.images import images_pinned_by_digest  # noqa: E402
+from infra.guards.scheduling import (  # noqa: E402
+    autoscaling_fits_pool,
+    gpu_pods_fit_one_node,
+    gpu_pods_select_and_tolerate_their_pool,
+    termination_grace_covers_drain,
+)
+
+
+def rendered(plan_of, stack: str, kind: str, name: str, edit) -> StackPlan:
+    """The stack's plan with one rendered object changed by `edit`."""
+    plan = plan_of(stack)
+    resources = []
+    for r in plan.resources:
+        if r.inputs.get("kind") == kind and r.inputs.get("metadata", {}).get("name") == name:
+            inputs = copy.deepcopy(r.inputs)
+            edit(inputs)
+            r = replace(r, inputs=inputs)
+        resources.append(r)
+    base = stack_plan(plan.cfg)
+    return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources))
+
+
+def vllm_container(obj):
+    return obj["spec"]["template"]["spec"]["containers"][0]
+
+
+RESOURCE_GUARD_CASES = [
+    (gpu_pods_fit_one_node, "prod", "Deployment", "vllm-qwen-7b",
+     lambda o: vllm_container(o)["resources"]["requests"].update(memory="500Gi"),
+     "requests 500.0 GiB, a a100-serving node offers"),
+    (gpu_pods_fit_one_node, "prod", "Deployment", "vllm-qwen-7b",
+     lambda o: vllm_container(o)["resources"]["limits"].update({"nvidia.com/gpu": "2"}),
+     "asks for 2 GPUs, a a100-serving node has 1"),
+    (gpu_pods_fit_one_node, "prod", "Deployment", "vllm-qwen-7b",
+     lambda o: vllm_container(o)["resources"]["requests"].update({"ephemeral-storage": "900Gi"}),
+     "raise the pool's diskSizeGb"),
+    (gpu_pods_select_and_tolerate_their_pool, "prod", "Deployment", "vllm-qwen-7b",
+     lambda o: o["spec"]["template"]["spec"].pop("tolerations"),
+     "does not tolerate nvidia.com/gpu=present:NoSchedule of pool a100-serving"),
+    (gpu_pods_select_and_tolerate_their_pool, "prod", "Job", "trainer",
+     lambda o: o["spec"]["template"]["spec"].update(nodeSelector={"llm-fleet.dev/pool": "rollout"}),
+     "matches no GPU pool"),
+    (termination_grace_covers_drain, "prod", "Deployment", "vllm-qwen-7b",
+     lambda o: o["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=30),
+     "terminationGracePeriodSeconds 30 < preStop 0 + drain 120"),
+    (autoscaling_fits_pool, "prod", "ScaledObject", "vllm-qwen-7b",
+     lambda o: o["spec"].update(maxReplicaCount=13),
+     "replicas at maximum need 13 GPUs, the pool has at most 12"),
+    (autoscaling_fits_pool, "prod", "HorizontalPodAutoscaler", "rollout-worker",
+     lambda o: o["spec"].update(maxReplicas=400),
+     "replicas at maximum request 400 CPU"),
+    (no_unrequested_load_balancer, "prod", "Service", "vllm-qwen-7b",
+     lambda o: o["spec"].update(type="LoadBalancer"),
+     "is a LoadBalancer but serving.expose is 'cluster-ip'"),
+    (images_pinned_by_digest, "staging", "Deployment", "rollout-worker",
+     lambda o: vllm_container(o).update(image="us-central1-docker.pkg.dev/x/llm-fleet/rollout-worker:latest"),
+     "images not pinned by digest: us-central1-docker.pkg.dev/x/llm-fleet/rollout-worker:latest"),
+]
+
+
+@pytest.mark.parametrize(("guard", "stack", "kind", "name", "edit", "message"), RESOURCE_GUARD_CASES,
+                         ids=[f"{c[0].__name__}-{c[2]}" for c in RESOURCE_GUARD_CASES])
+def test_resource_guard_passes_shipped_and_fails_broken(plan_of, guard, stack, kind, name, edit, message):
+    assert guard(rendered(plan_of, stack, kind, name, lambda o: None)).status == "pass"
+    verdict = guard(rendered(plan_of, stack, kind, name, edit))
+    assert verdict.status == "fail"
+    assert message in verdict.message
+
+
+def test_unpinned_images_only_warn_in_dev(plan_of):
+    verdict = images_pinned_by_digest(rendered(plan_of, "dev", "Deployment", "rollout-worker", lambda o: None))
+    assert verdict.status == "warn" and "rollout-worker:0.1.0" in verdict.message
+
+
+def test_autoscaling_guard_sums_models_sharing_a_pool(make_stack):
+    from infra.plan import run_plan
+
+    def two_models(c):
+        second = copy.deepcopy(c["models"][0])
+        second["name"] = "qwen-7b-b"
+        c["models"].append(second)
+        c["artifacts"]["modelRevisions"]["qwen-7b-b"] = "a" * 40
+        for m in c["models"]:
+            m["replicas"] = {"min": 1, "max": 8}
+
+    root, name = make_stack("prod", two_models)
+    plan = run_plan(name, root)
+    verdicts = {v.guard: v for v in plan.verdicts}
+    assert verdicts["autoscaling-fits-pool"].status == "fail"
+    assert "need 16 GPUs, the pool has at most 12" in verdicts["autoscaling-fits-pool"].message

@@ -1,16 +1,18 @@
 """Guards: invariants checked on the whole plan, the same functions wherever they run.
 
-A guard is a plain function of a `StackPlan` that returns a `Verdict`. `plan` prints every
-verdict; `pulumi up` refuses to declare anything when one fails; the policy pack (later) calls
-the same functions. Severity can depend on the tier: an over-budget fleet is an error in prod
-and a warning elsewhere.
+A guard is a plain function of a `StackPlan` that returns a `Verdict`. Config guards need only
+the config, pools and cost: `pulumi up` runs them before declaring anything and refuses on a
+failure. Resource guards also read the declared resources (their inputs, as a provider
+receives them): `plan` runs them on what the mock engine recorded, and the policy pack (later)
+on what the real engine sees. Severity can depend on the tier: an over-budget fleet is an
+error in prod and a warning elsewhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from infra.config import StackConfig
 from infra.cost import CostReport
@@ -20,12 +22,28 @@ Status = Literal["pass", "warn", "fail"]
 
 
 @dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str  # parent URN ("" for the stack's direct children)
+    custom: bool
+    protect: bool
+    inputs: dict[str, Any]
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and "helm.sh" not in self.type
+
+
+@dataclass(frozen=True)
 class StackPlan:
-    """What guards may look at: the validated config, the pools as the platform will build them, the cost."""
+    """What guards may look at: the config, the pools as the platform builds them, the cost, the resources."""
 
     cfg: StackConfig
     pools: dict[str, PoolFacts]
     cost: CostReport
+    resources: tuple[PlannedResource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,12 +56,28 @@ class Verdict:
 Guard = Callable[[StackPlan], Verdict]
 
 
-def all_guards() -> list[Guard]:
+def config_guards() -> list[Guard]:
     from infra.guards.budget import budget_covers_max_fleet
     from infra.guards.pools import every_gpu_pool_is_used
 
     return [budget_covers_max_fleet, every_gpu_pool_is_used]
 
 
+def resource_guards() -> list[Guard]:
+    from infra.guards.exposure import no_unrequested_load_balancer
+    from infra.guards.images import images_pinned_by_digest
+    from infra.guards.scheduling import (
+        autoscaling_fits_pool,
+        gpu_pods_fit_one_node,
+        gpu_pods_select_and_tolerate_their_pool,
+        termination_grace_covers_drain,
+    )
+
+    return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
+            autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest]
+
+
 def run_guards(plan: StackPlan) -> list[Verdict]:
-    return [guard(plan) for guard in all_guards()]
+    """Config guards always; resource guards when the plan carries resources."""
+    guards = config_guards() + (resource_guards() if plan.resources else [])
+    return [guard(plan) for guard in guards]

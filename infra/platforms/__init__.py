@@ -19,6 +19,8 @@ from infra.config import StackConfig
 POOL_LABEL = "llm-fleet.dev/pool"
 GPU_LABEL = "llm-fleet.dev/gpu"
 PURPOSE_LABEL = "llm-fleet.dev/purpose"
+# Where the cluster services layer installs KEDA's operator: platforms bind cloud identities to it.
+KEDA_NAMESPACE, KEDA_OPERATOR_SA = "keda", "keda-operator"
 # The taint GPU nodes carry so that only pods that asked for a GPU land there.
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
@@ -47,6 +49,7 @@ class PoolFacts:
     allocatable_cpu: float  # cores a pod can request on one node
     allocatable_memory_gib: float
     local_ssd_gib: int
+    ephemeral_storage_gib: int  # what emptyDirs and image layers may use on one node
 
     @property
     def max_gpus(self) -> int:
@@ -54,13 +57,24 @@ class PoolFacts:
 
 
 @dataclass(frozen=True)
+class ManagedPrometheus:
+    """A Prometheus the cloud runs for us: where to query it, and how KEDA may."""
+
+    query_url: str
+    scraper_namespace: str  # where its collectors run: the source NetworkPolicies must admit
+    keda_pod_identity: str  # KEDA TriggerAuthentication `podIdentity.provider`
+    keda_operator_annotations: dict[str, pulumi.Input[str]]  # binds KEDA's service account to a cloud identity
+
+
+@dataclass(frozen=True)
 class Platform:
     cloud: str
     provider: k8s.Provider
     pools: dict[str, PoolFacts]
-    storage_class: str  # for the weights and compile caches
+    storage_class: str  # SSD-backed, WaitForFirstConsumer: training checkpoints
     registry: pulumi.Output[str]  # where the serving image is pushed
-    managed_prometheus: bool  # the cloud runs Prometheus for us (GKE Managed Service for Prometheus)
+    managed_prometheus: ManagedPrometheus | None  # None: the cluster services layer installs Prometheus
+    internal_lb_annotations: dict[str, str]  # makes a LoadBalancer Service internal on this cloud
     exports: dict[str, object] = field(default_factory=dict)  # stack outputs this platform adds
     notes: tuple[str, ...] = field(default=())  # what the plan must tell the user about this platform
 

@@ -16,8 +16,11 @@ from infra.config import NodePool, StackConfig
 from infra.platforms import (
     GPU_LABEL,
     GPU_TAINT_KEY,
+    KEDA_NAMESPACE,
+    KEDA_OPERATOR_SA,
     POOL_LABEL,
     PURPOSE_LABEL,
+    ManagedPrometheus,
     NodeTaint,
     Platform,
     PoolFacts,
@@ -33,8 +36,12 @@ _APIS = (
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
 )
-# GKE-managed storage class backed by regional-capable SSD persistent disks.
-CACHE_STORAGE_CLASS = "llm-fleet-cache"
+# The boot disk also holds the OS and container images (a vLLM image alone is ~10 GB).
+BOOT_DISK_RESERVED_GIB = 60
+SYSTEM_DISK_GB = 100
+# SSD persistent disks, created in the zone of the pod that claims them.
+SSD_STORAGE_CLASS = "llm-fleet-ssd"
+
 
 
 def gke_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
@@ -73,11 +80,13 @@ def _gpu_pool_facts(pool: NodePool) -> PoolFacts:
         allocatable_cpu=cpu,
         allocatable_memory_gib=mem,
         local_ssd_gib=shape.local_ssds * 375,
+        # With local SSDs GKE puts ephemeral storage on them; otherwise on the boot disk.
+        ephemeral_storage_gib=shape.local_ssds * 375 or pool.disk_size_gb - BOOT_DISK_RESERVED_GIB,
     )
 
 
 def _cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, max_nodes: int,
-                    capacity: str, taints: tuple[NodeTaint, ...] = ()) -> PoolFacts:
+                    capacity: str, disk_gb: int, taints: tuple[NodeTaint, ...] = ()) -> PoolFacts:
     machine = parse_cpu_machine(machine_type)
     assert machine is not None, "validated by config"
     cpu, mem = gke_allocatable(machine.vcpus, machine.memory_gib)
@@ -86,6 +95,7 @@ def _cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, 
         min_nodes=min_nodes, max_nodes=max_nodes, capacity=capacity,
         node_selector={POOL_LABEL: name}, taints=taints,
         allocatable_cpu=cpu, allocatable_memory_gib=mem, local_ssd_gib=0,
+        ephemeral_storage_gib=disk_gb - BOOT_DISK_RESERVED_GIB,
     )
 
 
@@ -93,7 +103,7 @@ def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
     """Pool facts from config and catalog alone, so cost and guards need no cloud."""
     sp = cfg.system_pool
     facts = {"system": _cpu_pool_facts("system", "system", sp.machine_type, sp.min_nodes, sp.max_nodes,
-                                       "on-demand")}
+                                       "on-demand", SYSTEM_DISK_GB)}
     for pool in cfg.node_pools:
         if pool.gpu is not None:
             facts[pool.name] = _gpu_pool_facts(pool)
@@ -101,7 +111,7 @@ def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
             assert pool.machine_type is not None
             taints = tuple(NodeTaint(t.key, t.value, t.effect) for t in pool.taints)
             facts[pool.name] = _cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
-                                               pool.max_nodes, pool.capacity, taints)
+                                               pool.max_nodes, pool.capacity, pool.disk_size_gb, taints)
     return facts
 
 
@@ -213,7 +223,9 @@ class GkePlatform(pulumi.ComponentResource):
                 workload_pool=f"{gcp_cfg.project}.svc.id.goog"),
             private_cluster_config=private,
             monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
-                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)),
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+                # DCGM: GPU utilisation and memory metrics, collected by GKE into Managed Prometheus.
+                enable_components=["SYSTEM_COMPONENTS", "DCGM"]),
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2 enforces NetworkPolicy
             deletion_protection=cfg.profile.protect,
             resource_labels=labels,
@@ -222,7 +234,7 @@ class GkePlatform(pulumi.ComponentResource):
 
         facts = gke_pool_facts(cfg)
         system = facts["system"]
-        self._node_pool(name, cluster, cfg, system, node_sa, labels, spot=False, disk_gb=100)
+        self._node_pool(name, cluster, cfg, system, node_sa, labels, spot=False, disk_gb=SYSTEM_DISK_GB)
         for pool in cfg.node_pools:
             self._node_pool(name, cluster, cfg, facts[pool.name], node_sa, labels,
                             spot=pool.capacity == "spot", disk_gb=pool.disk_size_gb, reservation=pool.reservation)
@@ -245,9 +257,9 @@ class GkePlatform(pulumi.ComponentResource):
         kubeconfig = pulumi.Output.secret(_kubeconfig(cluster))
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True, opts=child)
         k8s.storage.v1.StorageClass(
-            f"{name}-cache-storage",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CACHE_STORAGE_CLASS, labels={"app.kubernetes.io/part-of":
-                                                                                  "llm-fleet"}),
+            f"{name}-ssd-storage",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SSD_STORAGE_CLASS, labels={"app.kubernetes.io/part-of":
+                                                                                "llm-fleet"}),
             provisioner="pd.csi.storage.gke.io",
             parameters={"type": "pd-ssd"},
             # Bind where the pod lands, so the disk is created in the GPU node's zone.
@@ -256,6 +268,10 @@ class GkePlatform(pulumi.ComponentResource):
             reclaim_policy="Retain" if cfg.profile.protect else "Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
+
+        managed_prometheus = None
+        if cfg.serving.monitoring == "platform":
+            managed_prometheus = self._keda_reads_managed_prometheus(name, cfg, after_apis)
 
         budget = None
         if cfg.budget is not None:
@@ -268,9 +284,10 @@ class GkePlatform(pulumi.ComponentResource):
             cloud="gke",
             provider=provider,
             pools=facts,
-            storage_class=CACHE_STORAGE_CLASS,
+            storage_class=SSD_STORAGE_CLASS,
             registry=registry_url,
-            managed_prometheus=True,
+            managed_prometheus=managed_prometheus,
+            internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
             exports={"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                      "budgetName": budget.budget_name if budget else None},
         )
@@ -280,6 +297,28 @@ class GkePlatform(pulumi.ComponentResource):
             "registryUrl": registry_url,
             "budgetName": budget.budget_name if budget else None,
         })
+
+    def _keda_reads_managed_prometheus(self, name: str, cfg: StackConfig,
+                                       opts: pulumi.ResourceOptions) -> ManagedPrometheus:
+        """A Google identity that may read Managed Prometheus, bound to KEDA's operator by Workload Identity."""
+        assert cfg.gcp is not None
+        project = cfg.gcp.project
+        reader = gcp.serviceaccount.Account(
+            f"{name}-keda-sa", project=project, account_id=f"keda-{pulumi.get_stack()}"[:24].rstrip("-") + "-metrics",
+            display_name="KEDA: reads Managed Prometheus for autoscaling", opts=opts)
+        gcp.projects.IAMMember(f"{name}-keda-monitoring-viewer", project=project, role="roles/monitoring.viewer",
+                               member=reader.email.apply(lambda e: f"serviceAccount:{e}"),
+                               opts=pulumi.ResourceOptions(parent=self))
+        gcp.serviceaccount.IAMMember(
+            f"{name}-keda-workload-identity", service_account_id=reader.name, role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{KEDA_NAMESPACE}/{KEDA_OPERATOR_SA}]",
+            opts=pulumi.ResourceOptions(parent=self))
+        return ManagedPrometheus(
+            query_url=f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus",
+            scraper_namespace="gmp-system",
+            keda_pod_identity="gcp",
+            keda_operator_annotations={"iam.gke.io/gcp-service-account": reader.email},
+        )
 
     def _node_pool(self, name: str, cluster: gcp.container.Cluster, cfg: StackConfig, facts: PoolFacts,
                    node_sa: gcp.serviceaccount.Account, labels: dict[str, str], *, spot: bool, disk_gb: int,

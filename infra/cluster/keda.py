@@ -1,0 +1,43 @@
+"""KEDA: the pod autoscaler that reads vLLM's own metrics (queue length, KV-cache use)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.cluster.monitoring import Monitoring
+from infra.cluster.namespaces import SERVING_NS, Namespaces
+from infra.config import StackConfig
+from infra.platforms import KEDA_NAMESPACE, KEDA_OPERATOR_SA, POOL_LABEL, Platform
+
+
+class Keda(pulumi.ComponentResource):
+    def __init__(self, name: str, args: StackConfig, platform: Platform, monitoring: Monitoring,
+                 namespaces: Namespaces, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:cluster:Keda", name, None, opts)
+        cfg = args
+        annotations = platform.managed_prometheus.keda_operator_annotations if platform.managed_prometheus else {}
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="keda",
+            chart="keda",
+            version=cfg.artifacts.charts.keda,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kedacore.github.io/charts"),
+            namespace=KEDA_NAMESPACE,
+            create_namespace=True,
+            values={
+                "serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA, "annotations": annotations}},
+                "nodeSelector": {POOL_LABEL: "system"},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.trigger_auth: pulumi.Output[str] | None = None
+        if monitoring.pod_identity is not None:
+            # ScaledObjects query the managed Prometheus with KEDA's own cloud identity.
+            auth = k8s.apiextensions.CustomResource(
+                f"{name}-prometheus-auth", api_version="keda.sh/v1alpha1", kind="TriggerAuthentication",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="managed-prometheus", namespace=namespaces.names[SERVING_NS]),
+                spec={"podIdentity": {"provider": monitoring.pod_identity}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
+            self.trigger_auth = auth.metadata["name"]
+        self.register_outputs({"namespace": KEDA_NAMESPACE, "queryUrl": monitoring.query_url})

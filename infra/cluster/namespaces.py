@@ -1,0 +1,71 @@
+"""Namespaces with per-tier quotas and container defaults, and the priority classes.
+
+Priorities: serving > rollouts > training. A serving pod must never wait behind batch work
+(users and rollouts are blocked on it); rollout workers only produce data when inference
+answers, so they come next; the trainer checkpoints and resumes, so it is the one to preempt.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from infra.platforms import Platform
+
+SERVING_NS, ROLLOUT_NS, TRAINING_NS = "llm-serving", "llm-rollout", "llm-training"
+PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
+PART_OF = {"app.kubernetes.io/part-of": "llm-fleet"}
+
+
+def _pool_totals(platform: Platform, purpose: str) -> tuple[int, float, float]:
+    """GPUs, CPU cores and GiB that all pools of a purpose can offer at their maximum size."""
+    pools = [p for p in platform.pools.values() if p.purpose == purpose]
+    return (sum(p.max_gpus for p in pools), sum(p.allocatable_cpu * p.max_nodes for p in pools),
+            sum(p.allocatable_memory_gib * p.max_nodes for p in pools))
+
+
+class Namespaces(pulumi.ComponentResource):
+    def __init__(self, name: str, args: StackConfig, platform: Platform,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:cluster:Namespaces", name, None, opts)
+        cfg = args
+        child = pulumi.ResourceOptions(parent=self)
+        self.priority_class: dict[str, pulumi.Output[str]] = {}
+        for cls, value in PRIORITY.items():
+            pc = k8s.scheduling.v1.PriorityClass(
+                f"{name}-priority-{cls}", metadata=k8s.meta.v1.ObjectMetaArgs(name=cls, labels=PART_OF),
+                value=value, global_default=False,
+                # Training waits for room instead of evicting anything; rollouts may evict training.
+                preemption_policy="Never" if cls == "llm-training" else "PreemptLowerPriority",
+                description=f"llm-fleet {cls.removeprefix('llm-')} workloads", opts=child)
+            self.priority_class[cls] = pc.metadata.name
+
+        # A quota per namespace caps what runaway replicas can request: no more than the pools can hold.
+        budgets = {SERVING_NS: _pool_totals(platform, "serving"), ROLLOUT_NS: _pool_totals(platform, "rollout"),
+                   TRAINING_NS: _pool_totals(platform, "training")}
+        self.names: dict[str, pulumi.Output[str]] = {}
+        for ns_name, (gpus, cpu, mem) in budgets.items():
+            ns = k8s.core.v1.Namespace(f"{name}-{ns_name}", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ns_name, labels={**PART_OF, "llm-fleet.dev/tier": cfg.tier}), opts=child)
+            self.names[ns_name] = ns.metadata.name
+            hard = {"requests.cpu": f"{math.floor(cpu)}", "requests.memory": f"{math.floor(mem)}Gi",
+                    "pods": str(max(50, math.ceil(cpu * 2)))}
+            hard["requests.nvidia.com/gpu"] = str(gpus)  # 0 for rollouts: no GPU pod lands there by mistake
+            k8s.core.v1.ResourceQuota(
+                f"{name}-{ns_name}-quota",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="llm-fleet", namespace=ns.metadata.name, labels=PART_OF),
+                spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=hard), opts=child)
+            k8s.core.v1.LimitRange(
+                f"{name}-{ns_name}-limits",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="llm-fleet", namespace=ns.metadata.name, labels=PART_OF),
+                spec=k8s.core.v1.LimitRangeSpecArgs(limits=[k8s.core.v1.LimitRangeItemArgs(
+                    type="Container",
+                    # For containers that state nothing (sidecars, debug pods): small, but not unbounded.
+                    default_request={"cpu": "100m", "memory": "128Mi"},
+                    default={"cpu": "1", "memory": "1Gi"},
+                )]),
+                opts=child)
+        self.register_outputs({"namespaces": self.names, "priorityClasses": self.priority_class})

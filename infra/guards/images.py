@@ -1,0 +1,18 @@
+"""Staging and prod run exactly what was tested: every image is pinned by digest, not by a movable tag."""
+
+from __future__ import annotations
+
+from infra.guards import StackPlan, Verdict
+from infra.guards.pods import pod_templates
+
+
+def images_pinned_by_digest(plan: StackPlan) -> Verdict:
+    name = "images-pinned-by-digest"
+    unpinned = sorted({c.get("image", "") for pod in pod_templates(plan.resources)
+                       for c in pod.spec.get("containers", []) + pod.spec.get("initContainers", [])
+                       if "@sha256:" not in c.get("image", "")})
+    if not unpinned:
+        return Verdict(name, "pass", "every image is pinned by digest")
+    status = "warn" if plan.cfg.tier == "dev" else "fail"
+    return Verdict(name, status, f"images not pinned by digest: {', '.join(unpinned)}; pin them as "
+                                 "<image>@sha256:<digest> (the image pipeline publishes the digest)")

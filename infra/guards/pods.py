@@ -1,0 +1,61 @@
+"""Reading pods out of declared resources: the shared vocabulary of the resource guards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+from infra.guards import PlannedResource
+from infra.platforms import PoolFacts
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    workload: str  # "Deployment llm-serving/vllm-qwen-7b"
+    name: str
+    spec: dict[str, Any]
+
+    def total_request(self, resource: str) -> float:
+        """Sum over containers of what the scheduler reserves of one resource.
+
+        Core resources are scheduled by their request (a limit alone implies an equal request);
+        extended resources such as GPUs are allocated by their limit.
+        """
+        total = 0.0
+        for c in self.spec.get("containers", []):
+            res = c.get("resources", {})
+            requests, limits = res.get("requests", {}), res.get("limits", {})
+            first, second = (limits, requests) if "/" in resource else (requests, limits)
+            value = first.get(resource, second.get(resource))
+            if value is not None:
+                total += float(parse_quantity(str(value)))
+        return total
+
+    @property
+    def gpus(self) -> int:
+        return int(self.total_request("nvidia.com/gpu"))
+
+    def env(self) -> dict[str, str]:
+        return {e["name"]: e.get("value", "") for c in self.spec.get("containers", []) for e in c.get("env", [])}
+
+
+def pod_templates(resources: tuple[PlannedResource, ...]) -> Iterator[PodTemplate]:
+    for r in resources:
+        kind = r.inputs.get("kind")
+        if r.is_kubernetes_object and kind in WORKLOAD_KINDS:
+            meta = r.inputs.get("metadata", {})
+            spec = r.inputs.get("spec", {}).get("template", {}).get("spec", {})
+            yield PodTemplate(f"{kind} {meta.get('namespace', '')}/{meta.get('name', r.name)}",
+                              meta.get("name", r.name), spec)
+
+
+def selected_pool(pod: PodTemplate, pools: dict[str, PoolFacts]) -> PoolFacts | None:
+    """The pool whose every node label the pod's nodeSelector asks for."""
+    selector = pod.spec.get("nodeSelector") or {}
+    return next((p for p in pools.values() if p.node_selector.items() <= selector.items()), None)

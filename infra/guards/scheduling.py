@@ -1,0 +1,115 @@
+"""GPU pods land, fit and drain: the guards that keep pods out of Pending and requests alive."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from infra.guards import StackPlan, Verdict
+from infra.guards.pods import GIB, pod_templates, selected_pool
+
+
+def gpu_pods_fit_one_node(plan: StackPlan) -> Verdict:
+    """Every GPU pod's GPUs, CPU and memory fit one node of the pool it selects."""
+    name, problems = "gpu-pods-fit-one-node", []
+    for pod in pod_templates(plan.resources):
+        pool = selected_pool(pod, plan.pools)
+        if pod.gpus == 0 or pool is None:
+            continue  # pods without GPUs, and pods selecting no pool (the next guard's job)
+        cpu, mem = pod.total_request("cpu"), pod.total_request("memory") / GIB
+        disk = pod.total_request("ephemeral-storage") / GIB
+        if pod.gpus > pool.gpus_per_node:
+            problems.append(f"{pod.workload} asks for {pod.gpus} GPUs, a {pool.name} node has {pool.gpus_per_node}")
+        if cpu > pool.allocatable_cpu:
+            problems.append(f"{pod.workload} requests {cpu:g} CPU, a {pool.name} node offers {pool.allocatable_cpu:g}")
+        if mem > pool.allocatable_memory_gib:
+            problems.append(f"{pod.workload} requests {mem:.1f} GiB, a {pool.name} node offers "
+                            f"{pool.allocatable_memory_gib:.1f} GiB")
+        if disk > pool.ephemeral_storage_gib:
+            problems.append(f"{pod.workload} needs {disk:.0f} GiB of node-local cache, a {pool.name} node has "
+                            f"{pool.ephemeral_storage_gib} GiB (raise the pool's diskSizeGb)")
+    if problems:
+        return Verdict(name, "fail", "; ".join(problems) + " — the pod would stay Pending")
+    return Verdict(name, "pass", "every GPU pod fits one node of its pool")
+
+
+def gpu_pods_select_and_tolerate_their_pool(plan: StackPlan) -> Verdict:
+    name, problems = "gpu-pods-select-and-tolerate-their-pool", []
+    for pod in pod_templates(plan.resources):
+        if pod.gpus == 0:
+            continue
+        pool = selected_pool(pod, plan.pools)
+        if pool is None or pool.gpu is None:
+            problems.append(f"{pod.workload} requests GPUs but its nodeSelector {pod.spec.get('nodeSelector')} "
+                            f"matches no GPU pool")
+            continue
+        tolerated = {(t.get("key"), t.get("value"), t.get("effect")) for t in pod.spec.get("tolerations") or []}
+        for taint in pool.taints:
+            if taint.effect != "PreferNoSchedule" and (taint.key, taint.value, taint.effect) not in tolerated:
+                problems.append(f"{pod.workload} does not tolerate {taint.key}={taint.value}:{taint.effect} "
+                                f"of pool {pool.name}")
+    if problems:
+        return Verdict(name, "fail", "; ".join(problems))
+    return Verdict(name, "pass", "every GPU pod selects a GPU pool and tolerates its taints")
+
+
+def termination_grace_covers_drain(plan: StackPlan) -> Verdict:
+    """The kubelet must not SIGKILL a serving pod while it still drains in-flight requests."""
+    name, problems, checked = "termination-grace-covers-drain", [], 0
+    for pod in pod_templates(plan.resources):
+        env = pod.env()
+        if "SERVING_DRAIN_TIMEOUT_S" not in env:
+            continue
+        checked += 1
+        pre_stop = 0.0
+        for c in pod.spec.get("containers", []):
+            command = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+            if command[:1] == ["sleep"]:
+                pre_stop += float(command[1])
+        needed = pre_stop + float(env["SERVING_DRAIN_TIMEOUT_S"]) + float(env.get("SERVING_STOP_TIMEOUT_S", 0))
+        grace = float(pod.spec.get("terminationGracePeriodSeconds", 30))
+        if grace < needed:
+            problems.append(f"{pod.workload}: terminationGracePeriodSeconds {grace:g} < preStop {pre_stop:g} + "
+                            f"drain {env['SERVING_DRAIN_TIMEOUT_S']} + stop {env.get('SERVING_STOP_TIMEOUT_S', 0)}")
+    if problems:
+        return Verdict(name, "fail", "; ".join(problems) + " — in-flight requests would be cut off")
+    return Verdict(name, "pass", f"{checked} serving pod(s) get the time their drain needs")
+
+
+def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
+    """At maximum autoscaling, the replicas' GPUs (or CPUs) fit the maximum of the pool they land on."""
+    name = "autoscaling-fits-pool"
+    pods = {p.name: p for p in pod_templates(plan.resources)}
+    gpus_at_max: dict[str, int] = defaultdict(int)
+    cpu_at_max: dict[str, float] = defaultdict(float)
+    problems = []
+    for r in plan.resources:
+        kind, spec = r.inputs.get("kind"), r.inputs.get("spec", {})
+        if kind == "ScaledObject":
+            target, max_replicas = spec.get("scaleTargetRef", {}).get("name"), int(spec.get("maxReplicaCount", 100))
+        elif kind == "HorizontalPodAutoscaler":
+            target, max_replicas = spec.get("scaleTargetRef", {}).get("name"), int(spec.get("maxReplicas", 1))
+        else:
+            continue
+        pod = pods.get(target)
+        pool = selected_pool(pod, plan.pools) if pod else None
+        if pod is None or pool is None:
+            problems.append(f"{kind} {r.name} scales {target!r}, which is no workload on a known pool")
+            continue
+        if pod.gpus:
+            gpus_at_max[pool.name] += max_replicas * pod.gpus
+        else:
+            cpu_at_max[pool.name] += max_replicas * pod.total_request("cpu")
+    for pool_name, gpus in gpus_at_max.items():
+        pool = plan.pools[pool_name]
+        if gpus > pool.max_gpus:
+            problems.append(f"pool {pool_name}: replicas at maximum need {gpus} GPUs, the pool has at most "
+                            f"{pool.max_gpus} ({pool.max_nodes} x {pool.gpus_per_node})")
+    for pool_name, cpu in cpu_at_max.items():
+        pool = plan.pools[pool_name]
+        offered = pool.allocatable_cpu * pool.max_nodes
+        if cpu > offered:
+            problems.append(f"pool {pool_name}: replicas at maximum request {cpu:g} CPU, the pool offers "
+                            f"{offered:.1f} at {pool.max_nodes} nodes")
+    if problems:
+        return Verdict(name, "fail", "; ".join(problems))
+    return Verdict(name, "pass", "every autoscaler's maximum fits its pool's maximum")

@@ -1,0 +1,59 @@
+"""The workload layer: served models, rollout workers, the training job, and their observability."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.cluster import ClusterServices
+from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS, TRAINING_NS
+from infra.config import StackConfig
+from infra.platforms import Platform
+from infra.workloads.observability import ServingObservability
+from infra.workloads.rollout import RolloutWorkers
+from infra.workloads.training import TrainingJob
+from infra.workloads.vllm import VllmModel
+
+
+class ServingFleet(pulumi.ComponentResource):
+    """Every served model, the secret they share, and the fleet's dashboard and alerts."""
+
+    def __init__(self, name: str, args: StackConfig, platform: Platform, services: ClusterServices,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:workloads:ServingFleet", name, None, opts)
+        cfg = args
+        ns = services.namespaces
+        namespace = ns.names[SERVING_NS]
+        child = pulumi.ResourceOptions(parent=self)
+        hf_secret = None
+        if cfg.hf_token is not None:
+            secret = k8s.core.v1.Secret(
+                f"{name}-hf-token", metadata=k8s.meta.v1.ObjectMetaArgs(name="hf-token", namespace=namespace),
+                string_data={"HF_TOKEN": pulumi.Output.secret(cfg.hf_token)}, opts=child)
+            hf_secret = secret.metadata.name
+        self.urls: dict[str, str] = {}
+        for model in cfg.models:
+            served = VllmModel(
+                f"model-{model.name}", (cfg, model), platform, namespace=namespace,
+                priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
+                hf_token_secret=hf_secret, trigger_auth=services.keda.trigger_auth,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[services.keda]))
+            self.urls[model.name] = served.url
+        ServingObservability(f"{name}-observability", cfg, services.monitoring, namespace=namespace, opts=child)
+        self.register_outputs({"modelUrls": self.urls})
+
+
+def build_workloads(cfg: StackConfig, platform: Platform, services: ClusterServices) -> dict[str, str]:
+    """Declare every workload; returns the in-cluster OpenAI base URL of each model."""
+    ns = services.namespaces
+    opts = pulumi.ResourceOptions(providers={"kubernetes": platform.provider}, depends_on=[ns])
+    urls: dict[str, str] = {}
+    if cfg.models:
+        urls = ServingFleet("serving", cfg, platform, services, opts=opts).urls
+    if cfg.rollout is not None:
+        RolloutWorkers("rollout", cfg, platform, namespace=ns.names[ROLLOUT_NS],
+                       priority_class=ns.priority_class[ROLLOUT_NS], model_urls=urls, opts=opts)
+    if cfg.training is not None:
+        TrainingJob("training", cfg, platform, namespace=ns.names[TRAINING_NS],
+                    priority_class=ns.priority_class[TRAINING_NS], opts=opts)
+    return urls

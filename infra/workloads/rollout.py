@@ -1,0 +1,83 @@
+"""CPU rollout workers beside the serving fleet, calling the models over the cluster network."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from infra.platforms import Platform
+from infra.workloads.scheduling import tolerations
+
+
+def model_url_env(urls: dict[str, str]) -> dict[str, str]:
+    """LLM_FLEET_URL_<MODEL> per model, and OPENAI_BASE_URL when there is exactly one model."""
+    env = {f"LLM_FLEET_URL_{name.upper().replace('-', '_')}": url for name, url in urls.items()}
+    if len(urls) == 1:
+        env["OPENAI_BASE_URL"] = next(iter(urls.values()))
+    return env
+
+
+class RolloutWorkers(pulumi.ComponentResource):
+    def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
+                 priority_class: pulumi.Input[str], model_urls: dict[str, str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:workloads:RolloutWorkers", name, None, opts)
+        cfg = args
+        rollout = cfg.rollout
+        assert rollout is not None and cfg.artifacts.rollout_image is not None, "validated by config"
+        pool = platform.pools[rollout.pool]
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/name": "rollout-worker", "app.kubernetes.io/part-of": "llm-fleet"}
+        env = {**model_url_env(model_urls), **rollout.env}
+        resources = {"cpu": f"{rollout.cpu_per_worker:g}", "memory": f"{rollout.memory_gib_per_worker:g}Gi"}
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="rollout-worker", namespace=namespace, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # No `replicas`: the HPA owns the count.
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        priority_class_name=priority_class,
+                        enable_service_links=False,
+                        automount_service_account_token=False,
+                        node_selector=pool.node_selector,
+                        tolerations=tolerations(pool) or None,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name="worker",
+                            image=cfg.artifacts.rollout_image,
+                            command=rollout.command or None,
+                            args=rollout.args or None,
+                            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()],
+                            resources=k8s.core.v1.ResourceRequirementsArgs(requests=resources,
+                                                                           limits={"memory": resources["memory"]}),
+                            security_context=k8s.core.v1.SecurityContextArgs(
+                                allow_privilege_escalation=False,
+                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                        )],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="rollout-worker", namespace=namespace, labels=labels),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name),
+                min_replicas=max(1, rollout.replicas.min),  # an HPA cannot hold zero replicas
+                max_replicas=rollout.replicas.max,
+                metrics=[k8s.autoscaling.v2.MetricSpecArgs(
+                    type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                        name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(
+                            type="Utilization", average_utilization=rollout.target_cpu_utilization)))],
+            ),
+            opts=child,
+        )
+        self.register_outputs({"deployment": self.deployment.metadata.name})

@@ -1,0 +1,86 @@
+"""The single-GPU-node training job, on its GPU pool, suspended until someone resumes it.
+
+Resume with `kubectl -n llm-training patch job trainer -p '{"spec":{"suspend":false}}'`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from infra.platforms import Platform
+from infra.workloads.scheduling import gpu_pod_resources, tolerations
+
+
+class TrainingJob(pulumi.ComponentResource):
+    def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
+                 priority_class: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:workloads:TrainingJob", name, None, opts)
+        cfg = args
+        training = cfg.training
+        assert training is not None and cfg.artifacts.training_image is not None, "validated by config"
+        pool_cfg = cfg.pool_for(training.gpu, training.pool, "training")
+        assert pool_cfg is not None
+        pool = platform.pools[pool_cfg.name]
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/name": "trainer", "app.kubernetes.io/part-of": "llm-fleet"}
+        env = dict(training.env)
+        volumes, mounts = [], []
+        if training.checkpoint_bucket:
+            env["CHECKPOINT_DIR"] = training.checkpoint_bucket
+        else:
+            claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-checkpoints",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer-checkpoints", namespace=namespace, labels=labels),
+                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                    access_modes=["ReadWriteOnce"], storage_class_name=platform.storage_class,
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                        requests={"storage": f"{training.checkpoint_volume_gb}Gi"})),
+                # Checkpoints are the run's state: never deleted by an update, protected in prod.
+                opts=pulumi.ResourceOptions(parent=self, protect=cfg.profile.protect, retain_on_delete=True))
+            env["CHECKPOINT_DIR"] = "/checkpoints"
+            volumes.append(k8s.core.v1.VolumeArgs(
+                name="checkpoints", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=claim.metadata.name)))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="checkpoints", mount_path="/checkpoints"))
+        volumes.append(k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+            medium="Memory", size_limit=f"{16 * training.gpus}Gi")))
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"))
+        gpus = str(training.gpus)
+        cpu, memory = gpu_pod_resources(pool, training.gpus)
+        self.job = k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="trainer", namespace=namespace, labels=labels,
+                # Pulumi would otherwise wait for the (suspended) job to complete.
+                annotations={"pulumi.com/skipAwait": "true"}),
+            spec=k8s.batch.v1.JobSpecArgs(
+                suspend=training.suspend,
+                backoff_limit=3,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        priority_class_name=priority_class,
+                        enable_service_links=False,
+                        node_selector=pool.node_selector,
+                        tolerations=tolerations(pool),
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name="trainer",
+                            image=cfg.artifacts.training_image,
+                            command=training.command or None,
+                            args=training.args or None,
+                            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()],
+                            resources=k8s.core.v1.ResourceRequirementsArgs(
+                                requests={"cpu": str(cpu), "memory": f"{memory}Gi", "nvidia.com/gpu": gpus},
+                                limits={"memory": f"{memory}Gi", "nvidia.com/gpu": gpus}),
+                            volume_mounts=mounts,
+                        )],
+                        volumes=volumes,
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        self.register_outputs({"job": self.job.metadata.name})

@@ -1,0 +1,269 @@
+"""One served model in plain mode: Deployment, Service, PDB, NetworkPolicy, ScaledObject, scrape config.
+
+Scheduling comes from the Platform's pool facts (node selector, taints, node size); probes,
+preStop and the termination grace come from the serving image's own `pod_lifecycle`, so the
+pod spec and the supervisor inside it cannot disagree.
+
+Caches: weights (HF_HOME) and vLLM's compile cache live on a node-local emptyDir — on the
+bundled local NVMe where the machine type has it (a2-ultragpu, a3), else on the node's boot
+disk. Chosen over a volume claim per pod because a Deployment cannot have per-pod claims (a
+StatefulSet can, but rolls out one pod at a time and in order, which fights fast KEDA
+scale-up), a zonal persistent disk would pin each replica to one zone against the GPU pools'
+"take capacity in any zone" policy, and local NVMe reads several times faster than a PD. An
+emptyDir survives container restarts (a liveness restart does not re-download); a new pod
+downloads again, which the startup budget allows for.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
+from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
+from infra.config import Model, StackConfig
+from infra.platforms import Platform
+from infra.workloads.scheduling import gpu_pod_resources, tolerations
+from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
+
+SHM_GIB_PER_GPU = 4  # NCCL buffers and PyTorch shared tensors; too little shows up as "Bus error"
+COMPILE_CACHE_GIB = 10
+MODEL_LABEL = "llm-fleet.dev/model"
+
+
+def cache_gib(model: Model) -> int:
+    return math.ceil(model.weights_gb * 1.1) + COMPILE_CACHE_GIB
+
+
+def model_env(cfg: StackConfig, model: Model) -> dict[str, str]:
+    """The supervisor's SERVING_* settings for this model (see serving/settings.py)."""
+    extra: list[str] = []
+    if model.is_huggingface:
+        target = model.source.removeprefix("hf://")
+        extra += ["--revision", cfg.artifacts.model_revisions[model.name]]
+    else:
+        target = model.source
+        extra += ["--load-format", "runai_streamer"]  # streams safetensors straight from gs:// or s3://
+    return {
+        "SERVING_MODEL": target,
+        "SERVING_SERVED_MODEL_NAME": model.name,
+        "SERVING_TENSOR_PARALLEL_SIZE": str(model.tensor_parallel_size),
+        "SERVING_MAX_MODEL_LEN": str(model.max_model_len),
+        "SERVING_EXTRA_ARGS": shlex.join(extra),
+        "HF_HOME": "/cache/huggingface",
+        "VLLM_CACHE_ROOT": "/cache/vllm",
+    }
+
+
+def _probe(p: Probe) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=p.path, port=p.port),
+        period_seconds=p.period_seconds, timeout_seconds=p.timeout_seconds,
+        failure_threshold=p.failure_threshold, success_threshold=p.success_threshold,
+        initial_delay_seconds=p.initial_delay_seconds)
+
+
+def lifecycle_for(cfg: StackConfig, model: Model) -> PodLifecycle:
+    return pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=cfg.serving.drain_timeout_seconds)
+
+
+class VllmModel(pulumi.ComponentResource):
+    """Everything one model needs to be served, scaled and watched."""
+
+    def __init__(self, name: str, args: tuple[StackConfig, Model], platform: Platform, *,
+                 namespace: pulumi.Input[str], priority_class: pulumi.Input[str], monitoring: Monitoring,
+                 hf_token_secret: pulumi.Input[str] | None, trigger_auth: pulumi.Input[str] | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:workloads:VllmModel", name, None, opts)
+        cfg, model = args
+        pool = platform.pools[cfg.model_pool(model).name]
+        life = lifecycle_for(cfg, model)
+        child = pulumi.ResourceOptions(parent=self)
+        app = f"vllm-{model.name}"
+        labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": app,
+                  "app.kubernetes.io/part-of": "llm-fleet", MODEL_LABEL: model.name}
+        selector = {"app.kubernetes.io/instance": app}
+        cpu, memory_gib = gpu_pod_resources(pool, model.tensor_parallel_size)
+        shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
+
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
+            automount_service_account_token=False, opts=child)
+
+        env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in {**model_env(cfg, model), **life.env}.items()]
+        if hf_token_secret is not None:
+            env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN", value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=hf_token_secret, key="HF_TOKEN"))))
+        gpu = str(model.tensor_parallel_size)
+        container = k8s.core.v1.ContainerArgs(
+            name="vllm",
+            image=cfg.artifacts.serving_image,
+            env=env,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=life.api_port),
+                   k8s.core.v1.ContainerPortArgs(name="health", container_port=life.health_port)],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": str(cpu), "memory": f"{memory_gib}Gi", "nvidia.com/gpu": gpu,
+                          "ephemeral-storage": f"{cache_gib(model)}Gi"},
+                # Memory limit = request: a GPU pod evicted for memory loses minutes of model load.
+                limits={"memory": f"{memory_gib}Gi", "nvidia.com/gpu": gpu},
+            ),
+            startup_probe=_probe(life.startup_probe),
+            readiness_probe=_probe(life.readiness_probe),
+            liveness_probe=_probe(life.liveness_probe),
+            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=life.pre_stop))) if life.pre_stop else None,
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
+                           k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm")],
+            security_context=k8s.core.v1.SecurityContextArgs(
+                allow_privilege_escalation=False, run_as_non_root=True,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+        )
+        surge = cfg.tier != "dev"  # prod/staging keep capacity during a rollout; dev saves the extra GPU
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # No `replicas`: KEDA owns the count; with server-side apply Pulumi never fights it.
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_surge=1 if surge else 0, max_unavailable=0 if surge else 1)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=sa.metadata.name,
+                        priority_class_name=priority_class,
+                        # A Service named like `vllm` would inject VLLM_PORT, which vLLM reads as its own.
+                        enable_service_links=False,
+                        node_selector=pool.node_selector,
+                        tolerations=tolerations(pool),
+                        termination_grace_period_seconds=life.termination_grace_period_seconds,
+                        topology_spread_constraints=[k8s.core.v1.TopologySpreadConstraintArgs(
+                            max_skew=1, topology_key="topology.kubernetes.io/zone",
+                            # GPUs are scarce: prefer spreading, never refuse a node that has capacity.
+                            when_unsatisfiable="ScheduleAnyway",
+                            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector))],
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_user=10001, run_as_group=10001, fs_group=10001,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                        containers=[container],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                size_limit=f"{cache_gib(model)}Gi")),
+                            k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                medium="Memory", size_limit=f"{shm_gib}Gi")),
+                        ],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+
+        lb = cfg.serving.expose == "internal-load-balancer"
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels,
+                                                annotations=platform.internal_lb_annotations if lb else None),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer" if lb else "ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=life.api_port, target_port="http")]),
+            opts=child)
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
+            opts=child)
+
+        def from_namespaces(names: list[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+            return [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(
+                    key="kubernetes.io/metadata.name", operator="In", values=names)]))]
+
+        api_port = k8s.networking.v1.NetworkPolicyPortArgs(port=life.api_port, protocol="TCP")
+        health_port = k8s.networking.v1.NetworkPolicyPortArgs(port=life.health_port, protocol="TCP")
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=from_namespaces(sorted({ROLLOUT_NS, *cfg.serving.api_access_from})),
+                        ports=[api_port]),
+                    # vLLM serves /metrics on its API port, so the scrapers reach that port too.
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=from_namespaces([monitoring.scraper_namespace]), ports=[api_port, health_port]),
+                ]),
+            opts=child)
+
+        monitoring.pod_monitor(f"{app}-metrics", namespace, selector,
+                               [ScrapeEndpoint("http", "/metrics"), ScrapeEndpoint("health", "/metrics")],
+                               opts=child)
+
+        self.scaled_object = k8s.apiextensions.CustomResource(
+            f"{name}-scaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
+            spec=scaled_object_spec(cfg, model, app, life, monitoring.query_url, trigger_auth),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]))
+
+        self.url = service_url(model, life)
+        self.register_outputs({"service": self.service.metadata.name})
+
+
+def service_url(model: Model, life: PodLifecycle) -> str:
+    """The OpenAI base URL of a model inside the cluster."""
+    return f"http://vllm-{model.name}.{SERVING_NS}.svc.cluster.local:{life.api_port}/v1"
+
+
+def scaled_object_spec(cfg: StackConfig, model: Model, target: str, life: PodLifecycle, query_url: str,
+                       trigger_auth: pulumi.Input[str] | None) -> dict:
+    """KEDA spec: scale out on queued requests (and KV-cache pressure), scale in no faster than a load takes."""
+    auth = {"authenticationRef": {"name": trigger_auth}} if trigger_auth is not None else {}
+    selector = f'model_name="{model.name}"'
+    triggers: list[dict] = [{
+        "type": "prometheus",
+        "name": "queue",
+        "metadata": {"serverAddress": query_url,
+                     "query": f"sum(vllm:num_requests_waiting{{{selector}}})",
+                     # AverageValue: KEDA divides by the replica count, so this is waiting requests per replica.
+                     "threshold": f"{model.autoscaling.waiting_requests_per_replica:g}"},
+        **auth,
+    }]
+    if model.autoscaling.kv_cache_usage_threshold is not None:
+        triggers.append({
+            "type": "prometheus", "name": "kv-cache", "metricType": "Value",
+            "metadata": {"serverAddress": query_url, "query": f"avg(vllm:kv_cache_usage_perc{{{selector}}})",
+                         "threshold": f"{model.autoscaling.kv_cache_usage_threshold:g}"},
+            **auth,
+        })
+    hours = cfg.serving.working_hours
+    if hours is not None:
+        # Keeps the model up during working hours; outside them the other triggers may still hold it
+        # up while requests queue, and KEDA drops it to minReplicaCount (0) after the cool-down.
+        triggers.append({"type": "cron", "name": "working-hours", "metadata": {
+            "timezone": hours.timezone, "start": hours.start, "end": hours.end,
+            "desiredReplicas": str(max(1, model.replicas.min))}})
+    # A replica takes up to the startup budget to load: scaling in faster than that means paying
+    # for another cold start minutes later. Scale out at once, in one pod at a time.
+    scale_down_window = min(3600, life.startup_budget_seconds)
+    return {
+        "scaleTargetRef": {"name": target},
+        "minReplicaCount": model.replicas.min,
+        "maxReplicaCount": model.replicas.max,
+        "pollingInterval": 15,
+        "cooldownPeriod": scale_down_window,  # only used for the step to zero
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+            "scaleUp": {"stabilizationWindowSeconds": 0,
+                        "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]},
+            "scaleDown": {"stabilizationWindowSeconds": scale_down_window,
+                          "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}]},
+        }}},
+        "triggers": triggers,
+    }

@@ -1,0 +1,202 @@
+"""The workload layer as the plan renders it: scheduling facts per model, autoscaling, rollouts, training."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.cluster.namespaces import PRIORITY
+from infra.config import parse_stack_config
+from infra.plan import run_plan
+from infra.platforms import pool_facts
+from infra.workloads.vllm import lifecycle_for
+from serving.kubernetes import pod_lifecycle
+from tests.conftest import stack_config
+
+
+def objects(plan, kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in plan.manifests() if o["kind"] == kind}
+
+
+def pod_spec(obj: dict) -> dict:
+    return obj["spec"]["template"]["spec"]
+
+
+def test_each_model_pod_is_gpu_correct_for_its_pool(shipped_plan):
+    cfg = shipped_plan.cfg
+    pools = pool_facts(cfg)
+    deployments = objects(shipped_plan, "Deployment")
+    for model in cfg.models:
+        pool = pools[cfg.model_pool(model).name]
+        spec = pod_spec(deployments[f"vllm-{model.name}"])
+        (container,) = spec["containers"]
+        tp = str(model.tensor_parallel_size)
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == tp
+        assert spec["nodeSelector"] == pool.node_selector
+        for taint in pool.taints:
+            assert {"key": taint.key, "operator": "Equal", "value": taint.value, "effect": taint.effect} in \
+                spec["tolerations"]
+        shm = next(v for v in spec["volumes"] if v["name"] == "dshm")["emptyDir"]
+        assert shm == {"medium": "Memory", "sizeLimit": f"{4 * model.tensor_parallel_size}Gi"}
+        assert spec["enableServiceLinks"] is False
+        assert spec["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spec["priorityClassName"] == "llm-serving"
+
+
+def test_probes_and_grace_come_from_the_serving_package(plan_of):
+    plan = plan_of("prod")
+    model = plan.cfg.models[0]
+    life = pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=plan.cfg.serving.drain_timeout_seconds)
+    spec = pod_spec(objects(plan, "Deployment")["vllm-qwen-7b"])
+    (container,) = spec["containers"]
+    startup = container["startupProbe"]
+    assert startup["httpGet"] == {"path": life.startup_probe.path, "port": life.startup_probe.port}
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= life.startup_budget_seconds
+    assert container["livenessProbe"]["httpGet"]["path"] == life.liveness_probe.path
+    assert container["readinessProbe"]["httpGet"]["path"] == life.readiness_probe.path
+    assert spec["terminationGracePeriodSeconds"] == life.termination_grace_period_seconds
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SERVING_DRAIN_TIMEOUT_S"] == str(plan.cfg.serving.drain_timeout_seconds)
+    assert env["SERVING_MODEL"] == "Qwen/Qwen2.5-7B-Instruct"
+    assert env["SERVING_EXTRA_ARGS"] == f"--revision {plan.cfg.artifacts.model_revisions['qwen-7b']}"
+    assert container["image"] == plan.cfg.artifacts.serving_image
+
+
+def test_service_pdb_and_network_policy(plan_of):
+    plan = plan_of("prod")
+    service = objects(plan, "Service")["vllm-qwen-7b"]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert objects(plan, "PodDisruptionBudget")["vllm-qwen-7b"]["spec"]["maxUnavailable"] == 1
+    ingress = objects(plan, "NetworkPolicy")["vllm-qwen-7b"]["spec"]["ingress"]
+    api_rule, metrics_rule = ingress
+    assert api_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-rollout"]
+    assert [p["port"] for p in api_rule["ports"]] == [8000]
+    assert metrics_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["gmp-system"]
+    assert sorted(p["port"] for p in metrics_rule["ports"]) == [8000, 8081]
+
+
+def test_prod_autoscaling_is_warm_4_to_12_and_does_not_flap(plan_of):
+    plan = plan_of("prod")
+    scaled = objects(plan, "ScaledObject")["vllm-qwen-7b"]["spec"]
+    assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (4, 12)
+    budget = lifecycle_for(plan.cfg, plan.cfg.models[0]).startup_budget_seconds
+    assert scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
+        "stabilizationWindowSeconds"] == budget
+    (queue,) = [t for t in scaled["triggers"] if t["name"] == "queue"]
+    assert queue["metadata"]["query"] == 'sum(vllm:num_requests_waiting{model_name="qwen-7b"})'
+    assert queue["metadata"]["serverAddress"].startswith("https://monitoring.googleapis.com/v1/projects/acme-llm-prod")
+    assert queue["authenticationRef"]["name"] == "managed-prometheus"
+    auth = objects(plan, "TriggerAuthentication")["managed-prometheus"]
+    assert auth["spec"] == {"podIdentity": {"provider": "gcp"}}
+
+
+def test_dev_scales_to_zero_outside_working_hours(plan_of):
+    scaled = objects(plan_of("dev"), "ScaledObject")["vllm-qwen-1b5"]["spec"]
+    assert scaled["minReplicaCount"] == 0
+    (cron,) = [t for t in scaled["triggers"] if t["type"] == "cron"]
+    assert cron["metadata"] == {"timezone": "Europe/Berlin", "start": "0 8 * * 1-5", "end": "0 20 * * 1-5",
+                                "desiredReplicas": "1"}
+
+
+def test_rollout_workers_reach_the_model_inside_the_cluster(plan_of):
+    plan = plan_of("prod")
+    worker = objects(plan, "Deployment")["rollout-worker"]
+    assert worker["metadata"]["namespace"] == "llm-rollout"
+    spec = pod_spec(worker)
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert env["OPENAI_BASE_URL"] == "http://vllm-qwen-7b.llm-serving.svc.cluster.local:8000/v1"
+    assert env["OPENAI_BASE_URL"] == plan.outputs["modelUrls"]["qwen-7b"]
+    assert spec["nodeSelector"] == {"llm-fleet.dev/pool": "rollout"}
+    assert "nvidia.com/gpu" not in spec["containers"][0]["resources"]["requests"]
+    hpa = objects(plan, "HorizontalPodAutoscaler")["rollout-worker"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (20, 100)
+    cpu = float(spec["containers"][0]["resources"]["requests"]["cpu"])
+    assert hpa["maxReplicas"] * cpu == 100  # ~100 CPU cores of rollouts at the top
+
+
+def test_training_job_is_suspended_on_the_h100_pool(plan_of):
+    plan = plan_of("prod")
+    job = objects(plan, "Job")["trainer"]
+    assert job["spec"]["suspend"] is True
+    assert job["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    spec = pod_spec(job)
+    assert spec["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-h100-80gb"
+    assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["priorityClassName"] == "llm-training"
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert env["CHECKPOINT_DIR"] == "gs://acme-llm-prod-checkpoints/run"
+
+
+def test_training_without_a_bucket_gets_a_protected_checkpoint_volume(make_stack):
+    root, name = make_stack("prod", lambda c: c["training"].pop("checkpointBucket"))
+    plan = run_plan(name, root)
+    (claim,) = plan.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim.protect is True
+    assert claim.inputs["spec"]["storageClassName"] == "llm-fleet-ssd"
+    spec = pod_spec(objects(plan, "Job")["trainer"])
+    assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == "trainer-checkpoints"
+
+
+def test_priorities_and_quotas(plan_of):
+    plan = plan_of("prod")
+    classes = objects(plan, "PriorityClass")
+    assert classes["llm-serving"]["value"] > classes["llm-rollout"]["value"] > classes["llm-training"]["value"]
+    assert {k: v["value"] for k, v in classes.items()} == PRIORITY
+    quotas = {o["metadata"]["namespace"]: o["spec"]["hard"] for o in plan.manifests() if o["kind"] == "ResourceQuota"}
+    assert quotas["llm-serving"]["requests.nvidia.com/gpu"] == "12"
+    assert quotas["llm-training"]["requests.nvidia.com/gpu"] == "1"
+    assert quotas["llm-rollout"]["requests.nvidia.com/gpu"] == "0"
+
+
+def test_self_hosted_monitoring_installs_prometheus_and_speaks_its_dialect(make_stack):
+    root, name = make_stack("prod", lambda c: c.setdefault("serving", {}).update(monitoring="self-hosted"))
+    plan = run_plan(name, root)
+    releases = {r.inputs["chart"]: r.inputs for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
+    assert releases["kube-prometheus-stack"]["version"] == plan.cfg.artifacts.charts.kube_prometheus_stack
+    assert releases["keda"]["version"] == plan.cfg.artifacts.charts.keda
+    kinds = {o["kind"] for o in plan.manifests()}
+    assert {"PodMonitor", "PrometheusRule"} <= kinds
+    assert not {"PodMonitoring", "Rules", "TriggerAuthentication"} & kinds
+    scaled = objects(plan, "ScaledObject")["vllm-qwen-7b"]["spec"]
+    assert scaled["triggers"][0]["metadata"]["serverAddress"] == \
+        "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    assert "authenticationRef" not in scaled["triggers"][0]
+    assert not plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")  # no KEDA identity needed
+
+
+def test_dashboard_and_alerts(plan_of):
+    import json
+
+    plan = plan_of("prod")
+    dashboard = json.loads(objects(plan, "ConfigMap")["llm-fleet-vllm-dashboard"]["data"]["llm-fleet-vllm.json"])
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("vllm:time_to_first_token_seconds_bucket", "vllm:inter_token_latency_seconds_bucket",
+                   "vllm:e2e_request_latency_seconds_bucket", "vllm:num_requests_running",
+                   "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total",
+                   "DCGM_FI_DEV_GPU_UTIL"):
+        assert metric in exprs
+    rules = objects(plan, "Rules")["llm-fleet-serving-alerts"]["spec"]["groups"][0]["rules"]
+    assert {r["alert"] for r in rules} == {"LLMFleetModelNoReadyReplica", "LLMFleetQueueGrowing",
+                                           "LLMFleetKvCacheNearlyFull"}
+
+
+def test_dev_model_allowed_at_zero_gets_no_down_alert(plan_of):
+    rules = objects(plan_of("dev"), "Rules")["llm-fleet-serving-alerts"]["spec"]["groups"][0]["rules"]
+    assert "LLMFleetModelNoReadyReplica" not in {r["alert"] for r in rules}
+
+
+def test_internal_load_balancer_only_when_configured(make_stack):
+    root, name = make_stack("prod", lambda c: c.setdefault("serving", {}).update(expose="internal-load-balancer"))
+    plan = run_plan(name, root)
+    service = objects(plan, "Service")["vllm-qwen-7b"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["metadata"]["annotations"] == {"networking.gke.io/load-balancer-type": "Internal"}
+    assert plan.ok
+
+
+def test_scale_to_zero_without_working_hours_is_refused():
+    from infra.config import ConfigError
+
+    raw = stack_config("dev")
+    del raw["serving"]
+    with pytest.raises(ConfigError, match=r"models\[0\]\.replicas\.min = 0: nothing would wake the model"):
+        parse_stack_config(raw)
