@@ -138,11 +138,20 @@ class _RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _redact(value: Any) -> Any:
+    """A secret keeps its shape (so manifests stay schema-valid) but no value is shown."""
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return SECRET_PLACEHOLDER
+
+
 def _plain(value: Any) -> Any:
     """Mock-engine values as plain JSON data (unknowns and secrets as readable markers)."""
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return SECRET_PLACEHOLDER
+            return _redact(value.get("value"))
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]

@@ -11,6 +11,7 @@ from infra.platforms import pool_facts
 from infra.workloads.vllm import lifecycle_for
 from serving.kubernetes import pod_lifecycle
 from tests.conftest import stack_config
+from tests.k8s_schema import validate
 
 
 def objects(plan, kind: str) -> dict[str, dict]:
@@ -200,3 +201,15 @@ def test_scale_to_zero_without_working_hours_is_refused():
     del raw["serving"]
     with pytest.raises(ConfigError, match=r"models\[0\]\.replicas\.min = 0: nothing would wake the model"):
         parse_stack_config(raw)
+
+
+def test_hf_token_comes_from_a_secret_made_from_the_secret_config(make_stack):
+    root, name = make_stack("prod", lambda c: c.update(hfToken={"secure": "v1:AAAA"}))
+    plan = run_plan(name, root)
+    (secret,) = plan.of_type("kubernetes:core/v1:Secret")
+    assert secret.inputs["stringData"]["HF_TOKEN"] == "[secret]"  # never in plain text, not even in a plan
+    vllm_env = env = pod_spec(objects(plan, "Deployment")["vllm-qwen-7b"])["containers"][0]["env"]
+    (token,) = [e for e in env if e["name"] == "HF_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "HF_TOKEN"}
+    assert all("value" not in e for e in vllm_env if e["name"] == "HF_TOKEN")
+    validate(objects(plan, "Secret")["hf-token"])
