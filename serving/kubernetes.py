@@ -1,0 +1,194 @@
+"""The Kubernetes contract of the serving image, in one place.
+
+The Pulumi workload code imports `pod_lifecycle()` and maps its result onto the pod spec
+(probes, preStop, terminationGracePeriodSeconds, env). The same numbers reach the supervisor
+through `PodLifecycle.env`, so the probe timings and the supervisor's drain/canary timings
+cannot drift apart.
+
+Pure on purpose: stdlib only (no fastapi/httpx/vllm), because the Pulumi program imports it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# Ports and paths the image serves; the Dockerfile EXPOSEs the same two ports and the
+# settings module uses them as defaults.
+API_PORT = 8000
+HEALTH_PORT = 8081
+METRICS_PATH = "/metrics"  # vLLM's own Prometheus endpoint, on the API port
+STARTUP_PATH = "/startupz"
+READINESS_PATH = "/readyz"
+LIVENESS_PATH = "/livez"
+
+# Supervisor timings: the defaults of both pod_lifecycle() and serving.settings.Settings.
+DRAIN_GRACE_S = 5
+DRAIN_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 30
+CANARY_INTERVAL_S = 15
+CANARY_TIMEOUT_S = 10
+CANARY_FAILURES = 3
+
+# Assumptions behind the startup budget (see pod_lifecycle's docstring).
+DEFAULT_LOAD_RATE_GB_PER_S = 0.2
+DEFAULT_ENGINE_INIT_S = 300
+STARTUP_SAFETY_FACTOR = 1.5
+STARTUP_PERIOD_S = 10
+# Time the kubelet, the supervisor and vLLM's own shutdown may overrun by before SIGKILL.
+TERMINATION_MARGIN_S = 15
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One HTTP probe against the health server (maps 1:1 onto Kubernetes ProbeArgs)."""
+
+    path: str
+    port: int
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
+    success_threshold: int = 1
+    initial_delay_seconds: int = 0
+
+    @property
+    def window_seconds(self) -> int:
+        """How long the probe tolerates failure before it acts (restart / unready / give up)."""
+        return self.period_seconds * self.failure_threshold
+
+
+@dataclass(frozen=True)
+class PodLifecycle:
+    """Everything the pod spec needs to match the serving image's behaviour."""
+
+    api_port: int
+    health_port: int
+    metrics_path: str
+    startup_probe: Probe
+    readiness_probe: Probe
+    liveness_probe: Probe
+    pre_stop: list[str] | None
+    termination_grace_period_seconds: int
+    startup_budget_seconds: int
+    drain_timeout_seconds: int
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def startup_budget_seconds(
+    weights_gb: float,
+    *,
+    load_rate_gb_per_s: float = DEFAULT_LOAD_RATE_GB_PER_S,
+    engine_init_s: int = DEFAULT_ENGINE_INIT_S,
+) -> int:
+    """Seconds a cold pod may take to serve its model: (init + weights / rate) * safety factor."""
+    if weights_gb <= 0:
+        raise ValueError(f"weights_gb must be > 0, got {weights_gb}")
+    if load_rate_gb_per_s <= 0:
+        raise ValueError(f"load_rate_gb_per_s must be > 0, got {load_rate_gb_per_s}")
+    if engine_init_s < 0:
+        raise ValueError(f"engine_init_s must be >= 0, got {engine_init_s}")
+    return math.ceil((engine_init_s + weights_gb / load_rate_gb_per_s) * STARTUP_SAFETY_FACTOR)
+
+
+def pod_lifecycle(
+    *,
+    weights_gb: float,
+    drain_timeout_s: int = DRAIN_TIMEOUT_S,
+    drain_grace_s: int = DRAIN_GRACE_S,
+    stop_timeout_s: int = STOP_TIMEOUT_S,
+    pre_stop_sleep_s: int = 0,
+    canary_interval_s: int = CANARY_INTERVAL_S,
+    canary_timeout_s: int = CANARY_TIMEOUT_S,
+    canary_failures: int = CANARY_FAILURES,
+    load_rate_gb_per_s: float = DEFAULT_LOAD_RATE_GB_PER_S,
+    engine_init_s: int = DEFAULT_ENGINE_INIT_S,
+    api_port: int = API_PORT,
+    health_port: int = HEALTH_PORT,
+) -> PodLifecycle:
+    """Probes, preStop, grace period and supervisor env for a pod serving `weights_gb` of weights.
+
+    Startup budget. A cold pod downloads (or reads from a cache volume) the weights, then vLLM
+    profiles memory, compiles (torch.compile) and captures CUDA graphs. We budget
+    ``(engine_init_s + weights_gb / load_rate_gb_per_s) * 1.5``: by default 300 s for init and
+    compile plus 0.2 GB/s for weights — a pessimistic cold download from the Hugging Face hub
+    (a warm HF_HOME volume reads at several GB/s, so restarts finish far inside the budget) —
+    with a 1.5x safety factor. E.g. 16 GB (8B fp16) → 570 s; 140 GB (70B fp16) → 1500 s.
+    The startup probe polls `/startupz` every 10 s and gives up after budget / 10 failures.
+    Until it succeeds the kubelet runs neither liveness nor readiness probes, so a long model
+    load can never get the pod killed by the liveness probe.
+
+    Readiness polls `/readyz` every 5 s: it is 503 until the model is listed and warmed up and
+    from the first instant of a drain.
+
+    Liveness polls `/livez` every 10 s and restarts the container after 3 failures. `/livez`
+    itself already fails only on hard evidence (vLLM process gone, engine dead, or
+    `canary_failures` 1-token canaries in a row failed while the engine made no progress),
+    so the kubelet needs few repetitions. Worst case from a wedge to a restart:
+    canary_failures * (canary_interval_s + canary_timeout_s) + liveness window.
+
+    Termination. On SIGTERM the supervisor turns unready, waits `drain_grace_s` for endpoints
+    and load balancers to catch up, then waits for vLLM's in-flight requests to finish — all
+    within `drain_timeout_s` from the signal — and then gives vLLM `stop_timeout_s` to exit.
+    The kubelet counts terminationGracePeriodSeconds from the start of preStop and SIGKILLs
+    when it runs out, so it must be at least preStop + drain timeout + stop timeout + a margin;
+    anything less cuts the drain short and drops in-flight requests. The supervisor already
+    waits out the endpoint-propagation grace itself, so no preStop hook is needed by default;
+    set `pre_stop_sleep_s` if something in front of the pod (e.g. a mesh sidecar) needs longer.
+    """
+    ints = {
+        "drain_timeout_s": drain_timeout_s,
+        "stop_timeout_s": stop_timeout_s,
+        "canary_interval_s": canary_interval_s,
+        "canary_timeout_s": canary_timeout_s,
+        "canary_failures": canary_failures,
+    }
+    for name, value in ints.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0 <= drain_grace_s < drain_timeout_s:
+        raise ValueError(f"drain_grace_s must be in [0, drain_timeout_s), got {drain_grace_s}")
+    if pre_stop_sleep_s < 0:
+        raise ValueError(f"pre_stop_sleep_s must be >= 0, got {pre_stop_sleep_s}")
+    if api_port == health_port:
+        raise ValueError("api_port and health_port must differ")
+
+    budget = startup_budget_seconds(
+        weights_gb, load_rate_gb_per_s=load_rate_gb_per_s, engine_init_s=engine_init_s
+    )
+    startup = Probe(
+        path=STARTUP_PATH,
+        port=health_port,
+        period_seconds=STARTUP_PERIOD_S,
+        timeout_seconds=5,
+        failure_threshold=math.ceil(budget / STARTUP_PERIOD_S),
+    )
+    readiness = Probe(
+        path=READINESS_PATH, port=health_port, period_seconds=5, timeout_seconds=3, failure_threshold=2
+    )
+    liveness = Probe(
+        path=LIVENESS_PATH, port=health_port, period_seconds=10, timeout_seconds=5, failure_threshold=3
+    )
+    grace = pre_stop_sleep_s + drain_timeout_s + stop_timeout_s + TERMINATION_MARGIN_S
+    env = {
+        "SERVING_API_PORT": str(api_port),
+        "SERVING_HEALTH_PORT": str(health_port),
+        "SERVING_DRAIN_GRACE_S": str(drain_grace_s),
+        "SERVING_DRAIN_TIMEOUT_S": str(drain_timeout_s),
+        "SERVING_STOP_TIMEOUT_S": str(stop_timeout_s),
+        "SERVING_CANARY_INTERVAL_S": str(canary_interval_s),
+        "SERVING_CANARY_TIMEOUT_S": str(canary_timeout_s),
+        "SERVING_CANARY_FAILURES": str(canary_failures),
+    }
+    return PodLifecycle(
+        api_port=api_port,
+        health_port=health_port,
+        metrics_path=METRICS_PATH,
+        startup_probe=startup,
+        readiness_probe=readiness,
+        liveness_probe=liveness,
+        pre_stop=["sleep", str(pre_stop_sleep_s)] if pre_stop_sleep_s else None,
+        termination_grace_period_seconds=grace,
+        startup_budget_seconds=budget,
+        drain_timeout_seconds=drain_timeout_s,
+        env=env,
+    )
