@@ -41,6 +41,7 @@ class GpuSpec:
     memory_gb: int
     gke_accelerator: str  # the value GKE puts in the node label cloud.google.com/gke-accelerator
     gke_shapes: tuple[MachineShape, ...]
+    ray_accelerator: str  # Ray's accelerator_type (ray.util.accelerators)
 
     def gke_shape(self, gpus_per_node: int) -> MachineShape | None:
         return next((s for s in self.gke_shapes if s.gpus == gpus_per_node), None)
@@ -64,14 +65,14 @@ def _a3_high(g: int) -> MachineShape:
 
 GPUS: dict[GpuKind, GpuSpec] = {
     GpuKind.A100_40GB: GpuSpec(
-        GpuKind.A100_40GB, 40, "nvidia-tesla-a100", tuple(_a2_high(g) for g in (1, 2, 4, 8))
+        GpuKind.A100_40GB, 40, "nvidia-tesla-a100", tuple(_a2_high(g) for g in (1, 2, 4, 8)), "A100"
     ),
     GpuKind.A100_80GB: GpuSpec(
-        GpuKind.A100_80GB, 80, "nvidia-a100-80gb", tuple(_a2_ultra(g) for g in (1, 2, 4, 8))
+        GpuKind.A100_80GB, 80, "nvidia-a100-80gb", tuple(_a2_ultra(g) for g in (1, 2, 4, 8)), "A100"
     ),
     # a3-highgpu-1g/2g/4g exist for spot and flex-start capacity; 8g for every capacity type.
     GpuKind.H100_80GB: GpuSpec(
-        GpuKind.H100_80GB, 80, "nvidia-h100-80gb", tuple(_a3_high(g) for g in (1, 2, 4, 8))
+        GpuKind.H100_80GB, 80, "nvidia-h100-80gb", tuple(_a3_high(g) for g in (1, 2, 4, 8)), "H100"
     ),
     GpuKind.L4: GpuSpec(
         GpuKind.L4,
@@ -83,6 +84,7 @@ GPUS: dict[GpuKind, GpuSpec] = {
             MachineShape("g2-standard-48", 4, 48, 192.0, 0),
             MachineShape("g2-standard-96", 8, 96, 384.0, 0),
         ),
+        "L4",
     ),
 }
 

@@ -73,12 +73,18 @@ class TierProfile:
     default_budget_usd: float | None
     over_budget_is_error: bool
     release_channel: Literal["RAPID", "REGULAR", "STABLE"]
+    ray_idle_timeout_s: int  # KubeRay mode: how long an idle Ray worker pod (and its GPUs) lingers
+    # KubeRay mode: how a RayService rolls out a new cluster. Blue/green (NewCluster) needs twice the
+    # serving GPUs during the switch; the incremental upgrade shifts traffic step by step within a
+    # small surge, but needs the Gateway API and an alpha operator feature gate.
+    ray_upgrade: Literal["NewCluster", "NewClusterWithIncrementalUpgrade"]
 
 
 TIER_PROFILES: dict[str, TierProfile] = {
-    "dev": TierProfile("spot", 0, 0, False, False, 1000.0, False, "REGULAR"),
-    "staging": TierProfile("spot", 1, 1, False, False, 5000.0, False, "REGULAR"),
-    "prod": TierProfile("on-demand", 1, 1, True, True, None, True, "STABLE"),
+    "dev": TierProfile("spot", 0, 0, False, False, 1000.0, False, "REGULAR", 60, "NewCluster"),
+    "staging": TierProfile("spot", 1, 1, False, False, 5000.0, False, "REGULAR", 300, "NewCluster"),
+    "prod": TierProfile("on-demand", 1, 1, True, True, None, True, "STABLE", 900,
+                        "NewClusterWithIncrementalUpgrade"),
 }
 
 
@@ -244,6 +250,8 @@ class Artifacts(_Model):
     """Every version pulled at deploy time. Promotion copies this block, and only it, between tiers."""
 
     serving_image: Image
+    ray_image: Image | None = None  # KubeRay mode: a Ray image with vLLM (e.g. rayproject/ray-llm)
+    ray_version: str | None = None
     rollout_image: Image | None = None
     training_image: Image | None = None
     vllm_version: str
@@ -314,6 +322,9 @@ class Serving(_Model):
     monitoring: Literal["platform", "self-hosted"] = "platform"  # platform: GKE Managed Prometheus
     drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
     working_hours: WorkingHours | None = None
+    # KubeRay mode: the GatewayClass the incremental upgrade routes through (GKE: internal L7).
+    gateway_class: str = "gke-l7-rilb"
+    ray_target_ongoing_requests: int = Field(default=16, ge=1)
 
 
 class SystemPool(_Model):
@@ -425,7 +436,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{GPU_MEMORY_UTILIZATION:.0%} cap and {WEIGHT_HEADROOM:.0%} headroom); raise "
                 "tensorParallelSize, pick a larger GPU or a smaller dtype"
             )
-        if model.replicas.min == 0 and cfg.serving.working_hours is None:
+        if model.replicas.min == 0 and cfg.serving.working_hours is None and cfg.serving.mode == "vllm":
             problems.append(
                 f"{where}.replicas.min = 0: nothing would wake the model again (vLLM's queue metric only exists "
                 "while a replica runs); set serving.workingHours to scale to zero outside them, or min >= 1"
@@ -447,7 +458,12 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"of pool {pool.name!r}"
             )
     if cfg.serving.mode == "kuberay":
-        problems.append("serving.mode = 'kuberay': not available yet; allowed: 'vllm'")
+        for key in ("ray_image", "ray_version"):
+            if getattr(cfg.artifacts, key) is None:
+                problems.append(f"artifacts.{to_camel(key)}: missing; serving.mode 'kuberay' runs Ray pods from it")
+        if cfg.rollout is None:
+            problems.append("rollout: missing; serving.mode 'kuberay' places the Ray head and CPU workers on the "
+                            "rollout pool")
     if cfg.training is not None and cfg.artifacts.training_image is None:
         problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")
     if cfg.rollout is not None and cfg.artifacts.rollout_image is None:

@@ -155,7 +155,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if value == rpc.UNKNOWN:
+    if value == rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
         return "(known after apply)"
     if isinstance(value, float) and value.is_integer():
         return int(value)  # the engine's wire format has only doubles; Kubernetes int fields reject 4.0

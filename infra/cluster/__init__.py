@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.cluster.keda import Keda
+from infra.cluster.kuberay import KubeRayOperator
 from infra.cluster.monitoring import Monitoring
 from infra.cluster.namespaces import Namespaces
 from infra.config import StackConfig
@@ -16,13 +17,17 @@ from infra.platforms import Platform
 @dataclass(frozen=True)
 class ClusterServices:
     namespaces: Namespaces
-    keda: Keda
     monitoring: Monitoring
+    autoscaler: Keda | KubeRayOperator  # what scales the models: KEDA (plain mode) or Ray (KubeRay mode)
 
 
 def build_cluster_services(cfg: StackConfig, platform: Platform) -> ClusterServices:
     opts = pulumi.ResourceOptions(providers={"kubernetes": platform.provider})
     namespaces = Namespaces("cluster", cfg, platform, opts=opts)
     monitoring = Monitoring("monitoring", cfg, platform, opts=opts)
-    keda = Keda("keda", cfg, platform, monitoring, namespaces, opts=opts)
-    return ClusterServices(namespaces=namespaces, keda=keda, monitoring=monitoring)
+    autoscaler: Keda | KubeRayOperator
+    if cfg.serving.mode == "kuberay":
+        autoscaler = KubeRayOperator("kuberay", cfg, platform, opts=opts)
+    else:
+        autoscaler = Keda("keda", cfg, platform, monitoring, namespaces, opts=opts)
+    return ClusterServices(namespaces=namespaces, monitoring=monitoring, autoscaler=autoscaler)

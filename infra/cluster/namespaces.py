@@ -20,9 +20,9 @@ PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_00
 PART_OF = {"app.kubernetes.io/part-of": "llm-fleet"}
 
 
-def _pool_totals(platform: Platform, purpose: str) -> tuple[int, float, float]:
-    """GPUs, CPU cores and GiB that all pools of a purpose can offer at their maximum size."""
-    pools = [p for p in platform.pools.values() if p.purpose == purpose]
+def _pool_totals(platform: Platform, *purposes: str) -> tuple[int, float, float]:
+    """GPUs, CPU cores and GiB that all pools of these purposes can offer at their maximum size."""
+    pools = [p for p in platform.pools.values() if p.purpose in purposes]
     return (sum(p.max_gpus for p in pools), sum(p.allocatable_cpu * p.max_nodes for p in pools),
             sum(p.allocatable_memory_gib * p.max_nodes for p in pools))
 
@@ -44,8 +44,14 @@ class Namespaces(pulumi.ComponentResource):
             self.priority_class[cls] = pc.metadata.name
 
         # A quota per namespace caps what runaway replicas can request: no more than the pools can hold.
-        budgets = {SERVING_NS: _pool_totals(platform, "serving"), ROLLOUT_NS: _pool_totals(platform, "rollout"),
-                   TRAINING_NS: _pool_totals(platform, "training")}
+        # In KubeRay mode the Ray cluster in the serving namespace also runs the rollouts (CPU workers, head),
+        # and the training RayJob puts its head on the rollout pool too.
+        kuberay = cfg.serving.mode == "kuberay"
+        budgets = {
+            SERVING_NS: _pool_totals(platform, "serving", *(["rollout"] if kuberay else [])),
+            ROLLOUT_NS: _pool_totals(platform, "rollout"),
+            TRAINING_NS: _pool_totals(platform, "training", *(["rollout"] if kuberay else [])),
+        }
         self.names: dict[str, pulumi.Output[str]] = {}
         for ns_name, (gpus, cpu, mem) in budgets.items():
             ns = k8s.core.v1.Namespace(f"{name}-{ns_name}", metadata=k8s.meta.v1.ObjectMetaArgs(

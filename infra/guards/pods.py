@@ -12,6 +12,8 @@ from infra.guards import PlannedResource
 from infra.platforms import PoolFacts
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+# Ray custom resources and where their RayCluster spec sits.
+RAY_CLUSTER_FIELD = {"RayService": "rayClusterConfig", "RayJob": "rayClusterSpec"}
 GIB = 2**30
 
 
@@ -46,13 +48,23 @@ class PodTemplate:
 
 
 def pod_templates(resources: tuple[PlannedResource, ...]) -> Iterator[PodTemplate]:
+    """Every pod template: of workloads, and of each group (head and workers) of a Ray cluster."""
     for r in resources:
         kind = r.inputs.get("kind")
-        if r.is_kubernetes_object and kind in WORKLOAD_KINDS:
-            meta = r.inputs.get("metadata", {})
-            spec = r.inputs.get("spec", {}).get("template", {}).get("spec", {})
-            yield PodTemplate(f"{kind} {meta.get('namespace', '')}/{meta.get('name', r.name)}",
-                              meta.get("name", r.name), spec)
+        if not r.is_kubernetes_object:
+            continue
+        meta = r.inputs.get("metadata", {})
+        name = meta.get("name", r.name)
+        where = f"{kind} {meta.get('namespace', '')}/{name}"
+        if kind in WORKLOAD_KINDS:
+            yield PodTemplate(where, name, r.inputs.get("spec", {}).get("template", {}).get("spec", {}))
+        elif kind in RAY_CLUSTER_FIELD:
+            cluster = r.inputs.get("spec", {}).get(RAY_CLUSTER_FIELD[kind], {})
+            head = cluster.get("headGroupSpec", {}).get("template", {}).get("spec", {})
+            yield PodTemplate(f"{where} head", f"{name}/head", head)
+            for group in cluster.get("workerGroupSpecs", []):
+                yield PodTemplate(f"{where} group {group.get('groupName')}", f"{name}/{group.get('groupName')}",
+                                  group.get("template", {}).get("spec", {}))
 
 
 def selected_pool(pod: PodTemplate, pools: dict[str, PoolFacts]) -> PoolFacts | None:

@@ -227,6 +227,8 @@ class GkePlatform(pulumi.ComponentResource):
                 # DCGM: GPU utilisation and memory metrics, collected by GKE into Managed Prometheus.
                 enable_components=["SYSTEM_COMPONENTS", "DCGM"]),
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2 enforces NetworkPolicy
+            # Gateway API: KubeRay's incremental RayService upgrade splits traffic through it.
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             deletion_protection=cfg.profile.protect,
             resource_labels=labels,
             opts=stateful,

@@ -9,6 +9,7 @@ from infra.cluster import ClusterServices
 from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS, TRAINING_NS
 from infra.config import StackConfig
 from infra.platforms import Platform
+from infra.workloads.kuberay import KubeRayServing, RayTrainingJob
 from infra.workloads.observability import ServingObservability
 from infra.workloads.rollout import RolloutWorkers
 from infra.workloads.training import TrainingJob
@@ -32,12 +33,17 @@ class ServingFleet(pulumi.ComponentResource):
                 string_data={"HF_TOKEN": pulumi.Output.secret(cfg.hf_token)}, opts=child)
             hf_secret = secret.metadata.name
         self.urls: dict[str, str] = {}
-        for model in cfg.models:
+        if cfg.serving.mode == "kuberay":
+            ray = KubeRayServing(f"{name}-ray", cfg, platform, namespace=namespace,
+                                 priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
+            self.urls = {model.name: ray.url for model in cfg.models}  # one endpoint; `model` picks the LLM
+        for model in cfg.models if cfg.serving.mode == "vllm" else []:
             served = VllmModel(
                 f"model-{model.name}", (cfg, model), platform, namespace=namespace,
                 priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
-                hf_token_secret=hf_secret, trigger_auth=services.keda.trigger_auth,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[services.keda]))
+                hf_token_secret=hf_secret, trigger_auth=services.autoscaler.trigger_auth,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
             self.urls[model.name] = served.url
         ServingObservability(f"{name}-observability", cfg, services.monitoring, namespace=namespace, opts=child)
         self.register_outputs({"modelUrls": self.urls})
@@ -50,10 +56,14 @@ def build_workloads(cfg: StackConfig, platform: Platform, services: ClusterServi
     urls: dict[str, str] = {}
     if cfg.models:
         urls = ServingFleet("serving", cfg, platform, services, opts=opts).urls
-    if cfg.rollout is not None:
+    kuberay = cfg.serving.mode == "kuberay"
+    # In KubeRay mode the rollouts are Ray tasks on the RayService's CPU worker group.
+    if cfg.rollout is not None and not kuberay:
         RolloutWorkers("rollout", cfg, platform, namespace=ns.names[ROLLOUT_NS],
                        priority_class=ns.priority_class[ROLLOUT_NS], model_urls=urls, opts=opts)
     if cfg.training is not None:
-        TrainingJob("training", cfg, platform, namespace=ns.names[TRAINING_NS],
-                    priority_class=ns.priority_class[TRAINING_NS], opts=opts)
+        job = RayTrainingJob if kuberay else TrainingJob
+        job("training", cfg, platform, namespace=ns.names[TRAINING_NS],
+            priority_class=ns.priority_class[TRAINING_NS],
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns, services.autoscaler])))
     return urls

@@ -11,6 +11,7 @@ from infra.cluster.monitoring import MODEL_TARGET_LABEL, Monitoring
 from infra.config import StackConfig
 
 # Panel title → PromQL; vLLM labels every series with the served model's name (`model_name`).
+# `vllm:` is rewritten to `ray_vllm:` in KubeRay mode, where Ray re-exports the engine's metrics.
 PANELS: dict[str, str] = {
     "Time to first token p95 (s)":
         "histogram_quantile(0.95, sum by (le, model_name) (rate(vllm:time_to_first_token_seconds_bucket[5m])))",
@@ -27,11 +28,15 @@ PANELS: dict[str, str] = {
 }
 
 
-def dashboard_json() -> str:
+def metric_prefix(cfg: StackConfig) -> str:
+    return "ray_vllm:" if cfg.serving.mode == "kuberay" else "vllm:"
+
+
+def dashboard_json(prefix: str = "vllm:") -> str:
     panels = [
         {"id": i + 1, "type": "timeseries", "title": title, "datasource": {"type": "prometheus"},
          "gridPos": {"h": 8, "w": 8, "x": (i % 3) * 8, "y": (i // 3) * 8},
-         "targets": [{"expr": expr, "legendFormat": "{{model_name}}", "refId": "A"}]}
+         "targets": [{"expr": expr.replace("vllm:", prefix), "legendFormat": "{{model_name}}", "refId": "A"}]}
         for i, (title, expr) in enumerate(PANELS.items())
     ]
     return json.dumps({"title": "llm-fleet: vLLM serving", "uid": "llm-fleet-vllm", "schemaVersion": 39,
@@ -40,7 +45,8 @@ def dashboard_json() -> str:
 
 def alert_groups(cfg: StackConfig) -> list[dict]:
     rules: list[dict] = []
-    for model in cfg.models:
+    # Per-model pods exist only in plain mode; in KubeRay mode Ray Serve restarts unhealthy replicas itself.
+    for model in cfg.models if cfg.serving.mode == "vllm" else []:
         if model.replicas.min >= 1:  # a model allowed to sit at zero is not down when it does
             rules.append({
                 "alert": "LLMFleetModelNoReadyReplica",
@@ -61,6 +67,9 @@ def alert_groups(cfg: StackConfig) -> list[dict]:
          "for": "10m", "labels": {"severity": "warning"},
          "annotations": {"summary": "KV cache of {{ $labels.model_name }} above 95 %: requests are being preempted"}},
     ]
+    prefix = metric_prefix(cfg)
+    for rule in rules:
+        rule["expr"] = rule["expr"].replace("vllm:", prefix) if prefix != "vllm:" else rule["expr"]
     return [{"name": "llm-fleet-serving", "interval": "30s", "rules": rules}]
 
 
@@ -75,7 +84,7 @@ class ServingObservability(pulumi.ComponentResource):
                 name="llm-fleet-vllm-dashboard", namespace=namespace,
                 # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps with this label.
                 labels={"grafana_dashboard": "1", "app.kubernetes.io/part-of": "llm-fleet"}),
-            data={"llm-fleet-vllm.json": dashboard_json()},
+            data={"llm-fleet-vllm.json": dashboard_json(metric_prefix(args))},
             opts=child)
         monitoring.alert_rules("llm-fleet-serving-alerts", namespace, alert_groups(args), opts=child)
         self.register_outputs({})

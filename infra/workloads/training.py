@@ -5,12 +5,41 @@ Resume with `kubectl -n llm-training patch job trainer -p '{"spec":{"suspend":fa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
 from infra.platforms import Platform
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
+
+CHECKPOINT_MOUNT = "/checkpoints"
+
+
+@dataclass(frozen=True)
+class CheckpointStorage:
+    env: dict[str, str]
+    claim_name: pulumi.Output[str] | None  # mount it at CHECKPOINT_MOUNT when set
+
+
+def checkpoint_storage(parent: pulumi.Resource, name: str, cfg: StackConfig, platform: Platform,
+                       namespace: pulumi.Input[str], labels: dict[str, str]) -> CheckpointStorage:
+    """The bucket the job writes to, or else a protected SSD volume claim to mount at /checkpoints."""
+    training = cfg.training
+    assert training is not None
+    if training.checkpoint_bucket:
+        return CheckpointStorage({"CHECKPOINT_DIR": training.checkpoint_bucket}, None)
+    claim = k8s.core.v1.PersistentVolumeClaim(
+        f"{name}-checkpoints",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer-checkpoints", namespace=namespace, labels=labels),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"], storage_class_name=platform.storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                requests={"storage": f"{training.checkpoint_volume_gb}Gi"})),
+        # Checkpoints are the run's state: never deleted by an update, protected in prod.
+        opts=pulumi.ResourceOptions(parent=parent, protect=cfg.profile.protect, retain_on_delete=True))
+    return CheckpointStorage({"CHECKPOINT_DIR": CHECKPOINT_MOUNT}, claim.metadata.name)
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -26,24 +55,14 @@ class TrainingJob(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "trainer", "app.kubernetes.io/part-of": "llm-fleet"}
         env = dict(training.env)
+        storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
+        env.update(storage.env)
         volumes, mounts = [], []
-        if training.checkpoint_bucket:
-            env["CHECKPOINT_DIR"] = training.checkpoint_bucket
-        else:
-            claim = k8s.core.v1.PersistentVolumeClaim(
-                f"{name}-checkpoints",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer-checkpoints", namespace=namespace, labels=labels),
-                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                    access_modes=["ReadWriteOnce"], storage_class_name=platform.storage_class,
-                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                        requests={"storage": f"{training.checkpoint_volume_gb}Gi"})),
-                # Checkpoints are the run's state: never deleted by an update, protected in prod.
-                opts=pulumi.ResourceOptions(parent=self, protect=cfg.profile.protect, retain_on_delete=True))
-            env["CHECKPOINT_DIR"] = "/checkpoints"
+        if storage.claim_name is not None:
             volumes.append(k8s.core.v1.VolumeArgs(
                 name="checkpoints", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                    claim_name=claim.metadata.name)))
-            mounts.append(k8s.core.v1.VolumeMountArgs(name="checkpoints", mount_path="/checkpoints"))
+                    claim_name=storage.claim_name)))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="checkpoints", mount_path=CHECKPOINT_MOUNT))
         volumes.append(k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
             medium="Memory", size_limit=f"{16 * training.gpus}Gi")))
         mounts.append(k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"))

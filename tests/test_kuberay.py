@@ -1,0 +1,180 @@
+"""KubeRay mode: the same stacks served by a RayService (Ray Serve LLM), rollouts as Ray tasks, RayJob training."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+import yaml
+
+from infra.plan import run_plan
+from infra.platforms import pool_facts
+from tests.conftest import stack_config
+from tests.k8s_schema import CRD_DIR, validate
+
+KUBERAY_CRDS = CRD_DIR / "kuberay-v1.7.0-ray.io_rayservices.yaml"
+
+
+@pytest.fixture(scope="module")
+def kuberay_plan(tmp_path_factory):
+    """Plan a shipped stack with serving.mode switched to kuberay (nothing else changed)."""
+    root = tmp_path_factory.mktemp("kuberay")
+
+    @functools.cache
+    def plan(stack: str):
+        cfg = stack_config(stack)
+        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
+        doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
+        folder = root / stack  # same stack name as the shipped one, so names and labels match
+        folder.mkdir()
+        (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        return run_plan(stack, folder)
+
+    return plan
+
+
+def the(plan, kind: str) -> dict:
+    (obj,) = [o for o in plan.manifests() if o["kind"] == kind]
+    return obj
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_both_modes_plan_cleanly_for_the_same_stack(plan_of, kuberay_plan, stack):
+    assert plan_of(stack).ok
+    plan = kuberay_plan(stack)
+    assert plan.ok, [v for v in plan.verdicts if v.status == "fail"]
+    kinds = {o["kind"] for o in plan.manifests()}
+    assert {"RayService", "RayJob"} <= kinds
+    assert not {"ScaledObject", "Job"} & kinds  # KEDA and the plain Job belong to plain mode
+
+
+@pytest.mark.skipif(not KUBERAY_CRDS.is_file(), reason=f"KubeRay v1.7.0 CRDs not found in {CRD_DIR}")
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_ray_objects_are_valid_against_the_kuberay_crds(kuberay_plan, stack):
+    plan = kuberay_plan(stack)
+    for kind in ("RayService", "RayJob"):
+        obj = the(plan, kind)
+        assert obj["apiVersion"] == "ray.io/v1"  # not the deprecated v1alpha1
+        validate(obj)
+
+
+def test_ray_service_groups_schedule_like_plain_mode(kuberay_plan):
+    plan = kuberay_plan("prod")
+    pools = pool_facts(plan.cfg)
+    cluster = the(plan, "RayService")["spec"]["rayClusterConfig"]
+    head = cluster["headGroupSpec"]
+    assert head["rayStartParams"]["num-gpus"] == "0" and head["rayStartParams"]["num-cpus"] == "0"
+    assert "nvidia.com/gpu" not in head["template"]["spec"]["containers"][0]["resources"]["limits"]
+    groups = {g["groupName"]: g for g in cluster["workerGroupSpecs"]}
+    a100 = groups["a100-serving"]
+    pool = pools["a100-serving"]
+    spec = a100["template"]["spec"]
+    assert spec["nodeSelector"] == pool.node_selector
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in \
+        spec["tolerations"]
+    assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == str(pool.gpus_per_node)
+    assert (a100["minReplicas"], a100["maxReplicas"]) == (4, 12)  # warm 4 A100s, up to 12
+    rollout = groups["rollout"]
+    assert rollout["template"]["spec"]["nodeSelector"] == pools["rollout"].node_selector
+    cpus = int(rollout["rayStartParams"]["num-cpus"])
+    assert rollout["maxReplicas"] * cpus >= 100  # room for ~100 one-core rollout tasks
+    assert cluster["enableInTreeAutoscaling"] is True
+    assert cluster["autoscalerOptions"]["idleTimeoutSeconds"] == plan.cfg.profile.ray_idle_timeout_s
+
+
+def test_upgrade_strategy_follows_the_tier(kuberay_plan):
+    prod = the(kuberay_plan("prod"), "RayService")["spec"]["upgradeStrategy"]
+    assert prod["type"] == "NewClusterWithIncrementalUpgrade"
+    assert prod["clusterUpgradeOptions"]["maxSurgePercent"] == 9  # one A100 pod of 12 at a time
+    assert prod["clusterUpgradeOptions"]["gatewayClassName"] == "gke-l7-rilb"
+    operator = next(r for r in kuberay_plan("prod").of_type("kubernetes:helm.sh/v3:Release"))
+    assert operator.inputs["values"]["featureGates"] == [{"name": "RayServiceIncrementalUpgrade", "enabled": True}]
+    assert the(kuberay_plan("staging"), "RayService")["spec"]["upgradeStrategy"] == {"type": "NewCluster"}
+
+
+def test_serve_config_validates_with_rays_own_models(kuberay_plan):
+    schema = pytest.importorskip("ray.serve.schema", reason="Ray is not installed (pip install 'ray[serve]')")
+    plan = kuberay_plan("prod")
+    config = yaml.safe_load(the(plan, "RayService")["spec"]["serveConfigV2"])
+    parsed = schema.ServeDeploySchema.model_validate(config)
+    (app,) = parsed.applications
+    assert app.import_path == "ray.serve.llm:build_openai_app"
+    (llm,) = app.args["llm_configs"]
+    assert llm["model_loading_config"] == {"model_id": "qwen-7b", "model_source": "Qwen/Qwen2.5-7B-Instruct"}
+    assert llm["engine_kwargs"]["revision"] == plan.cfg.artifacts.model_revisions["qwen-7b"]
+    assert llm["deployment_config"]["autoscaling_config"]["max_replicas"] == 12
+    llm_module = pytest.importorskip("ray.serve.llm", reason="Ray Serve LLM does not import here")
+    llm_module.LLMConfig.model_validate(llm)
+    verdicts = {v.guard: v.status for v in plan.verdicts}
+    assert verdicts["ray-serve-config-is-valid"] == "pass"
+
+
+def test_switching_the_mode_leaves_the_platform_layer_identical(plan_of, kuberay_plan):
+    def platform_layer(plan):
+        by_urn = {r.urn: r for r in plan.resources}
+
+        def in_platform(r):
+            while r is not None:
+                if r.type.startswith("llmfleet:platform:"):
+                    return True
+                r = by_urn.get(r.parent)
+            return False
+
+        return sorted((r.type, r.name, json.dumps(r.inputs, sort_keys=True), r.protect)
+                      for r in plan.resources if in_platform(r))
+
+    for stack in ("staging", "prod"):
+        plain, ray = platform_layer(plan_of(stack)), platform_layer(kuberay_plan(stack))
+        assert len(plain) > 20
+        assert plain == ray
+
+
+def test_rollouts_reach_the_serve_endpoint_and_training_is_a_suspended_rayjob(kuberay_plan):
+    plan = kuberay_plan("prod")
+    url = "http://llm-serve-svc.llm-serving.svc.cluster.local:8000/v1"
+    assert plan.outputs["modelUrls"] == {"qwen-7b": url}
+    groups = {g["groupName"]: g for g in the(plan, "RayService")["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+    env = {e["name"]: e["value"] for e in groups["rollout"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OPENAI_BASE_URL"] == url
+    job = the(plan, "RayJob")
+    assert job["spec"]["suspend"] is True
+    (worker,) = job["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+    assert worker["template"]["spec"]["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-h100-80gb"
+    assert worker["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_network_policy_admits_rollouts_to_serve_and_scrapers_to_metrics(kuberay_plan):
+    ingress = the(kuberay_plan("prod"), "NetworkPolicy")["spec"]["ingress"]
+    ray_peers, serve, metrics = ingress
+    assert ray_peers == {"from": [{"podSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}}}]}
+    assert serve["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert serve["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-rollout"]
+    assert metrics["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["gmp-system"]
+
+
+def test_guard_catches_replicas_that_cannot_fit_the_worker_group(make_stack):
+    def two_models(c):
+        c["serving"] = {"mode": "kuberay"}
+        second = {**c["models"][0], "name": "qwen-7b-b"}
+        c["models"].append(second)
+        c["artifacts"]["modelRevisions"]["qwen-7b-b"] = "b" * 40
+        for m in c["models"]:
+            m["replicas"] = {"min": 1, "max": 8}  # each fits the 12-GPU pool, together they do not
+
+    root, name = make_stack("prod", two_models)
+    plan = run_plan(name, root)
+    verdicts = {v.guard: v for v in plan.verdicts}
+    assert verdicts["ray-replicas-fit-worker-groups"].status == "fail"
+    assert "need 16 A100 GPUs, the worker groups offer at most 12" in verdicts["ray-replicas-fit-worker-groups"].message
+    assert not plan.ok
+
+
+def test_kuberay_mode_needs_a_ray_image():
+    from infra.config import ConfigError, parse_stack_config
+
+    raw = stack_config("prod")
+    raw["serving"] = {"mode": "kuberay"}
+    del raw["artifacts"]["rayImage"]
+    with pytest.raises(ConfigError, match=r"artifacts\.rayImage: missing"):
+        parse_stack_config(raw)
