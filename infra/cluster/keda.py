@@ -5,10 +5,11 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.cluster.helm import pinned_release
 from infra.cluster.monitoring import Monitoring
 from infra.cluster.namespaces import SERVING_NS, Namespaces
 from infra.config import StackConfig
-from infra.platforms import KEDA_NAMESPACE, KEDA_OPERATOR_SA, POOL_LABEL, Platform
+from infra.platforms import KEDA_NAMESPACE, KEDA_OPERATOR_SA, Platform
 
 
 class Keda(pulumi.ComponentResource):
@@ -17,20 +18,11 @@ class Keda(pulumi.ComponentResource):
         super().__init__("llmfleet:cluster:Keda", name, None, opts)
         cfg = args
         annotations = platform.managed_prometheus.keda_operator_annotations if platform.managed_prometheus else {}
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="keda",
-            chart="keda",
-            version=cfg.artifacts.charts.keda,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kedacore.github.io/charts"),
-            namespace=KEDA_NAMESPACE,
-            create_namespace=True,
-            values={
-                "serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA, "annotations": annotations}},
-                "nodeSelector": {POOL_LABEL: "system"},
-            },
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.release = pinned_release(
+            f"{name}-release", release="keda", chart="keda", version=cfg.artifacts.charts.keda,
+            repo="https://kedacore.github.io/charts", namespace=KEDA_NAMESPACE,
+            values={"serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA, "annotations": annotations}}},
+            parent=self)
         self.trigger_auth: pulumi.Output[str] | None = None
         if monitoring.pod_identity is not None:
             # ScaledObjects query the managed Prometheus with KEDA's own cloud identity.

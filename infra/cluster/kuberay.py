@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
-from infra.platforms import POOL_LABEL, Platform
+from infra.platforms import Platform
 
 KUBERAY_NAMESPACE = "kuberay-system"
 
@@ -19,20 +19,12 @@ class KubeRayOperator(pulumi.ComponentResource):
         super().__init__("llmfleet:cluster:KubeRayOperator", name, None, opts)
         cfg = args
         incremental = cfg.profile.ray_upgrade == "NewClusterWithIncrementalUpgrade"
-        self.release = k8s.helm.v3.Release(
-            f"{name}-operator",
-            name="kuberay-operator",
-            chart="kuberay-operator",
-            version=cfg.artifacts.charts.kuberay,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://ray-project.github.io/kuberay-helm/"),
+        # The chart ships the RayCluster/RayService/RayJob CRDs.
+        self.release = pinned_release(
+            f"{name}-operator", release="kuberay-operator", chart="kuberay-operator",
+            version=cfg.artifacts.charts.kuberay, repo="https://ray-project.github.io/kuberay-helm/",
             namespace=KUBERAY_NAMESPACE,
-            create_namespace=True,
-            skip_crds=False,  # the chart ships the RayCluster/RayService/RayJob CRDs
-            values={
-                "nodeSelector": {POOL_LABEL: "system"},
-                # Alpha in KubeRay: only switched on for the tier whose RayService uses it.
-                "featureGates": [{"name": "RayServiceIncrementalUpgrade", "enabled": incremental}],
-            },
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+            # Alpha in KubeRay: only switched on for the tier whose RayService uses it.
+            values={"featureGates": [{"name": "RayServiceIncrementalUpgrade", "enabled": incremental}]},
+            parent=self)
         self.register_outputs({"namespace": KUBERAY_NAMESPACE})

@@ -14,8 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.cluster.helm import ON_SYSTEM_POOL, pinned_release
 from infra.config import StackConfig
-from infra.platforms import POOL_LABEL, Platform
+from infra.platforms import Platform
 
 SELF_HOSTED_NS = "monitoring"
 KPS_RELEASE = "kube-prometheus-stack"
@@ -49,16 +50,11 @@ class Monitoring(pulumi.ComponentResource):
             self.query_url = f"http://{KPS_RELEASE}-prometheus.{SELF_HOSTED_NS}.svc:9090"
             self.scraper_namespace = SELF_HOSTED_NS
             self.pod_identity = None
-            on_system_pool = {"nodeSelector": {POOL_LABEL: "system"}}
-            self.release = k8s.helm.v3.Release(
-                f"{name}-kube-prometheus-stack",
-                name=KPS_RELEASE,
-                chart="kube-prometheus-stack",
+            on_system_pool = ON_SYSTEM_POOL
+            self.release = pinned_release(
+                f"{name}-kube-prometheus-stack", release=KPS_RELEASE, chart="kube-prometheus-stack",
                 version=cfg.artifacts.charts.kube_prometheus_stack,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
-                    repo="https://prometheus-community.github.io/helm-charts"),
-                namespace=SELF_HOSTED_NS,
-                create_namespace=True,
+                repo="https://prometheus-community.github.io/helm-charts", namespace=SELF_HOSTED_NS,
                 values={
                     "prometheus": {"prometheusSpec": {
                         # Pick up PodMonitors and rules from every namespace, not only the release's.
@@ -71,8 +67,7 @@ class Monitoring(pulumi.ComponentResource):
                                 **on_system_pool},
                     "alertmanager": {"alertmanagerSpec": on_system_pool},
                 },
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+                parent=self)
         self.register_outputs({"queryUrl": self.query_url, "managed": self.managed})
 
     def pod_monitor(self, name: str, namespace: pulumi.Input[str], match_labels: dict[str, str],
