@@ -36,6 +36,7 @@ test: venv engine
 
 bench: venv engine
 	$(PY) benchmarks/plan_time.py
+	$(PY) benchmarks/serving_overhead.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

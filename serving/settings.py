@@ -1,0 +1,164 @@
+"""Supervisor settings, read once from SERVING_* environment variables.
+
+Validation happens before anything starts: a bad value ends the process with exit code 2 and
+one line naming the variable (see `load_or_exit`), so vLLM is never started half-configured.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from serving import kubernetes as k8s
+
+ENV_PREFIX = "SERVING_"
+EXIT_BAD_SETTINGS = 2
+
+# Flags the supervisor sets itself from typed settings; taking them from SERVING_EXTRA_ARGS too
+# would make two sources of truth (and e.g. move vLLM off the port the probes watch).
+MANAGED_FLAGS = frozenset(
+    {
+        "--model",
+        "--served-model-name",
+        "--host",
+        "--port",
+        "--tensor-parallel-size",
+        "-tp",
+        "--max-model-len",
+        "--gpu-memory-utilization",
+        "--api-key",
+    }
+)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    """What the supervisor needs; every field is the env var SERVING_<FIELD NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Model path (a mounted directory) or Hugging Face id.
+    model: str = Field(min_length=1)
+    served_model_name: str | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    max_model_len: int | None = Field(default=None, ge=16)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    # Anything else vLLM understands, shell-quoted: '--dtype bfloat16 --enable-prefix-caching'.
+    extra_args: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    host: str = "0.0.0.0"  # vLLM's bind address; the health server binds the same one
+    api_port: Port = k8s.API_PORT
+    health_port: Port = k8s.HEALTH_PORT
+
+    drain_grace_s: float = Field(default=k8s.DRAIN_GRACE_S, ge=0, le=600)
+    drain_timeout_s: float = Field(default=k8s.DRAIN_TIMEOUT_S, gt=0, le=3600)
+    stop_timeout_s: float = Field(default=k8s.STOP_TIMEOUT_S, gt=0, le=600)
+    drain_poll_s: float = Field(default=0.5, gt=0, le=10)
+
+    canary_interval_s: float = Field(default=k8s.CANARY_INTERVAL_S, gt=0, le=3600)
+    canary_timeout_s: float = Field(default=k8s.CANARY_TIMEOUT_S, gt=0, le=600)
+    canary_failures: int = Field(default=k8s.CANARY_FAILURES, ge=1, le=100)
+    poll_interval_s: float = Field(default=2, gt=0, le=60)  # how often vLLM /health etc. are read
+    check_timeout_s: float = Field(default=2, gt=0, le=60)  # timeout of each of those reads
+
+    warmup_prompt: str | None = None
+    warmup_timeout_s: float = Field(default=300, gt=0, le=3600)
+    api_key_file: Path | None = None
+    # Where container restarts are counted; must be a volume that outlives the container.
+    state_dir: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("extra_args", mode="before")
+    @classmethod
+    def _split_extra_args(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"not valid shell quoting ({exc})") from exc
+        return value
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_managed_flags(cls, value: list[str]) -> list[str]:
+        clashes = sorted({a.split("=", 1)[0] for a in value} & MANAGED_FLAGS)
+        if clashes:
+            raise ValueError(f"must not set {', '.join(clashes)}: use the matching SERVING_* variable")
+        return value
+
+    @field_validator("api_key_file")
+    @classmethod
+    def _readable_key(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            key = value.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the API key file ({exc.strerror})") from exc
+        if not key:
+            raise ValueError("the API key file is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.api_port == self.health_port:
+            raise ValueError("SERVING_API_PORT and SERVING_HEALTH_PORT must differ")
+        if self.drain_grace_s >= self.drain_timeout_s:
+            raise ValueError("SERVING_DRAIN_GRACE_S must be shorter than SERVING_DRAIN_TIMEOUT_S")
+        return self
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or self.model
+
+    @property
+    def api_key(self) -> str | None:
+        return self.api_key_file.read_text().strip() if self.api_key_file else None
+
+    @property
+    def wedge_window_s(self) -> float:
+        """Longest time from a wedged engine to a failing /livez.
+
+        Each of the `canary_failures` attempts waits out the interval, the canary's timeout and
+        one metrics read (to tell a busy engine from a wedged one).
+        """
+        return self.canary_failures * (self.canary_interval_s + self.canary_timeout_s + self.check_timeout_s)
+
+    @property
+    def engine_death_window_s(self) -> float:
+        """Longest time from a dead engine to a failing /livez (next /health poll times out or 503s)."""
+        return self.poll_interval_s + self.check_timeout_s
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line: which variable, what is allowed."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if p != "__root__"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a rule across variables: its message names them
+            parts.append(msg)
+        elif err["type"] == "missing":
+            parts.append(f"{ENV_PREFIX}{loc[0].upper()}: required but not set")
+        else:
+            parts.append(f"{ENV_PREFIX}{loc[0].upper()}: {msg} (got {err.get('input')!r})")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def load_or_exit() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # fields come from the environment
+    except ValidationError as exc:
+        print(describe_error(exc), file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None

