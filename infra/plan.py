@@ -8,7 +8,10 @@ rendered Kubernetes objects, the cost report and the guard verdicts. Rendering i
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,24 +167,40 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+@contextmanager
+def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
+    """Pulumi's mock engine, configured from `Pulumi.<stack>.yaml`, on an event loop of its own.
+
+    The SDK creates its futures on the thread's current event loop; a caller that ran
+    `asyncio.run` before (tests, the serving package) leaves none behind, so each plan brings its own.
+    """
+    config, secret_keys = read_stack_file(stack, root)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        mock = _PlanMocks()
+        monitor = _RecordingMonitor(mock)
+        pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+        # set_mocks makes a throwaway root stack for unit tests; the real entry point (run_in_stack)
+        # makes its own, whose outputs are the stack outputs we report.
+        settings.ROOT.set(None)
+        set_all_config(config, secret_keys)
+        yield monitor
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 def run_plan(stack: str, root: Path = ROOT) -> Plan:
     """Run the real program for `stack` under mocks. Raises ConfigError for a bad stack file."""
-    config, secret_keys = read_stack_file(stack, root)
-    mock = _PlanMocks()
-    monitor = _RecordingMonitor(mock)
-    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=True, monitor=monitor)
-    # set_mocks makes a throwaway root stack for unit tests; the real entry point (run_in_stack)
-    # makes its own, whose outputs are the stack outputs we report.
-    settings.ROOT.set(None)
-    set_all_config(config, secret_keys)
-    cfg = load_config()  # the program's own loader: same validation, same messages
+    with mock_engine(stack, root) as monitor:
+        cfg = load_config()  # the program's own loader: same validation, same messages
+        verdicts: list[Verdict] = []
 
-    verdicts: list[Verdict] = []
+        def body() -> None:
+            verdicts.extend(program.run(cfg, enforce_guards=False))
 
-    def body() -> None:
-        verdicts.extend(program.run(cfg, enforce_guards=False))
-
-    _sync_await(run_in_stack(body))
+        _sync_await(run_in_stack(body))
     config_plan = program.stack_plan(cfg)
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(monitor.planned))
     verdicts += [guard(with_resources) for guard in resource_guards()]

@@ -175,23 +175,26 @@ def test_pulumi_entry_point_declares_what_the_plan_shows(plan_of):
     """Run `infra/` the way Pulumi's Python host does (runpy on the folder) and compare with the plan."""
     import runpy
 
-    import pulumi
-    from pulumi.runtime import settings
-    from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_in_stack
     from pulumi.runtime.sync_await import _sync_await
 
-    from infra.plan import ROOT, _PlanMocks, _RecordingMonitor, read_stack_file
+    from infra.plan import ROOT, mock_engine
 
-    config, secret_keys = read_stack_file("prod")
-    mock = _PlanMocks()
-    monitor = _RecordingMonitor(mock)
-    pulumi.runtime.set_mocks(mock, project="llm-fleet", stack="prod", preview=True, monitor=monitor)
-    settings.ROOT.set(None)
-    set_all_config(config, secret_keys)
-    _sync_await(run_in_stack(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__")))
+    with mock_engine("prod") as monitor:
+        _sync_await(run_in_stack(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__")))
 
     declared = sorted((r.type, r.name, r.protect) for r in monitor.planned)
     planned = sorted((r.type, r.name, r.protect) for r in plan_of("prod").resources)
     assert declared == planned
     assert monitor.stack_outputs["pools"]["a100-serving"]["maxNodes"] == 12
+
+
+def test_plan_runs_after_asyncio_run_left_the_thread_without_an_event_loop():
+    """`asyncio.run` (the serving tests, any async caller) leaves no current loop; a plan must not care."""
+    import asyncio
+
+    from infra.plan import run_plan
+
+    asyncio.run(asyncio.sleep(0))
+    plan = run_plan("dev")
+    assert plan.ok and plan.of_type("gcp:container/cluster:Cluster")
