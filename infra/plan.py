@@ -168,13 +168,17 @@ def _plain(value: Any) -> Any:
 
 
 @contextmanager
-def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
+def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _RecordingMonitor]]:
     """Pulumi's mock engine, configured from `Pulumi.<stack>.yaml`, on an event loop of its own.
 
-    The SDK creates its futures on the thread's current event loop; a caller that ran
-    `asyncio.run` before (tests, the serving package) leaves none behind, so each plan brings its own.
+    The config is validated first (the program's own loader: same checks, same messages), so a
+    bad stack file raises ConfigError before the engine has declared even the root stack. The SDK
+    creates its futures on the thread's current event loop; a caller that ran `asyncio.run` before
+    (tests, the serving package) leaves none behind, so each plan brings its own.
     """
     config, secret_keys = read_stack_file(stack, root)
+    set_all_config(config, secret_keys)
+    cfg = load_config()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -184,8 +188,7 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
         # set_mocks makes a throwaway root stack for unit tests; the real entry point (run_in_stack)
         # makes its own, whose outputs are the stack outputs we report.
         settings.ROOT.set(None)
-        set_all_config(config, secret_keys)
-        yield monitor
+        yield cfg, monitor
     finally:
         asyncio.set_event_loop(None)
         loop.close()
@@ -193,9 +196,8 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
 
 def run_plan(stack: str, root: Path = ROOT) -> Plan:
     """Run the real program for `stack` under mocks. Raises ConfigError for a bad stack file."""
-    with mock_engine(stack, root) as monitor:
-        cfg = load_config()  # the program's own loader: same validation, same messages
-        verdicts: list[Verdict] = []
+    verdicts: list[Verdict] = []
+    with mock_engine(stack, root) as (cfg, monitor):
 
         def body() -> None:
             verdicts.extend(program.run(cfg, enforce_guards=False))

@@ -180,7 +180,7 @@ def test_pulumi_entry_point_declares_what_the_plan_shows(plan_of):
 
     from infra.plan import ROOT, mock_engine
 
-    with mock_engine("prod") as monitor:
+    with mock_engine("prod") as (_, monitor):
         _sync_await(run_in_stack(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__")))
 
     declared = sorted((r.type, r.name, r.protect) for r in monitor.planned)
