@@ -187,6 +187,13 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
         set_all_config(config, secret_keys)
         yield monitor
     finally:
+        # A config error stops the program before it awaits what set_mocks started (the throwaway
+        # root stack's registration): cancel it, or closing the loop prints "Task was destroyed".
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         asyncio.set_event_loop(None)
         loop.close()
 
