@@ -114,7 +114,7 @@ def gke_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
     return round(vcpus - kubelet_cpu_reserved(vcpus), 3), round(memory_gib - mem_reserved - eviction_gib, 2)
 
 
-def _taints(taints: list[Taint]) -> tuple[NodeTaint, ...]:
+def node_taints(taints: list[Taint]) -> tuple[NodeTaint, ...]:
     return tuple(NodeTaint(t.key, t.value, t.effect) for t in taints)
 
 
@@ -131,13 +131,13 @@ def catalog_pool_facts(cfg: StackConfig, cloud: str, allocatable: Allocatable,
     """
     sp = cfg.system_pool
     assert sp.machine_type is not None, "defaulted per cloud by config"
-    facts = {"system": _cpu_pool_facts("system", "system", sp.machine_type, sp.min_nodes, sp.max_nodes,
+    facts = {"system": cpu_pool_facts("system", "system", sp.machine_type, sp.min_nodes, sp.max_nodes,
                                        "on-demand", SYSTEM_DISK_GB, (), allocatable)}
     for pool in cfg.node_pools:
-        configured = _taints(pool.taints)
+        configured = node_taints(pool.taints)
         if pool.gpu is None:
             assert pool.machine_type is not None
-            facts[pool.name] = _cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
+            facts[pool.name] = cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
                                                pool.max_nodes, pool.capacity, pool.disk_size_gb, configured,
                                                allocatable)
             continue
@@ -156,7 +156,7 @@ def catalog_pool_facts(cfg: StackConfig, cloud: str, allocatable: Allocatable,
     return facts
 
 
-def _cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, max_nodes: int, capacity: str,
+def cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, max_nodes: int, capacity: str,
                     disk_gb: int, taints: tuple[NodeTaint, ...], allocatable: Allocatable,
                     node_selector: dict[str, str] | None = None) -> PoolFacts:
     machine = parse_cpu_machine(machine_type)
