@@ -400,7 +400,7 @@ class EksPlatform(pulumi.ComponentResource):
                 min_size=facts.min_nodes, max_size=facts.max_nodes, desired_size=facts.min_nodes),
             labels=labels,
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=CLOUD_TAINT_EFFECT[t.effect])
-                    for t in facts.taints],
+                    for t in facts.taints] or None,
             # Replace GPU nodes one at a time: a surge would need a spare GPU node.
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             tags={"llm-fleet-pool": facts.name},
