@@ -69,3 +69,15 @@ def make_stack(tmp_path):
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "infra", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
+
+
+def assert_one_config_error(raw: dict[str, Any], fragments: list[str]) -> None:
+    """`raw` is refused with exactly one line, which names every fragment."""
+    from infra.config import ConfigError, parse_stack_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    (line,) = err.value.problems
+    assert line.startswith("config error: llm-fleet:"), line
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not in {line!r}"

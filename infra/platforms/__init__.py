@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from infra.catalog import GPUS, GpuKind, GpuSpec, MachineShape, parse_cpu_machine
-from infra.config import StackConfig, Taint, gpu_pool_shape
+from infra.config import NodePool, StackConfig, Taint, gpu_pool_shape
 
 # Labels every platform puts on its nodes, so workloads select pools the same way everywhere.
 POOL_LABEL = "llm-fleet.dev/pool"
@@ -134,13 +135,10 @@ def catalog_pool_facts(cfg: StackConfig, cloud: str, allocatable: Allocatable,
     facts = {"system": cpu_pool_facts("system", "system", sp.machine_type, sp.min_nodes, sp.max_nodes,
                                        "on-demand", SYSTEM_DISK_GB, (), allocatable)}
     for pool in cfg.node_pools:
-        configured = node_taints(pool.taints)
         if pool.gpu is None:
-            assert pool.machine_type is not None
-            facts[pool.name] = cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
-                                               pool.max_nodes, pool.capacity, pool.disk_size_gb, configured,
-                                               allocatable)
+            facts[pool.name] = configured_cpu_pool_facts(pool, allocatable)
             continue
+        configured = node_taints(pool.taints)
         spec = GPUS[pool.gpu]
         shape = gpu_pool_shape(pool, cloud)
         cpu, mem = allocatable(shape.vcpus, shape.memory_gib)
@@ -169,6 +167,25 @@ def cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, m
         allocatable_cpu=cpu, allocatable_memory_gib=mem, local_ssd_gib=0,
         ephemeral_storage_gib=disk_gb - BOOT_DISK_RESERVED_GIB,
     )
+
+
+def configured_cpu_pool_facts(pool: NodePool, allocatable: Allocatable,
+                              node_selector: dict[str, str] | None = None) -> PoolFacts:
+    """Facts of a configured CPU pool (selected by the pool label unless `node_selector` says otherwise)."""
+    assert pool.machine_type is not None, "validated by config"
+    return cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes, pool.max_nodes, pool.capacity,
+                          pool.disk_size_gb, node_taints(pool.taints), allocatable, node_selector)
+
+
+def exec_kubeconfig(name: str, server: str, ca_data: str, exec_user: dict[str, object]) -> str:
+    """A kubeconfig whose user authenticates through a cloud CLI plugin: short-lived tokens, none in state."""
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": name,
+        "clusters": [{"name": name, "cluster": {"certificate-authority-data": ca_data, "server": server}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "users": [{"name": name, "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                                   **exec_user}}}],
+    }, sort_keys=False)
 
 
 def build_platform(cfg: StackConfig) -> Platform:

@@ -52,6 +52,7 @@ from infra.platforms import (
     Platform,
     PoolFacts,
     catalog_pool_facts,
+    exec_kubeconfig,
     kubelet_cpu_reserved,
 )
 from infra.platforms.aws_budget import AwsBudget
@@ -144,26 +145,11 @@ def _service_trust(service: str) -> str:
 
 
 def _kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
-    # Authenticates through `aws eks get-token`: short-lived tokens, nothing long-lived in state.
+    # Authenticates through `aws eks get-token`.
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-        lambda a: f"""apiVersion: v1
-kind: Config
-clusters:
-- name: {a[0]}
-  cluster: {{certificate-authority-data: {a[2]}, server: "{a[1]}"}}
-contexts:
-- name: {a[0]}
-  context: {{cluster: {a[0]}, user: {a[0]}}}
-current-context: {a[0]}
-users:
-- name: {a[0]}
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: aws
-      args: [eks, get-token, --cluster-name, {a[0]}, --region, {region}, --output, json]
-"""
-    )
+        lambda a: exec_kubeconfig(a[0], a[1], a[2], {
+            "command": "aws", "args": ["eks", "get-token", "--cluster-name", a[0], "--region", region,
+                                       "--output", "json"]}))
 
 
 class EksPlatform(pulumi.ComponentResource):

@@ -18,7 +18,7 @@ from infra.platforms import (
     NodeTaint,
     Platform,
     PoolFacts,
-    cpu_pool_facts,
+    configured_cpu_pool_facts,
     gke_allocatable,
     node_taints,
 )
@@ -34,14 +34,11 @@ def existing_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
     existing = _existing(cfg)
     facts: dict[str, PoolFacts] = {}
     for pool in cfg.node_pools:
-        configured = node_taints(pool.taints)
         if pool.gpu is None:
-            assert pool.machine_type is not None
             # CPU nodes are found by the pool's labels (none: any node without a taint the pod lacks).
-            facts[pool.name] = cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
-                                               pool.max_nodes, pool.capacity, pool.disk_size_gb, configured,
-                                               gke_allocatable, node_selector=dict(pool.labels))
+            facts[pool.name] = configured_cpu_pool_facts(pool, gke_allocatable, node_selector=dict(pool.labels))
             continue
+        configured = node_taints(pool.taints)
         gpus = pool.gpus_per_node or 1
         size = existing_node_size(existing, pool.gpu, gpus)
         labels = existing.gpu_labels(pool.gpu)

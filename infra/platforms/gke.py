@@ -25,6 +25,7 @@ from infra.platforms import (
     Platform,
     PoolFacts,
     catalog_pool_facts,
+    exec_kubeconfig,
     gke_allocatable,
 )
 from infra.platforms.gcp_budget import GcpBudget
@@ -51,27 +52,11 @@ def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
 
 
 def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
-    # Authenticates through gke-gcloud-auth-plugin: short-lived tokens, nothing long-lived in state.
+    # Authenticates through gke-gcloud-auth-plugin.
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
-        lambda a: f"""apiVersion: v1
-kind: Config
-clusters:
-- name: {a[0]}
-  cluster: {{certificate-authority-data: {a[2]}, server: "https://{a[1]}"}}
-contexts:
-- name: {a[0]}
-  context: {{cluster: {a[0]}, user: {a[0]}}}
-current-context: {a[0]}
-users:
-- name: {a[0]}
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: gke-gcloud-auth-plugin
-      provideClusterInfo: true
-      installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)
-"""
-    )
+        lambda a: exec_kubeconfig(a[0], f"https://{a[1]}", a[2], {
+            "command": "gke-gcloud-auth-plugin", "provideClusterInfo": True,
+            "installHint": "Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)"}))
 
 
 class GkePlatform(pulumi.ComponentResource):
