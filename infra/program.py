@@ -38,10 +38,11 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
         for v in verdicts:
             if v.status == "warn":
                 pulumi.log.warn(f"guard {v.guard}: {v.message}")
+        # What the user must know before paying: budgets that cannot exist here, GPUs bought by the node.
+        # (The offline plan prints these in its report.)
+        for note in (*platform_notes(cfg), *plan.cost.notes):
+            pulumi.log.warn(note)
 
-    # What the user must know before paying: budgets that cannot exist here, GPUs bought by the node.
-    for note in (*platform_notes(cfg), *plan.cost.notes):
-        pulumi.log.warn(note)
     platform = build_platform(cfg)
     services = build_cluster_services(cfg, platform)
     model_urls = build_workloads(cfg, platform, services)
