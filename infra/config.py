@@ -145,6 +145,9 @@ class NodePool(_Model):
             raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
         if self.capacity == "reservation" and not self.reservation:
             raise ValueError("capacity 'reservation' needs `reservation: <reservation name>`")
+        if cloud == "eks" and self.max_nodes < 1:
+            raise ValueError(f"maxNodes={self.max_nodes}: an EKS managed node group needs maxNodes >= 1; "
+                             "remove the pool instead")
         if (cloud == "eks" and self.reservation is not None
                 and not re.fullmatch(r"cr-[0-9a-f]{8,17}", self.reservation)):
             raise ValueError(f"reservation={self.reservation!r} is not an EC2 capacity reservation id "

@@ -250,6 +250,8 @@ BAD_EKS = [
     ("a GCP block on EKS", lambda c: c.update(gcp={"project": "acme-llm-prod", "region": "us-central1",
                                                   "zones": ["us-central1-a"]}),
      ["llm-fleet:gcp: set, but cloud is 'eks'"]),
+    ("an empty node group", lambda c: c["nodePools"][1].update(maxNodes=0),
+     ["llm-fleet:nodePools[1]", "maxNodes=0", "needs maxNodes >= 1"]),
     ("budget in euros", lambda c: c["budget"].update(currency="EUR"),
      ["llm-fleet:budget.currency = 'EUR'", "allowed: 'USD'"]),
 ]

@@ -130,3 +130,18 @@ def test_cli_refuses_a_missing_kubeconfig(make_stack):
     assert result.returncode == 2 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("config error: llm-fleet:existing.kubeconfig: missing")
+
+
+def test_a_secret_kubeconfig_stays_secret(make_stack):
+    from infra.plan import read_stack_file, run_plan
+
+    def secret(c):
+        c["existing"].pop("context")
+        c["existing"]["kubeconfig"] = {"secure": "v1:abc"}
+
+    root, name = make_stack(STACK, secret)
+    _, secret_keys = read_stack_file(name, root)
+    assert secret_keys == ["llm-fleet:existing"]
+    plan = run_plan(name, root)
+    (provider,) = [r for r in plan.resources if r.type == "pulumi:providers:kubernetes"]
+    assert provider.inputs["kubeconfig"] == "[secret]" and "context" not in provider.inputs
