@@ -9,6 +9,7 @@ Nothing else in the project reads Pulumi config.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -23,12 +24,25 @@ from pydantic import (
     EmailStr,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from infra.catalog import GPUS, GpuKind, parse_cpu_machine
+from infra.catalog import (
+    ALTERNATIVES,
+    CATALOG_CLOUDS,
+    CPU_MACHINE_SYNTAX,
+    GPUS,
+    PRICE_SOURCES,
+    SYSTEM_MACHINE_TYPE,
+    GpuKind,
+    GpuSpec,
+    MachineShape,
+    alternative,
+    parse_cpu_machine,
+)
 
 NAMESPACE = "llm-fleet"
 
@@ -94,12 +108,26 @@ class Taint(_Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
 
+def _cloud(info: ValidationInfo) -> str:
+    """The stack's cloud, handed to nested models as validation context (pools are checked against it)."""
+    return (info.context or {}).get("cloud", "gke")
+
+
 class NodePool(_Model):
-    """A node pool. `gpu` makes it a GPU pool; otherwise `machineType` names a CPU shape."""
+    """A node pool. `gpu` makes it a GPU pool; otherwise `machineType` names a CPU shape.
+
+    GPU pools are sized in nodes: `minNodes`/`maxNodes` count machines of `gpusPerNode` GPUs each,
+    and `gpusPerNode` must be a node size the cloud sells (its default: the smallest one). A GPU is
+    paid for a whole node at a time: on EKS an A100 pool grows 8 GPUs at a time (p4d.24xlarge).
+    On GKE and EKS `machineType` may name the catalog's instance type for the GPU kind instead
+    (e.g. `g6.4xlarge` for more host CPU per L4); on an existing cluster it describes nothing
+    for GPU pools (see `existing.gpuNodes`) and, for CPU pools, names a catalog shape of the size
+    of the cluster's nodes.
+    """
 
     name: Name
     gpu: GpuKind | None = None
-    gpus_per_node: int = Field(default=1, ge=1)
+    gpus_per_node: int | None = Field(default=None, ge=1)  # defaulted per cloud in apply_defaults
     machine_type: str | None = None
     purpose: Literal["serving", "training", "rollout"] = "serving"
     min_nodes: int = Field(ge=0)
@@ -111,39 +139,69 @@ class NodePool(_Model):
     disk_size_gb: int = Field(default=200, ge=50)
 
     @model_validator(mode="after")
-    def _shape(self) -> NodePool:
+    def _shape(self, info: ValidationInfo) -> NodePool:
+        cloud = _cloud(info)
         if self.min_nodes > self.max_nodes:
             raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
         if self.capacity == "reservation" and not self.reservation:
             raise ValueError("capacity 'reservation' needs `reservation: <reservation name>`")
+        if cloud == "eks" and self.max_nodes < 1:
+            raise ValueError(f"maxNodes={self.max_nodes}: an EKS managed node group needs maxNodes >= 1; "
+                             "remove the pool instead")
+        if (cloud == "eks" and self.reservation is not None
+                and not re.fullmatch(r"cr-[0-9a-f]{8,17}", self.reservation)):
+            raise ValueError(f"reservation={self.reservation!r} is not an EC2 capacity reservation id "
+                             "(cr-0123456789abcdef0)")
         if self.gpu is None:
             if not self.machine_type:
                 raise ValueError("a pool needs `gpu` (a GPU kind) or `machineType` (a CPU machine type)")
-            if parse_cpu_machine(self.machine_type) is None:
+            if parse_cpu_machine(self.machine_type, None if cloud == "existing" else cloud) is None:
+                clouds = CATALOG_CLOUDS if cloud == "existing" else (cloud,)
                 raise ValueError(
-                    f"machineType={self.machine_type!r} is not a CPU shape the catalog prices "
-                    "(e2|n2|n2d|c3)-(standard|highmem|highcpu)-<vCPUs>"
+                    f"machineType={self.machine_type!r} is not a CPU shape the {'/'.join(clouds)} catalog prices; "
+                    f"allowed: {' or '.join(CPU_MACHINE_SYNTAX[c] for c in clouds)}"
                 )
-        else:
-            spec = GPUS[self.gpu]
+        elif cloud == "existing":
             if self.machine_type is not None:
-                raise ValueError("a GPU pool takes `gpusPerNode`; its machine type comes from the catalog")
-            shape = spec.gke_shape(self.gpus_per_node)
-            if shape is None:
-                raise ValueError(
-                    f"gpusPerNode={self.gpus_per_node} is not offered for {self.gpu.value}; "
-                    f"allowed: {', '.join(map(str, spec.gke_gpus_per_node))}"
-                )
-            if shape.spot_only and self.capacity != "spot":
-                raise ValueError(
-                    f"{shape.machine_type} ({self.gpus_per_node} x {self.gpu.value}) is sold as spot capacity "
-                    f"only; set capacity: spot or gpusPerNode: {max(spec.gke_gpus_per_node)}"
-                )
+                raise ValueError("on an existing cluster a GPU pool takes no `machineType`; describe the cluster's "
+                                 f"{self.gpu.value} nodes in existing.gpuNodes.{self.gpu.value}")
+        else:
+            gpu_pool_shape(self, cloud)  # raises with the allowed node sizes or instance types
         return self
 
     @property
     def max_gpus(self) -> int:
-        return self.max_nodes * self.gpus_per_node if self.gpu else 0
+        return self.max_nodes * (self.gpus_per_node or 0) if self.gpu else 0
+
+
+def gpu_pool_shape(pool: NodePool, cloud: str) -> MachineShape:
+    """The catalog machine of a GPU pool on `cloud`; ValueError (one finished sentence) if there is none."""
+    assert pool.gpu is not None and pool.gpus_per_node is not None
+    spec = GPUS[pool.gpu]
+    sizes = spec.gpus_per_node(cloud)
+    if not sizes:
+        raise ValueError(f"gpu={pool.gpu.value!r} has no instance type on {cloud}; pick another GPU kind")
+    if pool.machine_type is not None:
+        named = spec.shape_named(cloud, pool.machine_type)
+        if named is None:
+            raise ValueError(
+                f"machineType={pool.machine_type!r} is not a {cloud} instance type with {pool.gpu.value} GPUs "
+                f"the catalog knows; allowed: {', '.join(spec.machine_types(cloud))}")
+        if named.gpus != pool.gpus_per_node:
+            raise ValueError(f"gpusPerNode={pool.gpus_per_node} does not match machineType={pool.machine_type!r}, "
+                             f"which has {named.gpus} x {pool.gpu.value}")
+    shape = spec.shape(cloud, pool.gpus_per_node, pool.machine_type)
+    if shape is None:
+        only = (f"{cloud} sells {pool.gpu.value} only in nodes of {sizes[0]} ({spec.machine_types(cloud)[0]}), "
+                f"so GPUs are added {sizes[0]} at a time; ") if len(sizes) == 1 else ""
+        raise ValueError(f"gpusPerNode={pool.gpus_per_node} is not offered for {pool.gpu.value} on {cloud}; "
+                         f"{only}allowed: {', '.join(map(str, sizes))}")
+    if shape.spot_only and pool.capacity != "spot":
+        raise ValueError(
+            f"{shape.machine_type} ({pool.gpus_per_node} x {pool.gpu.value}) is sold as spot capacity "
+            f"only; set capacity: spot or gpusPerNode: {max(sizes)}"
+        )
+    return shape
 
 
 class Replicas(_Model):
@@ -237,10 +295,115 @@ class Gcp(_Model):
         return self
 
 
+class Aws(_Model):
+    """EKS: where the cluster runs and how its network is laid out."""
+
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    # At least two zones: EKS requires subnets in two, and GPU capacity is found in whichever has it.
+    zones: list[str] = Field(min_length=2, max_length=6)
+    vpc_cidr: str = "10.40.0.0/16"  # a private /19 per zone, small public subnets (NAT, load balancers)
+    nat_gateway_per_zone: bool = False  # one NAT per zone survives a zone outage; one shared costs less
+    cluster_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.33"
+    # Private, versioned, encrypted; serving pods read it through their service account's role.
+    # Default: a name Pulumi derives from llm-fleet-<stack>-weights (S3 names are global).
+    weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
+    # IAM principals (users, roles) given cluster-admin through EKS access entries, besides the deployer.
+    admins: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/\S+$")]] = []
+
+    @model_validator(mode="after")
+    def _network(self) -> Aws:
+        for zone in self.zones:
+            if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
+                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}a)")
+        try:
+            net = ipaddress.ip_network(self.vpc_cidr)
+        except ValueError:
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network (e.g. 10.40.0.0/16)") from None
+        if not 16 <= net.prefixlen <= 20:
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r}: allowed prefix lengths /16../20 (a private /19../23 "
+                             "per zone)")
+        return self
+
+
+class GpuNodes(_Model):
+    """How an existing cluster exposes one GPU kind: the labels and taints its nodes carry, and their size."""
+
+    labels: dict[str, str] | None = None  # None: the preset's label for this GPU kind
+    taints: list[Taint] | None = None  # None: the preset's (none for both presets)
+    # One node's size; default: the catalog machine with the same GPUs (EKS's, else GKE's).
+    vcpus: int | None = Field(default=None, ge=1)
+    memory_gib: float | None = Field(default=None, gt=0)
+    ephemeral_storage_gib: int | None = Field(default=None, ge=1)
+
+
+@dataclass(frozen=True)
+class ExistingPreset:
+    """Node labels of a cluster family, so a stack on it needs no per-GPU-kind config."""
+
+    label_key: str
+    gpus_per_node: int  # default gpusPerNode of GPU pools on such a cluster
+
+    def label_value(self, spec: GpuSpec) -> str | None:
+        return spec.coreweave_class if self.label_key == "gpu.nvidia.com/class" else spec.gpu_operator_product
+
+
+EXISTING_PRESETS: dict[str, ExistingPreset] = {
+    # GPU feature discovery (part of the NVIDIA GPU operator) labels nodes nvidia.com/gpu.product.
+    "nvidia-gpu-operator": ExistingPreset("nvidia.com/gpu.product", 1),
+    # CoreWeave labels nodes gpu.nvidia.com/class and sells 8-GPU HGX nodes.
+    "coreweave": ExistingPreset("gpu.nvidia.com/class", 8),
+}
+
+
+class Existing(_Model):
+    """A Kubernetes cluster we did not build (CoreWeave, on-prem, kind): we create no cloud resources."""
+
+    kubeconfig: str | None = None  # a secret: pulumi config set --secret llm-fleet:existing.kubeconfig ...
+    context: str | None = None  # a context of the deployer's own kubeconfig, when no kubeconfig is given
+    preset: Literal["nvidia-gpu-operator", "coreweave"] = "nvidia-gpu-operator"
+    gpu_nodes: dict[GpuKind, GpuNodes] = {}
+    system_node_labels: dict[str, str] = {}  # where cluster services (KEDA, operators) run; {}: anywhere
+    storage_class: str | None = None  # None: the cluster's default StorageClass
+    registry: str | None = None  # where the serving image lives; default: the registry of artifacts.servingImage
+    # The price list the configured GPUs are costed at (nothing is billed through us).
+    price_as: Literal[PRICE_SOURCES] | None = None  # type: ignore[valid-type]
+
+    @property
+    def preset_facts(self) -> ExistingPreset:
+        return EXISTING_PRESETS[self.preset]
+
+    def gpu_labels(self, kind: GpuKind) -> dict[str, str] | None:
+        configured = self.gpu_nodes.get(kind)
+        if configured is not None and configured.labels is not None:
+            return configured.labels
+        value = self.preset_facts.label_value(GPUS[kind])
+        return {self.preset_facts.label_key: value} if value else None
+
+    def gpu_taints(self, kind: GpuKind) -> list[Taint]:
+        configured = self.gpu_nodes.get(kind)
+        return list(configured.taints) if configured is not None and configured.taints is not None else []
+
+
+def existing_node_size(existing: Existing, kind: GpuKind, gpus_per_node: int) -> tuple[int, float, int] | None:
+    """(vCPUs, GiB, ephemeral GiB) of one GPU node: as configured, else the catalog's machine with as many GPUs."""
+    configured = existing.gpu_nodes.get(kind) or GpuNodes()
+    spec = GPUS[kind]
+    shape = next((s for c in ("eks", "gke") if (s := spec.shape(c, gpus_per_node)) is not None), None)
+    vcpus = configured.vcpus or (shape.vcpus if shape else None)
+    memory = configured.memory_gib or (shape.memory_gib if shape else None)
+    disk = configured.ephemeral_storage_gib or (shape.local_nvme_gib if shape and shape.local_ssds else 200)
+    if vcpus is None or memory is None:
+        return None
+    return vcpus, memory, disk
+
+
 class Charts(_Model):
     keda: str
     kuberay: str
     kube_prometheus_stack: str
+    # EKS only: node autoscaling and the GPU device plugin (AL2023 NVIDIA nodes ship drivers, not the plugin).
+    cluster_autoscaler: str | None = None
+    nvidia_device_plugin: str | None = None
 
 
 Image = Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
@@ -330,14 +493,16 @@ class Serving(_Model):
 class SystemPool(_Model):
     """The small CPU pool for cluster services (KEDA, operators, monitoring)."""
 
-    machine_type: str = "e2-standard-4"
+    machine_type: str | None = None  # default per cloud: catalog.SYSTEM_MACHINE_TYPE (set by apply_defaults)
     min_nodes: int = Field(default=1, ge=1)
     max_nodes: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
-    def _shape(self) -> SystemPool:
-        if parse_cpu_machine(self.machine_type) is None:
-            raise ValueError(f"machineType={self.machine_type!r} is not a CPU shape the catalog prices")
+    def _shape(self, info: ValidationInfo) -> SystemPool:
+        cloud = _cloud(info)
+        if cloud != "existing" and (self.machine_type is None or parse_cpu_machine(self.machine_type, cloud) is None):
+            raise ValueError(f"machineType={self.machine_type!r} is not a CPU shape the {cloud} catalog prices; "
+                             f"allowed: {CPU_MACHINE_SYNTAX[cloud]}")
         if self.min_nodes > self.max_nodes:
             raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
         return self
@@ -347,8 +512,11 @@ class StackConfig(_Model):
     tier: Tier
     cloud: Cloud = "gke"
     gcp: Gcp | None = None
+    aws: Aws | None = None
+    existing: Existing | None = None
     node_pools: list[NodePool] = Field(min_length=1)
-    system_pool: SystemPool = SystemPool()
+    # Filled per cloud by apply_defaults; an existing cluster has none of ours.
+    system_pool: SystemPool = Field(default_factory=SystemPool.model_construct)
     models: list[Model] = []
     training: Training | None = None
     rollout: Rollout | None = None
@@ -406,10 +574,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     for dup in sorted({n for n in model_names if model_names.count(n) > 1}):
         problems.append(f"models: model name {dup!r} is used twice; model names must be unique")
 
-    if cfg.cloud == "gke" and cfg.gcp is None:
-        problems.append("gcp: missing; cloud 'gke' needs gcp.project, gcp.region and gcp.zones")
-    if cfg.cloud != "gke":
-        problems.append(f"cloud = {cfg.cloud!r}: not available yet; allowed: 'gke' (eks and existing are planned)")
+    problems += _platform_checks(cfg)
 
     for i, model in enumerate(cfg.models):
         where = f"models[{i}]"
@@ -482,14 +647,103 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     return problems
 
 
-def apply_tier_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill what the stack file leaves out from its tier's profile: the ONE place tier defaults apply."""
+_PLATFORM_BLOCKS = {"gke": "gcp", "eks": "aws", "existing": "existing"}
+_PLATFORM_NEEDS = {
+    "gke": "gcp.project, gcp.region and gcp.zones",
+    "eks": "aws.region and aws.zones (two or more)",
+    "existing": "existing.kubeconfig (a secret) or existing.context, and existing.priceAs",
+}
+
+
+def _platform_checks(cfg: StackConfig) -> list[str]:
+    """The platform block matches the cloud, and what the cloud needs is there."""
+    problems: list[str] = []
+    for cloud, block in _PLATFORM_BLOCKS.items():
+        present = getattr(cfg, block) is not None
+        if cloud == cfg.cloud and not present:
+            return [f"{block}: missing; cloud {cfg.cloud!r} needs {_PLATFORM_NEEDS[cloud]}"]
+        if cloud != cfg.cloud and present:
+            problems.append(f"{block}: set, but cloud is {cfg.cloud!r}; remove it or set cloud: {cloud}")
+    if cfg.cloud == "eks":
+        charts = cfg.artifacts.charts
+        for key in ("cluster_autoscaler", "nvidia_device_plugin"):
+            if getattr(charts, key) is None:
+                problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
+                                "pinned version")
+        if cfg.budget is not None and cfg.budget.currency != "USD":
+            problems.append(f"budget.currency = {cfg.budget.currency!r}: AWS Budgets track cost in USD; allowed: 'USD'")
+    if cfg.cloud == "existing":
+        problems += _existing_checks(cfg)
+    return problems
+
+
+def _existing_checks(cfg: StackConfig) -> list[str]:
+    existing = cfg.existing
+    assert existing is not None
+    problems: list[str] = []
+    if not existing.kubeconfig and not existing.context:
+        problems.append("existing.kubeconfig: missing; set it as a secret (pulumi config set --secret "
+                        "llm-fleet:existing.kubeconfig \"$(cat kubeconfig)\") or name existing.context")
+    if existing.price_as is None:
+        problems.append(f"existing.priceAs: missing; name the price list the GPUs are costed at; allowed: "
+                        f"{', '.join(PRICE_SOURCES)}")
+    for i, pool in enumerate(cfg.node_pools):
+        if pool.gpu is None:
+            continue
+        kind = pool.gpu.value
+        if existing.gpu_labels(pool.gpu) is None:
+            problems.append(f"nodePools[{i}].gpu = {kind!r}: preset {existing.preset!r} has no node label for {kind}; "
+                            f"set existing.gpuNodes.{kind}.labels to the labels the cluster's {kind} nodes carry")
+        if existing_node_size(existing, pool.gpu, pool.gpus_per_node or 1) is None:
+            problems.append(f"existing.gpuNodes.{kind}: missing vcpus and memoryGib; no catalog machine has "
+                            f"{pool.gpus_per_node} x {kind} to take a node's size from")
+        alt = alternative(existing.price_as) if existing.price_as else None
+        override = cfg.pricing.get(pool.gpu)
+        if alt is not None and pool.gpu not in alt.per_gpu_hour and not (override and override.on_demand):
+            sellers = [a.name.lower() for a in ALTERNATIVES if pool.gpu in a.per_gpu_hour]
+            problems.append(f"existing.priceAs = {existing.price_as!r}: {alt.name} has no price for {kind}; "
+                            f"allowed for {kind}: {', '.join([*CATALOG_CLOUDS, *sellers])}, or set "
+                            f"pricing.{kind}.onDemand")
+    return problems
+
+
+def _default_gpus_per_node(data: dict[str, Any], pool: dict[str, Any]) -> int | None:
+    """The node size (in GPUs) a GPU pool gets when it names none: the smallest its cloud sells."""
+    cloud = data.get("cloud", "gke")
+    try:
+        spec = GPUS[GpuKind(pool.get("gpu"))]
+    except ValueError:
+        return None  # an unknown GPU kind: the schema reports it
+    if cloud == "existing":
+        existing = data.get("existing") if isinstance(data.get("existing"), dict) else {}
+        preset = EXISTING_PRESETS.get(existing.get("preset", "nvidia-gpu-operator"))
+        return preset.gpus_per_node if preset else 1
+    named = spec.shape_named(cloud, pool["machineType"]) if isinstance(pool.get("machineType"), str) else None
+    if named is not None:
+        return named.gpus
+    sizes = spec.gpus_per_node(cloud)
+    return sizes[0] if sizes else 1
+
+
+def apply_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill what the stack file leaves out: the ONE place defaults that depend on the tier or the cloud apply.
+
+    Tier defaults come from the tier's profile; cloud defaults (a GPU pool's node size, the system
+    pool's machine) from the catalog.
+    """
     data = json.loads(json.dumps(raw))  # deep copy, and proof the input is plain data
     profile = TIER_PROFILES[data["tier"]]
+    cloud = data.get("cloud", "gke")
     for pool in data.get("nodePools") or []:
         if isinstance(pool, dict):
             pool.setdefault("capacity", profile.capacity)
             pool.setdefault("minNodes", profile.min_nodes)
+            if pool.get("gpu") is not None and "gpusPerNode" not in pool:
+                pool["gpusPerNode"] = _default_gpus_per_node(data, pool)
+    if cloud in SYSTEM_MACHINE_TYPE:
+        system = data.setdefault("systemPool", {})
+        if isinstance(system, dict):
+            system.setdefault("machineType", SYSTEM_MACHINE_TYPE[cloud])
     for workload in [*(data.get("models") or []), data.get("rollout")]:
         if isinstance(workload, dict) and isinstance(workload.get("replicas"), dict):
             workload["replicas"].setdefault("min", profile.min_replicas)
@@ -533,9 +787,9 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         # Every other default hangs off the tier: report it alone rather than its knock-on errors.
         shown = ": missing;" if tier is None else f" = {tier!r}:"
         raise ConfigError([f"config error: {NAMESPACE}:tier{shown} allowed: 'dev', 'staging' or 'prod'"])
-    data = apply_tier_defaults(raw)
+    data = apply_defaults(raw)
     try:
-        cfg = StackConfig.model_validate(data)
+        cfg = StackConfig.model_validate(data, context={"cloud": data.get("cloud", "gke")})
     except ValidationError as e:
         raise ConfigError([f"config error: {NAMESPACE}:{_describe(err, data)}" for err in e.errors()]) from None
     problems = _cross_checks(cfg)

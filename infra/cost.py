@@ -2,8 +2,14 @@
 and maximum, per pool and in total, and what the same GPU-hours cost on the alternatives.
 
 Owns arithmetic only; prices come from the catalog (or the stack's `pricing:` overrides) and
-pool shapes from the platform's pool facts. Reservations are billed at on-demand rates unless a
-committed-use discount applies: put that discount into `pricing:`.
+pool shapes from the platform's pool facts. GPUs are priced at the stack's cloud's list (GKE,
+EKS) or, on an existing cluster, at the price list the user names (`existing.priceAs`); CPU
+machines at the list of the cloud they belong to. Reservations are billed at on-demand rates
+unless a committed-use discount applies: put that discount into `pricing:`.
+
+GPUs come a whole node at a time: each pool reports the GPUs it pays for (nodes x GPUs per
+node) beside the GPUs its workloads can use, and says so when they differ (12 A100s on AWS are
+two 8-GPU p4d nodes: 16 paid).
 """
 
 from __future__ import annotations
@@ -13,10 +19,9 @@ from dataclasses import dataclass
 from infra.catalog import (
     ALTERNATIVES,
     ALTERNATIVES_AS_OF,
-    GKE_GPU_PRICES,
-    PRICES_AS_OF,
-    PRICES_SOURCE,
+    PRICE_LISTS,
     GpuKind,
+    alternative,
     cpu_machine_price,
     parse_cpu_machine,
 )
@@ -38,6 +43,9 @@ class PoolCost:
     min_nodes: int
     max_nodes: int
     node_hourly: float
+    gpus_used_min: int = 0  # GPUs the workloads placed on this pool request at their minimum
+    gpus_used_max: int = 0  # ... and at their maximum
+    sold_as: str = ""  # where GPUs are bought by the node: "AWS", "GKE", "this cluster"
 
     @property
     def hourly_min(self) -> float:
@@ -46,6 +54,25 @@ class PoolCost:
     @property
     def hourly_max(self) -> float:
         return self.max_nodes * self.node_hourly
+
+    @property
+    def gpus_paid_min(self) -> int:
+        return self.min_nodes * self.gpus_per_node
+
+    @property
+    def gpus_paid_max(self) -> int:
+        return self.max_nodes * self.gpus_per_node
+
+    @property
+    def note(self) -> str | None:
+        """Plain words when whole nodes mean paying for GPUs the workloads cannot use."""
+        if self.gpu is None or (self.gpus_paid_max <= self.gpus_used_max and self.gpus_paid_min <= self.gpus_used_min):
+            return None
+        kind = self.gpu.value
+        return (f"pool {self.pool}: the workloads use at most {self.gpus_used_max} {kind} GPUs "
+                f"(at least {self.gpus_used_min}); {self.sold_as} sells {kind} in nodes of {self.gpus_per_node} "
+                f"({self.machine_type}), so you pay for {self.gpus_paid_max} at maximum ({self.max_nodes} x "
+                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum ({self.min_nodes} x {self.gpus_per_node})")
 
 
 @dataclass(frozen=True)
@@ -93,14 +120,38 @@ class CostReport:
     def gpu_hourly_max(self) -> float:
         return sum(p.hourly_max for p in self.pools if p.gpu)
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(p.note for p in self.pools if p.note)
+
+
+SOLD_AS = {"gke": "GKE", "eks": "AWS", "existing": "this cluster"}
+
+
+def price_source(cfg: StackConfig) -> str:
+    """The price list GPUs are costed at: the stack's cloud, or the one an existing cluster names."""
+    if cfg.cloud in PRICE_LISTS:
+        return cfg.cloud
+    assert cfg.existing is not None and cfg.existing.price_as is not None, "validated by config"
+    return cfg.existing.price_as
+
 
 def gpu_hour_price(cfg: StackConfig, kind: GpuKind, capacity: str) -> float:
-    """USD per GPU-hour for this stack: its `pricing:` override, else the catalog list price."""
-    listed = GKE_GPU_PRICES[kind]
+    """USD per GPU-hour for this stack: its `pricing:` override, else its price list's."""
     override = cfg.pricing.get(kind)
-    if capacity == "spot":
-        return (override.spot if override and override.spot else None) or listed.spot
-    return (override.on_demand if override and override.on_demand else None) or listed.on_demand
+    wanted = (override.spot if capacity == "spot" else override.on_demand) if override else None
+    if wanted:
+        return wanted
+    source = price_source(cfg)
+    if source in PRICE_LISTS:
+        listed = PRICE_LISTS[source].gpu[kind]
+        return listed.spot if capacity == "spot" else listed.on_demand
+    alt = alternative(source)
+    assert alt is not None
+    if kind not in alt.per_gpu_hour:  # config refuses this without an on-demand override
+        assert override is not None and override.on_demand is not None
+        return override.on_demand
+    return alt.per_gpu_hour[kind]  # one published price, whatever the capacity type
 
 
 def _node_hourly(cfg: StackConfig, pool: PoolFacts) -> float:
@@ -111,12 +162,32 @@ def _node_hourly(cfg: StackConfig, pool: PoolFacts) -> float:
     return cpu_machine_price(machine, spot=pool.capacity == "spot")
 
 
+def gpus_used(cfg: StackConfig) -> dict[str, tuple[int, int]]:
+    """Per pool, the GPUs its models and training job request at their minimum and their maximum."""
+    used: dict[str, tuple[int, int]] = {}
+
+    def add(pool: str, low: int, high: int) -> None:
+        lo, hi = used.get(pool, (0, 0))
+        used[pool] = (lo + low, hi + high)
+
+    for model in cfg.models:
+        add(cfg.model_pool(model).name, model.replicas.min * model.tensor_parallel_size,
+            model.replicas.max * model.tensor_parallel_size)
+    if cfg.training is not None:
+        pool = cfg.pool_for(cfg.training.gpu, cfg.training.pool, "training")
+        if pool is not None:
+            add(pool.name, 0, cfg.training.gpus)  # a suspended job until someone resumes it
+    return used
+
+
 def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
+    used = gpus_used(cfg)
     pool_costs = tuple(
         PoolCost(
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
-            node_hourly=_node_hourly(cfg, p),
+            node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
+            gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=SOLD_AS[cfg.cloud],
         )
         for p in pools.values()
     )
@@ -133,4 +204,12 @@ def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
             hourly_max=sum(price(p) * p.max_nodes for p in gpu_pools),
             not_offered=tuple(sorted({p.gpu for p in gpu_pools if p.gpu not in alt.per_gpu_hour})),  # type: ignore[misc]
         ))
-    return CostReport(pool_costs, tuple(alternatives), PRICES_AS_OF, PRICES_SOURCE, ALTERNATIVES_AS_OF)
+    source = price_source(cfg)
+    if source in PRICE_LISTS:
+        as_of, described = PRICE_LISTS[source].as_of, PRICE_LISTS[source].source
+    else:
+        alt = alternative(source)
+        assert alt is not None
+        as_of = ALTERNATIVES_AS_OF
+        described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
+    return CostReport(pool_costs, tuple(alternatives), as_of, described, ALTERNATIVES_AS_OF)

@@ -27,6 +27,7 @@ from infra import program
 from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
 from infra.cost import CostReport
 from infra.guards import PlannedResource, StackPlan, Verdict, resource_guards
+from infra.platforms import platform_notes
 
 PROJECT = "llm-fleet"
 SECRET_PLACEHOLDER = "[secret]"
@@ -109,12 +110,41 @@ class _PlanMocks(pulumi.runtime.Mocks):
         elif args.typ == "gcp:serviceaccount/account:Account":
             project = args.inputs.get("project", "project")
             state["email"] = f"{args.inputs['accountId']}@{project}.iam.gserviceaccount.com"
+        elif args.typ.startswith("aws:"):
+            state.update(_aws_outputs(args))
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         if args.token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": "000000000000"}, []
         return {}, []
+
+
+_ACCOUNT, _REGION = "123456789012", "us-east-1"  # documentation values: no real account is ever asked
+
+
+def _aws_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """What AWS computes and the program reads back: ARNs, the cluster's endpoint and OIDC issuer, URLs."""
+    inputs, name = args.inputs, args.name
+    service = args.typ.split(":")[1].split("/")[0]
+    out: dict[str, Any] = {"arn": f"arn:aws:{service}:{_REGION}:{_ACCOUNT}:{name}"}
+    if args.typ == "aws:eks/cluster:Cluster":
+        out.update(endpoint="https://EXAMPLE0123.gr7.us-east-1.eks.amazonaws.com",
+                   certificateAuthority={"data": "UExBTi1DQQ=="},
+                   identities=[{"oidcs": [{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123"}]}])
+    elif args.typ == "aws:iam/role:Role":
+        out.update(arn=f"arn:aws:iam::{_ACCOUNT}:role/{name}", name=inputs.get("name", name))
+    elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        issuer = str(inputs.get("url", "")).removeprefix("https://")
+        out["arn"] = f"arn:aws:iam::{_ACCOUNT}:oidc-provider/{issuer}"
+    elif args.typ == "aws:ecr/repository:Repository":
+        out["repositoryUrl"] = f"{_ACCOUNT}.dkr.ecr.{_REGION}.amazonaws.com/{inputs.get('name', name)}"
+    elif args.typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}0123"
+        out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+    elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        out["latestVersion"] = 1
+    return out
 
 
 class _RecordingMonitor(mocks.MockMonitor):
@@ -190,6 +220,13 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _R
         settings.ROOT.set(None)
         yield cfg, monitor
     finally:
+        # A config error stops the program before it awaits what set_mocks started (the throwaway
+        # root stack's registration): cancel it, or closing the loop prints "Task was destroyed".
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         asyncio.set_event_loop(None)
         loop.close()
 
@@ -206,5 +243,6 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
     config_plan = program.stack_plan(cfg)
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(monitor.planned))
     verdicts += [guard(with_resources) for guard in resource_guards()]
+    notes = [*platform_notes(cfg), *config_plan.cost.notes]
     return Plan(stack=stack, cfg=cfg, resources=monitor.planned, outputs=monitor.stack_outputs,
-                cost=config_plan.cost, verdicts=verdicts)
+                cost=config_plan.cost, verdicts=verdicts, notes=notes)

@@ -12,7 +12,7 @@ from infra.cluster import build_cluster_services
 from infra.config import StackConfig
 from infra.cost import fleet_cost
 from infra.guards import StackPlan, Verdict, run_guards
-from infra.platforms import build_platform, pool_facts
+from infra.platforms import build_platform, platform_notes, pool_facts
 from infra.workloads import build_workloads
 
 
@@ -38,6 +38,10 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
         for v in verdicts:
             if v.status == "warn":
                 pulumi.log.warn(f"guard {v.guard}: {v.message}")
+        # What the user must know before paying: budgets that cannot exist here, GPUs bought by the node.
+        # (The offline plan prints these in its report.)
+        for note in (*platform_notes(cfg), *plan.cost.notes):
+            pulumi.log.warn(note)
 
     platform = build_platform(cfg)
     services = build_cluster_services(cfg, platform)

@@ -14,6 +14,7 @@ from rich.tree import Tree
 from infra.cost import HOURS_PER_MONTH, CostReport
 from infra.plan import Plan, PlannedResource
 
+BUDGET_TYPES = {"gcp:billing/budget:Budget", "aws:budgets/budget:Budget"}
 _STATUS_STYLE = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
 
 
@@ -40,16 +41,17 @@ def resource_tree(plan: Plan) -> Tree:
 
 def cost_table(cost: CostReport) -> Table:
     table = Table(title=f"Cost (USD, list prices as of {cost.prices_as_of})", title_justify="left")
-    for col in ("pool", "purpose", "machine", "capacity", "GPUs/node", "nodes min..max", "$/node-h", "$/day min",
-                "$/day max"):
+    for col in ("pool", "purpose", "machine", "capacity", "GPUs/node", "nodes min..max", "GPUs paid/used max",
+                "$/node-h", "$/day min", "$/day max"):
         table.add_column(col, justify="right" if col.startswith(("$", "GPU", "nodes")) else "left")
     for p in cost.pools:
+        paid = f"{p.gpus_paid_max} / {p.gpus_used_max}" if p.gpu else "-"
         table.add_row(p.pool, p.purpose, p.machine_type, p.capacity,
                       f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
-                      f"{p.min_nodes}..{p.max_nodes}", _money(p.node_hourly),
+                      f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
     table.add_section()
-    table.add_row("total", "", "", "", "", "", "", _money(cost.daily_min), _money(cost.daily_max), style="bold")
+    table.add_row("total", "", "", "", "", "", "", "", _money(cost.daily_min), _money(cost.daily_max), style="bold")
     table.caption = (f"{_money(cost.hourly_min)}/h at minimum, {_money(cost.hourly_max)}/h at maximum; "
                      f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). Source: {cost.prices_source}")
     return table
@@ -86,7 +88,7 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
 def plan_json(plan: Plan) -> dict[str, Any]:
     cfg, cost = plan.cfg, plan.cost
     budget = cfg.budget
-    budgets = [r for r in plan.resources if r.type == "gcp:billing/budget:Budget"]
+    budgets = [r for r in plan.resources if r.type in BUDGET_TYPES]
     return {
         "stack": plan.stack,
         "tier": cfg.tier,
@@ -96,7 +98,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             {"name": p.pool, "purpose": p.purpose, "machineType": p.machine_type, "capacity": p.capacity,
              "gpu": p.gpu.value if p.gpu else None, "gpusPerNode": p.gpus_per_node,
              "minNodes": p.min_nodes, "maxNodes": p.max_nodes,
-             "minGpus": p.min_nodes * p.gpus_per_node, "maxGpus": p.max_nodes * p.gpus_per_node}
+             "minGpus": p.gpus_paid_min, "maxGpus": p.gpus_paid_max,
+             # GPUs come a whole node at a time: paid (nodes x GPUs per node) vs. what the workloads can use.
+             "gpusPaid": {"min": p.gpus_paid_min, "max": p.gpus_paid_max},
+             "gpusUsed": {"min": p.gpus_used_min, "max": p.gpus_used_max},
+             "note": p.note}
             for p in cost.pools
         ],
         "budget": None if budget is None else {

@@ -14,11 +14,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
+# Shipped example stacks on the other platforms (same models and workloads as prod).
+EXAMPLES_DIR = ROOT / "examples"
+EXAMPLES = ("eks-prod", "coreweave-prod")
+
+
+def stack_root(stack: str) -> Path:
+    return EXAMPLES_DIR if stack in EXAMPLES else ROOT
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """The `llm-fleet:*` block of a shipped stack file, keys without the namespace."""
-    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    """The `llm-fleet:*` block of a shipped stack file (or example), keys without the namespace."""
+    doc = yaml.safe_load((stack_root(stack) / f"Pulumi.{stack}.yaml").read_text())
     return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
 
 
@@ -26,7 +33,12 @@ def stack_config(stack: str) -> dict[str, Any]:
 def _shipped_plan(stack: str):
     from infra.plan import run_plan
 
-    return run_plan(stack)
+    return run_plan(stack, stack_root(stack))
+
+
+@pytest.fixture(params=EXAMPLES)
+def example_plan(request):
+    return _shipped_plan(request.param)
 
 
 @pytest.fixture(params=STACKS)
@@ -57,3 +69,15 @@ def make_stack(tmp_path):
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "infra", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
+
+
+def assert_one_config_error(raw: dict[str, Any], fragments: list[str]) -> None:
+    """`raw` is refused with exactly one line, which names every fragment."""
+    from infra.config import ConfigError, parse_stack_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    (line,) = err.value.problems
+    assert line.startswith("config error: llm-fleet:"), line
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not in {line!r}"

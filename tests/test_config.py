@@ -132,8 +132,8 @@ BAD_CONFIGS = [
      ["llm-fleet:rollout.pool = 'a100-serving'", "CPU pool"]),
     ("budget without a billing account", "prod", _set(["gcp", "billingAccount"], _DELETE),
      ["llm-fleet:gcp.billingAccount: missing"]),
-    ("cloud not built yet", "prod", _set(["cloud"], "eks"),
-     ["llm-fleet:cloud = 'eks'", "allowed: 'gke'"]),
+    ("existing cluster without its block", "dev", _set(["cloud"], "existing"),
+     ["llm-fleet:existing: missing", "cloud 'existing' needs existing.kubeconfig (a secret) or existing.context"]),
 ]
 
 

@@ -104,7 +104,8 @@ def test_serve_config_validates_with_rays_own_models(kuberay_plan):
     assert llm["model_loading_config"] == {"model_id": "qwen-7b", "model_source": "Qwen/Qwen2.5-7B-Instruct"}
     assert llm["engine_kwargs"]["revision"] == plan.cfg.artifacts.model_revisions["qwen-7b"]
     assert llm["deployment_config"]["autoscaling_config"]["max_replicas"] == 12
-    llm_module = pytest.importorskip("ray.serve.llm", reason="Ray Serve LLM does not import here")
+    llm_module = pytest.importorskip("ray.serve.llm", reason="Ray Serve LLM does not import here (needs vLLM)",
+                                     exc_type=ImportError)
     llm_module.LLMConfig.model_validate(llm)
     verdicts = {v.guard: v.status for v in plan.verdicts}
     assert verdicts["ray-serve-config-is-valid"] == "pass"

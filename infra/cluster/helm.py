@@ -7,14 +7,21 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.platforms import POOL_LABEL
+from infra.platforms import Platform
 
-ON_SYSTEM_POOL = {"nodeSelector": {POOL_LABEL: "system"}}
+
+def on_system_pool(platform: Platform) -> dict[str, Any]:
+    """Helm values that put a chart's pods where the platform runs cluster services."""
+    return {"nodeSelector": dict(platform.system_node_selector)}
 
 
 def pinned_release(resource_name: str, *, release: str, chart: str, version: str, repo: str, namespace: str,
-                   values: dict[str, Any], parent: pulumi.Resource) -> k8s.helm.v3.Release:
-    """A chart at the exact version of `artifacts.charts`, installed with its CRDs into its own namespace."""
+                   values: dict[str, Any], parent: pulumi.Resource, node_selector: dict[str, str],
+                   provider: k8s.Provider | None = None) -> k8s.helm.v3.Release:
+    """A chart at the exact version of `artifacts.charts`, installed with its CRDs into its own namespace.
+
+    Its pods run on `node_selector` (the platform's system nodes) unless `values` says otherwise.
+    """
     return k8s.helm.v3.Release(
         resource_name,
         name=release,
@@ -24,6 +31,6 @@ def pinned_release(resource_name: str, *, release: str, chart: str, version: str
         namespace=namespace,
         create_namespace=True,
         skip_crds=False,
-        values={**ON_SYSTEM_POOL, **values},
-        opts=pulumi.ResourceOptions(parent=parent),
+        values={"nodeSelector": node_selector, **values},
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )

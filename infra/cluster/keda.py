@@ -22,7 +22,7 @@ class Keda(pulumi.ComponentResource):
             f"{name}-release", release="keda", chart="keda", version=cfg.artifacts.charts.keda,
             repo="https://kedacore.github.io/charts", namespace=KEDA_NAMESPACE,
             values={"serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA, "annotations": annotations}}},
-            parent=self)
+            parent=self, node_selector=platform.system_node_selector)
         self.trigger_auth: pulumi.Output[str] | None = None
         if monitoring.pod_identity is not None:
             # ScaledObjects query the managed Prometheus with KEDA's own cloud identity.

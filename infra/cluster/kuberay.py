@@ -26,5 +26,5 @@ class KubeRayOperator(pulumi.ComponentResource):
             namespace=KUBERAY_NAMESPACE,
             # Alpha in KubeRay: only switched on for the tier whose RayService uses it.
             values={"featureGates": [{"name": "RayServiceIncrementalUpgrade", "enabled": incremental}]},
-            parent=self)
+            parent=self, node_selector=platform.system_node_selector)
         self.register_outputs({"namespace": KUBERAY_NAMESPACE})

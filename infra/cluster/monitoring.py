@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster.helm import ON_SYSTEM_POOL, pinned_release
+from infra.cluster.helm import on_system_pool, pinned_release
 from infra.config import StackConfig
 from infra.platforms import Platform
 
@@ -50,7 +50,7 @@ class Monitoring(pulumi.ComponentResource):
             self.query_url = f"http://{KPS_RELEASE}-prometheus.{SELF_HOSTED_NS}.svc:9090"
             self.scraper_namespace = SELF_HOSTED_NS
             self.pod_identity = None
-            on_system_pool = ON_SYSTEM_POOL
+            system = on_system_pool(platform)
             self.release = pinned_release(
                 f"{name}-kube-prometheus-stack", release=KPS_RELEASE, chart="kube-prometheus-stack",
                 version=cfg.artifacts.charts.kube_prometheus_stack,
@@ -61,13 +61,13 @@ class Monitoring(pulumi.ComponentResource):
                         "podMonitorSelectorNilUsesHelmValues": False,
                         "ruleSelectorNilUsesHelmValues": False,
                         "retention": "15d",
-                        **on_system_pool,
+                        **system,
                     }},
                     "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}},
-                                **on_system_pool},
-                    "alertmanager": {"alertmanagerSpec": on_system_pool},
+                                **system},
+                    "alertmanager": {"alertmanagerSpec": system},
                 },
-                parent=self)
+                parent=self, node_selector=platform.system_node_selector)
         self.register_outputs({"queryUrl": self.query_url, "managed": self.managed})
 
     def pod_monitor(self, name: str, namespace: pulumi.Input[str], match_labels: dict[str, str],

@@ -13,9 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.platforms import Platform
+from infra.platforms import SERVING_NAMESPACE, Platform
 
-SERVING_NS, ROLLOUT_NS, TRAINING_NS = "llm-serving", "llm-rollout", "llm-training"
+SERVING_NS, ROLLOUT_NS, TRAINING_NS = SERVING_NAMESPACE, "llm-rollout", "llm-training"
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
 PART_OF = {"app.kubernetes.io/part-of": "llm-fleet"}
 

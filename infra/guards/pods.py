@@ -68,6 +68,8 @@ def pod_templates(resources: tuple[PlannedResource, ...]) -> Iterator[PodTemplat
 
 
 def selected_pool(pod: PodTemplate, pools: dict[str, PoolFacts]) -> PoolFacts | None:
-    """The pool whose every node label the pod's nodeSelector asks for."""
+    """The pool whose every node label the pod's nodeSelector asks for (the most specific, when several do:
+    on an existing cluster a CPU pool may select on no label at all)."""
     selector = pod.spec.get("nodeSelector") or {}
-    return next((p for p in pools.values() if p.node_selector.items() <= selector.items()), None)
+    matches = [p for p in pools.values() if p.node_selector.items() <= selector.items()]
+    return max(matches, key=lambda p: len(p.node_selector), default=None)

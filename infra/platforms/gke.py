@@ -11,23 +11,25 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from infra.catalog import GPUS, parse_cpu_machine
-from infra.config import NodePool, StackConfig
+from infra.catalog import GPUS, GpuSpec, MachineShape
+from infra.config import StackConfig
 from infra.platforms import (
+    CLOUD_TAINT_EFFECT,
     GPU_LABEL,
-    GPU_TAINT_KEY,
     KEDA_NAMESPACE,
     KEDA_OPERATOR_SA,
     POOL_LABEL,
     PURPOSE_LABEL,
+    SYSTEM_DISK_GB,
     ManagedPrometheus,
-    NodeTaint,
     Platform,
     PoolFacts,
+    catalog_pool_facts,
+    exec_kubeconfig,
+    gke_allocatable,
 )
 from infra.platforms.gcp_budget import GcpBudget
 
-_GKE_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 _APIS = (
     "compute.googleapis.com",
     "container.googleapis.com",
@@ -36,107 +38,25 @@ _APIS = (
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
 )
-# The boot disk also holds the OS and container images (a vLLM image alone is ~10 GB).
-BOOT_DISK_RESERVED_GIB = 60
-SYSTEM_DISK_GB = 100
 # SSD persistent disks, created in the zone of the pod that claims them.
 SSD_STORAGE_CLASS = "llm-fleet-ssd"
 
 
-
-def gke_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
-    """What pods can request on a node, after GKE's documented kubelet/system reservations."""
-    cpu_reserved = 0.06 * min(vcpus, 1) + 0.01 * min(max(vcpus - 1, 0), 1)
-    cpu_reserved += 0.005 * min(max(vcpus - 2, 0), 2) + 0.0025 * max(vcpus - 4, 0)
-    tiers = ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (float("inf"), 0.02))
-    mem_reserved, left = 0.0, memory_gib
-    for size, share in tiers:
-        step = min(left, size)
-        mem_reserved += step * share
-        left -= step
-    eviction_gib = 100 / 1024
-    return round(vcpus - cpu_reserved, 3), round(memory_gib - mem_reserved - eviction_gib, 2)
-
-
-def _gpu_pool_facts(pool: NodePool) -> PoolFacts:
-    assert pool.gpu is not None
-    spec = GPUS[pool.gpu]
-    shape = spec.gke_shape(pool.gpus_per_node)
-    assert shape is not None, "validated by config"
-    cpu, mem = gke_allocatable(shape.vcpus, shape.memory_gib)
-    configured = (NodeTaint(t.key, t.value, t.effect) for t in pool.taints)
-    taints = (NodeTaint(GPU_TAINT_KEY, "present", "NoSchedule"), *configured)
-    return PoolFacts(
-        name=pool.name,
-        purpose=pool.purpose,
-        machine_type=shape.machine_type,
-        gpu=pool.gpu,
-        gpus_per_node=pool.gpus_per_node,
-        min_nodes=pool.min_nodes,
-        max_nodes=pool.max_nodes,
-        capacity=pool.capacity,
-        node_selector={"cloud.google.com/gke-accelerator": spec.gke_accelerator, POOL_LABEL: pool.name},
-        taints=taints,
-        allocatable_cpu=cpu,
-        allocatable_memory_gib=mem,
-        local_ssd_gib=shape.local_ssds * 375,
-        # With local SSDs GKE puts ephemeral storage on them; otherwise on the boot disk.
-        ephemeral_storage_gib=shape.local_ssds * 375 or pool.disk_size_gb - BOOT_DISK_RESERVED_GIB,
-    )
-
-
-def _cpu_pool_facts(name: str, purpose: str, machine_type: str, min_nodes: int, max_nodes: int,
-                    capacity: str, disk_gb: int, taints: tuple[NodeTaint, ...] = ()) -> PoolFacts:
-    machine = parse_cpu_machine(machine_type)
-    assert machine is not None, "validated by config"
-    cpu, mem = gke_allocatable(machine.vcpus, machine.memory_gib)
-    return PoolFacts(
-        name=name, purpose=purpose, machine_type=machine_type, gpu=None, gpus_per_node=0,
-        min_nodes=min_nodes, max_nodes=max_nodes, capacity=capacity,
-        node_selector={POOL_LABEL: name}, taints=taints,
-        allocatable_cpu=cpu, allocatable_memory_gib=mem, local_ssd_gib=0,
-        ephemeral_storage_gib=disk_gb - BOOT_DISK_RESERVED_GIB,
-    )
+def _gke_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
+    return {"cloud.google.com/gke-accelerator": spec.gke_accelerator}
 
 
 def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
     """Pool facts from config and catalog alone, so cost and guards need no cloud."""
-    sp = cfg.system_pool
-    facts = {"system": _cpu_pool_facts("system", "system", sp.machine_type, sp.min_nodes, sp.max_nodes,
-                                       "on-demand", SYSTEM_DISK_GB)}
-    for pool in cfg.node_pools:
-        if pool.gpu is not None:
-            facts[pool.name] = _gpu_pool_facts(pool)
-        else:
-            assert pool.machine_type is not None
-            taints = tuple(NodeTaint(t.key, t.value, t.effect) for t in pool.taints)
-            facts[pool.name] = _cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes,
-                                               pool.max_nodes, pool.capacity, pool.disk_size_gb, taints)
-    return facts
+    return catalog_pool_facts(cfg, "gke", gke_allocatable, _gke_gpu_selector)
 
 
 def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
-    # Authenticates through gke-gcloud-auth-plugin: short-lived tokens, nothing long-lived in state.
+    # Authenticates through gke-gcloud-auth-plugin.
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
-        lambda a: f"""apiVersion: v1
-kind: Config
-clusters:
-- name: {a[0]}
-  cluster: {{certificate-authority-data: {a[2]}, server: "https://{a[1]}"}}
-contexts:
-- name: {a[0]}
-  context: {{cluster: {a[0]}, user: {a[0]}}}
-current-context: {a[0]}
-users:
-- name: {a[0]}
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: gke-gcloud-auth-plugin
-      provideClusterInfo: true
-      installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)
-"""
-    )
+        lambda a: exec_kubeconfig(a[0], f"https://{a[1]}", a[2], {
+            "command": "gke-gcloud-auth-plugin", "provideClusterInfo": True,
+            "installHint": "Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)"}))
 
 
 class GkePlatform(pulumi.ComponentResource):
@@ -327,7 +247,7 @@ class GkePlatform(pulumi.ComponentResource):
                    reservation: str | None = None) -> gcp.container.NodePool:
         assert cfg.gcp is not None
         gpu = GPUS[facts.gpu] if facts.gpu else None
-        shape = gpu.gke_shape(facts.gpus_per_node) if gpu else None
+        shape = gpu.shape("gke", facts.gpus_per_node, facts.machine_type) if gpu else None
         node_labels = {POOL_LABEL: facts.name, PURPOSE_LABEL: facts.purpose}
         if facts.gpu:
             node_labels[GPU_LABEL] = facts.gpu.value.lower()
@@ -341,7 +261,8 @@ class GkePlatform(pulumi.ComponentResource):
             disk_type="pd-balanced",
             labels=node_labels,
             resource_labels=labels,
-            taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=_GKE_EFFECT[t.effect])
+            taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value,
+                                                              effect=CLOUD_TAINT_EFFECT[t.effect])
                     for t in facts.taints],
             service_account=node_sa.email,
             oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],

@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 from infra.cluster import ClusterServices
 from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS, TRAINING_NS
 from infra.config import StackConfig
-from infra.platforms import Platform
+from infra.platforms import SERVING_SERVICE_ACCOUNT, Platform
 from infra.workloads.kuberay import KubeRayServing, RayTrainingJob
 from infra.workloads.observability import ServingObservability
 from infra.workloads.rollout import RolloutWorkers
@@ -32,17 +32,27 @@ class ServingFleet(pulumi.ComponentResource):
                 f"{name}-hf-token", metadata=k8s.meta.v1.ObjectMetaArgs(name="hf-token", namespace=namespace),
                 string_data={"HF_TOKEN": pulumi.Output.secret(cfg.hf_token)}, opts=child)
             hf_secret = secret.metadata.name
+        # One identity for every serving pod; the platform binds it to what may read the weights (EKS: IRSA).
+        # No API token is mounted: serving pods never call the Kubernetes API (EKS injects its own token).
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVING_SERVICE_ACCOUNT, namespace=namespace,
+                labels={"app.kubernetes.io/part-of": "llm-fleet"},
+                annotations=platform.serving_service_account_annotations or None),
+            automount_service_account_token=False, opts=child)
         self.urls: dict[str, str] = {}
         if cfg.serving.mode == "kuberay":
             ray = KubeRayServing(f"{name}-ray", cfg, platform, namespace=namespace,
                                  priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
+                                 service_account=sa.metadata.name,
                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
             self.urls = {model.name: ray.url for model in cfg.models}  # one endpoint; `model` picks the LLM
         for model in cfg.models if cfg.serving.mode == "vllm" else []:
             served = VllmModel(
                 f"model-{model.name}", (cfg, model), platform, namespace=namespace,
                 priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
-                hf_token_secret=hf_secret, trigger_auth=services.autoscaler.trigger_auth,
+                service_account=sa.metadata.name, hf_token_secret=hf_secret,
+                trigger_auth=services.autoscaler.trigger_auth,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
             self.urls[model.name] = served.url
         ServingObservability(f"{name}-observability", cfg, services.monitoring, namespace=namespace, opts=child)

@@ -114,7 +114,7 @@ def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str]) 
 
 
 def _gpu_group(cfg: StackConfig, pool: PoolFacts, models: list[Model], image: str,
-               priority_class: pulumi.Input[str]) -> dict[str, Any]:
+               priority_class: pulumi.Input[str], service_account: pulumi.Input[str]) -> dict[str, Any]:
     """One worker pod per node, owning all of its GPUs; sized by the models placed on this pool."""
     cpu, memory = gpu_pod_resources(pool, pool.gpus_per_node)
     cache = max(cache_gib(m) for m in models)
@@ -126,9 +126,12 @@ def _gpu_group(cfg: StackConfig, pool: PoolFacts, models: list[Model], image: st
                                              "sizeLimit": f"{SHM_GIB_PER_GPU * pool.gpus_per_node}Gi"}}]
     warm_gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
     warm = math.ceil(warm_gpus / pool.gpus_per_node)
+    template = _pod(pool, container, volumes, priority_class)
+    # The replicas load the weights: they run as the serving identity (the head keeps KubeRay's own).
+    template["spec"]["serviceAccountName"] = service_account
     return {"groupName": pool.name, "replicas": warm, "minReplicas": warm, "maxReplicas": pool.max_nodes,
             "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
-            "template": _pod(pool, container, volumes, priority_class)}
+            "template": template}
 
 
 def rollout_pod_cpu(pool: PoolFacts) -> int:
@@ -161,14 +164,16 @@ def _upgrade_strategy(cfg: StackConfig, gpu_groups: list[dict[str, Any]], platfo
         "intervalSeconds": 60}}
 
 
-def ray_service_spec(cfg: StackConfig, platform: Platform, priority_class: pulumi.Input[str]) -> dict[str, Any]:
+def ray_service_spec(cfg: StackConfig, platform: Platform, priority_class: pulumi.Input[str],
+                     service_account: pulumi.Input[str]) -> dict[str, Any]:
     assert cfg.rollout is not None and cfg.artifacts.ray_image is not None
     image = cfg.artifacts.ray_image
     rollout_pool = platform.pools[cfg.rollout.pool]
     by_pool: dict[str, list[Model]] = {}
     for model in cfg.models:
         by_pool.setdefault(cfg.model_pool(model).name, []).append(model)
-    gpu_groups = [_gpu_group(cfg, platform.pools[p], models, image, priority_class) for p, models in by_pool.items()]
+    gpu_groups = [_gpu_group(cfg, platform.pools[p], models, image, priority_class, service_account)
+                  for p, models in by_pool.items()]
     return {
         "upgradeStrategy": _upgrade_strategy(cfg, gpu_groups, platform),
         "serveConfigV2": yaml.safe_dump(serve_config(cfg), sort_keys=False),
@@ -219,7 +224,7 @@ class KubeRayServing(pulumi.ComponentResource):
     """The RayService, who may reach it, and its scrape config."""
 
     def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
-                 priority_class: pulumi.Input[str], monitoring: Monitoring,
+                 priority_class: pulumi.Input[str], monitoring: Monitoring, service_account: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:KubeRayServing", name, None, opts)
         cfg = args
@@ -228,7 +233,7 @@ class KubeRayServing(pulumi.ComponentResource):
         self.ray_service = k8s.apiextensions.CustomResource(
             f"{name}-rayservice", api_version="ray.io/v1", kind="RayService",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=RAY_SERVICE, namespace=namespace, labels=labels),
-            spec=ray_service_spec(cfg, platform, priority_class), opts=child)
+            spec=ray_service_spec(cfg, platform, priority_class, service_account), opts=child)
 
         def peers(names: list[str]) -> list[dict]:
             return [{"namespaceSelector": {"matchExpressions": [

@@ -75,6 +75,7 @@ class VllmModel(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: tuple[StackConfig, Model], platform: Platform, *,
                  namespace: pulumi.Input[str], priority_class: pulumi.Input[str], monitoring: Monitoring,
+                 service_account: pulumi.Input[str],
                  hf_token_secret: pulumi.Input[str] | None, trigger_auth: pulumi.Input[str] | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:VllmModel", name, None, opts)
@@ -88,10 +89,6 @@ class VllmModel(pulumi.ComponentResource):
         selector = {"app.kubernetes.io/instance": app}
         cpu, memory_gib = gpu_pod_resources(pool, model.tensor_parallel_size)
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
-
-        sa = k8s.core.v1.ServiceAccount(
-            f"{name}-sa", metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
-            automount_service_account_token=False, opts=child)
 
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in {**model_env(cfg, model), **life.env}.items()]
         if hf_token_secret is not None:
@@ -135,7 +132,8 @@ class VllmModel(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=sa.metadata.name,
+                        # The fleet's serving identity: on EKS its IAM role reads the weights bucket.
+                        service_account_name=service_account,
                         priority_class_name=priority_class,
                         # A Service named like `vllm` would inject VLLM_PORT, which vLLM reads as its own.
                         enable_service_links=False,

@@ -1,0 +1,104 @@
+"""An existing Kubernetes cluster (CoreWeave, on-prem, kind): a provider and pool facts, no cloud resources.
+
+Owns how a cluster we did not build is described: GPU nodes are found by the labels the
+cluster already puts on them (the NVIDIA GPU operator's `nvidia.com/gpu.product`, CoreWeave's
+`gpu.nvidia.com/class`, or labels named in `existing.gpuNodes`), with the taints they carry.
+Nothing here creates or scales nodes: a pool's `minNodes`/`maxNodes` are the share of the
+cluster the fleet may use, which quotas, guards and the cost table read. No budget alarm can
+be created (there is no cloud billing account to attach it to); the plan says so.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import Existing, StackConfig, existing_node_size
+from infra.platforms import (
+    NodeTaint,
+    Platform,
+    PoolFacts,
+    configured_cpu_pool_facts,
+    gke_allocatable,
+    node_taints,
+)
+
+
+def _existing(cfg: StackConfig) -> Existing:
+    assert cfg.existing is not None, "validated by config"
+    return cfg.existing
+
+
+def existing_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
+    """Pool facts from the config's description of the cluster's nodes (sizes default from the catalog)."""
+    existing = _existing(cfg)
+    facts: dict[str, PoolFacts] = {}
+    for pool in cfg.node_pools:
+        if pool.gpu is None:
+            # CPU nodes are found by the pool's labels (none: any node without a taint the pod lacks).
+            facts[pool.name] = configured_cpu_pool_facts(pool, gke_allocatable, node_selector=dict(pool.labels))
+            continue
+        configured = node_taints(pool.taints)
+        gpus = pool.gpus_per_node or 1
+        size = existing_node_size(existing, pool.gpu, gpus)
+        labels = existing.gpu_labels(pool.gpu)
+        assert size is not None and labels is not None, "validated by config"
+        vcpus, memory, disk = size
+        cpu, mem = gke_allocatable(vcpus, memory)
+        facts[pool.name] = PoolFacts(
+            name=pool.name, purpose=pool.purpose, machine_type=f"{existing.preset} node",
+            gpu=pool.gpu, gpus_per_node=gpus, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes,
+            capacity=pool.capacity, node_selector={**labels, **pool.labels},
+            taints=(*(NodeTaint(t.key, t.value, t.effect) for t in existing.gpu_taints(pool.gpu)), *configured),
+            allocatable_cpu=cpu, allocatable_memory_gib=mem, local_ssd_gib=0, ephemeral_storage_gib=disk,
+        )
+    return facts
+
+
+def existing_notes(cfg: StackConfig) -> tuple[str, ...]:
+    existing = _existing(cfg)
+    notes = [f"existing cluster: nothing creates or scales its nodes; node pools describe the share of the cluster "
+             f"this fleet may use (GPU nodes found by preset {existing.preset!r} labels)"]
+    if cfg.budget is not None:
+        notes.append(f"existing cluster: NO budget alarm is created (there is no cloud billing account to attach "
+                     f"it to); budget.monthlyAmount {cfg.budget.monthly_amount:,.0f} {cfg.budget.currency} is only "
+                     f"checked against the cost table, priced as {existing.price_as!r}")
+    return tuple(notes)
+
+
+def _registry(cfg: StackConfig, existing: Existing) -> str:
+    if existing.registry:
+        return existing.registry
+    image = cfg.artifacts.serving_image.split("@", 1)[0]
+    return image.rsplit("/", 1)[0] if "/" in image else "docker.io"
+
+
+class ExistingCluster(pulumi.ComponentResource):
+    """A Kubernetes provider for a cluster someone else runs. Creates no cloud resources."""
+
+    platform: Platform
+
+    def __init__(self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfleet:platform:ExistingCluster", name, None, opts)
+        cfg = args
+        existing = _existing(cfg)
+        kubeconfig = pulumi.Output.secret(existing.kubeconfig) if existing.kubeconfig else None
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, context=existing.context,
+                                enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
+        registry = _registry(cfg, existing)
+        self.platform = Platform(
+            cloud="existing",
+            provider=provider,
+            pools=existing_pool_facts(cfg),
+            storage_class=existing.storage_class,
+            registry=registry,
+            managed_prometheus=None,
+            # The usual spellings: MetalLB and most on-prem controllers ignore both and give an internal
+            # address anyway; cloud-backed clusters (CoreWeave) honour one of them.
+            internal_lb_annotations={"service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+                                     "networking.gke.io/load-balancer-type": "Internal"},
+            exports={"registryUrl": registry, "kubeContext": existing.context},
+            notes=existing_notes(cfg),
+            system_node_selector=dict(existing.system_node_labels),
+        )
+        self.register_outputs({"registryUrl": registry})

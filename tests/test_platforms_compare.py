@@ -1,0 +1,113 @@
+"""The same models and workloads on GKE, EKS and an existing cluster: only the platform layer differs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.plan import run_plan
+from tests.conftest import EXAMPLES, stack_config
+
+WORKLOAD_KEYS = ("models", "training", "rollout", "serving")
+_MISSING = object()
+
+
+def _workload_objects(plan) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Kubernetes objects declared under a workloads component, by (kind, namespace, name)."""
+    by_urn = {r.urn: r for r in plan.resources}
+
+    def in_workloads(r) -> bool:
+        while r is not None:
+            if r.type.startswith("llmfleet:workloads:"):
+                return True
+            r = by_urn.get(r.parent)
+        return False
+
+    objects = {}
+    for r in plan.resources:
+        if r.is_kubernetes_object and in_workloads(r):
+            meta = r.inputs.get("metadata", {})
+            objects[(r.inputs["kind"], meta.get("namespace", ""), meta.get("name", r.name))] = r.inputs
+    return objects
+
+
+def _diffs(a: Any, b: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            yield from _diffs(a.get(key, _MISSING), b.get(key, _MISSING), (*path, key))
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _diffs(x, y, (*path, i))
+    elif a != b:
+        yield path, a, b
+
+
+def _registry_free(image: Any) -> Any:
+    return image.rsplit("/", 1)[-1] if isinstance(image, str) else image
+
+
+def _allowed(kind: str, path: tuple, a: Any, b: Any) -> bool:
+    if {"nodeSelector", "tolerations", "storageClassName"} & set(path):
+        return True
+    if path[-1] == "image":
+        return _registry_free(a) == _registry_free(b)
+    if kind == "ServiceAccount" and path[:2] == ("metadata", "annotations"):
+        return True
+    # A GPU pod asks for its GPUs' share of one node's CPU and memory: the machines differ per cloud.
+    return "resources" in path and path[-1] in ("cpu", "memory")
+
+
+@pytest.fixture(scope="module")
+def three_platforms(tmp_path_factory):
+    """prod's models and workloads on each platform's example (GKE: the prod stack itself).
+
+    Two settings are aligned first, both because they are platform choices rather than workloads:
+    monitoring is self-hosted everywhere (GKE's managed Prometheus speaks another dialect of scrape
+    objects, which EKS and existing clusters cannot), and training checkpoints go to a volume (a
+    bucket URL names its cloud: gs:// vs s3://), so the storage class shows.
+    """
+    base = stack_config("prod")
+    workloads = {k: copy.deepcopy(base[k]) for k in WORKLOAD_KEYS if k in base}
+    workloads["serving"] = {**workloads.get("serving", {}), "monitoring": "self-hosted"}
+    workloads["training"].pop("checkpointBucket", None)
+    workloads["training"]["checkpointVolumeGb"] = 500
+    plans = {}
+    for stack in ("prod", *EXAMPLES):
+        cfg = {**stack_config(stack), **copy.deepcopy(workloads)}
+        folder = tmp_path_factory.mktemp(stack)
+        doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
+        (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        plans[stack] = run_plan(stack, folder)
+    return plans
+
+
+def test_examples_carry_prods_models_and_workloads():
+    prod = stack_config("prod")
+    for stack in EXAMPLES:
+        example = stack_config(stack)
+        assert example["models"] == prod["models"], stack
+        assert example["rollout"] == prod["rollout"], stack
+        assert {k: v for k, v in example["training"].items() if not k.startswith("checkpoint")} == \
+            {k: v for k, v in prod["training"].items() if not k.startswith("checkpoint")}, stack
+
+
+def test_rendered_workloads_differ_only_in_placement_storage_and_registry(three_platforms):
+    """Deliberate differences besides node selectors, tolerations, storage class and image registry:
+    the serving ServiceAccount's annotations (EKS binds it to the weights-reading IAM role through
+    IRSA) and each GPU pod's CPU/memory requests (its share of one node of that cloud's machine)."""
+    gke = _workload_objects(three_platforms["prod"])
+    assert len(gke) > 10
+    for stack in EXAMPLES:
+        assert three_platforms[stack].ok, stack
+        other = _workload_objects(three_platforms[stack])
+        assert sorted(other) == sorted(gke), stack
+        unexpected = [(key, path, a, b) for key, obj in gke.items()
+                      for path, a, b in _diffs(obj, other[key]) if not _allowed(key[0], path, a, b)]
+        assert not unexpected, (stack, unexpected[:5])
+        seen = {p for key, obj in gke.items() for p, _, _ in _diffs(obj, other[key])}
+        assert any("nodeSelector" in p for p in seen) and any("storageClassName" in p for p in seen)
+        assert any(p[-1] == "image" for p in seen)

@@ -1,0 +1,262 @@
+"""EKS: the example stack planned under mocks — node groups, identities, budget, 8-GPU granularity, bad config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.catalog import EKS_GPU_PRICES, GpuKind
+from infra.config import parse_stack_config
+from infra.cost import fleet_cost
+from infra.platforms import GPU_TAINT_KEY, POOL_LABEL, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, pool_facts
+from infra.platforms.eks import eks_allocatable, subnet_cidrs
+from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
+from tests.k8s_schema import is_core, validate
+
+STACK = "eks-prod"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+@pytest.fixture
+def plan(plan_of):
+    return plan_of(STACK)
+
+
+def node_groups(plan) -> dict[str, dict]:
+    return {r.inputs["nodeGroupName"]: r.inputs for r in plan.of_type(NODE_GROUP)}
+
+
+def the(plan, type_: str, **match) -> dict:
+    found = [r.inputs for r in plan.of_type(type_) if all(r.inputs.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, (type_, match, len(found))
+    return found[0]
+
+
+def test_eks_stack_plans_cleanly_with_what_the_issue_lists(plan):
+    assert plan.ok, [v for v in plan.verdicts if v.status != "pass"]
+    types = {r.type for r in plan.resources}
+    assert {"aws:ec2/vpc:Vpc", "aws:ec2/natGateway:NatGateway", "aws:eks/cluster:Cluster", NODE_GROUP,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "aws:eks/accessEntry:AccessEntry",
+            "aws:eks/addon:Addon", "aws:ecr/repository:Repository", "aws:s3/bucket:Bucket",
+            "aws:budgets/budget:Budget", "aws:sns/topic:Topic", "pulumi:providers:kubernetes"} <= types
+    assert not {t for t in types if t.startswith("gcp:")}
+    top = {r.type for r in plan.resources if r.parent == ""}
+    assert all(t.startswith("llmfleet:") for t in top), top
+    # Private subnets in every zone, NAT per zone (prod example), tagged for internal load balancers.
+    private = [r.inputs for r in plan.of_type("aws:ec2/subnet:Subnet") if "kubernetes.io/role/internal-elb" in
+               r.inputs["tags"]]
+    assert sorted(s["availabilityZone"] for s in private) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert len(plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
+    cluster = the(plan, "aws:eks/cluster:Cluster")
+    assert cluster["accessConfig"]["authenticationMode"] == "API"
+    assert cluster["encryptionConfig"]["resources"] == ["secrets"]
+    assert cluster["deletionProtection"] is True
+
+
+def test_subnets_do_not_overlap():
+    private, public = subnet_cidrs("10.40.0.0/16", 3)
+    assert private == ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"]
+    assert public == ["10.40.224.0/23", "10.40.226.0/23", "10.40.228.0/23"]
+
+
+def test_node_groups_carry_ami_instance_capacity_taints_and_labels(plan):
+    groups = node_groups(plan)
+    assert set(groups) == {"system", "a100-serving", "h100-training", "rollout"}
+    a100, h100, rollout = groups["a100-serving"], groups["h100-training"], groups["rollout"]
+    assert (a100["amiType"], a100["instanceTypes"], a100["capacityType"]) == (
+        "AL2023_x86_64_NVIDIA", ["p4d.24xlarge"], "ON_DEMAND")
+    assert (h100["instanceTypes"], h100["capacityType"]) == (["p5.4xlarge"], "SPOT")
+    assert (rollout["amiType"], rollout["instanceTypes"]) == ("AL2023_x86_64_STANDARD", ["m7i.8xlarge"])
+    for gpu_group in (a100, h100):
+        assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in gpu_group["taints"]
+    assert "taints" not in rollout
+    assert a100["labels"][POOL_LABEL] == "a100-serving" and a100["labels"]["llm-fleet.dev/gpu"] == "a100-40gb"
+    assert a100["scalingConfig"] == {"minSize": 1, "maxSize": 2, "desiredSize": 1}
+    # The bundled NVMe becomes kubelet's ephemeral storage (nodeadm RAID0) on GPU nodes.
+    templates = {r.name: r.inputs for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    assert "userData" in templates["eks-lt-a100-serving"] and "userData" not in templates["eks-lt-rollout"]
+    assert templates["eks-lt-a100-serving"]["metadataOptions"]["httpTokens"] == "required"
+
+
+@pytest.mark.parametrize(("gpu", "gpus_per_node", "instance", "gpus"), [
+    ("A100-40GB", None, "p4d.24xlarge", 8),
+    ("A100-80GB", None, "p4de.24xlarge", 8),
+    ("H100-80GB", None, "p5.4xlarge", 1),
+    ("H100-80GB", 8, "p5.48xlarge", 8),
+    ("L4", None, "g6.2xlarge", 1),
+    ("L4", 4, "g6.12xlarge", 4),
+])
+def test_each_gpu_kind_gets_its_instance_type(gpu, gpus_per_node, instance, gpus):
+    raw = stack_config(STACK)
+    pool = raw["nodePools"][0]
+    pool.pop("gpusPerNode")
+    pool.update(gpu=gpu, minNodes=1, maxNodes=12)
+    if gpus_per_node:
+        pool["gpusPerNode"] = gpus_per_node
+    raw["models"][0]["gpu"] = gpu
+    facts = pool_facts(parse_stack_config(raw))["a100-serving"]
+    assert (facts.machine_type, facts.gpus_per_node) == (instance, gpus)
+    assert facts.node_selector == {"node.kubernetes.io/instance-type": instance, POOL_LABEL: "a100-serving"}
+    assert facts.taints[0].key == GPU_TAINT_KEY
+
+
+def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
+    from infra.plan import run_plan
+
+    def reserve(c):
+        c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0")
+
+    root, name = make_stack(STACK, reserve)
+    plan = run_plan(name, root)
+    group = node_groups(plan)["a100-serving"]
+    assert group["capacityType"] == "ON_DEMAND"
+    template = next(r.inputs for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+                    if r.name == "eks-lt-a100-serving")
+    target = template["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
+
+
+def test_serving_role_trusts_exactly_the_serving_service_account(plan):
+    roles = {r.inputs.get("description"): r for r in plan.of_type("aws:iam/role:Role")}
+    role = roles[f"IRSA: {SERVING_NAMESPACE}/{SERVING_SERVICE_ACCOUNT}"]
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].startswith("arn:aws:iam::")
+    issuer = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123"
+    assert statement["Condition"] == {"StringEquals": {
+        f"{issuer}:sub": "system:serviceaccount:llm-serving:model-server", f"{issuer}:aud": "sts.amazonaws.com"}}
+    # It may read the weights bucket, nothing else.
+    (policy,) = [r.inputs for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "eks-serving-policy"]
+    actions = sorted(a for s in json.loads(policy["policy"])["Statement"] for a in s["Action"])
+    assert actions == ["s3:GetObject", "s3:ListBucket"]
+    # Every IRSA role is scoped to one service account.
+    for r in plan.of_type("aws:iam/role:Role"):
+        if "WebIdentity" in r.inputs["assumeRolePolicy"]:
+            (s,) = json.loads(r.inputs["assumeRolePolicy"])["Statement"]
+            assert len([k for k in s["Condition"]["StringEquals"] if k.endswith(":sub")]) == 1
+
+
+def test_vllm_runs_as_the_serving_service_account_bound_to_the_role(plan):
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in plan.manifests()}
+    sa = objects[("ServiceAccount", SERVING_SERVICE_ACCOUNT)]
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/eks-serving-role")
+    deployment = objects[("Deployment", "vllm-qwen-7b")]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == SERVING_SERVICE_ACCOUNT
+
+
+def test_weights_bucket_is_private_versioned_and_encrypted(plan):
+    assert the(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["restrictPublicBuckets"] is True
+    versioning = the(plan, "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    sse = the(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    assert the(plan, "aws:ecr/repository:Repository")["imageTagMutability"] == "IMMUTABLE"
+
+
+def test_cluster_autoscaler_device_plugin_and_ebs_csi(plan):
+    releases = {r.inputs["name"]: r.inputs for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
+    ca = releases["cluster-autoscaler"]
+    assert ca["values"]["autoDiscovery"]["clusterName"] == "llm-fleet-eks-prod"
+    assert ca["values"]["extraArgs"]["skip-nodes-with-local-storage"] is False
+    assert ca["values"]["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    plugin = releases["nvidia-device-plugin"]
+    assert plugin["values"]["tolerations"] == [{"operator": "Exists"}]
+    assert plugin["values"]["nodeSelector"] == {}
+    addons = {r.inputs["addonName"]: r.inputs for r in plan.of_type("aws:eks/addon:Addon")}
+    assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"]
+    storage = next(o for o in plan.manifests() if o["kind"] == "StorageClass")
+    assert (storage["provisioner"], storage["parameters"]["type"]) == ("ebs.csi.aws.com", "gp3")
+
+
+def test_budget_exists_with_actual_and_forecast_notifications(plan):
+    budget = the(plan, "aws:budgets/budget:Budget")
+    assert (budget["budgetType"], budget["timeUnit"], budget["limitAmount"], budget["limitUnit"]) == (
+        "COST", "MONTHLY", "45000.00", "USD")
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:llm-fleet-stack$eks-prod"]}]
+    rules = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
+    assert rules == {("ACTUAL", 50), ("ACTUAL", 90), ("ACTUAL", 100), ("FORECASTED", 100)}
+    for n in budget["notifications"]:
+        assert n["subscriberEmailAddresses"] == ["ml-platform@acme.example", "finops@acme.example"]
+        assert n["subscriberSnsTopicArns"]
+    assert the(plan, "aws:costexplorer/costAllocationTag:CostAllocationTag")["tagKey"] == "llm-fleet-stack"
+
+
+def test_twelve_a100s_on_aws_are_paid_as_sixteen():
+    cfg = parse_stack_config(stack_config(STACK))
+    cost = fleet_cost(cfg, pool_facts(cfg))
+    a100 = next(p for p in cost.pools if p.pool == "a100-serving")
+    assert (a100.gpus_used_max, a100.gpus_paid_max, a100.gpus_used_min, a100.gpus_paid_min) == (12, 16, 4, 8)
+    assert a100.node_hourly == pytest.approx(8 * EKS_GPU_PRICES[GpuKind.A100_40GB].on_demand)
+    assert "you pay for 16 at maximum (2 x 8)" in a100.note
+    assert any("pay for 16" in n for n in cost.notes)
+    h100 = next(p for p in cost.pools if p.pool == "h100-training")
+    assert h100.note is None  # one p5.4xlarge, one H100 used
+
+
+def test_cli_json_says_gpus_paid_and_used_and_platform_notes():
+    result = run_cli("plan", "--stack", STACK, "-C", str(EXAMPLES_DIR), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    pools = {p["name"]: p for p in doc["pools"]}
+    assert pools["a100-serving"]["gpusPaid"] == {"min": 8, "max": 16}
+    assert pools["a100-serving"]["gpusUsed"] == {"min": 4, "max": 12}
+    assert "pay for 16" in pools["a100-serving"]["note"]
+    assert any("pay for 16" in n for n in doc["notes"])
+    assert any("control plane" in n for n in doc["notes"])
+    assert doc["budget"]["resources"] and doc["outputs"]["kubeconfig"] == "[secret]"
+    assert doc["cost"]["pricesSource"].startswith("aws.amazon.com")
+    report = run_cli("plan", "--stack", STACK, "-C", str(EXAMPLES_DIR))
+    assert "16 / 12" in report.stdout and "pay for 16" in report.stdout
+
+
+def test_eks_objects_are_schema_valid(plan):
+    for obj in plan.manifests():
+        if is_core(obj) or obj["kind"] == "ScaledObject":
+            validate(obj)
+
+
+def test_allocatable_keeps_the_eks_kubelet_reservation():
+    cpu, mem = eks_allocatable(96, 1152.0)
+    assert cpu == pytest.approx(96 - (0.06 + 0.01 + 0.01 + 92 * 0.0025))
+    assert mem == pytest.approx(1152 - (255 + 11 * 250) / 1024 - 100 / 1024, abs=0.01)
+
+
+def _eks_edit(fn):
+    raw = stack_config(STACK)
+    fn(raw)
+    return raw
+
+
+BAD_EKS = [
+    ("unknown CPU instance type", lambda c: c["nodePools"][2].update(machineType="m7i.9xlarge"),
+     ["llm-fleet:nodePools[2]", "'m7i.9xlarge'", "eks catalog", "8xlarge"]),
+    ("unknown GPU instance type", lambda c: c["nodePools"][0].update(machineType="p9.48xlarge"),
+     ["llm-fleet:nodePools[0]", "'p9.48xlarge'", "A100-40GB", "allowed: p4d.24xlarge"]),
+    ("GPU kind not sold in that node size", lambda c: c["nodePools"][0].update(gpusPerNode=1),
+     ["llm-fleet:nodePools[0]", "gpusPerNode=1", "eks sells A100-40GB only in nodes of 8 (p4d.24xlarge)",
+      "allowed: 8"]),
+    ("a GKE machine type on EKS", lambda c: c["nodePools"][2].update(machineType="n2-standard-32"),
+     ["llm-fleet:nodePools[2]", "'n2-standard-32'", "(m7i|c7i"]),
+    ("one zone", lambda c: c["aws"].update(zones=["us-east-1a"]),
+     ["llm-fleet:aws.zones", "at least 2"]),
+    ("zone outside the region", lambda c: c["aws"].update(zones=["us-east-1a", "us-west-2a"]),
+     ["llm-fleet:aws", "'us-west-2a' is not a zone of region 'us-east-1'"]),
+    ("not a capacity reservation id", lambda c: c["nodePools"][0].update(capacity="reservation", reservation="mine"),
+     ["llm-fleet:nodePools[0]", "'mine'", "cr-0123456789abcdef0"]),
+    ("no cluster-autoscaler chart", lambda c: c["artifacts"]["charts"].pop("clusterAutoscaler"),
+     ["llm-fleet:artifacts.charts.clusterAutoscaler: missing"]),
+    ("a GCP block on EKS", lambda c: c.update(gcp={"project": "acme-llm-prod", "region": "us-central1",
+                                                  "zones": ["us-central1-a"]}),
+     ["llm-fleet:gcp: set, but cloud is 'eks'"]),
+    ("an empty node group", lambda c: c["nodePools"][1].update(maxNodes=0),
+     ["llm-fleet:nodePools[1]", "maxNodes=0", "needs maxNodes >= 1"]),
+    ("budget in euros", lambda c: c["budget"].update(currency="EUR"),
+     ["llm-fleet:budget.currency = 'EUR'", "allowed: 'USD'"]),
+]
+
+
+@pytest.mark.parametrize(("case", "edit", "fragments"), BAD_EKS, ids=[c[0] for c in BAD_EKS])
+def test_bad_eks_config_is_one_clear_line(case, edit, fragments):
+    assert_one_config_error(_eks_edit(edit), fragments)
