@@ -220,8 +220,8 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _R
         settings.ROOT.set(None)
         yield cfg, monitor
     finally:
-        # A config error stops the program before it awaits what set_mocks started (the throwaway
-        # root stack's registration): cancel it, or closing the loop prints "Task was destroyed".
+        # A program that raised part-way leaves registrations pending: cancel them, or closing
+        # the loop prints "Task was destroyed but it is pending" over the error the user needs.
         pending = asyncio.all_tasks(loop)
         for task in pending:
             task.cancel()
