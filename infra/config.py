@@ -404,6 +404,7 @@ class Charts(_Model):
     # EKS only: node autoscaling and the GPU device plugin (AL2023 NVIDIA nodes ship drivers, not the plugin).
     cluster_autoscaler: str | None = None
     nvidia_device_plugin: str | None = None
+    dcgm_exporter: str | None = None  # EKS only: GPU utilisation and memory for the dashboard
 
 
 Image = Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
@@ -666,7 +667,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
             problems.append(f"{block}: set, but cloud is {cfg.cloud!r}; remove it or set cloud: {cloud}")
     if cfg.cloud == "eks":
         charts = cfg.artifacts.charts
-        for key in ("cluster_autoscaler", "nvidia_device_plugin"):
+        for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter"):
             if getattr(charts, key) is None:
                 problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
                                 "pinned version")

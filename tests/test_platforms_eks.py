@@ -155,7 +155,7 @@ def test_weights_bucket_is_private_versioned_and_encrypted(plan):
     assert the(plan, "aws:ecr/repository:Repository")["imageTagMutability"] == "IMMUTABLE"
 
 
-def test_cluster_autoscaler_device_plugin_and_ebs_csi(plan):
+def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     releases = {r.inputs["name"]: r.inputs for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
     ca = releases["cluster-autoscaler"]
     assert ca["values"]["autoDiscovery"]["clusterName"] == "llm-fleet-eks-prod"
@@ -164,6 +164,16 @@ def test_cluster_autoscaler_device_plugin_and_ebs_csi(plan):
     plugin = releases["nvidia-device-plugin"]
     assert plugin["values"]["tolerations"] == [{"operator": "Exists"}]
     assert plugin["values"]["nodeSelector"] == {}
+    # DCGM on the GPU nodes, scraped by the self-hosted Prometheus: the dashboard's GPU panel has data.
+    dcgm = releases["dcgm-exporter"]
+    assert dcgm["version"] == plan.cfg.artifacts.charts.dcgm_exporter
+    assert dcgm["values"]["tolerations"] == [{"operator": "Exists"}]
+    monitor = next(o for o in plan.manifests()
+                   if o["kind"] == "PodMonitor" and o["metadata"]["name"] == "dcgm-exporter")
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [dcgm["namespace"]]}
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "dcgm-exporter"}
+    dashboard = next(o for o in plan.manifests() if o["kind"] == "ConfigMap" and "DCGM_FI_DEV_GPU_UTIL" in str(o))
+    assert dashboard["metadata"]["namespace"]
     addons = {r.inputs["addonName"]: r.inputs for r in plan.of_type("aws:eks/addon:Addon")}
     assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"]
     storage = next(o for o in plan.manifests() if o["kind"] == "StorageClass")
@@ -247,6 +257,8 @@ BAD_EKS = [
      ["llm-fleet:nodePools[0]", "'mine'", "cr-0123456789abcdef0"]),
     ("no cluster-autoscaler chart", lambda c: c["artifacts"]["charts"].pop("clusterAutoscaler"),
      ["llm-fleet:artifacts.charts.clusterAutoscaler: missing"]),
+    ("no DCGM exporter chart", lambda c: c["artifacts"]["charts"].pop("dcgmExporter"),
+     ["llm-fleet:artifacts.charts.dcgmExporter: missing"]),
     ("a GCP block on EKS", lambda c: c.update(gcp={"project": "acme-llm-prod", "region": "us-central1",
                                                   "zones": ["us-central1-a"]}),
      ["llm-fleet:gcp: set, but cloud is 'eks'"]),

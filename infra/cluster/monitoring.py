@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from infra.cluster.helm import on_system_pool, pinned_release
 from infra.config import StackConfig
-from infra.platforms import Platform
+from infra.platforms import GpuMetricsExporter, Platform
 
 SELF_HOSTED_NS = "monitoring"
 KPS_RELEASE = "kube-prometheus-stack"
@@ -68,7 +68,20 @@ class Monitoring(pulumi.ComponentResource):
                     "alertmanager": {"alertmanagerSpec": system},
                 },
                 parent=self, node_selector=platform.system_node_selector)
+            if platform.gpu_metrics is not None:
+                self._scrape_gpu_metrics(name, platform.gpu_metrics)
         self.register_outputs({"queryUrl": self.query_url, "managed": self.managed})
+
+    def _scrape_gpu_metrics(self, name: str, exporter: GpuMetricsExporter) -> None:
+        """The platform's DCGM exporter, for the dashboard's GPU panels (GKE's managed collection needs none)."""
+        k8s.apiextensions.CustomResource(
+            f"{name}-dcgm", api_version="monitoring.coreos.com/v1", kind="PodMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="dcgm-exporter", namespace=SELF_HOSTED_NS),
+            spec={"namespaceSelector": {"matchNames": [exporter.namespace]},
+                  "selector": {"matchLabels": exporter.match_labels},
+                  "podMetricsEndpoints": [{"port": exporter.port, "path": "/metrics", "interval": "15s"}]},
+            # The PodMonitor kind exists once the chart has installed its CRDs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
 
     def pod_monitor(self, name: str, namespace: pulumi.Input[str], match_labels: dict[str, str],
                     endpoints: list[ScrapeEndpoint], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:

@@ -78,6 +78,15 @@ class ManagedPrometheus:
 
 
 @dataclass(frozen=True)
+class GpuMetricsExporter:
+    """Where the platform runs NVIDIA's DCGM exporter, so a self-hosted Prometheus can scrape GPU metrics."""
+
+    namespace: str
+    match_labels: dict[str, str]
+    port: str  # the named container port serving /metrics
+
+
+@dataclass(frozen=True)
 class Platform:
     cloud: str
     provider: k8s.Provider
@@ -92,6 +101,8 @@ class Platform:
     serving_service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     # Where cluster services (KEDA, operators, Prometheus) run.
     system_node_selector: dict[str, str] = field(default_factory=lambda: {POOL_LABEL: "system"})
+    # A DCGM exporter this platform installed (None: the cloud collects GPU metrics itself, or nobody does).
+    gpu_metrics: GpuMetricsExporter | None = None
 
 
 def kubelet_cpu_reserved(vcpus: int) -> float:
@@ -227,4 +238,7 @@ def platform_notes(cfg: StackConfig) -> tuple[str, ...]:
         from infra.platforms.existing import existing_notes
 
         return existing_notes(cfg)
+    if cfg.serving.monitoring == "self-hosted":
+        return ("GKE: DCGM GPU metrics go to Managed Prometheus only; with serving.monitoring self-hosted the "
+                "dashboard's GPU panel stays empty",)
     return ()

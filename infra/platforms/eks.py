@@ -49,6 +49,7 @@ from infra.platforms import (
     SERVING_NAMESPACE,
     SERVING_SERVICE_ACCOUNT,
     SYSTEM_DISK_GB,
+    GpuMetricsExporter,
     Platform,
     PoolFacts,
     catalog_pool_facts,
@@ -276,7 +277,7 @@ class EksPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
         )
         self._cluster_autoscaler(cluster, k8s_provider)
-        self._device_plugin(k8s_provider)
+        gpu_metrics = self._gpu_daemons(k8s_provider)
 
         budget = None
         if cfg.budget is not None:
@@ -298,6 +299,7 @@ class EksPlatform(pulumi.ComponentResource):
             exports=exports,
             notes=eks_notes(cfg),
             serving_service_account_annotations={"eks.amazonaws.com/role-arn": serving_role.arn},
+            gpu_metrics=gpu_metrics,
         )
         self.register_outputs(exports)
 
@@ -475,17 +477,26 @@ class EksPlatform(pulumi.ComponentResource):
                 },
             })
 
-    def _device_plugin(self, provider: k8s.Provider) -> None:
-        """NVIDIA's device plugin on every GPU node: AL2023 NVIDIA nodes have drivers, not the plugin."""
-        cfg = self._cfg
-        assert cfg.artifacts.charts.nvidia_device_plugin is not None
+    def _gpu_daemons(self, provider: k8s.Provider) -> GpuMetricsExporter:
+        """NVIDIA's device plugin and DCGM exporter on every GPU node: AL2023 NVIDIA nodes ship only drivers."""
+        charts = self._cfg.artifacts.charts
+        assert charts.nvidia_device_plugin is not None and charts.dcgm_exporter is not None
+        on_gpu_nodes = {
+            # The charts' default affinities want node-feature-discovery labels we do not install.
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "Exists"}]}]}}},
+            "tolerations": [{"operator": "Exists"}],  # every taint a GPU pool may carry
+        }
         pinned_release(
             f"{self._name}-nvidia-device-plugin", release="nvidia-device-plugin", chart="nvidia-device-plugin",
-            version=cfg.artifacts.charts.nvidia_device_plugin, repo="https://nvidia.github.io/k8s-device-plugin",
-            namespace="nvidia-device-plugin", parent=self, provider=provider, node_selector={},
-            values={
-                # The chart's default affinity wants node-feature-discovery labels we do not install.
-                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "Exists"}]}]}}},
-                "tolerations": [{"operator": "Exists"}],  # every taint a GPU pool may carry
-            })
+            version=charts.nvidia_device_plugin, repo="https://nvidia.github.io/k8s-device-plugin",
+            namespace="nvidia-device-plugin", parent=self, provider=provider, node_selector={}, values=on_gpu_nodes)
+        exporter = GpuMetricsExporter(namespace="nvidia-dcgm-exporter",
+                                      match_labels={"app.kubernetes.io/name": "dcgm-exporter"}, port="metrics")
+        pinned_release(
+            f"{self._name}-dcgm-exporter", release="dcgm-exporter", chart="dcgm-exporter",
+            version=charts.dcgm_exporter, repo="https://nvidia.github.io/dcgm-exporter/helm-charts",
+            namespace=exporter.namespace, parent=self, provider=provider, node_selector={},
+            # Prometheus (and its CRDs) come later, with the cluster services: they scrape it with a PodMonitor.
+            values={**on_gpu_nodes, "serviceMonitor": {"enabled": False}})
+        return exporter

@@ -59,6 +59,9 @@ def existing_notes(cfg: StackConfig) -> tuple[str, ...]:
     existing = _existing(cfg)
     notes = [f"existing cluster: nothing creates or scales its nodes; node pools describe the share of the cluster "
              f"this fleet may use (GPU nodes found by preset {existing.preset!r} labels)"]
+    # The NVIDIA GPU operator runs its own DCGM exporter; a second one would fight it for the GPUs' counters.
+    notes.append("existing cluster: GPU utilisation on the dashboard needs the cluster's own DCGM exporter (the NVIDIA "
+                 "GPU operator runs one) scraped by its Prometheus; llm-fleet installs none there")
     if cfg.budget is not None:
         notes.append(f"existing cluster: NO budget alarm is created (there is no cloud billing account to attach "
                      f"it to); budget.monthlyAmount {cfg.budget.monthly_amount:,.0f} {cfg.budget.currency} is only "
