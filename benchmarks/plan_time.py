@@ -38,7 +38,7 @@ def synthetic_stack(size: int) -> dict:
             name = f"m-{pool}"
             models.append({"name": name, "source": "hf://example/model", "parameters": params, "gpu": kind,
                            "pool": pool, "tensorParallelSize": 1 if kind == "L4" else 4,
-                           "replicas": {"min": 0, "max": 2}})
+                           "replicas": {"min": 1, "max": 2}})
             revisions[name] = "0" * 40
     pools.append({"name": "rollout", "machineType": "n2-standard-32", "purpose": "rollout", "minNodes": 1,
                   "maxNodes": 4})
@@ -69,6 +69,9 @@ def main() -> None:
     # The first plan also pays for importing pulumi, pulumi_gcp and pulumi_kubernetes (~2 s).
     for stack in ("dev", "staging", "prod"):
         row(f"stack {stack}", *timed(stack, ROOT))
+    for example in sorted((ROOT / "examples").glob("Pulumi.*.yaml")):
+        stack = example.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        row(f"example {stack}", *timed(stack, example.parent))
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             name = f"synthetic{size}"
