@@ -187,6 +187,12 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
         set_all_config(config, secret_keys)
         yield monitor
     finally:
+        # A config error stops the run before the SDK awaits what it queued (e.g. the root stack's
+        # registration); cancel those quietly instead of letting the closed loop warn about them.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         asyncio.set_event_loop(None)
         loop.close()
 
