@@ -24,7 +24,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import program
-from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
+from infra.config import NAMESPACE, ConfigError, StackConfig, load_config, parse_engine_config
 from infra.cost import CostReport
 from infra.guards import PlannedResource, StackPlan, Verdict, resource_guards
 
@@ -187,18 +187,15 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[_RecordingMonitor]:
         set_all_config(config, secret_keys)
         yield monitor
     finally:
-        # A config error stops the run before the SDK awaits what it queued (e.g. the root stack's
-        # registration); cancel those quietly instead of letting the closed loop warn about them.
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         asyncio.set_event_loop(None)
         loop.close()
 
 
 def run_plan(stack: str, root: Path = ROOT) -> Plan:
     """Run the real program for `stack` under mocks. Raises ConfigError for a bad stack file."""
+    # Refuse a bad stack file before the engine starts: a run the SDK abandons midway leaves
+    # registrations queued that neither finish nor let the next run in this process finish.
+    parse_engine_config(read_stack_file(stack, root)[0])
     with mock_engine(stack, root) as monitor:
         cfg = load_config()  # the program's own loader: same validation, same messages
         verdicts: list[Verdict] = []

@@ -65,8 +65,8 @@ def _dump(doc: Any) -> str:
     return out.getvalue()
 
 
-def load_stack_file(path: Path) -> CommentedMap:
-    """A stack file as a round-trip document; refuses one the round trip would reformat."""
+def load_stack_file(path: Path, *, to_write: bool = False) -> CommentedMap:
+    """A stack file as a round-trip document; to write it, refuses one the round trip would reformat."""
     if not path.is_file():
         known = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
         raise PromotionRefused([f"promote refused: no file {path.name}; stack files here: {', '.join(known)}"])
@@ -74,7 +74,7 @@ def load_stack_file(path: Path) -> CommentedMap:
     doc = _yaml().load(text)
     if not isinstance(doc, CommentedMap) or not isinstance(doc.get("config"), CommentedMap):
         raise PromotionRefused([f"promote refused: {path.name} has no `config:` mapping"])
-    if _dump(doc) != text:
+    if to_write and _dump(doc) != text:
         raise PromotionRefused([f"promote refused: {path.name} is laid out in a way ruamel.yaml would rewrite "
                                 "(indentation or line width); promotion never reformats a stack file"])
     return doc
@@ -180,7 +180,7 @@ def promote(src: str, dst: str, root: Path, *, dry_run: bool = False) -> Promoti
         raise PromotionRefused([f"promote refused: source and target are the same stack ({src})"])
     src_name, dst_name = f"Pulumi.{src}.yaml", f"Pulumi.{dst}.yaml"
     dst_path = root / dst_name
-    src_doc, dst_doc = load_stack_file(root / src_name), load_stack_file(dst_path)
+    src_doc, dst_doc = load_stack_file(root / src_name), load_stack_file(dst_path, to_write=True)
     promotion = Promotion(src, dst, diff="")
 
     problems = uncommitted(root, src_name, dst_name)
