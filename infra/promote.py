@@ -87,15 +87,6 @@ def artifacts_block(doc: CommentedMap, name: str) -> CommentedMap:
     return block
 
 
-def block_lines(text: str) -> tuple[int, int]:
-    """0-based [start, end) line range of the artifacts block (its key line included) in a stack file."""
-    config = _yaml().load(text)["config"]
-    keys = list(config)
-    start = config.lc.key(ARTIFACTS_KEY)[0]
-    following = keys[keys.index(ARTIFACTS_KEY) + 1:]
-    return start, config.lc.key(following[0])[0] if following else len(text.splitlines())
-
-
 def _tagged_images(artifacts: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in artifacts.items() if k.endswith("Image") and isinstance(v, str) and DIGEST_MARK not in v]
 
