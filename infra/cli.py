@@ -1,7 +1,7 @@
-"""`python -m infra <command>`: the offline plan today; promotion and cost deltas later.
+"""`python -m infra <command>`: the offline plan (with a cost delta against a git ref) and promotion.
 
-Exit codes: 0 all good; 1 a guard failed; 2 the stack file or config is invalid (one line per
-problem on stderr, never a traceback).
+Exit codes: 0 all good; 1 a guard failed; 2 the stack file or config is invalid, or a promotion
+was refused (nothing written) — one line per problem on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,33 +23,74 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON instead of a report")
     plan.add_argument("--out", type=Path, help="write each rendered Kubernetes object as YAML into this folder")
-    plan.add_argument("-C", "--cwd", type=Path, default=Path.cwd(),
-                      help="the project folder holding Pulumi.<stack>.yaml (default: the current folder)")
+    plan.add_argument("--compare", metavar="REF",
+                      help="also report the change in $/day (at minimum and maximum) against the stack file at this "
+                           "git ref, e.g. origin/main")
+    _add_cwd(plan)
+    promote = sub.add_parser("promote", help="copy the pinned artifacts of stack SRC into stack DST's file")
+    promote.add_argument("src", metavar="SRC", help="the stack whose artifacts ran and passed, e.g. dev")
+    promote.add_argument("dst", metavar="DST", help="the stack to promote them to, e.g. staging")
+    promote.add_argument("--dry-run", action="store_true", help="show the diff and the refusals; write nothing")
+    promote.add_argument("--json", action="store_true", help="print the result as JSON (diff, image copies, notes)")
+    _add_cwd(promote)
     return parser
+
+
+def _add_cwd(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-C", "--cwd", type=Path, default=Path.cwd(),
+                        help="the project folder holding Pulumi.<stack>.yaml (default: the current folder)")
+
+
+def _problems(lines: list[str]) -> int:
+    for line in lines:
+        print(line, file=sys.stderr)
+    return EXIT_BAD_CONFIG
 
 
 def _plan(args: argparse.Namespace) -> int:
     # Imported here so `--help` stays fast and a broken import is not mistaken for bad config.
+    from infra.compare import cost_at_ref, cost_delta
     from infra.plan import run_plan
-    from infra.report import plan_json, print_plan, write_manifests
+    from infra.report import delta_json, plan_json, print_delta, print_plan, write_manifests
 
     try:
         plan = run_plan(args.stack, args.cwd)
+        delta = None
+        if args.compare:
+            delta = cost_delta(args.compare, cost_at_ref(args.stack, args.cwd, args.compare), plan.cost)
     except ConfigError as e:
-        for line in e.problems:
-            print(line, file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return _problems(e.problems)
     if args.json:
-        print(json.dumps(plan_json(plan), indent=2, sort_keys=False))
+        doc = plan_json(plan)
+        if delta is not None:
+            doc["costDelta"] = delta_json(delta)
+        print(json.dumps(doc, indent=2, sort_keys=False))
     else:
         print_plan(plan)
+        if delta is not None:
+            print_delta(delta)
     if args.out is not None:
         written = write_manifests(plan, args.out)
         print(f"wrote {len(written)} Kubernetes objects to {args.out}", file=sys.stderr)
     return EXIT_OK if plan.ok else EXIT_GUARD_FAILED
 
 
-COMMANDS = {"plan": _plan}
+def _promote(args: argparse.Namespace) -> int:
+    from infra.promote import PromotionRefused, promote
+    from infra.report import print_promotion, promotion_json
+
+    try:
+        promotion = promote(args.src, args.dst, args.cwd, dry_run=args.dry_run)
+    except PromotionRefused as e:
+        return _problems(e.problems)
+    if args.json:
+        print(json.dumps(promotion_json(promotion), indent=2))
+    else:
+        print_promotion(promotion)
+    return EXIT_OK
+
+
+COMMANDS = {"plan": _plan, "promote": _promote}
 
 
 def main(argv: list[str]) -> int:

@@ -813,10 +813,14 @@ def load_config() -> StackConfig:
     """Read every `llm-fleet:*` key of the running stack, once, and validate it."""
     # The engine hands config over as the PULUMI_CONFIG environment map or (newer language hosts,
     # and `plan`) through set_all_config; the explicit map wins, as in pulumi.Config itself.
-    everything = {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
+    return parse_engine_config({**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()})
+
+
+def parse_engine_config(values: Mapping[str, Any]) -> StackConfig:
+    """Validate config in the engine's shape: `llm-fleet:<key>` → JSON text (structured) or plain text."""
     raw = {
         key.split(":", 1)[1]: _decode(value) if isinstance(value, str) else value
-        for key, value in everything.items()
+        for key, value in values.items()
         if key.startswith(f"{NAMESPACE}:")
     }
     return parse_stack_config(raw)

@@ -1,4 +1,5 @@
-"""How a plan is shown: a terminal report (rich), a JSON document, and rendered manifests on disk."""
+"""How results are shown: the plan (a terminal report, JSON, rendered manifests on disk), its cost
+delta against a git ref, and a promotion."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from infra.compare import CostDelta
 from infra.cost import HOURS_PER_MONTH, CostReport
 from infra.plan import Plan, PlannedResource
+from infra.promote import Promotion
 
 BUDGET_TYPES = {"gcp:billing/budget:Budget", "aws:budgets/budget:Budget"}
 _STATUS_STYLE = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
@@ -20,6 +23,10 @@ _STATUS_STYLE = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[
 
 def _money(x: float) -> str:
     return f"${x:,.2f}"
+
+
+def _signed(x: float) -> str:
+    return f"{'+' if x >= 0.005 else '-' if x <= -0.005 else '±'}${abs(x):,.2f}"
 
 
 def resource_tree(plan: Plan) -> Tree:
@@ -144,3 +151,58 @@ def write_manifests(plan: Plan, out: Path) -> list[Path]:
         path.write_text(yaml.safe_dump(obj, sort_keys=False))
         written.append(path)
     return written
+
+
+def delta_table(delta: CostDelta) -> Table:
+    base = "(no stack file: a new stack)" if delta.base is None else ""
+    table = Table(title=f"Cost change against {delta.ref} {base}".rstrip() + " (USD/day)", title_justify="left")
+    for col in ("pool", f"min at {delta.ref}", "min now", "Δ min", f"max at {delta.ref}", "max now", "Δ max"):
+        table.add_column(col, justify="left" if col == "pool" else "right")
+    for p in delta.pools:
+        table.add_row(p.pool, _money(p.daily_min[0]), _money(p.daily_min[1]), _signed(p.daily_min[1] - p.daily_min[0]),
+                      _money(p.daily_max[0]), _money(p.daily_max[1]), _signed(p.daily_max[1] - p.daily_max[0]))
+    table.add_section()
+    (base_min, base_max), head = delta.base_daily, delta.head
+    table.add_row("total", _money(base_min), _money(head.daily_min), _signed(delta.daily_min),
+                  _money(base_max), _money(head.daily_max), _signed(delta.daily_max), style="bold")
+    return table
+
+
+def print_delta(delta: CostDelta, console: Console | None = None) -> None:
+    console = console or Console(width=140)
+    console.print()
+    console.print(delta_table(delta))
+
+
+def delta_json(delta: CostDelta) -> dict[str, Any]:
+    (base_min, base_max), head = delta.base_daily, delta.head
+    return {
+        "ref": delta.ref,
+        "newStack": delta.base is None,
+        "daily": {"min": round(delta.daily_min, 2), "max": round(delta.daily_max, 2)},
+        "base": {"dailyMin": round(base_min, 2), "dailyMax": round(base_max, 2)},
+        "head": {"dailyMin": round(head.daily_min, 2), "dailyMax": round(head.daily_max, 2)},
+        "pools": [{"pool": p.pool, "dailyMin": round(p.daily_min[1] - p.daily_min[0], 2),
+                   "dailyMax": round(p.daily_max[1] - p.daily_max[0], 2)} for p in delta.pools],
+    }
+
+
+def print_promotion(promotion: Promotion) -> None:
+    if not promotion.diff:
+        print(f"nothing to promote: Pulumi.{promotion.dst}.yaml already has {promotion.src}'s artifacts")
+        return
+    print(promotion.diff, end="")
+    if promotion.image_copies:
+        print(f"\ncopy these images into {promotion.dst}'s registry before it deploys (same digest, no rebuild):")
+        for src, dst in promotion.image_copies:
+            print(f"  crane copy {src} {dst}")
+    for note in promotion.notes:
+        print(f"note: {note}")
+    print(f"\nwrote Pulumi.{promotion.dst}.yaml" if promotion.written
+          else "\ndry run: nothing written")
+
+
+def promotion_json(promotion: Promotion) -> dict[str, Any]:
+    return {"src": promotion.src, "dst": promotion.dst, "changed": bool(promotion.diff),
+            "written": promotion.written, "diff": promotion.diff,
+            "imageCopies": [{"from": s, "to": d} for s, d in promotion.image_copies], "notes": promotion.notes}

@@ -81,3 +81,21 @@ def assert_one_config_error(raw: dict[str, Any], fragments: list[str]) -> None:
     assert line.startswith("config error: llm-fleet:"), line
     for fragment in fragments:
         assert fragment in line, f"{fragment!r} not in {line!r}"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                           *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def stack_repo(tmp_path):
+    """A git repository holding copies of the shipped stack files, committed: what promote and --compare read."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for stack in STACKS:
+        (repo / f"Pulumi.{stack}.yaml").write_bytes((ROOT / f"Pulumi.{stack}.yaml").read_bytes())
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "shipped stacks")
+    return repo

@@ -132,7 +132,10 @@ def test_resource_guard_passes_shipped_and_fails_broken(plan_of, guard, stack, k
 
 
 def test_unpinned_images_only_warn_in_dev(plan_of):
-    verdict = images_pinned_by_digest(rendered(plan_of, "dev", "Deployment", "rollout-worker", lambda o: None))
+    def by_tag(o):
+        o["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/rollout-worker:0.1.0"
+
+    verdict = images_pinned_by_digest(rendered(plan_of, "dev", "Deployment", "rollout-worker", by_tag))
     assert verdict.status == "warn" and "rollout-worker:0.1.0" in verdict.message
 
 

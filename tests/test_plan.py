@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from infra.catalog import GPUS, GpuKind
 from infra.platforms import GPU_TAINT_KEY, POOL_LABEL
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 
@@ -198,3 +200,14 @@ def test_plan_runs_after_asyncio_run_left_the_thread_without_an_event_loop():
     asyncio.run(asyncio.sleep(0))
     plan = run_plan("dev")
     assert plan.ok and plan.of_type("gcp:container/cluster:Cluster")
+
+
+def test_a_refused_stack_file_leaves_the_process_able_to_plan_again(make_stack):
+    """Promotion plans several stacks in one process: a refused one must not hang the next."""
+    root, name = make_stack("prod", lambda c: c["nodePools"][0].update(gpu="A200"))
+    script = (f"from pathlib import Path\nfrom infra.config import ConfigError\nfrom infra.plan import run_plan\n"
+              f"try:\n    run_plan({name!r}, Path({str(root)!r}))\nexcept ConfigError:\n    pass\n"
+              f"print(run_plan('prod').ok)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "True", result.stderr
+    assert "Task was destroyed" not in result.stderr

@@ -1,0 +1,127 @@
+"""The policy pack's rules: every guard of `plan`, as a Pulumi stack policy — one implementation, two entry points.
+
+`python -m infra plan` runs the guards (infra/guards) on what Pulumi's mock engine recorded;
+`pulumi preview --policy-pack infra/policy` runs the same functions on what the real engine is
+about to declare. Each guard is one StackValidationPolicy named after its function. A `fail`
+verdict is a violation; a `warn` verdict is one only where the pack is advisory. The pack is
+mandatory in prod (a violation stops `preview` and `up`) and advisory in dev and staging.
+
+What the pack sees, and its limits:
+- the stack config comes from the engine (the Pulumi CLI hands policy packs the stack's config),
+  read and validated by `infra.config.load_config`, as the program does;
+- resources arrive with their planned properties (`props`): Kubernetes objects as declared. A
+  value the engine cannot know during preview (an ID, an address) is "(known after apply)"; a
+  guard that needs one reports the policy as not applicable in that preview instead of guessing;
+- the engine does not say which resources are components: ours are the `llmfleet:` types.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy.proxy import _DictProxy, _is_unknown, _ListProxy
+
+from infra.config import ConfigError, StackConfig, load_config
+from infra.guards import Guard, PlannedResource, StackPlan, Verdict, config_guards, resource_guards
+from infra.program import stack_plan
+
+PACK_NAME = "llm-fleet-guards"
+UNKNOWN = "(known after apply)"  # the plan's marker for the same thing
+COMPONENT_PREFIX = "llmfleet:"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+Report = Callable[[str, str | None], None]
+
+
+def enforcement_level(tier: str) -> EnforcementLevel:
+    return EnforcementLevel.MANDATORY if tier == "prod" else EnforcementLevel.ADVISORY
+
+
+def violations(verdict: Verdict, level: EnforcementLevel) -> list[str]:
+    """What a verdict reports: failures always; warnings only where they cannot block (advisory)."""
+    if verdict.status == "fail":
+        return [verdict.message]
+    if verdict.status == "warn" and level == EnforcementLevel.ADVISORY:
+        return [f"warning: {verdict.message}"]
+    return []
+
+
+def _plain(value: Any) -> tuple[Any, bool]:
+    """Policy props as plain data (the guards' input), and whether any value is unknown."""
+    if isinstance(value, _DictProxy | _ListProxy):
+        value = value["__target"]  # the proxy raises on unknowns; read what it wraps
+    if isinstance(value, Mapping):
+        items = {k: _plain(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(u for _, u in items.values())
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        elems = [_plain(v) for v in value]
+        return [v for v, _ in elems], any(u for _, u in elems)
+    if _is_unknown(value):
+        return UNKNOWN, True
+    if isinstance(value, float) and value.is_integer():
+        return int(value), False  # the wire format has only doubles, as in the plan
+    return value, False
+
+
+def planned_resources(resources: Sequence[PolicyResource]) -> tuple[tuple[PlannedResource, ...], bool]:
+    """The guards' view of the stack's resources, and whether any property is unknown (preview)."""
+    planned, any_unknown = [], False
+    for r in resources:
+        if r.resource_type == STACK_TYPE:
+            continue
+        inputs, unknown = _plain(r.props)
+        any_unknown |= unknown
+        parent = r.opts.parent or ""
+        planned.append(PlannedResource(
+            urn=r.urn, type=r.resource_type, name=r.name,
+            parent="" if f"::{STACK_TYPE}::" in parent else parent,
+            custom=not r.resource_type.startswith(COMPONENT_PREFIX), protect=bool(r.opts.protect), inputs=inputs))
+    return tuple(planned), any_unknown
+
+
+def guard_policy(guard: Guard, cfg: StackConfig) -> StackValidationPolicy:
+    base = stack_plan(cfg)
+    level = enforcement_level(cfg.tier)
+
+    def validate(args: StackValidationArgs, report: Report) -> None:
+        resources, unknown = planned_resources(args.resources)
+        try:
+            verdict = guard(StackPlan(cfg, base.pools, base.cost, resources))
+        except (ValueError, TypeError, KeyError) as e:
+            if not unknown:
+                raise
+            args.not_applicable(f"needs values known only after apply: {e}")
+            return
+        for message in violations(verdict, level):
+            report(message, None)
+
+    # The guard's docstring, else its module's: each says what the rule protects.
+    doc = (guard.__doc__ or sys.modules[guard.__module__].__doc__ or guard.__name__).strip().splitlines()[0]
+    return StackValidationPolicy(name=guard.__name__.replace("_", "-"), description=doc, validate=validate,
+                                 enforcement_level=level)
+
+
+def config_error_policy(problems: list[str]) -> StackValidationPolicy:
+    """Without a valid config there is no tier and no guard: say why, and block."""
+
+    def validate(args: StackValidationArgs, report: Report) -> None:
+        for line in problems:
+            report(line, None)
+
+    return StackValidationPolicy(name="stack-config-is-valid", description="the stack config passes validation",
+                                 validate=validate, enforcement_level=EnforcementLevel.MANDATORY)
+
+
+def policies(cfg: StackConfig) -> list[StackValidationPolicy]:
+    return [guard_policy(g, cfg) for g in config_guards() + resource_guards()]
+
+
+def policies_for_running_stack() -> list[StackValidationPolicy]:
+    """The pack for the stack the engine runs it on (its config as handed to policy packs)."""
+    try:
+        return policies(load_config())
+    except ConfigError as e:
+        return [config_error_policy(e.problems)]

@@ -1,0 +1,205 @@
+"""Promotion: the pinned artifacts that ran in one tier, copied into the next tier's stack file.
+
+Owns: round-trip editing of the `llm-fleet:artifacts` block of `Pulumi.<stack>.yaml` (ruamel.yaml:
+comments, quotes and layout everywhere else stay byte for byte), and the refusals that keep a
+promotion honest — the source pins an image by tag, a stack file has uncommitted changes, or the
+target's config validation or guards fail with the new artifacts (checked by running the target's
+offline plan on the edited file before anything is written).
+
+What moves: every artifact of the source, with two rules that follow from tiers being separate
+projects. An image that lives in the source stack's own registry (its `registryUrl` output) is
+re-pointed at the target's registry *with the same digest*: the bytes are identical, and the
+target's nodes may only pull from their own project; `imageCopies` lists what must be copied
+(`crane copy`) before the target deploys. A model revision moves only for a model the source also
+serves (same name, same source): the other revisions of the target were never tested in the
+source tier and stay as they are. Nothing outside the block (pools, budgets, models) is touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from infra.config import NAMESPACE, ConfigError
+
+ARTIFACTS_KEY = f"{NAMESPACE}:artifacts"
+DIGEST_MARK = "@sha256:"
+
+
+class PromotionRefused(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class Promotion:
+    src: str
+    dst: str
+    diff: str  # unified diff of the target file ("" when nothing changes)
+    image_copies: list[tuple[str, str]] = field(default_factory=list)  # (from, to), same digest
+    notes: list[str] = field(default_factory=list)
+    written: bool = False
+
+
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the stack files' layout
+    yaml.width = 4096  # never fold a long image reference
+    return yaml
+
+
+def _dump(doc: Any) -> str:
+    out = io.StringIO()
+    _yaml().dump(doc, out)
+    return out.getvalue()
+
+
+def load_stack_file(path: Path, *, to_write: bool = False) -> CommentedMap:
+    """A stack file as a round-trip document; to write it, refuses one the round trip would reformat."""
+    if not path.is_file():
+        known = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
+        raise PromotionRefused([f"promote refused: no file {path.name}; stack files here: {', '.join(known)}"])
+    text = path.read_text()
+    doc = _yaml().load(text)
+    if not isinstance(doc, CommentedMap) or not isinstance(doc.get("config"), CommentedMap):
+        raise PromotionRefused([f"promote refused: {path.name} has no `config:` mapping"])
+    if to_write and _dump(doc) != text:
+        raise PromotionRefused([f"promote refused: {path.name} is laid out in a way ruamel.yaml would rewrite "
+                                "(indentation or line width); promotion never reformats a stack file"])
+    return doc
+
+
+def artifacts_block(doc: CommentedMap, name: str) -> CommentedMap:
+    block = doc["config"].get(ARTIFACTS_KEY)
+    if not isinstance(block, CommentedMap):
+        raise PromotionRefused([f"promote refused: {name} has no {ARTIFACTS_KEY} block"])
+    return block
+
+
+def _tagged_images(artifacts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in artifacts.items() if k.endswith("Image") and isinstance(v, str) and DIGEST_MARK not in v]
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def uncommitted(root: Path, *names: str) -> list[str]:
+    """One refusal line per stack file with uncommitted changes (or one line when there is no git repository)."""
+    try:
+        inside = _git(root, "rev-parse", "--is-inside-work-tree")
+    except FileNotFoundError:
+        return ["promote refused: git is not installed; promotion edits stack files only from a committed state"]
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        return [f"promote refused: {root} is not in a git repository; promotion edits stack files only from a "
+                "committed state"]
+    problems = []
+    for name in names:
+        status = _git(root, "status", "--porcelain", "--", name).stdout.strip()
+        if status:
+            problems.append(f"promote refused: {name} has uncommitted changes ({status.split()[0]}); commit or "
+                            "discard them first")
+    return problems
+
+
+def _plan(stack: str, root: Path, what: str):
+    from infra.plan import run_plan  # the offline plan: the same validation and guards as `pulumi up`
+
+    try:
+        return run_plan(stack, root)
+    except ConfigError as e:
+        raise PromotionRefused([f"promote refused: {what}: {line}" for line in e.problems]) from None
+
+
+def _new_artifacts(src_doc: CommentedMap, dst_doc: CommentedMap, src_plan, dst_plan,
+                   promotion: Promotion) -> dict[str, Any]:
+    """The target's artifacts after promotion: the source's, re-pointed and with the revision rule applied."""
+    src_block = artifacts_block(src_doc, f"Pulumi.{promotion.src}.yaml")
+    dst_block = artifacts_block(dst_doc, f"Pulumi.{promotion.dst}.yaml")
+    new: dict[str, Any] = {k: v for k, v in src_block.items() if k != "modelRevisions"}
+    src_registry = src_plan.outputs.get("registryUrl")
+    dst_registry = dst_plan.outputs.get("registryUrl")
+    for key, ref in list(new.items()):
+        if (key.endswith("Image") and isinstance(ref, str) and src_registry and dst_registry
+                and src_registry != dst_registry and ref.startswith(f"{src_registry}/")):
+            new[key] = f"{dst_registry}{ref[len(src_registry):]}"
+            if new[key] != dst_block.get(key):
+                promotion.image_copies.append((ref, new[key]))
+
+    src_models = {m.name: m.source for m in src_plan.cfg.models}
+    src_revisions = src_block.get("modelRevisions") or {}
+    dst_revisions = dst_block.get("modelRevisions") or {}
+    revisions: dict[str, Any] = {}
+    for model in dst_plan.cfg.models:
+        if src_models.get(model.name) == model.source and model.name in src_revisions:
+            revisions[model.name] = src_revisions[model.name]
+        elif model.name in dst_revisions:
+            revisions[model.name] = dst_revisions[model.name]
+            promotion.notes.append(f"artifacts.modelRevisions.{model.name} kept: {promotion.dst} serves "
+                                   f"{model.name} ({model.source}), {promotion.src} does not")
+    if revisions or "modelRevisions" in src_block:
+        new["modelRevisions"] = revisions
+    return new
+
+
+def _replace_in_place(target: CommentedMap, new: Mapping[str, Any]) -> None:
+    """Make `target` equal `new`, assigning only what differs: unchanged keys keep their comments and place."""
+    for key in [k for k in target if k not in new]:
+        del target[key]
+    for key, value in new.items():
+        current = target.get(key)
+        if isinstance(value, Mapping) and isinstance(current, CommentedMap):
+            _replace_in_place(current, value)
+        elif key not in target or current != value:
+            target[key] = value
+
+
+def promote(src: str, dst: str, root: Path, *, dry_run: bool = False) -> Promotion:
+    """Copy `src`'s artifacts into `Pulumi.<dst>.yaml` (unless dry_run). Raises PromotionRefused."""
+    if src == dst:
+        raise PromotionRefused([f"promote refused: source and target are the same stack ({src})"])
+    src_name, dst_name = f"Pulumi.{src}.yaml", f"Pulumi.{dst}.yaml"
+    dst_path = root / dst_name
+    src_doc, dst_doc = load_stack_file(root / src_name), load_stack_file(dst_path, to_write=True)
+    promotion = Promotion(src, dst, diff="")
+
+    problems = uncommitted(root, src_name, dst_name)
+    problems += [f"promote refused: {src_name} pins artifacts.{key} by tag ({ref}); only digests are promoted: "
+                 f"<image>@sha256:<digest> (the image pipeline publishes it)"
+                 for key, ref in _tagged_images(artifacts_block(src_doc, src_name))]
+    src_plan = _plan(src, root, f"{src_name} is invalid")
+    dst_plan = _plan(dst, root, f"{dst_name} is invalid before promotion")
+
+    old_text = dst_path.read_text()  # == _dump(dst_doc): load_stack_file proved the round trip exact
+    _replace_in_place(artifacts_block(dst_doc, dst_name), _new_artifacts(src_doc, dst_doc, src_plan, dst_plan,
+                                                                         promotion))
+    new_text = _dump(dst_doc)
+    with tempfile.TemporaryDirectory(prefix="llm-fleet-promote-") as tmp:
+        (Path(tmp) / dst_name).write_text(new_text)
+        try:
+            after = _plan(dst, Path(tmp), f"{dst_name} with {src}'s artifacts")
+            problems += [f"promote refused: guard {v.guard} of {dst} fails with {src}'s artifacts: {v.message}"
+                         for v in after.verdicts if v.status == "fail"]
+        except PromotionRefused as e:
+            problems += e.problems
+    if problems:
+        raise PromotionRefused(problems)
+
+    promotion.diff = "".join(difflib.unified_diff(
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=f"{dst_name} (now)", tofile=f"{dst_name} (with {src}'s artifacts)"))
+    if promotion.diff and not dry_run:
+        dst_path.write_text(new_text)
+        promotion.written = True
+    return promotion

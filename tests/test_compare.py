@@ -1,0 +1,80 @@
+"""`plan --compare REF`: the change in $/day at minimum and maximum against a stack file committed at a git ref."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.catalog import GKE_GPU_PRICES, GpuKind
+from tests.conftest import git, run_cli, stack_config
+
+
+def compare(repo, stack: str = "prod", ref: str = "HEAD"):
+    result = run_cli("plan", "--stack", stack, "--compare", ref, "--json", "-C", str(repo))
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_one_more_a100_node_costs_the_catalog_price_times_24_at_min_and_max(stack_repo):
+    path = stack_repo / "Pulumi.prod.yaml"
+    pool = next(p for p in stack_config("prod")["nodePools"] if p["name"] == "a100-serving")
+    assert pool["capacity"] == "on-demand" and pool["gpu"] == "A100-40GB"
+    before = f"      minNodes: {pool['minNodes']}\n      maxNodes: {pool['maxNodes']}\n"
+    after = f"      minNodes: {pool['minNodes'] + 1}\n      maxNodes: {pool['maxNodes'] + 1}\n"
+    assert path.read_text().count(before) == 1
+    path.write_text(path.read_text().replace(before, after))
+
+    result = compare(stack_repo)
+    assert result.returncode == 0, result.stderr
+    delta = json.loads(result.stdout)["costDelta"]
+    one_node = GKE_GPU_PRICES[GpuKind.A100_40GB].on_demand * pool["gpusPerNode"] * 24
+    assert delta["daily"] == {"min": pytest.approx(one_node), "max": pytest.approx(one_node)}
+    assert delta["pools"] == [{"pool": "a100-serving", "dailyMin": pytest.approx(one_node),
+                               "dailyMax": pytest.approx(one_node)}]
+    assert delta["head"]["dailyMax"] - delta["base"]["dailyMax"] == pytest.approx(one_node, abs=0.01)
+
+    text = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "-C", str(stack_repo))
+    assert "Cost change against HEAD" in text.stdout
+    assert f"+${one_node:,.2f}" in text.stdout
+
+
+def test_an_unchanged_stack_has_no_delta(stack_repo):
+    delta = json.loads(compare(stack_repo, "staging").stdout)["costDelta"]
+    assert delta["daily"] == {"min": 0, "max": 0} and delta["pools"] == []
+
+
+def test_a_stack_new_since_the_ref_starts_from_zero(stack_repo):
+    (stack_repo / "Pulumi.qa.yaml").write_text((stack_repo / "Pulumi.staging.yaml").read_text())
+    doc = json.loads(compare(stack_repo, "qa").stdout)
+    delta = doc["costDelta"]
+    assert delta["newStack"] is True
+    assert delta["daily"] == {"min": doc["cost"]["daily"]["min"], "max": doc["cost"]["daily"]["max"]}
+
+
+def test_the_ref_is_read_from_git_not_from_the_working_tree(stack_repo):
+    first = git(stack_repo, "rev-parse", "HEAD").strip()
+    path = stack_repo / "Pulumi.staging.yaml"
+    rollout = "      machineType: n2-standard-16\n      purpose: rollout\n      maxNodes: 2\n"
+    path.write_text(path.read_text().replace(rollout, rollout.replace("maxNodes: 2", "maxNodes: 3")))
+    git(stack_repo, "commit", "-qam", "one more rollout node at max")
+    delta = json.loads(compare(stack_repo, "staging", first).stdout)["costDelta"]
+    assert delta["daily"]["min"] == 0 and delta["daily"]["max"] > 0
+    assert [p["pool"] for p in delta["pools"]] == ["rollout"]
+    assert json.loads(compare(stack_repo, "staging", "HEAD").stdout)["costDelta"]["daily"] == {"min": 0, "max": 0}
+
+
+@pytest.mark.parametrize(("ref", "message"), [("no-such-branch", "no such commit, branch or tag")])
+def test_an_unknown_ref_is_one_line_and_exit_2(stack_repo, ref, message):
+    result = compare(stack_repo, ref=ref)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_compare_outside_git_is_one_line_and_exit_2(tmp_path, stack_repo):
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "Pulumi.dev.yaml").write_text((stack_repo / "Pulumi.dev.yaml").read_text())
+    result = compare(lone, "dev")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("is not in a git repository")

@@ -1,0 +1,172 @@
+"""The policy pack calls the guards `plan` calls: fed a real offline plan's resources, it reaches the same verdicts."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from pulumi.runtime import config as pulumi_config
+from pulumi_policy import EnforcementLevel, PolicyResource, PolicyResourceOptions, StackValidationArgs
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from infra.guards import StackPlan, config_guards, resource_guards
+from infra.plan import ROOT, read_stack_file
+from infra.policy import UNKNOWN, planned_resources, policies, policies_for_running_stack
+from infra.program import stack_plan as config_plan
+
+STACK_URN = "urn:pulumi:prod::llm-fleet::pulumi:pulumi:Stack::llm-fleet-prod"
+
+
+def as_policy_resources(plan, edit=None) -> list[PolicyResource]:
+    """What the engine hands a stack policy: type, name, URN, props, protect and parent, from the offline plan."""
+    stack = PolicyResource(STACK_URN.rsplit("::", 2)[1], {}, STACK_URN, "llm-fleet-prod",
+                           PolicyResourceOptions(False, [], None, [], None, [], None), None, None, [], {})
+    by_urn, out = {}, [stack]
+    for r in plan.resources:
+        props = copy.deepcopy(r.inputs)
+        if edit is not None:
+            edit(r, props)
+        opts = PolicyResourceOptions(r.protect, [], None, [], None, [], r.parent or STACK_URN)
+        resource = PolicyResource(r.type, unknown_checking_proxy(props), r.urn, r.name, opts, None,
+                                  by_urn.get(r.parent, stack), [], {})
+        by_urn[r.urn] = resource
+        out.append(resource)
+    return out
+
+
+def run_policies(cfg, resources) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for policy in policies(cfg):
+        reported: list[str] = []
+        policy.validate(StackValidationArgs(resources), lambda message, urn=None, out=reported: out.append(message))
+        found[policy.name] = reported
+    return found
+
+
+def verdicts_of(plan, resources) -> dict[str, str]:
+    """What `plan` concludes, by guard function name, on the same resources."""
+    base = config_plan(plan.cfg)
+    with_resources = StackPlan(plan.cfg, base.pools, base.cost, planned_resources(resources)[0])
+    return {g.__name__.replace("_", "-"): g(with_resources).status for g in config_guards() + resource_guards()}
+
+
+def test_the_pack_sees_the_resources_plan_sees(shipped_plan):
+    converted, unknown = planned_resources(as_policy_resources(shipped_plan))
+    assert not unknown
+    assert list(converted) == shipped_plan.resources  # inputs, parents, protect and component flags alike
+
+
+def test_shipped_stacks_pass_every_policy_and_prod_is_mandatory(shipped_plan):
+    found = run_policies(shipped_plan.cfg, as_policy_resources(shipped_plan))
+    assert found == {name: [] for name in found}
+    assert len(found) == len(config_guards() + resource_guards())
+    expected = EnforcementLevel.MANDATORY if shipped_plan.cfg.tier == "prod" else EnforcementLevel.ADVISORY
+    assert {p.enforcement_level for p in policies(shipped_plan.cfg)} == {expected}
+
+
+def _no_tolerations(r, props):
+    if props.get("kind") == "Deployment" and props["metadata"]["name"] == "vllm-qwen-7b":
+        props["spec"]["template"]["spec"].pop("tolerations")
+
+
+def _tagged_rollout_image(r, props):
+    if props.get("kind") == "Deployment" and props["metadata"]["name"] == "rollout-worker":
+        props["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/rollout-worker:latest"
+
+
+@pytest.mark.parametrize(("stack", "edit", "policy", "status", "message"), [
+    ("prod", _no_tolerations, "gpu-pods-select-and-tolerate-their-pool", "fail",
+     "does not tolerate nvidia.com/gpu=present:NoSchedule of pool a100-serving"),
+    ("staging", _tagged_rollout_image, "images-pinned-by-digest", "fail",
+     "images not pinned by digest: registry.example/rollout-worker:latest"),
+    ("dev", _tagged_rollout_image, "images-pinned-by-digest", "warn",
+     "warning: images not pinned by digest: registry.example/rollout-worker:latest"),
+])
+def test_a_broken_resource_fails_in_plan_and_in_the_pack(plan_of, stack, edit, policy, status, message):
+    plan = plan_of(stack)
+    resources = as_policy_resources(plan, edit)
+    verdicts = verdicts_of(plan, resources)
+    assert verdicts[policy] == status
+    assert {name for name, s in verdicts.items() if s != "pass"} == {policy}
+    found = run_policies(plan.cfg, resources)
+    assert [m for m in found[policy] if message in m], found[policy]
+    assert {name for name, reported in found.items() if reported} == {policy}
+
+
+def test_unknown_values_are_marked_not_guessed(plan_of):
+    def unknown_image(r, props):
+        if props.get("kind") == "Deployment" and props["metadata"]["name"] == "vllm-qwen-7b":
+            props["spec"]["template"]["spec"]["containers"][0]["image"] = UNKNOWN_STRING_VALUE
+
+    converted, unknown = planned_resources(as_policy_resources(plan_of("prod"), unknown_image))
+    assert unknown
+    (deployment,) = [r for r in converted if r.inputs.get("kind") == "Deployment" and r.name.startswith("model-")]
+    assert deployment.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == UNKNOWN
+
+
+@pytest.fixture
+def no_program_config():
+    """A policy pack process has no program config of its own; earlier plans in this process left some."""
+    token = pulumi_config.CONFIG.set({})
+    yield
+    pulumi_config.CONFIG.reset(token)
+
+
+def test_the_pack_reads_the_stack_config_the_engine_hands_it(monkeypatch, no_program_config):
+    config, _ = read_stack_file("prod", ROOT)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    pack = policies_for_running_stack()
+    assert {p.enforcement_level for p in pack} == {EnforcementLevel.MANDATORY}
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**config, "llm-fleet:tier": "qa"}))
+    (broken,) = policies_for_running_stack()
+    reported: list[str] = []
+    broken.validate(StackValidationArgs([]), lambda message, urn=None: reported.append(message))
+    assert broken.enforcement_level == EnforcementLevel.MANDATORY
+    assert reported == ["config error: llm-fleet:tier = 'qa': allowed: 'dev', 'staging' or 'prod'"]
+
+
+def test_the_pack_process_answers_the_engine_over_grpc(plan_of):
+    """`infra/policy/__main__.py` as the Pulumi CLI runs it (python -u): a gRPC analyzer, our policies, verdicts."""
+    import subprocess
+    import sys
+
+    import grpc
+    from google.protobuf import empty_pb2, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    plan = plan_of("prod")
+    config, _ = read_stack_file("prod", ROOT)
+    env = {"PULUMI_CONFIG": json.dumps(config), "PATH": "/usr/bin:/bin"}
+    pack = subprocess.Popen([sys.executable, "-u", str(ROOT / "infra" / "policy" / "__main__.py")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(pack.stdout.readline())
+        analyzer = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=60)
+        assert info.name == "llm-fleet-guards"
+        assert {p.name for p in info.policies} == set(run_policies(plan.cfg, []))
+        assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
+
+        def request(edit=None):
+            resources = []
+            for r in plan.resources:
+                props = copy.deepcopy(r.inputs)
+                if edit is not None:
+                    edit(r, props)
+                properties = struct_pb2.Struct()
+                properties.update(props)
+                resources.append(analyzer_pb2.AnalyzerResource(
+                    type=r.type, properties=properties, urn=r.urn, name=r.name, parent=r.parent,
+                    options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect)))
+            return analyzer_pb2.AnalyzeStackRequest(resources=resources)
+
+        assert list(analyzer.AnalyzeStack(request(), timeout=60).diagnostics) == []
+        (diagnostic,) = analyzer.AnalyzeStack(request(_no_tolerations), timeout=60).diagnostics
+        assert diagnostic.policyName == "gpu-pods-select-and-tolerate-their-pool"
+        assert diagnostic.enforcementLevel == analyzer_pb2.MANDATORY
+        assert "does not tolerate nvidia.com/gpu=present:NoSchedule" in diagnostic.message
+    finally:
+        pack.kill()
+        pack.communicate(timeout=30)
