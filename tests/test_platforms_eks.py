@@ -24,7 +24,7 @@ def plan(plan_of):
 
 
 def node_groups(plan) -> dict[str, dict]:
-    return {r.inputs["nodeGroupName"]: r.inputs for r in plan.of_type(NODE_GROUP)}
+    return {r.inputs["nodeGroupNamePrefix"].removesuffix("-"): r.inputs for r in plan.of_type(NODE_GROUP)}
 
 
 def the(plan, type_: str, **match) -> dict:
@@ -190,7 +190,43 @@ def test_budget_exists_with_actual_and_forecast_notifications(plan):
     for n in budget["notifications"]:
         assert n["subscriberEmailAddresses"] == ["ml-platform@acme.example", "finops@acme.example"]
         assert n["subscriberSnsTopicArns"]
-    assert the(plan, "aws:costexplorer/costAllocationTag:CostAllocationTag")["tagKey"] == "llm-fleet-stack"
+
+
+def test_budget_leaves_the_account_wide_cost_tag_to_the_payer_and_says_so(plan):
+    # Activating a cost allocation tag fails on a first `pulumi up` (the tag is not in billing data yet),
+    # fails from member accounts, and is account-wide: no stack may own it.
+    assert not [r for r in plan.resources if r.type.startswith("aws:costexplorer/")]
+    budget = next(r for r in plan.resources if r.type == "aws:budgets/budget:Budget")
+    (note,) = [n for n in plan.notes if "cost allocation tag" in n]
+    assert "payer" in note and "llm-fleet-stack" in note
+    tag_key = budget.inputs["costFilters"][0]["values"][0].removeprefix("user:").split("$")[0]
+    assert tag_key in note
+
+
+def test_node_groups_can_be_replaced_without_a_name_clash(plan):
+    # A new instance type replaces the group create-before-delete: a fixed name would collide with the old one.
+    for r in plan.of_type(NODE_GROUP):
+        assert "nodeGroupName" not in r.inputs
+        assert r.inputs["nodeGroupNamePrefix"].endswith("-")
+
+
+def test_two_stacks_in_one_account_get_their_own_registry(make_stack):
+    from infra.plan import run_plan
+
+    names = {}
+    for stack in ("team-a", "team-b"):
+        root, name = make_stack(STACK, name=stack)
+        names[stack] = the(run_plan(name, root), "aws:ecr/repository:Repository")["name"]
+    assert names["team-a"] != names["team-b"]
+    assert names["team-a"] == "llm-fleet-team-a/vllm-serving"
+
+
+@pytest.mark.parametrize(("tier", "deletes_images"), [("dev", True), ("staging", False), ("prod", False)])
+def test_only_dev_images_go_with_a_destroy(make_stack, tier, deletes_images):
+    from infra.plan import run_plan
+
+    root, name = make_stack(STACK, lambda c: c.update(tier=tier))
+    assert the(run_plan(name, root), "aws:ecr/repository:Repository")["forceDelete"] is deletes_images
 
 
 def test_twelve_a100s_on_aws_are_paid_as_sixteen():

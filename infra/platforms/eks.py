@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 import textwrap
 
 import pulumi
@@ -56,7 +57,7 @@ from infra.platforms import (
     exec_kubeconfig,
     kubelet_cpu_reserved,
 )
-from infra.platforms.aws_budget import AwsBudget
+from infra.platforms.aws_budget import COST_TAG_NOTE, AwsBudget
 
 GP3_STORAGE_CLASS = "llm-fleet-gp3"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
@@ -77,6 +78,16 @@ def eks_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
     return round(vcpus - kubelet_cpu_reserved(vcpus), 3), round(memory_gib - reserved_gib - _EVICTION_GIB, 2)
 
 
+def aws_name_part(stack: str, limit: int) -> str:
+    """The stack's name as it may appear in S3 and ECR names: lowercase, [a-z0-9-], at most `limit` chars."""
+    part = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")
+    return part[:limit].rstrip("-") or "stack"
+
+
+def ecr_repository_name(stack: str) -> str:
+    return f"llm-fleet-{aws_name_part(stack, 200)}/vllm-serving"
+
+
 def _eks_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
     # The kubelet's own instance-type label: the pod lands on the machine the catalog sized it for.
     return {INSTANCE_TYPE_LABEL: shape.machine_type}
@@ -89,8 +100,11 @@ def eks_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
 
 def eks_notes(cfg: StackConfig) -> tuple[str, ...]:
     nats = len(cfg.aws.zones) if cfg.aws and cfg.aws.nat_gateway_per_zone else 1
-    return (f"EKS: the control plane ($0.10/h) and {nats} NAT gateway(s) (~$0.045/h each plus data) are billed "
-            "besides the node pools in the cost table",)
+    notes = [f"EKS: the control plane ($0.10/h) and {nats} NAT gateway(s) (~$0.045/h each plus data) are billed "
+             "besides the node pools in the cost table"]
+    if cfg.budget is not None:
+        notes.append(COST_TAG_NOTE)
+    return tuple(notes)
 
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -245,12 +259,16 @@ class EksPlatform(pulumi.ComponentResource):
 
         registry = aws.ecr.Repository(
             f"{name}-registry",
-            name="llm-fleet/vllm-serving",
+            # Per stack: repository names are unique per account and region, and two stacks may share both.
+            name=ecr_repository_name(stack),
             # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
             image_tag_mutability="MUTABLE" if cfg.tier == "dev" else "IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-            force_delete=not cfg.profile.protect,
+            # Only dev's images go with `pulumi destroy`: CI rebuilds them from any commit. Staging is not
+            # protected, but its repository holds the digests being promoted to prod, so a destroy there fails
+            # on a non-empty repository until someone empties it on purpose.
+            force_delete=cfg.tier == "dev",
             opts=stateful,
         )
         bucket = self._weights_bucket(name, cfg, stateful)
@@ -376,7 +394,9 @@ class EksPlatform(pulumi.ComponentResource):
         return aws.eks.NodeGroup(
             f"{name}-pool-{facts.name}",
             cluster_name=cluster.name,
-            node_group_name=facts.name,
+            # A prefix, not a fixed name: changing the instance type, capacity type or AMI replaces the group,
+            # and the replacement is created before the old one is deleted, under a name of its own.
+            node_group_name_prefix=f"{facts.name}-",
             node_role_arn=node_role.arn,
             subnet_ids=[s.id for s in subnets],
             ami_type=GPU_AMI if gpu else CPU_AMI,
