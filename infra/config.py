@@ -134,6 +134,9 @@ class NodePool(_Model):
     max_nodes: int = Field(ge=0)
     capacity: Capacity
     reservation: str | None = None
+    # Where the pool's nodes may run: a subset of the platform's zones (gcp.zones / aws.zones); None: all of
+    # them. A capacity reservation lives in one zone: on EKS a reservation pool names exactly that one.
+    zones: list[str] | None = Field(default=None, min_length=1)
     labels: dict[str, str] = {}
     taints: list[Taint] = []
     disk_size_gb: int = Field(default=200, ge=50)
@@ -145,6 +148,10 @@ class NodePool(_Model):
             raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
         if self.capacity == "reservation" and not self.reservation:
             raise ValueError("capacity 'reservation' needs `reservation: <reservation name>`")
+        if self.reservation is not None and self.capacity != "reservation":
+            raise ValueError(f"reservation={self.reservation!r} is set but capacity={self.capacity!r}; a reservation "
+                             "is consumed only by capacity: reservation; allowed: capacity: reservation, or no "
+                             "reservation")
         if cloud == "eks" and self.max_nodes < 1:
             raise ValueError(f"maxNodes={self.max_nodes}: an EKS managed node group needs maxNodes >= 1; "
                              "remove the pool instead")
@@ -576,6 +583,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"models: model name {dup!r} is used twice; model names must be unique")
 
     problems += _platform_checks(cfg)
+    problems += _pool_zone_checks(cfg)
 
     for i, model in enumerate(cfg.models):
         where = f"models[{i}]"
@@ -645,6 +653,33 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     if cfg.budget is not None and cfg.cloud == "gke" and cfg.gcp is not None and cfg.gcp.billing_account is None:
         problems.append("gcp.billingAccount: missing; a GCP budget is attached to a billing account "
                         "(format XXXXXX-XXXXXX-XXXXXX)")
+    return problems
+
+
+def _pool_zone_checks(cfg: StackConfig) -> list[str]:
+    """A pool's zones are some of the platform's; on EKS a capacity reservation pool names its one zone."""
+    block = {"gke": cfg.gcp, "eks": cfg.aws}.get(cfg.cloud)
+    key = _PLATFORM_BLOCKS[cfg.cloud]
+    problems: list[str] = []
+    for i, pool in enumerate(cfg.node_pools):
+        where = f"nodePools[{i}].zones"
+        if pool.zones is not None and block is None:
+            problems.append(f"{where} = {pool.zones}: cloud {cfg.cloud!r} creates no nodes, so a pool has no zones; "
+                            "remove it")
+            continue
+        if block is None:
+            continue
+        allowed = ", ".join(block.zones)
+        if pool.zones is not None:
+            outside = [z for z in pool.zones if z not in block.zones]
+            if outside or len(set(pool.zones)) != len(pool.zones):
+                why = f"{', '.join(outside)} not in {key}.zones" if outside else "a zone is listed twice"
+                problems.append(f"{where} = {pool.zones}: {why}; allowed: distinct zones among {allowed}")
+                continue
+        if cfg.cloud == "eks" and pool.capacity == "reservation" and (pool.zones is None or len(pool.zones) != 1):
+            shown = ": missing;" if pool.zones is None else f" = {pool.zones}:"
+            problems.append(f"{where}{shown} an EC2 capacity reservation lives in one zone; allowed: exactly the "
+                            f"reservation's zone, one of {allowed} (e.g. zones: [{block.zones[0]}])")
     return problems
 
 

@@ -105,12 +105,17 @@ def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
     from infra.plan import run_plan
 
     def reserve(c):
-        c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0")
+        c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0", zones=["us-east-1b"])
 
     root, name = make_stack(STACK, reserve)
     plan = run_plan(name, root)
-    group = node_groups(plan)["a100-serving"]
+    groups = node_groups(plan)
+    group = groups["a100-serving"]
     assert group["capacityType"] == "ON_DEMAND"
+    # The reservation lives in one zone: the group may launch only there, or it would miss the reservation.
+    subnets = {r.name: f"{r.name}-id" for r in plan.of_type("aws:ec2/subnet:Subnet")}
+    assert group["subnetIds"] == [subnets["eks-private-us-east-1b"]]
+    assert len(groups["rollout"]["subnetIds"]) == 3
     template = next(r.inputs for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
                     if r.name == "eks-lt-a100-serving")
     target = template["capacityReservationSpecification"]["capacityReservationTarget"]
@@ -291,6 +296,20 @@ BAD_EKS = [
      ["llm-fleet:aws", "'us-west-2a' is not a zone of region 'us-east-1'"]),
     ("not a capacity reservation id", lambda c: c["nodePools"][0].update(capacity="reservation", reservation="mine"),
      ["llm-fleet:nodePools[0]", "'mine'", "cr-0123456789abcdef0"]),
+    ("a capacity reservation on a spot pool",
+     lambda c: c["nodePools"][1].update(reservation="cr-0123456789abcdef0"),
+     ["llm-fleet:nodePools[1]", "reservation='cr-0123456789abcdef0'", "capacity='spot'",
+      "allowed: capacity: reservation"]),
+    ("a capacity reservation pool without its zone",
+     lambda c: c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0"),
+     ["llm-fleet:nodePools[0].zones: missing", "one zone", "us-east-1a, us-east-1b, us-east-1c"]),
+    ("a capacity reservation pool in two zones",
+     lambda c: c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0",
+                                        zones=["us-east-1a", "us-east-1b"]),
+     ["llm-fleet:nodePools[0].zones = ['us-east-1a', 'us-east-1b']", "one zone", "exactly"]),
+    ("a pool zone outside aws.zones", lambda c: c["nodePools"][2].update(zones=["us-east-1d"]),
+     ["llm-fleet:nodePools[2].zones = ['us-east-1d']", "us-east-1d not in aws.zones",
+      "allowed: distinct zones among us-east-1a, us-east-1b, us-east-1c"]),
     ("no cluster-autoscaler chart", lambda c: c["artifacts"]["charts"].pop("clusterAutoscaler"),
      ["llm-fleet:artifacts.charts.clusterAutoscaler: missing"]),
     ("no DCGM exporter chart", lambda c: c["artifacts"]["charts"].pop("dcgmExporter"),

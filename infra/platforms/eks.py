@@ -205,7 +205,7 @@ class EksPlatform(pulumi.ComponentResource):
             version=aws_cfg.cluster_version,
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=[s.id for s in private_subnets],
+                subnet_ids=[s.id for s in private_subnets.values()],
                 endpoint_private_access=True,
                 endpoint_public_access=True,  # the deployer (CI) reaches the API; nodes use the private endpoint
             ),
@@ -242,9 +242,12 @@ class EksPlatform(pulumi.ComponentResource):
 
         facts = eks_pool_facts(cfg)
         node_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_policies))
-        system_group = self._node_group(facts["system"], None, cluster, node_role, private_subnets, node_opts)
+        system_group = self._node_group(facts["system"], None, cluster, node_role, list(private_subnets.values()),
+                                        node_opts)
         for pool in cfg.node_pools:
-            self._node_group(facts[pool.name], pool, cluster, node_role, private_subnets, node_opts)
+            # A pool may be held to some zones; a capacity reservation pool to the reservation's one zone.
+            subnets = [private_subnets[z] for z in pool.zones] if pool.zones else list(private_subnets.values())
+            self._node_group(facts[pool.name], pool, cluster, node_role, subnets, node_opts)
 
         # Core add-ons, after the first nodes exist (CoreDNS needs somewhere to run).
         after_nodes = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[system_group]))
@@ -321,7 +324,8 @@ class EksPlatform(pulumi.ComponentResource):
         )
         self.register_outputs(exports)
 
-    def _network(self, name: str, cfg: StackConfig, cluster_name: str) -> list[aws.ec2.Subnet]:
+    def _network(self, name: str, cfg: StackConfig, cluster_name: str) -> dict[str, aws.ec2.Subnet]:
+        """The VPC; returns the private (node) subnet of each zone."""
         assert cfg.aws is not None
         child, zones = self._child, cfg.aws.zones
         private_cidrs, public_cidrs = subnet_cidrs(cfg.aws.vpc_cidr, len(zones))
@@ -331,7 +335,8 @@ class EksPlatform(pulumi.ComponentResource):
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, routes=[
             aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)], opts=child)
         owned = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
-        public, private = [], []
+        public: list[aws.ec2.Subnet] = []
+        private: dict[str, aws.ec2.Subnet] = {}
         for zone, cidr in zip(zones, public_cidrs, strict=True):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone,
@@ -356,7 +361,7 @@ class EksPlatform(pulumi.ComponentResource):
                 opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=subnet.id, route_table_id=rt.id,
                                           opts=child)
-            private.append(subnet)
+            private[zone] = subnet
         return private
 
     def _node_group(self, facts: PoolFacts, pool, cluster: aws.eks.Cluster, node_role: aws.iam.Role,
