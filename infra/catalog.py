@@ -71,6 +71,14 @@ class GpuSpec:
     def machine_types(self, cloud: str) -> tuple[str, ...]:
         return tuple(s.machine_type for s in self.shapes.get(cloud, ()))
 
+    @property
+    def accelerator_name(self) -> str:
+        """The usual lowercase accelerator name (nvidia-tesla-a100, nvidia-h100-80gb, nvidia-l4): GKE's spelling.
+
+        cluster-autoscaler reads it from `k8s.amazonaws.com/accelerator` on AWS: the label marks a GPU node.
+        """
+        return self.gke_accelerator
+
 
 def _a2_high(g: int) -> MachineShape:
     return MachineShape(f"a2-highgpu-{g}g", g, 12 * g, 85.0 * g, 0)

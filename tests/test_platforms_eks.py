@@ -327,3 +327,33 @@ BAD_EKS = [
 @pytest.mark.parametrize(("case", "edit", "fragments"), BAD_EKS, ids=[c[0] for c in BAD_EKS])
 def test_bad_eks_config_is_one_clear_line(case, edit, fragments):
     assert_one_config_error(_eks_edit(edit), fragments)
+
+
+def _gib(quantity: str) -> float:
+    assert quantity.endswith("Gi"), quantity
+    return float(quantity.removesuffix("Gi"))
+
+
+def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
+    """With no node to copy, cluster-autoscaler builds a template node from the group's ASG tags and labels."""
+    groups = {r.name: r for r in plan.of_type(NODE_GROUP)}
+    tags = {r.inputs["autoscalingGroupName"]: r.inputs["tag"] for r in plan.of_type("aws:autoscaling/tag:Tag")}
+    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "vllm-qwen-7b")
+    wanted = sum(_gib(c["resources"]["requests"].get("ephemeral-storage", "0Gi"))
+                 for c in deployment["spec"]["template"]["spec"]["containers"])
+    assert wanted > 0
+    # The vLLM pod's weight cache fits the template node of its (A100) group: without the tag, CA would see
+    # no ephemeral storage on a group at zero nodes and never scale it up for this pod.
+    a100_asg = "eks-a100-serving"
+    (a100_tag,) = [t for asg, t in tags.items() if asg.startswith(a100_asg + "-")]
+    assert a100_tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
+    assert _gib(a100_tag["value"]) >= wanted
+    assert a100_tag["propagateAtLaunch"] is False
+    # Every group's ASG carries it (one tag per group, on that group's own ASG).
+    assert len(tags) == len(groups)
+    # GPU groups are labelled as GPU nodes for cluster-autoscaler; CPU groups are not.
+    labels = {name: g.inputs["labels"] for name, g in groups.items()}
+    assert labels["eks-pool-a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
+    assert labels["eks-pool-h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
+    assert "k8s.amazonaws.com/accelerator" not in labels["eks-pool-rollout"]

@@ -38,7 +38,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.catalog import GpuSpec, MachineShape
+from infra.catalog import GPUS, GpuSpec, MachineShape
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
 from infra.platforms import (
@@ -61,6 +61,12 @@ from infra.platforms.aws_budget import COST_TAG_NOTE, AwsBudget
 
 GP3_STORAGE_CLASS = "llm-fleet-gp3"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+# cluster-autoscaler (AWS, >= 1.15) treats a node with this label as a GPU node: it waits for the device plugin
+# to advertise the GPUs instead of scaling out again while they are not yet allocatable.
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+# Scale from zero: with no node to look at, cluster-autoscaler takes a group's CPU, memory and GPUs from its
+# instance type, but its ephemeral storage only from this ASG tag (ours is the NVMe RAID0, not the boot disk).
+CA_EPHEMERAL_STORAGE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
 GPU_AMI, CPU_AMI = "AL2023_x86_64_NVIDIA", "AL2023_x86_64_STANDARD"
 CLUSTER_AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
@@ -371,6 +377,7 @@ class EksPlatform(pulumi.ComponentResource):
         labels = {POOL_LABEL: facts.name, PURPOSE_LABEL: facts.purpose}
         if facts.gpu:
             labels[GPU_LABEL] = facts.gpu.value.lower()
+            labels[ACCELERATOR_LABEL] = GPUS[facts.gpu].accelerator_name
         if pool is not None:
             labels.update(pool.labels)
         reservation = pool.reservation if pool is not None else None
@@ -396,7 +403,7 @@ class EksPlatform(pulumi.ComponentResource):
                 **self._tags, "llm-fleet-pool": facts.name}) for kind in ("instance", "volume")],
             opts=opts,
         )
-        return aws.eks.NodeGroup(
+        group = aws.eks.NodeGroup(
             f"{name}-pool-{facts.name}",
             cluster_name=cluster.name,
             # A prefix, not a fixed name: changing the instance type, capacity type or AMI replaces the group,
@@ -421,6 +428,14 @@ class EksPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
                 ignore_changes=["scalingConfig.desiredSize"])),
         )
+        # EKS creates the group's autoscaling group; its name is known once the group exists (an Output input).
+        aws.autoscaling.Tag(
+            f"{name}-pool-{facts.name}-ca-ephemeral-storage",
+            autoscaling_group_name=group.resources.apply(lambda r: r[0].autoscaling_groups[0].name),
+            tag=aws.autoscaling.TagTagArgs(key=CA_EPHEMERAL_STORAGE_TAG, value=f"{facts.ephemeral_storage_gib}Gi",
+                                           propagate_at_launch=False),
+            opts=opts)
+        return group
 
     def _irsa_role(self, suffix: str, namespace: str, service_account: str, *, managed: tuple[str, ...] = (),
                    inline: pulumi.Input[str] | None = None) -> aws.iam.Role:
