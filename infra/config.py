@@ -281,6 +281,16 @@ class Budget(_Model):
     forecast_thresholds: list[Annotated[float, Field(gt=0, le=2)]] = [1.0]
     emails: list[EmailStr] = Field(default=[], max_length=5)  # GCP allows 5 channels per budget
 
+    @field_validator("thresholds", "forecast_thresholds")
+    @classmethod
+    def _distinct(cls, value: list[float]) -> list[float]:
+        # Alerts are at whole hundredths of a percent; the same one twice is refused by AWS and pointless on GCP.
+        percents = [round(t * 100, 2) for t in value]
+        twice = sorted({t for t, p in zip(value, percents, strict=True) if percents.count(p) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(str, twice))} listed twice; allowed: distinct shares of the amount")
+        return value
+
 
 class Gcp(_Model):
     project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
@@ -305,7 +315,8 @@ class Gcp(_Model):
 class Aws(_Model):
     """EKS: where the cluster runs and how its network is laid out."""
 
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    # Commercial partition only: ARNs here are arn:aws:… (GovCloud and China use arn:aws-us-gov / arn:aws-cn).
+    region: str
     # At least two zones: EKS requires subnets in two, and GPU capacity is found in whichever has it.
     zones: list[str] = Field(min_length=2, max_length=6)
     vpc_cidr: str = "10.40.0.0/16"  # a private /19 per zone, small public subnets (NAT, load balancers)
@@ -315,7 +326,17 @@ class Aws(_Model):
     # Default: a name Pulumi derives from llm-fleet-<stack>-weights (S3 names are global).
     weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
     # IAM principals (users, roles) given cluster-admin through EKS access entries, besides the deployer.
-    admins: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/\S+$")]] = []
+    # Not the identity that runs `pulumi up`: it is the cluster's admin already (bootstrap cluster creator
+    # admin permissions), and a second access entry for the same principal fails the deployment.
+    admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = []
+
+    @field_validator("region")
+    @classmethod
+    def _commercial_region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}-[a-z]+-[0-9]", value) or value.startswith(("cn-", "us-gov-")):
+            raise ValueError("allowed: a commercial AWS region such as us-east-1; GovCloud and China need other "
+                             "ARNs, not supported")
+        return value
 
     @model_validator(mode="after")
     def _network(self) -> Aws:
@@ -683,6 +704,8 @@ def _pool_zone_checks(cfg: StackConfig) -> list[str]:
     return problems
 
 
+AWS_BUDGET_NOTIFICATIONS = 10  # AWS Budgets: at most 10 notifications per budget
+
 _PLATFORM_BLOCKS = {"gke": "gcp", "eks": "aws", "existing": "existing"}
 _PLATFORM_NEEDS = {
     "gke": "gcp.project, gcp.region and gcp.zones",
@@ -706,6 +729,12 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
             if getattr(charts, key) is None:
                 problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
                                 "pinned version")
+        budget = cfg.budget
+        if budget is not None and len(budget.thresholds) + len(budget.forecast_thresholds) > AWS_BUDGET_NOTIFICATIONS:
+            problems.append(
+                f"budget.thresholds = {budget.thresholds}: with budget.forecastThresholds = "
+                f"{budget.forecast_thresholds} that is {len(budget.thresholds) + len(budget.forecast_thresholds)} "
+                f"notifications; allowed: at most {AWS_BUDGET_NOTIFICATIONS} per AWS budget, both lists together")
         if cfg.budget is not None and cfg.budget.currency != "USD":
             problems.append(f"budget.currency = {cfg.budget.currency!r}: AWS Budgets track cost in USD; allowed: 'USD'")
     if cfg.cloud == "existing":

@@ -112,6 +112,8 @@ BAD_CONFIGS = [
      ["llm-fleet:nodePools[1]", "reservation='h100-block'", "capacity='spot'", "allowed: capacity: reservation"]),
     ("pool zone outside the cluster's", "prod", _set(["nodePools", 0, "zones"], ["us-central1-b"]),
      ["llm-fleet:nodePools[0].zones = ['us-central1-b']", "not in gcp.zones", "allowed: distinct zones among"]),
+    ("a duplicate budget threshold", "prod", _set(["budget", "thresholds"], [0.5, 0.9, 0.5]),
+     ["llm-fleet:budget.thresholds = [0.5, 0.9, 0.5]", "0.5 listed twice", "allowed: distinct shares"]),
     ("unknown key", "prod", _set(["nodePools", 0, "gpuCount"], 2),
      ["llm-fleet:nodePools[0].gpuCount", "unknown key"]),
     ("unknown top-level key", "dev", _set(["budgets"], {"monthlyAmount": 3}),

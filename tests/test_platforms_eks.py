@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -321,6 +322,19 @@ BAD_EKS = [
      ["llm-fleet:nodePools[1]", "maxNodes=0", "needs maxNodes >= 1"]),
     ("budget in euros", lambda c: c["budget"].update(currency="EUR"),
      ["llm-fleet:budget.currency = 'EUR'", "allowed: 'USD'"]),
+    ("a GovCloud region", lambda c: c["aws"].update(region="us-gov-west-1", zones=["us-gov-west-1a", "us-gov-west-1b"]),
+     ["llm-fleet:aws.region = 'us-gov-west-1'", "allowed: a commercial AWS region such as us-east-1",
+      "GovCloud and China"]),
+    ("a China region", lambda c: c["aws"].update(region="cn-north-1", zones=["cn-north-1a", "cn-north-1b"]),
+     ["llm-fleet:aws.region = 'cn-north-1'", "allowed: a commercial AWS region"]),
+    ("an admin in another partition", lambda c: c["aws"].update(admins=["arn:aws-cn:iam::123456789012:role/x"]),
+     ["llm-fleet:aws.admins[0] = 'arn:aws-cn:iam::123456789012:role/x'"]),
+    ("eleven budget notifications", lambda c: c["budget"].update(
+        thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], forecastThresholds=[1.0]),
+     ["llm-fleet:budget.thresholds = [0.1,", "forecastThresholds = [1.0]", "11 notifications",
+      "allowed: at most 10 per AWS budget"]),
+    ("a duplicate forecast threshold", lambda c: c["budget"].update(forecastThresholds=[1.0, 1.0]),
+     ["llm-fleet:budget.forecastThresholds = [1.0, 1.0]", "1.0 listed twice", "allowed: distinct"]),
 ]
 
 
@@ -357,3 +371,20 @@ def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
     assert labels["eks-pool-a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
     assert labels["eks-pool-h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
     assert "k8s.amazonaws.com/accelerator" not in labels["eks-pool-rollout"]
+
+
+def test_weights_bucket_prefix_is_valid_for_any_stack_name(make_stack):
+    from infra.plan import run_plan
+
+    root, name = make_stack(STACK, name="Team_ML.Experimental-Llama-Serving-Eu")
+    prefix = the(run_plan(name, root), "aws:s3/bucket:Bucket")["bucketPrefix"]
+    # S3 refuses a bucket_prefix over 37 characters or with uppercase/underscores: `pulumi up` would fail.
+    assert len(prefix) <= 37, prefix
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*-", prefix), prefix
+    assert prefix.startswith("llm-fleet-team-ml-experim")
+
+
+def test_ten_budget_notifications_are_allowed():
+    raw = stack_config(STACK)
+    raw["budget"].update(thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], forecastThresholds=[1.0])
+    assert len(parse_stack_config(raw).budget.thresholds) == 9

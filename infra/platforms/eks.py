@@ -90,6 +90,11 @@ def aws_name_part(stack: str, limit: int) -> str:
     return part[:limit].rstrip("-") or "stack"
 
 
+def weights_bucket_prefix(stack: str) -> str:
+    """S3 caps `bucket_prefix` at 37 characters (Pulumi appends 26) and wants lowercase: 10 + 18 + 9 at most."""
+    return f"llm-fleet-{aws_name_part(stack, 18)}-weights-"
+
+
 def ecr_repository_name(stack: str) -> str:
     return f"llm-fleet-{aws_name_part(stack, 200)}/vllm-serving"
 
@@ -458,7 +463,7 @@ class EksPlatform(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-weights",
             bucket=cfg.aws.weights_bucket,
-            bucket_prefix=None if cfg.aws.weights_bucket else f"llm-fleet-{pulumi.get_stack()}-weights-",
+            bucket_prefix=None if cfg.aws.weights_bucket else weights_bucket_prefix(pulumi.get_stack()),
             force_destroy=not cfg.profile.protect,
             opts=opts)
         aws.s3.BucketPublicAccessBlock(f"{name}-weights-private", bucket=bucket.id, block_public_acls=True,
