@@ -386,7 +386,9 @@ EXISTING_PRESETS: dict[str, ExistingPreset] = {
 class Existing(_Model):
     """A Kubernetes cluster we did not build (CoreWeave, on-prem, kind): we create no cloud resources."""
 
-    kubeconfig: str | None = None  # a secret: pulumi config set --secret llm-fleet:existing.kubeconfig ...
+    # A secret, set inside the `existing` object (hence --path):
+    # pulumi config set --path --secret 'llm-fleet:existing.kubeconfig' "$(cat kubeconfig)"
+    kubeconfig: str | None = None
     context: str | None = None  # a context of the deployer's own kubeconfig, when no kubeconfig is given
     preset: Literal["nvidia-gpu-operator", "coreweave"] = "nvidia-gpu-operator"
     gpu_nodes: dict[GpuKind, GpuNodes] = {}
@@ -747,8 +749,8 @@ def _existing_checks(cfg: StackConfig) -> list[str]:
     assert existing is not None
     problems: list[str] = []
     if not existing.kubeconfig and not existing.context:
-        problems.append("existing.kubeconfig: missing; set it as a secret (pulumi config set --secret "
-                        "llm-fleet:existing.kubeconfig \"$(cat kubeconfig)\") or name existing.context")
+        problems.append("existing.kubeconfig: missing; set it as a secret (pulumi config set --path --secret "
+                        "'llm-fleet:existing.kubeconfig' \"$(cat kubeconfig)\") or name existing.context")
     if existing.price_as is None:
         problems.append(f"existing.priceAs: missing; name the price list the GPUs are costed at; allowed: "
                         f"{', '.join(PRICE_SOURCES)}")

@@ -388,3 +388,14 @@ def test_ten_budget_notifications_are_allowed():
     raw = stack_config(STACK)
     raw["budget"].update(thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], forecastThresholds=[1.0])
     assert len(parse_stack_config(raw).budget.thresholds) == 9
+
+
+def test_ebs_volumes_carry_the_tag_the_budget_counts(plan):
+    # Checkpoint volumes are created by the EBS CSI driver, not by Pulumi: without the StorageClass's tag
+    # specification they carry no stack tag and the tag-filtered budget never sees their cost.
+    storage = next(o for o in plan.manifests() if o["kind"] == "StorageClass")
+    volume_tags = dict(v.split("=", 1) for k, v in storage["parameters"].items() if k.startswith("tagSpecification_"))
+    budget = the(plan, "aws:budgets/budget:Budget")
+    key, value = budget["costFilters"][0]["values"][0].removeprefix("user:").split("$")
+    assert volume_tags[key] == value
+    assert volume_tags["llm-fleet-tier"] == "prod"

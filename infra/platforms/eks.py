@@ -301,7 +301,9 @@ class EksPlatform(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GP3_STORAGE_CLASS,
                                                 labels={"app.kubernetes.io/part-of": "llm-fleet"}),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true"},
+            # The EBS CSI driver tags each volume it creates: the tag-filtered budget counts volumes too.
+            parameters={"type": "gp3", "encrypted": "true",
+                        **{f"tagSpecification_{i}": f"{k}={v}" for i, (k, v) in enumerate(tags.items(), start=1)}},
             # Bind where the pod lands, so the volume is created in the GPU node's zone.
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
