@@ -187,7 +187,9 @@ def gpu_pool_shape(pool: NodePool, cloud: str) -> MachineShape:
     spec = GPUS[pool.gpu]
     sizes = spec.gpus_per_node(cloud)
     if not sizes:
-        raise ValueError(f"gpu={pool.gpu.value!r} has no instance type on {cloud}; pick another GPU kind")
+        sold = [kind.value for kind, other in GPUS.items() if other.gpus_per_node(cloud)]
+        raise ValueError(f"gpu={pool.gpu.value!r} has no instance type on {cloud}; allowed on {cloud}: "
+                         f"{', '.join(sold)}")
     if pool.machine_type is not None:
         named = spec.shape_named(cloud, pool.machine_type)
         if named is None:

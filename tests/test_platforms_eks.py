@@ -172,10 +172,10 @@ def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     assert plugin["values"]["nodeSelector"] == {}
     # DCGM on the GPU nodes, scraped by the self-hosted Prometheus: the dashboard's GPU panel has data.
     dcgm = releases["dcgm-exporter"]
-    assert dcgm["version"] == plan.cfg.artifacts.charts.dcgm_exporter
-    assert dcgm["values"]["tolerations"] == [{"operator": "Exists"}]
+    assert dcgm["values"]["tolerations"] == [{"operator": "Exists"}]  # runs on GPU nodes whatever their taints
     monitor = next(o for o in plan.manifests()
                    if o["kind"] == "PodMonitor" and o["metadata"]["name"] == "dcgm-exporter")
+    # Prometheus looks for the exporter's pods in the namespace the chart is installed in, not a guessed one.
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [dcgm["namespace"]]}
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "dcgm-exporter"}
     dashboard = next(o for o in plan.manifests() if o["kind"] == "ConfigMap" and "DCGM_FI_DEV_GPU_UTIL" in str(o))
@@ -269,10 +269,45 @@ def test_eks_objects_are_schema_valid(plan):
             validate(obj)
 
 
-def test_allocatable_keeps_the_eks_kubelet_reservation():
+def test_eight_serving_pods_fit_one_p4d_node_after_the_eks_reservations(plan):
+    # What pods may request on a p4d.24xlarge (96 vCPUs, 1152 GiB), per the AL2023 AMI's published kubelet
+    # reservations: 0.31 cores, 255 MiB + 11 MiB x 250 pods, and the 100 MiB eviction threshold.
     cpu, mem = eks_allocatable(96, 1152.0)
-    assert cpu == pytest.approx(96 - (0.06 + 0.01 + 0.01 + 92 * 0.0025))
-    assert mem == pytest.approx(1152 - (255 + 11 * 250) / 1024 - 100 / 1024, abs=0.01)
+    assert cpu == pytest.approx(95.69, abs=0.005)
+    assert mem == pytest.approx(1148.97, abs=0.01)
+    # Consequence: eight 1-GPU vLLM pods (one per A100) fit one node's allocatable CPU and memory together.
+    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "vllm-qwen-7b")
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    pod_cpu = sum(_cores(c["resources"]["requests"]["cpu"]) for c in containers)
+    pod_mem = sum(_gib_of(c["resources"]["requests"]["memory"]) for c in containers)
+    assert 8 * pod_cpu <= cpu and 8 * pod_mem <= mem
+
+
+def _cores(quantity: str | int | float) -> float:
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _gib_of(quantity: str) -> float:
+    units = {"Gi": 1.0, "Mi": 1 / 1024, "Ki": 1 / 1024 ** 2}
+    return next(float(quantity[:-2]) * f for u, f in units.items() if quantity.endswith(u))
+
+
+def test_a_gpu_kind_the_cloud_does_not_sell_is_one_line_naming_what_it_sells(monkeypatch):
+    # Every kind is sold on EKS today; take the L4's instance types away to reach the error.
+    from dataclasses import replace
+
+    from infra.catalog import GPUS
+
+    l4 = GPUS[GpuKind.L4]
+    monkeypatch.setitem(GPUS, GpuKind.L4, replace(l4, shapes={"gke": l4.shapes["gke"]}))
+    raw = stack_config(STACK)
+    raw["nodePools"][0].update(gpu="L4")
+    raw["nodePools"][0].pop("gpusPerNode")
+    raw["models"][0]["gpu"] = "L4"
+    assert_one_config_error(raw, ["llm-fleet:nodePools[0]", "gpu='L4' has no instance type on eks",
+                                  "allowed on eks: A100-40GB, A100-80GB, H100-80GB"])
 
 
 def _eks_edit(fn):
