@@ -345,13 +345,14 @@ class Aws(_Model):
         for zone in self.zones:
             if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
                 raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}a)")
+        allowed = "allowed: an IPv4 /16../20 network with no host bits, e.g. 10.40.0.0/16"
         try:
-            net = ipaddress.ip_network(self.vpc_cidr)
+            net = ipaddress.IPv4Network(self.vpc_cidr, strict=True)
         except ValueError:
-            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network (e.g. 10.40.0.0/16)") from None
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network address; {allowed}") from None
         if not 16 <= net.prefixlen <= 20:
-            raise ValueError(f"vpcCidr={self.vpc_cidr!r}: allowed prefix lengths /16../20 (a private /19../23 "
-                             "per zone)")
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} has prefix /{net.prefixlen} (a private /+3 per zone); "
+                             f"{allowed}")
         return self
 
 
@@ -708,6 +709,8 @@ def _pool_zone_checks(cfg: StackConfig) -> list[str]:
     return problems
 
 
+# Versions known to work together (EKS 1.33), named in errors so a missing pin is one copy-paste away.
+CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0"}
 AWS_BUDGET_NOTIFICATIONS = 10  # AWS Budgets: at most 10 notifications per budget
 
 _PLATFORM_BLOCKS = {"gke": "gcp", "eks": "aws", "existing": "existing"}
@@ -732,7 +735,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
         for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter"):
             if getattr(charts, key) is None:
                 problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
-                                "pinned version")
+                                f"pinned version, e.g. {to_camel(key)}: {CHART_VERSION_EXAMPLES[key]}")
         budget = cfg.budget
         if budget is not None and len(budget.thresholds) + len(budget.forecast_thresholds) > AWS_BUDGET_NOTIFICATIONS:
             problems.append(
