@@ -202,6 +202,7 @@ class PriceList:
     source: str
     gpu: dict[GpuKind, GpuPrice]
     cpu: dict[str, CpuFamilyPrice]
+    seller: str  # who sells the machines, as the cost notes name it ("AWS sells A100-40GB in nodes of 8")
 
 
 PRICE_LISTS: dict[str, PriceList] = {
@@ -209,12 +210,12 @@ PRICE_LISTS: dict[str, PriceList] = {
         "gke", "2025-06",
         "cloud.google.com/compute/gpus-pricing, /compute/vm-instance-pricing and /spot-vms/pricing "
         "(us-central1 list prices; spot prices vary)",
-        GKE_GPU_PRICES, GKE_CPU_PRICES),
+        GKE_GPU_PRICES, GKE_CPU_PRICES, "GKE"),
     "eks": PriceList(
         "eks", "2025-06",
         "aws.amazon.com/ec2/pricing/on-demand and /ec2/spot/pricing (us-east-1 list prices after the June 2025 "
         "P4/P5 reduction; spot prices vary; EKS control plane $0.10/h not included)",
-        EKS_GPU_PRICES, EKS_CPU_PRICES),
+        EKS_GPU_PRICES, EKS_CPU_PRICES, "AWS"),
 }
 PRICES_AS_OF = PRICE_LISTS["gke"].as_of
 PRICES_SOURCE = PRICE_LISTS["gke"].source

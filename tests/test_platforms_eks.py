@@ -242,6 +242,7 @@ def test_twelve_a100s_on_aws_are_paid_as_sixteen():
     assert (a100.gpus_used_max, a100.gpus_paid_max, a100.gpus_used_min, a100.gpus_paid_min) == (12, 16, 4, 8)
     assert a100.node_hourly == pytest.approx(8 * EKS_GPU_PRICES[GpuKind.A100_40GB].on_demand)
     assert "you pay for 16 at maximum (2 x 8)" in a100.note
+    assert "AWS sells A100-40GB in nodes of 8" in a100.note  # the seller named by the EKS price list
     assert any("pay for 16" in n for n in cost.notes)
     h100 = next(p for p in cost.pools if p.pool == "h100-training")
     assert h100.note is None  # one p5.4xlarge, one H100 used
