@@ -71,6 +71,14 @@ class GpuSpec:
     def machine_types(self, cloud: str) -> tuple[str, ...]:
         return tuple(s.machine_type for s in self.shapes.get(cloud, ()))
 
+    @property
+    def accelerator_name(self) -> str:
+        """The usual lowercase accelerator name (nvidia-tesla-a100, nvidia-h100-80gb, nvidia-l4): GKE's spelling.
+
+        cluster-autoscaler reads it from `k8s.amazonaws.com/accelerator` on AWS: the label marks a GPU node.
+        """
+        return self.gke_accelerator
+
 
 def _a2_high(g: int) -> MachineShape:
     return MachineShape(f"a2-highgpu-{g}g", g, 12 * g, 85.0 * g, 0)
@@ -194,6 +202,7 @@ class PriceList:
     source: str
     gpu: dict[GpuKind, GpuPrice]
     cpu: dict[str, CpuFamilyPrice]
+    seller: str  # who sells the machines, as the cost notes name it ("AWS sells A100-40GB in nodes of 8")
 
 
 PRICE_LISTS: dict[str, PriceList] = {
@@ -201,12 +210,12 @@ PRICE_LISTS: dict[str, PriceList] = {
         "gke", "2025-06",
         "cloud.google.com/compute/gpus-pricing, /compute/vm-instance-pricing and /spot-vms/pricing "
         "(us-central1 list prices; spot prices vary)",
-        GKE_GPU_PRICES, GKE_CPU_PRICES),
+        GKE_GPU_PRICES, GKE_CPU_PRICES, "GKE"),
     "eks": PriceList(
         "eks", "2025-06",
         "aws.amazon.com/ec2/pricing/on-demand and /ec2/spot/pricing (us-east-1 list prices after the June 2025 "
         "P4/P5 reduction; spot prices vary; EKS control plane $0.10/h not included)",
-        EKS_GPU_PRICES, EKS_CPU_PRICES),
+        EKS_GPU_PRICES, EKS_CPU_PRICES, "AWS"),
 }
 PRICES_AS_OF = PRICE_LISTS["gke"].as_of
 PRICES_SOURCE = PRICE_LISTS["gke"].source

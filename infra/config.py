@@ -134,6 +134,9 @@ class NodePool(_Model):
     max_nodes: int = Field(ge=0)
     capacity: Capacity
     reservation: str | None = None
+    # Where the pool's nodes may run: a subset of the platform's zones (gcp.zones / aws.zones); None: all of
+    # them. A capacity reservation lives in one zone: on EKS a reservation pool names exactly that one.
+    zones: list[str] | None = Field(default=None, min_length=1)
     labels: dict[str, str] = {}
     taints: list[Taint] = []
     disk_size_gb: int = Field(default=200, ge=50)
@@ -145,6 +148,10 @@ class NodePool(_Model):
             raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
         if self.capacity == "reservation" and not self.reservation:
             raise ValueError("capacity 'reservation' needs `reservation: <reservation name>`")
+        if self.reservation is not None and self.capacity != "reservation":
+            raise ValueError(f"reservation={self.reservation!r} is set but capacity={self.capacity!r}; a reservation "
+                             "is consumed only by capacity: reservation; allowed: capacity: reservation, or no "
+                             "reservation")
         if cloud == "eks" and self.max_nodes < 1:
             raise ValueError(f"maxNodes={self.max_nodes}: an EKS managed node group needs maxNodes >= 1; "
                              "remove the pool instead")
@@ -180,7 +187,9 @@ def gpu_pool_shape(pool: NodePool, cloud: str) -> MachineShape:
     spec = GPUS[pool.gpu]
     sizes = spec.gpus_per_node(cloud)
     if not sizes:
-        raise ValueError(f"gpu={pool.gpu.value!r} has no instance type on {cloud}; pick another GPU kind")
+        sold = [kind.value for kind, other in GPUS.items() if other.gpus_per_node(cloud)]
+        raise ValueError(f"gpu={pool.gpu.value!r} has no instance type on {cloud}; allowed on {cloud}: "
+                         f"{', '.join(sold)}")
     if pool.machine_type is not None:
         named = spec.shape_named(cloud, pool.machine_type)
         if named is None:
@@ -274,6 +283,16 @@ class Budget(_Model):
     forecast_thresholds: list[Annotated[float, Field(gt=0, le=2)]] = [1.0]
     emails: list[EmailStr] = Field(default=[], max_length=5)  # GCP allows 5 channels per budget
 
+    @field_validator("thresholds", "forecast_thresholds")
+    @classmethod
+    def _distinct(cls, value: list[float]) -> list[float]:
+        # Alerts are at whole hundredths of a percent; the same one twice is refused by AWS and pointless on GCP.
+        percents = [round(t * 100, 2) for t in value]
+        twice = sorted({t for t, p in zip(value, percents, strict=True) if percents.count(p) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(str, twice))} listed twice; allowed: distinct shares of the amount")
+        return value
+
 
 class Gcp(_Model):
     project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
@@ -298,7 +317,8 @@ class Gcp(_Model):
 class Aws(_Model):
     """EKS: where the cluster runs and how its network is laid out."""
 
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    # Commercial partition only: ARNs here are arn:aws:… (GovCloud and China use arn:aws-us-gov / arn:aws-cn).
+    region: str
     # At least two zones: EKS requires subnets in two, and GPU capacity is found in whichever has it.
     zones: list[str] = Field(min_length=2, max_length=6)
     vpc_cidr: str = "10.40.0.0/16"  # a private /19 per zone, small public subnets (NAT, load balancers)
@@ -308,20 +328,31 @@ class Aws(_Model):
     # Default: a name Pulumi derives from llm-fleet-<stack>-weights (S3 names are global).
     weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
     # IAM principals (users, roles) given cluster-admin through EKS access entries, besides the deployer.
-    admins: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/\S+$")]] = []
+    # Not the identity that runs `pulumi up`: it is the cluster's admin already (bootstrap cluster creator
+    # admin permissions), and a second access entry for the same principal fails the deployment.
+    admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = []
+
+    @field_validator("region")
+    @classmethod
+    def _commercial_region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}-[a-z]+-[0-9]", value) or value.startswith(("cn-", "us-gov-")):
+            raise ValueError("allowed: a commercial AWS region such as us-east-1; GovCloud and China need other "
+                             "ARNs, not supported")
+        return value
 
     @model_validator(mode="after")
     def _network(self) -> Aws:
         for zone in self.zones:
             if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
                 raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}a)")
+        allowed = "allowed: an IPv4 /16../20 network with no host bits, e.g. 10.40.0.0/16"
         try:
-            net = ipaddress.ip_network(self.vpc_cidr)
+            net = ipaddress.IPv4Network(self.vpc_cidr, strict=True)
         except ValueError:
-            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network (e.g. 10.40.0.0/16)") from None
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network address; {allowed}") from None
         if not 16 <= net.prefixlen <= 20:
-            raise ValueError(f"vpcCidr={self.vpc_cidr!r}: allowed prefix lengths /16../20 (a private /19../23 "
-                             "per zone)")
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} has prefix /{net.prefixlen} (a private /+3 per zone); "
+                             f"{allowed}")
         return self
 
 
@@ -358,7 +389,9 @@ EXISTING_PRESETS: dict[str, ExistingPreset] = {
 class Existing(_Model):
     """A Kubernetes cluster we did not build (CoreWeave, on-prem, kind): we create no cloud resources."""
 
-    kubeconfig: str | None = None  # a secret: pulumi config set --secret llm-fleet:existing.kubeconfig ...
+    # A secret, set inside the `existing` object (hence --path):
+    # pulumi config set --path --secret 'llm-fleet:existing.kubeconfig' "$(cat kubeconfig)"
+    kubeconfig: str | None = None
     context: str | None = None  # a context of the deployer's own kubeconfig, when no kubeconfig is given
     preset: Literal["nvidia-gpu-operator", "coreweave"] = "nvidia-gpu-operator"
     gpu_nodes: dict[GpuKind, GpuNodes] = {}
@@ -576,6 +609,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"models: model name {dup!r} is used twice; model names must be unique")
 
     problems += _platform_checks(cfg)
+    problems += _pool_zone_checks(cfg)
 
     for i, model in enumerate(cfg.models):
         where = f"models[{i}]"
@@ -648,6 +682,37 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     return problems
 
 
+def _pool_zone_checks(cfg: StackConfig) -> list[str]:
+    """A pool's zones are some of the platform's; on EKS a capacity reservation pool names its one zone."""
+    block = {"gke": cfg.gcp, "eks": cfg.aws}.get(cfg.cloud)
+    key = _PLATFORM_BLOCKS[cfg.cloud]
+    problems: list[str] = []
+    for i, pool in enumerate(cfg.node_pools):
+        where = f"nodePools[{i}].zones"
+        if pool.zones is not None and block is None:
+            problems.append(f"{where} = {pool.zones}: cloud {cfg.cloud!r} creates no nodes, so a pool has no zones; "
+                            "remove it")
+            continue
+        if block is None:
+            continue
+        allowed = ", ".join(block.zones)
+        if pool.zones is not None:
+            outside = [z for z in pool.zones if z not in block.zones]
+            if outside or len(set(pool.zones)) != len(pool.zones):
+                why = f"{', '.join(outside)} not in {key}.zones" if outside else "a zone is listed twice"
+                problems.append(f"{where} = {pool.zones}: {why}; allowed: distinct zones among {allowed}")
+                continue
+        if cfg.cloud == "eks" and pool.capacity == "reservation" and (pool.zones is None or len(pool.zones) != 1):
+            shown = ": missing;" if pool.zones is None else f" = {pool.zones}:"
+            problems.append(f"{where}{shown} an EC2 capacity reservation lives in one zone; allowed: exactly the "
+                            f"reservation's zone, one of {allowed} (e.g. zones: [{block.zones[0]}])")
+    return problems
+
+
+# Versions known to work together (EKS 1.33), named in errors so a missing pin is one copy-paste away.
+CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0"}
+AWS_BUDGET_NOTIFICATIONS = 10  # AWS Budgets: at most 10 notifications per budget
+
 _PLATFORM_BLOCKS = {"gke": "gcp", "eks": "aws", "existing": "existing"}
 _PLATFORM_NEEDS = {
     "gke": "gcp.project, gcp.region and gcp.zones",
@@ -670,7 +735,13 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
         for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter"):
             if getattr(charts, key) is None:
                 problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
-                                "pinned version")
+                                f"pinned version, e.g. {to_camel(key)}: {CHART_VERSION_EXAMPLES[key]}")
+        budget = cfg.budget
+        if budget is not None and len(budget.thresholds) + len(budget.forecast_thresholds) > AWS_BUDGET_NOTIFICATIONS:
+            problems.append(
+                f"budget.thresholds = {budget.thresholds}: with budget.forecastThresholds = "
+                f"{budget.forecast_thresholds} that is {len(budget.thresholds) + len(budget.forecast_thresholds)} "
+                f"notifications; allowed: at most {AWS_BUDGET_NOTIFICATIONS} per AWS budget, both lists together")
         if cfg.budget is not None and cfg.budget.currency != "USD":
             problems.append(f"budget.currency = {cfg.budget.currency!r}: AWS Budgets track cost in USD; allowed: 'USD'")
     if cfg.cloud == "existing":
@@ -683,8 +754,8 @@ def _existing_checks(cfg: StackConfig) -> list[str]:
     assert existing is not None
     problems: list[str] = []
     if not existing.kubeconfig and not existing.context:
-        problems.append("existing.kubeconfig: missing; set it as a secret (pulumi config set --secret "
-                        "llm-fleet:existing.kubeconfig \"$(cat kubeconfig)\") or name existing.context")
+        problems.append("existing.kubeconfig: missing; set it as a secret (pulumi config set --path --secret "
+                        "'llm-fleet:existing.kubeconfig' \"$(cat kubeconfig)\") or name existing.context")
     if existing.price_as is None:
         problems.append(f"existing.priceAs: missing; name the price list the GPUs are costed at; allowed: "
                         f"{', '.join(PRICE_SOURCES)}")

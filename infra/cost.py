@@ -125,7 +125,9 @@ class CostReport:
         return tuple(p.note for p in self.pools if p.note)
 
 
-SOLD_AS = {"gke": "GKE", "eks": "AWS", "existing": "this cluster"}
+def _seller(cfg: StackConfig) -> str:
+    """Who sells a pool's nodes: the stack's cloud (its price list says how it is called), else the cluster."""
+    return PRICE_LISTS[cfg.cloud].seller if cfg.cloud in PRICE_LISTS else "this cluster"
 
 
 def price_source(cfg: StackConfig) -> str:
@@ -187,7 +189,7 @@ def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
-            gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=SOLD_AS[cfg.cloud],
+            gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg),
         )
         for p in pools.values()
     )

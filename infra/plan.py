@@ -144,6 +144,11 @@ def _aws_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
     elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
         out["latestVersion"] = 1
+    elif args.typ == "aws:eks/nodeGroup:NodeGroup":
+        # EKS names the managed group's autoscaling group eks-<node group name>-<uuid>.
+        group = f"{inputs.get('nodeGroupNamePrefix', name)}20250601"
+        out.update(nodeGroupName=group, resources=[{"autoscalingGroups": [
+            {"name": f"eks-{group}-0ec1a2b3-4d5e-6f70-8192-a3b4c5d6e7f8"}]}])
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -24,7 +25,7 @@ def plan(plan_of):
 
 
 def node_groups(plan) -> dict[str, dict]:
-    return {r.inputs["nodeGroupName"]: r.inputs for r in plan.of_type(NODE_GROUP)}
+    return {r.inputs["nodeGroupNamePrefix"].removesuffix("-"): r.inputs for r in plan.of_type(NODE_GROUP)}
 
 
 def the(plan, type_: str, **match) -> dict:
@@ -105,12 +106,17 @@ def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
     from infra.plan import run_plan
 
     def reserve(c):
-        c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0")
+        c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0", zones=["us-east-1b"])
 
     root, name = make_stack(STACK, reserve)
     plan = run_plan(name, root)
-    group = node_groups(plan)["a100-serving"]
+    groups = node_groups(plan)
+    group = groups["a100-serving"]
     assert group["capacityType"] == "ON_DEMAND"
+    # The reservation lives in one zone: the group may launch only there, or it would miss the reservation.
+    subnets = {r.name: f"{r.name}-id" for r in plan.of_type("aws:ec2/subnet:Subnet")}
+    assert group["subnetIds"] == [subnets["eks-private-us-east-1b"]]
+    assert len(groups["rollout"]["subnetIds"]) == 3
     template = next(r.inputs for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
                     if r.name == "eks-lt-a100-serving")
     target = template["capacityReservationSpecification"]["capacityReservationTarget"]
@@ -166,10 +172,10 @@ def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     assert plugin["values"]["nodeSelector"] == {}
     # DCGM on the GPU nodes, scraped by the self-hosted Prometheus: the dashboard's GPU panel has data.
     dcgm = releases["dcgm-exporter"]
-    assert dcgm["version"] == plan.cfg.artifacts.charts.dcgm_exporter
-    assert dcgm["values"]["tolerations"] == [{"operator": "Exists"}]
+    assert dcgm["values"]["tolerations"] == [{"operator": "Exists"}]  # runs on GPU nodes whatever their taints
     monitor = next(o for o in plan.manifests()
                    if o["kind"] == "PodMonitor" and o["metadata"]["name"] == "dcgm-exporter")
+    # Prometheus looks for the exporter's pods in the namespace the chart is installed in, not a guessed one.
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [dcgm["namespace"]]}
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "dcgm-exporter"}
     dashboard = next(o for o in plan.manifests() if o["kind"] == "ConfigMap" and "DCGM_FI_DEV_GPU_UTIL" in str(o))
@@ -190,7 +196,43 @@ def test_budget_exists_with_actual_and_forecast_notifications(plan):
     for n in budget["notifications"]:
         assert n["subscriberEmailAddresses"] == ["ml-platform@acme.example", "finops@acme.example"]
         assert n["subscriberSnsTopicArns"]
-    assert the(plan, "aws:costexplorer/costAllocationTag:CostAllocationTag")["tagKey"] == "llm-fleet-stack"
+
+
+def test_budget_leaves_the_account_wide_cost_tag_to_the_payer_and_says_so(plan):
+    # Activating a cost allocation tag fails on a first `pulumi up` (the tag is not in billing data yet),
+    # fails from member accounts, and is account-wide: no stack may own it.
+    assert not [r for r in plan.resources if r.type.startswith("aws:costexplorer/")]
+    budget = next(r for r in plan.resources if r.type == "aws:budgets/budget:Budget")
+    (note,) = [n for n in plan.notes if "cost allocation tag" in n]
+    assert "payer" in note and "llm-fleet-stack" in note
+    tag_key = budget.inputs["costFilters"][0]["values"][0].removeprefix("user:").split("$")[0]
+    assert tag_key in note
+
+
+def test_node_groups_can_be_replaced_without_a_name_clash(plan):
+    # A new instance type replaces the group create-before-delete: a fixed name would collide with the old one.
+    for r in plan.of_type(NODE_GROUP):
+        assert "nodeGroupName" not in r.inputs
+        assert r.inputs["nodeGroupNamePrefix"].endswith("-")
+
+
+def test_two_stacks_in_one_account_get_their_own_registry(make_stack):
+    from infra.plan import run_plan
+
+    names = {}
+    for stack in ("team-a", "team-b"):
+        root, name = make_stack(STACK, name=stack)
+        names[stack] = the(run_plan(name, root), "aws:ecr/repository:Repository")["name"]
+    assert names["team-a"] != names["team-b"]
+    assert names["team-a"] == "llm-fleet-team-a/vllm-serving"
+
+
+@pytest.mark.parametrize(("tier", "deletes_images"), [("dev", True), ("staging", False), ("prod", False)])
+def test_only_dev_images_go_with_a_destroy(make_stack, tier, deletes_images):
+    from infra.plan import run_plan
+
+    root, name = make_stack(STACK, lambda c: c.update(tier=tier))
+    assert the(run_plan(name, root), "aws:ecr/repository:Repository")["forceDelete"] is deletes_images
 
 
 def test_twelve_a100s_on_aws_are_paid_as_sixteen():
@@ -200,6 +242,7 @@ def test_twelve_a100s_on_aws_are_paid_as_sixteen():
     assert (a100.gpus_used_max, a100.gpus_paid_max, a100.gpus_used_min, a100.gpus_paid_min) == (12, 16, 4, 8)
     assert a100.node_hourly == pytest.approx(8 * EKS_GPU_PRICES[GpuKind.A100_40GB].on_demand)
     assert "you pay for 16 at maximum (2 x 8)" in a100.note
+    assert "AWS sells A100-40GB in nodes of 8" in a100.note  # the seller named by the EKS price list
     assert any("pay for 16" in n for n in cost.notes)
     h100 = next(p for p in cost.pools if p.pool == "h100-training")
     assert h100.note is None  # one p5.4xlarge, one H100 used
@@ -227,10 +270,45 @@ def test_eks_objects_are_schema_valid(plan):
             validate(obj)
 
 
-def test_allocatable_keeps_the_eks_kubelet_reservation():
+def test_eight_serving_pods_fit_one_p4d_node_after_the_eks_reservations(plan):
+    # What pods may request on a p4d.24xlarge (96 vCPUs, 1152 GiB), per the AL2023 AMI's published kubelet
+    # reservations: 0.31 cores, 255 MiB + 11 MiB x 250 pods, and the 100 MiB eviction threshold.
     cpu, mem = eks_allocatable(96, 1152.0)
-    assert cpu == pytest.approx(96 - (0.06 + 0.01 + 0.01 + 92 * 0.0025))
-    assert mem == pytest.approx(1152 - (255 + 11 * 250) / 1024 - 100 / 1024, abs=0.01)
+    assert cpu == pytest.approx(95.69, abs=0.005)
+    assert mem == pytest.approx(1148.97, abs=0.01)
+    # Consequence: eight 1-GPU vLLM pods (one per A100) fit one node's allocatable CPU and memory together.
+    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "vllm-qwen-7b")
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    pod_cpu = sum(_cores(c["resources"]["requests"]["cpu"]) for c in containers)
+    pod_mem = sum(_gib_of(c["resources"]["requests"]["memory"]) for c in containers)
+    assert 8 * pod_cpu <= cpu and 8 * pod_mem <= mem
+
+
+def _cores(quantity: str | int | float) -> float:
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _gib_of(quantity: str) -> float:
+    units = {"Gi": 1.0, "Mi": 1 / 1024, "Ki": 1 / 1024 ** 2}
+    return next(float(quantity[:-2]) * f for u, f in units.items() if quantity.endswith(u))
+
+
+def test_a_gpu_kind_the_cloud_does_not_sell_is_one_line_naming_what_it_sells(monkeypatch):
+    # Every kind is sold on EKS today; take the L4's instance types away to reach the error.
+    from dataclasses import replace
+
+    from infra.catalog import GPUS
+
+    l4 = GPUS[GpuKind.L4]
+    monkeypatch.setitem(GPUS, GpuKind.L4, replace(l4, shapes={"gke": l4.shapes["gke"]}))
+    raw = stack_config(STACK)
+    raw["nodePools"][0].update(gpu="L4")
+    raw["nodePools"][0].pop("gpusPerNode")
+    raw["models"][0]["gpu"] = "L4"
+    assert_one_config_error(raw, ["llm-fleet:nodePools[0]", "gpu='L4' has no instance type on eks",
+                                  "allowed on eks: A100-40GB, A100-80GB, H100-80GB"])
 
 
 def _eks_edit(fn):
@@ -255,10 +333,31 @@ BAD_EKS = [
      ["llm-fleet:aws", "'us-west-2a' is not a zone of region 'us-east-1'"]),
     ("not a capacity reservation id", lambda c: c["nodePools"][0].update(capacity="reservation", reservation="mine"),
      ["llm-fleet:nodePools[0]", "'mine'", "cr-0123456789abcdef0"]),
+    ("a capacity reservation on a spot pool",
+     lambda c: c["nodePools"][1].update(reservation="cr-0123456789abcdef0"),
+     ["llm-fleet:nodePools[1]", "reservation='cr-0123456789abcdef0'", "capacity='spot'",
+      "allowed: capacity: reservation"]),
+    ("a capacity reservation pool without its zone",
+     lambda c: c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0"),
+     ["llm-fleet:nodePools[0].zones: missing", "one zone", "us-east-1a, us-east-1b, us-east-1c"]),
+    ("a capacity reservation pool in two zones",
+     lambda c: c["nodePools"][0].update(capacity="reservation", reservation="cr-0123456789abcdef0",
+                                        zones=["us-east-1a", "us-east-1b"]),
+     ["llm-fleet:nodePools[0].zones = ['us-east-1a', 'us-east-1b']", "one zone", "exactly"]),
+    ("a pool zone outside aws.zones", lambda c: c["nodePools"][2].update(zones=["us-east-1d"]),
+     ["llm-fleet:nodePools[2].zones = ['us-east-1d']", "us-east-1d not in aws.zones",
+      "allowed: distinct zones among us-east-1a, us-east-1b, us-east-1c"]),
     ("no cluster-autoscaler chart", lambda c: c["artifacts"]["charts"].pop("clusterAutoscaler"),
-     ["llm-fleet:artifacts.charts.clusterAutoscaler: missing"]),
+     ["llm-fleet:artifacts.charts.clusterAutoscaler: missing", "e.g. clusterAutoscaler: 9.50.1"]),
     ("no DCGM exporter chart", lambda c: c["artifacts"]["charts"].pop("dcgmExporter"),
-     ["llm-fleet:artifacts.charts.dcgmExporter: missing"]),
+     ["llm-fleet:artifacts.charts.dcgmExporter: missing", "e.g. dcgmExporter: 4.6.0"]),
+    ("an IPv6 VPC", lambda c: c["aws"].update(vpcCidr="fd00::/48"),
+     ["llm-fleet:aws",
+      "vpcCidr='fd00::/48'", "allowed: an IPv4 /16../20 network with no host bits, e.g. 10.40.0.0/16"]),
+    ("a VPC CIDR with host bits", lambda c: c["aws"].update(vpcCidr="10.40.1.0/16"),
+     ["llm-fleet:aws", "vpcCidr='10.40.1.0/16'", "no host bits"]),
+    ("a VPC too small", lambda c: c["aws"].update(vpcCidr="10.40.0.0/24"),
+     ["llm-fleet:aws", "vpcCidr='10.40.0.0/24' has prefix /24", "allowed: an IPv4 /16../20"]),
     ("a GCP block on EKS", lambda c: c.update(gcp={"project": "acme-llm-prod", "region": "us-central1",
                                                   "zones": ["us-central1-a"]}),
      ["llm-fleet:gcp: set, but cloud is 'eks'"]),
@@ -266,9 +365,80 @@ BAD_EKS = [
      ["llm-fleet:nodePools[1]", "maxNodes=0", "needs maxNodes >= 1"]),
     ("budget in euros", lambda c: c["budget"].update(currency="EUR"),
      ["llm-fleet:budget.currency = 'EUR'", "allowed: 'USD'"]),
+    ("a GovCloud region", lambda c: c["aws"].update(region="us-gov-west-1", zones=["us-gov-west-1a", "us-gov-west-1b"]),
+     ["llm-fleet:aws.region = 'us-gov-west-1'", "allowed: a commercial AWS region such as us-east-1",
+      "GovCloud and China"]),
+    ("a China region", lambda c: c["aws"].update(region="cn-north-1", zones=["cn-north-1a", "cn-north-1b"]),
+     ["llm-fleet:aws.region = 'cn-north-1'", "allowed: a commercial AWS region"]),
+    ("an admin in another partition", lambda c: c["aws"].update(admins=["arn:aws-cn:iam::123456789012:role/x"]),
+     ["llm-fleet:aws.admins[0] = 'arn:aws-cn:iam::123456789012:role/x'"]),
+    ("eleven budget notifications", lambda c: c["budget"].update(
+        thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], forecastThresholds=[1.0]),
+     ["llm-fleet:budget.thresholds = [0.1,", "forecastThresholds = [1.0]", "11 notifications",
+      "allowed: at most 10 per AWS budget"]),
+    ("a duplicate forecast threshold", lambda c: c["budget"].update(forecastThresholds=[1.0, 1.0]),
+     ["llm-fleet:budget.forecastThresholds = [1.0, 1.0]", "1.0 listed twice", "allowed: distinct"]),
 ]
 
 
 @pytest.mark.parametrize(("case", "edit", "fragments"), BAD_EKS, ids=[c[0] for c in BAD_EKS])
 def test_bad_eks_config_is_one_clear_line(case, edit, fragments):
     assert_one_config_error(_eks_edit(edit), fragments)
+
+
+def _gib(quantity: str) -> float:
+    assert quantity.endswith("Gi"), quantity
+    return float(quantity.removesuffix("Gi"))
+
+
+def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
+    """With no node to copy, cluster-autoscaler builds a template node from the group's ASG tags and labels."""
+    groups = {r.name: r for r in plan.of_type(NODE_GROUP)}
+    tags = {r.inputs["autoscalingGroupName"]: r.inputs["tag"] for r in plan.of_type("aws:autoscaling/tag:Tag")}
+    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "vllm-qwen-7b")
+    wanted = sum(_gib(c["resources"]["requests"].get("ephemeral-storage", "0Gi"))
+                 for c in deployment["spec"]["template"]["spec"]["containers"])
+    assert wanted > 0
+    # The vLLM pod's weight cache fits the template node of its (A100) group: without the tag, CA would see
+    # no ephemeral storage on a group at zero nodes and never scale it up for this pod.
+    a100_asg = "eks-a100-serving"
+    (a100_tag,) = [t for asg, t in tags.items() if asg.startswith(a100_asg + "-")]
+    assert a100_tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
+    assert _gib(a100_tag["value"]) >= wanted
+    assert a100_tag["propagateAtLaunch"] is False
+    # Every group's ASG carries it (one tag per group, on that group's own ASG).
+    assert len(tags) == len(groups)
+    # GPU groups are labelled as GPU nodes for cluster-autoscaler; CPU groups are not.
+    labels = {name: g.inputs["labels"] for name, g in groups.items()}
+    assert labels["eks-pool-a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
+    assert labels["eks-pool-h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
+    assert "k8s.amazonaws.com/accelerator" not in labels["eks-pool-rollout"]
+
+
+def test_weights_bucket_prefix_is_valid_for_any_stack_name(make_stack):
+    from infra.plan import run_plan
+
+    root, name = make_stack(STACK, name="Team_ML.Experimental-Llama-Serving-Eu")
+    prefix = the(run_plan(name, root), "aws:s3/bucket:Bucket")["bucketPrefix"]
+    # S3 refuses a bucket_prefix over 37 characters or with uppercase/underscores: `pulumi up` would fail.
+    assert len(prefix) <= 37, prefix
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*-", prefix), prefix
+    assert prefix.startswith("llm-fleet-team-ml-experim")
+
+
+def test_ten_budget_notifications_are_allowed():
+    raw = stack_config(STACK)
+    raw["budget"].update(thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], forecastThresholds=[1.0])
+    assert len(parse_stack_config(raw).budget.thresholds) == 9
+
+
+def test_ebs_volumes_carry_the_tag_the_budget_counts(plan):
+    # Checkpoint volumes are created by the EBS CSI driver, not by Pulumi: without the StorageClass's tag
+    # specification they carry no stack tag and the tag-filtered budget never sees their cost.
+    storage = next(o for o in plan.manifests() if o["kind"] == "StorageClass")
+    volume_tags = dict(v.split("=", 1) for k, v in storage["parameters"].items() if k.startswith("tagSpecification_"))
+    budget = the(plan, "aws:budgets/budget:Budget")
+    key, value = budget["costFilters"][0]["values"][0].removeprefix("user:").split("$")
+    assert volume_tags[key] == value
+    assert volume_tags["llm-fleet-tier"] == "prod"

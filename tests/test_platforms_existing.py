@@ -101,8 +101,11 @@ def _edit(fn):
 
 
 BAD_EXISTING = [
+    ("pool zones on a cluster we do not build", lambda c: c["nodePools"][0].update(zones=["zone-a"]),
+     ["llm-fleet:nodePools[0].zones = ['zone-a']", "creates no nodes", "remove it"]),
     ("missing kubeconfig", lambda c: c["existing"].pop("context"),
-     ["llm-fleet:existing.kubeconfig: missing", "pulumi config set --secret", "existing.context"]),
+     ["llm-fleet:existing.kubeconfig: missing", "pulumi config set --path --secret 'llm-fleet:existing.kubeconfig'",
+      "existing.context"]),
     ("GPU kind the preset has no label for", lambda c: (c["nodePools"][0].update(gpu="L4"),
                                                         c["models"][0].update(gpu="L4"),
                                                         c["pricing"].update({"L4": {"onDemand": 0.8}})),

@@ -40,3 +40,12 @@ def test_configured_taints_are_added_to_the_gpu_taint():
     facts = gke_pool_facts(parse_stack_config(raw))
     assert [(t.key, t.effect) for t in facts["a100-serving"].taints] == [(GPU_TAINT_KEY, "NoSchedule"),
                                                                            ("team", "NoExecute")]
+
+
+def test_a_pool_held_to_one_zone_gets_nodes_only_there(make_stack):
+    from infra.plan import run_plan
+
+    root, name = make_stack("prod", lambda c: c["nodePools"][0].update(zones=["us-central1-c"]))
+    pools = {r.name: r.inputs for r in run_plan(name, root).of_type("gcp:container/nodePool:NodePool")}
+    assert pools["gke-pool-a100-serving"]["nodeLocations"] == ["us-central1-c"]
+    assert len(pools["gke-pool-rollout"]["nodeLocations"]) > 1  # the others keep every zone of the cluster

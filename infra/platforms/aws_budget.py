@@ -2,9 +2,13 @@
 
 The budget counts only cost tagged `llm-fleet-stack=<stack>` (the provider's default tags and the
 node groups' launch templates put that tag on everything, instances included), so two stacks in
-one account each get their own alarm. The tag is activated as a cost allocation tag here too:
-AWS ignores tags in budgets until they are. Alerts go to the e-mails and to an SNS topic that
-automation (a Lambda that scales GPU node groups to zero, a chat bot) subscribes to.
+one account each get their own alarm. AWS ignores a tag in budgets until it is an *active cost
+allocation tag*, which this stack does NOT declare: a tag can be activated only once it has shown
+up in billing data (~24 h after the first tagged resource), only from the payer (management)
+account, and the activation is account-wide, so destroying one stack would deactivate it for
+every other. The plan says so (`COST_TAG_NOTE`); the payer activates it once, by hand.
+Alerts go to the e-mails and to an SNS topic that automation (a Lambda that scales GPU node
+groups to zero, a chat bot) subscribes to.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import pulumi_aws as aws
 from infra.config import StackConfig
 
 STACK_TAG = "llm-fleet-stack"
+COST_TAG_NOTE = (
+    f"AWS budget: counts only spend tagged {STACK_TAG}; the payer (management) account must activate "
+    f"{STACK_TAG} as a cost allocation tag once (Billing > Cost allocation tags, possible ~24 h after the first "
+    "tagged resource appears in billing data) — until then the budget sees no spend")
 
 
 class AwsBudget(pulumi.ComponentResource):
@@ -34,7 +42,6 @@ class AwsBudget(pulumi.ComponentResource):
             "Version": "2012-10-17", "Statement": [{
                 "Sid": "AwsBudgetsPublish", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
                 "Action": "SNS:Publish", "Resource": arn}]})), opts=child)
-        tag = aws.costexplorer.CostAllocationTag(f"{name}-cost-tag", tag_key=STACK_TAG, status="Active", opts=child)
 
         def notification(kind: str, share: float) -> aws.budgets.BudgetNotificationArgs:
             return aws.budgets.BudgetNotificationArgs(
@@ -53,7 +60,7 @@ class AwsBudget(pulumi.ComponentResource):
             cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:{STACK_TAG}${stack}"])],
             notifications=[notification("ACTUAL", t) for t in budget.thresholds]
             + [notification("FORECASTED", t) for t in budget.forecast_thresholds],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[tag]),
+            opts=child,
         )
         self.budget_name = self.budget.name
         self.topic = topic.arn

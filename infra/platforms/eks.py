@@ -31,13 +31,14 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 import textwrap
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.catalog import GpuSpec, MachineShape
+from infra.catalog import GPUS, GpuSpec, MachineShape
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
 from infra.platforms import (
@@ -56,10 +57,16 @@ from infra.platforms import (
     exec_kubeconfig,
     kubelet_cpu_reserved,
 )
-from infra.platforms.aws_budget import AwsBudget
+from infra.platforms.aws_budget import COST_TAG_NOTE, AwsBudget
 
 GP3_STORAGE_CLASS = "llm-fleet-gp3"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+# cluster-autoscaler (AWS, >= 1.15) treats a node with this label as a GPU node: it waits for the device plugin
+# to advertise the GPUs instead of scaling out again while they are not yet allocatable.
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+# Scale from zero: with no node to look at, cluster-autoscaler takes a group's CPU, memory and GPUs from its
+# instance type, but its ephemeral storage only from this ASG tag (ours is the NVMe RAID0, not the boot disk).
+CA_EPHEMERAL_STORAGE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
 GPU_AMI, CPU_AMI = "AL2023_x86_64_NVIDIA", "AL2023_x86_64_STANDARD"
 CLUSTER_AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
@@ -77,6 +84,21 @@ def eks_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
     return round(vcpus - kubelet_cpu_reserved(vcpus), 3), round(memory_gib - reserved_gib - _EVICTION_GIB, 2)
 
 
+def aws_name_part(stack: str, limit: int) -> str:
+    """The stack's name as it may appear in S3 and ECR names: lowercase, [a-z0-9-], at most `limit` chars."""
+    part = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")
+    return part[:limit].rstrip("-") or "stack"
+
+
+def weights_bucket_prefix(stack: str) -> str:
+    """S3 caps `bucket_prefix` at 37 characters (Pulumi appends 26) and wants lowercase: 10 + 18 + 9 at most."""
+    return f"llm-fleet-{aws_name_part(stack, 18)}-weights-"
+
+
+def ecr_repository_name(stack: str) -> str:
+    return f"llm-fleet-{aws_name_part(stack, 200)}/vllm-serving"
+
+
 def _eks_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
     # The kubelet's own instance-type label: the pod lands on the machine the catalog sized it for.
     return {INSTANCE_TYPE_LABEL: shape.machine_type}
@@ -89,8 +111,11 @@ def eks_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
 
 def eks_notes(cfg: StackConfig) -> tuple[str, ...]:
     nats = len(cfg.aws.zones) if cfg.aws and cfg.aws.nat_gateway_per_zone else 1
-    return (f"EKS: the control plane ($0.10/h) and {nats} NAT gateway(s) (~$0.045/h each plus data) are billed "
-            "besides the node pools in the cost table",)
+    notes = [f"EKS: the control plane ($0.10/h) and {nats} NAT gateway(s) (~$0.045/h each plus data) are billed "
+             "besides the node pools in the cost table"]
+    if cfg.budget is not None:
+        notes.append(COST_TAG_NOTE)
+    return tuple(notes)
 
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -191,7 +216,7 @@ class EksPlatform(pulumi.ComponentResource):
             version=aws_cfg.cluster_version,
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=[s.id for s in private_subnets],
+                subnet_ids=[s.id for s in private_subnets.values()],
                 endpoint_private_access=True,
                 endpoint_public_access=True,  # the deployer (CI) reaches the API; nodes use the private endpoint
             ),
@@ -228,9 +253,12 @@ class EksPlatform(pulumi.ComponentResource):
 
         facts = eks_pool_facts(cfg)
         node_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_policies))
-        system_group = self._node_group(facts["system"], None, cluster, node_role, private_subnets, node_opts)
+        system_group = self._node_group(facts["system"], None, cluster, node_role, list(private_subnets.values()),
+                                        node_opts)
         for pool in cfg.node_pools:
-            self._node_group(facts[pool.name], pool, cluster, node_role, private_subnets, node_opts)
+            # A pool may be held to some zones; a capacity reservation pool to the reservation's one zone.
+            subnets = [private_subnets[z] for z in pool.zones] if pool.zones else list(private_subnets.values())
+            self._node_group(facts[pool.name], pool, cluster, node_role, subnets, node_opts)
 
         # Core add-ons, after the first nodes exist (CoreDNS needs somewhere to run).
         after_nodes = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[system_group]))
@@ -245,12 +273,16 @@ class EksPlatform(pulumi.ComponentResource):
 
         registry = aws.ecr.Repository(
             f"{name}-registry",
-            name="llm-fleet/vllm-serving",
+            # Per stack: repository names are unique per account and region, and two stacks may share both.
+            name=ecr_repository_name(stack),
             # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
             image_tag_mutability="MUTABLE" if cfg.tier == "dev" else "IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-            force_delete=not cfg.profile.protect,
+            # Only dev's images go with `pulumi destroy`: CI rebuilds them from any commit. Staging is not
+            # protected, but its repository holds the digests being promoted to prod, so a destroy there fails
+            # on a non-empty repository until someone empties it on purpose.
+            force_delete=cfg.tier == "dev",
             opts=stateful,
         )
         bucket = self._weights_bucket(name, cfg, stateful)
@@ -269,7 +301,9 @@ class EksPlatform(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GP3_STORAGE_CLASS,
                                                 labels={"app.kubernetes.io/part-of": "llm-fleet"}),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true"},
+            # The EBS CSI driver tags each volume it creates: the tag-filtered budget counts volumes too.
+            parameters={"type": "gp3", "encrypted": "true",
+                        **{f"tagSpecification_{i}": f"{k}={v}" for i, (k, v) in enumerate(tags.items(), start=1)}},
             # Bind where the pod lands, so the volume is created in the GPU node's zone.
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
@@ -303,7 +337,8 @@ class EksPlatform(pulumi.ComponentResource):
         )
         self.register_outputs(exports)
 
-    def _network(self, name: str, cfg: StackConfig, cluster_name: str) -> list[aws.ec2.Subnet]:
+    def _network(self, name: str, cfg: StackConfig, cluster_name: str) -> dict[str, aws.ec2.Subnet]:
+        """The VPC; returns the private (node) subnet of each zone."""
         assert cfg.aws is not None
         child, zones = self._child, cfg.aws.zones
         private_cidrs, public_cidrs = subnet_cidrs(cfg.aws.vpc_cidr, len(zones))
@@ -313,7 +348,8 @@ class EksPlatform(pulumi.ComponentResource):
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, routes=[
             aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)], opts=child)
         owned = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
-        public, private = [], []
+        public: list[aws.ec2.Subnet] = []
+        private: dict[str, aws.ec2.Subnet] = {}
         for zone, cidr in zip(zones, public_cidrs, strict=True):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone,
@@ -338,7 +374,7 @@ class EksPlatform(pulumi.ComponentResource):
                 opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=subnet.id, route_table_id=rt.id,
                                           opts=child)
-            private.append(subnet)
+            private[zone] = subnet
         return private
 
     def _node_group(self, facts: PoolFacts, pool, cluster: aws.eks.Cluster, node_role: aws.iam.Role,
@@ -348,6 +384,7 @@ class EksPlatform(pulumi.ComponentResource):
         labels = {POOL_LABEL: facts.name, PURPOSE_LABEL: facts.purpose}
         if facts.gpu:
             labels[GPU_LABEL] = facts.gpu.value.lower()
+            labels[ACCELERATOR_LABEL] = GPUS[facts.gpu].accelerator_name
         if pool is not None:
             labels.update(pool.labels)
         reservation = pool.reservation if pool is not None else None
@@ -373,10 +410,12 @@ class EksPlatform(pulumi.ComponentResource):
                 **self._tags, "llm-fleet-pool": facts.name}) for kind in ("instance", "volume")],
             opts=opts,
         )
-        return aws.eks.NodeGroup(
+        group = aws.eks.NodeGroup(
             f"{name}-pool-{facts.name}",
             cluster_name=cluster.name,
-            node_group_name=facts.name,
+            # A prefix, not a fixed name: changing the instance type, capacity type or AMI replaces the group,
+            # and the replacement is created before the old one is deleted, under a name of its own.
+            node_group_name_prefix=f"{facts.name}-",
             node_role_arn=node_role.arn,
             subnet_ids=[s.id for s in subnets],
             ami_type=GPU_AMI if gpu else CPU_AMI,
@@ -396,6 +435,14 @@ class EksPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
                 ignore_changes=["scalingConfig.desiredSize"])),
         )
+        # EKS creates the group's autoscaling group; its name is known once the group exists (an Output input).
+        aws.autoscaling.Tag(
+            f"{name}-pool-{facts.name}-ca-ephemeral-storage",
+            autoscaling_group_name=group.resources.apply(lambda r: r[0].autoscaling_groups[0].name),
+            tag=aws.autoscaling.TagTagArgs(key=CA_EPHEMERAL_STORAGE_TAG, value=f"{facts.ephemeral_storage_gib}Gi",
+                                           propagate_at_launch=False),
+            opts=opts)
+        return group
 
     def _irsa_role(self, suffix: str, namespace: str, service_account: str, *, managed: tuple[str, ...] = (),
                    inline: pulumi.Input[str] | None = None) -> aws.iam.Role:
@@ -418,7 +465,7 @@ class EksPlatform(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-weights",
             bucket=cfg.aws.weights_bucket,
-            bucket_prefix=None if cfg.aws.weights_bucket else f"llm-fleet-{pulumi.get_stack()}-weights-",
+            bucket_prefix=None if cfg.aws.weights_bucket else weights_bucket_prefix(pulumi.get_stack()),
             force_destroy=not cfg.profile.protect,
             opts=opts)
         aws.s3.BucketPublicAccessBlock(f"{name}-weights-private", bucket=bucket.id, block_public_acls=True,

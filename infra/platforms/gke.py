@@ -159,7 +159,8 @@ class GkePlatform(pulumi.ComponentResource):
         self._node_pool(name, cluster, cfg, system, node_sa, labels, spot=False, disk_gb=SYSTEM_DISK_GB)
         for pool in cfg.node_pools:
             self._node_pool(name, cluster, cfg, facts[pool.name], node_sa, labels,
-                            spot=pool.capacity == "spot", disk_gb=pool.disk_size_gb, reservation=pool.reservation)
+                            spot=pool.capacity == "spot", disk_gb=pool.disk_size_gb, reservation=pool.reservation,
+                            zones=pool.zones)
 
         registry = gcp.artifactregistry.Repository(
             f"{name}-registry",
@@ -244,7 +245,7 @@ class GkePlatform(pulumi.ComponentResource):
 
     def _node_pool(self, name: str, cluster: gcp.container.Cluster, cfg: StackConfig, facts: PoolFacts,
                    node_sa: gcp.serviceaccount.Account, labels: dict[str, str], *, spot: bool, disk_gb: int,
-                   reservation: str | None = None) -> gcp.container.NodePool:
+                   reservation: str | None = None, zones: list[str] | None = None) -> gcp.container.NodePool:
         assert cfg.gcp is not None
         gpu = GPUS[facts.gpu] if facts.gpu else None
         shape = gpu.shape("gke", facts.gpus_per_node, facts.machine_type) if gpu else None
@@ -291,7 +292,8 @@ class GkePlatform(pulumi.ComponentResource):
             project=cfg.gcp.project,
             cluster=cluster.id,
             location=cfg.gcp.region,
-            node_locations=cfg.gcp.zones,
+            # A pool held to some zones (a zonal reservation's) uses those; else every zone of the cluster.
+            node_locations=zones or cfg.gcp.zones,
             # total_* are across all zones (plain min/max would be per zone and multiply by zone count).
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
                 total_min_node_count=facts.min_nodes,

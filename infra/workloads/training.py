@@ -38,6 +38,9 @@ def checkpoint_storage(parent: pulumi.Resource, name: str, cfg: StackConfig, pla
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(
                 requests={"storage": f"{training.checkpoint_volume_gb}Gi"})),
         # Checkpoints are the run's state: never deleted by an update, protected in prod.
+        # The disk is zonal (gp3, pd-ssd) and binds in the zone of the job's first node: on a pool spanning
+        # several zones a later run can only go where the disk is. Pin the training pool to one zone
+        # (nodePools[].zones) or checkpoint to a bucket.
         opts=pulumi.ResourceOptions(parent=parent, protect=cfg.profile.protect, retain_on_delete=True))
     return CheckpointStorage({"CHECKPOINT_DIR": CHECKPOINT_MOUNT}, claim.metadata.name)
 
