@@ -221,6 +221,9 @@ PRICES_AS_OF = PRICE_LISTS["gke"].as_of
 PRICES_SOURCE = PRICE_LISTS["gke"].source
 # The small on-demand pool for cluster services, per cloud (4 vCPUs, 16 GiB on both).
 SYSTEM_MACHINE_TYPE = {"gke": "e2-standard-4", "eks": "m7i.xlarge"}
+# The cloud's built-in internal L7 GatewayClass (KubeRay's incremental upgrade routes through it).
+# EKS has none until a Gateway API controller is installed; existing clusters have their own.
+INTERNAL_GATEWAY_CLASS = {"gke": "gke-l7-rilb"}
 
 # GiB of memory per vCPU for each predefined shape suffix (GKE) or family letter (EC2).
 _MEMORY_PER_VCPU = {"standard": 4.0, "highmem": 8.0, "highcpu": 1.0}

@@ -35,6 +35,7 @@ from infra.catalog import (
     CATALOG_CLOUDS,
     CPU_MACHINE_SYNTAX,
     GPUS,
+    INTERNAL_GATEWAY_CLASS,
     PRICE_SOURCES,
     SYSTEM_MACHINE_TYPE,
     GpuKind,
@@ -520,7 +521,7 @@ class Serving(_Model):
     drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
     working_hours: WorkingHours | None = None
     # KubeRay mode: the GatewayClass the incremental upgrade routes through (GKE: internal L7).
-    gateway_class: str = "gke-l7-rilb"
+    gateway_class: str | None = None  # default per cloud: catalog.INTERNAL_GATEWAY_CLASS
     ray_target_ongoing_requests: int = Field(default=16, ge=1)
 
 
@@ -664,6 +665,10 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         if cfg.rollout is None:
             problems.append("rollout: missing; serving.mode 'kuberay' places the Ray head and CPU workers on the "
                             "rollout pool")
+        if profile.ray_upgrade == "NewClusterWithIncrementalUpgrade" and cfg.serving.gateway_class is None:
+            problems.append(f"serving.gatewayClass: missing; tier {cfg.tier!r} upgrades the RayService incrementally "
+                            f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
+                            "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     if cfg.training is not None and cfg.artifacts.training_image is None:
         problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")
     if cfg.rollout is not None and cfg.artifacts.rollout_image is None:
@@ -819,6 +824,8 @@ def apply_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
     for workload in [*(data.get("models") or []), data.get("rollout")]:
         if isinstance(workload, dict) and isinstance(workload.get("replicas"), dict):
             workload["replicas"].setdefault("min", profile.min_replicas)
+    if cloud in INTERNAL_GATEWAY_CLASS and isinstance(data.setdefault("serving", {}), dict):
+        data["serving"].setdefault("gatewayClass", INTERNAL_GATEWAY_CLASS[cloud])
     if isinstance(data.get("gcp"), dict):
         data["gcp"].setdefault("releaseChannel", profile.release_channel)
     if "budget" not in data and profile.default_budget_usd is not None:

@@ -318,6 +318,9 @@ def _eks_edit(fn):
 
 
 BAD_EKS = [
+    ("KubeRay's incremental prod upgrade with no GatewayClass on EKS",
+     lambda c: c.setdefault("serving", {}).update(mode="kuberay"),
+     ["llm-fleet:serving.gatewayClass: missing", "tier 'prod'", "cloud 'eks' has no default GatewayClass"]),
     ("unknown CPU instance type", lambda c: c["nodePools"][2].update(machineType="m7i.9xlarge"),
      ["llm-fleet:nodePools[2]", "'m7i.9xlarge'", "eks catalog", "8xlarge"]),
     ("unknown GPU instance type", lambda c: c["nodePools"][0].update(machineType="p9.48xlarge"),
@@ -442,3 +445,15 @@ def test_ebs_volumes_carry_the_tag_the_budget_counts(plan):
     key, value = budget["costFilters"][0]["values"][0].removeprefix("user:").split("$")
     assert volume_tags[key] == value
     assert volume_tags["llm-fleet-tier"] == "prod"
+
+
+def test_kuberay_prod_on_eks_upgrades_through_the_named_gateway_class(make_stack):
+    """GKE brings an internal L7 GatewayClass; on EKS the stack names the one its cluster runs."""
+    from infra.plan import run_plan
+
+    root, name = make_stack(STACK, lambda c: c.setdefault("serving", {}).update(
+        mode="kuberay", gatewayClass="amazon-vpc-lattice"))
+    plan = run_plan(name, root)
+    assert plan.ok, [v for v in plan.verdicts if v.status == "fail"]
+    ray_service = next(o for o in plan.manifests() if o["kind"] == "RayService")
+    assert ray_service["spec"]["upgradeStrategy"]["clusterUpgradeOptions"]["gatewayClassName"] == "amazon-vpc-lattice"
