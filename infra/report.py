@@ -17,7 +17,6 @@ from infra.cost import HOURS_PER_MONTH, CostReport
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
 
-BUDGET_TYPES = {"gcp:billing/budget:Budget", "aws:budgets/budget:Budget"}
 _STATUS_STYLE = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
 
 
@@ -95,7 +94,6 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
 def plan_json(plan: Plan) -> dict[str, Any]:
     cfg, cost = plan.cfg, plan.cost
     budget = cfg.budget
-    budgets = [r for r in plan.resources if r.type in BUDGET_TYPES]
     return {
         "stack": plan.stack,
         "tier": cfg.tier,
@@ -115,7 +113,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "budget": None if budget is None else {
             "monthlyAmount": budget.monthly_amount, "currency": budget.currency,
             "thresholds": budget.thresholds, "forecastThresholds": budget.forecast_thresholds,
-            "emails": list(budget.emails), "resources": [r.urn for r in budgets],
+            "emails": list(budget.emails),
+            # The platform exports the budget it created; an existing cluster creates none (its note says so).
+            "name": plan.outputs.get("budgetName"),
         },
         "cost": {
             "currency": "USD",

@@ -113,7 +113,7 @@ def test_cli_json_has_pools_cost_and_budget():
     assert (pools["a100-serving"]["minGpus"], pools["a100-serving"]["maxGpus"]) == (4, 12)
     assert pools["h100-training"]["gpu"] == "H100-80GB"
     assert pools["rollout"]["gpu"] is None
-    assert doc["budget"]["monthlyAmount"] == 45000 and doc["budget"]["resources"]
+    assert doc["budget"]["monthlyAmount"] == 45000 and doc["budget"]["name"] == "llm-fleet-prod"
     daily = doc["cost"]["daily"]
     assert 0 < daily["min"] < daily["max"]
     assert {a["name"] for a in doc["cost"]["alternatives"]} == {"Modal", "RunPod", "CoreWeave", "Lambda"}

@@ -258,7 +258,7 @@ def test_cli_json_says_gpus_paid_and_used_and_platform_notes():
     assert "pay for 16" in pools["a100-serving"]["note"]
     assert any("pay for 16" in n for n in doc["notes"])
     assert any("control plane" in n for n in doc["notes"])
-    assert doc["budget"]["resources"] and doc["outputs"]["kubeconfig"] == "[secret]"
+    assert doc["budget"]["name"] == "llm-fleet-eks-prod" and doc["outputs"]["kubeconfig"] == "[secret]"
     assert doc["cost"]["pricesSource"].startswith("aws.amazon.com")
     report = run_cli("plan", "--stack", STACK, "-C", str(EXAMPLES_DIR))
     assert "16 / 12" in report.stdout and "pay for 16" in report.stdout
