@@ -23,6 +23,8 @@ GPU_LABEL = "llm-fleet.dev/gpu"
 PURPOSE_LABEL = "llm-fleet.dev/purpose"
 # Where the cluster services layer installs KEDA's operator: platforms bind cloud identities to it.
 KEDA_NAMESPACE, KEDA_OPERATOR_SA = "keda", "keda-operator"
+# What every cloud resource of a stack is labelled (GCP) or tagged (AWS) with; budgets filter on the stack's.
+STACK_TAG, TIER_TAG = "llm-fleet-stack", "llm-fleet-tier"
 # The taint GPU nodes carry so that only pods that asked for a GPU land there.
 GPU_TAINT_KEY = "nvidia.com/gpu"
 # The one service account serving pods run as: platforms bind it to a cloud identity that may read
@@ -242,3 +244,8 @@ def platform_notes(cfg: StackConfig) -> tuple[str, ...]:
         return ("GKE: DCGM GPU metrics go to Managed Prometheus only; with serving.monitoring self-hosted the "
                 "dashboard's GPU panel stays empty",)
     return ()
+
+
+def stack_tags(cfg: StackConfig) -> dict[str, str]:
+    """The labels/tags a stack's cloud resources carry (the budget counts what carries STACK_TAG)."""
+    return {STACK_TAG: pulumi.get_stack(), TIER_TAG: cfg.tier}

@@ -19,8 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import StackConfig
+from infra.platforms import STACK_TAG
 
-STACK_TAG = "llm-fleet-stack"
 COST_TAG_NOTE = (
     f"AWS budget: counts only spend tagged {STACK_TAG}; the payer (management) account must activate "
     f"{STACK_TAG} as a cost allocation tag once (Billing > Cost allocation tags, possible ~24 h after the first "

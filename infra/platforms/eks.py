@@ -56,6 +56,7 @@ from infra.platforms import (
     catalog_pool_facts,
     exec_kubeconfig,
     kubelet_cpu_reserved,
+    stack_tags,
 )
 from infra.platforms.aws_budget import COST_TAG_NOTE, AwsBudget
 
@@ -190,7 +191,7 @@ class EksPlatform(pulumi.ComponentResource):
         aws_cfg = cfg.aws
         stack = pulumi.get_stack()
         self._name, self._cfg = name, cfg
-        tags = {"llm-fleet-stack": stack, "llm-fleet-tier": cfg.tier}
+        tags = stack_tags(cfg)
         self._tags = tags
         # Every AWS resource of the stack carries its tags: the budget filters on them.
         provider = aws.Provider(f"{name}-aws", region=aws_cfg.region,

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.platforms import STACK_TAG
 
 
 class GcpBudget(pulumi.ComponentResource):
@@ -23,7 +24,7 @@ class GcpBudget(pulumi.ComponentResource):
 
         # Automation (a Cloud Function that scales GPU pools to zero, a chat bot) subscribes here.
         topic = gcp.pubsub.Topic(f"{name}-alerts", project=gcp_cfg.project, name=f"llm-fleet-{stack}-budget",
-                                 labels={"llm-fleet-stack": stack}, opts=child)
+                                 labels={STACK_TAG: stack}, opts=child)
         channels = [
             gcp.monitoring.NotificationChannel(
                 f"{name}-email-{i}", project=gcp_cfg.project, type="email",
@@ -43,7 +44,7 @@ class GcpBudget(pulumi.ComponentResource):
             display_name=f"llm-fleet-{stack}",
             budget_filter=gcp.billing.BudgetBudgetFilterArgs(
                 projects=[project.number.apply(lambda n: f"projects/{n}")],
-                labels={"llm-fleet-stack": stack},
+                labels={STACK_TAG: stack},
                 calendar_period="MONTH",
             ),
             amount=gcp.billing.BudgetAmountArgs(specified_amount=gcp.billing.BudgetAmountSpecifiedAmountArgs(

@@ -27,6 +27,7 @@ from infra.platforms import (
     catalog_pool_facts,
     exec_kubeconfig,
     gke_allocatable,
+    stack_tags,
 )
 from infra.platforms.gcp_budget import GcpBudget
 
@@ -73,7 +74,7 @@ class GkePlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Stateful or slow-to-rebuild resources: `pulumi destroy` in prod must be a deliberate act.
         stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=cfg.profile.protect))
-        labels = {"llm-fleet-stack": stack, "llm-fleet-tier": cfg.tier}
+        labels = stack_tags(cfg)
 
         apis = [
             gcp.projects.Service(f"{name}-api-{api.split('.')[0]}", project=gcp_cfg.project, service=api,
