@@ -399,6 +399,10 @@ class Existing(_Model):
     system_node_labels: dict[str, str] = {}  # where cluster services (KEDA, operators) run; {}: anywhere
     storage_class: str | None = None  # None: the cluster's default StorageClass
     registry: str | None = None  # where the serving image lives; default: the registry of artifacts.servingImage
+    # Annotations binding a workload's service account ("<namespace>/<name>", e.g. llm-training/trainer) to a
+    # cloud identity this cluster already has (we cannot create one here); the plan says which buckets each needs.
+    service_account_annotations: dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")],
+                                      dict[str, str]] = {}
     # The price list the configured GPUs are costed at (nothing is billed through us).
     price_as: Literal[PRICE_SOURCES] | None = None  # type: ignore[valid-type]
 

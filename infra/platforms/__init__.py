@@ -7,7 +7,8 @@ labels, taints and sizes from here and never asks which cloud it is on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -30,6 +31,15 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 # The one service account serving pods run as: platforms bind it to a cloud identity that may read
 # model weights (EKS: an IAM role through IRSA), workloads create it with the Platform's annotations.
 SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT = "llm-serving", "model-server"
+# Every other workload runs under a service account of its own too (never `default`).
+TRAINING_NAMESPACE, TRAINING_SERVICE_ACCOUNT = "llm-training", "trainer"
+ROLLOUT_NAMESPACE, ROLLOUT_SERVICE_ACCOUNT = "llm-rollout", "rollout-worker"
+# KubeRay mode: the Ray head (its autoscaler sidecar calls the Kubernetes API), the rollout worker group, and the
+# pod that submits the training RayJob.
+RAY_HEAD_SERVICE_ACCOUNT, RAY_ROLLOUT_SERVICE_ACCOUNT = "ray-head", "ray-rollout"
+RAY_SUBMITTER_SERVICE_ACCOUNT = "ray-job-submitter"
+# A bucket URL as configs, env vars and args name it: gs://bucket[/prefix] or s3://bucket[/prefix].
+BUCKET_URL = re.compile(r"\b(gs|s3)://([a-z0-9][a-z0-9._-]*[a-z0-9])(/[^\s\"',;]*)?")
 # Taint effects as the GKE and EKS APIs spell them.
 CLOUD_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
                       "NoExecute": "NO_EXECUTE"}
@@ -89,6 +99,86 @@ class GpuMetricsExporter:
 
 
 @dataclass(frozen=True)
+class BucketAccess:
+    """What a workload does with one bucket: read its objects, or also write and delete them (checkpoints)."""
+
+    url: str  # gs://bucket[/prefix] or s3://bucket[/prefix]
+    write: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0]
+
+    @property
+    def bucket(self) -> str:
+        return self.url.split("://", 1)[1].split("/", 1)[0]
+
+    @property
+    def prefix(self) -> str:
+        """The object prefix the workload uses ("" for the whole bucket), without slashes at either end."""
+        parts = self.url.split("://", 1)[1].split("/", 1)
+        return parts[1].strip("/") if len(parts) > 1 else ""
+
+
+def bucket_access(reads: Sequence[str], writes: Sequence[str] = ()) -> tuple[BucketAccess, ...]:
+    """One BucketAccess per bucket URL found in `reads`/`writes` (texts: env values, args, sources); writes win."""
+    found: dict[tuple[str, str], BucketAccess] = {}
+    for write, texts in ((False, reads), (True, writes)):
+        for text in texts:
+            for m in BUCKET_URL.finditer(text):
+                access = BucketAccess(m.group(0), write)
+                key = (access.scheme, access.bucket)
+                if write or key not in found:
+                    found[key] = access
+    return tuple(found[k] for k in sorted(found))
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """A workload asks its platform for a cloud identity for one Kubernetes service account."""
+
+    name: str  # short and stable: names the cloud resources ("serving", "training")
+    namespace: str
+    service_account: str
+    buckets: tuple[BucketAccess, ...] = ()
+    reads_staged_weights: bool = False  # also read the bucket the platform stages model weights in (if any)
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """What binds a service account to its cloud identity, and what must exist before its pods start."""
+
+    annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    grants: tuple[pulumi.Resource, ...] = ()
+
+
+def no_cloud_identity(request: IdentityRequest) -> WorkloadIdentity:
+    return WorkloadIdentity()
+
+
+def identity_requests(cfg: StackConfig) -> dict[str, IdentityRequest]:
+    """What each workload's service account needs, from config alone (workloads ask for it; plan notes show it).
+
+    Serving reads its models' bucket sources; the trainer writes its checkpoint bucket; any workload also reads
+    every bucket its own env, command or args name.
+    """
+    requests = {"serving": IdentityRequest(
+        "serving", SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT,
+        bucket_access([m.source for m in cfg.models if not m.is_huggingface]), reads_staged_weights=True)}
+    if cfg.rollout is not None:
+        texts = [*cfg.rollout.env.values(), *cfg.rollout.command, *cfg.rollout.args]
+        where = ((SERVING_NAMESPACE, RAY_ROLLOUT_SERVICE_ACCOUNT) if cfg.serving.mode == "kuberay"
+                 else (ROLLOUT_NAMESPACE, ROLLOUT_SERVICE_ACCOUNT))
+        requests["rollout"] = IdentityRequest("rollout", *where, bucket_access(texts))
+    if cfg.training is not None:
+        t = cfg.training
+        requests["training"] = IdentityRequest(
+            "training", TRAINING_NAMESPACE, TRAINING_SERVICE_ACCOUNT,
+            bucket_access([*t.env.values(), *t.command, *t.args], [t.checkpoint_bucket or ""]))
+    return requests
+
+
+@dataclass(frozen=True)
 class Platform:
     cloud: str
     provider: k8s.Provider
@@ -99,8 +189,9 @@ class Platform:
     internal_lb_annotations: dict[str, str]  # makes a LoadBalancer Service internal on this cloud
     exports: dict[str, object] = field(default_factory=dict)  # stack outputs this platform adds
     notes: tuple[str, ...] = field(default=())  # what the plan must tell the user about this platform
-    # Annotations of the serving service account (EKS: the IAM role that may read the weights bucket).
-    serving_service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    # A cloud identity for a workload's service account with exactly the bucket access it asks for
+    # (GKE: a Google service account through Workload Identity; EKS: an IAM role through IRSA).
+    workload_identity: Callable[[IdentityRequest], WorkloadIdentity] = no_cloud_identity
     # Where cluster services (KEDA, operators, Prometheus) run.
     system_node_selector: dict[str, str] = field(default_factory=lambda: {POOL_LABEL: "system"})
     # A DCGM exporter this platform installed (None: the cloud collects GPU metrics itself, or nobody does).

@@ -21,9 +21,9 @@ run as a Node.js plugin, which Pulumi's Python mock engine cannot run offline).
   honest ceiling for the cost table and the guards, and `pulumi preview` shows every pool.
   Karpenter bin-packs better and diversifies spot, but provisions instances outside the
   declared pools (limits in CPUs/GPUs, not nodes) and brings its own queue, CRDs and roles.
-- Serving identity: an IAM role trusted only by the `llm-serving/model-server` service account
-  (IRSA), allowed to read the weights bucket; the Platform hands its ARN to the workloads as
-  the service account's annotation.
+- Workload identities: a workload asks (`Platform.workload_identity`) and gets an IAM role trusted
+  only by its own service account (IRSA), allowed exactly the buckets (and prefixes) it named —
+  the serving role also reads the weights bucket; its ARN becomes the service account's annotation.
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ from infra.platforms import (
     GPU_LABEL,
     POOL_LABEL,
     PURPOSE_LABEL,
-    SERVING_NAMESPACE,
-    SERVING_SERVICE_ACCOUNT,
     SYSTEM_DISK_GB,
+    BucketAccess,
     GpuMetricsExporter,
+    IdentityRequest,
     Platform,
     PoolFacts,
+    WorkloadIdentity,
     catalog_pool_facts,
     exec_kubeconfig,
     kubelet_cpu_reserved,
@@ -76,6 +77,11 @@ _POLICY = "arn:aws:iam::aws:policy/"
 _ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # Kubelet memory the EKS AMIs reserve: 255 MiB + 11 MiB per pod (max pods 110 below 30 vCPUs, else 250).
 _EVICTION_GIB = 100 / 1024
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# Object actions a reader and a writer (checkpoints: write, overwrite, clean up, abort a multipart upload) need
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html).
+S3_READ = ["s3:GetObject"]
+S3_WRITE = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
 
 
 def eks_allocatable(vcpus: int, memory_gib: float) -> tuple[float, float]:
@@ -164,6 +170,17 @@ def _irsa_trust(oidc: aws.iam.OpenIdConnectProvider, namespace: str, service_acc
         }]})
 
     return pulumi.Output.all(oidc.arn, oidc.url).apply(policy)
+
+
+def s3_statements(access: BucketAccess) -> list[dict[str, object]]:
+    """IAM statements for one bucket URL: list under its prefix, read (or read and write) objects under it."""
+    bucket = f"arn:aws:s3:::{access.bucket}"
+    listing: dict[str, object] = {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket}
+    if access.prefix:
+        # ListBucket is a bucket action: its prefix is held by the s3:prefix condition key.
+        listing["Condition"] = {"StringLike": {"s3:prefix": [access.prefix, f"{access.prefix}/*"]}}
+    objects = f"{bucket}/{access.prefix}/*" if access.prefix else f"{bucket}/*"
+    return [listing, {"Effect": "Allow", "Action": S3_WRITE if access.write else S3_READ, "Resource": objects}]
 
 
 def _service_trust(service: str) -> str:
@@ -287,12 +304,7 @@ class EksPlatform(pulumi.ComponentResource):
             opts=stateful,
         )
         bucket = self._weights_bucket(name, cfg, stateful)
-        serving_role = self._irsa_role("serving", SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT,
-                                       inline=bucket.arn.apply(lambda arn: json.dumps({
-                                           "Version": "2012-10-17", "Statement": [
-                                               {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": arn},
-                                               {"Effect": "Allow", "Action": ["s3:GetObject"],
-                                                "Resource": f"{arn}/*"}]})))
+        self._weights = bucket
 
         kubeconfig = pulumi.Output.secret(_kubeconfig(cluster, aws_cfg.region))
         k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True,
@@ -319,8 +331,8 @@ class EksPlatform(pulumi.ComponentResource):
             budget = AwsBudget(f"{name}-budget", cfg, opts=pulumi.ResourceOptions(parent=self, provider=provider))
 
         exports = {"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry.repository_url,
-                   "weightsBucket": bucket.bucket, "servingRoleArn": serving_role.arn,
-                   "budgetName": budget.budget_name if budget else None}
+                   "weightsBucket": bucket.bucket, "budgetName": budget.budget_name if budget else None}
+        self._exports = exports
         self.platform = Platform(
             cloud="eks",
             provider=k8s_provider,
@@ -333,7 +345,7 @@ class EksPlatform(pulumi.ComponentResource):
                                      "service.beta.kubernetes.io/aws-load-balancer-internal": "true"},
             exports=exports,
             notes=eks_notes(cfg),
-            serving_service_account_annotations={"eks.amazonaws.com/role-arn": serving_role.arn},
+            workload_identity=self._workload_identity,
             gpu_metrics=gpu_metrics,
         )
         self.register_outputs(exports)
@@ -445,6 +457,27 @@ class EksPlatform(pulumi.ComponentResource):
             opts=opts)
         return group
 
+    def _workload_identity(self, request: IdentityRequest) -> WorkloadIdentity:
+        """An IRSA role for one service account, allowed exactly the S3 buckets and prefixes it asked for.
+
+        The role's ARN is exported as `<name>RoleArn` (servingRoleArn, trainingRoleArn).
+        """
+        buckets = [b for b in request.buckets if b.scheme == "s3"]
+        if not buckets and not request.reads_staged_weights:
+            return WorkloadIdentity()
+        statements = [s for b in buckets for s in s3_statements(b)]
+
+        def document(weights_arn: str | None) -> str:
+            staged = ([{"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": weights_arn},
+                       {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{weights_arn}/*"}]
+                      if weights_arn else [])
+            return json.dumps({"Version": "2012-10-17", "Statement": [*staged, *statements]})
+
+        policy = self._weights.arn.apply(document) if request.reads_staged_weights else document(None)
+        role = self._irsa_role(request.name, request.namespace, request.service_account, inline=policy)
+        self._exports[f"{request.name}RoleArn"] = role.arn
+        return WorkloadIdentity({IRSA_ANNOTATION: role.arn}, (role,))
+
     def _irsa_role(self, suffix: str, namespace: str, service_account: str, *, managed: tuple[str, ...] = (),
                    inline: pulumi.Input[str] | None = None) -> aws.iam.Role:
         """An IAM role that exactly one Kubernetes service account may assume (IRSA)."""
@@ -456,7 +489,11 @@ class EksPlatform(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{name}-{suffix}-{policy.rsplit('/', 1)[-1].lower()}", role=role.name,
                                          policy_arn=_POLICY + policy, opts=child)
         if inline is not None:
-            aws.iam.RolePolicy(f"{name}-{suffix}-policy", role=role.id, policy=inline, opts=child)
+            # A child of its role, so the plan (and the guards) can tell whose permissions these are; the alias
+            # keeps policies declared before that (as children of the platform) from being replaced.
+            aws.iam.RolePolicy(f"{name}-{suffix}-policy", role=role.id, policy=inline,
+                               opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                                   parent=role, aliases=[pulumi.Alias(parent=self)])))
         return role
 
     def _weights_bucket(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions) -> aws.s3.Bucket:

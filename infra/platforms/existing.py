@@ -15,11 +15,14 @@ import pulumi_kubernetes as k8s
 
 from infra.config import Existing, StackConfig, existing_node_size
 from infra.platforms import (
+    IdentityRequest,
     NodeTaint,
     Platform,
     PoolFacts,
+    WorkloadIdentity,
     configured_cpu_pool_facts,
     gke_allocatable,
+    identity_requests,
     node_taints,
 )
 
@@ -62,6 +65,15 @@ def existing_notes(cfg: StackConfig) -> tuple[str, ...]:
     # The NVIDIA GPU operator runs its own DCGM exporter; a second one would fight it for the GPUs' counters.
     notes.append("existing cluster: GPU utilisation on the dashboard needs the cluster's own DCGM exporter (the NVIDIA "
                  "GPU operator runs one) scraped by its Prometheus; llm-fleet installs none there")
+    # No cloud identity can be created here: say what each workload needs, and whether config binds it.
+    for request in identity_requests(cfg).values():
+        if not request.buckets:
+            continue
+        key = f"{request.namespace}/{request.service_account}"
+        needs = ", ".join(f"{'read/write' if b.write else 'read'} {b.url}" for b in request.buckets)
+        bound = ("bound by existing.serviceAccountAnnotations" if key in existing.service_account_annotations
+                 else f"set existing.serviceAccountAnnotations.{key} to bind it to a cloud identity")
+        notes.append(f"existing cluster: service account {key} needs {needs}; {bound}")
     if cfg.budget is not None:
         notes.append(f"existing cluster: NO budget alarm is created (there is no cloud billing account to attach "
                      f"it to); budget.monthlyAmount {cfg.budget.monthly_amount:,.0f} {cfg.budget.currency} is only "
@@ -89,6 +101,11 @@ class ExistingCluster(pulumi.ComponentResource):
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, context=existing.context,
                                 enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
         registry = _registry(cfg, existing)
+        def workload_identity(request: IdentityRequest) -> WorkloadIdentity:
+            # No cloud account to create an identity in: the user binds the service account to one they have.
+            key = f"{request.namespace}/{request.service_account}"
+            return WorkloadIdentity(dict(existing.service_account_annotations.get(key, {})))
+
         self.platform = Platform(
             cloud="existing",
             provider=provider,
@@ -103,5 +120,6 @@ class ExistingCluster(pulumi.ComponentResource):
             exports={"registryUrl": registry, "kubeContext": existing.context},
             notes=existing_notes(cfg),
             system_node_selector=dict(existing.system_node_labels),
+            workload_identity=workload_identity,
         )
         self.register_outputs({"registryUrl": registry})

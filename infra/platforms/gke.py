@@ -7,6 +7,9 @@ GPU pools get GKE-managed drivers, the GPU taint and the labels workloads select
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
@@ -21,9 +24,11 @@ from infra.platforms import (
     POOL_LABEL,
     PURPOSE_LABEL,
     SYSTEM_DISK_GB,
+    IdentityRequest,
     ManagedPrometheus,
     Platform,
     PoolFacts,
+    WorkloadIdentity,
     catalog_pool_facts,
     exec_kubeconfig,
     gke_allocatable,
@@ -41,6 +46,34 @@ _APIS = (
 )
 # SSD persistent disks, created in the zone of the pod that claims them.
 SSD_STORAGE_CLASS = "llm-fleet-ssd"
+# IAM's rule for a service account id: 6-30 characters matching [a-z]([-a-z0-9]*[a-z0-9]) (CreateServiceAccountRequest
+# account_id, https://docs.cloud.google.com/python/docs/reference/iam/latest/google.cloud.iam_admin_v1.types.CreateServiceAccountRequest).
+ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
+# Bucket roles (https://cloud.google.com/storage/docs/access-control/iam-roles): objectViewer gets and lists
+# objects; objectUser also creates, updates and deletes them (a checkpoint overwrite is a delete + create),
+# without objectAdmin's power to change object ACLs.
+READ_ROLE, WRITE_ROLE = "roles/storage.objectViewer", "roles/storage.objectUser"
+WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+def gcp_service_account_id(stem: str, stack: str, suffix: str, *, keep_truncated: bool = False) -> str:
+    """A valid, stable account id `<stem>-<stack>-<suffix>` for a Google service account of this stack.
+
+    Used as is when valid. Otherwise (a stack name with uppercase, dots or underscores, or one too long) the
+    stack part is lowercased, cleaned and cut, and a hash of the real stack name keeps ids of different stacks
+    apart. `keep_truncated`: the account exists already under the cut-without-hash id of earlier versions,
+    which is kept where valid, because changing an id replaces the account (and its bindings).
+    """
+    room = 30 - len(suffix) - 1
+    plain = f"{stem}-{stack}"
+    legacy = plain[:room].rstrip("-") + f"-{suffix}"
+    if ACCOUNT_ID.fullmatch(legacy) and (keep_truncated or len(plain) <= room):
+        return legacy
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:6]
+    clean = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", plain.lower()))
+    account = f"{clean[:room - 7].rstrip('-')}-{digest}-{suffix}"
+    assert ACCOUNT_ID.fullmatch(account), account
+    return account
 
 
 def _gke_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
@@ -110,7 +143,8 @@ class GkePlatform(pulumi.ComponentResource):
             )
 
         node_sa = gcp.serviceaccount.Account(
-            f"{name}-nodes-sa", project=gcp_cfg.project, account_id=f"llm-fleet-{stack}"[:24].rstrip("-") + "-nodes",
+            f"{name}-nodes-sa", project=gcp_cfg.project,
+            account_id=gcp_service_account_id("llm-fleet", stack, "nodes", keep_truncated=True),
             display_name=f"llm-fleet {stack} GKE nodes", opts=after_apis,
         )
         # Least privilege for nodes: write logs and metrics, pull images. Workloads get their own identities.
@@ -201,6 +235,7 @@ class GkePlatform(pulumi.ComponentResource):
         if cfg.budget is not None:
             budget = GcpBudget(f"{name}-budget", cfg, opts=pulumi.ResourceOptions(parent=self, depends_on=apis))
 
+        self._name, self._project, self._after_apis = name, gcp_cfg.project, after_apis
         self.cluster_name = cluster.name
         self.kubeconfig = kubeconfig
         self.registry_url = registry_url
@@ -214,6 +249,7 @@ class GkePlatform(pulumi.ComponentResource):
             internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
             exports={"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                      "budgetName": budget.budget_name if budget else None},
+            workload_identity=self._workload_identity,
         )
         self.register_outputs({
             "clusterName": self.cluster_name,
@@ -222,13 +258,50 @@ class GkePlatform(pulumi.ComponentResource):
             "budgetName": budget.budget_name if budget else None,
         })
 
+    def _workload_identity(self, request: IdentityRequest) -> WorkloadIdentity:
+        """A Google service account the Kubernetes one acts as, with a role on exactly each bucket it uses.
+
+        Workload Identity by impersonation, as for KEDA (https://cloud.google.com/kubernetes-engine/docs/how-to/
+        workload-identity, "link Kubernetes ServiceAccounts to IAM"): the service account's annotation names the
+        Google account, and
+        `roles/iam.workloadIdentityUser` for `<project>.svc.id.goog[<ns>/<sa>]` lets it do so. Chosen over
+        granting the bucket role to the federated principal directly (principal://…/subject/ns/<ns>/sa/<sa>,
+        no Google account): that identifier needs the project number, and leaves no annotation in the
+        manifest to say which identity a pod has. Roles are bucket-level: scoping to a prefix would take IAM
+        Conditions (or managed folders) set up on buckets the user owns, which this stack does not manage.
+        Every name is computed here, not read back, so the plan (and a preview) can check the whole chain.
+        """
+        buckets = [b for b in request.buckets if b.scheme == "gs"]
+        if not buckets:
+            return WorkloadIdentity()
+        name, project = f"{self._name}-{request.name}", self._project
+        account_id = gcp_service_account_id("llm-fleet", pulumi.get_stack(), request.name)
+        email = f"{account_id}@{project}.iam.gserviceaccount.com"
+        account = gcp.serviceaccount.Account(
+            f"{name}-sa", project=project, account_id=account_id,
+            display_name=f"llm-fleet {pulumi.get_stack()}: {request.namespace}/{request.service_account}",
+            opts=self._after_apis)
+        after_account = pulumi.ResourceOptions(parent=self, depends_on=[account])
+        grants: list[pulumi.Resource] = [gcp.serviceaccount.IAMMember(
+            f"{name}-workload-identity", service_account_id=f"projects/{project}/serviceAccounts/{email}",
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{request.namespace}/{request.service_account}]",
+            opts=after_account)]
+        for access in buckets:
+            role = WRITE_ROLE if access.write else READ_ROLE
+            grants.append(gcp.storage.BucketIAMMember(
+                f"{name}-{access.bucket}-{role.rsplit('.', 1)[1].lower()}", bucket=access.bucket, role=role,
+                member=f"serviceAccount:{email}", opts=after_account))
+        return WorkloadIdentity({WORKLOAD_IDENTITY_ANNOTATION: email}, tuple(grants))
+
     def _keda_reads_managed_prometheus(self, name: str, cfg: StackConfig,
                                        opts: pulumi.ResourceOptions) -> ManagedPrometheus:
         """A Google identity that may read Managed Prometheus, bound to KEDA's operator by Workload Identity."""
         assert cfg.gcp is not None
         project = cfg.gcp.project
         reader = gcp.serviceaccount.Account(
-            f"{name}-keda-sa", project=project, account_id=f"keda-{pulumi.get_stack()}"[:24].rstrip("-") + "-metrics",
+            f"{name}-keda-sa", project=project,
+            account_id=gcp_service_account_id("keda", pulumi.get_stack(), "metrics", keep_truncated=True),
             display_name="KEDA: reads Managed Prometheus for autoscaling", opts=opts)
         gcp.projects.IAMMember(f"{name}-keda-monitoring-viewer", project=project, role="roles/monitoring.viewer",
                                member=reader.email.apply(lambda e: f"serviceAccount:{e}"),

@@ -8,7 +8,8 @@ import pulumi_kubernetes as k8s
 from infra.cluster import ClusterServices
 from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS, TRAINING_NS
 from infra.config import StackConfig
-from infra.platforms import SERVING_SERVICE_ACCOUNT, Platform
+from infra.platforms import SERVING_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.workloads.identities import workload_service_account
 from infra.workloads.kuberay import KubeRayServing, RayTrainingJob
 from infra.workloads.observability import ServingObservability
 from infra.workloads.rollout import RolloutWorkers
@@ -32,14 +33,10 @@ class ServingFleet(pulumi.ComponentResource):
                 f"{name}-hf-token", metadata=k8s.meta.v1.ObjectMetaArgs(name="hf-token", namespace=namespace),
                 string_data={"HF_TOKEN": pulumi.Output.secret(cfg.hf_token)}, opts=child)
             hf_secret = secret.metadata.name
-        # One identity for every serving pod; the platform binds it to what may read the weights (EKS: IRSA).
-        # No API token is mounted: serving pods never call the Kubernetes API (EKS injects its own token).
-        sa = k8s.core.v1.ServiceAccount(
-            f"{name}-sa", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVING_SERVICE_ACCOUNT, namespace=namespace,
-                labels={"app.kubernetes.io/part-of": "llm-fleet"},
-                annotations=platform.serving_service_account_annotations or None),
-            automount_service_account_token=False, opts=child)
+        # One identity for every pod that loads weights; the platform binds it to exactly the buckets the
+        # models come from (and, on EKS, the stack's weights bucket).
+        sa = workload_service_account(f"{name}-sa", name=SERVING_SERVICE_ACCOUNT, namespace=namespace,
+                                      platform=platform, parent=self, request=identity_requests(cfg)["serving"])
         self.urls: dict[str, str] = {}
         if cfg.serving.mode == "kuberay":
             ray = KubeRayServing(f"{name}-ray", cfg, platform, namespace=namespace,

@@ -24,9 +24,18 @@ from infra.catalog import GPUS
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
 from infra.config import Model, StackConfig
-from infra.platforms import Platform, PoolFacts
+from infra.platforms import (
+    RAY_HEAD_SERVICE_ACCOUNT,
+    RAY_ROLLOUT_SERVICE_ACCOUNT,
+    RAY_SUBMITTER_SERVICE_ACCOUNT,
+    TRAINING_SERVICE_ACCOUNT,
+    Platform,
+    PoolFacts,
+    identity_requests,
+)
+from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources
-from infra.workloads.training import CHECKPOINT_MOUNT, checkpoint_storage
+from infra.workloads.training import CHECKPOINT_MOUNT, checkpoint_storage, trainer_service_account
 from infra.workloads.vllm import SHM_GIB_PER_GPU, cache_gib
 
 RAY_SERVICE = "llm"
@@ -89,8 +98,14 @@ def _container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0
 
 
 def _pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
-         priority_class: pulumi.Input[str]) -> dict[str, Any]:
+         priority_class: pulumi.Input[str], service_account: pulumi.Input[str] | None = None,
+         api_token: bool = False) -> dict[str, Any]:
+    """A Ray pod; every one runs under a service account of its own (set here or by the caller), never `default`."""
+    identity: dict[str, Any] = {"automountServiceAccountToken": api_token}
+    if service_account is not None:
+        identity["serviceAccountName"] = service_account
     return {"spec": {
+        **identity,
         "priorityClassName": priority_class,
         "enableServiceLinks": False,
         "nodeSelector": dict(pool.node_selector),
@@ -101,7 +116,11 @@ def _pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
     }}
 
 
-def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str]) -> dict[str, Any]:
+def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
+                service_account: str = RAY_HEAD_SERVICE_ACCOUNT, api_token: bool = True) -> dict[str, Any]:
+    """The head. With in-tree autoscaling its autoscaler sidecar calls the Kubernetes API under the head's
+    account: KubeRay binds its Role to that account, which must exist when named (v1.7.0
+    raycluster_controller.go reconcileAutoscalerServiceAccount; common/rbac.go)."""
     container = _container("ray-head", image, HEAD_CPU, HEAD_MEMORY_GIB)
     container["ports"] += [{"name": "serve", "containerPort": SERVE_PORT}, {"name": "gcs", "containerPort": 6379},
                            {"name": "dashboard", "containerPort": 8265}]
@@ -109,7 +128,7 @@ def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str]) 
         # No CPUs or GPUs offered to the scheduler: no replica or rollout task ever lands on the head.
         "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0",
                            "metrics-export-port": str(METRICS_PORT)},
-        "template": _pod(pool, container, [], priority_class),
+        "template": _pod(pool, container, [], priority_class, service_account, api_token),
     }
 
 
@@ -126,9 +145,8 @@ def _gpu_group(cfg: StackConfig, pool: PoolFacts, models: list[Model], image: st
                                              "sizeLimit": f"{SHM_GIB_PER_GPU * pool.gpus_per_node}Gi"}}]
     warm_gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
     warm = math.ceil(warm_gpus / pool.gpus_per_node)
-    template = _pod(pool, container, volumes, priority_class)
-    # The replicas load the weights: they run as the serving identity (the head keeps KubeRay's own).
-    template["spec"]["serviceAccountName"] = service_account
+    # The replicas load the weights: they run as the serving identity.
+    template = _pod(pool, container, volumes, priority_class, service_account)
     return {"groupName": pool.name, "replicas": warm, "minReplicas": warm, "maxReplicas": pool.max_nodes,
             "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
             "template": template}
@@ -149,7 +167,7 @@ def _rollout_group(cfg: StackConfig, pool: PoolFacts, priority_class: pulumi.Inp
     # Two pods per node, one slot kept for the head.
     return {"groupName": "rollout", "replicas": warm, "minReplicas": warm, "maxReplicas": 2 * pool.max_nodes - 1,
             "rayStartParams": {"num-cpus": str(cpu), "metrics-export-port": str(METRICS_PORT)},
-            "template": _pod(pool, container, [], priority_class)}
+            "template": _pod(pool, container, [], priority_class, RAY_ROLLOUT_SERVICE_ACCOUNT)}
 
 
 def _upgrade_strategy(cfg: StackConfig, gpu_groups: list[dict[str, Any]], platform: Platform) -> dict[str, Any]:
@@ -212,11 +230,22 @@ def ray_job_spec(cfg: StackConfig, platform: Platform, priority_class: pulumi.In
         "runtimeEnvYAML": yaml.safe_dump({"env_vars": env}),
         "rayClusterSpec": {
             "rayVersion": cfg.artifacts.ray_version,
-            "headGroupSpec": _head_group(image, platform.pools[cfg.rollout.pool], priority_class),
+            # The driver runs on the head: it writes checkpoints too, under the trainer's identity (no autoscaler).
+            "headGroupSpec": _head_group(image, platform.pools[cfg.rollout.pool], priority_class,
+                                         TRAINING_SERVICE_ACCOUNT, api_token=False),
             "workerGroupSpecs": [{"groupName": pool.name, "replicas": 1, "minReplicas": 1, "maxReplicas": 1,
                                   "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
-                                  "template": _pod(pool, worker, volumes, priority_class)}],
+                                  "template": _pod(pool, worker, volumes, priority_class,
+                                                   TRAINING_SERVICE_ACCOUNT)}],
         },
+        # KubeRay's default submitter pod runs as `default` (v1.7.0 common/job.go GetSubmitterTemplate): give it its
+        # own account. KubeRay fills in the `ray job submit` command when none is set (configureSubmitterContainer).
+        "submitterPodTemplate": {"spec": {
+            "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
+            "restartPolicy": "Never", "enableServiceLinks": False,
+            "containers": [{"name": "ray-job-submitter", "image": image, "resources": {
+                "requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
+        }},
     }
 
 
@@ -230,10 +259,17 @@ class KubeRayServing(pulumi.ComponentResource):
         cfg = args
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "ray-llm", "app.kubernetes.io/part-of": "llm-fleet"}
+        accounts = [
+            workload_service_account(f"{name}-head-sa", name=RAY_HEAD_SERVICE_ACCOUNT, namespace=namespace,
+                                     platform=platform, parent=self, automount=True),
+            workload_service_account(f"{name}-rollout-sa", name=RAY_ROLLOUT_SERVICE_ACCOUNT, namespace=namespace,
+                                     platform=platform, parent=self, request=identity_requests(cfg)["rollout"]),
+        ]
         self.ray_service = k8s.apiextensions.CustomResource(
             f"{name}-rayservice", api_version="ray.io/v1", kind="RayService",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=RAY_SERVICE, namespace=namespace, labels=labels),
-            spec=ray_service_spec(cfg, platform, priority_class, service_account), opts=child)
+            spec=ray_service_spec(cfg, platform, priority_class, service_account),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=accounts))
 
         def peers(names: list[str]) -> list[dict]:
             return [{"namespaceSelector": {"matchExpressions": [
@@ -265,11 +301,14 @@ class RayTrainingJob(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": "trainer", "app.kubernetes.io/part-of": "llm-fleet"}
         storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
         env = {**cfg.training.env, **storage.env}
+        trainer = trainer_service_account(self, name, cfg, platform, namespace)
+        submitter = workload_service_account(f"{name}-submitter-sa", name=RAY_SUBMITTER_SERVICE_ACCOUNT,
+                                             namespace=namespace, platform=platform, parent=self)
         k8s.apiextensions.CustomResource(
             f"{name}-rayjob", api_version="ray.io/v1", kind="RayJob",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer", namespace=namespace, labels=labels,
                                                 annotations={"pulumi.com/skipAwait": "true"}),
             spec=ray_job_spec(cfg, platform, priority_class, storage.claim_name, env),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[trainer, submitter]))
         self.register_outputs({})
 

@@ -6,7 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.platforms import Platform
+from infra.platforms import ROLLOUT_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import tolerations
 
 
@@ -31,6 +32,9 @@ class RolloutWorkers(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": "rollout-worker", "app.kubernetes.io/part-of": "llm-fleet"}
         env = {**model_url_env(model_urls), **rollout.env}
         resources = {"cpu": f"{rollout.cpu_per_worker:g}", "memory": f"{rollout.memory_gib_per_worker:g}Gi"}
+        # Its own account: a cloud identity only for buckets its env or args name.
+        sa = workload_service_account(f"{name}-sa", name=ROLLOUT_SERVICE_ACCOUNT, namespace=namespace,
+                                      platform=platform, parent=self, request=identity_requests(cfg)["rollout"])
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="rollout-worker", namespace=namespace, labels=labels),
@@ -40,6 +44,7 @@ class RolloutWorkers(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=sa.metadata.name,
                         priority_class_name=priority_class,
                         enable_service_links=False,
                         automount_service_account_token=False,

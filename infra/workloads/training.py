@@ -11,7 +11,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.platforms import Platform
+from infra.platforms import TRAINING_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 
 CHECKPOINT_MOUNT = "/checkpoints"
@@ -21,6 +22,14 @@ CHECKPOINT_MOUNT = "/checkpoints"
 class CheckpointStorage:
     env: dict[str, str]
     claim_name: pulumi.Output[str] | None  # mount it at CHECKPOINT_MOUNT when set
+
+
+def trainer_service_account(parent: pulumi.Resource, name: str, cfg: StackConfig, platform: Platform,
+                            namespace: pulumi.Input[str]) -> k8s.core.v1.ServiceAccount:
+    """The trainer's own account: read/write on its checkpoint bucket, read on buckets its env or args name."""
+    return workload_service_account(f"{name}-sa", name=TRAINING_SERVICE_ACCOUNT, namespace=namespace,
+                                    platform=platform, parent=parent,
+                                    request=identity_requests(cfg)["training"])
 
 
 def checkpoint_storage(parent: pulumi.Resource, name: str, cfg: StackConfig, platform: Platform,
@@ -60,6 +69,7 @@ class TrainingJob(pulumi.ComponentResource):
         env = dict(training.env)
         storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
         env.update(storage.env)
+        service_account = trainer_service_account(self, name, cfg, platform, namespace).metadata.name
         volumes, mounts = [], []
         if storage.claim_name is not None:
             volumes.append(k8s.core.v1.VolumeArgs(
@@ -83,6 +93,8 @@ class TrainingJob(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account,
+                        automount_service_account_token=False,
                         restart_policy="Never",
                         priority_class_name=priority_class,
                         enable_service_links=False,
