@@ -22,6 +22,7 @@ class PodTemplate:
     workload: str  # "Deployment llm-serving/vllm-qwen-7b"
     name: str
     spec: dict[str, Any]
+    namespace: str = ""
 
     def total_request(self, resource: str) -> float:
         """Sum over containers of what the scheduler reserves of one resource.
@@ -55,16 +56,21 @@ def pod_templates(resources: tuple[PlannedResource, ...]) -> Iterator[PodTemplat
             continue
         meta = r.inputs.get("metadata", {})
         name = meta.get("name", r.name)
-        where = f"{kind} {meta.get('namespace', '')}/{name}"
+        ns = meta.get("namespace", "")
+        where = f"{kind} {ns}/{name}"
         if kind in WORKLOAD_KINDS:
-            yield PodTemplate(where, name, r.inputs.get("spec", {}).get("template", {}).get("spec", {}))
+            yield PodTemplate(where, name, r.inputs.get("spec", {}).get("template", {}).get("spec", {}), ns)
         elif kind in RAY_CLUSTER_FIELD:
             cluster = r.inputs.get("spec", {}).get(RAY_CLUSTER_FIELD[kind], {})
             head = cluster.get("headGroupSpec", {}).get("template", {}).get("spec", {})
-            yield PodTemplate(f"{where} head", f"{name}/head", head)
+            yield PodTemplate(f"{where} head", f"{name}/head", head, ns)
             for group in cluster.get("workerGroupSpecs", []):
                 yield PodTemplate(f"{where} group {group.get('groupName')}", f"{name}/{group.get('groupName')}",
-                                  group.get("template", {}).get("spec", {}))
+                                  group.get("template", {}).get("spec", {}), ns)
+            # A RayJob's submitter pod (KubeRay runs a default one when none is given: it is a pod all the same).
+            submitter = r.inputs.get("spec", {}).get("submitterPodTemplate")
+            if kind == "RayJob":
+                yield PodTemplate(f"{where} submitter", f"{name}/submitter", (submitter or {}).get("spec", {}), ns)
 
 
 def selected_pool(pod: PodTemplate, pools: dict[str, PoolFacts]) -> PoolFacts | None:
