@@ -50,6 +50,7 @@ from infra.platforms import (
     SERVING_NAMESPACE,
     SERVING_SERVICE_ACCOUNT,
     SYSTEM_DISK_GB,
+    ExecPlugin,
     GpuMetricsExporter,
     Platform,
     PoolFacts,
@@ -171,11 +172,19 @@ def _service_trust(service: str) -> str:
         "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
 
 
+# The kubeconfig's credential plugin: the AWS CLI (`aws eks get-token`). GitHub's ubuntu-24.04 (= ubuntu-latest)
+# runner image ships it (actions/runner-images images/ubuntu/Ubuntu2404-Readme.md, "CLI Tools: AWS CLI").
+# The CI prerequisites guard reads this constant too: one source for what CI must install.
+KUBECONFIG_EXEC = ExecPlugin(
+    "aws", "run the job on a GitHub-hosted ubuntu-latest/ubuntu-24.04 runner (its image ships the AWS CLI) or "
+           "install the AWS CLI in a step before it")
+
+
 def _kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
     # Authenticates through `aws eks get-token`.
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
         lambda a: exec_kubeconfig(a[0], a[1], a[2], {
-            "command": "aws", "args": ["eks", "get-token", "--cluster-name", a[0], "--region", region,
+            "command": KUBECONFIG_EXEC.command, "args": ["eks", "get-token", "--cluster-name", a[0], "--region", region,
                                        "--output", "json"]}))
 
 
