@@ -97,8 +97,33 @@ def weights_bucket_prefix(stack: str) -> str:
     return f"llm-fleet-{aws_name_part(stack, 18)}-weights-"
 
 
-def ecr_repository_name(stack: str) -> str:
-    return f"llm-fleet-{aws_name_part(stack, 200)}/vllm-serving"
+# One ECR repository per image: an ECR repository holds one image's tags and digests, so `registryUrl` is the
+# prefix they share (`<account>.dkr.ecr.<region>.amazonaws.com/llm-fleet-<stack>`), like GKE's Artifact Registry
+# path. The names are the images' names in every registry (`<registryUrl>/<name>`): image.yml pushes the serving
+# image to `<registryUrl>/vllm-serving`, and promotion re-points `<source registryUrl>/<name>` to the target's.
+ECR_IMAGE_REPOSITORIES = {"servingImage": "vllm-serving", "rolloutImage": "rollout-worker",
+                          "trainingImage": "trainer", "rayImage": "ray-llm"}
+SERVING_REPOSITORY = ECR_IMAGE_REPOSITORIES["servingImage"]
+
+
+def ecr_registry_prefix(stack: str) -> str:
+    """Per stack: repository names are unique per account and region, and two stacks may share both."""
+    return f"llm-fleet-{aws_name_part(stack, 200)}"
+
+
+def ecr_repository_name(stack: str, image: str = SERVING_REPOSITORY) -> str:
+    return f"{ecr_registry_prefix(stack)}/{image}"
+
+
+def ecr_repositories(cfg: StackConfig) -> dict[str, str]:
+    """Artifact key → repository name of each image the stack file sets (the serving image always).
+
+    Every image artifact that is set, used or not: promotion copies each one that lives in the source's
+    registry into this one, so each needs its repository here.
+    """
+    artifacts = cfg.artifacts.model_dump(by_alias=True)
+    return {key: name for key, name in ECR_IMAGE_REPOSITORIES.items()
+            if key == "servingImage" or artifacts.get(key) is not None}
 
 
 def _eks_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
@@ -281,20 +306,25 @@ class EksPlatform(pulumi.ComponentResource):
                       service_account_role_arn=ebs_role.arn, resolve_conflicts_on_create="OVERWRITE",
                       resolve_conflicts_on_update="OVERWRITE", opts=after_nodes)
 
-        registry = aws.ecr.Repository(
-            f"{name}-registry",
-            # Per stack: repository names are unique per account and region, and two stacks may share both.
-            name=ecr_repository_name(stack),
-            # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
-            image_tag_mutability="MUTABLE" if cfg.tier == "dev" else "IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-            # Only dev's images go with `pulumi destroy`: CI rebuilds them from any commit. Staging is not
-            # protected, but its repository holds the digests being promoted to prod, so a destroy there fails
-            # on a non-empty repository until someone empties it on purpose.
-            force_delete=cfg.tier == "dev",
-            opts=stateful,
-        )
+        repositories = {
+            image: aws.ecr.Repository(
+                # The serving image's repository keeps the name it always had: renaming would replace it.
+                f"{name}-registry" if image == SERVING_REPOSITORY else f"{name}-registry-{image}",
+                name=ecr_repository_name(stack, image),
+                # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
+                image_tag_mutability="MUTABLE" if cfg.tier == "dev" else "IMMUTABLE",
+                image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                # Only dev's images go with `pulumi destroy`: CI rebuilds them from any commit. Staging is not
+                # protected, but its repositories hold the digests being promoted to prod, so a destroy there
+                # fails on a non-empty repository until someone empties it on purpose.
+                force_delete=cfg.tier == "dev",
+                opts=stateful,
+            )
+            for image in ecr_repositories(cfg).values()
+        }
+        # <account>.dkr.ecr.<region>.amazonaws.com/llm-fleet-<stack>: the serving repository's URL minus its name.
+        registry_url = repositories[SERVING_REPOSITORY].repository_url.apply(lambda url: url.rsplit("/", 1)[0])
         bucket = self._weights_bucket(name, cfg, stateful)
         serving_role = self._irsa_role("serving", SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT,
                                        inline=bucket.arn.apply(lambda arn: json.dumps({
@@ -327,7 +357,7 @@ class EksPlatform(pulumi.ComponentResource):
         if cfg.budget is not None:
             budget = AwsBudget(f"{name}-budget", cfg, opts=pulumi.ResourceOptions(parent=self, provider=provider))
 
-        exports = {"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry.repository_url,
+        exports = {"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                    "weightsBucket": bucket.bucket, "servingRoleArn": serving_role.arn,
                    "budgetName": budget.budget_name if budget else None}
         self.platform = Platform(
@@ -335,7 +365,7 @@ class EksPlatform(pulumi.ComponentResource):
             provider=k8s_provider,
             pools=facts,
             storage_class=GP3_STORAGE_CLASS,
-            registry=registry.repository_url,
+            registry=registry_url,
             managed_prometheus=None,  # Amazon Managed Prometheus needs SigV4 proxies: self-hosted instead
             # The AWS Load Balancer Controller reads the scheme; the in-tree controller the `internal` flag.
             internal_lb_annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
