@@ -6,13 +6,15 @@ promotion honest — the source pins an image by tag, a stack file has uncommitt
 target's config validation or guards fail with the new artifacts (checked by running the target's
 offline plan on the edited file before anything is written).
 
-What moves: every artifact of the source, with two rules that follow from tiers being separate
+What moves: every artifact of the source, with rules that follow from tiers being separate
 projects. An image that lives in the source stack's own registry (its `registryUrl` output) is
 re-pointed at the target's registry *with the same digest*: the bytes are identical, and the
 target's nodes may only pull from their own project; `imageCopies` lists what must be copied
-(`crane copy`) before the target deploys. A model revision moves only for a model the source also
-serves (same name, same source): the other revisions of the target were never tested in the
-source tier and stay as they are. Nothing outside the block (pools, budgets, models) is touched.
+(`crane copy`) before the target deploys. On ECR (one repository per image) a re-pointed image
+the target creates no repository for is refused. A model revision moves only for a model the source also
+serves (same name, same source), and a chart only one platform installs keeps the target's pin when the
+source installs none: the target's other revisions and charts were never tested in the source tier and
+stay as they are. Nothing outside the block (pools, budgets, models) is touched.
 """
 
 from __future__ import annotations
@@ -137,6 +139,15 @@ def _new_artifacts(src_doc: CommentedMap, dst_doc: CommentedMap, src_plan, dst_p
             if new[key] != dst_block.get(key):
                 promotion.image_copies.append((ref, new[key]))
 
+    # Charts only one platform installs (EKS: cluster-autoscaler, the device plugin, DCGM) stay as the target pins
+    # them when the source installs none (GKE → EKS): like a revision of a model the source does not serve,
+    # nothing about them was tested in the source tier.
+    src_charts, dst_charts = src_block.get("charts"), dst_block.get("charts")
+    if isinstance(src_charts, Mapping) and isinstance(dst_charts, Mapping):
+        kept = {k: v for k, v in dst_charts.items() if k not in src_charts}
+        new["charts"] = {**src_charts, **kept}
+        promotion.notes += [f"artifacts.charts.{k} kept: {promotion.src} does not install it" for k in kept]
+
     src_models = {m.name: m.source for m in src_plan.cfg.models}
     src_revisions = src_block.get("modelRevisions") or {}
     dst_revisions = dst_block.get("modelRevisions") or {}
@@ -151,6 +162,32 @@ def _new_artifacts(src_doc: CommentedMap, dst_doc: CommentedMap, src_plan, dst_p
     if revisions or "modelRevisions" in src_block:
         new["modelRevisions"] = revisions
     return new
+
+
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+
+
+def _missing_repositories(new: Mapping[str, Any], dst_plan, dst_name: str) -> list[str]:
+    """Images the target would pull from its own ECR registry where it creates no repository.
+
+    ECR holds one image per repository: `<registryUrl>/<name>` exists only if the target's plan declares
+    the repository `llm-fleet-<stack>/<name>` (Artifact Registry takes any name under its one repository).
+    """
+    declared = {r.inputs.get("name") for r in dst_plan.of_type(ECR_REPOSITORY)}
+    registry = dst_plan.outputs.get("registryUrl")
+    if not declared or not isinstance(registry, str) or "/" not in registry:
+        return []
+    host = registry.split("/", 1)[0]
+    problems = []
+    for key, ref in new.items():
+        if not (key.endswith("Image") and isinstance(ref, str) and ref.startswith(f"{registry}/")):
+            continue
+        repository = ref[len(host) + 1:].split("@", 1)[0].rsplit(":", 1)[0]
+        if repository not in declared:
+            problems.append(f"promote refused: artifacts.{key} would be {ref.split('@', 1)[0]}, but {dst_name} creates "
+                            f"no ECR repository {repository} (it creates {', '.join(sorted(declared))}); name the "
+                            "image after one of them in the source registry")
+    return problems
 
 
 def _replace_in_place(target: CommentedMap, new: Mapping[str, Any]) -> None:
@@ -182,8 +219,9 @@ def promote(src: str, dst: str, root: Path, *, dry_run: bool = False) -> Promoti
     dst_plan = _plan(dst, root, f"{dst_name} is invalid before promotion")
 
     old_text = dst_path.read_text()  # == _dump(dst_doc): load_stack_file proved the round trip exact
-    _replace_in_place(artifacts_block(dst_doc, dst_name), _new_artifacts(src_doc, dst_doc, src_plan, dst_plan,
-                                                                         promotion))
+    new_artifacts = _new_artifacts(src_doc, dst_doc, src_plan, dst_plan, promotion)
+    problems += _missing_repositories(new_artifacts, dst_plan, dst_name)
+    _replace_in_place(artifacts_block(dst_doc, dst_name), new_artifacts)
     new_text = _dump(dst_doc)
     with tempfile.TemporaryDirectory(prefix="llm-fleet-promote-") as tmp:
         (Path(tmp) / dst_name).write_text(new_text)

@@ -281,6 +281,14 @@ def configured_cpu_pool_facts(pool: NodePool, allocatable: Allocatable,
                           pool.disk_size_gb, node_taints(pool.taints), allocatable, node_selector)
 
 
+@dataclass(frozen=True)
+class ExecPlugin:
+    """A binary a kubeconfig's user execs for its token: whatever runs `pulumi preview`/`up` must have it."""
+
+    command: str
+    ci_install: str  # how a GitHub workflow job gets it (the CI prerequisites guard names it in its fix)
+
+
 def exec_kubeconfig(name: str, server: str, ca_data: str, exec_user: dict[str, object]) -> str:
     """A kubeconfig whose user authenticates through a cloud CLI plugin: short-lived tokens, none in state."""
     return yaml.safe_dump({
@@ -319,6 +327,21 @@ def pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
     from infra.platforms.existing import existing_pool_facts
 
     return existing_pool_facts(cfg)
+
+
+def kubeconfig_exec_plugins(cfg: StackConfig) -> tuple[ExecPlugin, ...] | None:
+    """What the stack's kubeconfig execs, from the same constants its builder uses (None: not knowable offline)."""
+    if cfg.cloud == "gke":
+        from infra.platforms.gke import KUBECONFIG_EXEC
+
+        return (KUBECONFIG_EXEC,)
+    if cfg.cloud == "eks":
+        from infra.platforms.eks import KUBECONFIG_EXEC as EKS_KUBECONFIG_EXEC
+
+        return (EKS_KUBECONFIG_EXEC,)
+    from infra.platforms.existing import existing_kubeconfig_execs
+
+    return existing_kubeconfig_execs(cfg)
 
 
 def platform_notes(cfg: StackConfig) -> tuple[str, ...]:

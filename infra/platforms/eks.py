@@ -49,6 +49,7 @@ from infra.platforms import (
     PURPOSE_LABEL,
     SYSTEM_DISK_GB,
     BucketAccess,
+    ExecPlugin,
     GpuMetricsExporter,
     IdentityRequest,
     Platform,
@@ -102,8 +103,33 @@ def weights_bucket_prefix(stack: str) -> str:
     return f"llm-fleet-{aws_name_part(stack, 18)}-weights-"
 
 
-def ecr_repository_name(stack: str) -> str:
-    return f"llm-fleet-{aws_name_part(stack, 200)}/vllm-serving"
+# One ECR repository per image: an ECR repository holds one image's tags and digests, so `registryUrl` is the
+# prefix they share (`<account>.dkr.ecr.<region>.amazonaws.com/llm-fleet-<stack>`), like GKE's Artifact Registry
+# path. The names are the images' names in every registry (`<registryUrl>/<name>`): image.yml pushes the serving
+# image to `<registryUrl>/vllm-serving`, and promotion re-points `<source registryUrl>/<name>` to the target's.
+ECR_IMAGE_REPOSITORIES = {"servingImage": "vllm-serving", "rolloutImage": "rollout-worker",
+                          "trainingImage": "trainer", "rayImage": "ray-llm"}
+SERVING_REPOSITORY = ECR_IMAGE_REPOSITORIES["servingImage"]
+
+
+def ecr_registry_prefix(stack: str) -> str:
+    """Per stack: repository names are unique per account and region, and two stacks may share both."""
+    return f"llm-fleet-{aws_name_part(stack, 200)}"
+
+
+def ecr_repository_name(stack: str, image: str = SERVING_REPOSITORY) -> str:
+    return f"{ecr_registry_prefix(stack)}/{image}"
+
+
+def ecr_repositories(cfg: StackConfig) -> dict[str, str]:
+    """Artifact key → repository name of each image the stack file sets (the serving image always).
+
+    Every image artifact that is set, used or not: promotion copies each one that lives in the source's
+    registry into this one, so each needs its repository here.
+    """
+    artifacts = cfg.artifacts.model_dump(by_alias=True)
+    return {key: name for key, name in ECR_IMAGE_REPOSITORIES.items()
+            if key == "servingImage" or artifacts.get(key) is not None}
 
 
 def _eks_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
@@ -188,11 +214,19 @@ def _service_trust(service: str) -> str:
         "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
 
 
+# The kubeconfig's credential plugin: the AWS CLI (`aws eks get-token`). GitHub's ubuntu-24.04 (= ubuntu-latest)
+# runner image ships it (actions/runner-images images/ubuntu/Ubuntu2404-Readme.md, "CLI Tools: AWS CLI").
+# The CI prerequisites guard reads this constant too: one source for what CI must install.
+KUBECONFIG_EXEC = ExecPlugin(
+    "aws", "run the job on a GitHub-hosted ubuntu-latest/ubuntu-24.04 runner (its image ships the AWS CLI) or "
+           "install the AWS CLI in a step before it")
+
+
 def _kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
     # Authenticates through `aws eks get-token`.
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
         lambda a: exec_kubeconfig(a[0], a[1], a[2], {
-            "command": "aws", "args": ["eks", "get-token", "--cluster-name", a[0], "--region", region,
+            "command": KUBECONFIG_EXEC.command, "args": ["eks", "get-token", "--cluster-name", a[0], "--region", region,
                                        "--output", "json"]}))
 
 
@@ -289,20 +323,25 @@ class EksPlatform(pulumi.ComponentResource):
                       service_account_role_arn=ebs_role.arn, resolve_conflicts_on_create="OVERWRITE",
                       resolve_conflicts_on_update="OVERWRITE", opts=after_nodes)
 
-        registry = aws.ecr.Repository(
-            f"{name}-registry",
-            # Per stack: repository names are unique per account and region, and two stacks may share both.
-            name=ecr_repository_name(stack),
-            # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
-            image_tag_mutability="MUTABLE" if cfg.tier == "dev" else "IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-            # Only dev's images go with `pulumi destroy`: CI rebuilds them from any commit. Staging is not
-            # protected, but its repository holds the digests being promoted to prod, so a destroy there fails
-            # on a non-empty repository until someone empties it on purpose.
-            force_delete=cfg.tier == "dev",
-            opts=stateful,
-        )
+        repositories = {
+            image: aws.ecr.Repository(
+                # The serving image's repository keeps the name it always had: renaming would replace it.
+                f"{name}-registry" if image == SERVING_REPOSITORY else f"{name}-registry-{image}",
+                name=ecr_repository_name(stack, image),
+                # Immutable tags: a digest promoted to prod can never be re-pointed under the same tag.
+                image_tag_mutability="MUTABLE" if cfg.tier == "dev" else "IMMUTABLE",
+                image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                # Only dev's images go with `pulumi destroy`: CI rebuilds them from any commit. Staging is not
+                # protected, but its repositories hold the digests being promoted to prod, so a destroy there
+                # fails on a non-empty repository until someone empties it on purpose.
+                force_delete=cfg.tier == "dev",
+                opts=stateful,
+            )
+            for image in ecr_repositories(cfg).values()
+        }
+        # <account>.dkr.ecr.<region>.amazonaws.com/llm-fleet-<stack>: the serving repository's URL minus its name.
+        registry_url = repositories[SERVING_REPOSITORY].repository_url.apply(lambda url: url.rsplit("/", 1)[0])
         bucket = self._weights_bucket(name, cfg, stateful)
         self._weights = bucket
 
@@ -330,7 +369,7 @@ class EksPlatform(pulumi.ComponentResource):
         if cfg.budget is not None:
             budget = AwsBudget(f"{name}-budget", cfg, opts=pulumi.ResourceOptions(parent=self, provider=provider))
 
-        exports = {"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry.repository_url,
+        exports = {"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                    "weightsBucket": bucket.bucket, "budgetName": budget.budget_name if budget else None}
         self._exports = exports
         self.platform = Platform(
@@ -338,7 +377,7 @@ class EksPlatform(pulumi.ComponentResource):
             provider=k8s_provider,
             pools=facts,
             storage_class=GP3_STORAGE_CLASS,
-            registry=registry.repository_url,
+            registry=registry_url,
             managed_prometheus=None,  # Amazon Managed Prometheus needs SigV4 proxies: self-hosted instead
             # The AWS Load Balancer Controller reads the scheme; the in-tree controller the `internal` flag.
             internal_lb_annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",

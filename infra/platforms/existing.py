@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from infra.config import Existing, StackConfig, existing_node_size
 from infra.platforms import (
+    ExecPlugin,
     IdentityRequest,
     NodeTaint,
     Platform,
@@ -74,11 +76,42 @@ def existing_notes(cfg: StackConfig) -> tuple[str, ...]:
         bound = ("bound by existing.serviceAccountAnnotations" if key in existing.service_account_annotations
                  else f"set existing.serviceAccountAnnotations.{key} to bind it to a cloud identity")
         notes.append(f"existing cluster: service account {key} needs {needs}; {bound}")
+    if existing_kubeconfig_execs(cfg) is None:
+        where = "existing.kubeconfig (a secret)" if existing.kubeconfig else \
+            f"the deployer's kubeconfig (context {existing.context!r})" if existing.context else \
+            "the deployer's default kubeconfig"
+        notes.append(f"existing cluster: the plan cannot see what {where} execs for its credentials; a CI job that "
+                     "runs `pulumi preview`/`up` must install that exec plugin itself (the CI prerequisites check "
+                     "only proves it for kubeconfigs this stack builds)")
     if cfg.budget is not None:
         notes.append(f"existing cluster: NO budget alarm is created (there is no cloud billing account to attach "
                      f"it to); budget.monthlyAmount {cfg.budget.monthly_amount:,.0f} {cfg.budget.currency} is only "
                      f"checked against the cost table, priced as {existing.price_as!r}")
     return tuple(notes)
+
+
+_EXISTING_EXEC_INSTALL = "install it in a step before it (the existing cluster's kubeconfig names it)"
+
+
+def existing_kubeconfig_execs(cfg: StackConfig) -> tuple[ExecPlugin, ...] | None:
+    """The exec plugins of `existing.kubeconfig`'s users, when it is readable here (None: not knowable).
+
+    `plan` sees a secret kubeconfig masked, and an `existing.context` lives in the deployer's own
+    kubeconfig: neither says what it execs. The policy pack gets the decrypted config and can read it.
+    """
+    existing = _existing(cfg)
+    if not existing.kubeconfig:
+        return None
+    try:
+        doc = yaml.safe_load(existing.kubeconfig)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("users"), list):
+        return None
+    commands = sorted({u["user"]["exec"]["command"] for u in doc["users"]
+                       if isinstance(u, dict) and isinstance(u.get("user"), dict)
+                       and isinstance(u["user"].get("exec"), dict) and u["user"]["exec"].get("command")})
+    return tuple(ExecPlugin(c, _EXISTING_EXEC_INSTALL) for c in commands)
 
 
 def _registry(cfg: StackConfig, existing: Existing) -> str:

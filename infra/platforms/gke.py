@@ -24,6 +24,7 @@ from infra.platforms import (
     POOL_LABEL,
     PURPOSE_LABEL,
     SYSTEM_DISK_GB,
+    ExecPlugin,
     IdentityRequest,
     ManagedPrometheus,
     Platform,
@@ -85,12 +86,22 @@ def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
     return catalog_pool_facts(cfg, "gke", gke_allocatable, _gke_gpu_selector)
 
 
+# The kubeconfig's credential plugin: a gcloud component (`gcloud components install gke-gcloud-auth-plugin`,
+# https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl). In CI,
+# google-github-actions/setup-gcloud installs components named in its `install_components` input (its README).
+# The CI prerequisites guard reads this constant too: one source for what CI must install.
+KUBECONFIG_EXEC = ExecPlugin(
+    "gke-gcloud-auth-plugin",
+    "add a google-github-actions/setup-gcloud step with `install_components: gke-gcloud-auth-plugin` before it")
+
+
 def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
     # Authenticates through gke-gcloud-auth-plugin.
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
         lambda a: exec_kubeconfig(a[0], f"https://{a[1]}", a[2], {
-            "command": "gke-gcloud-auth-plugin", "provideClusterInfo": True,
-            "installHint": "Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)"}))
+            "command": KUBECONFIG_EXEC.command, "provideClusterInfo": True,
+            "installHint": f"Install {KUBECONFIG_EXEC.command} "
+                           f"(gcloud components install {KUBECONFIG_EXEC.command})"}))
 
 
 class GkePlatform(pulumi.ComponentResource):
