@@ -144,6 +144,61 @@ GPUS: dict[GpuKind, GpuSpec] = {
 }
 
 
+# Where each GPU machine family is sold, per region: the zones a node pool of it may span. A zone missing here
+# fails node pool creation ("machine type not available in zone"). Read 2026-11-29 from the Compute Engine API's
+# per-zone machine types as published in github.com/skypilot-org/skypilot-catalog catalogs/v8/gcp/vms.csv
+# (commit 8427bbff988abdd050a9f51addd314ef31cb4e85), which lists the same zones as GCP's "GPU regions and zones"
+# page (cloud.google.com/compute/docs/gpus/gpu-regions-zones). Every size of a family is sold in the same zones.
+# AWS is left out on purpose: in its older regions (us-east-1 among them) zone NAMES map to different physical
+# zones per account (docs.aws.amazon.com/global-infrastructure/latest/regions/az-ids.html), so only
+# `aws ec2 describe-instance-type-offerings --location-type availability-zone` in the deploying account knows.
+GPU_ZONES_AS_OF = "2026-11-29"
+GPU_ZONES_SOURCE = ("cloud.google.com/compute/docs/gpus/gpu-regions-zones, as listed by the Compute Engine API in "
+                    "skypilot-org/skypilot-catalog catalogs/v8/gcp/vms.csv @8427bbf")
+GPU_FAMILY_ZONES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    "gke": {
+        "a2-highgpu": {  # A100 40GB
+            "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+            "us-east1": ("us-east1-b",),
+            "us-west1": ("us-west1-b",),
+            "europe-west4": ("europe-west4-a", "europe-west4-b"),
+        },
+        "a2-ultragpu": {  # A100 80GB
+            "us-central1": ("us-central1-a", "us-central1-c"),
+            "us-east4": ("us-east4-c",),
+            "us-east5": ("us-east5-a", "us-east5-b"),
+            "europe-west4": ("europe-west4-a",),
+        },
+        "a3-highgpu": {  # H100 80GB
+            "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c"),
+            "us-east4": ("us-east4-a", "us-east4-b", "us-east4-c"),
+            "us-east5": ("us-east5-a",),
+            "us-west1": ("us-west1-a", "us-west1-b"),
+            "us-west4": ("us-west4-a",),
+            "europe-west4": ("europe-west4-b", "europe-west4-c"),
+        },
+        "g2-standard": {  # L4
+            "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c"),
+            "us-east1": ("us-east1-b", "us-east1-c", "us-east1-d"),
+            "us-east4": ("us-east4-a", "us-east4-c"),
+            "us-west1": ("us-west1-a", "us-west1-b", "us-west1-c"),
+            "us-west4": ("us-west4-a", "us-west4-c"),
+            "europe-west4": ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+        },
+    },
+}
+
+
+def machine_family(machine_type: str) -> str:
+    """`a3-highgpu-1g` → `a3-highgpu`, `g2-standard-8` → `g2-standard`, `p4d.24xlarge` → `p4d`."""
+    return machine_type.rsplit("-", 1)[0] if "-" in machine_type else machine_type.split(".", 1)[0]
+
+
+def zones_selling(cloud: str, machine_type: str, region: str) -> tuple[str, ...] | None:
+    """The zones of `region` where `cloud` sells `machine_type`; None where the catalog does not know."""
+    return GPU_FAMILY_ZONES.get(cloud, {}).get(machine_family(machine_type), {}).get(region)
+
+
 @dataclass(frozen=True)
 class GpuPrice:
     """USD per GPU-hour, the whole machine's price divided by its GPUs (host CPU and RAM included)."""
