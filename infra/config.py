@@ -440,6 +440,7 @@ class Charts(_Model):
     cluster_autoscaler: str | None = None
     nvidia_device_plugin: str | None = None
     dcgm_exporter: str | None = None  # EKS only: GPU utilisation and memory for the dashboard
+    metrics_server: str | None = None  # EKS only: the resource metrics API the CPU autoscalers read
 
 
 Image = Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
@@ -741,7 +742,8 @@ def _gpu_zone_checks(cfg: StackConfig, i: int, pool: NodePool, region: str, plat
 
 
 # Versions known to work together (EKS 1.33), named in errors so a missing pin is one copy-paste away.
-CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0"}
+CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0",
+                          "metrics_server": "3.13.0"}
 AWS_BUDGET_NOTIFICATIONS = 10  # AWS Budgets: at most 10 notifications per budget
 
 _PLATFORM_BLOCKS = {"gke": "gcp", "eks": "aws", "existing": "existing"}
@@ -763,7 +765,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
             problems.append(f"{block}: set, but cloud is {cfg.cloud!r}; remove it or set cloud: {cloud}")
     if cfg.cloud == "eks":
         charts = cfg.artifacts.charts
-        for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter"):
+        for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter", "metrics_server"):
             if getattr(charts, key) is None:
                 problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
                                 f"pinned version, e.g. {to_camel(key)}: {CHART_VERSION_EXAMPLES[key]}")
