@@ -58,9 +58,10 @@ Guard = Callable[[StackPlan], Verdict]
 
 def config_guards() -> list[Guard]:
     from infra.guards.budget import budget_covers_max_fleet
+    from infra.guards.capacity import warm_replicas_fit_pool_minimum
     from infra.guards.pools import every_gpu_pool_is_used
 
-    return [budget_covers_max_fleet, every_gpu_pool_is_used]
+    return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum]
 
 
 def resource_guards() -> list[Guard]:
