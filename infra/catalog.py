@@ -17,6 +17,11 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+# Ray's prefix for accelerator resources (ray._private.ray_constants.RESOURCE_CONSTRAINT_PREFIX): Serve LLM asks for
+# `accelerator_type:<LLMConfig.accelerator_type>` in each replica's placement-group bundle
+# (ray/llm/_internal/serve/core/configs/accelerators.py, GPUAccelerator.default_bundles).
+RAY_ACCELERATOR_PREFIX = "accelerator_type:"
+
 # The clouds whose machines this catalog knows. An existing cluster has no catalog of its own:
 # it describes its nodes in its config and is priced at a price list the user names.
 CATALOG_CLOUDS = ("gke", "eks")
@@ -52,9 +57,19 @@ class GpuSpec:
     memory_gb: int
     gke_accelerator: str  # the value GKE puts in the node label cloud.google.com/gke-accelerator
     shapes: dict[str, tuple[MachineShape, ...]]  # per cloud; the first shape per GPU count is the default
-    ray_accelerator: str  # Ray's accelerator_type (ray.util.accelerators)
+    # Ray's accelerator_type (ray.util.accelerators), distinct per kind: what a worker group advertises as the custom
+    # resource `accelerator_type:<it>` and what a Serve LLM config asks for.
+    ray_accelerator: str
     gpu_operator_product: str  # the NVIDIA GPU operator's (GPU feature discovery) nvidia.com/gpu.product label
     coreweave_class: str | None  # CoreWeave's gpu.nvidia.com/class label; None: CoreWeave does not sell it
+    # What Ray detects by itself on such a node (`accelerator_type:<it>` from the NVML name: ray
+    # _private/accelerators/nvidia_gpu.py maps both "NVIDIA A100-SXM4-40GB" and "...-80GB" to "A100").
+    ray_detected: str = ""
+
+    @property
+    def ray_resource(self) -> str:
+        """The Ray custom resource a GPU worker group of this kind advertises (Ray's own prefix)."""
+        return f"{RAY_ACCELERATOR_PREFIX}{self.ray_accelerator}"
 
     def shape(self, cloud: str, gpus_per_node: int, machine_type: str | None = None) -> MachineShape | None:
         """The machine for this many GPUs on `cloud`: the named one, else the catalog's default."""
@@ -113,18 +128,18 @@ GPUS: dict[GpuKind, GpuSpec] = {
     GpuKind.A100_40GB: GpuSpec(
         GpuKind.A100_40GB, 40, "nvidia-tesla-a100",
         {"gke": tuple(_a2_high(g) for g in (1, 2, 4, 8)), "eks": (_P4D,)},
-        "A100", "NVIDIA-A100-SXM4-40GB", "A100_NVLINK",
+        "A100-40G", "NVIDIA-A100-SXM4-40GB", "A100_NVLINK", "A100",
     ),
     GpuKind.A100_80GB: GpuSpec(
         GpuKind.A100_80GB, 80, "nvidia-a100-80gb",
         {"gke": tuple(_a2_ultra(g) for g in (1, 2, 4, 8)), "eks": (_P4DE,)},
-        "A100", "NVIDIA-A100-SXM4-80GB", "A100_NVLINK_80GB",
+        "A100-80G", "NVIDIA-A100-SXM4-80GB", "A100_NVLINK_80GB", "A100",
     ),
     # a3-highgpu-1g/2g/4g exist for spot and flex-start capacity; 8g for every capacity type.
     GpuKind.H100_80GB: GpuSpec(
         GpuKind.H100_80GB, 80, "nvidia-h100-80gb",
         {"gke": tuple(_a3_high(g) for g in (1, 2, 4, 8)), "eks": (_P5_1, _P5_8)},
-        "H100", "NVIDIA-H100-80GB-HBM3", "H100_NVLINK_80GB",
+        "H100", "NVIDIA-H100-80GB-HBM3", "H100_NVLINK_80GB", "H100",
     ),
     GpuKind.L4: GpuSpec(
         GpuKind.L4,
@@ -139,9 +154,64 @@ GPUS: dict[GpuKind, GpuSpec] = {
             ),
             "eks": _G6,
         },
-        "L4", "NVIDIA-L4", None,
+        "L4", "NVIDIA-L4", None, "L4",
     ),
 }
+
+
+# Where each GPU machine family is sold, per region: the zones a node pool of it may span. A zone missing here
+# fails node pool creation ("machine type not available in zone"). Read 2026-11-29 from the Compute Engine API's
+# per-zone machine types as published in github.com/skypilot-org/skypilot-catalog catalogs/v8/gcp/vms.csv
+# (commit 8427bbff988abdd050a9f51addd314ef31cb4e85), which lists the same zones as GCP's "GPU regions and zones"
+# page (cloud.google.com/compute/docs/gpus/gpu-regions-zones). Every size of a family is sold in the same zones.
+# AWS is left out on purpose: in its older regions (us-east-1 among them) zone NAMES map to different physical
+# zones per account (docs.aws.amazon.com/global-infrastructure/latest/regions/az-ids.html), so only
+# `aws ec2 describe-instance-type-offerings --location-type availability-zone` in the deploying account knows.
+GPU_ZONES_AS_OF = "2026-11-29"
+GPU_ZONES_SOURCE = ("cloud.google.com/compute/docs/gpus/gpu-regions-zones, as listed by the Compute Engine API in "
+                    "skypilot-org/skypilot-catalog catalogs/v8/gcp/vms.csv @8427bbf")
+GPU_FAMILY_ZONES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    "gke": {
+        "a2-highgpu": {  # A100 40GB
+            "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+            "us-east1": ("us-east1-b",),
+            "us-west1": ("us-west1-b",),
+            "europe-west4": ("europe-west4-a", "europe-west4-b"),
+        },
+        "a2-ultragpu": {  # A100 80GB
+            "us-central1": ("us-central1-a", "us-central1-c"),
+            "us-east4": ("us-east4-c",),
+            "us-east5": ("us-east5-a", "us-east5-b"),
+            "europe-west4": ("europe-west4-a",),
+        },
+        "a3-highgpu": {  # H100 80GB
+            "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c"),
+            "us-east4": ("us-east4-a", "us-east4-b", "us-east4-c"),
+            "us-east5": ("us-east5-a",),
+            "us-west1": ("us-west1-a", "us-west1-b"),
+            "us-west4": ("us-west4-a",),
+            "europe-west4": ("europe-west4-b", "europe-west4-c"),
+        },
+        "g2-standard": {  # L4
+            "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c"),
+            "us-east1": ("us-east1-b", "us-east1-c", "us-east1-d"),
+            "us-east4": ("us-east4-a", "us-east4-c"),
+            "us-west1": ("us-west1-a", "us-west1-b", "us-west1-c"),
+            "us-west4": ("us-west4-a", "us-west4-c"),
+            "europe-west4": ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+        },
+    },
+}
+
+
+def machine_family(machine_type: str) -> str:
+    """`a3-highgpu-1g` → `a3-highgpu`, `g2-standard-8` → `g2-standard`, `p4d.24xlarge` → `p4d`."""
+    return machine_type.rsplit("-", 1)[0] if "-" in machine_type else machine_type.split(".", 1)[0]
+
+
+def zones_selling(cloud: str, machine_type: str, region: str) -> tuple[str, ...] | None:
+    """The zones of `region` where `cloud` sells `machine_type`; None where the catalog does not know."""
+    return GPU_FAMILY_ZONES.get(cloud, {}).get(machine_family(machine_type), {}).get(region)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from infra.catalog import (
     MachineShape,
     alternative,
     parse_cpu_machine,
+    zones_selling,
 )
 
 NAMESPACE = "llm-fleet"
@@ -443,6 +444,7 @@ class Charts(_Model):
     cluster_autoscaler: str | None = None
     nvidia_device_plugin: str | None = None
     dcgm_exporter: str | None = None  # EKS only: GPU utilisation and memory for the dashboard
+    metrics_server: str | None = None  # EKS only: the resource metrics API the CPU autoscalers read
 
 
 Image = Annotated[str, Field(pattern=r"^[\w.\-/:]+(:[\w.\-]+)?(@sha256:[0-9a-f]{64})?$")]
@@ -715,11 +717,37 @@ def _pool_zone_checks(cfg: StackConfig) -> list[str]:
             shown = ": missing;" if pool.zones is None else f" = {pool.zones}:"
             problems.append(f"{where}{shown} an EC2 capacity reservation lives in one zone; allowed: exactly the "
                             f"reservation's zone, one of {allowed} (e.g. zones: [{block.zones[0]}])")
+        problems += _gpu_zone_checks(cfg, i, pool, block.region, block.zones, key)
     return problems
 
 
+_SELLER = {"gke": "GCP", "eks": "AWS"}
+
+
+def _gpu_zone_checks(cfg: StackConfig, i: int, pool: NodePool, region: str, platform_zones: list[str],
+                     key: str) -> list[str]:
+    """A GPU pool spans only zones the catalog knows sell its machine (node pool creation fails elsewhere)."""
+    if pool.gpu is None:
+        return []
+    machine = gpu_pool_shape(pool, cfg.cloud).machine_type
+    selling = zones_selling(cfg.cloud, machine, region)
+    if selling is None:
+        return []  # the catalog does not know this region: the plan says so (platforms.prerequisites)
+    zones = pool.zones or platform_zones
+    missing = [z for z in zones if z not in selling]
+    if not missing:
+        return []
+    usable = [z for z in platform_zones if z in selling]
+    fix = (f"set nodePools[{i}].zones: [{', '.join(usable)}]" if usable else
+           f"add one of them to {key}.zones and set nodePools[{i}].zones to it")
+    shown = f" = {pool.zones}:" if pool.zones else f": missing, so it spans {key}.zones {platform_zones};"
+    return [f"nodePools[{i}].zones{shown} pool {pool.name!r} runs {machine}, which {_SELLER[cfg.cloud]} does not "
+            f"sell in {', '.join(missing)}; zones of {region} that sell it: {', '.join(selling)}; {fix}"]
+
+
 # Versions known to work together (EKS 1.33), named in errors so a missing pin is one copy-paste away.
-CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0"}
+CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0",
+                          "metrics_server": "3.13.0"}
 AWS_BUDGET_NOTIFICATIONS = 10  # AWS Budgets: at most 10 notifications per budget
 
 _PLATFORM_BLOCKS = {"gke": "gcp", "eks": "aws", "existing": "existing"}
@@ -741,7 +769,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
             problems.append(f"{block}: set, but cloud is {cfg.cloud!r}; remove it or set cloud: {cloud}")
     if cfg.cloud == "eks":
         charts = cfg.artifacts.charts
-        for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter"):
+        for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter", "metrics_server"):
             if getattr(charts, key) is None:
                 problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
                                 f"pinned version, e.g. {to_camel(key)}: {CHART_VERSION_EXAMPLES[key]}")

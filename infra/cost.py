@@ -14,6 +14,8 @@ two 8-GPU p4d nodes: 16 paid).
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 from infra.catalog import (
@@ -46,10 +48,16 @@ class PoolCost:
     gpus_used_min: int = 0  # GPUs the workloads placed on this pool request at their minimum
     gpus_used_max: int = 0  # ... and at their maximum
     sold_as: str = ""  # where GPUs are bought by the node: "AWS", "GKE", "this cluster"
+    warm_nodes: int = 0  # nodes the workloads' minimum replicas hold, whatever the pool's minNodes says
+
+    @property
+    def running_min_nodes(self) -> int:
+        """The fewest nodes that run: the pool's minimum, or more when warm replicas force the autoscaler up."""
+        return max(self.min_nodes, self.warm_nodes)
 
     @property
     def hourly_min(self) -> float:
-        return self.min_nodes * self.node_hourly
+        return self.running_min_nodes * self.node_hourly
 
     @property
     def hourly_max(self) -> float:
@@ -57,7 +65,7 @@ class PoolCost:
 
     @property
     def gpus_paid_min(self) -> int:
-        return self.min_nodes * self.gpus_per_node
+        return self.running_min_nodes * self.gpus_per_node
 
     @property
     def gpus_paid_max(self) -> int:
@@ -72,7 +80,16 @@ class PoolCost:
         return (f"pool {self.pool}: the workloads use at most {self.gpus_used_max} {kind} GPUs "
                 f"(at least {self.gpus_used_min}); {self.sold_as} sells {kind} in nodes of {self.gpus_per_node} "
                 f"({self.machine_type}), so you pay for {self.gpus_paid_max} at maximum ({self.max_nodes} x "
-                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum ({self.min_nodes} x {self.gpus_per_node})")
+                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum ({self.running_min_nodes} x "
+                f"{self.gpus_per_node})")
+
+    @property
+    def warm_note(self) -> str | None:
+        """Plain words when the models' minimum replicas hold more nodes than the pool's minNodes."""
+        if self.warm_nodes <= self.min_nodes:
+            return None
+        return (f"pool {self.pool}: the models' minimum replicas hold {self.warm_nodes} node(s), above minNodes "
+                f"{self.min_nodes}; the minimum cost counts {self.warm_nodes}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ class CostReport:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return tuple(p.note for p in self.pools if p.note)
+        return tuple(n for p in self.pools for n in (p.warm_note, p.note) if n)
 
 
 def _seller(cfg: StackConfig) -> str:
@@ -182,14 +199,34 @@ def gpus_used(cfg: StackConfig) -> dict[str, tuple[int, int]]:
     return used
 
 
+def warm_nodes(cfg: StackConfig, pools: dict[str, PoolFacts]) -> dict[str, int]:
+    """Per GPU pool, the nodes its models' minimum replicas occupy (a replica's GPUs sit on one node).
+
+    The autoscaler adds nodes until every warm replica is placed, so these nodes run (and are paid) even when the
+    pool's minNodes is lower. Training adds none: the job is suspended until someone resumes it.
+    """
+    by_pool: dict[str, list] = defaultdict(list)
+    for model in cfg.models:
+        by_pool[cfg.model_pool(model).name].append(model)
+    held: dict[str, int] = {}
+    for name, models in by_pool.items():
+        per_node = pools[name].gpus_per_node
+        gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
+        # Whole replicas per node: 3 replicas of tensorParallelSize 4 on 8-GPU nodes need 2 nodes, not 1.5.
+        whole = max(math.ceil(m.replicas.min / max(1, per_node // m.tensor_parallel_size)) for m in models)
+        held[name] = max(math.ceil(gpus / per_node), whole)
+    return held
+
+
 def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
     used = gpus_used(cfg)
+    held = warm_nodes(cfg, pools)
     pool_costs = tuple(
         PoolCost(
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
-            gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg),
+            gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
         )
         for p in pools.values()
     )
@@ -202,7 +239,7 @@ def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
         alternatives.append(AlternativeCost(
             name=alt.name,
             source=alt.source,
-            hourly_min=sum(price(p) * p.min_nodes for p in gpu_pools),
+            hourly_min=sum(price(p) * p.running_min_nodes for p in gpu_pools),
             hourly_max=sum(price(p) * p.max_nodes for p in gpu_pools),
             not_offered=tuple(sorted({p.gpu for p in gpu_pools if p.gpu not in alt.per_gpu_hour})),  # type: ignore[misc]
         ))

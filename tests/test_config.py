@@ -202,7 +202,9 @@ def test_weights_fit_property(params_b, tp, dtype):
     from infra.config import BYTES_PER_PARAMETER, GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM
 
     raw = stack_config("prod")
-    raw["nodePools"][0].update(gpu="A100-80GB", gpusPerNode=8, minNodes=0, maxNodes=2)
+    # a2-ultragpu is sold in us-central1-a and -c only (catalog.GPU_FAMILY_ZONES)
+    raw["nodePools"][0].update(gpu="A100-80GB", gpusPerNode=8, minNodes=0, maxNodes=2,
+                               zones=["us-central1-a", "us-central1-c"])
     raw["models"][0].update(gpu="A100-80GB", parameters=params_b * 1e9, dtype=dtype, tensorParallelSize=tp,
                             replicas={"min": 1, "max": 1})
     fits = params_b * BYTES_PER_PARAMETER[dtype] <= tp * 80 * GPU_MEMORY_UTILIZATION * (1 - WEIGHT_HEADROOM)

@@ -167,7 +167,8 @@ def test_guard_catches_replicas_that_cannot_fit_the_worker_group(make_stack):
     plan = run_plan(name, root)
     verdicts = {v.guard: v for v in plan.verdicts}
     assert verdicts["ray-replicas-fit-worker-groups"].status == "fail"
-    assert "need 16 A100 GPUs, the worker groups offer at most 12" in verdicts["ray-replicas-fit-worker-groups"].message
+    assert ("need 16 A100-40G GPUs, the worker groups advertising it offer at most 12"
+            in verdicts["ray-replicas-fit-worker-groups"].message)
     assert not plan.ok
 
 

@@ -159,7 +159,7 @@ def test_pulumi_up_path_refuses_a_failing_guard(make_stack):
     from tests.conftest import stack_config
 
     raw = stack_config("prod")
-    raw["nodePools"].append({"name": "idle-l4", "gpu": "L4", "minNodes": 0, "maxNodes": 1})
+    raw["nodePools"].append({"name": "idle-l4", "gpu": "L4", "minNodes": 0, "maxNodes": 1, "zones": ["us-central1-a"]})
     cfg = parse_stack_config(raw)
     with pytest.raises(program.GuardError, match="idle-l4"):
         program.run(cfg)

@@ -58,13 +58,15 @@ Guard = Callable[[StackPlan], Verdict]
 
 def config_guards() -> list[Guard]:
     from infra.guards.budget import budget_covers_max_fleet
+    from infra.guards.capacity import warm_replicas_fit_pool_minimum
     from infra.guards.pools import every_gpu_pool_is_used
 
-    return [budget_covers_max_fleet, every_gpu_pool_is_used]
+    return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum]
 
 
 def resource_guards() -> list[Guard]:
     from infra.guards.ci import ci_installs_kubeconfig_exec
+    from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
     from infra.guards.exposure import no_unrequested_load_balancer
     from infra.guards.identities import workloads_have_their_own_identity
     from infra.guards.images import images_pinned_by_digest
@@ -84,7 +86,8 @@ def resource_guards() -> list[Guard]:
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
             workloads_have_their_own_identity,
-            ci_installs_kubeconfig_exec]
+            ci_installs_kubeconfig_exec,
+            network_policies_are_enforced, resource_metrics_have_a_provider]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from infra.catalog import GPUS
+from infra.catalog import GPUS, RAY_ACCELERATOR_PREFIX
 from infra.guards import StackPlan, Verdict
 from infra.guards.pods import PodTemplate, selected_pool
 
@@ -65,14 +65,28 @@ def _gpus_at_max(service: dict[str, Any]) -> dict[str, int]:
     return need
 
 
-def _gpu_groups(service: dict[str, Any], plan: StackPlan) -> list[tuple[str, str, int, int, int]]:
-    """(group, Ray accelerator, GPUs per pod, min pods, max pods) of each GPU worker group."""
+def advertised_accelerators(group: dict[str, Any], plan: StackPlan) -> tuple[str, ...]:
+    """The accelerator types a worker group's Ray nodes offer: those it declares as `accelerator_type:<kind>`
+    resources (top-level `resources` or rayStartParams), then the one Ray detects from its pool's GPU."""
+    declared = dict(group.get("resources") or {})
+    start = group.get("rayStartParams", {}).get("resources")
+    if start:
+        declared.update(yaml.safe_load(start.strip("'\"").replace("\\", "")) or {})
+    kinds = [k.removeprefix(RAY_ACCELERATOR_PREFIX) for k in declared if k.startswith(RAY_ACCELERATOR_PREFIX)]
+    pod = PodTemplate(group["groupName"], group["groupName"], group.get("template", {}).get("spec", {}))
+    pool = selected_pool(pod, plan.pools)
+    if pod.gpus and pool is not None and pool.gpu is not None:
+        kinds.append(GPUS[pool.gpu].ray_detected)
+    return tuple(dict.fromkeys(k for k in kinds if k))
+
+
+def _gpu_groups(service: dict[str, Any], plan: StackPlan) -> list[tuple[str, tuple[str, ...], int, int, int]]:
+    """(group, accelerator types it offers (its own kind first), GPUs per pod, min pods, max pods) per GPU group."""
     groups = []
     for group in service["spec"]["rayClusterConfig"].get("workerGroupSpecs", []):
         pod = PodTemplate(group["groupName"], group["groupName"], group.get("template", {}).get("spec", {}))
-        pool = selected_pool(pod, plan.pools)
-        if pod.gpus and pool is not None and pool.gpu is not None:
-            groups.append((group["groupName"], GPUS[pool.gpu].ray_accelerator, pod.gpus,
+        if pod.gpus:
+            groups.append((group["groupName"], advertised_accelerators(group, plan), pod.gpus,
                            int(group.get("minReplicas", 0)), int(group.get("maxReplicas", 0))))
     return groups
 
@@ -82,13 +96,15 @@ def serve_replicas_fit_worker_groups(plan: StackPlan) -> Verdict:
     name, problems = "ray-replicas-fit-worker-groups", []
     for service in _ray_services(plan):
         need = _gpus_at_max(service)
+        # Per accelerator type, as Ray schedules: a replica asking for A100-40G fits only groups advertising it.
         have: dict[str, int] = defaultdict(int)
-        for _, accelerator, gpus, _, max_pods in _gpu_groups(service, plan):
-            have[accelerator] += gpus * max_pods
+        for _, accelerators, gpus, _, max_pods in _gpu_groups(service, plan):
+            for accelerator in accelerators:
+                have[accelerator] += gpus * max_pods
         for accelerator, gpus in need.items():
             if gpus > have[accelerator]:
-                problems.append(f"replicas at maximum need {gpus} {accelerator} GPUs, the worker groups offer at most "
-                                f"{have[accelerator]}")
+                problems.append(f"replicas at maximum need {gpus} {accelerator or 'unnamed'} GPUs, the worker groups "
+                                f"advertising it offer at most {have[accelerator]}")
     if problems:
         return Verdict(name, "fail", "; ".join(problems))
     return Verdict(name, "pass", "every Serve deployment's maximum fits its worker groups")
@@ -101,8 +117,8 @@ def blue_green_upgrade_has_headroom(plan: StackPlan) -> Verdict:
         if service["spec"].get("upgradeStrategy", {}).get("type") != "NewCluster":
             continue
         need = _gpus_at_max(service)
-        for group, accelerator, gpus, min_pods, max_pods in _gpu_groups(service, plan):
-            pods_at_peak = math.ceil(need[accelerator] / gpus)
+        for group, accelerators, gpus, min_pods, max_pods in _gpu_groups(service, plan):
+            pods_at_peak = math.ceil(need[accelerators[0]] / gpus) if accelerators else 0
             if pods_at_peak + min_pods > max_pods:
                 short.append(f"group {group}: {pods_at_peak} pods at peak + {min_pods} for the new cluster > "
                              f"{max_pods}")

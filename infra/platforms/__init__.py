@@ -346,6 +346,12 @@ def kubeconfig_exec_plugins(cfg: StackConfig) -> tuple[ExecPlugin, ...] | None:
 
 def platform_notes(cfg: StackConfig) -> tuple[str, ...]:
     """What the plan must say about this platform (from config alone, like the pool facts)."""
+    from infra.platforms.prerequisites import prerequisite_notes
+
+    return (*_cloud_notes(cfg), *prerequisite_notes(cfg))
+
+
+def _cloud_notes(cfg: StackConfig) -> tuple[str, ...]:
     if cfg.cloud == "eks":
         from infra.platforms.eks import eks_notes
 

@@ -71,6 +71,16 @@ ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 # instance type, but its ephemeral storage only from this ASG tag (ours is the NVMe RAID0, not the boot disk).
 CA_EPHEMERAL_STORAGE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
 GPU_AMI, CPU_AMI = "AL2023_x86_64_NVIDIA", "AL2023_x86_64_STANDARD"
+# The VPC CNI enforces NetworkPolicies only when asked: JSON key enableNetworkPolicy, the STRING "true" (EKS user
+# guide, "Restrict Pod network traffic with Kubernetes network policies", awsdocs/amazon-eks-user-guide
+# latest/ug/networking/cni-network-policy-configure.adoc). Needs add-on v1.14.0-eksbuild.3+ (unpinned here: EKS
+# installs its default for the cluster version, far newer on 1.25+), Kubernetes 1.25+ and kernel 5.10+ (AL2023 has
+# 6.1); the node agent then runs as a second container of aws-node and the policy controller in the control plane.
+ADDON_CONFIGURATION = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
+# Resource metrics for the HPA (the rollout workers scale on CPU): EKS ships no metrics-server (EKS user guide,
+# "View resource usage with the Kubernetes Metrics Server"). Chart: kubernetes-sigs/metrics-server charts/
+# metrics-server (3.13.x = metrics-server 0.8.x, for Kubernetes 1.31+ per its README's compatibility matrix).
+METRICS_SERVER_REPO = "https://kubernetes-sigs.github.io/metrics-server/"
 CLUSTER_AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
 # Managed policies, commercial partition.
@@ -316,6 +326,7 @@ class EksPlatform(pulumi.ComponentResource):
         after_nodes = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[system_group]))
         for addon in ("vpc-cni", "kube-proxy", "coredns"):
             aws.eks.Addon(f"{name}-addon-{addon}", cluster_name=cluster.name, addon_name=addon,
+                          configuration_values=ADDON_CONFIGURATION.get(addon),
                           resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
                           opts=after_nodes)
         ebs_role = self._irsa_role("ebs-csi", *EBS_CSI_SA, managed=("service-role/AmazonEBSCSIDriverPolicy",))
@@ -363,6 +374,7 @@ class EksPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
         )
         self._cluster_autoscaler(cluster, k8s_provider)
+        self._metrics_server(k8s_provider)
         gpu_metrics = self._gpu_daemons(k8s_provider)
 
         budget = None
@@ -600,6 +612,15 @@ class EksPlatform(pulumi.ComponentResource):
                     "expander": "least-waste",
                 },
             })
+
+    def _metrics_server(self, provider: k8s.Provider) -> None:
+        """The resource metrics API (metrics.k8s.io) the CPU HorizontalPodAutoscalers read, on the system pool."""
+        version = self._cfg.artifacts.charts.metrics_server
+        assert version is not None, "validated by config"
+        pinned_release(
+            f"{self._name}-metrics-server", release="metrics-server", chart="metrics-server", version=version,
+            repo=METRICS_SERVER_REPO, namespace="kube-system", parent=self, provider=provider,
+            node_selector={POOL_LABEL: "system"}, values={})
 
     def _gpu_daemons(self, provider: k8s.Provider) -> GpuMetricsExporter:
         """NVIDIA's device plugin and DCGM exporter on every GPU node: AL2023 NVIDIA nodes ship only drivers."""

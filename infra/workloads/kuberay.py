@@ -59,6 +59,8 @@ def _llm_config(cfg: StackConfig, model: Model) -> dict[str, Any]:
         engine["load_format"] = "runai_streamer"
     return {
         "model_loading_config": {"model_id": model.name, "model_source": source},
+        # Its own GPU kind: each replica's bundles then ask for `accelerator_type:<kind>`, which only the worker
+        # groups of that kind advertise (gpu_kind_resources), so a 40 GB model never lands on an 80 GB group.
         "accelerator_type": GPUS[model.gpu].ray_accelerator,
         "engine_kwargs": engine,
         "deployment_config": {"autoscaling_config": {
@@ -149,7 +151,21 @@ def _gpu_group(cfg: StackConfig, pool: PoolFacts, models: list[Model], image: st
     template = _pod(pool, container, volumes, priority_class, service_account)
     return {"groupName": pool.name, "replicas": warm, "minReplicas": warm, "maxReplicas": pool.max_nodes,
             "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
+            "resources": gpu_kind_resources(pool),
             "template": template}
+
+
+def gpu_kind_resources(pool: PoolFacts) -> dict[str, str]:
+    """The Ray resource naming this group's GPU kind, which the models placed on it ask for.
+
+    Ray detects only the model family from the GPU's name (`accelerator_type:A100` on 40 GB and 80 GB A100s alike),
+    so each group declares its kind as a custom resource, one per node: `accelerator_type:A100-40G`, the constant
+    ray.util.accelerators.NVIDIA_A100_40G that "is not auto-added to nodes" (its own comment). Through the group's
+    top-level `resources` (KubeRay v1.7.0 raycluster_types.go; the operator turns it into `ray start --resources`,
+    pod.go updateRayStartParamsResources) the Ray autoscaler also sees it on a group scaled to zero.
+    """
+    assert pool.gpu is not None
+    return {GPUS[pool.gpu].ray_resource: "1"}
 
 
 def rollout_pod_cpu(pool: PoolFacts) -> int:
@@ -235,6 +251,7 @@ def ray_job_spec(cfg: StackConfig, platform: Platform, priority_class: pulumi.In
                                          TRAINING_SERVICE_ACCOUNT, api_token=False),
             "workerGroupSpecs": [{"groupName": pool.name, "replicas": 1, "minReplicas": 1, "maxReplicas": 1,
                                   "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
+                                  "resources": gpu_kind_resources(pool),
                                   "template": _pod(pool, worker, volumes, priority_class,
                                                    TRAINING_SERVICE_ACCOUNT)}],
         },
