@@ -174,7 +174,9 @@ def test_the_pack_process_answers_the_engine_over_grpc(plan_of):
                 provider = next((p for p in plan.resources if p.urn == r.provider), None)
                 resources.append(analyzer_pb2.AnalyzerResource(
                     type=r.type, properties=properties, urn=r.urn, name=r.name, parent=r.parent,
-                    options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect),
+                    options=analyzer_pb2.AnalyzerResourceOptions(
+                        protect=r.protect, customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(
+                            **r.custom_timeouts)),
                     dependencies=list(r.dependencies),
                     provider=analyzer_pb2.AnalyzerProviderResource(type=provider.type, urn=provider.urn,
                                                                    name=provider.name) if provider else None,

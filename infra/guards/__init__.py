@@ -86,11 +86,12 @@ def resource_guards() -> list[Guard]:
         gpu_pods_select_and_tolerate_their_pool,
         termination_grace_covers_drain,
     )
+    from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 
     return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
-            custom_resources_wait_for_their_definitions]
+            custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:
