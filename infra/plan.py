@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -167,13 +168,39 @@ class _RecordingMonitor(mocks.MockMonitor):
             parent = "" if "::pulumi:pulumi:Stack::" in request.parent else request.parent
             self.planned.append(PlannedResource(
                 urn=response.urn, type=request.type, name=request.name, parent=parent,
-                custom=bool(request.custom), protect=bool(request.protect), inputs=_plain(inputs)))
+                custom=bool(request.custom), protect=bool(request.protect), inputs=_plain(inputs),
+                dependencies=tuple(sorted(request.dependencies)),
+                property_dependencies={k: tuple(sorted(v.urns))
+                                       for k, v in request.propertyDependencies.items() if v.urns},
+                provider=provider_urn(request.provider), custom_timeouts=_timeouts(request.customTimeouts)))
         return response
 
     def RegisterResourceOutputs(self, request):
         if "::pulumi:pulumi:Stack::" in request.urn:
             self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
+
+
+def provider_urn(reference: str) -> str:
+    """The provider's URN from an engine provider reference `<urn>::<id>` ("" stays "": the default provider)."""
+    return reference.rsplit("::", 1)[0] if reference else ""
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration_seconds(text: str) -> float:
+    """A Go duration string as `customTimeouts` carries it ("10m", "1h30m", "90s") in seconds."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def _timeouts(timeouts: Any) -> dict[str, float]:
+    return {op: duration_seconds(getattr(timeouts, op)) for op in ("create", "update", "delete")
+            if getattr(timeouts, op)}
 
 
 def _redact(value: Any) -> Any:

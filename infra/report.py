@@ -133,11 +133,24 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
         },
         "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
-        "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None,
-                       "protect": r.protect} for r in plan.resources],
+        "resources": [resource_json(r) for r in plan.resources],
         "outputs": plan.outputs,
         "notes": plan.notes,
     }
+
+
+def resource_json(r: PlannedResource) -> dict[str, Any]:
+    """One resource as a reviewer checks it: its inputs (secrets masked) and everything it waits for."""
+    from_inputs = {u for urns in r.property_dependencies.values() for u in urns}
+    return {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "protect": r.protect,
+            "inputs": r.inputs,
+            # Everything the engine waits for before creating it (a component in dependsOn appears as its
+            # custom descendants, as the SDK sends it); `dependsOn` is the part no input accounts for.
+            "dependencies": list(r.dependencies),
+            "dependsOn": [u for u in r.dependencies if u not in from_inputs],
+            "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items()},
+            "provider": r.provider or None,
+            "customTimeouts": r.custom_timeouts or None}
 
 
 def write_manifests(plan: Plan, out: Path) -> list[Path]:

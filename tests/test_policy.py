@@ -7,7 +7,14 @@ import json
 
 import pytest
 from pulumi.runtime import config as pulumi_config
-from pulumi_policy import EnforcementLevel, PolicyResource, PolicyResourceOptions, StackValidationArgs
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    StackValidationArgs,
+)
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra.guards import StackPlan, config_guards, resource_guards
@@ -19,7 +26,8 @@ STACK_URN = "urn:pulumi:prod::llm-fleet::pulumi:pulumi:Stack::llm-fleet-prod"
 
 
 def as_policy_resources(plan, edit=None) -> list[PolicyResource]:
-    """What the engine hands a stack policy: type, name, URN, props, protect and parent, from the offline plan."""
+    """What the engine hands a stack policy: type, name, URN, props, protect, parent, provider, dependencies and
+    custom timeouts, from the offline plan."""
     stack = PolicyResource(STACK_URN.rsplit("::", 2)[1], {}, STACK_URN, "llm-fleet-prod",
                            PolicyResourceOptions(False, [], None, [], None, [], None), None, None, [], {})
     by_urn, out = {}, [stack]
@@ -27,9 +35,14 @@ def as_policy_resources(plan, edit=None) -> list[PolicyResource]:
         props = copy.deepcopy(r.inputs)
         if edit is not None:
             edit(r, props)
-        opts = PolicyResourceOptions(r.protect, [], None, [], None, [], r.parent or STACK_URN)
-        resource = PolicyResource(r.type, unknown_checking_proxy(props), r.urn, r.name, opts, None,
-                                  by_urn.get(r.parent, stack), [], {})
+        timeouts = PolicyCustomTimeouts(*(r.custom_timeouts.get(op, 0) for op in ("create", "update", "delete")))
+        opts = PolicyResourceOptions(r.protect, [], None, [], timeouts, [], r.parent or STACK_URN)
+        provider = by_urn.get(r.provider)
+        provider_ref = (PolicyProviderResource(provider.resource_type, provider.props, provider.urn, provider.name)
+                        if provider is not None else None)
+        resource = PolicyResource(r.type, unknown_checking_proxy(props), r.urn, r.name, opts, provider_ref,
+                                  by_urn.get(r.parent, stack), [by_urn[u] for u in r.dependencies],
+                                  {k: [by_urn[u] for u in urns] for k, urns in r.property_dependencies.items()})
         by_urn[r.urn] = resource
         out.append(resource)
     return out
@@ -157,9 +170,18 @@ def test_the_pack_process_answers_the_engine_over_grpc(plan_of):
                     edit(r, props)
                 properties = struct_pb2.Struct()
                 properties.update(props)
+                # The engine also sends what each resource waits for: dependencies, provider, per-input deps.
+                provider = next((p for p in plan.resources if p.urn == r.provider), None)
                 resources.append(analyzer_pb2.AnalyzerResource(
                     type=r.type, properties=properties, urn=r.urn, name=r.name, parent=r.parent,
-                    options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect)))
+                    options=analyzer_pb2.AnalyzerResourceOptions(
+                        protect=r.protect, customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(
+                            **r.custom_timeouts)),
+                    dependencies=list(r.dependencies),
+                    provider=analyzer_pb2.AnalyzerProviderResource(type=provider.type, urn=provider.urn,
+                                                                   name=provider.name) if provider else None,
+                    propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v))
+                                          for k, v in r.property_dependencies.items()}))
             return analyzer_pb2.AnalyzeStackRequest(resources=resources)
 
         assert list(analyzer.AnalyzeStack(request(), timeout=60).diagnostics) == []

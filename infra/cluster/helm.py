@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.platforms import Platform
+from infra.waits import HELM_RELEASE_TIMEOUT_SECONDS
 
 
 def on_system_pool(platform: Platform) -> dict[str, Any]:
@@ -31,6 +32,8 @@ def pinned_release(resource_name: str, *, release: str, chart: str, version: str
         namespace=namespace,
         create_namespace=True,
         skip_crds=False,
+        # Helm waits for the chart's pods; on an autoscaled system pool they may wait for a new node first.
+        timeout=HELM_RELEASE_TIMEOUT_SECONDS,
         values={"nodeSelector": node_selector, **values},
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )

@@ -101,7 +101,7 @@ class Monitoring(pulumi.ComponentResource):
             spec={"selector": {"matchLabels": match_labels},
                   "podMetricsEndpoints": [{"port": e.port, "path": e.path, "interval": "15s",
                                            "relabelings": relabel} for e in endpoints]},
-            opts=opts)
+            opts=self._after_crds(opts))
 
     def alert_rules(self, name: str, namespace: pulumi.Input[str], groups: list[dict[str, Any]],
                     opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
@@ -112,4 +112,8 @@ class Monitoring(pulumi.ComponentResource):
                 spec={"groups": groups}, opts=opts)
         return k8s.apiextensions.CustomResource(
             name, api_version="monitoring.coreos.com/v1", kind="PrometheusRule", metadata=meta,
-            spec={"groups": groups}, opts=opts)
+            spec={"groups": groups}, opts=self._after_crds(opts))
+
+    def _after_crds(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """The PodMonitor/PrometheusRule kinds exist once kube-prometheus-stack has installed its CRDs."""
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.release]))

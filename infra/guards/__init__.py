@@ -11,7 +11,7 @@ error in prod and a warning elsewhere.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.config import StackConfig
@@ -30,6 +30,14 @@ class PlannedResource:
     custom: bool
     protect: bool
     inputs: dict[str, Any]
+    # What the engine waits for before creating this resource, as it received them: every URN in
+    # `dependsOn` (a component there stands for its custom descendants: the SDK expands it) and every
+    # resource an input came from (`property_dependencies`, per input); the explicit provider's URN
+    # ("" for a default provider); custom timeouts in seconds ("create", "update", "delete") when set.
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    provider: str = ""
+    custom_timeouts: dict[str, float] = field(default_factory=dict)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -70,6 +78,7 @@ def resource_guards() -> list[Guard]:
     from infra.guards.exposure import no_unrequested_load_balancer
     from infra.guards.identities import workloads_have_their_own_identity
     from infra.guards.images import images_pinned_by_digest
+    from infra.guards.ordering import custom_resources_wait_for_their_definitions
     from infra.guards.ray import (
         blue_green_upgrade_has_headroom,
         serve_config_is_valid,
@@ -81,13 +90,15 @@ def resource_guards() -> list[Guard]:
         gpu_pods_select_and_tolerate_their_pool,
         termination_grace_covers_drain,
     )
+    from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 
     return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
             workloads_have_their_own_identity,
             ci_installs_kubeconfig_exec,
-            network_policies_are_enforced, resource_metrics_have_a_provider]
+            network_policies_are_enforced, resource_metrics_have_a_provider,
+            custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:

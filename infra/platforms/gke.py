@@ -202,7 +202,7 @@ class GkePlatform(pulumi.ComponentResource):
 
         facts = gke_pool_facts(cfg)
         system = facts["system"]
-        self._node_pool(name, cluster, cfg, system, node_sa, labels, spot=False, disk_gb=SYSTEM_DISK_GB)
+        system_pool = self._node_pool(name, cluster, cfg, system, node_sa, labels, spot=False, disk_gb=SYSTEM_DISK_GB)
         for pool in cfg.node_pools:
             self._node_pool(name, cluster, cfg, facts[pool.name], node_sa, labels,
                             spot=pool.capacity == "spot", disk_gb=pool.disk_size_gb, reservation=pool.reservation,
@@ -224,7 +224,10 @@ class GkePlatform(pulumi.ComponentResource):
                                             registry.repository_id)
 
         kubeconfig = pulumi.Output.secret(_kubeconfig(cluster))
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True, opts=child)
+        # Everything Kubernetes waits for a node that can run pods: the cluster itself comes up with none (its
+        # default pool is removed), and Helm releases that wait for their pods would otherwise time out.
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True,
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[system_pool]))
         k8s.storage.v1.StorageClass(
             f"{name}-ssd-storage",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SSD_STORAGE_CLASS, labels={"app.kubernetes.io/part-of":

@@ -21,7 +21,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.proxy import _DictProxy, _is_unknown, _ListProxy
 
 from infra.config import ConfigError, StackConfig, load_config
@@ -78,8 +84,23 @@ def planned_resources(resources: Sequence[PolicyResource]) -> tuple[tuple[Planne
         planned.append(PlannedResource(
             urn=r.urn, type=r.resource_type, name=r.name,
             parent="" if f"::{STACK_TYPE}::" in parent else parent,
-            custom=not r.resource_type.startswith(COMPONENT_PREFIX), protect=bool(r.opts.protect), inputs=inputs))
+            custom=not r.resource_type.startswith(COMPONENT_PREFIX), protect=bool(r.opts.protect), inputs=inputs,
+            # The engine's record of what this resource waited for: the same facts `plan` records.
+            dependencies=tuple(sorted(d.urn for d in r.dependencies or [])),
+            property_dependencies={k: tuple(sorted(d.urn for d in deps))
+                                   for k, deps in (r.property_dependencies or {}).items() if deps},
+            provider=r.provider.urn if r.provider is not None else "",
+            custom_timeouts=_timeouts(r.opts.custom_timeouts)))
     return tuple(planned), any_unknown
+
+
+def _timeouts(timeouts: PolicyCustomTimeouts | None) -> dict[str, float]:
+    """Custom timeouts that are set (the engine reports an unset one as 0 seconds)."""
+    if timeouts is None:
+        return {}
+    seconds = {"create": timeouts.create_seconds, "update": timeouts.update_seconds,
+               "delete": timeouts.delete_seconds}
+    return {op: float(s) for op, s in seconds.items() if s}
 
 
 def guard_policy(guard: Guard, cfg: StackConfig) -> StackValidationPolicy:

@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
 from infra.platforms import ROLLOUT_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.waits import custom_timeouts
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import tolerations
 
@@ -68,7 +69,9 @@ class RolloutWorkers(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=child,
+            # No startup probe: what the first pods may wait for is a node of the autoscaled rollout pool.
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=custom_timeouts(
+                0, pool, max_replicas=rollout.replicas.max, max_surge=1, max_unavailable=1)),
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",

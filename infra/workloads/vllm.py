@@ -26,6 +26,7 @@ from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
 from infra.config import Model, StackConfig
 from infra.platforms import Platform
+from infra.waits import custom_timeouts, unavailable_at_peak
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
 
@@ -118,7 +119,33 @@ class VllmModel(pulumi.ComponentResource):
                 allow_privilege_escalation=False, run_as_non_root=True,
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
         )
-        surge = cfg.tier != "dev"  # prod/staging keep capacity during a rollout; dev saves the extra GPU
+        # prod/staging keep capacity during a rollout (surge one pod); dev saves the extra GPU (one pod down).
+        # At peak a surge pod needs a GPU beyond the model's maximum: in the pool (its maxNodes) and in the serving
+        # namespace's GPU quota (the serving pools' maxima). Where either has no such room, a rollout at peak would
+        # hang with its new pod Pending, so one old pod may go instead — at peak only: maxUnavailable is a
+        # percentage that Kubernetes rounds down to one pod at max replicas and to none below (unavailable_at_peak).
+        # Chosen over headroom (a spare node in maxNodes and the quota): that spare node is one more GPU of list
+        # price in the budget's maximum and still cannot be had when the zone is out of GPUs at peak, which is when
+        # the rollout needs it; one replica fewer for one startup budget at peak always progresses. Below peak no
+        # replica is ever taken away. A pool that has the room keeps maxUnavailable 0.
+        surge = cfg.tier != "dev"
+        max_surge: int | str
+        max_unavailable: int | str
+        if not surge:
+            max_surge, max_unavailable = 0, 1
+        else:
+            tp = model.tensor_parallel_size
+            on_pool = sum(m.replicas.max * m.tensor_parallel_size for m in cfg.models
+                          if cfg.model_pool(m).name == pool.name)
+            quota = sum(p.max_gpus for p in platform.pools.values() if p.purpose == "serving")  # see namespaces.py
+            in_namespace = sum(m.replicas.max * m.tensor_parallel_size for m in cfg.models)
+            room = on_pool + tp <= pool.max_gpus and in_namespace + tp <= quota
+            max_surge, max_unavailable = 1, 0 if room else unavailable_at_peak(model.replicas.max)
+        # Pulumi waits for the first pod (create) and for the whole rollout (update): startup budget per wave,
+        # plus a node when the pool must grow.
+        timeouts = custom_timeouts(life.startup_probe.initial_delay_seconds + life.startup_probe.window_seconds,
+                                   pool, max_replicas=model.replicas.max, max_surge=max_surge,
+                                   max_unavailable=max_unavailable)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
@@ -128,7 +155,7 @@ class VllmModel(pulumi.ComponentResource):
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                        max_surge=1 if surge else 0, max_unavailable=0 if surge else 1)),
+                        max_surge=max_surge, max_unavailable=max_unavailable)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
@@ -158,7 +185,7 @@ class VllmModel(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
         )
 
         lb = cfg.serving.expose == "internal-load-balancer"
