@@ -341,7 +341,7 @@ class Gcp(_Model):
             raise ValueError(f"masterCidr={self.master_cidr!r}: GKE's control plane range is a /28; allowed: a "
                              "private /28 such as 172.16.0.0/28")
         for i, key in enumerate(keys):
-            for other in keys[i + 1:]:
+            for other in keys[:i]:  # name the later (usually newer) range as the one to move
                 if nets[key].overlaps(nets[other]):
                     raise ValueError(f"{to_camel(key)}={getattr(self, key)!r} overlaps {to_camel(other)}="
                                      f"{getattr(self, other)!r}; allowed: ranges that overlap none of "
