@@ -412,6 +412,13 @@ def _evaluate(net: _Network, flow: Flow) -> FlowResult:
         port = dst.ports.get(flow.port) if isinstance(dst, Pods) else None
         if port is None:
             return FlowResult(flow, None, False, (f"{dst} declares no container port named {flow.port!r}",))
+    if isinstance(src, Addresses) and src.kind == "gateway-proxies" and not src.cidrs \
+            and not _of_type(net.resources, "gcp:container/cluster:Cluster"):
+        # Off-GKE GatewayClasses: where their proxies connect from is the controller's business.
+        return FlowResult(flow, port, None, (
+            f"{src.name} connect from addresses llm-fleet does not know: an in-cluster gateway (istio, envoy-gateway) "
+            "is admitted by listing its namespace in serving.apiAccessFrom; an off-cluster one (VPC Lattice) needs its "
+            "range admitted to the serve port, which no config key offers yet",))
     by: list[str] = []
     named = dst.ports if isinstance(dst, Pods) else {}
     for pods, direction, other in ((src, "Egress", dst), (dst, "Ingress", src)):
@@ -452,8 +459,6 @@ def _cloud_firewall(net: _Network, src: Addresses, port: int, flow: Flow) -> tup
         return False, (f"GKE private cluster: the control plane ({', '.join(src.cidrs)}) reaches nodes on 443/10250 "
                        f"only and no gcp:compute/firewall rule admits it on tcp:{port}")
     if src.kind == "gateway-proxies":
-        if not gke:
-            return None, f"{src.name} run where their controller puts them; not checkable from the plan"
         if not src.cidrs:
             return False, (f"no REGIONAL_MANAGED_PROXY subnet (role ACTIVE) exists in the region: {src.name} have no "
                            "addresses and the Gateway never becomes ready")
