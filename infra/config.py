@@ -47,6 +47,7 @@ from infra.catalog import (
 )
 
 NAMESPACE = "llm-fleet"
+ANY_ADDRESS = "0.0.0.0/0"
 
 # vLLM's default --gpu-memory-utilization: the share of each GPU vLLM allows itself.
 GPU_MEMORY_UTILIZATION = 0.90
@@ -94,13 +95,18 @@ class TierProfile:
     # serving GPUs during the switch; the incremental upgrade shifts traffic step by step within a
     # small surge, but needs the Gateway API and an alpha operator feature gate.
     ray_upgrade: Literal["NewCluster", "NewClusterWithIncrementalUpgrade"]
+    # Who may reach the cluster's public API endpoint when controlPlane.authorizedNetworks is not set.
+    # GitHub-hosted runners have no fixed address range (GitHub: "We do not recommend allowing by IP
+    # address", docs.github.com/en/authentication/keeping-your-account-and-data-secure/about-githubs-ip-addresses),
+    # so dev and staging stay reachable from anywhere (still behind IAM); prod must name its runners and VPN.
+    authorized_networks: tuple[str, ...] | None = (ANY_ADDRESS,)
 
 
 TIER_PROFILES: dict[str, TierProfile] = {
     "dev": TierProfile("spot", 0, 0, False, False, 1000.0, False, "REGULAR", 60, "NewCluster"),
     "staging": TierProfile("spot", 1, 1, False, False, 5000.0, False, "REGULAR", 300, "NewCluster"),
     "prod": TierProfile("on-demand", 1, 1, True, True, None, True, "STABLE", 900,
-                        "NewClusterWithIncrementalUpgrade"),
+                        "NewClusterWithIncrementalUpgrade", authorized_networks=None),
 }
 
 
@@ -307,12 +313,40 @@ class Gcp(_Model):
     subnet_cidr: str = "10.10.0.0/20"
     pods_cidr: str = "10.16.0.0/14"
     services_cidr: str = "10.20.0.0/20"
+    # Private nodes: the control plane's range (GKE wants a /28), the source of its calls to nodes and webhooks.
+    master_cidr: str = "172.16.0.0/28"
+    # A regional internal Gateway (gke-l7-rilb) runs its Envoy proxies in this proxy-only subnet
+    # (GCP recommends a /23: cloud.google.com/load-balancing/docs/proxy-only-subnets).
+    proxy_only_subnet_cidr: str = "10.30.0.0/23"
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> Gcp:
         for zone in self.zones:
             if not re.fullmatch(rf"{re.escape(self.region)}-[a-z]", zone):
                 raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}-a)")
+        return self
+
+    @model_validator(mode="after")
+    def _ranges_apart(self) -> Gcp:
+        """The VPC's ranges must not overlap: GCP refuses a subnet or cluster whose range collides with another."""
+        keys = ("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr", "proxy_only_subnet_cidr")
+        nets: dict[str, ipaddress.IPv4Network] = {}
+        for key in keys:
+            value = getattr(self, key)
+            try:
+                nets[key] = ipaddress.IPv4Network(value, strict=True)
+            except ValueError:
+                raise ValueError(f"{to_camel(key)}={value!r} is not an IPv4 network address; allowed: a private "
+                                 "range with no host bits, e.g. 10.30.0.0/23") from None
+        if nets["master_cidr"].prefixlen != 28:
+            raise ValueError(f"masterCidr={self.master_cidr!r}: GKE's control plane range is a /28; allowed: a "
+                             "private /28 such as 172.16.0.0/28")
+        for i, key in enumerate(keys):
+            for other in keys[:i]:  # name the later (usually newer) range as the one to move
+                if nets[key].overlaps(nets[other]):
+                    raise ValueError(f"{to_camel(key)}={getattr(self, key)!r} overlaps {to_camel(other)}="
+                                     f"{getattr(self, other)!r}; allowed: ranges that overlap none of "
+                                     f"{', '.join(to_camel(k) for k in keys if k != key)}")
         return self
 
 
@@ -523,12 +557,47 @@ class Serving(_Model):
     expose: Literal["cluster-ip", "internal-load-balancer"] = "cluster-ip"
     # Namespaces allowed to call the OpenAI API besides the rollout workers' (e.g. a gateway).
     api_access_from: list[Name] = []
+    # expose: internal-load-balancer: the address ranges whose clients may call the API through the load
+    # balancer (the Service's loadBalancerSourceRanges and the NetworkPolicy's ipBlocks). Default: the
+    # stack's own network (GKE: gcp.subnetCidr, EKS: aws.vpcCidr), which is all an internal load balancer
+    # can be reached from without peering; list peered or on-prem ranges here.
+    api_client_cidrs: list[str] | None = None
     monitoring: Literal["platform", "self-hosted"] = "platform"  # platform: GKE Managed Prometheus
     drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
     working_hours: WorkingHours | None = None
     # KubeRay mode: the GatewayClass the incremental upgrade routes through (GKE: internal L7).
     gateway_class: str | None = None  # default per cloud: catalog.INTERNAL_GATEWAY_CLASS
     ray_target_ongoing_requests: int = Field(default=16, ge=1)
+
+    @field_validator("api_client_cidrs")
+    @classmethod
+    def _client_cidrs(cls, value: list[str] | None) -> list[str] | None:
+        for cidr in value or []:
+            try:
+                ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 network address; allowed: CIDRs such as 10.10.0.0/20 "
+                                 "(no host bits)") from None
+        return value
+
+
+class ControlPlane(_Model):
+    """Who may reach the cluster's API endpoint (GKE master authorized networks, EKS public access CIDRs)."""
+
+    # CIDRs of the CI runners' egress and the VPN. [] turns the public endpoint off (CI must run inside the VPC).
+    # Default: the tier's (TierProfile.authorized_networks): anywhere in dev/staging, none (required) in prod.
+    authorized_networks: list[str] | None = None
+
+    @field_validator("authorized_networks")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        for cidr in value or []:
+            try:
+                ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 network address; allowed: CIDRs such as "
+                                 "203.0.113.0/24 (no host bits)") from None
+        return value
 
 
 class SystemPool(_Model):
@@ -563,6 +632,7 @@ class StackConfig(_Model):
     rollout: Rollout | None = None
     budget: Budget | None = None
     serving: Serving = Serving()
+    control_plane: ControlPlane = ControlPlane()
     hf_token: str | None = None  # a secret: `pulumi config set --secret llm-fleet:hfToken hf_…`
     artifacts: Artifacts
     pricing: dict[GpuKind, PriceOverride] = {}
@@ -675,6 +745,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
             problems.append(f"serving.gatewayClass: missing; tier {cfg.tier!r} upgrades the RayService incrementally "
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
+    problems += _network_access_checks(cfg)
     if cfg.training is not None and cfg.artifacts.training_image is None:
         problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")
     if cfg.rollout is not None and cfg.artifacts.rollout_image is None:
@@ -690,6 +761,38 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     if cfg.budget is not None and cfg.cloud == "gke" and cfg.gcp is not None and cfg.gcp.billing_account is None:
         problems.append("gcp.billingAccount: missing; a GCP budget is attached to a billing account "
                         "(format XXXXXX-XXXXXX-XXXXXX)")
+    return problems
+
+
+RUNNER_ADVICE = ("GitHub-hosted runners have no fixed address range: list the egress CIDRs of self-hosted runners, "
+                 "of larger runners with static IPs, or of the VPN that CI and operators use")
+
+
+def _network_access_checks(cfg: StackConfig) -> list[str]:
+    """Who may reach the cluster API and the model API: named ranges, never the whole internet in prod."""
+    problems: list[str] = []
+    networks = cfg.control_plane.authorized_networks
+    key = "controlPlane.authorizedNetworks"
+    if cfg.cloud == "existing":
+        if networks is not None:
+            problems.append(f"{key} = {networks}: cloud 'existing': llm-fleet does not manage that cluster's API "
+                            "endpoint; remove it and restrict the endpoint where the cluster is run")
+    elif networks is None:
+        problems.append(f"{key}: missing; tier {cfg.tier!r} does not open the cluster API endpoint to the internet; "
+                        f"{RUNNER_ADVICE} (e.g. authorizedNetworks: [203.0.113.0/24]), or [] to allow only the VPC")
+    elif cfg.tier == "prod" and any(ipaddress.IPv4Network(n).prefixlen == 0 for n in networks):
+        problems.append(f"{key} = {networks}: {ANY_ADDRESS} opens the prod cluster API endpoint to any address; "
+                        f"allowed: specific CIDRs; {RUNNER_ADVICE}")
+    clients = cfg.serving.api_client_cidrs
+    if cfg.serving.expose == "internal-load-balancer" and clients is None:
+        problems.append("serving.apiClientCidrs: missing; on an existing cluster llm-fleet does not know the network "
+                        "behind the internal load balancer; list the clients' CIDRs (e.g. [10.0.0.0/8])")
+    elif clients is not None and cfg.serving.expose != "internal-load-balancer":
+        problems.append(f"serving.apiClientCidrs = {clients}: set, but serving.expose is {cfg.serving.expose!r}; "
+                        "remove it or set serving.expose: internal-load-balancer")
+    elif clients is not None and any(ipaddress.IPv4Network(n).prefixlen == 0 for n in clients):
+        problems.append(f"serving.apiClientCidrs = {clients}: {ANY_ADDRESS} admits every address to the model API; "
+                        "allowed: the ranges of the clients behind the internal load balancer")
     return problems
 
 
@@ -860,6 +963,18 @@ def apply_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
         data["serving"].setdefault("gatewayClass", INTERNAL_GATEWAY_CLASS[cloud])
     if isinstance(data.get("gcp"), dict):
         data["gcp"].setdefault("releaseChannel", profile.release_channel)
+    if cloud in ("gke", "eks") and profile.authorized_networks is not None:
+        control_plane = data.setdefault("controlPlane", {})
+        if isinstance(control_plane, dict):
+            control_plane.setdefault("authorizedNetworks", list(profile.authorized_networks))
+    serving = data.get("serving")
+    if isinstance(serving, dict) and serving.get("expose") == "internal-load-balancer":
+        # An internal load balancer is reachable from the stack's own network: that is the default client range.
+        block = data.get({"gke": "gcp", "eks": "aws"}.get(cloud, ""))
+        if isinstance(block, dict):
+            own = block.get("subnetCidr", Gcp.model_fields["subnet_cidr"].default) if cloud == "gke" else \
+                block.get("vpcCidr", Aws.model_fields["vpc_cidr"].default)
+            serving.setdefault("apiClientCidrs", [own])
     if "budget" not in data and profile.default_budget_usd is not None:
         data["budget"] = {"monthlyAmount": profile.default_budget_usd}
     return data

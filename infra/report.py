@@ -14,6 +14,7 @@ from rich.tree import Tree
 
 from infra.compare import CostDelta
 from infra.cost import HOURS_PER_MONTH, CostReport
+from infra.flows import evaluate
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
 
@@ -133,6 +134,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
         },
         "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
+        # The network paths the stack needs, and what admits (or blocks) each: see infra/flows.py.
+        "flows": [f.as_json() for f in evaluate(plan.cfg, plan.resources)],
         "resources": [resource_json(r) for r in plan.resources],
         "outputs": plan.outputs,
         "notes": plan.notes,

@@ -123,7 +123,11 @@ def test_switching_the_mode_leaves_the_platform_layer_identical(plan_of, kuberay
             return False
 
         return sorted((r.type, r.name, json.dumps(r.inputs, sort_keys=True), r.protect)
-                      for r in plan.resources if in_platform(r))
+                      for r in plan.resources if in_platform(r) and not mode_specific(r))
+
+    def mode_specific(r):
+        # Network paths only one mode needs: control plane -> KEDA (plain), the regional Gateway's proxies (KubeRay).
+        return r.type == "gcp:compute/firewall:Firewall" or r.inputs.get("purpose") == "REGIONAL_MANAGED_PROXY"
 
     for stack in ("staging", "prod"):
         plain, ray = platform_layer(plan_of(stack)), platform_layer(kuberay_plan(stack))
@@ -147,7 +151,10 @@ def test_rollouts_reach_the_serve_endpoint_and_training_is_a_suspended_rayjob(ku
 
 def test_network_policy_admits_rollouts_to_serve_and_scrapers_to_metrics(kuberay_plan):
     ingress = the(kuberay_plan("prod"), "NetworkPolicy")["spec"]["ingress"]
-    ray_peers, serve, metrics = ingress
+    ray_peers, serve, metrics, operator, gateway = ingress
+    assert operator["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["kuberay-system"]
+    assert {p["port"] for p in operator["ports"]} == {8265, 8000}
+    assert gateway == {"from": [{"ipBlock": {"cidr": "10.30.0.0/23"}}], "ports": [{"port": 8000, "protocol": "TCP"}]}
     assert ray_peers == {"from": [{"podSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}}}]}
     assert serve["ports"] == [{"port": 8000, "protocol": "TCP"}]
     assert serve["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-rollout"]

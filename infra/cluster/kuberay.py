@@ -9,6 +9,9 @@ from infra.config import StackConfig
 from infra.platforms import Platform
 
 KUBERAY_NAMESPACE = "kuberay-system"
+# The operator pod's labels (kuberay-operator chart v1.7.0, templates/deployment.yaml; our release name).
+KUBERAY_OPERATOR_LABELS = {"app.kubernetes.io/name": "kuberay-operator",
+                           "app.kubernetes.io/instance": "kuberay-operator"}
 
 
 class KubeRayOperator(pulumi.ComponentResource):

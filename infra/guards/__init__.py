@@ -76,6 +76,7 @@ def resource_guards() -> list[Guard]:
     from infra.guards.ci import ci_installs_kubeconfig_exec
     from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
     from infra.guards.exposure import no_unrequested_load_balancer
+    from infra.guards.flows import network_flows
     from infra.guards.identities import workloads_have_their_own_identity
     from infra.guards.images import images_pinned_by_digest
     from infra.guards.ordering import custom_resources_wait_for_their_definitions
@@ -98,7 +99,8 @@ def resource_guards() -> list[Guard]:
             workloads_have_their_own_identity,
             ci_installs_kubeconfig_exec,
             network_policies_are_enforced, resource_metrics_have_a_provider,
-            custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress]
+            custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
+            network_flows]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:

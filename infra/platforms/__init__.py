@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.catalog import GPUS, GpuKind, GpuSpec, MachineShape, parse_cpu_machine
-from infra.config import NodePool, StackConfig, Taint, gpu_pool_shape
+from infra.config import ANY_ADDRESS, RUNNER_ADVICE, NodePool, StackConfig, Taint, gpu_pool_shape
 
 # Labels every platform puts on its nodes, so workloads select pools the same way everywhere.
 POOL_LABEL = "llm-fleet.dev/pool"
@@ -24,6 +24,9 @@ GPU_LABEL = "llm-fleet.dev/gpu"
 PURPOSE_LABEL = "llm-fleet.dev/purpose"
 # Where the cluster services layer installs KEDA's operator: platforms bind cloud identities to it.
 KEDA_NAMESPACE, KEDA_OPERATOR_SA = "keda", "keda-operator"
+# Where the API server calls KEDA (chart 2.20.2, github.com/kedacore/charts keda/values.yaml): the metrics
+# server's container port (service.portHttpsTarget) and the admission webhooks' (webhooks.port, default 9443).
+KEDA_METRICS_SERVER_PORT, KEDA_WEBHOOK_PORT = 6443, 9443
 # What every cloud resource of a stack is labelled (GCP) or tagged (AWS) with; budgets filter on the stack's.
 STACK_TAG, TIER_TAG = "llm-fleet-stack", "llm-fleet-tier"
 # The taint GPU nodes carry so that only pods that asked for a GPU land there.
@@ -196,6 +199,8 @@ class Platform:
     system_node_selector: dict[str, str] = field(default_factory=lambda: {POOL_LABEL: "system"})
     # A DCGM exporter this platform installed (None: the cloud collects GPU metrics itself, or nobody does).
     gpu_metrics: GpuMetricsExporter | None = None
+    # Where the Gateway's proxies send traffic to pods from (GKE regional Gateway: the proxy-only subnet).
+    gateway_proxy_cidrs: tuple[str, ...] = ()
 
 
 def kubelet_cpu_reserved(vcpus: int) -> float:
@@ -348,7 +353,16 @@ def platform_notes(cfg: StackConfig) -> tuple[str, ...]:
     """What the plan must say about this platform (from config alone, like the pool facts)."""
     from infra.platforms.prerequisites import prerequisite_notes
 
-    return (*_cloud_notes(cfg), *prerequisite_notes(cfg))
+    return (*_cloud_notes(cfg), *prerequisite_notes(cfg), *control_plane_notes(cfg))
+
+
+def control_plane_notes(cfg: StackConfig) -> tuple[str, ...]:
+    networks = cfg.control_plane.authorized_networks
+    if cfg.cloud == "existing" or networks is None or ANY_ADDRESS not in networks:
+        return ()
+    return (f"the cluster API endpoint accepts connections from any address (controlPlane.authorizedNetworks = "
+            f"{networks}; every request still needs cloud IAM credentials): {RUNNER_ADVICE}, and set them there "
+            "(required in prod)",)
 
 
 def _cloud_notes(cfg: StackConfig) -> tuple[str, ...]:

@@ -265,6 +265,8 @@ class EksPlatform(pulumi.ComponentResource):
         cluster_name = f"llm-fleet-{stack}"
 
         private_subnets = self._network(name, cfg, cluster_name)
+        public_cidrs = cfg.control_plane.authorized_networks
+        assert public_cidrs is not None, "validated by config"
 
         cluster_role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=_service_trust("eks.amazonaws.com"),
                                     opts=child)
@@ -279,8 +281,11 @@ class EksPlatform(pulumi.ComponentResource):
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=[s.id for s in private_subnets.values()],
-                endpoint_private_access=True,
-                endpoint_public_access=True,  # the deployer (CI) reaches the API; nodes use the private endpoint
+                endpoint_private_access=True,  # nodes reach the API inside the VPC
+                # The deployer (CI) and operators reach the public endpoint from these ranges only; EKS's default
+                # is 0.0.0.0/0 (EKS API VpcConfigRequest.publicAccessCidrs). [] turns the public endpoint off.
+                endpoint_public_access=bool(public_cidrs),
+                public_access_cidrs=public_cidrs or None,
             ),
             # Access entries, not the aws-auth ConfigMap; the identity that creates the cluster is its admin.
             access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",

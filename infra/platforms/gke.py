@@ -19,8 +19,10 @@ from infra.config import StackConfig
 from infra.platforms import (
     CLOUD_TAINT_EFFECT,
     GPU_LABEL,
+    KEDA_METRICS_SERVER_PORT,
     KEDA_NAMESPACE,
     KEDA_OPERATOR_SA,
+    KEDA_WEBHOOK_PORT,
     POOL_LABEL,
     PURPOSE_LABEL,
     SYSTEM_DISK_GB,
@@ -75,6 +77,25 @@ def gcp_service_account_id(stem: str, stack: str, suffix: str, *, keep_truncated
     account = f"{clean[:room - 7].rstrip('-')}-{digest}-{suffix}"
     assert ACCOUNT_ID.fullmatch(account), account
     return account
+# GatewayClasses whose load balancer runs Envoy proxies in a regional proxy-only subnet that must exist first
+# ("If you are using the regional or cross-region GatewayClasses, you must enable a proxy-only subnet":
+# cloud.google.com/kubernetes-engine/docs/how-to/deploying-gateways).
+REGIONAL_GATEWAY_CLASSES = ("gke-l7-rilb", "gke-l7-regional-external-managed")
+# On private clusters GKE's own rule (gke-<cluster>-<hash>-master) lets the control plane reach nodes on these
+# ports only (cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#add_firewall_rules).
+GKE_MASTER_PORTS = (443, 10250)
+
+
+def node_tag(stack: str) -> str:
+    """The network tag every node of the stack carries: what our firewall rules target."""
+    return f"llm-fleet-{stack}-node"[:63]
+
+
+def needs_proxy_only_subnet(cfg: StackConfig) -> bool:
+    """KubeRay's incremental upgrade routes through a Gateway; a regional GKE GatewayClass needs proxies."""
+    return (cfg.cloud == "gke" and cfg.serving.mode == "kuberay"
+            and cfg.profile.ray_upgrade == "NewClusterWithIncrementalUpgrade"
+            and cfg.serving.gateway_class in REGIONAL_GATEWAY_CLASSES)
 
 
 def _gke_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
@@ -143,6 +164,26 @@ class GkePlatform(pulumi.ComponentResource):
             ],
             opts=child,
         )
+        proxy_cidrs: tuple[str, ...] = ()
+        if needs_proxy_only_subnet(cfg):
+            # The regional internal Gateway's Envoy proxies take their addresses here; without it the Gateway never
+            # programs and KubeRay's incremental upgrade stalls with both clusters up. GKE's gkegw1-l7-* firewall
+            # rule admits this range to the backends (cloud.google.com/kubernetes-engine/docs/concepts/firewall-rules).
+            gcp.compute.Subnetwork(
+                f"{name}-proxy-only", project=gcp_cfg.project, region=gcp_cfg.region, network=network.id,
+                ip_cidr_range=gcp_cfg.proxy_only_subnet_cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE",
+                opts=child)
+            proxy_cidrs = (gcp_cfg.proxy_only_subnet_cidr,)
+        if gcp_cfg.private_nodes and cfg.serving.mode == "vllm":
+            # KEDA serves the HPA's external metrics on 6443 and its admission webhooks on 9443; GKE's master rule
+            # opens only 443/10250 (github.com/kedacore/keda-docs content/troubleshooting/proxy-network.md, "GKE").
+            gcp.compute.Firewall(
+                f"{name}-master-to-keda", project=gcp_cfg.project, network=network.id, direction="INGRESS",
+                description="GKE control plane -> KEDA metrics server (6443) and admission webhooks (9443)",
+                source_ranges=[gcp_cfg.master_cidr],
+                allows=[gcp.compute.FirewallAllowArgs(
+                    protocol="tcp", ports=[str(KEDA_METRICS_SERVER_PORT), str(KEDA_WEBHOOK_PORT)])],
+                target_tags=[node_tag(stack)], opts=after_apis)
         if gcp_cfg.private_nodes:
             # Private nodes have no external IPs: Cloud NAT lets them pull images and weights.
             router = gcp.compute.Router(f"{name}-router", project=gcp_cfg.project, region=gcp_cfg.region,
@@ -167,9 +208,17 @@ class GkePlatform(pulumi.ComponentResource):
 
         private = (
             gcp.container.ClusterPrivateClusterConfigArgs(enable_private_nodes=True, enable_private_endpoint=False,
-                                                          master_ipv4_cidr_block="172.16.0.0/28")
+                                                          master_ipv4_cidr_block=gcp_cfg.master_cidr)
             if gcp_cfg.private_nodes else None
         )
+        networks = cfg.control_plane.authorized_networks
+        assert networks is not None, "validated by config"
+        # Only these ranges reach the public endpoint; no blanket "any Google Cloud address" either.
+        authorized = gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+            cidr_blocks=[gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                cidr_block=cidr, display_name=f"controlPlane.authorizedNetworks[{i}]")
+                for i, cidr in enumerate(networks)],
+            gcp_public_cidrs_access_enabled=False)
         cluster = gcp.container.Cluster(
             f"{name}-cluster",
             name=f"llm-fleet-{stack}",
@@ -188,6 +237,7 @@ class GkePlatform(pulumi.ComponentResource):
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{gcp_cfg.project}.svc.id.goog"),
             private_cluster_config=private,
+            master_authorized_networks_config=authorized,
             monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
                 managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
                 # DCGM: GPU utilisation and memory metrics, collected by GKE into Managed Prometheus.
@@ -261,6 +311,7 @@ class GkePlatform(pulumi.ComponentResource):
             registry=registry_url,
             managed_prometheus=managed_prometheus,
             internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
+            gateway_proxy_cidrs=proxy_cidrs,
             exports={"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                      "budgetName": budget.budget_name if budget else None},
             workload_identity=self._workload_identity,
@@ -354,6 +405,7 @@ class GkePlatform(pulumi.ComponentResource):
                                                               effect=CLOUD_TAINT_EFFECT[t.effect])
                     for t in facts.taints],
             service_account=node_sa.email,
+            tags=[node_tag(pulumi.get_stack())],  # what the stack's firewall rules target
             oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
             workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
             # Image streaming: multi-GB vLLM images start before they are fully pulled.

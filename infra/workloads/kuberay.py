@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.catalog import GPUS
+from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
 from infra.config import Model, StackConfig
@@ -39,7 +40,7 @@ from infra.workloads.training import CHECKPOINT_MOUNT, checkpoint_storage, train
 from infra.workloads.vllm import SHM_GIB_PER_GPU, cache_gib
 
 RAY_SERVICE = "llm"
-SERVE_PORT, METRICS_PORT = 8000, 8080
+SERVE_PORT, METRICS_PORT, DASHBOARD_PORT = 8000, 8080, 8265
 HEAD_CPU, HEAD_MEMORY_GIB = 4, 16
 RAY_NODE_LABEL = {"ray.io/is-ray-node": "yes"}  # KubeRay puts this label on every pod of every Ray cluster
 
@@ -125,7 +126,7 @@ def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
     raycluster_controller.go reconcileAutoscalerServiceAccount; common/rbac.go)."""
     container = _container("ray-head", image, HEAD_CPU, HEAD_MEMORY_GIB)
     container["ports"] += [{"name": "serve", "containerPort": SERVE_PORT}, {"name": "gcs", "containerPort": 6379},
-                           {"name": "dashboard", "containerPort": 8265}]
+                           {"name": "dashboard", "containerPort": DASHBOARD_PORT}]
     return {
         # No CPUs or GPUs offered to the scheduler: no replica or rollout task ever lands on the head.
         "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0",
@@ -301,6 +302,16 @@ class KubeRayServing(pulumi.ComponentResource):
                 {"from": peers(sorted({ROLLOUT_NS, *cfg.serving.api_access_from})),
                  "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]},
                 {"from": peers([monitoring.scraper_namespace]), "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
+                # The KubeRay operator deploys and polls the Serve apps through the head's dashboard API and
+                # health-checks its Serve proxy (ray-operator/controllers/ray/rayservice_controller.go v1.7.0:
+                # FetchHeadServiceURL(..., DashboardPortName), updateHeadPodServeLabel).
+                {"from": [{"namespaceSelector": {"matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [KUBERAY_NAMESPACE]}]},
+                           "podSelector": {"matchLabels": KUBERAY_OPERATOR_LABELS}}],
+                 "ports": [{"port": DASHBOARD_PORT, "protocol": "TCP"}, {"port": SERVE_PORT, "protocol": "TCP"}]},
+                # The Gateway's proxies (GKE regional Gateway: the proxy-only subnet) during incremental upgrades.
+                *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_proxy_cidrs],
+                    "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}] if platform.gateway_proxy_cidrs else []),
             ]},
             opts=child)
         monitoring.pod_monitor("ray-llm-metrics", namespace, RAY_NODE_LABEL, [ScrapeEndpoint("metrics", "/metrics")],

@@ -189,12 +189,18 @@ class VllmModel(pulumi.ComponentResource):
         )
 
         lb = cfg.serving.expose == "internal-load-balancer"
+        clients = list(cfg.serving.api_client_cidrs or [])
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels,
                                                 annotations=platform.internal_lb_annotations if lb else None),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer" if lb else "ClusterIP",
+                # Behind the internal load balancer: the cloud firewall admits only the clients' ranges, and
+                # `Local` keeps the client's address (no SNAT to a node), so the NetworkPolicy's ipBlock sees it
+                # (kubernetes.io/docs/concepts/services-networking/network-policies: ipBlock and rewritten sources).
+                load_balancer_source_ranges=clients if lb else None,
+                external_traffic_policy="Local" if lb else None,
                 selector=selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=life.api_port, target_port="http")]),
             opts=child)
@@ -225,6 +231,11 @@ class VllmModel(pulumi.ComponentResource):
                     # vLLM serves /metrics on its API port, so the scrapers reach that port too.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=from_namespaces([monitoring.scraper_namespace]), ports=[api_port, health_port]),
+                    # Clients in the network behind the internal load balancer (serving.apiClientCidrs).
+                    *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in clients],
+                        ports=[api_port])] if lb and clients else []),
                 ]),
             opts=child)
 
