@@ -64,6 +64,7 @@ def config_guards() -> list[Guard]:
 
 
 def resource_guards() -> list[Guard]:
+    from infra.guards.alerting import alerts_reach_someone
     from infra.guards.exposure import no_unrequested_load_balancer
     from infra.guards.images import images_pinned_by_digest
     from infra.guards.ray import (
@@ -80,7 +81,8 @@ def resource_guards() -> list[Guard]:
 
     return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
-            serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom]
+            serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
+            alerts_reach_someone]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:
