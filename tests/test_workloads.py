@@ -170,8 +170,10 @@ def test_dashboard_and_alerts(plan_of):
     import json
 
     plan = plan_of("prod")
-    dashboard = json.loads(objects(plan, "ConfigMap")["llm-fleet-vllm-dashboard"]["data"]["llm-fleet-vllm.json"])
-    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    # GKE managed monitoring: the dashboard is a Cloud Monitoring one (nothing there would load Grafana's).
+    (dashboard,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
+    widgets = json.loads(dashboard.inputs["dashboardJson"])["gridLayout"]["widgets"]
+    exprs = " ".join(d["timeSeriesQuery"]["prometheusQuery"] for w in widgets for d in w["xyChart"]["dataSets"])
     for metric in ("vllm:time_to_first_token_seconds_bucket", "vllm:inter_token_latency_seconds_bucket",
                    "vllm:e2e_request_latency_seconds_bucket", "vllm:num_requests_running",
                    "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total",

@@ -35,11 +35,6 @@ def email_recipients(cfg: StackConfig) -> list[str]:
     return [str(e) for e in (email.to or (cfg.budget.emails if cfg.budget else []))]
 
 
-def has_credentials(cfg: StackConfig) -> bool:
-    a = cfg.alerts
-    return bool(a.slack_webhook_url or a.webhook_url or a.pagerduty_routing_key or (a.email and a.email.password))
-
-
 def alertmanager_config(cfg: StackConfig) -> dict[str, Any]:
     """The Alertmanager config of this stack: every alert to the configured targets, critical ones also paged."""
     a = cfg.alerts

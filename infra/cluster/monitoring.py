@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, has_credentials
+from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, notification_targets
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
 from infra.platforms import DashboardFactory, GpuMetricsExporter, Platform
@@ -32,6 +32,7 @@ MODEL_TARGET_LABEL = "model"  # every scraped series carries the model it came f
 # The managed rule-evaluator sends to that Alertmanager by itself (operator_config.go makeAlertmanagerConfigs).
 GMP_PUBLIC_NS, GMP_ALERTMANAGER_SECRET = "gmp-public", "alertmanager"
 SELF_HOSTED_ALERTMANAGER_SECRET = "llm-fleet-alertmanager"
+ALERT_TARGETS_ANNOTATION = "llm-fleet.dev/alert-targets"
 
 
 def label_matchers(labels: dict[str, str]) -> str:
@@ -59,9 +60,10 @@ class Monitoring(pulumi.ComponentResource):
         managed = platform.managed_prometheus
         self.managed = managed is not None
         self._cloud_dashboard: DashboardFactory | None = None
-        # The config holds receiver credentials when any are configured: keep it out of state and plan output then.
+        # The config may hold receiver credentials; a Secret's data is a Pulumi secret anyway (hidden in the plan),
+        # so an annotation says where alerts go for a reviewer.
         am_config = yaml.safe_dump(alertmanager_config(cfg), sort_keys=False)
-        am_config_input: pulumi.Input[str] = pulumi.Output.secret(am_config) if has_credentials(cfg) else am_config
+        am_annotations = {ALERT_TARGETS_ANNOTATION: ",".join(notification_targets(cfg)) or "none"}
         if managed is not None:
             # GKE: collectors already run in gmp-system and DCGM metrics are on; nothing to install.
             self.query_url = managed.query_url
@@ -73,8 +75,9 @@ class Monitoring(pulumi.ComponentResource):
             # gmp-public exists once managed collection is on; the managed Alertmanager picks the Secret up.
             self.alertmanager_secret = k8s.core.v1.Secret(
                 f"{name}-alertmanager-config",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=GMP_ALERTMANAGER_SECRET, namespace=GMP_PUBLIC_NS),
-                string_data={CONFIG_KEY: am_config_input}, opts=pulumi.ResourceOptions(parent=self))
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=GMP_ALERTMANAGER_SECRET, namespace=GMP_PUBLIC_NS,
+                                                    annotations=am_annotations),
+                string_data={CONFIG_KEY: am_config}, opts=pulumi.ResourceOptions(parent=self))
         else:
             self.query_url = f"http://{KPS_RELEASE}-prometheus.{SELF_HOSTED_NS}.svc:9090"
             self.scraper_namespace = SELF_HOSTED_NS
@@ -104,8 +107,9 @@ class Monitoring(pulumi.ComponentResource):
             # The release creates the namespace; the operator reloads Alertmanager when the Secret appears.
             self.alertmanager_secret = k8s.core.v1.Secret(
                 f"{name}-alertmanager-config",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=SELF_HOSTED_ALERTMANAGER_SECRET, namespace=SELF_HOSTED_NS),
-                string_data={CONFIG_KEY: am_config_input},
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=SELF_HOSTED_ALERTMANAGER_SECRET, namespace=SELF_HOSTED_NS,
+                                                    annotations=am_annotations),
+                string_data={CONFIG_KEY: am_config},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
             if platform.gpu_metrics is not None:
                 self._scrape_gpu_metrics(name, platform.gpu_metrics)
