@@ -185,8 +185,9 @@ def test_alert_email_needs_its_relay():
     assert_one_config_error(raw, ["alerts.email.smarthost", "missing"])
 
 
-def test_guard_warns_when_alerts_reach_no_one(plan_of):
-    verdict = alerts_reach_someone(_stack_plan(plan_of("dev")))
+def test_guard_warns_when_alerts_reach_no_one(make_stack):
+    root, name = make_stack("dev", lambda c: c.pop("alerts"))
+    verdict = alerts_reach_someone(_stack_plan(run_plan(name, root)))
     assert verdict.status == "warn"
     assert "reach no one" in verdict.message and "alerts.email.smarthost" in verdict.message
 

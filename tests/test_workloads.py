@@ -83,7 +83,8 @@ def test_prod_autoscaling_is_warm_4_to_12_and_does_not_flap(plan_of):
     assert scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
         "stabilizationWindowSeconds"] == budget
     (queue,) = [t for t in scaled["triggers"] if t["name"] == "queue"]
-    assert queue["metadata"]["query"] == 'sum(vllm:num_requests_waiting{model_name="qwen-7b"})'
+    assert queue["metadata"]["query"] == \
+        'sum(vllm:num_requests_waiting{model_name="qwen-7b",cluster="llm-fleet-prod",namespace="llm-serving"})'
     assert queue["metadata"]["serverAddress"].startswith("https://monitoring.googleapis.com/v1/projects/acme-llm-prod")
     assert queue["authenticationRef"]["name"] == "managed-prometheus"
     auth = objects(plan, "TriggerAuthentication")["managed-prometheus"]
@@ -210,7 +211,7 @@ def test_scale_to_zero_without_working_hours_is_refused():
 def test_hf_token_comes_from_a_secret_made_from_the_secret_config(make_stack):
     root, name = make_stack("prod", lambda c: c.update(hfToken={"secure": "v1:AAAA"}))
     plan = run_plan(name, root)
-    (secret,) = plan.of_type("kubernetes:core/v1:Secret")
+    secret = next(s for s in plan.of_type("kubernetes:core/v1:Secret") if s.inputs["metadata"]["name"] == "hf-token")
     assert secret.inputs["stringData"]["HF_TOKEN"] == "[secret]"  # never in plain text, not even in a plan
     vllm_env = env = pod_spec(objects(plan, "Deployment")["vllm-qwen-7b"])["containers"][0]["env"]
     (token,) = [e for e in env if e["name"] == "HF_TOKEN"]
