@@ -302,6 +302,28 @@ class Budget(_Model):
         return value
 
 
+class AlertEmail(_Model):
+    """Alert e-mails. Alertmanager delivers mail itself, through an SMTP relay: it has no mail service of its own."""
+
+    smarthost: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]  # host:port of the relay
+    from_: EmailStr = Field(alias="from")
+    to: list[EmailStr] = Field(default=[], max_length=10)  # default: budget.emails
+    username: str | None = None
+    # A secret: pulumi config set --secret --path 'llm-fleet:alerts.email.password' …
+    password: str | None = None
+    require_tls: bool = True
+
+
+class Alerts(_Model):
+    """Where firing alerts go (Alertmanager receivers). Values marked secret are set with --secret --path."""
+
+    email: AlertEmail | None = None
+    slack_webhook_url: str | None = None  # a secret
+    slack_channel: str | None = None  # default: the webhook's own channel
+    webhook_url: str | None = None  # a secret: any Alertmanager webhook consumer (chat bridge, incident tool)
+    pagerduty_routing_key: str | None = None  # a secret: PagerDuty Events API v2 key; pages on critical alerts
+
+
 class Gcp(_Model):
     project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
     region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
@@ -631,6 +653,7 @@ class StackConfig(_Model):
     training: Training | None = None
     rollout: Rollout | None = None
     budget: Budget | None = None
+    alerts: Alerts = Alerts()
     serving: Serving = Serving()
     control_plane: ControlPlane = ControlPlane()
     hf_token: str | None = None  # a secret: `pulumi config set --secret llm-fleet:hfToken hf_…`

@@ -13,7 +13,7 @@ def test_core_objects_are_valid_kubernetes(shipped_plan):
     core = [o for o in shipped_plan.manifests() if is_core(o)]
     kinds = {o["kind"] for o in core}
     assert {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Namespace", "ResourceQuota",
-            "LimitRange", "PriorityClass", "HorizontalPodAutoscaler", "Job", "ConfigMap"} <= kinds
+            "LimitRange", "PriorityClass", "HorizontalPodAutoscaler", "Job", "Secret"} <= kinds
     for obj in core:
         validate(obj)
 

@@ -83,7 +83,8 @@ def test_prod_autoscaling_is_warm_4_to_12_and_does_not_flap(plan_of):
     assert scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
         "stabilizationWindowSeconds"] == budget
     (queue,) = [t for t in scaled["triggers"] if t["name"] == "queue"]
-    assert queue["metadata"]["query"] == 'sum(vllm:num_requests_waiting{model_name="qwen-7b"})'
+    assert queue["metadata"]["query"] == \
+        'sum(vllm:num_requests_waiting{model_name="qwen-7b",cluster="llm-fleet-prod",namespace="llm-serving"})'
     assert queue["metadata"]["serverAddress"].startswith("https://monitoring.googleapis.com/v1/projects/acme-llm-prod")
     assert queue["authenticationRef"]["name"] == "managed-prometheus"
     auth = objects(plan, "TriggerAuthentication")["managed-prometheus"]
@@ -171,8 +172,10 @@ def test_dashboard_and_alerts(plan_of):
     import json
 
     plan = plan_of("prod")
-    dashboard = json.loads(objects(plan, "ConfigMap")["llm-fleet-vllm-dashboard"]["data"]["llm-fleet-vllm.json"])
-    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    # GKE managed monitoring: the dashboard is a Cloud Monitoring one (nothing there would load Grafana's).
+    (dashboard,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
+    widgets = json.loads(dashboard.inputs["dashboardJson"])["gridLayout"]["widgets"]
+    exprs = " ".join(d["timeSeriesQuery"]["prometheusQuery"] for w in widgets for d in w["xyChart"]["dataSets"])
     for metric in ("vllm:time_to_first_token_seconds_bucket", "vllm:inter_token_latency_seconds_bucket",
                    "vllm:e2e_request_latency_seconds_bucket", "vllm:num_requests_running",
                    "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total",
@@ -209,7 +212,7 @@ def test_scale_to_zero_without_working_hours_is_refused():
 def test_hf_token_comes_from_a_secret_made_from_the_secret_config(make_stack):
     root, name = make_stack("prod", lambda c: c.update(hfToken={"secure": "v1:AAAA"}))
     plan = run_plan(name, root)
-    (secret,) = plan.of_type("kubernetes:core/v1:Secret")
+    secret = next(s for s in plan.of_type("kubernetes:core/v1:Secret") if s.inputs["metadata"]["name"] == "hf-token")
     assert secret.inputs["stringData"]["HF_TOKEN"] == "[secret]"  # never in plain text, not even in a plan
     vllm_env = env = pod_spec(objects(plan, "Deployment")["vllm-qwen-7b"])["containers"][0]["env"]
     (token,) = [e for e in env if e["name"] == "HF_TOKEN"]

@@ -3,7 +3,9 @@
 Owns the choice (made by the Platform object, overridable with `serving.monitoring`) and the
 two dialects that follow from it: the scrape object (GMP PodMonitoring vs. Prometheus
 Operator PodMonitor) and the alert-rules object (GMP Rules vs. PrometheusRule). Workloads ask
-this component for those objects and never care which dialect they get.
+this component for those objects and never care which dialect they get. Also owns where alerts
+are delivered (the one Alertmanager config, in the Secret each Alertmanager reads) and where the
+dashboard lives (the platform's cloud dashboard, or a ConfigMap the self-hosted Grafana loads).
 """
 
 from __future__ import annotations
@@ -13,14 +15,29 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
-from infra.cluster.helm import on_system_pool, pinned_release
+from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, notification_targets
+from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
-from infra.platforms import GpuMetricsExporter, Platform
+from infra.platforms import DashboardFactory, GpuMetricsExporter, Platform
 
 SELF_HOSTED_NS = "monitoring"
 KPS_RELEASE = "kube-prometheus-stack"
 MODEL_TARGET_LABEL = "model"  # every scraped series carries the model it came from
+# GKE's managed Alertmanager reads its config from this Secret and key: the OperatorConfig default
+# managedAlertmanager.configSecret (GMP CRD operatorconfigs, /work/shared/crds) in the public namespace gmp-public
+# (GoogleCloudPlatform/prometheus-engine pkg/operator/operator.go DefaultPublicNamespace, operator_config.go
+# AlertmanagerPublicSecretName/Key; https://cloud.google.com/stackdriver/docs/managed-prometheus/rules-managed).
+# The managed rule-evaluator sends to that Alertmanager by itself (operator_config.go makeAlertmanagerConfigs).
+GMP_PUBLIC_NS, GMP_ALERTMANAGER_SECRET = "gmp-public", "alertmanager"
+SELF_HOSTED_ALERTMANAGER_SECRET = "llm-fleet-alertmanager"
+ALERT_TARGETS_ANNOTATION = "llm-fleet.dev/alert-targets"
+
+
+def label_matchers(labels: dict[str, str]) -> str:
+    """`k="v",…`: the inside of a PromQL selector ('' when there is nothing to match)."""
+    return ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,8 @@ class Monitoring(pulumi.ComponentResource):
     query_url: str  # PromQL endpoint KEDA's prometheus scaler queries
     scraper_namespace: str  # where scrapers run (NetworkPolicy source for metrics ports)
     pod_identity: str | None  # KEDA TriggerAuthentication pod identity, when the endpoint needs one
+    # Labels that tell this stack's series apart from other clusters' in a shared backend (GMP is project-wide).
+    series_labels: dict[str, str]
 
     def __init__(self, name: str, args: StackConfig, platform: Platform,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -40,17 +59,30 @@ class Monitoring(pulumi.ComponentResource):
         cfg = args
         managed = platform.managed_prometheus
         self.managed = managed is not None
+        self._cloud_dashboard: DashboardFactory | None = None
+        # The config may hold receiver credentials; a Secret's data is a Pulumi secret anyway (hidden in the plan),
+        # so an annotation says where alerts go for a reviewer.
+        am_config = yaml.safe_dump(alertmanager_config(cfg), sort_keys=False)
+        am_annotations = {ALERT_TARGETS_ANNOTATION: ",".join(notification_targets(cfg)) or "none"}
         if managed is not None:
             # GKE: collectors already run in gmp-system and DCGM metrics are on; nothing to install.
             self.query_url = managed.query_url
             self.scraper_namespace = managed.scraper_namespace
             self.pod_identity = managed.keda_pod_identity
+            self.series_labels = dict(managed.series_labels)
+            self._cloud_dashboard = managed.dashboard
             self.release = None
+            # gmp-public exists once managed collection is on; the managed Alertmanager picks the Secret up.
+            self.alertmanager_secret = k8s.core.v1.Secret(
+                f"{name}-alertmanager-config",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=GMP_ALERTMANAGER_SECRET, namespace=GMP_PUBLIC_NS,
+                                                    annotations=am_annotations),
+                string_data={CONFIG_KEY: am_config}, opts=pulumi.ResourceOptions(parent=self))
         else:
             self.query_url = f"http://{KPS_RELEASE}-prometheus.{SELF_HOSTED_NS}.svc:9090"
             self.scraper_namespace = SELF_HOSTED_NS
             self.pod_identity = None
-            system = on_system_pool(platform)
+            self.series_labels = {}  # one Prometheus per cluster: nothing else's series are in it
             self.release = pinned_release(
                 f"{name}-kube-prometheus-stack", release=KPS_RELEASE, chart="kube-prometheus-stack",
                 version=cfg.artifacts.charts.kube_prometheus_stack,
@@ -61,16 +93,51 @@ class Monitoring(pulumi.ComponentResource):
                         "podMonitorSelectorNilUsesHelmValues": False,
                         "ruleSelectorNilUsesHelmValues": False,
                         "retention": "15d",
-                        **system,
                     }},
-                    "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}},
-                                **system},
-                    "alertmanager": {"alertmanagerSpec": system},
+                    "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}}},
+                    # The chart's own config routes every alert to its `null` receiver (values.yaml
+                    # alertmanager.config): ours comes from a Secret instead (useExistingSecret ignores `config`).
+                    "alertmanager": {"alertmanagerSpec": {"useExistingSecret": True,
+                                                          "configSecret": SELF_HOSTED_ALERTMANAGER_SECRET}},
+                    # A DaemonSet: node metrics from every node, whatever taints a pool carries (the chart's
+                    # default tolerates only NoSchedule taints).
+                    "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
                 },
                 parent=self, node_selector=platform.system_node_selector)
+            # The release creates the namespace; the operator reloads Alertmanager when the Secret appears.
+            self.alertmanager_secret = k8s.core.v1.Secret(
+                f"{name}-alertmanager-config",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=SELF_HOSTED_ALERTMANAGER_SECRET, namespace=SELF_HOSTED_NS,
+                                                    annotations=am_annotations),
+                string_data={CONFIG_KEY: am_config},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
             if platform.gpu_metrics is not None:
                 self._scrape_gpu_metrics(name, platform.gpu_metrics)
         self.register_outputs({"queryUrl": self.query_url, "managed": self.managed})
+
+    def matchers(self, namespace: str | None = None) -> str:
+        """PromQL label matchers (`k="v",…`) for this stack's series (of one namespace, when given)."""
+        return label_matchers({**self.series_labels, **({"namespace": namespace} if namespace else {})})
+
+    def _after_crds(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """Self-hosted: the chart installs the CRDs of PodMonitor and PrometheusRule, so its objects wait for it."""
+        if self.release is None:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.release]))
+
+    def dashboard(self, name: str, title: str, panels: list[tuple[str, str]], namespace: pulumi.Input[str],
+                  grafana_json: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        """The dashboard where it can be seen: the cloud's own (managed) or Grafana's sidecar (self-hosted)."""
+        if self._cloud_dashboard is not None:
+            return self._cloud_dashboard(name, title, panels, opts)
+        return k8s.core.v1.ConfigMap(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="llm-fleet-vllm-dashboard", namespace=namespace,
+                # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps with this label.
+                labels={"grafana_dashboard": "1", "app.kubernetes.io/part-of": "llm-fleet"}),
+            data={"llm-fleet-vllm.json": grafana_json},
+            opts=opts)
 
     def _scrape_gpu_metrics(self, name: str, exporter: GpuMetricsExporter) -> None:
         """The platform's DCGM exporter, for the dashboard's GPU panels (GKE's managed collection needs none)."""
@@ -113,7 +180,3 @@ class Monitoring(pulumi.ComponentResource):
         return k8s.apiextensions.CustomResource(
             name, api_version="monitoring.coreos.com/v1", kind="PrometheusRule", metadata=meta,
             spec={"groups": groups}, opts=self._after_crds(opts))
-
-    def _after_crds(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
-        """The PodMonitor/PrometheusRule kinds exist once kube-prometheus-stack has installed its CRDs."""
-        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.release]))

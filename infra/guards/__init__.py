@@ -73,6 +73,7 @@ def config_guards() -> list[Guard]:
 
 
 def resource_guards() -> list[Guard]:
+    from infra.guards.alerting import alerts_reach_someone
     from infra.guards.ci import ci_installs_kubeconfig_exec
     from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
     from infra.guards.exposure import no_unrequested_load_balancer
@@ -100,7 +101,8 @@ def resource_guards() -> list[Guard]:
             ci_installs_kubeconfig_exec,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
-            network_flows]
+            network_flows,
+            alerts_reach_someone]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:

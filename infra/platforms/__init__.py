@@ -82,6 +82,10 @@ class PoolFacts:
         return self.max_nodes * self.gpus_per_node
 
 
+# Creates a dashboard of (title, PromQL) panels in the cloud's own console: (name, title, panels, opts) -> resource.
+DashboardFactory = Callable[[str, str, list[tuple[str, str]], pulumi.ResourceOptions], pulumi.Resource]
+
+
 @dataclass(frozen=True)
 class ManagedPrometheus:
     """A Prometheus the cloud runs for us: where to query it, and how KEDA may."""
@@ -90,6 +94,9 @@ class ManagedPrometheus:
     scraper_namespace: str  # where its collectors run: the source NetworkPolicies must admit
     keda_pod_identity: str  # KEDA TriggerAuthentication `podIdentity.provider`
     keda_operator_annotations: dict[str, pulumi.Input[str]]  # binds KEDA's service account to a cloud identity
+    # Labels every series of this cluster carries in the shared backend (queries filter on them).
+    series_labels: dict[str, str] = field(default_factory=dict)
+    dashboard: DashboardFactory | None = None  # None: nothing shows the dashboard (the plan says so)
 
 
 @dataclass(frozen=True)

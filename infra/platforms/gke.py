@@ -8,6 +8,7 @@ GPU pools get GKE-managed drivers, the GPU taint and the labels workloads select
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pulumi
@@ -26,6 +27,7 @@ from infra.platforms import (
     POOL_LABEL,
     PURPOSE_LABEL,
     SYSTEM_DISK_GB,
+    DashboardFactory,
     ExecPlugin,
     IdentityRequest,
     ManagedPrometheus,
@@ -114,6 +116,25 @@ def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
 KUBECONFIG_EXEC = ExecPlugin(
     "gke-gcloud-auth-plugin",
     "add a google-github-actions/setup-gcloud step with `install_components: gke-gcloud-auth-plugin` before it")
+def gke_cluster_name(stack: str) -> str:
+    return f"llm-fleet-{stack}"
+
+
+def _cloud_monitoring_dashboard(project: str, apis: list[gcp.projects.Service]) -> DashboardFactory:
+    """Dashboards in Cloud Monitoring, which charts Managed Prometheus with PromQL: nothing on GKE loads Grafana's."""
+
+    def create(name: str, title: str, panels: list[tuple[str, str]],
+               opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        # A chart of a PromQL query: widget.xyChart.dataSets[].timeSeriesQuery.prometheusQuery
+        # (https://cloud.google.com/monitoring/dashboards/api-examples, "Using MQL or PromQL with the API").
+        body = {"displayName": title, "gridLayout": {"columns": "3", "widgets": [
+            {"title": t, "xyChart": {"dataSets": [{"timeSeriesQuery": {"prometheusQuery": q}, "plotType": "LINE"}]}}
+            for t, q in panels]}}
+        after_apis = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=apis))
+        return gcp.monitoring.Dashboard(name, project=project, dashboard_json=json.dumps(body, indent=1),
+                                        opts=after_apis)
+
+    return create
 
 
 def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
@@ -199,9 +220,10 @@ class GkePlatform(pulumi.ComponentResource):
             account_id=gcp_service_account_id("llm-fleet", stack, "nodes", keep_truncated=True),
             display_name=f"llm-fleet {stack} GKE nodes", opts=after_apis,
         )
-        # Least privilege for nodes: write logs and metrics, pull images. Workloads get their own identities.
-        for role in ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader",
-                     "roles/stackdriver.resourceMetadata.writer"):
+        # Least privilege for nodes: the role GKE defines for them ("Grant the minimum required role for GKE",
+        # https://docs.cloud.google.com/kubernetes-engine/security/configure-node-service-accounts), plus pulling
+        # our images (Artifact Registry is not in it). Workloads get their own identities.
+        for role in ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"):
             gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1].replace('.', '-').lower()}",
                                    project=gcp_cfg.project, role=role,
                                    member=node_sa.email.apply(lambda e: f"serviceAccount:{e}"), opts=child)
@@ -221,7 +243,7 @@ class GkePlatform(pulumi.ComponentResource):
             gcp_public_cidrs_access_enabled=False)
         cluster = gcp.container.Cluster(
             f"{name}-cluster",
-            name=f"llm-fleet-{stack}",
+            name=gke_cluster_name(stack),
             project=gcp_cfg.project,
             location=gcp_cfg.region,
             node_locations=gcp_cfg.zones,
@@ -293,7 +315,7 @@ class GkePlatform(pulumi.ComponentResource):
 
         managed_prometheus = None
         if cfg.serving.monitoring == "platform":
-            managed_prometheus = self._keda_reads_managed_prometheus(name, cfg, after_apis)
+            managed_prometheus = self._keda_reads_managed_prometheus(name, cfg, after_apis, apis)
 
         budget = None
         if cfg.budget is not None:
@@ -359,8 +381,8 @@ class GkePlatform(pulumi.ComponentResource):
                 member=f"serviceAccount:{email}", opts=after_account))
         return WorkloadIdentity({WORKLOAD_IDENTITY_ANNOTATION: email}, tuple(grants))
 
-    def _keda_reads_managed_prometheus(self, name: str, cfg: StackConfig,
-                                       opts: pulumi.ResourceOptions) -> ManagedPrometheus:
+    def _keda_reads_managed_prometheus(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions,
+                                       apis: list[gcp.projects.Service]) -> ManagedPrometheus:
         """A Google identity that may read Managed Prometheus, bound to KEDA's operator by Workload Identity."""
         assert cfg.gcp is not None
         project = cfg.gcp.project
@@ -380,6 +402,11 @@ class GkePlatform(pulumi.ComponentResource):
             scraper_namespace="gmp-system",
             keda_pod_identity="gcp",
             keda_operator_annotations={"iam.gke.io/gcp-service-account": reader.email},
+            # Managed Prometheus is project-wide: each series carries the `cluster` (and `namespace`) it came from
+            # (https://cloud.google.com/stackdriver/docs/managed-prometheus/rules-managed: a Rules query is scoped
+            # as up{project_id=…, cluster=…, namespace=…}), so two stacks in one project stay apart only by it.
+            series_labels={"cluster": gke_cluster_name(pulumi.get_stack())},
+            dashboard=_cloud_monitoring_dashboard(project, apis),
         )
 
     def _node_pool(self, name: str, cluster: gcp.container.Cluster, cfg: StackConfig, facts: PoolFacts,

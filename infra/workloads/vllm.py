@@ -246,7 +246,8 @@ class VllmModel(pulumi.ComponentResource):
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-scaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
-            spec=scaled_object_spec(cfg, model, app, life, monitoring.query_url, trigger_auth),
+            spec=scaled_object_spec(cfg, model, app, life, monitoring.query_url, trigger_auth,
+                                    monitoring.matchers(SERVING_NS)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]))
 
         self.url = service_url(model, life)
@@ -259,10 +260,14 @@ def service_url(model: Model, life: PodLifecycle) -> str:
 
 
 def scaled_object_spec(cfg: StackConfig, model: Model, target: str, life: PodLifecycle, query_url: str,
-                       trigger_auth: pulumi.Input[str] | None) -> dict:
-    """KEDA spec: scale out on queued requests (and KV-cache pressure), scale in no faster than a load takes."""
+                       trigger_auth: pulumi.Input[str] | None, series: str) -> dict:
+    """KEDA spec: scale out on queued requests (and KV-cache pressure), scale in no faster than a load takes.
+
+    `series` are the label matchers of this stack's serving namespace (`cluster="…",namespace="…"`): a shared
+    backend also holds other stacks' series of the same model name, which KEDA would otherwise add up.
+    """
     auth = {"authenticationRef": {"name": trigger_auth}} if trigger_auth is not None else {}
-    selector = f'model_name="{model.name}"'
+    selector = ",".join([f'model_name="{model.name}"', *([series] if series else [])])
     triggers: list[dict] = [{
         "type": "prometheus",
         "name": "queue",
