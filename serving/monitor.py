@@ -55,6 +55,23 @@ class VllmClient:
             return False
         return any(m.get("id") == self.settings.served_name for m in r.json().get("data", []))
 
+    async def api_listening(self) -> bool:
+        """False only when vLLM's API port refuses connections: then no request can be in flight.
+
+        vLLM binds its API socket before building the engine but starts listening only when it
+        starts serving (vllm/entrypoints/launchers/launcher.py `setup_server`: bind, no listen;
+        uvicorn listens in `serve_http`), so during the model load a connection is refused.
+        Any other outcome (an answer, a timeout from a saturated server) means requests can be
+        in flight: the drain then reads vLLM's load to know when they are done.
+        """
+        try:
+            await self._http.get("/health")
+        except httpx.ConnectError:
+            return False
+        except httpx.HTTPError:
+            return True
+        return True
+
     async def engine_load(self) -> EngineLoad:
         r = await self._http.get("/metrics")
         r.raise_for_status()

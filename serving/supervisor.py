@@ -111,9 +111,12 @@ class Supervisor:
         try:
             await asyncio.wait({exited, drain}, return_when=asyncio.FIRST_COMPLETED)
             if not exited.done():
-                if self.state.startup_complete:
+                # Decided from vLLM itself, never from our phase: its API serves (and takes
+                # requests) before the monitor's next poll can mark start-up complete.
+                if await self.client.api_listening():
                     await self._drain(exited)
-                # else: never served (signal during model load), so nothing can be in flight.
+                else:
+                    log.info("vLLM's API is not listening yet: no request can be in flight, no drain")
                 # vLLM dying on its own during the drain is still a crash, not a clean stop.
                 asked = not exited.done() and await self._stop_vllm(exited)
                 self.state.phase.to(Phase.STOPPED if asked else Phase.FAILED)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-if TYPE_CHECKING:  # psutil comes with vllm; only the engine tests use it
+if TYPE_CHECKING:  # psutil and openai come with the engine; only the engine tests use them
+    import openai
     import psutil
 
 SERVED_NAME = "tiny-llama"
@@ -325,36 +326,112 @@ async def _load(api_url: str, api_key: str, requests: int, max_tokens: int) -> l
     import openai
 
     client = openai.AsyncOpenAI(base_url=f"{api_url}/v1", api_key=api_key, max_retries=0, timeout=600)
-    extra = {"ignore_eos": True}
-
-    async def one(i: int) -> str | None:
-        try:
-            if i % 2:
-                r = await client.completions.create(
-                    model=SERVED_NAME, prompt=f"hello w{i}", max_tokens=max_tokens, extra_body=extra
-                )
-                ok = r.choices[0].finish_reason == "length" and r.usage.completion_tokens == max_tokens
-                return None if ok else f"#{i}: finish={r.choices[0].finish_reason} usage={r.usage}"
-            stream = await client.completions.create(
-                model=SERVED_NAME, prompt=f"hello w{i}", max_tokens=max_tokens, stream=True,
-                extra_body=extra,
-            )
-            chunks, finish = 0, None
-            async for chunk in stream:
-                chunks += 1
-                finish = chunk.choices[0].finish_reason or finish if chunk.choices else finish
-            return None if finish == "length" else f"#{i} (stream): finish={finish} after {chunks} chunks"
-        except Exception as exc:
-            return f"#{i}: {type(exc).__name__}: {exc}"
-
     # A server that has served before, as any pod in rotation has (first batches are slower).
     for _ in range(2):
         await client.completions.create(model=SERVED_NAME, prompt="hello", max_tokens=16)
-    results = await asyncio.gather(*(one(i) for i in range(requests)))
+    results = await asyncio.gather(*(_one(client, i, max_tokens) for i in range(requests)))
     await client.close()
     return [r for r in results if r is not None]
 
 
+async def _one(client: openai.AsyncOpenAI, i: int, max_tokens: int) -> str | None:
+    """One request (odd: plain, even: streaming); None if it ended normally with all max_tokens."""
+    extra = {"ignore_eos": True}
+    try:
+        if i % 2:
+            r = await client.completions.create(
+                model=SERVED_NAME, prompt=f"hello w{i}", max_tokens=max_tokens, extra_body=extra
+            )
+            ok = r.choices[0].finish_reason == "length" and r.usage.completion_tokens == max_tokens
+            return None if ok else f"#{i}: finish={r.choices[0].finish_reason} usage={r.usage}"
+        stream = await client.completions.create(
+            model=SERVED_NAME, prompt=f"hello w{i}", max_tokens=max_tokens, stream=True,
+            extra_body=extra,
+        )
+        chunks, finish = 0, None
+        async for chunk in stream:
+            chunks += 1
+            finish = chunk.choices[0].finish_reason or finish if chunk.choices else finish
+        return None if finish == "length" else f"#{i} (stream): finish={finish} after {chunks} chunks"
+    except Exception as exc:
+        return f"#{i}: {type(exc).__name__}: {exc}"
+
+
+@dataclass
+class BurstResult:
+    requests: int
+    api_answered_at: float  # time.monotonic() (system-wide on Linux) of the first 200 from /v1/models
+    finished_at: list[float]  # when each successful request ended
+    failures: list[str]
+
+    @property
+    def lost(self) -> int:
+        return len(self.failures)
+
+
+def start_burst_at_first_answer(
+    api_url: str, api_key: str, requests: int, max_tokens: int
+) -> subprocess.Popen[str]:
+    """Start a client process that waits for vLLM's API to first answer, then fires at once.
+
+    It polls `/v1/models` every 20 ms from before the server is up and launches all `requests`
+    the moment it first answers 200 (no warm-up requests: this is a server's first second).
+    Its first stdout line is the moment the API answered; read it with `read_burst_start`.
+    Its own process for the same reason as `drain_scenario`'s load.
+    """
+    return subprocess.Popen(
+        [sys.executable, __file__, "burst", api_url, api_key, str(requests), str(max_tokens)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_burst_start(burst: subprocess.Popen[str]) -> float:
+    assert burst.stdout is not None
+    line = burst.stdout.readline()
+    if not line:
+        raise RuntimeError(f"burst client exited with {burst.wait()} before vLLM's API answered")
+    return float(json.loads(line)["api_answered_at"])
+
+
+def burst_result(burst: subprocess.Popen[str], requests: int, api_answered_at: float) -> BurstResult:
+    out, _ = burst.communicate(timeout=600)
+    result = json.loads(out.strip().splitlines()[-1])
+    return BurstResult(requests, api_answered_at, result["finished_at"], result["failures"])
+
+
+async def _burst(api_url: str, api_key: str, requests: int, max_tokens: int) -> dict[str, list]:
+    import openai
+
+    async with httpx.AsyncClient(base_url=api_url, timeout=1.0, trust_env=False) as poll:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await poll.get("/v1/models", headers=headers)).status_code == 200:
+                    break
+            await asyncio.sleep(0.02)
+    answered = time.monotonic()
+    client = openai.AsyncOpenAI(base_url=f"{api_url}/v1", api_key=api_key, max_retries=0, timeout=600)
+    finished: list[float] = []
+
+    async def timed(i: int) -> str | None:
+        failure = await _one(client, i, max_tokens)
+        if failure is None:
+            finished.append(time.monotonic())
+        return failure
+
+    tasks = [asyncio.create_task(timed(i)) for i in range(requests)]
+    await asyncio.sleep(0)  # every request task has started before the test is told to signal
+    print(json.dumps({"api_answered_at": answered}), flush=True)
+    results = await asyncio.gather(*tasks)
+    await client.close()
+    return {"finished_at": finished, "failures": [r for r in results if r is not None]}
+
+
 if __name__ == "__main__":
-    url, key, n, tokens = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(asyncio.run(_load(url, key, n, tokens))), flush=True)
+    if sys.argv[1] == "burst":
+        url, key, n, tokens = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(asyncio.run(_burst(url, key, n, tokens))), flush=True)
+    else:
+        url, key, n, tokens = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(asyncio.run(_load(url, key, n, tokens))), flush=True)

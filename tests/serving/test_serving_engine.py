@@ -27,6 +27,8 @@ from serving_testkit import (
     supervisor_cmd,
 )
 
+from serving.kubernetes import STOP_TIMEOUT_S  # the supervisor's default wait for vLLM to stop
+
 pytestmark = pytest.mark.vllm
 
 API_KEY = "test-key-123"
@@ -164,8 +166,11 @@ def test_drain_loses_no_in_flight_request(server: Server) -> None:
     assert result.in_flight_at_signal >= 16, f"need >= 16 in flight; (t, gauges, /load): {result.samples}"
     assert result.failures == [], result.failures
     assert rc == 0
-    assert elapsed < DRAIN_TIMEOUT_S, "the drain must end because the work finished, not by timeout"
+    log = server.log.read_text(errors="replace")
+    # The drain ends because the work finished (its own log line), not by timeout; the exit then
+    # also waits for vLLM's stop, so the elapsed time alone can pass DRAIN_TIMEOUT_S on a loaded box.
+    assert "drain: no requests in flight" in log
+    assert "drain timeout" not in log
+    assert elapsed < DRAIN_TIMEOUT_S + STOP_TIMEOUT_S
     assert ready_after_signal, "readiness was never observed after the signal"
     assert 200 not in ready_after_signal, ready_after_signal
-    log = server.log.read_text(errors="replace")
-    assert "drain: no requests in flight" in log
