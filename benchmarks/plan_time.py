@@ -42,6 +42,8 @@ def synthetic_stack(size: int) -> dict:
             revisions[name] = "0" * 40
     pools.append({"name": "rollout", "machineType": "n2-standard-32", "purpose": "rollout", "minNodes": 1,
                   "maxNodes": 4})
+    # Zones that sell every GPU machine above (a2-ultragpu, a3 and g2 are not all in us-central1-f).
+    cfg["llm-fleet:gcp"]["zones"] = ["us-central1-a", "us-central1-c"]
     cfg["llm-fleet:nodePools"] = pools
     cfg["llm-fleet:models"] = models
     cfg["llm-fleet:training"] = {"gpu": "H100-80GB", "pool": "h100-0"}

@@ -21,6 +21,7 @@ NODE_SELECTOR_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "cluster-autoscaler": (("nodeSelector",),),
     "nvidia-device-plugin": (("nodeSelector",),),
     "dcgm-exporter": (("nodeSelector",),),
+    "metrics-server": (("nodeSelector",),),  # kubernetes-sigs/metrics-server charts/metrics-server/values.yaml
     # kube-prometheus-stack 79.4.1 has no top-level nodeSelector: each component (and each subchart) has its own.
     # node-exporter is left out on purpose: it is a DaemonSet that belongs on every node.
     "kube-prometheus-stack": (
