@@ -572,6 +572,17 @@ class WorkingHours(_Model):
         return value
 
 
+def _ipv4_networks(value: list[str] | None, *, example: str) -> list[str] | None:
+    """A list of IPv4 CIDRs without host bits (what firewalls and NetworkPolicy ipBlocks accept)."""
+    for cidr in value or []:
+        try:
+            ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not an IPv4 network address; allowed: CIDRs such as {example} "
+                             "(no host bits)") from None
+    return value
+
+
 class Serving(_Model):
     """How models are served and who may reach them."""
 
@@ -594,13 +605,7 @@ class Serving(_Model):
     @field_validator("api_client_cidrs")
     @classmethod
     def _client_cidrs(cls, value: list[str] | None) -> list[str] | None:
-        for cidr in value or []:
-            try:
-                ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 network address; allowed: CIDRs such as 10.10.0.0/20 "
-                                 "(no host bits)") from None
-        return value
+        return _ipv4_networks(value, example="10.10.0.0/20")
 
 
 class ControlPlane(_Model):
@@ -613,13 +618,7 @@ class ControlPlane(_Model):
     @field_validator("authorized_networks")
     @classmethod
     def _networks(cls, value: list[str] | None) -> list[str] | None:
-        for cidr in value or []:
-            try:
-                ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 network address; allowed: CIDRs such as "
-                                 "203.0.113.0/24 (no host bits)") from None
-        return value
+        return _ipv4_networks(value, example="203.0.113.0/24")
 
 
 class SystemPool(_Model):
