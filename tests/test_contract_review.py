@@ -144,3 +144,66 @@ def test_the_operator_release_keeps_every_chart_gate(make_stack, stack, incremen
     expected = {g["name"]: g["enabled"] for g in chart_gates()} | {INCREMENTAL_UPGRADE_GATE: incremental}
     assert gates == expected
     assert gates["RayClusterStatusConditions"] and gates["RayJobDeletionPolicy"] and gates["RayMultiHostIndexing"]
+
+
+# --- C. Buckets the stack grants on but does not create are named as prerequisites -------------------------------
+
+BUCKET_GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
+
+
+def bucket_notes(plan) -> dict[str, str]:
+    notes = [n for n in plan.notes if n.startswith("bucket ")]
+    return {n.split()[1]: n for n in notes}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_gke_checkpoint_bucket_is_a_named_prerequisite(plan_of, stack):
+    """The trainer's checkpoint bucket is the user's: if it does not exist, the bucket IAM member fails `up`."""
+    plan = plan_of(stack)
+    bucket = f"gs://acme-llm-{stack}-checkpoints"
+    assert plan.cfg.training.checkpoint_bucket.startswith(f"{bucket}/")
+    note = bucket_notes(plan)[bucket]
+    assert note.startswith(f"bucket {bucket} must exist before `pulumi up`")
+    gcp = plan.cfg.gcp
+    assert f"`gcloud storage buckets create {bucket} --project={gcp.project} --location={gcp.region}`" in note
+    # The note names the identity and role the stack really grants on it.
+    (grant,) = [r for r in plan.resources if r.type == BUCKET_GRANT and r.inputs["bucket"] == bucket.removeprefix("gs://")]
+    email = grant.inputs["member"].removeprefix("serviceAccount:")
+    assert f"the stack grants {email} (llm-training/trainer) {grant.inputs['role']} on it" in note
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_bucket_the_gke_stack_grants_on_is_named(plan_of, stack):
+    plan = plan_of(stack)
+    granted = {f"gs://{r.inputs['bucket']}" for r in plan.resources if r.type == BUCKET_GRANT}
+    assert granted and set(bucket_notes(plan)) == granted
+
+
+def test_gke_bucket_model_source_is_a_named_prerequisite(make_stack):
+    def from_bucket(c):
+        c["models"][0]["source"] = "gs://acme-models/qwen2.5-7b"
+
+    root, name = make_stack("prod", from_bucket)
+    plan = run_plan(name, root)
+    notes = bucket_notes(plan)
+    granted = {f"gs://{r.inputs['bucket']}" for r in plan.resources if r.type == BUCKET_GRANT}
+    assert set(notes) == granted == {"gs://acme-models", "gs://acme-llm-prod-checkpoints"}
+    (grant,) = [r for r in plan.resources if r.type == BUCKET_GRANT and r.inputs["bucket"] == "acme-models"]
+    assert grant.inputs["role"] == "roles/storage.objectViewer"
+    email = grant.inputs["member"].removeprefix("serviceAccount:")
+    assert f"the stack grants {email} (llm-serving/" in notes["gs://acme-models"]
+    assert "roles/storage.objectViewer on it" in notes["gs://acme-models"]
+
+
+def test_eks_checkpoint_bucket_is_a_named_prerequisite(plan_of):
+    plan = plan_of("eks-prod")
+    note = bucket_notes(plan)["s3://acme-llm-prod-checkpoints"]
+    assert f"`aws s3 mb s3://acme-llm-prod-checkpoints --region {plan.cfg.aws.region}`" in note
+    assert "IRSA role of llm-training/trainer (output trainingRoleArn)" in note
+    assert "s3:PutObject" in note and "objects under run/" in note
+    assert "trainingRoleArn" in plan.outputs
+
+
+def test_an_existing_cluster_gets_no_bucket_notes(plan_of):
+    # The stack creates no identity there, so it grants on no bucket.
+    assert bucket_notes(plan_of("coreweave-prod")) == {}
