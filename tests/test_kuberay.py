@@ -89,7 +89,7 @@ def test_upgrade_strategy_follows_the_tier(kuberay_plan):
     assert prod["clusterUpgradeOptions"]["maxSurgePercent"] == 9  # one A100 pod of 12 at a time
     assert prod["clusterUpgradeOptions"]["gatewayClassName"] == "gke-l7-rilb"
     operator = next(r for r in kuberay_plan("prod").of_type("kubernetes:helm.sh/v3:Release"))
-    assert operator.inputs["values"]["featureGates"] == [{"name": "RayServiceIncrementalUpgrade", "enabled": True}]
+    assert {"name": "RayServiceIncrementalUpgrade", "enabled": True} in operator.inputs["values"]["featureGates"]
     assert the(kuberay_plan("staging"), "RayService")["spec"]["upgradeStrategy"] == {"type": "NewCluster"}
 
 

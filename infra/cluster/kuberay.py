@@ -12,6 +12,28 @@ KUBERAY_NAMESPACE = "kuberay-system"
 # The operator pod's labels (kuberay-operator chart v1.7.0, templates/deployment.yaml; our release name).
 KUBERAY_OPERATOR_LABELS = {"app.kubernetes.io/name": "kuberay-operator",
                            "app.kubernetes.io/instance": "kuberay-operator"}
+# The kuberay-operator chart's default `featureGates`, in its order: chart v1.7.0 values.yaml
+# (github.com/ray-project/kuberay/blob/v1.7.0/helm-chart/kuberay-operator/values.yaml, vendored unchanged as
+# tests/data/charts/kuberay-operator-1.7.0-values.yaml). Helm replaces a list value as a whole, it never merges it
+# (github.com/helm/helm/issues/3486), so setting one gate means passing the whole list or losing the others.
+FEATURE_GATES_CHART_VERSION = "1.7.0"
+CHART_FEATURE_GATES: tuple[tuple[str, bool], ...] = (
+    ("RayClusterStatusConditions", True),
+    ("RayJobDeletionPolicy", True),
+    ("RayMultiHostIndexing", True),
+    ("RayServiceIncrementalUpgrade", True),
+    ("RayCronJob", False),
+    ("RayClusterMTLS", False),
+    ("RayClusterNetworkPolicy", False),
+    ("RayClusterHistoryServer", False),
+)
+INCREMENTAL_UPGRADE_GATE = "RayServiceIncrementalUpgrade"
+
+
+def feature_gates(incremental_upgrade: bool) -> list[dict[str, object]]:
+    """The chart's default gates, with only the incremental-upgrade gate following the tier's upgrade strategy."""
+    return [{"name": gate, "enabled": incremental_upgrade if gate == INCREMENTAL_UPGRADE_GATE else enabled}
+            for gate, enabled in CHART_FEATURE_GATES]
 
 
 class KubeRayOperator(pulumi.ComponentResource):
@@ -28,6 +50,6 @@ class KubeRayOperator(pulumi.ComponentResource):
             version=cfg.artifacts.charts.kuberay, repo="https://ray-project.github.io/kuberay-helm/",
             namespace=KUBERAY_NAMESPACE,
             # Alpha in KubeRay: only switched on for the tier whose RayService uses it.
-            values={"featureGates": [{"name": "RayServiceIncrementalUpgrade", "enabled": incremental}]},
+            values={"featureGates": feature_gates(incremental)},
             parent=self, node_selector=platform.system_node_selector)
         self.register_outputs({"namespace": KUBERAY_NAMESPACE})

@@ -14,11 +14,16 @@ The contract:
   feature that installs its CRD (else a first `up` fails with "no matches for kind");
 - a Kubernetes provider on a cluster we build waits for a node pool that can run pods (at least one node
   and no taint), else everything that waits for pods starts on a cluster with no nodes;
-- a Helm release that waits for its pods waits for a pool whose labels its nodeSelector matches.
+- a Helm release that waits for its pods waits for a pool whose labels its nodeSelector matches;
+- an IAM member that names a GKE workload pool (`<project>.svc.id.goog[<ns>/<sa>]`) waits for the cluster that
+  creates the pool: until that cluster exists (on a project that never had one) IAM answers "Error 400: Identity
+  Pool does not exist" and only a re-run succeeds (github.com/terraform-google-modules/
+  terraform-google-kubernetes-engine issue #916 and PR #301, github.com/google/kctf issue #193).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +38,10 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL_TYPES = ("gcp:container/nodePool:NodePool", "aws:eks/nodeGroup:NodeGroup")
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+# The pool a Workload Identity member names: `serviceAccount:<pool>[<subject>]` (GKE's form), or the federated
+# `principal://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/subject/<subject>`
+# (docs.cloud.google.com/python/docs/reference/securitycenter/latest, ServiceAccountDelegationInfo.principal_subject).
+WORKLOAD_POOL = re.compile(r"(?:serviceAccount:|workloadIdentityPools/)([^\[\]/\s]+\.svc\.id\.goog)")
 
 
 def _chart(name: str) -> Callable[[PlannedResource], bool]:
@@ -215,14 +224,42 @@ def _release_problems(plan: StackPlan, graph: Graph, pools: list[PlannedResource
     return problems
 
 
+def _members(r: PlannedResource) -> list[str]:
+    members = r.inputs.get("members")
+    return [str(m) for m in (members if isinstance(members, list) else [])] + (
+        [str(r.inputs["member"])] if r.inputs.get("member") else [])
+
+
+def _workload_pool_problems(plan: StackPlan, graph: Graph) -> list[str]:
+    clusters = [r for r in plan.resources if r.type == GKE_CLUSTER]
+    if not clusters:
+        return []  # a cluster someone else runs: its pool exists before the stack does
+    creates = {str((c.inputs.get("workloadIdentityConfig") or {}).get("workloadPool")): c for c in clusters}
+    problems = []
+    for r in plan.resources:
+        if not (r.custom and r.type.startswith("gcp:")):
+            continue
+        for pool in sorted({m.group(1) for member in _members(r) for m in WORKLOAD_POOL.finditer(member)}):
+            cluster = creates.get(pool)
+            if cluster is None:
+                problems.append(f"IAM member {r.name} names workload pool {pool}, which no GKE cluster of this stack "
+                                f"creates; set the cluster's workload_identity_config.workload_pool to {pool}")
+            elif cluster.urn not in graph.waits_for(r.urn):
+                problems.append(f"IAM member {r.name} names workload pool {pool} but does not wait for the GKE "
+                                f"cluster {cluster.name} that creates it (a first `up` fails: Identity Pool does "
+                                f"not exist); add depends_on=[{cluster.name}]")
+    return problems
+
+
 def custom_resources_wait_for_their_definitions(plan: StackPlan) -> Verdict:
-    """Custom resources wait for the release/CRD of their kind; providers and releases for nodes that run pods."""
+    """Custom resources wait for the release/CRD of their kind; providers and releases for nodes that run pods;
+    Workload Identity bindings for the cluster that creates their pool."""
     graph = Graph(plan.resources)
     pools = [r for r in plan.resources if r.type in NODE_POOL_TYPES]
     problems = [*_crd_problems(plan, graph), *_provider_problems(plan, graph, pools),
-                *_release_problems(plan, graph, pools)]
+                *_release_problems(plan, graph, pools), *_workload_pool_problems(plan, graph)]
     if problems:
         return Verdict(NAME, "fail", " | ".join(problems))
     custom = sum(1 for r in plan.resources if api_group(r) is not None)
     return Verdict(NAME, "pass", f"{custom} custom resource(s) wait for their CRDs; providers and releases wait "
-                                 f"for nodes that can run their pods")
+                                 f"for nodes that can run their pods; Workload Identity bindings for their cluster")

@@ -358,9 +358,10 @@ def kubeconfig_exec_plugins(cfg: StackConfig) -> tuple[ExecPlugin, ...] | None:
 
 def platform_notes(cfg: StackConfig) -> tuple[str, ...]:
     """What the plan must say about this platform (from config alone, like the pool facts)."""
+    from infra.platforms.buckets import bucket_prerequisite_notes
     from infra.platforms.prerequisites import prerequisite_notes
 
-    return (*_cloud_notes(cfg), *prerequisite_notes(cfg), *control_plane_notes(cfg))
+    return (*_cloud_notes(cfg), *prerequisite_notes(cfg), *control_plane_notes(cfg), *bucket_prerequisite_notes(cfg))
 
 
 def control_plane_notes(cfg: StackConfig) -> tuple[str, ...]:

@@ -315,13 +315,13 @@ class GkePlatform(pulumi.ComponentResource):
 
         managed_prometheus = None
         if cfg.serving.monitoring == "platform":
-            managed_prometheus = self._keda_reads_managed_prometheus(name, cfg, after_apis, apis)
+            managed_prometheus = self._keda_reads_managed_prometheus(name, cfg, after_apis, apis, cluster)
 
         budget = None
         if cfg.budget is not None:
             budget = GcpBudget(f"{name}-budget", cfg, opts=pulumi.ResourceOptions(parent=self, depends_on=apis))
 
-        self._name, self._project, self._after_apis = name, gcp_cfg.project, after_apis
+        self._name, self._project, self._after_apis, self._cluster = name, gcp_cfg.project, after_apis, cluster
         self.cluster_name = cluster.name
         self.kubeconfig = kubeconfig
         self.registry_url = registry_url
@@ -369,11 +369,14 @@ class GkePlatform(pulumi.ComponentResource):
             display_name=f"llm-fleet {pulumi.get_stack()}: {request.namespace}/{request.service_account}",
             opts=self._after_apis)
         after_account = pulumi.ResourceOptions(parent=self, depends_on=[account])
+        # The pool `<project>.svc.id.goog` exists once the cluster does: bound earlier, a first `up` fails with
+        # "Error 400: Identity Pool does not exist" (terraform-google-modules/terraform-google-kubernetes-engine
+        # issue #916, PR #301; google/kctf issue #193). The member stays a computed string so a preview shows it.
         grants: list[pulumi.Resource] = [gcp.serviceaccount.IAMMember(
             f"{name}-workload-identity", service_account_id=f"projects/{project}/serviceAccounts/{email}",
             role="roles/iam.workloadIdentityUser",
             member=f"serviceAccount:{project}.svc.id.goog[{request.namespace}/{request.service_account}]",
-            opts=after_account)]
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, self._cluster]))]
         for access in buckets:
             role = WRITE_ROLE if access.write else READ_ROLE
             grants.append(gcp.storage.BucketIAMMember(
@@ -382,7 +385,8 @@ class GkePlatform(pulumi.ComponentResource):
         return WorkloadIdentity({WORKLOAD_IDENTITY_ANNOTATION: email}, tuple(grants))
 
     def _keda_reads_managed_prometheus(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions,
-                                       apis: list[gcp.projects.Service]) -> ManagedPrometheus:
+                                       apis: list[gcp.projects.Service],
+                                       cluster: gcp.container.Cluster) -> ManagedPrometheus:
         """A Google identity that may read Managed Prometheus, bound to KEDA's operator by Workload Identity."""
         assert cfg.gcp is not None
         project = cfg.gcp.project
@@ -396,7 +400,8 @@ class GkePlatform(pulumi.ComponentResource):
         gcp.serviceaccount.IAMMember(
             f"{name}-keda-workload-identity", service_account_id=reader.name, role="roles/iam.workloadIdentityUser",
             member=f"serviceAccount:{project}.svc.id.goog[{KEDA_NAMESPACE}/{KEDA_OPERATOR_SA}]",
-            opts=pulumi.ResourceOptions(parent=self))
+            # The pool exists once the cluster does (see _workload_identity).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]))
         return ManagedPrometheus(
             query_url=f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus",
             scraper_namespace="gmp-system",
