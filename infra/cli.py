@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="also report the change in $/day (at minimum and maximum) against the stack file at this "
                            "git ref, e.g. origin/main")
     _add_cwd(plan)
+    facts = sub.add_parser("facts", help="what CI needs to know about a stack before signing in (cloud, registry), "
+                                         "whatever the guards say: `key=value` lines for $GITHUB_OUTPUT")
+    facts.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    _add_cwd(facts)
     promote = sub.add_parser("promote", help="copy the pinned artifacts of stack SRC into stack DST's file")
     promote.add_argument("src", metavar="SRC", help="the stack whose artifacts ran and passed, e.g. dev")
     promote.add_argument("dst", metavar="DST", help="the stack to promote them to, e.g. staging")
@@ -75,6 +79,26 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK if plan.ok else EXIT_GUARD_FAILED
 
 
+def _facts(args: argparse.Namespace) -> int:
+    """cloud=<gke|eks|existing> and registry=<registryUrl> for CI. Guards are not evaluated: a failing guard must not
+    leave CI without the stack's cloud (and so without credentials); an invalid stack file exits 2."""
+    from pulumi.runtime.stack import run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    from infra import program
+    from infra.plan import mock_engine
+
+    try:
+        with mock_engine(args.stack, args.cwd) as (cfg, monitor):
+            _sync_await(run_in_stack(lambda: program.run(cfg, enforce_guards=False)))
+    except ConfigError as e:
+        return _problems(e.problems)
+    registry = monitor.stack_outputs.get("registryUrl") or ""
+    print(f"cloud={cfg.cloud}")
+    print(f"registry={registry}")
+    return EXIT_OK
+
+
 def _promote(args: argparse.Namespace) -> int:
     from infra.promote import PromotionRefused, promote
     from infra.report import print_promotion, promotion_json
@@ -90,7 +114,7 @@ def _promote(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"plan": _plan, "promote": _promote}
+COMMANDS = {"plan": _plan, "facts": _facts, "promote": _promote}
 
 
 def main(argv: list[str]) -> int:

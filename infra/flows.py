@@ -34,7 +34,7 @@ from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.config import ANY_ADDRESS, StackConfig
 from infra.guards import PlannedResource
 from infra.platforms import KEDA_METRICS_SERVER_PORT, KEDA_NAMESPACE, KEDA_WEBHOOK_PORT
-from infra.platforms.gke import GKE_MASTER_PORTS, REGIONAL_GATEWAY_CLASSES
+from infra.platforms.gke import GCP_HEALTH_CHECK_RANGES, GKE_MASTER_PORTS, REGIONAL_GATEWAY_CLASSES
 
 NS_NAME_LABEL = "kubernetes.io/metadata.name"  # every namespace carries its own name (Kubernetes >= 1.21)
 # KubeRay labels every pod of a Ray cluster (ray-operator/controllers/ray/utils/constant.go v1.7.0).
@@ -65,7 +65,7 @@ class Addresses:
 
     cidrs: tuple[str, ...]
     name: str
-    kind: str  # control-plane | gateway-proxies | lb-clients | internet
+    kind: str  # control-plane | gateway-proxies | health-checkers | lb-clients | internet
 
     def __str__(self) -> str:
         return f"{self.name} ({', '.join(self.cidrs) or 'no range'})"
@@ -377,8 +377,18 @@ def _gateway_flows(ray_service: PlannedResource, head: Pods, resources: Sequence
     else:
         proxies = Addresses((), f"{gateway_class} proxies", kind)
         fix = "admit the Gateway's proxies on the serve port in the Ray NetworkPolicy"
-    return [Flow(proxies, head, "serve", "the Gateway shifts traffic to the new cluster during an incremental "
-                 "upgrade", fix)]
+    flows = [Flow(proxies, head, "serve", "the Gateway shifts traffic to the new cluster during an incremental "
+                  "upgrade", fix)]
+    if gateway_class in REGIONAL_GATEWAY_CLASSES:
+        # The load balancer only sends to endpoints its health checks find healthy; those probes come from Google's
+        # ranges, not the proxy-only subnet (infra/platforms/gke.py GCP_HEALTH_CHECK_RANGES).
+        # One flow per range: each is a separate source the policy must admit.
+        flows += [Flow(Addresses((cidr,), f"{gateway_class} health checks", "health-checkers"), head, "serve",
+                       "the Gateway's load balancer health-checks each backend pod on its serving port before "
+                       "sending it traffic",
+                       f"admit {cidr} on the serve port in the Ray NetworkPolicy (infra/workloads/kuberay.py)")
+                  for cidr in GCP_HEALTH_CHECK_RANGES]
+    return flows
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------
@@ -463,6 +473,13 @@ def _cloud_firewall(net: _Network, src: Addresses, port: int, flow: Flow) -> tup
             return False, (f"no REGIONAL_MANAGED_PROXY subnet (role ACTIVE) exists in the region: {src.name} have no "
                            "addresses and the Gateway never becomes ready")
         return True, "GKE's gkegw1-l7-* rule (proxy-only subnet -> backends)"
+    if src.kind == "health-checkers":
+        rule = _gcp_firewall_admitting(resources, src.cidrs, port)
+        if rule:
+            return True, f"gcp firewall {rule}"
+        return None, ("the VPC firewall for the Gateway's health checks is the GKE Gateway controller's own "
+                      "(cloud.google.com/kubernetes-engine/docs/concepts/firewall-rules, GKE Gateways): "
+                      "not in the plan")
     return None, f"{src.name}: no firewall model"
 
 

@@ -356,3 +356,32 @@ def test_ip_blocks_admit_address_ranges_inside_them_and_not_in_except():
     assert _peer_matches(block, "ns", vpc, {}) is False  # part of the clients' range is excepted
     assert _peer_matches({"ipBlock": {"cidr": "10.10.0.0/24"}}, "ns", vpc, {}) is False  # only part of it
     assert _peer_matches({"ipBlock": {"cidr": "0.0.0.0/0"}}, "ns", Pods("ns", {}, {}, "pods"), {}) is False
+
+
+# Review 3: the regional internal Gateway's health checks come from Google's ranges, not the proxy-only subnet.
+
+HEALTH_CHECK_RANGES = ["35.191.0.0/16", "130.211.0.0/22"]
+
+
+def test_the_ray_policy_admits_the_gateway_health_checks_on_the_serve_port(kuberay_prod):
+    (policy,) = [r for r in kuberay_prod.resources
+                 if r.inputs.get("kind") == "NetworkPolicy" and r.inputs["metadata"]["name"] == "ray-llm"]
+    admitted = {(peer["ipBlock"]["cidr"], port["port"]) for rule in policy.inputs["spec"]["ingress"]
+                for peer in rule.get("from", []) if "ipBlock" in peer for port in rule.get("ports", [])}
+    assert {(cidr, 8000) for cidr in HEALTH_CHECK_RANGES} <= admitted
+    checks = [f for f in evaluate(kuberay_prod.cfg, kuberay_prod.resources) if "health checks" in str(f.flow.source)]
+    assert [(f.flow.source.cidrs, f.port) for f in checks] == [((cidr,), 8000) for cidr in HEALTH_CHECK_RANGES]
+    assert all(f.allowed is not False for f in checks)  # the VPC side is GKE's Gateway controller's own rule
+
+
+def test_the_guard_fails_when_the_ray_policy_drops_the_health_check_ranges(kuberay_prod):
+    def drop_health_checks(inputs):
+        inputs["spec"]["ingress"] = [rule for rule in inputs["spec"]["ingress"]
+                                     if not any(p.get("ipBlock", {}).get("cidr") in HEALTH_CHECK_RANGES
+                                                for p in rule.get("from", []))]
+
+    verdict = guard_on(kuberay_prod, edited(kuberay_prod, "NetworkPolicy", "ray-llm", drop_health_checks))
+    assert verdict.status == "fail"
+    for cidr in HEALTH_CHECK_RANGES:
+        assert f"gke-l7-rilb health checks ({cidr}) -> llm-serving/ray-headgroup:8000/TCP" in verdict.message
+        assert f"admit {cidr} on the serve port in the Ray NetworkPolicy" in verdict.message

@@ -151,7 +151,9 @@ def test_rollouts_reach_the_serve_endpoint_and_training_is_a_suspended_rayjob(ku
 
 def test_network_policy_admits_rollouts_to_serve_and_scrapers_to_metrics(kuberay_plan):
     ingress = the(kuberay_plan("prod"), "NetworkPolicy")["spec"]["ingress"]
-    ray_peers, serve, metrics, operator, gateway = ingress
+    ray_peers, serve, metrics, operator, gateway, health_checks = ingress
+    assert health_checks == {"from": [{"ipBlock": {"cidr": "35.191.0.0/16"}}, {"ipBlock": {"cidr": "130.211.0.0/22"}}],
+                             "ports": [{"port": 8000, "protocol": "TCP"}]}
     assert operator["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["kuberay-system"]
     assert {p["port"] for p in operator["ports"]} == {8265, 8000}
     assert gateway == {"from": [{"ipBlock": {"cidr": "10.30.0.0/23"}}], "ports": [{"port": 8000, "protocol": "TCP"}]}

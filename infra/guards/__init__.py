@@ -74,7 +74,7 @@ def config_guards() -> list[Guard]:
 
 def resource_guards() -> list[Guard]:
     from infra.guards.alerting import alerts_reach_someone
-    from infra.guards.ci import ci_installs_kubeconfig_exec
+    from infra.guards.ci import ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api
     from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
     from infra.guards.exposure import no_unrequested_load_balancer
     from infra.guards.flows import network_flows
@@ -98,7 +98,7 @@ def resource_guards() -> list[Guard]:
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
             workloads_have_their_own_identity,
-            ci_installs_kubeconfig_exec,
+            ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
             network_flows,

@@ -208,6 +208,8 @@ class Platform:
     gpu_metrics: GpuMetricsExporter | None = None
     # Where the Gateway's proxies send traffic to pods from (GKE regional Gateway: the proxy-only subnet).
     gateway_proxy_cidrs: tuple[str, ...] = ()
+    # Where the Gateway's load balancer health-checks pods from (GKE: Google's health check ranges).
+    gateway_health_check_cidrs: tuple[str, ...] = ()
 
 
 def kubelet_cpu_reserved(vcpus: int) -> float:

@@ -86,6 +86,14 @@ REGIONAL_GATEWAY_CLASSES = ("gke-l7-rilb", "gke-l7-regional-external-managed")
 # On private clusters GKE's own rule (gke-<cluster>-<hash>-master) lets the control plane reach nodes on these
 # ports only (cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#add_firewall_rules).
 GKE_MASTER_PORTS = (443, 10250)
+# Where Google Cloud's health check probes come from, for Envoy-based load balancers too: the proxies' traffic comes
+# from the proxy-only subnet, the probes from these ranges (cloud.google.com/load-balancing/docs/firewall-rules:
+# "allows health check probes to reach your backend instances"; Google's regional internal Application Load Balancer
+# sample admits 130.211.0.0/22 and 35.191.0.0/16 beside the proxy subnet: terraform-google-modules/
+# terraform-docs-samples lb/internal_http_lb_with_mig_backend/main.tf). With container-native NEGs the probe targets
+# the endpoint, i.e. the pod's serving port (the Gateway's health checks use port_specification USE_SERVING_PORT
+# unless a HealthCheckPolicy sets a port), so a NetworkPolicy on the pod must admit these ranges on that port.
+GCP_HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 
 
 def node_tag(stack: str) -> str:
@@ -334,6 +342,7 @@ class GkePlatform(pulumi.ComponentResource):
             managed_prometheus=managed_prometheus,
             internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
             gateway_proxy_cidrs=proxy_cidrs,
+            gateway_health_check_cidrs=GCP_HEALTH_CHECK_RANGES if proxy_cidrs else (),
             exports={"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                      "budgetName": budget.budget_name if budget else None},
             workload_identity=self._workload_identity,

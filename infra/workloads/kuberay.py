@@ -312,6 +312,11 @@ class KubeRayServing(pulumi.ComponentResource):
                 # The Gateway's proxies (GKE regional Gateway: the proxy-only subnet) during incremental upgrades.
                 *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_proxy_cidrs],
                     "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}] if platform.gateway_proxy_cidrs else []),
+                # ... and its health checks, which probe the pod's serving port from Google's own ranges, not from
+                # the proxy-only subnet (infra/platforms/gke.py GCP_HEALTH_CHECK_RANGES).
+                *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_health_check_cidrs],
+                    "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}]
+                  if platform.gateway_health_check_cidrs else []),
             ]},
             opts=child)
         monitoring.pod_monitor("ray-llm-metrics", namespace, RAY_NODE_LABEL, [ScrapeEndpoint("metrics", "/metrics")],
