@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import assert_one_config_error, stack_config
 
 from infra.cluster.alertmanager import DROP, NOTIFY, PAGE, alertmanager_config, validate_alertmanager_config
 from infra.cluster.helm import NODE_SELECTOR_PATHS, placement_values
@@ -18,6 +17,7 @@ from infra.guards import StackPlan
 from infra.guards.alerting import alerts_reach_someone
 from infra.plan import run_plan
 from infra.workloads.observability import PANELS
+from tests.conftest import assert_one_config_error, stack_config
 
 CHARTS = Path(__file__).parent / "data" / "charts"
 SYSTEM = {"llm-fleet.dev/pool": "system"}
