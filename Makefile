@@ -8,20 +8,20 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv engine
+.PHONY: plan test lint bench clean venv engine lock
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt requirements-dev.txt serving/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt serving/requirements.txt pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	set -o pipefail; $(PIP) install -q -r requirements.txt -r requirements-dev.txt -r serving/requirements.txt 2>&1 \
+	set -o pipefail; $(PIP) install -q -c requirements.lock -r requirements.txt -r requirements-dev.txt -r serving/requirements.txt 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(PIP) install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	touch $@
 
 # The engine is optional: where it cannot be installed the engine tests skip and say so.
 engine: $(VENV)/.engine
-$(VENV)/.engine: $(VENV)/.installed requirements-engine.txt
-	set -o pipefail; if $(PIP) install -q -r requirements-engine.txt 2>&1 \
+$(VENV)/.engine: $(VENV)/.installed requirements-engine.txt requirements.lock
+	set -o pipefail; if $(PIP) install -q -c requirements.lock -r requirements-engine.txt 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }; then \
 		$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true; \
 		touch $@; \
@@ -37,6 +37,11 @@ test: venv engine
 bench: venv engine
 	$(PY) benchmarks/plan_time.py
 	$(PY) benchmarks/serving_overhead.py
+
+# The lock: what this venv holds now (after `make test` passed), as pip constraints.
+lock: venv engine
+	{ sed -n 1,2p requirements.lock; $(PIP) freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

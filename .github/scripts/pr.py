@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 MARKER = "<!-- llm-fleet-preview -->"
-SHARED = ("infra/", "requirements.txt", "Pulumi.yaml", "pyproject.toml")
+SHARED = ("infra/", "requirements.txt", "requirements.lock", "Pulumi.yaml", "pyproject.toml")
 STACK_FILE = re.compile(r"^Pulumi\.([^./]+)\.yaml$")
 CHANGE_LINE = re.compile(r"^\s*[-+~±]*\s*(\d+) (to create|to update|to delete|to replace|to import)\b")
 
