@@ -82,15 +82,12 @@ def _plan(args: argparse.Namespace) -> int:
 def _facts(args: argparse.Namespace) -> int:
     """cloud=<gke|eks|existing> and registry=<registryUrl> for CI. Guards are not evaluated: a failing guard must not
     leave CI without the stack's cloud (and so without credentials); an invalid stack file exits 2."""
-    from pulumi.runtime.stack import run_in_stack
-    from pulumi.runtime.sync_await import _sync_await
-
-    from infra import program
+    from infra import program, sdk
     from infra.plan import mock_engine
 
     try:
         with mock_engine(args.stack, args.cwd) as (cfg, monitor):
-            _sync_await(run_in_stack(lambda: program.run(cfg, enforce_guards=False)))
+            sdk.run_program(lambda: program.run(cfg, enforce_guards=False))
     except ConfigError as e:
         return _problems(e.problems)
     registry = monitor.stack_outputs.get("registryUrl") or ""

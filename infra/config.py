@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pulumi.runtime import config as pulumi_config
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from infra import sdk
 from infra.catalog import (
     ALTERNATIVES,
     CATALOG_CLOUDS,
@@ -1060,7 +1060,7 @@ def load_config() -> StackConfig:
     """Read every `llm-fleet:*` key of the running stack, once, and validate it."""
     # The engine hands config over as the PULUMI_CONFIG environment map or (newer language hosts,
     # and `plan`) through set_all_config; the explicit map wins, as in pulumi.Config itself.
-    return parse_engine_config({**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()})
+    return parse_engine_config(sdk.engine_config())
 
 
 def parse_engine_config(values: Mapping[str, Any]) -> StackConfig:

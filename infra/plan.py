@@ -19,12 +19,9 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import mocks, rpc, settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import set_all_config
 
-from infra import program
+from infra import program, sdk
 from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
 from infra.cost import CostReport
 from infra.guards import PlannedResource, StackPlan, Verdict, resource_guards
@@ -153,7 +150,7 @@ def _aws_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return out
 
 
-class _RecordingMonitor(mocks.MockMonitor):
+class _RecordingMonitor(sdk.MockMonitor):
     """The SDK's mock monitor, also keeping what a plan shows: parents, protect flags, stack outputs."""
 
     def __init__(self, mock: pulumi.runtime.Mocks) -> None:
@@ -164,7 +161,7 @@ class _RecordingMonitor(mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object)
+            inputs = sdk.deserialize_properties(request.object)
             parent = "" if "::pulumi:pulumi:Stack::" in request.parent else request.parent
             self.planned.append(PlannedResource(
                 urn=response.urn, type=request.type, name=request.name, parent=parent,
@@ -177,7 +174,7 @@ class _RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request):
         if "::pulumi:pulumi:Stack::" in request.urn:
-            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
+            self.stack_outputs = _plain(sdk.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
 
 
@@ -215,12 +212,12 @@ def _redact(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     """Mock-engine values as plain JSON data (unknowns and secrets as readable markers)."""
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _redact(value.get("value"))
+        if sdk.is_secret_envelope(value):
+            return _redact(sdk.secret_value(value))
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if value == rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
+    if sdk.is_unknown(value):
         return "(known after apply)"
     if isinstance(value, float) and value.is_integer():
         return int(value)  # the engine's wire format has only doubles; Kubernetes int fields reject 4.0
@@ -249,7 +246,7 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _R
         pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=True, monitor=monitor)
         # set_mocks makes a throwaway root stack for unit tests; the real entry point (run_in_stack)
         # makes its own, whose outputs are the stack outputs we report.
-        settings.ROOT.set(None)
+        sdk.reset_root_stack()
         yield cfg, monitor
     finally:
         # A program that raised part-way leaves registrations pending: cancel them, or closing
@@ -271,7 +268,7 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
         def body() -> None:
             verdicts.extend(program.run(cfg, enforce_guards=False))
 
-        _sync_await(run_in_stack(body))
+        sdk.run_program(body)
     config_plan = program.stack_plan(cfg)
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(monitor.planned))
     verdicts += [guard(with_resources) for guard in resource_guards()]

@@ -140,12 +140,12 @@ def test_the_built_kubeconfigs_exec_exactly_those_binaries():
     from types import SimpleNamespace
 
     import pulumi
-    from pulumi.runtime.sync_await import _sync_await
 
+    from infra import sdk
     from infra.platforms import eks, gke
 
     def text(output) -> str:
-        return _sync_await(output.future())
+        return sdk.run_sync(output.future())
 
     loop = asyncio.new_event_loop()  # Outputs resolve on the thread's loop; earlier tests may have left none
     asyncio.set_event_loop(loop)

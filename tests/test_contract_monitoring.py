@@ -273,10 +273,7 @@ def test_self_hosted_dashboard_is_a_configmap_grafana_loads(self_hosted_gke):
 # --- 8 (this part): scrape and rule objects wait for the chart that defines their kinds ------------------------------
 
 def test_pod_monitors_and_rules_depend_on_the_kube_prometheus_stack_release(tmp_path):
-    from pulumi.runtime.stack import run_in_stack
-    from pulumi.runtime.sync_await import _sync_await
-
-    from infra import program
+    from infra import program, sdk
     from infra.plan import mock_engine
 
     cfg_raw = stack_config("prod")
@@ -293,7 +290,7 @@ def test_pod_monitors_and_rules_depend_on_the_kube_prometheus_stack_release(tmp_
             return response
 
         monitor.RegisterResource = recording
-        _sync_await(run_in_stack(lambda: program.run(cfg, enforce_guards=False)))
+        sdk.run_program(lambda: program.run(cfg, enforce_guards=False))
     release = next(urn for urn in (r.urn for r in monitor.planned) if "kube-prometheus-stack" in urn
                    and "helm.sh" in urn)
     kinds = {"kubernetes:monitoring.coreos.com/v1:PodMonitor", "kubernetes:monitoring.coreos.com/v1:PrometheusRule"}

@@ -177,13 +177,11 @@ def test_pulumi_entry_point_declares_what_the_plan_shows(plan_of):
     """Run `infra/` the way Pulumi's Python host does (runpy on the folder) and compare with the plan."""
     import runpy
 
-    from pulumi.runtime.stack import run_in_stack
-    from pulumi.runtime.sync_await import _sync_await
-
+    from infra import sdk
     from infra.plan import ROOT, mock_engine
 
     with mock_engine("prod") as (_, monitor):
-        _sync_await(run_in_stack(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__")))
+        sdk.run_program(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__"))
 
     declared = sorted((r.type, r.name, r.protect) for r in monitor.planned)
     planned = sorted((r.type, r.name, r.protect) for r in plan_of("prod").resources)

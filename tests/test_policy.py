@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-from pulumi.runtime import config as pulumi_config
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -17,6 +16,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+from infra import sdk
 from infra.guards import StackPlan, config_guards, resource_guards
 from infra.plan import ROOT, read_stack_file
 from infra.policy import UNKNOWN, planned_resources, policies, policies_for_running_stack
@@ -121,9 +121,8 @@ def test_unknown_values_are_marked_not_guessed(plan_of):
 @pytest.fixture
 def no_program_config():
     """A policy pack process has no program config of its own; earlier plans in this process left some."""
-    token = pulumi_config.CONFIG.set({})
-    yield
-    pulumi_config.CONFIG.reset(token)
+    with sdk.no_explicit_config():
+        yield
 
 
 def test_the_pack_reads_the_stack_config_the_engine_hands_it(monkeypatch, no_program_config):

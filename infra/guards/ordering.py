@@ -27,9 +27,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pulumi.runtime.rpc
 import pulumi_kubernetes  # noqa: F401  (registers the built-in Kubernetes API groups the guard tells apart)
 
+from infra import sdk
 from infra.guards import PlannedResource, StackPlan, Verdict
 
 NAME = "custom-resources-wait-for-their-definitions"
@@ -86,7 +86,7 @@ def api_group(r: PlannedResource) -> str | None:
     if not (r.custom and r.type.startswith("kubernetes:")):
         return None
     module = r.type.split(":")[1]  # "<group>/<version>"
-    if pulumi.runtime.rpc.get_resource_module("kubernetes", module, "") is not None:
+    if sdk.has_resource_module("kubernetes", module):
         return None  # apps/v1, helm.sh/v3, networking.k8s.io/v1, ...: types the provider ships
     return module.rsplit("/", 1)[0]
 

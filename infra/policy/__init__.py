@@ -28,11 +28,11 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import _DictProxy, _is_unknown, _ListProxy
 
 from infra.config import ConfigError, StackConfig, load_config
 from infra.guards import Guard, PlannedResource, StackPlan, Verdict, config_guards, resource_guards
 from infra.program import stack_plan
+from infra.sdk import is_policy_proxy, is_policy_unknown, policy_target
 
 PACK_NAME = "llm-fleet-guards"
 UNKNOWN = "(known after apply)"  # the plan's marker for the same thing
@@ -57,15 +57,15 @@ def violations(verdict: Verdict, level: EnforcementLevel) -> list[str]:
 
 def _plain(value: Any) -> tuple[Any, bool]:
     """Policy props as plain data (the guards' input), and whether any value is unknown."""
-    if isinstance(value, _DictProxy | _ListProxy):
-        value = value["__target"]  # the proxy raises on unknowns; read what it wraps
+    if is_policy_proxy(value):
+        value = policy_target(value)  # the proxy raises on unknowns; read what it wraps
     if isinstance(value, Mapping):
         items = {k: _plain(v) for k, v in value.items()}
         return {k: v for k, (v, _) in items.items()}, any(u for _, u in items.values())
     if isinstance(value, Sequence) and not isinstance(value, str):
         elems = [_plain(v) for v in value]
         return [v for v, _ in elems], any(u for _, u in elems)
-    if _is_unknown(value):
+    if is_policy_unknown(value):
         return UNKNOWN, True
     if isinstance(value, float) and value.is_integer():
         return int(value), False  # the wire format has only doubles, as in the plan
