@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from kubernetes.utils.quantity import parse_quantity
 
 from infra.catalog import EKS_GPU_PRICES, GpuKind
 from infra.config import parse_stack_config
@@ -17,6 +18,7 @@ from tests.k8s_schema import is_core, validate
 
 STACK = "eks-prod"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+GIB = 2**30
 
 
 @pytest.fixture
@@ -288,13 +290,11 @@ def test_eight_serving_pods_fit_one_p4d_node_after_the_eks_reservations(plan):
 
 
 def _cores(quantity: str | int | float) -> float:
-    text = str(quantity)
-    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return float(parse_quantity(quantity))
 
 
-def _gib_of(quantity: str) -> float:
-    units = {"Gi": 1.0, "Mi": 1 / 1024, "Ki": 1 / 1024 ** 2}
-    return next(float(quantity[:-2]) * f for u, f in units.items() if quantity.endswith(u))
+def _gib_of(quantity: str | int) -> float:
+    return float(parse_quantity(quantity)) / GIB
 
 
 def test_a_gpu_kind_the_cloud_does_not_sell_is_one_line_naming_what_it_sells(monkeypatch):
@@ -391,34 +391,47 @@ def test_bad_eks_config_is_one_clear_line(case, edit, fragments):
     assert_one_config_error(_eks_edit(edit), fragments)
 
 
-def _gib(quantity: str) -> float:
-    assert quantity.endswith("Gi"), quantity
-    return float(quantity.removesuffix("Gi"))
+# AWS's published instance storage per GPU instance type (NVMe instance-store disks x decimal GB each; AWS's P4d
+# deep dive: "8 TB of local NVMe storage", https://dustinward.cloud/amazon-ec2-p4d-instances-deep-dive; EC2 accelerated
+# computing specs for p5.4xlarge: 1 x 3840 GB). Written here from the vendor's numbers, not from infra/catalog.py.
+PUBLISHED_NVME = {"p4d.24xlarge": (8, 1000), "p5.4xlarge": (1, 3840)}
 
 
 def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
     """With no node to copy, cluster-autoscaler builds a template node from the group's ASG tags and labels."""
-    groups = {r.name: r for r in plan.of_type(NODE_GROUP)}
-    tags = {r.inputs["autoscalingGroupName"]: r.inputs["tag"] for r in plan.of_type("aws:autoscaling/tag:Tag")}
-    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
-                      "vllm-qwen-7b")
-    wanted = sum(_gib(c["resources"]["requests"].get("ephemeral-storage", "0Gi"))
-                 for c in deployment["spec"]["template"]["spec"]["containers"])
-    assert wanted > 0
+    groups = {r.name.removeprefix("eks-pool-"): r for r in plan.of_type(NODE_GROUP)}
+    tags = [r.inputs for r in plan.of_type("aws:autoscaling/tag:Tag")]
+    # Exactly one tag per group, on that group's own ASG.
+    tag_of = {pool: t["tag"] for pool in groups for t in tags if t["autoscalingGroupName"].startswith(f"eks-{pool}-")}
+    assert len(tags) == len(groups) and set(tag_of) == set(groups)
+    root_gib = {r.name.removeprefix("eks-lt-"): r.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]
+                for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    for pool, group in groups.items():
+        tag = tag_of[pool]
+        assert tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
+        assert tag["propagateAtLaunch"] is False
+        offered = parse_quantity(tag["value"])
+        (instance,) = group.inputs["instanceTypes"]
+        if instance in PUBLISHED_NVME:
+            # The node's ephemeral storage is the RAID0 over its NVMe disks: the template promises their capacity
+            # (whole GiB per disk), so CA neither refuses a pod that fits nor expects room the node lacks.
+            disks, gb = PUBLISHED_NVME[instance]
+            assert offered == disks * (gb * 10**9 // GIB) * GIB, (pool, tag["value"])
+        else:
+            # Without NVMe it is the root volume, which also holds the OS and the images: less than the whole disk.
+            assert 0 < offered < root_gib[pool] * GIB, (pool, tag["value"], root_gib[pool])
     # The vLLM pod's weight cache fits the template node of its (A100) group: without the tag, CA would see
     # no ephemeral storage on a group at zero nodes and never scale it up for this pod.
-    a100_asg = "eks-a100-serving"
-    (a100_tag,) = [t for asg, t in tags.items() if asg.startswith(a100_asg + "-")]
-    assert a100_tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
-    assert _gib(a100_tag["value"]) >= wanted
-    assert a100_tag["propagateAtLaunch"] is False
-    # Every group's ASG carries it (one tag per group, on that group's own ASG).
-    assert len(tags) == len(groups)
+    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "vllm-qwen-7b")
+    wanted = sum(parse_quantity(c["resources"]["requests"].get("ephemeral-storage", 0))
+                 for c in deployment["spec"]["template"]["spec"]["containers"])
+    assert 0 < wanted <= parse_quantity(tag_of["a100-serving"]["value"])
     # GPU groups are labelled as GPU nodes for cluster-autoscaler; CPU groups are not.
     labels = {name: g.inputs["labels"] for name, g in groups.items()}
-    assert labels["eks-pool-a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
-    assert labels["eks-pool-h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
-    assert "k8s.amazonaws.com/accelerator" not in labels["eks-pool-rollout"]
+    assert labels["a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
+    assert labels["h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
+    assert "k8s.amazonaws.com/accelerator" not in labels["rollout"]
 
 
 def test_weights_bucket_prefix_is_valid_for_any_stack_name(make_stack):
