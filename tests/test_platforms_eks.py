@@ -164,12 +164,23 @@ def test_weights_bucket_is_private_versioned_and_encrypted(plan):
         == "IMMUTABLE"
 
 
+def trusted_account(plan, role_arn: str) -> str:
+    """The Kubernetes service account the IAM role named by `role_arn` lets assume it (its trust policy's `sub`)."""
+    (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r.name == role_arn.rsplit("/", 1)[1]]
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    (sub,) = [v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    return sub
+
+
 def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     releases = {r.inputs["name"]: r.inputs for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
     ca = releases["cluster-autoscaler"]
     assert ca["values"]["autoDiscovery"]["clusterName"] == "llm-fleet-eks-prod"
     assert ca["values"]["extraArgs"]["skip-nodes-with-local-storage"] is False
-    assert ca["values"]["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    # CA's service account is annotated with the IAM role that trusts exactly that account (IRSA).
+    ca_sa = ca["values"]["rbac"]["serviceAccount"]
+    assert trusted_account(plan, ca_sa["annotations"]["eks.amazonaws.com/role-arn"]) == \
+        f"system:serviceaccount:{ca['namespace']}:{ca_sa['name']}"
     plugin = releases["nvidia-device-plugin"]
     assert plugin["values"]["tolerations"] == [{"operator": "Exists"}]
     assert plugin["values"]["nodeSelector"] == {}
@@ -182,9 +193,13 @@ def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [dcgm["namespace"]]}
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "dcgm-exporter"}
     dashboard = next(o for o in plan.manifests() if o["kind"] == "ConfigMap" and "DCGM_FI_DEV_GPU_UTIL" in str(o))
-    assert dashboard["metadata"]["namespace"]
+    # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps only from the namespaces it searches.
+    search = releases["kube-prometheus-stack"]["values"]["grafana"]["sidecar"]["dashboards"]["searchNamespace"]
+    assert search == "ALL" or dashboard["metadata"]["namespace"] in search.split(","), (search, dashboard["metadata"])
     addons = {r.inputs["addonName"]: r.inputs for r in plan.of_type("aws:eks/addon:Addon")}
-    assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"]
+    # The EBS CSI add-on's controller account (ebs-csi-controller-sa in kube-system) is the one its role trusts.
+    assert trusted_account(plan, addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"]) == \
+        "system:serviceaccount:kube-system:ebs-csi-controller-sa"
     storage = next(o for o in plan.manifests() if o["kind"] == "StorageClass")
     assert (storage["provisioner"], storage["parameters"]["type"]) == ("ebs.csi.aws.com", "gp3")
 
@@ -196,9 +211,12 @@ def test_budget_exists_with_actual_and_forecast_notifications(plan):
     assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:llm-fleet-stack$eks-prod"]}]
     rules = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
     assert rules == {("ACTUAL", 50), ("ACTUAL", 90), ("ACTUAL", 100), ("FORECASTED", 100)}
+    # Every notification also goes to the stack's one SNS topic (its ARN, in the stack's region).
+    (topic,) = plan.of_type("aws:sns/topic:Topic")
     for n in budget["notifications"]:
         assert n["subscriberEmailAddresses"] == ["ml-platform@acme.example", "finops@acme.example"]
-        assert n["subscriberSnsTopicArns"]
+        (arn,) = n["subscriberSnsTopicArns"]
+        assert arn.startswith("arn:aws:sns:us-east-1:") and arn.rsplit(":", 1)[1] == topic.name, arn
 
 
 def test_budget_leaves_the_account_wide_cost_tag_to_the_payer_and_says_so(plan):
