@@ -33,6 +33,7 @@ from typing import Any
 from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.config import ANY_ADDRESS, StackConfig
 from infra.guards import PlannedResource
+from infra.guards.exposure import is_internal_load_balancer
 from infra.platforms import KEDA_METRICS_SERVER_PORT, KEDA_NAMESPACE, KEDA_WEBHOOK_PORT
 from infra.platforms.gke import GCP_HEALTH_CHECK_RANGES, GKE_MASTER_PORTS, REGIONAL_GATEWAY_CLASSES
 
@@ -564,8 +565,7 @@ def open_paths(cfg: StackConfig, resources: Sequence[PlannedResource]) -> list[O
         spec, meta = r.inputs.get("spec") or {}, r.inputs.get("metadata") or {}
         if spec.get("type") != "LoadBalancer":
             continue
-        annotations = meta.get("annotations") or {}
-        if not any("internal" in f"{k}={v}".lower() for k, v in annotations.items()):
+        if not is_internal_load_balancer(meta.get("annotations")):
             found.append(OpenPath("fail", f"Service {_ns(r)}/{meta.get('name')} is a LoadBalancer without the cloud's "
                                           "internal annotation: a public address nobody needs; fix: "
                                           "serving.expose: internal-load-balancer (the platform's annotations)"))

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from kubernetes.utils.quantity import parse_quantity
 
 from infra.catalog import EKS_GPU_PRICES, GpuKind
 from infra.config import parse_stack_config
@@ -17,6 +18,7 @@ from tests.k8s_schema import is_core, validate
 
 STACK = "eks-prod"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+GIB = 2**30
 
 
 @pytest.fixture
@@ -162,12 +164,23 @@ def test_weights_bucket_is_private_versioned_and_encrypted(plan):
         == "IMMUTABLE"
 
 
+def trusted_account(plan, role_arn: str) -> str:
+    """The Kubernetes service account the IAM role named by `role_arn` lets assume it (its trust policy's `sub`)."""
+    (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r.name == role_arn.rsplit("/", 1)[1]]
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    (sub,) = [v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    return sub
+
+
 def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     releases = {r.inputs["name"]: r.inputs for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
     ca = releases["cluster-autoscaler"]
     assert ca["values"]["autoDiscovery"]["clusterName"] == "llm-fleet-eks-prod"
     assert ca["values"]["extraArgs"]["skip-nodes-with-local-storage"] is False
-    assert ca["values"]["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    # CA's service account is annotated with the IAM role that trusts exactly that account (IRSA).
+    ca_sa = ca["values"]["rbac"]["serviceAccount"]
+    assert trusted_account(plan, ca_sa["annotations"]["eks.amazonaws.com/role-arn"]) == \
+        f"system:serviceaccount:{ca['namespace']}:{ca_sa['name']}"
     plugin = releases["nvidia-device-plugin"]
     assert plugin["values"]["tolerations"] == [{"operator": "Exists"}]
     assert plugin["values"]["nodeSelector"] == {}
@@ -180,9 +193,13 @@ def test_cluster_autoscaler_device_plugin_dcgm_and_ebs_csi(plan):
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [dcgm["namespace"]]}
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "dcgm-exporter"}
     dashboard = next(o for o in plan.manifests() if o["kind"] == "ConfigMap" and "DCGM_FI_DEV_GPU_UTIL" in str(o))
-    assert dashboard["metadata"]["namespace"]
+    # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps only from the namespaces it searches.
+    search = releases["kube-prometheus-stack"]["values"]["grafana"]["sidecar"]["dashboards"]["searchNamespace"]
+    assert search == "ALL" or dashboard["metadata"]["namespace"] in search.split(","), (search, dashboard["metadata"])
     addons = {r.inputs["addonName"]: r.inputs for r in plan.of_type("aws:eks/addon:Addon")}
-    assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"]
+    # The EBS CSI add-on's controller account (ebs-csi-controller-sa in kube-system) is the one its role trusts.
+    assert trusted_account(plan, addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"]) == \
+        "system:serviceaccount:kube-system:ebs-csi-controller-sa"
     storage = next(o for o in plan.manifests() if o["kind"] == "StorageClass")
     assert (storage["provisioner"], storage["parameters"]["type"]) == ("ebs.csi.aws.com", "gp3")
 
@@ -194,9 +211,12 @@ def test_budget_exists_with_actual_and_forecast_notifications(plan):
     assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:llm-fleet-stack$eks-prod"]}]
     rules = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
     assert rules == {("ACTUAL", 50), ("ACTUAL", 90), ("ACTUAL", 100), ("FORECASTED", 100)}
+    # Every notification also goes to the stack's one SNS topic (its ARN, in the stack's region).
+    (topic,) = plan.of_type("aws:sns/topic:Topic")
     for n in budget["notifications"]:
         assert n["subscriberEmailAddresses"] == ["ml-platform@acme.example", "finops@acme.example"]
-        assert n["subscriberSnsTopicArns"]
+        (arn,) = n["subscriberSnsTopicArns"]
+        assert arn.startswith("arn:aws:sns:us-east-1:") and arn.rsplit(":", 1)[1] == topic.name, arn
 
 
 def test_budget_leaves_the_account_wide_cost_tag_to_the_payer_and_says_so(plan):
@@ -288,13 +308,11 @@ def test_eight_serving_pods_fit_one_p4d_node_after_the_eks_reservations(plan):
 
 
 def _cores(quantity: str | int | float) -> float:
-    text = str(quantity)
-    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return float(parse_quantity(quantity))
 
 
-def _gib_of(quantity: str) -> float:
-    units = {"Gi": 1.0, "Mi": 1 / 1024, "Ki": 1 / 1024 ** 2}
-    return next(float(quantity[:-2]) * f for u, f in units.items() if quantity.endswith(u))
+def _gib_of(quantity: str | int) -> float:
+    return float(parse_quantity(quantity)) / GIB
 
 
 def test_a_gpu_kind_the_cloud_does_not_sell_is_one_line_naming_what_it_sells(monkeypatch):
@@ -391,34 +409,47 @@ def test_bad_eks_config_is_one_clear_line(case, edit, fragments):
     assert_one_config_error(_eks_edit(edit), fragments)
 
 
-def _gib(quantity: str) -> float:
-    assert quantity.endswith("Gi"), quantity
-    return float(quantity.removesuffix("Gi"))
+# AWS's published instance storage per GPU instance type (NVMe instance-store disks x decimal GB each; AWS's P4d
+# deep dive: "8 TB of local NVMe storage", https://dustinward.cloud/amazon-ec2-p4d-instances-deep-dive; EC2 accelerated
+# computing specs for p5.4xlarge: 1 x 3840 GB). Written here from the vendor's numbers, not from infra/catalog.py.
+PUBLISHED_NVME = {"p4d.24xlarge": (8, 1000), "p5.4xlarge": (1, 3840)}
 
 
 def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
     """With no node to copy, cluster-autoscaler builds a template node from the group's ASG tags and labels."""
-    groups = {r.name: r for r in plan.of_type(NODE_GROUP)}
-    tags = {r.inputs["autoscalingGroupName"]: r.inputs["tag"] for r in plan.of_type("aws:autoscaling/tag:Tag")}
-    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
-                      "vllm-qwen-7b")
-    wanted = sum(_gib(c["resources"]["requests"].get("ephemeral-storage", "0Gi"))
-                 for c in deployment["spec"]["template"]["spec"]["containers"])
-    assert wanted > 0
+    groups = {r.name.removeprefix("eks-pool-"): r for r in plan.of_type(NODE_GROUP)}
+    tags = [r.inputs for r in plan.of_type("aws:autoscaling/tag:Tag")]
+    # Exactly one tag per group, on that group's own ASG.
+    tag_of = {pool: t["tag"] for pool in groups for t in tags if t["autoscalingGroupName"].startswith(f"eks-{pool}-")}
+    assert len(tags) == len(groups) and set(tag_of) == set(groups)
+    root_gib = {r.name.removeprefix("eks-lt-"): r.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]
+                for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    for pool, group in groups.items():
+        tag = tag_of[pool]
+        assert tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
+        assert tag["propagateAtLaunch"] is False
+        offered = parse_quantity(tag["value"])
+        (instance,) = group.inputs["instanceTypes"]
+        if instance in PUBLISHED_NVME:
+            # The node's ephemeral storage is the RAID0 over its NVMe disks: the template promises their capacity
+            # (whole GiB per disk), so CA neither refuses a pod that fits nor expects room the node lacks.
+            disks, gb = PUBLISHED_NVME[instance]
+            assert offered == disks * (gb * 10**9 // GIB) * GIB, (pool, tag["value"])
+        else:
+            # Without NVMe it is the root volume, which also holds the OS and the images: less than the whole disk.
+            assert 0 < offered < root_gib[pool] * GIB, (pool, tag["value"], root_gib[pool])
     # The vLLM pod's weight cache fits the template node of its (A100) group: without the tag, CA would see
     # no ephemeral storage on a group at zero nodes and never scale it up for this pod.
-    a100_asg = "eks-a100-serving"
-    (a100_tag,) = [t for asg, t in tags.items() if asg.startswith(a100_asg + "-")]
-    assert a100_tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
-    assert _gib(a100_tag["value"]) >= wanted
-    assert a100_tag["propagateAtLaunch"] is False
-    # Every group's ASG carries it (one tag per group, on that group's own ASG).
-    assert len(tags) == len(groups)
+    deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
+                      "vllm-qwen-7b")
+    wanted = sum(parse_quantity(c["resources"]["requests"].get("ephemeral-storage", 0))
+                 for c in deployment["spec"]["template"]["spec"]["containers"])
+    assert 0 < wanted <= parse_quantity(tag_of["a100-serving"]["value"])
     # GPU groups are labelled as GPU nodes for cluster-autoscaler; CPU groups are not.
     labels = {name: g.inputs["labels"] for name, g in groups.items()}
-    assert labels["eks-pool-a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
-    assert labels["eks-pool-h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
-    assert "k8s.amazonaws.com/accelerator" not in labels["eks-pool-rollout"]
+    assert labels["a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
+    assert labels["h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
+    assert "k8s.amazonaws.com/accelerator" not in labels["rollout"]
 
 
 def test_weights_bucket_prefix_is_valid_for_any_stack_name(make_stack):
