@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from infra.plan import run_plan
@@ -104,3 +105,33 @@ def test_a_managed_flag_in_the_extra_args_is_refused_by_the_image(monkeypatch):
                     extra_args=["--max-model-len", "8192"])
     with pytest.raises(ValidationError, match="max-model-len"):
         settings_from_env(env, monkeypatch)
+
+
+@pytest.mark.parametrize("source", ["hf://Qwen/Qwen2.5-7B-Instruct", "gs://acme-models/qwen2.5-7b"])
+def test_both_modes_load_the_same_weights_the_same_way(make_stack, monkeypatch, source):
+    """vllm mode's flags and KubeRay mode's engine_kwargs name the same model, revision and load format."""
+
+    def with_source(mode: str):
+        def edit(c: dict) -> None:
+            c["models"][0]["source"] = source
+            if not source.startswith("hf://"):
+                c["artifacts"]["modelRevisions"].pop(c["models"][0]["name"])
+            c["serving"] = {**c.get("serving", {}), "mode": mode}
+        return edit
+
+    plain = run_plan(*reversed(make_stack("prod", with_source("vllm"), name="plain")))
+    ray = run_plan(*reversed(make_stack("prod", with_source("kuberay"), name="ray")))
+    model = plain.cfg.models[0]
+    (container,) = model_deployments(plain)[model.name]["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_env(plain_env(container), monkeypatch)
+    (service,) = [o for o in ray.manifests() if o["kind"] == "RayService"]
+    (llm,) = [c for app in yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+              for c in app["args"]["llm_configs"] if c["model_loading_config"]["model_id"] == model.name]
+    assert llm["model_loading_config"]["model_source"] == settings.model
+    engine = llm["engine_kwargs"]
+    assert engine["tensor_parallel_size"] == settings.tensor_parallel_size
+    assert engine["max_model_len"] == settings.max_model_len
+    # Every other engine option, written as vLLM's flag for that EngineArgs field.
+    flags = [a for k, v in engine.items() if k not in ("tensor_parallel_size", "max_model_len")
+             for a in (f"--{k.replace('_', '-')}", str(v))]
+    assert flags == settings.extra_args
