@@ -11,6 +11,8 @@ Pure on purpose: stdlib only (no fastapi/httpx/vllm), because the Pulumi program
 from __future__ import annotations
 
 import math
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # Ports and paths the image serves; the Dockerfile EXPOSEs the same two ports and the
@@ -21,6 +23,10 @@ METRICS_PATH = "/metrics"  # vLLM's own Prometheus endpoint, on the API port
 STARTUP_PATH = "/startupz"
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/livez"
+
+# Every supervisor setting is the env var ENV_PREFIX + its `Settings` field name upper-cased (serving/settings.py);
+# tests/test_serving_contract.py parses every rendered Deployment's env back through `Settings`.
+ENV_PREFIX = "SERVING_"
 
 # Supervisor timings: the defaults of both pod_lifecycle() and serving.settings.Settings.
 DRAIN_GRACE_S = 5
@@ -169,16 +175,17 @@ def pod_lifecycle(
         path=LIVENESS_PATH, port=health_port, period_seconds=10, timeout_seconds=5, failure_threshold=3
     )
     grace = pre_stop_sleep_s + drain_timeout_s + stop_timeout_s + TERMINATION_MARGIN_S
-    env = {
-        "SERVING_API_PORT": str(api_port),
-        "SERVING_HEALTH_PORT": str(health_port),
-        "SERVING_DRAIN_GRACE_S": str(drain_grace_s),
-        "SERVING_DRAIN_TIMEOUT_S": str(drain_timeout_s),
-        "SERVING_STOP_TIMEOUT_S": str(stop_timeout_s),
-        "SERVING_CANARY_INTERVAL_S": str(canary_interval_s),
-        "SERVING_CANARY_TIMEOUT_S": str(canary_timeout_s),
-        "SERVING_CANARY_FAILURES": str(canary_failures),
+    settings = {
+        "api_port": api_port,
+        "health_port": health_port,
+        "drain_grace_s": drain_grace_s,
+        "drain_timeout_s": drain_timeout_s,
+        "stop_timeout_s": stop_timeout_s,
+        "canary_interval_s": canary_interval_s,
+        "canary_timeout_s": canary_timeout_s,
+        "canary_failures": canary_failures,
     }
+    env = {env_name(k): str(v) for k, v in settings.items()}
     return PodLifecycle(
         api_port=api_port,
         health_port=health_port,
@@ -192,3 +199,31 @@ def pod_lifecycle(
         drain_timeout_seconds=drain_timeout_s,
         env=env,
     )
+
+
+def env_name(setting: str) -> str:
+    """The env var of the supervisor setting `setting` (a `Settings` field name): SERVING_<FIELD NAME>."""
+    return ENV_PREFIX + setting.upper()
+
+
+def model_env(
+    *,
+    model: str,
+    served_model_name: str,
+    tensor_parallel_size: int,
+    max_model_len: int,
+    extra_args: Sequence[str] = (),
+) -> dict[str, str]:
+    """The supervisor's env for the model it serves: what to load, under which name, with which engine flags.
+
+    `model` is a Hugging Face id or a bucket path; `extra_args` are further vLLM flags (e.g. `--revision <sha>`),
+    which must not repeat the flags the typed settings set (serving.settings.MANAGED_FLAGS).
+    """
+    settings = {
+        "model": model,
+        "served_model_name": served_model_name,
+        "tensor_parallel_size": str(tensor_parallel_size),
+        "max_model_len": str(max_model_len),
+        "extra_args": shlex.join(extra_args),
+    }
+    return {env_name(k): v for k, v in settings.items()}

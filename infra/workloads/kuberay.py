@@ -34,6 +34,7 @@ from infra.platforms import (
     PoolFacts,
     identity_requests,
 )
+from infra.workloads.engine import engine_args
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources
 from infra.workloads.training import CHECKPOINT_MOUNT, checkpoint_storage, trainer_service_account
@@ -51,15 +52,11 @@ def service_url() -> str:
 
 
 def _llm_config(cfg: StackConfig, model: Model) -> dict[str, Any]:
-    engine: dict[str, Any] = {"tensor_parallel_size": model.tensor_parallel_size, "max_model_len": model.max_model_len}
-    if model.is_huggingface:
-        source = model.source.removeprefix("hf://")
-        engine["revision"] = cfg.artifacts.model_revisions[model.name]
-    else:
-        source = model.source
-        engine["load_format"] = "runai_streamer"
+    args = engine_args(model, cfg.artifacts.model_revisions.get(model.name))
+    engine: dict[str, Any] = {"tensor_parallel_size": model.tensor_parallel_size, "max_model_len": model.max_model_len,
+                              **args.kwargs()}
     return {
-        "model_loading_config": {"model_id": model.name, "model_source": source},
+        "model_loading_config": {"model_id": model.name, "model_source": args.model},
         # Its own GPU kind: each replica's bundles then ask for `accelerator_type:<kind>`, which only the worker
         # groups of that kind advertise (gpu_kind_resources), so a 40 GB model never lands on an 80 GB group.
         "accelerator_type": GPUS[model.gpu].ray_accelerator,

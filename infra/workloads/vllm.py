@@ -17,7 +17,6 @@ downloads again, which the startup budget allows for.
 from __future__ import annotations
 
 import math
-import shlex
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,8 +26,10 @@ from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
 from infra.config import Model, StackConfig
 from infra.platforms import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak
+from infra.workloads.engine import engine_args
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
+from serving.kubernetes import model_env as serving_model_env
 
 SHM_GIB_PER_GPU = 4  # NCCL buffers and PyTorch shared tensors; too little shows up as "Bus error"
 COMPILE_CACHE_GIB = 10
@@ -40,20 +41,12 @@ def cache_gib(model: Model) -> int:
 
 
 def model_env(cfg: StackConfig, model: Model) -> dict[str, str]:
-    """The supervisor's SERVING_* settings for this model (see serving/settings.py)."""
-    extra: list[str] = []
-    if model.is_huggingface:
-        target = model.source.removeprefix("hf://")
-        extra += ["--revision", cfg.artifacts.model_revisions[model.name]]
-    else:
-        target = model.source
-        extra += ["--load-format", "runai_streamer"]  # streams safetensors straight from gs:// or s3://
+    """The supervisor's SERVING_* settings for this model (named by the serving package), and the cache paths."""
+    engine = engine_args(model, cfg.artifacts.model_revisions.get(model.name))
     return {
-        "SERVING_MODEL": target,
-        "SERVING_SERVED_MODEL_NAME": model.name,
-        "SERVING_TENSOR_PARALLEL_SIZE": str(model.tensor_parallel_size),
-        "SERVING_MAX_MODEL_LEN": str(model.max_model_len),
-        "SERVING_EXTRA_ARGS": shlex.join(extra),
+        **serving_model_env(model=engine.model, served_model_name=model.name,
+                            tensor_parallel_size=model.tensor_parallel_size, max_model_len=model.max_model_len,
+                            extra_args=engine.cli()),
         "HF_HOME": "/cache/huggingface",
         "VLLM_CACHE_ROOT": "/cache/vllm",
     }
