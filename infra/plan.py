@@ -269,9 +269,11 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
             verdicts.extend(program.run(cfg, enforce_guards=False))
 
         sdk.run_program(body)
+    # The engine registers resources concurrently, so their order differs between runs: sort by URN.
+    resources = sorted(monitor.planned, key=lambda r: r.urn)
     config_plan = program.stack_plan(cfg)
-    with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(monitor.planned))
+    with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(resources))
     verdicts += [guard(with_resources) for guard in resource_guards()]
     notes = [*platform_notes(cfg), *config_plan.cost.notes]
-    return Plan(stack=stack, cfg=cfg, resources=monitor.planned, outputs=monitor.stack_outputs,
+    return Plan(stack=stack, cfg=cfg, resources=resources, outputs=monitor.stack_outputs,
                 cost=config_plan.cost, verdicts=verdicts, notes=notes)

@@ -1,0 +1,80 @@
+"""`plan --json` and `plan --out` of every shipped stack and example, against stored expected output.
+
+A refactor must leave both byte-identical. When a change is meant to alter them, regenerate on purpose and review the
+diff like code:
+
+    .venv/bin/python -m tests.test_expected_plans      # rewrites tests/data/expected/<stack>/
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, STACKS, _shipped_plan
+
+EXPECTED = Path(__file__).parent / "data" / "expected"
+REGENERATE = "regenerate with `.venv/bin/python -m tests.test_expected_plans` if the change is meant, and review the diff"
+
+
+def plan_json_text(stack: str) -> str:
+    from infra.report import plan_json
+
+    # Exactly what `python -m infra plan --json` prints (infra/cli.py).
+    return json.dumps(plan_json(_shipped_plan(stack)), indent=2, sort_keys=False) + "\n"
+
+
+def manifest_files(stack: str, out: Path) -> dict[str, str]:
+    from infra.report import write_manifests
+
+    return {p.name: p.read_text() for p in write_manifests(_shipped_plan(stack), out)}
+
+
+def _first_difference(name: str, expected: str, actual: str) -> str:
+    diff = difflib.unified_diff(expected.splitlines(), actual.splitlines(), f"expected/{name}", f"now/{name}",
+                                lineterm="", n=2)
+    return "\n".join(list(diff)[:40])
+
+
+@pytest.mark.parametrize("stack", STACKS + EXAMPLES)
+def test_plan_json_is_unchanged(stack):
+    expected = (EXPECTED / stack / "plan.json").read_text()
+    actual = plan_json_text(stack)
+    assert actual == expected, f"{stack}: plan --json changed ({REGENERATE}):\n" + \
+        _first_difference(f"{stack}/plan.json", expected, actual)
+
+
+@pytest.mark.parametrize("stack", STACKS + EXAMPLES)
+def test_plan_out_manifests_are_unchanged(stack, tmp_path):
+    folder = EXPECTED / stack / "manifests"
+    expected = {p.name: p.read_text() for p in sorted(folder.iterdir())}
+    actual = manifest_files(stack, tmp_path)
+    assert sorted(actual) == sorted(expected), f"{stack}: plan --out wrote other files ({REGENERATE})"
+    changed = [name for name in sorted(actual) if actual[name] != expected[name]]
+    assert not changed, f"{stack}: plan --out changed {changed} ({REGENERATE}):\n" + \
+        _first_difference(changed[0], expected[changed[0]], actual[changed[0]])
+
+
+def test_resource_order_does_not_depend_on_registration_order():
+    """The engine registers concurrently; the stored output is only comparable because the plan sorts by URN."""
+    resources = _shipped_plan("prod").resources
+    assert [r.urn for r in resources] == sorted(r.urn for r in resources)
+
+
+def regenerate() -> None:
+    for stack in STACKS + EXAMPLES:
+        target = EXPECTED / stack
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        (target / "plan.json").write_text(plan_json_text(stack))
+        written = manifest_files(stack, target / "manifests")
+        print(f"{stack}: plan.json and {len(written)} manifests", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    regenerate()
