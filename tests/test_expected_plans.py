@@ -19,7 +19,8 @@ import pytest
 from tests.conftest import EXAMPLES, STACKS, _shipped_plan
 
 EXPECTED = Path(__file__).parent / "data" / "expected"
-REGENERATE = "regenerate with `.venv/bin/python -m tests.test_expected_plans` if the change is meant, and review the diff"
+REGENERATE = ("regenerate with `.venv/bin/python -m tests.test_expected_plans` if the change is meant, "
+              "and review the diff")
 
 
 def plan_json_text(stack: str) -> str:

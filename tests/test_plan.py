@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.catalog import GPUS, GpuKind
-from infra.platforms import GPU_TAINT_KEY, POOL_LABEL
+from infra.names import GPU_TAINT_KEY, POOL_LABEL
 from tests.conftest import ROOT, run_cli
 
 NODE_POOL = "gcp:container/nodePool:NodePool"

@@ -11,7 +11,8 @@ from kubernetes.utils.quantity import parse_quantity
 from infra.catalog import EKS_GPU_PRICES, GpuKind
 from infra.config import parse_stack_config
 from infra.cost import fleet_cost
-from infra.platforms import GPU_TAINT_KEY, POOL_LABEL, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, pool_facts
+from infra.names import GPU_TAINT_KEY, POOL_LABEL, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT
+from infra.platforms import pool_facts
 from infra.platforms.eks import eks_allocatable, subnet_cidrs
 from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
 from tests.k8s_schema import is_core, validate

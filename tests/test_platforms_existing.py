@@ -9,7 +9,8 @@ import pytest
 from infra.catalog import ALTERNATIVES, GpuKind
 from infra.config import parse_stack_config
 from infra.cost import fleet_cost
-from infra.platforms import GPU_TAINT_KEY, pool_facts
+from infra.names import GPU_TAINT_KEY
+from infra.platforms import pool_facts
 from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
 from tests.k8s_schema import is_core, validate
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import parse_stack_config
-from infra.platforms import GPU_TAINT_KEY, POOL_LABEL
+from infra.names import GPU_TAINT_KEY, POOL_LABEL
 from infra.platforms.gke import gke_allocatable, gke_pool_facts
 from tests.conftest import stack_config
 

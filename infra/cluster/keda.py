@@ -7,9 +7,10 @@ import pulumi_kubernetes as k8s
 
 from infra.cluster.helm import pinned_release
 from infra.cluster.monitoring import Monitoring
-from infra.cluster.namespaces import SERVING_NS, Namespaces
+from infra.cluster.namespaces import Namespaces
 from infra.config import StackConfig
-from infra.platforms import KEDA_NAMESPACE, KEDA_OPERATOR_SA, Platform
+from infra.names import KEDA_NAMESPACE, KEDA_OPERATOR_SA, SERVING_NAMESPACE
+from infra.platforms import Platform
 
 
 class Keda(pulumi.ComponentResource):
@@ -28,7 +29,8 @@ class Keda(pulumi.ComponentResource):
             # ScaledObjects query the managed Prometheus with KEDA's own cloud identity.
             auth = k8s.apiextensions.CustomResource(
                 f"{name}-prometheus-auth", api_version="keda.sh/v1alpha1", kind="TriggerAuthentication",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="managed-prometheus", namespace=namespaces.names[SERVING_NS]),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="managed-prometheus",
+                                                    namespace=namespaces.names[SERVING_NAMESPACE]),
                 spec={"podIdentity": {"provider": monitoring.pod_identity}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
             self.trigger_auth = auth.metadata["name"]

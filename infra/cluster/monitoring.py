@@ -20,6 +20,7 @@ import yaml
 from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, notification_targets
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
+from infra.names import PART_OF
 from infra.platforms import DashboardFactory, GpuMetricsExporter, Platform
 
 SELF_HOSTED_NS = "monitoring"
@@ -135,7 +136,7 @@ class Monitoring(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="llm-fleet-vllm-dashboard", namespace=namespace,
                 # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps with this label.
-                labels={"grafana_dashboard": "1", "app.kubernetes.io/part-of": "llm-fleet"}),
+                labels={"grafana_dashboard": "1", **PART_OF}),
             data={"llm-fleet-vllm.json": grafana_json},
             opts=opts)
 

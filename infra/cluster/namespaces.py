@@ -13,11 +13,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.platforms import SERVING_NAMESPACE, Platform
+from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
+from infra.platforms import Platform
 
-SERVING_NS, ROLLOUT_NS, TRAINING_NS = SERVING_NAMESPACE, "llm-rollout", "llm-training"
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
-PART_OF = {"app.kubernetes.io/part-of": "llm-fleet"}
 
 
 def _pool_totals(platform: Platform, *purposes: str) -> tuple[int, float, float]:
@@ -48,9 +47,9 @@ class Namespaces(pulumi.ComponentResource):
         # and the training RayJob puts its head on the rollout pool too.
         kuberay = cfg.serving.mode == "kuberay"
         budgets = {
-            SERVING_NS: _pool_totals(platform, "serving", *(["rollout"] if kuberay else [])),
-            ROLLOUT_NS: _pool_totals(platform, "rollout"),
-            TRAINING_NS: _pool_totals(platform, "training", *(["rollout"] if kuberay else [])),
+            SERVING_NAMESPACE: _pool_totals(platform, "serving", *(["rollout"] if kuberay else [])),
+            ROLLOUT_NAMESPACE: _pool_totals(platform, "rollout"),
+            TRAINING_NAMESPACE: _pool_totals(platform, "training", *(["rollout"] if kuberay else [])),
         }
         self.names: dict[str, pulumi.Output[str]] = {}
         for ns_name, (gpus, cpu, mem) in budgets.items():

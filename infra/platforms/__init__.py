@@ -17,30 +17,20 @@ import yaml
 
 from infra.catalog import GPUS, GpuKind, GpuSpec, MachineShape, parse_cpu_machine
 from infra.config import ANY_ADDRESS, RUNNER_ADVICE, NodePool, StackConfig, Taint, gpu_pool_shape
+from infra.names import (
+    GPU_TAINT_KEY,
+    POOL_LABEL,
+    RAY_ROLLOUT_SERVICE_ACCOUNT,
+    ROLLOUT_NAMESPACE,
+    ROLLOUT_SERVICE_ACCOUNT,
+    SERVING_NAMESPACE,
+    SERVING_SERVICE_ACCOUNT,
+    STACK_TAG,
+    TIER_TAG,
+    TRAINING_NAMESPACE,
+    TRAINING_SERVICE_ACCOUNT,
+)
 
-# Labels every platform puts on its nodes, so workloads select pools the same way everywhere.
-POOL_LABEL = "llm-fleet.dev/pool"
-GPU_LABEL = "llm-fleet.dev/gpu"
-PURPOSE_LABEL = "llm-fleet.dev/purpose"
-# Where the cluster services layer installs KEDA's operator: platforms bind cloud identities to it.
-KEDA_NAMESPACE, KEDA_OPERATOR_SA = "keda", "keda-operator"
-# Where the API server calls KEDA (chart 2.20.2, github.com/kedacore/charts keda/values.yaml): the metrics
-# server's container port (service.portHttpsTarget) and the admission webhooks' (webhooks.port, default 9443).
-KEDA_METRICS_SERVER_PORT, KEDA_WEBHOOK_PORT = 6443, 9443
-# What every cloud resource of a stack is labelled (GCP) or tagged (AWS) with; budgets filter on the stack's.
-STACK_TAG, TIER_TAG = "llm-fleet-stack", "llm-fleet-tier"
-# The taint GPU nodes carry so that only pods that asked for a GPU land there.
-GPU_TAINT_KEY = "nvidia.com/gpu"
-# The one service account serving pods run as: platforms bind it to a cloud identity that may read
-# model weights (EKS: an IAM role through IRSA), workloads create it with the Platform's annotations.
-SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT = "llm-serving", "model-server"
-# Every other workload runs under a service account of its own too (never `default`).
-TRAINING_NAMESPACE, TRAINING_SERVICE_ACCOUNT = "llm-training", "trainer"
-ROLLOUT_NAMESPACE, ROLLOUT_SERVICE_ACCOUNT = "llm-rollout", "rollout-worker"
-# KubeRay mode: the Ray head (its autoscaler sidecar calls the Kubernetes API), the rollout worker group, and the
-# pod that submits the training RayJob.
-RAY_HEAD_SERVICE_ACCOUNT, RAY_ROLLOUT_SERVICE_ACCOUNT = "ray-head", "ray-rollout"
-RAY_SUBMITTER_SERVICE_ACCOUNT = "ray-job-submitter"
 # A bucket URL as configs, env vars and args name it: gs://bucket[/prefix] or s3://bucket[/prefix].
 BUCKET_URL = re.compile(r"\b(gs|s3)://([a-z0-9][a-z0-9._-]*[a-z0-9])(/[^\s\"',;]*)?")
 # Taint effects as the GKE and EKS APIs spell them.

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import StackConfig
-from infra.platforms import STACK_TAG
+from infra.names import STACK_TAG
 
 COST_TAG_NOTE = (
     f"AWS budget: counts only spend tagged {STACK_TAG}; the payer (management) account must activate "

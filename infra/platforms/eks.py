@@ -41,12 +41,10 @@ import pulumi_kubernetes as k8s
 from infra.catalog import GPUS, GpuSpec, MachineShape
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
+from infra.names import GPU_LABEL, PART_OF, POOL_LABEL, PURPOSE_LABEL
 from infra.platforms import (
     BOOT_DISK_RESERVED_GIB,
     CLOUD_TAINT_EFFECT,
-    GPU_LABEL,
-    POOL_LABEL,
-    PURPOSE_LABEL,
     SYSTEM_DISK_GB,
     BucketAccess,
     ExecPlugin,
@@ -367,7 +365,7 @@ class EksPlatform(pulumi.ComponentResource):
         k8s.storage.v1.StorageClass(
             f"{name}-gp3-storage",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GP3_STORAGE_CLASS,
-                                                labels={"app.kubernetes.io/part-of": "llm-fleet"}),
+                                                labels=PART_OF),
             provisioner="ebs.csi.aws.com",
             # The EBS CSI driver tags each volume it creates: the tag-filtered budget counts volumes too.
             parameters={"type": "gp3", "encrypted": "true",

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
-from infra.platforms import STACK_TAG
+from infra.names import STACK_TAG
 
 
 class GcpBudget(pulumi.ComponentResource):

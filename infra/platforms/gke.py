@@ -17,15 +17,18 @@ import pulumi_kubernetes as k8s
 
 from infra.catalog import GPUS, GpuSpec, MachineShape
 from infra.config import StackConfig
-from infra.platforms import (
-    CLOUD_TAINT_EFFECT,
+from infra.names import (
     GPU_LABEL,
     KEDA_METRICS_SERVER_PORT,
     KEDA_NAMESPACE,
     KEDA_OPERATOR_SA,
     KEDA_WEBHOOK_PORT,
+    PART_OF,
     POOL_LABEL,
     PURPOSE_LABEL,
+)
+from infra.platforms import (
+    CLOUD_TAINT_EFFECT,
     SYSTEM_DISK_GB,
     DashboardFactory,
     ExecPlugin,
@@ -310,8 +313,7 @@ class GkePlatform(pulumi.ComponentResource):
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[system_pool]))
         k8s.storage.v1.StorageClass(
             f"{name}-ssd-storage",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SSD_STORAGE_CLASS, labels={"app.kubernetes.io/part-of":
-                                                                                "llm-fleet"}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SSD_STORAGE_CLASS, labels=PART_OF),
             provisioner="pd.csi.storage.gke.io",
             parameters={"type": "pd-ssd"},
             # Bind where the pod lands, so the disk is created in the GPU node's zone.

@@ -6,9 +6,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster import ClusterServices
-from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS, TRAINING_NS
 from infra.config import StackConfig
-from infra.platforms import SERVING_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
+from infra.platforms import Platform, identity_requests
 from infra.workloads.identities import workload_service_account
 from infra.workloads.kuberay import KubeRayServing, RayTrainingJob
 from infra.workloads.observability import ServingObservability
@@ -25,7 +25,7 @@ class ServingFleet(pulumi.ComponentResource):
         super().__init__("llmfleet:workloads:ServingFleet", name, None, opts)
         cfg = args
         ns = services.namespaces
-        namespace = ns.names[SERVING_NS]
+        namespace = ns.names[SERVING_NAMESPACE]
         child = pulumi.ResourceOptions(parent=self)
         hf_secret = None
         if cfg.hf_token is not None:
@@ -40,14 +40,14 @@ class ServingFleet(pulumi.ComponentResource):
         self.urls: dict[str, str] = {}
         if cfg.serving.mode == "kuberay":
             ray = KubeRayServing(f"{name}-ray", cfg, platform, namespace=namespace,
-                                 priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
+                                 priority_class=ns.priority_class[SERVING_NAMESPACE], monitoring=services.monitoring,
                                  service_account=sa.metadata.name,
                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
             self.urls = {model.name: ray.url for model in cfg.models}  # one endpoint; `model` picks the LLM
         for model in cfg.models if cfg.serving.mode == "vllm" else []:
             served = VllmModel(
                 f"model-{model.name}", (cfg, model), platform, namespace=namespace,
-                priority_class=ns.priority_class[SERVING_NS], monitoring=services.monitoring,
+                priority_class=ns.priority_class[SERVING_NAMESPACE], monitoring=services.monitoring,
                 service_account=sa.metadata.name, hf_token_secret=hf_secret,
                 trigger_auth=services.autoscaler.trigger_auth,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
@@ -66,11 +66,11 @@ def build_workloads(cfg: StackConfig, platform: Platform, services: ClusterServi
     kuberay = cfg.serving.mode == "kuberay"
     # In KubeRay mode the rollouts are Ray tasks on the RayService's CPU worker group.
     if cfg.rollout is not None and not kuberay:
-        RolloutWorkers("rollout", cfg, platform, namespace=ns.names[ROLLOUT_NS],
-                       priority_class=ns.priority_class[ROLLOUT_NS], model_urls=urls, opts=opts)
+        RolloutWorkers("rollout", cfg, platform, namespace=ns.names[ROLLOUT_NAMESPACE],
+                       priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=urls, opts=opts)
     if cfg.training is not None:
         job = RayTrainingJob if kuberay else TrainingJob
-        job("training", cfg, platform, namespace=ns.names[TRAINING_NS],
-            priority_class=ns.priority_class[TRAINING_NS],
+        job("training", cfg, platform, namespace=ns.names[TRAINING_NAMESPACE],
+            priority_class=ns.priority_class[TRAINING_NAMESPACE],
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns, services.autoscaler])))
     return urls

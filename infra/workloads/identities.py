@@ -11,9 +11,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.names import PART_OF
 from infra.platforms import IdentityRequest, Platform
-
-PART_OF = {"app.kubernetes.io/part-of": "llm-fleet"}
 
 
 def workload_service_account(resource_name: str, *, name: str, namespace: pulumi.Input[str], platform: Platform,

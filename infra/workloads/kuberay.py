@@ -23,17 +23,17 @@ import yaml
 from infra.catalog import GPUS
 from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
-from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
 from infra.config import Model, StackConfig
-from infra.platforms import (
+from infra.names import (
+    PART_OF,
     RAY_HEAD_SERVICE_ACCOUNT,
     RAY_ROLLOUT_SERVICE_ACCOUNT,
     RAY_SUBMITTER_SERVICE_ACCOUNT,
+    ROLLOUT_NAMESPACE,
+    SERVING_NAMESPACE,
     TRAINING_SERVICE_ACCOUNT,
-    Platform,
-    PoolFacts,
-    identity_requests,
 )
+from infra.platforms import Platform, PoolFacts, identity_requests
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources
@@ -48,7 +48,7 @@ RAY_NODE_LABEL = {"ray.io/is-ray-node": "yes"}  # KubeRay puts this label on eve
 
 def service_url() -> str:
     """The OpenAI base URL of the Serve application: KubeRay keeps `<name>-serve-svc` on the active cluster."""
-    return f"http://{RAY_SERVICE}-serve-svc.{SERVING_NS}.svc.cluster.local:{SERVE_PORT}/v1"
+    return f"http://{RAY_SERVICE}-serve-svc.{SERVING_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
 
 
 def _llm_config(cfg: StackConfig, model: Model) -> dict[str, Any]:
@@ -273,7 +273,7 @@ class KubeRayServing(pulumi.ComponentResource):
         super().__init__("llmfleet:workloads:KubeRayServing", name, None, opts)
         cfg = args
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/name": "ray-llm", "app.kubernetes.io/part-of": "llm-fleet"}
+        labels = {"app.kubernetes.io/name": "ray-llm", **PART_OF}
         accounts = [
             workload_service_account(f"{name}-head-sa", name=RAY_HEAD_SERVICE_ACCOUNT, namespace=namespace,
                                      platform=platform, parent=self, automount=True),
@@ -296,7 +296,7 @@ class KubeRayServing(pulumi.ComponentResource):
             spec={"podSelector": {"matchLabels": RAY_NODE_LABEL}, "policyTypes": ["Ingress"], "ingress": [
                 # Ray's own traffic (GCS, object store, workers) stays inside the cluster's namespace.
                 {"from": [{"podSelector": {"matchLabels": RAY_NODE_LABEL}}]},
-                {"from": peers(sorted({ROLLOUT_NS, *cfg.serving.api_access_from})),
+                {"from": peers(sorted({ROLLOUT_NAMESPACE, *cfg.serving.api_access_from})),
                  "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]},
                 {"from": peers([monitoring.scraper_namespace]), "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
                 # The KubeRay operator deploys and polls the Serve apps through the head's dashboard API and
@@ -328,7 +328,7 @@ class RayTrainingJob(pulumi.ComponentResource):
         super().__init__("llmfleet:workloads:RayTrainingJob", name, None, opts)
         cfg = args
         assert cfg.training is not None
-        labels = {"app.kubernetes.io/name": "trainer", "app.kubernetes.io/part-of": "llm-fleet"}
+        labels = {"app.kubernetes.io/name": "trainer", **PART_OF}
         storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
         env = {**cfg.training.env, **storage.env}
         trainer = trainer_service_account(self, name, cfg, platform, namespace)

@@ -7,8 +7,8 @@ import json
 import pulumi
 
 from infra.cluster.monitoring import MODEL_TARGET_LABEL, Monitoring
-from infra.cluster.namespaces import SERVING_NS
 from infra.config import StackConfig
+from infra.names import SERVING_NAMESPACE
 
 # Panel title → PromQL; vLLM labels every series with the served model's name (`model_name`).
 # `vllm:` is rewritten to `ray_vllm:` in KubeRay mode, where Ray re-exports the engine's metrics.
@@ -97,7 +97,7 @@ class ServingObservability(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:ServingObservability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        serving = monitoring.matchers(SERVING_NS)
+        serving = monitoring.matchers(SERVING_NAMESPACE)
         panels = panel_queries(metric_prefix(args), serving=serving, stack=monitoring.matchers())
         monitoring.dashboard(f"{name}-dashboard", "llm-fleet: vLLM serving", panels, namespace,
                              dashboard_json(panels), opts=child)

@@ -6,7 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.platforms import ROLLOUT_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.names import PART_OF, ROLLOUT_SERVICE_ACCOUNT
+from infra.platforms import Platform, identity_requests
 from infra.waits import custom_timeouts
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import tolerations
@@ -30,7 +31,7 @@ class RolloutWorkers(pulumi.ComponentResource):
         assert rollout is not None and cfg.artifacts.rollout_image is not None, "validated by config"
         pool = platform.pools[rollout.pool]
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/name": "rollout-worker", "app.kubernetes.io/part-of": "llm-fleet"}
+        labels = {"app.kubernetes.io/name": "rollout-worker", **PART_OF}
         env = {**model_url_env(model_urls), **rollout.env}
         resources = {"cpu": f"{rollout.cpu_per_worker:g}", "memory": f"{rollout.memory_gib_per_worker:g}Gi"}
         # Its own account: a cloud identity only for buckets its env or args name.

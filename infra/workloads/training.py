@@ -11,7 +11,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.platforms import TRAINING_SERVICE_ACCOUNT, Platform, identity_requests
+from infra.names import PART_OF, TRAINING_SERVICE_ACCOUNT
+from infra.platforms import Platform, identity_requests
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 
@@ -65,7 +66,7 @@ class TrainingJob(pulumi.ComponentResource):
         assert pool_cfg is not None
         pool = platform.pools[pool_cfg.name]
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/name": "trainer", "app.kubernetes.io/part-of": "llm-fleet"}
+        labels = {"app.kubernetes.io/name": "trainer", **PART_OF}
         env = dict(training.env)
         storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
         env.update(storage.env)

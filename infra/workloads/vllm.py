@@ -22,8 +22,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
-from infra.cluster.namespaces import ROLLOUT_NS, SERVING_NS
 from infra.config import Model, StackConfig
+from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
 from infra.platforms import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak
 from infra.workloads.engine import engine_args
@@ -79,7 +79,7 @@ class VllmModel(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         app = f"vllm-{model.name}"
         labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": app,
-                  "app.kubernetes.io/part-of": "llm-fleet", MODEL_LABEL: model.name}
+                  **PART_OF, MODEL_LABEL: model.name}
         selector = {"app.kubernetes.io/instance": app}
         cpu, memory_gib = gpu_pod_resources(pool, model.tensor_parallel_size)
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
@@ -219,7 +219,7 @@ class VllmModel(pulumi.ComponentResource):
                 policy_types=["Ingress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=from_namespaces(sorted({ROLLOUT_NS, *cfg.serving.api_access_from})),
+                        from_=from_namespaces(sorted({ROLLOUT_NAMESPACE, *cfg.serving.api_access_from})),
                         ports=[api_port]),
                     # vLLM serves /metrics on its API port, so the scrapers reach that port too.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
@@ -240,7 +240,7 @@ class VllmModel(pulumi.ComponentResource):
             f"{name}-scaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
             spec=scaled_object_spec(cfg, model, app, life, monitoring.query_url, trigger_auth,
-                                    monitoring.matchers(SERVING_NS)),
+                                    monitoring.matchers(SERVING_NAMESPACE)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]))
 
         self.url = service_url(model, life)
@@ -249,7 +249,7 @@ class VllmModel(pulumi.ComponentResource):
 
 def service_url(model: Model, life: PodLifecycle) -> str:
     """The OpenAI base URL of a model inside the cluster."""
-    return f"http://vllm-{model.name}.{SERVING_NS}.svc.cluster.local:{life.api_port}/v1"
+    return f"http://vllm-{model.name}.{SERVING_NAMESPACE}.svc.cluster.local:{life.api_port}/v1"
 
 
 def scaled_object_spec(cfg: StackConfig, model: Model, target: str, life: PodLifecycle, query_url: str,
