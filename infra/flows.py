@@ -32,7 +32,7 @@ from typing import Any
 
 from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.config import ANY_ADDRESS, StackConfig
-from infra.guards import PlannedResource
+from infra.guards.base import PlannedResource
 from infra.guards.exposure import is_internal_load_balancer
 from infra.names import KEDA_METRICS_SERVER_PORT, KEDA_NAMESPACE, KEDA_WEBHOOK_PORT
 from infra.platforms.gke import GCP_HEALTH_CHECK_RANGES, GKE_MASTER_PORTS, REGIONAL_GATEWAY_CLASSES

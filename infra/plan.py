@@ -9,6 +9,7 @@ rendered Kubernetes objects, the cost report and the guard verdicts. Rendering i
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import re
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ from pulumi.runtime import set_all_config
 from infra import program, sdk
 from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
 from infra.cost import CostReport
-from infra.guards import PlannedResource, StackPlan, Verdict, resource_guards
+from infra.guards import resource_guards
+from infra.guards.base import PlannedResource, StackPlan, Verdict
 from infra.platforms import platform_notes
 
 PROJECT = "llm-fleet"
@@ -260,6 +262,31 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _R
         loop.close()
 
 
+def registration_order(resources: list[PlannedResource]) -> list[PlannedResource]:
+    """The resources in an order the engine could have registered them (parent, provider and dependencies first),
+    the same in every run: the engine registers concurrently, so the order it recorded differs between runs."""
+    by_urn = {r.urn: r for r in resources}
+    waits_for = {r.urn: {u for u in (r.parent, r.provider, *r.dependencies,
+                                     *(u for us in r.property_dependencies.values() for u in us)) if u in by_urn}
+                 for r in resources}
+    ready = [u for u, deps in waits_for.items() if not deps]
+    heapq.heapify(ready)
+    dependents: dict[str, list[str]] = {}
+    for urn, deps in waits_for.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(urn)
+    ordered: list[PlannedResource] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for dependent in dependents.get(urn, []):
+            waits_for[dependent].discard(urn)
+            if not waits_for[dependent]:
+                heapq.heappush(ready, dependent)
+    assert len(ordered) == len(resources), "a dependency cycle among planned resources"
+    return ordered
+
+
 def run_plan(stack: str, root: Path = ROOT) -> Plan:
     """Run the real program for `stack` under mocks. Raises ConfigError for a bad stack file."""
     verdicts: list[Verdict] = []
@@ -269,8 +296,7 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
             verdicts.extend(program.run(cfg, enforce_guards=False))
 
         sdk.run_program(body)
-    # The engine registers resources concurrently, so their order differs between runs: sort by URN.
-    resources = sorted(monitor.planned, key=lambda r: r.urn)
+    resources = registration_order(monitor.planned)
     config_plan = program.stack_plan(cfg)
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(resources))
     verdicts += [guard(with_resources) for guard in resource_guards()]

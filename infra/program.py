@@ -11,7 +11,8 @@ import pulumi
 from infra.cluster import build_cluster_services
 from infra.config import StackConfig
 from infra.cost import fleet_cost
-from infra.guards import StackPlan, Verdict, run_guards
+from infra.guards import run_guards
+from infra.guards.base import StackPlan, Verdict
 from infra.platforms import build_platform, platform_notes, pool_facts
 from infra.workloads import build_workloads
 

@@ -11,7 +11,7 @@ import yaml
 
 from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config import parse_stack_config
-from infra.guards import StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.capacity import warm_replicas_fit_pool_minimum
 from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
 from infra.guards.ray import serve_replicas_fit_worker_groups

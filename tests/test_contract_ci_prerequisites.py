@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from infra.config import parse_stack_config
-from infra.guards import StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.ci import ci_installs_kubeconfig_exec
 from infra.platforms import kubeconfig_exec_plugins
 from tests.conftest import EXAMPLES, ROOT, STACKS, stack_config

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from infra.config import parse_stack_config
-from infra.guards import PlannedResource, StackPlan
+from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.ci import ci_runner_reaches_cluster_api, runner_labels
 from tests.conftest import EXAMPLES, ROOT, STACKS, run_cli, stack_config
 

@@ -10,7 +10,7 @@ import pytest
 
 from infra.config import parse_stack_config
 from infra.flows import open_paths
-from infra.guards import PlannedResource, StackPlan
+from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.exposure import no_unrequested_load_balancer
 from infra.plan import run_plan
 from infra.program import stack_plan

@@ -11,7 +11,7 @@ import yaml
 
 from infra.config import parse_stack_config
 from infra.flows import evaluate, open_paths
-from infra.guards import PlannedResource, StackPlan
+from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.flows import network_flows
 from infra.plan import run_plan
 from infra.platforms import platform_notes

@@ -13,7 +13,7 @@ import re
 import pytest
 import yaml
 
-from infra.guards import PlannedResource, StackPlan
+from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.identities import workloads_have_their_own_identity
 from infra.plan import run_plan
 from infra.platforms import BucketAccess, bucket_access

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from infra.guards import PlannedResource, StackPlan, resource_guards
+from infra.guards import resource_guards
+from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.ordering import Graph, custom_resources_wait_for_their_definitions
 from infra.plan import run_plan
 from infra.program import stack_plan

@@ -14,7 +14,7 @@ from infra.cluster.kuberay import (
     INCREMENTAL_UPGRADE_GATE,
     feature_gates,
 )
-from infra.guards import PlannedResource, StackPlan
+from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.ordering import Graph, custom_resources_wait_for_their_definitions
 from infra.plan import run_plan
 from infra.program import stack_plan

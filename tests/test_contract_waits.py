@@ -7,7 +7,8 @@ import dataclasses
 
 import pytest
 
-from infra.guards import StackPlan, resource_guards
+from infra.guards import resource_guards
+from infra.guards.base import StackPlan
 from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 from infra.program import stack_plan
 from infra.waits import NODE_PROVISION_SECONDS, resolve

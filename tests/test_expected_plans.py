@@ -61,10 +61,16 @@ def test_plan_out_manifests_are_unchanged(stack, tmp_path):
         _first_difference(changed[0], expected[changed[0]], actual[changed[0]])
 
 
-def test_resource_order_does_not_depend_on_registration_order():
-    """The engine registers concurrently; the stored output is only comparable because the plan sorts by URN."""
-    resources = _shipped_plan("prod").resources
-    assert [r.urn for r in resources] == sorted(r.urn for r in resources)
+def test_resources_come_in_an_order_the_engine_could_register_them():
+    """The engine registers concurrently; the plan orders resources itself (what each waits for first, then by URN),
+    so stored output is comparable and the policy pack's view (tests/test_policy.py) can be rebuilt in order."""
+    for stack in STACKS + EXAMPLES:
+        seen: set[str] = set()
+        for r in _shipped_plan(stack).resources:
+            waits_for = {r.parent, r.provider, *r.dependencies, *(u for us in r.property_dependencies.values()
+                                                                   for u in us)} - {""}
+            assert waits_for <= seen, f"{stack}: {r.urn} comes before {sorted(waits_for - seen)}"
+            seen.add(r.urn)
 
 
 def regenerate() -> None:

@@ -32,7 +32,8 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
             for alias in node.names:
                 # `from infra.platforms import gke` names a module; `from infra.platforms import Platform` its package.
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)

@@ -17,7 +17,8 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra import sdk
-from infra.guards import StackPlan, config_guards, resource_guards
+from infra.guards import config_guards, resource_guards
+from infra.guards.base import StackPlan
 from infra.plan import ROOT, read_stack_file
 from infra.policy import UNKNOWN, planned_resources, policies, policies_for_running_stack
 from infra.program import stack_plan as config_plan

@@ -10,90 +10,37 @@ error in prod and a warning elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from infra.config import StackConfig
-from infra.cost import CostReport
-from infra.platforms import PoolFacts
-
-Status = Literal["pass", "warn", "fail"]
-
-
-@dataclass(frozen=True)
-class PlannedResource:
-    urn: str
-    type: str
-    name: str
-    parent: str  # parent URN ("" for the stack's direct children)
-    custom: bool
-    protect: bool
-    inputs: dict[str, Any]
-    # What the engine waits for before creating this resource, as it received them: every URN in
-    # `dependsOn` (a component there stands for its custom descendants: the SDK expands it) and every
-    # resource an input came from (`property_dependencies`, per input); the explicit provider's URN
-    # ("" for a default provider); custom timeouts in seconds ("create", "update", "delete") when set.
-    dependencies: tuple[str, ...] = ()
-    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    provider: str = ""
-    custom_timeouts: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def is_kubernetes_object(self) -> bool:
-        return self.custom and self.type.startswith("kubernetes:") and "helm.sh" not in self.type
-
-
-@dataclass(frozen=True)
-class StackPlan:
-    """What guards may look at: the config, the pools as the platform builds them, the cost, the resources."""
-
-    cfg: StackConfig
-    pools: dict[str, PoolFacts]
-    cost: CostReport
-    resources: tuple[PlannedResource, ...] = ()
-
-
-@dataclass(frozen=True)
-class Verdict:
-    guard: str
-    status: Status
-    message: str
-
-
-Guard = Callable[[StackPlan], Verdict]
+from infra.guards.alerting import alerts_reach_someone
+from infra.guards.base import Guard, StackPlan, Verdict
+from infra.guards.budget import budget_covers_max_fleet
+from infra.guards.capacity import warm_replicas_fit_pool_minimum
+from infra.guards.ci import ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api
+from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
+from infra.guards.exposure import no_unrequested_load_balancer
+from infra.guards.flows import network_flows
+from infra.guards.identities import workloads_have_their_own_identity
+from infra.guards.images import images_pinned_by_digest
+from infra.guards.ordering import custom_resources_wait_for_their_definitions
+from infra.guards.pools import every_gpu_pool_is_used
+from infra.guards.ray import (
+    blue_green_upgrade_has_headroom,
+    serve_config_is_valid,
+    serve_replicas_fit_worker_groups,
+)
+from infra.guards.scheduling import (
+    autoscaling_fits_pool,
+    gpu_pods_fit_one_node,
+    gpu_pods_select_and_tolerate_their_pool,
+    termination_grace_covers_drain,
+)
+from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 
 
 def config_guards() -> list[Guard]:
-    from infra.guards.budget import budget_covers_max_fleet
-    from infra.guards.capacity import warm_replicas_fit_pool_minimum
-    from infra.guards.pools import every_gpu_pool_is_used
-
     return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum]
 
 
 def resource_guards() -> list[Guard]:
-    from infra.guards.alerting import alerts_reach_someone
-    from infra.guards.ci import ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api
-    from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
-    from infra.guards.exposure import no_unrequested_load_balancer
-    from infra.guards.flows import network_flows
-    from infra.guards.identities import workloads_have_their_own_identity
-    from infra.guards.images import images_pinned_by_digest
-    from infra.guards.ordering import custom_resources_wait_for_their_definitions
-    from infra.guards.ray import (
-        blue_green_upgrade_has_headroom,
-        serve_config_is_valid,
-        serve_replicas_fit_worker_groups,
-    )
-    from infra.guards.scheduling import (
-        autoscaling_fits_pool,
-        gpu_pods_fit_one_node,
-        gpu_pods_select_and_tolerate_their_pool,
-        termination_grace_covers_drain,
-    )
-    from infra.guards.waits import waits_cover_startup_and_rollouts_progress
-
     return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.cost import HOURS_PER_MONTH
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 
 
 def budget_covers_max_fleet(plan: StackPlan) -> Verdict:

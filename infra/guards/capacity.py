@@ -10,7 +10,7 @@ logs warnings) and in the policy pack, and they see the pool facts (GPUs per nod
 
 from __future__ import annotations
 
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 
 
 def warm_replicas_fit_pool_minimum(plan: StackPlan) -> Verdict:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 from infra.platforms import ExecPlugin, kubeconfig_exec_plugins
 
 NAME = "ci-installs-kubeconfig-exec"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.guards import PlannedResource, StackPlan, Verdict
+from infra.guards.base import PlannedResource, StackPlan, Verdict
 
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 EKS_ADDON = "aws:eks/addon:Addon"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 
 # The annotation values that make a LoadBalancer Service internal, per cloud. A key alone proves nothing: the same
 # keys with other values ask for a public address (`aws-load-balancer-internal: "false"`, `aws-load-balancer-scheme:

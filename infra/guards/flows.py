@@ -3,7 +3,7 @@ no path is open that nobody needs (a public cluster API endpoint, a public LoadB
 
 from __future__ import annotations
 
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 
 
 def network_flows(plan: StackPlan) -> Verdict:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from infra.guards import PlannedResource, StackPlan, Verdict
+from infra.guards.base import PlannedResource, StackPlan, Verdict
 from infra.guards.pods import PodTemplate, pod_templates
 from infra.platforms import BUCKET_URL
 

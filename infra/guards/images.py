@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import pod_templates
 
 

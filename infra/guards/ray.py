@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from infra.catalog import GPUS, RAY_ACCELERATOR_PREFIX
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import PodTemplate, selected_pool
 
 

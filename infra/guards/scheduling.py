@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from infra.guards import StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import GIB, pod_templates, selected_pool
 
 

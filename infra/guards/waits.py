@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from infra.guards import PlannedResource, StackPlan, Verdict
+from infra.guards.base import PlannedResource, StackPlan, Verdict
 from infra.guards.pods import PodTemplate, selected_pool
 from infra.platforms import PoolFacts
 from infra.waits import (
