@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv engine lock
+.PHONY: plan test lint bench clean venv engine lock docs
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt serving/requirements.txt pyproject.toml requirements.lock
@@ -33,6 +33,11 @@ plan: venv
 test: venv engine
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# docs/config.md is generated from the config schema; a test fails when it is stale.
+docs: venv
+	$(PY) -m infra config-reference > docs/config.md.new
+	mv docs/config.md.new docs/config.md
 
 bench: venv engine
 	$(PY) benchmarks/plan_time.py

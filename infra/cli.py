@@ -1,4 +1,4 @@
-"""`python -m infra <command>`: the offline plan (with a cost delta against a git ref) and promotion.
+"""`python -m infra <command>`: the offline plan (with a cost delta against a git ref), promotion, the config reference.
 
 Exit codes: 0 all good; 1 a guard failed; 2 the stack file or config is invalid, or a promotion
 was refused (nothing written) — one line per problem on stderr, never a traceback.
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--dry-run", action="store_true", help="show the diff and the refusals; write nothing")
     promote.add_argument("--json", action="store_true", help="print the result as JSON (diff, image copies, notes)")
     _add_cwd(promote)
+    sub.add_parser("config-reference", help="print the stack configuration reference (docs/config.md) as markdown, "
+                                            "rendered from the config schema; `make docs` writes it")
     return parser
 
 
@@ -111,7 +113,14 @@ def _promote(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"plan": _plan, "facts": _facts, "promote": _promote}
+def _config_reference(args: argparse.Namespace) -> int:
+    from infra.config_reference import render
+
+    sys.stdout.write(render())
+    return EXIT_OK
+
+
+COMMANDS = {"plan": _plan, "facts": _facts, "promote": _promote, "config-reference": _config_reference}
 
 
 def main(argv: list[str]) -> int:
