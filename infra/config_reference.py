@@ -100,10 +100,12 @@ BLOCK_NOTES: dict[str, str] = {
                 "land in its zone — pin the training pool with `zones: [<one zone>]` or use a bucket. `suspend` "
                 "keeps `pulumi up` from starting GPU spend nobody asked for.",
     "rollout": "`pool` is a CPU pool.",
-    "serving": "`apiClientCidrs`: with an internal load balancer, who may call it (default the stack's subnet/VPC; "
-               "required on existing clusters). `workingHours` wakes models by cron. `gatewayClass`: KubeRay's "
-               "incremental prod upgrade routes through it (`gke-l7-rilb` by default on GKE; on EKS and existing "
-               "clusters name one the cluster runs). `rayTargetOngoingRequests` applies in KubeRay mode.",
+    "serving": "`apiAccessFrom`: namespaces (besides `llm-rollout`) whose pods may call the model APIs. "
+               "`apiClientCidrs`: with an internal load balancer, who may call it (default the stack's subnet/VPC; "
+               "required on existing clusters). `workingHours` wakes models by cron (`start`, `end`). "
+               "`gatewayClass`: KubeRay's incremental prod upgrade routes through it (`gke-l7-rilb` by default on "
+               "GKE; on EKS and existing clusters name one the cluster runs). `rayTargetOngoingRequests` applies "
+               "in KubeRay mode.",
     "controlPlane": "`authorizedNetworks`: CIDRs; `[]` = only from the VPC. Its tier default and the prod rule "
                     "are above.",
     "alerts": "`email.to` defaults to `budget.emails`; "

@@ -1,0 +1,66 @@
+"""The docs stay true: the config reference is what the schema says, the README stays short, links resolve."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from infra.config import TIER_PROFILES, StackConfig
+from infra.config_reference import REGENERATE, TIER_FIELD_MEANING, render
+from tests.conftest import ROOT
+
+README = ROOT / "README.md"
+CONFIG_DOC = ROOT / "docs" / "config.md"
+README_MAX_BYTES = 12 * 1024
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_config_reference_is_current():
+    assert CONFIG_DOC.exists() and CONFIG_DOC.read_text() == render(), (
+        f"docs/config.md is not what the config schema renders; regenerate it with `{REGENERATE}` "
+        "(python -m infra config-reference > docs/config.md)"
+    )
+
+
+def _schema_keys(schema: dict) -> dict[str, set[str]]:
+    """Every key name each model of the schema accepts (read independently of the renderer)."""
+    models = {"StackConfig": schema, **schema.get("$defs", {})}
+    return {name: set(model.get("properties", {})) for name, model in models.items() if "properties" in model}
+
+
+def test_every_config_key_is_in_the_reference():
+    rows = [line for line in CONFIG_DOC.read_text().splitlines() if line.startswith("| `")]
+    paths = {line.split("`")[1] for line in rows}
+    segments = {re.sub(r"\[\]$", "", part) for path in paths for part in path.split(".")}
+    missing = {f"{model}.{key}" for model, keys in _schema_keys(StackConfig.model_json_schema(by_alias=True)).items()
+               for key in keys if key not in segments}
+    assert not missing, f"config keys without a row in docs/config.md: {sorted(missing)}"
+
+
+def test_tier_meanings_name_real_profile_fields():
+    # The hand-written meanings are keyed by field name: a renamed field must not leave a stale entry behind.
+    names = {f.name for f in fields(next(iter(TIER_PROFILES.values())))}
+    assert set(TIER_FIELD_MEANING) <= names, sorted(set(TIER_FIELD_MEANING) - names)
+
+
+def test_readme_is_short():
+    size = len(README.read_bytes())
+    assert size < README_MAX_BYTES, f"README.md is {size} bytes; keep it under {README_MAX_BYTES}: move depth to docs/"
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code blocks and spans hold patterns, not links
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_at_files(doc: Path):
+    broken = []
+    for target in LINK.findall(CODE.sub("", doc.read_text())):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue  # a URL or an anchor in the same page
+        if not (doc.parent / target.split("#", 1)[0]).exists():
+            broken.append(target)
+    assert not broken, f"{doc.relative_to(ROOT)} links to files that do not exist: {broken}"
