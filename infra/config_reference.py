@@ -8,8 +8,13 @@ cannot say. `python -m infra config-reference` prints it; `make docs` writes it;
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import itertools
 import json
+import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 from infra.config import TIER_PROFILES, StackConfig
@@ -146,7 +151,10 @@ class _Schema:
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         """The node with `$ref` inlined (the node's own keys, e.g. a default or description, win)."""
-        while "$ref" in node:
+        while "$ref" in node or len(node.get("allOf", [])) == 1:  # older pydantic wraps a described $ref in allOf
+            if "allOf" in node:
+                node = {**node["allOf"][0], **{k: v for k, v in node.items() if k != "allOf"}}
+                continue
             target = self.defs[node["$ref"].rsplit("/", 1)[-1]]
             node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return node
@@ -271,22 +279,40 @@ def _rows(schema: _Schema, prefix: str, block: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _row(schema: _Schema, path: str, prop: dict[str, Any], required: bool) -> str:
-    outer = schema.resolve(prop)
-    inner, _ = schema.unwrap(prop)
-    # A field's own docstring describes it; the model's docstring describes its block (shown above the table).
-    description = prop.get("description") or ("" if "properties" in inner else outer.get("description", ""))
+def _row(schema: _Schema, path: str, prop: dict[str, Any], required: bool, *, block_doc: bool = True) -> str:
+    # A field's own docstring describes it; else the docstring of its type (a nested block, an enum).
+    description = prop.get("description") or (_type_doc(schema, prop) if block_doc else "")
     cells = [_code(path), _type(schema, prop), _default(schema, prop, required), description]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
+def _type_doc(schema: _Schema, prop: dict[str, Any]) -> str:
+    """The description of the model (or enum) a key's value is, or holds in a list or map: its class docstring."""
+    node = prop
+    for _ in range(4):  # optional → list/map → item
+        if "$ref" in node:
+            return schema.defs[node["$ref"].rsplit("/", 1)[-1]].get("description", "")
+        if len(node.get("allOf", [])) == 1:
+            node = node["allOf"][0]
+        elif node.get("anyOf"):
+            others = [b for b in node["anyOf"] if b.get("type") != "null"]
+            node = others[0] if len(others) == 1 else {}
+        elif isinstance(node.get("items"), dict):
+            node = node["items"]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return ""
+    return ""
+
+
 def _section(schema: _Schema, key: str, prop: dict[str, Any], required: bool) -> list[str]:
-    inner, _ = schema.unwrap(prop)
     lines = [f"## `{key}`", ""]
-    about = [text for text in (inner.get("description"), BLOCK_NOTES.get(key)) if text]
+    # The block's docstring and the hand-written notes head the section; its own row keeps the field's docstring.
+    about = [text for text in (_type_doc(schema, prop), BLOCK_NOTES.get(key)) if text]
     lines.extend(line for text in about for line in (text.strip(), ""))
     lines.extend(["| key | type and allowed values | default | description |", "|---|---|---|---|"])
-    lines.append(_row(schema, key, prop, required))
+    lines.append(_row(schema, key, prop, required, block_doc=False))
     nested = _children(schema, key, prop)
     if nested is not None:
         lines.extend(_rows(schema, *nested))
@@ -305,27 +331,54 @@ def _tier_value(value: Any) -> str:
     return _code(value) if isinstance(value, str) else str(value)
 
 
-def tier_table() -> list[str]:
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """The string literal under each annotated attribute of a class (the convention pydantic's
+    `use_attribute_docstrings` reads), for a dataclass, whose fields carry no description of their own."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    found = {}
+    for node, after in itertools.pairwise(body):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            found[node.target.id] = inspect.cleandoc(after.value.value)
+    return found
+
+
+def _profile_fields(profile: Any) -> list[tuple[str, str]]:
+    """(name, description) of every field of a tier profile, a dataclass or a pydantic model, in declared order."""
+    if dataclasses.is_dataclass(profile):
+        docs = _attribute_docstrings(type(profile))
+        return [(f.name, f.metadata.get("description") or docs.get(f.name, "")) for f in dataclasses.fields(profile)]
+    return [(name, info.description or "") for name, info in type(profile).model_fields.items()]
+
+
+def tier_table(profiles: Mapping[str, Any]) -> list[str]:
     """Every tier-profile field (read generically, so a new field shows up by itself) against every tier."""
-    tiers = list(TIER_PROFILES)
-    profile_fields = dataclasses.fields(next(iter(TIER_PROFILES.values())))
+    tiers = list(profiles)
     lines = ["## Tier defaults", "",
              "Everything that differs between tiers by default lives in `TIER_PROFILES` and nowhere else; a value "
              "the stack file sets wins.", "",
              "| field | " + " | ".join(tiers) + " | what it decides |", "|---" * (len(tiers) + 2) + "|"]
-    for f in profile_fields:
-        meaning = f.metadata.get("description") or TIER_FIELD_MEANING.get(f.name, "")
-        values = [_tier_value(getattr(TIER_PROFILES[t], f.name)) for t in tiers]
-        lines.append("| " + " | ".join(_cell(c) for c in [_code(f.name), *values, meaning]) + " |")
+    for name, description in _profile_fields(next(iter(profiles.values()))):
+        meaning = description or TIER_FIELD_MEANING.get(name, "")
+        values = [_tier_value(getattr(profiles[t], name)) for t in tiers]
+        lines.append("| " + " | ".join(_cell(c) for c in [_code(name), *values, meaning]) + " |")
     return [*lines, ""]
 
 
-def render() -> str:
-    """docs/config.md: the intro, the tier defaults, then one section per top-level key in schema order."""
-    schema = _Schema(StackConfig.model_json_schema(by_alias=True))
+def render_reference(schema_doc: dict[str, Any], profiles: Mapping[str, Any]) -> str:
+    """The intro, the tier defaults, then one section per top-level key of the schema, in schema order."""
+    schema = _Schema(schema_doc)
     required = set(schema.root.get("required", []))
-    lines = [INTRO, *tier_table()]
+    lines = [INTRO, *tier_table(profiles)]
     for key, prop in schema.root["properties"].items():
         lines.extend(_section(schema, key, prop, key in required))
     return "\n".join(lines).rstrip("\n") + "\n"
 
+
+def render() -> str:
+    """docs/config.md, from the stack config's own schema and tier profiles."""
+    return render_reference(StackConfig.model_json_schema(by_alias=True), TIER_PROFILES)

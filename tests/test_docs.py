@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from infra.config import TIER_PROFILES, StackConfig
-from infra.config_reference import REGENERATE, TIER_FIELD_MEANING, render
+from infra.config_reference import REGENERATE, TIER_FIELD_MEANING, render, render_reference
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
@@ -44,6 +46,38 @@ def test_tier_meanings_name_real_profile_fields():
     # The hand-written meanings are keyed by field name: a renamed field must not leave a stale entry behind.
     names = {f.name for f in fields(next(iter(TIER_PROFILES.values())))}
     assert set(TIER_FIELD_MEANING) <= names, sorted(set(TIER_FIELD_MEANING) - names)
+
+
+class _Pool(BaseModel):
+    """A pool block."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, alias_generator=to_camel)
+    max_nodes: int = Field(default=1, ge=0)
+    """How many nodes at most."""
+
+
+class _Stack(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, alias_generator=to_camel)
+    node_pools: list[_Pool] = []
+    """The pools."""
+    system_pool: _Pool | None = None
+    """An optional block."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Profile:
+    min_nodes: int
+    """A pool's minimum when unset."""
+
+
+def test_field_and_profile_docstrings_become_descriptions():
+    # The config's own fields gain docstrings (pydantic `use_attribute_docstrings`); the reference must show them.
+    text = render_reference(_Stack.model_json_schema(by_alias=True), {"dev": _Profile(min_nodes=0)})
+    assert "| `nodePools` | list of blocks (keys below) | `[]` | The pools. |" in text
+    assert "| `nodePools[].maxNodes` | integer, ≥ 0 | `1` | How many nodes at most. |" in text
+    assert "| `systemPool` | block (keys below) |  | An optional block. |" in text
+    assert "A pool block." in text  # the block's docstring heads its section
+    assert "| `min_nodes` | 0 | A pool's minimum when unset. |" in text
 
 
 def test_readme_is_short():
