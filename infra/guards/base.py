@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.config import StackConfig
 from infra.cost import CostReport
+from infra.fleet import Fleet, resolve_fleet
 from infra.platforms import PoolFacts
 
 Status = Literal["pass", "warn", "fail"]
@@ -38,12 +39,19 @@ class PlannedResource:
 
 @dataclass(frozen=True)
 class StackPlan:
-    """What guards may look at: the config, the pools as the platform builds them, the cost, the resources."""
+    """What guards may look at: the config, the pools as the platform builds them, the cost, the resources, and
+    the fleet (every workload placed on its pool)."""
 
     cfg: StackConfig
-    pools: dict[str, PoolFacts]
+    pools: Mapping[str, PoolFacts]
     cost: CostReport
     resources: tuple[PlannedResource, ...] = ()
+    # Resolved once by the program (infra.program.stack_plan); a plan made from a config and pools alone resolves it.
+    fleet: Fleet = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.fleet is None:
+            object.__setattr__(self, "fleet", resolve_fleet(self.cfg, self.pools))
 
 
 @dataclass(frozen=True)
