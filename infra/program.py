@@ -46,7 +46,7 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
             pulumi.log.warn(note)
 
     platform = build_platform(cfg)
-    services = build_cluster_services(cfg, platform)
+    services = build_cluster_services(cfg, plan.fleet, platform)
     model_urls = build_workloads(cfg, platform, services)
 
     pulumi.export("tier", cfg.tier)
