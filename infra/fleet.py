@@ -52,14 +52,18 @@ class Fleet:
     rollout_pool: PoolFacts | None  # where the rollout workers run (None: no rollout workers)
 
     def models_by_pool(self) -> dict[str, tuple[ModelPlacement, ...]]:
-        """The models placed on each pool, pools in the order their first model appears."""
-        grouped: dict[str, list[ModelPlacement]] = {}
-        for placement in self.models:
-            grouped.setdefault(placement.pool.name, []).append(placement)
-        return {pool: tuple(models) for pool, models in grouped.items()}
+        return by_pool(self.models)
 
     def placement(self, model: str) -> ModelPlacement:
         return next(p for p in self.models if p.name == model)
+
+
+def by_pool(models: tuple[ModelPlacement, ...]) -> dict[str, tuple[ModelPlacement, ...]]:
+    """The models placed on each pool, pools in the order their first model appears."""
+    grouped: dict[str, list[ModelPlacement]] = {}
+    for placement in models:
+        grouped.setdefault(placement.pool.name, []).append(placement)
+    return {pool: tuple(placed) for pool, placed in grouped.items()}
 
 
 def resolve_fleet(cfg: StackConfig, pools: Mapping[str, PoolFacts] | None = None) -> Fleet:

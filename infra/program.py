@@ -47,7 +47,7 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
 
     platform = build_platform(cfg)
     services = build_cluster_services(cfg, plan.fleet, platform)
-    model_urls = build_workloads(cfg, platform, services)
+    model_urls = build_workloads(cfg, plan.fleet, platform, services)
 
     pulumi.export("tier", cfg.tier)
     pulumi.export("cloud", cfg.cloud)
