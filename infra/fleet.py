@@ -54,9 +54,6 @@ class Fleet:
     def models_by_pool(self) -> dict[str, tuple[ModelPlacement, ...]]:
         return by_pool(self.models)
 
-    def placement(self, model: str) -> ModelPlacement:
-        return next(p for p in self.models if p.name == model)
-
 
 def by_pool(models: tuple[ModelPlacement, ...]) -> dict[str, tuple[ModelPlacement, ...]]:
     """The models placed on each pool, pools in the order their first model appears."""

@@ -26,7 +26,7 @@ class GuardError(pulumi.RunError):
 
 def stack_plan(cfg: StackConfig) -> StackPlan:
     fleet = resolve_fleet(cfg)
-    return StackPlan(cfg=cfg, pools=fleet.pools, cost=fleet_cost(cfg, fleet), fleet=fleet)
+    return StackPlan(cfg=cfg, pools=fleet.pools, cost=fleet_cost(cfg, fleet), resolved=fleet)
 
 
 def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from infra.config import StackConfig
@@ -46,12 +47,13 @@ class StackPlan:
     pools: Mapping[str, PoolFacts]
     cost: CostReport
     resources: tuple[PlannedResource, ...] = ()
-    # Resolved once by the program (infra.program.stack_plan); a plan made from a config and pools alone resolves it.
-    fleet: Fleet = None  # type: ignore[assignment]
+    # The fleet as the program resolved it (infra.program.stack_plan); None: resolved from cfg and pools when a
+    # guard first asks for it (a plan some guards see with no pools at all).
+    resolved: Fleet | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.fleet is None:
-            object.__setattr__(self, "fleet", resolve_fleet(self.cfg, self.pools))
+    @cached_property
+    def fleet(self) -> Fleet:
+        return self.resolved if self.resolved is not None else resolve_fleet(self.cfg, self.pools)
 
 
 @dataclass(frozen=True)

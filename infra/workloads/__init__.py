@@ -18,15 +18,9 @@ from infra.fleet import Fleet
 from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
 from infra.platforms import IdentityRequest, Platform, identity_requests
 from infra.workloads.identities import IdentityFactory, workload_service_account
-from infra.workloads.kuberay import (
-    KubeRayServing,
-    KubeRayServingArgs,
-    RayServing,
-    RayTrainingJob,
-    ray_serving,
-    ray_training_job_args,
-)
+from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
 from infra.workloads.observability import ServingObservability, ServingObservabilityArgs, metric_prefix
+from infra.workloads.ray_training import RayTrainingJob, ray_training_job_args
 from infra.workloads.rollout import RolloutWorkers, rollout_workers_args
 from infra.workloads.training import TrainingJob, training_job_args
 from infra.workloads.vllm import ModelServing, VllmModel, VllmModelArgs, model_serving

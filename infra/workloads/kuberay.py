@@ -1,4 +1,5 @@
-"""KubeRay mode: one Ray cluster serves every model (Ray Serve LLM) and runs the rollouts; a RayJob trains.
+"""KubeRay mode: one Ray cluster serves every model (Ray Serve LLM) and runs the rollouts; the Ray pods its
+groups and the training RayJob (infra/workloads/ray_training.py) are made of.
 
 The RayService's cluster has a CPU head that runs no replicas (`num-cpus: 0`, `num-gpus: 0`),
 one GPU worker group per serving pool (one worker pod per node, owning all its GPUs), and a
@@ -6,14 +7,13 @@ CPU worker group on the rollout pool where rollouts run as Ray tasks, a millisec
 model replicas instead of a network hop to a serverless platform. Ray's own autoscaler sizes
 the groups; the node pools' autoscalers follow the pods.
 
-Everything here is a pure function of config and pool facts (`serve_config`, `ray_service_spec`,
-`ray_job_spec`), so tests and guards check exactly what the components declare.
+The spec is a pure function of `RayServing` (the config and the fleet's placements: `ray_service_spec`), so
+tests and guards check exactly what the component declares.
 """
 
 from __future__ import annotations
 
 import math
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,16 +31,13 @@ from infra.names import (
     PART_OF,
     RAY_HEAD_SERVICE_ACCOUNT,
     RAY_ROLLOUT_SERVICE_ACCOUNT,
-    RAY_SUBMITTER_SERVICE_ACCOUNT,
     ROLLOUT_NAMESPACE,
     SERVING_NAMESPACE,
-    TRAINING_SERVICE_ACCOUNT,
 )
 from infra.platforms import IdentityRequest, Platform, PoolFacts, identity_requests
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources
-from infra.workloads.training import CHECKPOINT_MOUNT, TrainingJobArgs, checkpoint_storage, trainer_service_account
 from infra.workloads.vllm import SHM_GIB_PER_GPU, cache_gib
 
 RAY_SERVICE = "llm"
@@ -117,7 +114,7 @@ def serve_config(ray: RayServing) -> dict[str, Any]:
     }]}
 
 
-def _container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0,
+def ray_container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0,
                mounts: list[dict] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     limits: dict[str, str] = {"memory": f"{memory_gib}Gi"}
     requests: dict[str, str] = {"cpu": f"{cpu:g}", "memory": f"{memory_gib}Gi"}
@@ -134,7 +131,7 @@ def _container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0
     return container
 
 
-def _pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
+def ray_pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
          priority_class: pulumi.Input[str], service_account: pulumi.Input[str] | None = None,
          api_token: bool = False) -> dict[str, Any]:
     """A Ray pod; every one runs under a service account of its own (set here or by the caller), never `default`."""
@@ -153,19 +150,19 @@ def _pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
     }}
 
 
-def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
+def head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
                 service_account: str = RAY_HEAD_SERVICE_ACCOUNT, api_token: bool = True) -> dict[str, Any]:
     """The head. With in-tree autoscaling its autoscaler sidecar calls the Kubernetes API under the head's
     account: KubeRay binds its Role to that account, which must exist when named (v1.7.0
     raycluster_controller.go reconcileAutoscalerServiceAccount; common/rbac.go)."""
-    container = _container("ray-head", image, HEAD_CPU, HEAD_MEMORY_GIB)
+    container = ray_container("ray-head", image, HEAD_CPU, HEAD_MEMORY_GIB)
     container["ports"] += [{"name": "serve", "containerPort": SERVE_PORT}, {"name": "gcs", "containerPort": 6379},
                            {"name": "dashboard", "containerPort": DASHBOARD_PORT}]
     return {
         # No CPUs or GPUs offered to the scheduler: no replica or rollout task ever lands on the head.
         "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0",
                            "metrics-export-port": str(METRICS_PORT)},
-        "template": _pod(pool, container, [], priority_class, service_account, api_token),
+        "template": ray_pod(pool, container, [], priority_class, service_account, api_token),
     }
 
 
@@ -174,7 +171,7 @@ def _gpu_group(pool: PoolFacts, models: list[Model], image: str,
     """One worker pod per node, owning all of its GPUs; sized by the models placed on this pool."""
     cpu, memory = gpu_pod_resources(pool, pool.gpus_per_node)
     cache = max(cache_gib(m) for m in models)
-    container = _container("ray-worker", image, cpu, memory, gpus=pool.gpus_per_node,
+    container = ray_container("ray-worker", image, cpu, memory, gpus=pool.gpus_per_node,
                            mounts=[{"name": "cache", "mountPath": "/cache"}, {"name": "dshm", "mountPath": "/dev/shm"}])
     container["resources"]["requests"]["ephemeral-storage"] = f"{cache}Gi"
     volumes = [{"name": "cache", "emptyDir": {"sizeLimit": f"{cache}Gi"}},
@@ -183,7 +180,7 @@ def _gpu_group(pool: PoolFacts, models: list[Model], image: str,
     warm_gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
     warm = math.ceil(warm_gpus / pool.gpus_per_node)
     # The replicas load the weights: they run as the serving identity.
-    template = _pod(pool, container, volumes, priority_class, service_account)
+    template = ray_pod(pool, container, volumes, priority_class, service_account)
     return {"groupName": pool.name, "replicas": warm, "minReplicas": warm, "maxReplicas": pool.max_nodes,
             "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
             "resources": gpu_kind_resources(pool),
@@ -213,12 +210,12 @@ def _rollout_group(ray: RayServing, priority_class: pulumi.Input[str]) -> dict[s
     cpu = rollout_pod_cpu(pool)
     memory = math.floor((pool.allocatable_memory_gib - DAEMONSET_MEMORY_GIB) / 2)
     env = {"OPENAI_BASE_URL": service_url(), **rollout.env}
-    container = _container("rollout", ray.rollout_image, cpu, memory, env=env)
+    container = ray_container("rollout", ray.rollout_image, cpu, memory, env=env)
     warm = math.ceil(rollout.replicas.min * rollout.cpu_per_worker / cpu)
     # Two pods per node, one slot kept for the head.
     return {"groupName": "rollout", "replicas": warm, "minReplicas": warm, "maxReplicas": 2 * pool.max_nodes - 1,
             "rayStartParams": {"num-cpus": str(cpu), "metrics-export-port": str(METRICS_PORT)},
-            "template": _pod(pool, container, [], priority_class, RAY_ROLLOUT_SERVICE_ACCOUNT)}
+            "template": ray_pod(pool, container, [], priority_class, RAY_ROLLOUT_SERVICE_ACCOUNT)}
 
 
 def _upgrade_strategy(ray: RayServing, gpu_groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -245,62 +242,9 @@ def ray_service_spec(ray: RayServing, priority_class: pulumi.Input[str],
             "rayVersion": ray.ray_version,
             "enableInTreeAutoscaling": True,
             "autoscalerOptions": {"idleTimeoutSeconds": ray.idle_timeout_s, "upscalingMode": "Default"},
-            "headGroupSpec": _head_group(ray.image, ray.rollout_pool, priority_class),
+            "headGroupSpec": head_group(ray.image, ray.rollout_pool, priority_class),
             "workerGroupSpecs": [*gpu_groups, _rollout_group(ray, priority_class)],
         },
-    }
-
-
-@dataclass(frozen=True)
-class RayTrainingJobArgs:
-    job: TrainingJobArgs  # what the plain training job also takes
-    ray_version: str
-    head_pool: PoolFacts  # the driver's head runs on the rollout pool
-
-
-def ray_training_job_args(cfg: StackConfig, fleet: Fleet, job: TrainingJobArgs) -> RayTrainingJobArgs:
-    assert fleet.rollout_pool is not None, "validated by config: KubeRay needs rollout"
-    return RayTrainingJobArgs(job=job, ray_version=cfg.artifacts.ray_version, head_pool=fleet.rollout_pool)
-
-
-def ray_job_spec(args: RayTrainingJobArgs, claim_name: pulumi.Input[str] | None, env: dict[str, str]) -> dict[str, Any]:
-    training, pool = args.job.placement.job, args.job.placement.pool
-    priority_class = args.job.priority_class
-    image = args.job.image
-    cpu, memory = gpu_pod_resources(pool, training.gpus)
-    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
-    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory",
-                                                                   "sizeLimit": f"{16 * training.gpus}Gi"}}]
-    if claim_name is not None:
-        mounts.append({"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT})
-        volumes.append({"name": "checkpoints", "persistentVolumeClaim": {"claimName": claim_name}})
-    worker = _container("trainer", image, cpu, memory, gpus=training.gpus, mounts=mounts, env=env)
-    return {
-        "entrypoint": shlex.join([*training.command, *training.args]) or "python -m trainer",
-        # Suspended: `pulumi up` never starts GPU spend nobody asked for. Resume by setting suspend: false.
-        "suspend": training.suspend,
-        "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": 3600,
-        "runtimeEnvYAML": yaml.safe_dump({"env_vars": env}),
-        "rayClusterSpec": {
-            "rayVersion": args.ray_version,
-            # The driver runs on the head: it writes checkpoints too, under the trainer's identity (no autoscaler).
-            "headGroupSpec": _head_group(image, args.head_pool, priority_class,
-                                         TRAINING_SERVICE_ACCOUNT, api_token=False),
-            "workerGroupSpecs": [{"groupName": pool.name, "replicas": 1, "minReplicas": 1, "maxReplicas": 1,
-                                  "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
-                                  "resources": gpu_kind_resources(pool),
-                                  "template": _pod(pool, worker, volumes, priority_class,
-                                                   TRAINING_SERVICE_ACCOUNT)}],
-        },
-        # KubeRay's default submitter pod runs as `default` (v1.7.0 common/job.go GetSubmitterTemplate): give it its
-        # own account. KubeRay fills in the `ray job submit` command when none is set (configureSubmitterContainer).
-        "submitterPodTemplate": {"spec": {
-            "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
-            "restartPolicy": "Never", "enableServiceLinks": False,
-            "containers": [{"name": "ray-job-submitter", "image": image, "resources": {
-                "requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
-        }},
     }
 
 
@@ -369,24 +313,3 @@ class KubeRayServing(pulumi.ComponentResource):
                                opts=child)
         self.url = service_url()
         self.register_outputs({"rayService": RAY_SERVICE, "url": self.url})
-
-
-class RayTrainingJob(pulumi.ComponentResource):
-    def __init__(self, name: str, args: RayTrainingJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmfleet:workloads:RayTrainingJob", name, None, opts)
-        job, namespace = args.job, args.job.namespace
-        labels = {"app.kubernetes.io/name": "trainer", **PART_OF}
-        storage = checkpoint_storage(self, name, job, labels)
-        env = {**job.placement.job.env, **storage.env}
-        trainer = trainer_service_account(self, name, job)
-        submitter = workload_service_account(f"{name}-submitter-sa", name=RAY_SUBMITTER_SERVICE_ACCOUNT,
-                                             namespace=namespace, workload_identity=job.workload_identity,
-                                             parent=self)
-        k8s.apiextensions.CustomResource(
-            f"{name}-rayjob", api_version="ray.io/v1", kind="RayJob",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer", namespace=namespace, labels=labels,
-                                                annotations={"pulumi.com/skipAwait": "true"}),
-            spec=ray_job_spec(args, storage.claim_name, env),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[trainer, submitter]))
-        self.register_outputs({})
-

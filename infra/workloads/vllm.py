@@ -1,6 +1,6 @@
 """One served model in plain mode: Deployment, Service, PDB, NetworkPolicy, ScaledObject, scrape config.
 
-Scheduling comes from the Platform's pool facts (node selector, taints, node size); probes,
+Scheduling comes from the model's placement in the fleet (its pool's node selector, taints, node size); probes,
 preStop and the termination grace come from the serving image's own `pod_lifecycle`, so the
 pod spec and the supervisor inside it cannot disagree.
 
