@@ -15,7 +15,7 @@ two 8-GPU p4d nodes: 16 paid).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra.catalog import (
@@ -28,6 +28,7 @@ from infra.catalog import (
     parse_cpu_machine,
 )
 from infra.config import StackConfig
+from infra.fleet import Fleet, resolve_fleet
 from infra.platforms import PoolFacts
 
 HOURS_PER_DAY = 24
@@ -181,7 +182,7 @@ def _node_hourly(cfg: StackConfig, pool: PoolFacts) -> float:
     return cpu_machine_price(machine, spot=pool.capacity == "spot")
 
 
-def gpus_used(cfg: StackConfig) -> dict[str, tuple[int, int]]:
+def gpus_used(fleet: Fleet) -> dict[str, tuple[int, int]]:
     """Per pool, the GPUs its models and training job request at their minimum and their maximum."""
     used: dict[str, tuple[int, int]] = {}
 
@@ -189,38 +190,36 @@ def gpus_used(cfg: StackConfig) -> dict[str, tuple[int, int]]:
         lo, hi = used.get(pool, (0, 0))
         used[pool] = (lo + low, hi + high)
 
-    for model in cfg.models:
-        add(cfg.model_pool(model).name, model.replicas.min * model.tensor_parallel_size,
-            model.replicas.max * model.tensor_parallel_size)
-    if cfg.training is not None:
-        pool = cfg.pool_for(cfg.training.gpu, cfg.training.pool, "training")
-        if pool is not None:
-            add(pool.name, 0, cfg.training.gpus)  # a suspended job until someone resumes it
+    for placement in fleet.models:
+        add(placement.pool.name, placement.gpus_min, placement.gpus_max)
+    if fleet.training is not None:
+        add(fleet.training.pool.name, 0, fleet.training.job.gpus)  # a suspended job until someone resumes it
     return used
 
 
-def warm_nodes(cfg: StackConfig, pools: dict[str, PoolFacts]) -> dict[str, int]:
+def warm_nodes(fleet: Fleet) -> dict[str, int]:
     """Per GPU pool, the nodes its models' minimum replicas occupy (a replica's GPUs sit on one node).
 
     The autoscaler adds nodes until every warm replica is placed, so these nodes run (and are paid) even when the
     pool's minNodes is lower. Training adds none: the job is suspended until someone resumes it.
     """
-    by_pool: dict[str, list] = defaultdict(list)
-    for model in cfg.models:
-        by_pool[cfg.model_pool(model).name].append(model)
     held: dict[str, int] = {}
-    for name, models in by_pool.items():
-        per_node = pools[name].gpus_per_node
-        gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
+    for name, placements in fleet.models_by_pool().items():
+        per_node = fleet.pools[name].gpus_per_node
+        gpus = sum(p.gpus_min for p in placements)
         # Whole replicas per node: 3 replicas of tensorParallelSize 4 on 8-GPU nodes need 2 nodes, not 1.5.
-        whole = max(math.ceil(m.replicas.min / max(1, per_node // m.tensor_parallel_size)) for m in models)
+        whole = max(math.ceil(p.model.replicas.min / max(1, per_node // p.model.tensor_parallel_size))
+                    for p in placements)
         held[name] = max(math.ceil(gpus / per_node), whole)
     return held
 
 
-def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
-    used = gpus_used(cfg)
-    held = warm_nodes(cfg, pools)
+def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> CostReport:
+    """What the fleet costs; given pool facts alone (as tests hold them), places the workloads on them first."""
+    if not isinstance(fleet, Fleet):
+        fleet = resolve_fleet(cfg, fleet)
+    used = gpus_used(fleet)
+    held = warm_nodes(fleet)
     pool_costs = tuple(
         PoolCost(
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
@@ -228,7 +227,7 @@ def fleet_cost(cfg: StackConfig, pools: dict[str, PoolFacts]) -> CostReport:
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
         )
-        for p in pools.values()
+        for p in fleet.pools.values()
     )
     gpu_pools = [p for p in pool_costs if p.gpu]
     alternatives = []

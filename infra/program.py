@@ -11,9 +11,10 @@ import pulumi
 from infra.cluster import build_cluster_services
 from infra.config import StackConfig
 from infra.cost import fleet_cost
+from infra.fleet import resolve_fleet
 from infra.guards import run_guards
 from infra.guards.base import StackPlan, Verdict
-from infra.platforms import build_platform, platform_notes, pool_facts
+from infra.platforms import build_platform, platform_notes
 from infra.workloads import build_workloads
 
 
@@ -24,8 +25,8 @@ class GuardError(pulumi.RunError):
 
 
 def stack_plan(cfg: StackConfig) -> StackPlan:
-    pools = pool_facts(cfg)
-    return StackPlan(cfg=cfg, pools=pools, cost=fleet_cost(cfg, pools))
+    fleet = resolve_fleet(cfg)
+    return StackPlan(cfg=cfg, pools=fleet.pools, cost=fleet_cost(cfg, fleet), resolved=fleet)
 
 
 def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
@@ -45,8 +46,8 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
             pulumi.log.warn(note)
 
     platform = build_platform(cfg)
-    services = build_cluster_services(cfg, platform)
-    model_urls = build_workloads(cfg, platform, services)
+    services = build_cluster_services(cfg, plan.fleet, platform)
+    model_urls = build_workloads(cfg, plan.fleet, platform, services)
 
     pulumi.export("tier", cfg.tier)
     pulumi.export("cloud", cfg.cloud)

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.cluster.keda import Keda
-from infra.cluster.kuberay import KubeRayOperator
-from infra.cluster.monitoring import Monitoring
-from infra.cluster.namespaces import Namespaces
+from infra.cluster.keda import Keda, keda_args
+from infra.cluster.kuberay import KubeRayOperator, kuberay_operator_args
+from infra.cluster.monitoring import Monitoring, monitoring_args
+from infra.cluster.namespaces import Namespaces, namespaces_args
 from infra.config import StackConfig
+from infra.fleet import Fleet
+from infra.names import SERVING_NAMESPACE
 from infra.platforms import Platform
 
 
@@ -21,13 +23,15 @@ class ClusterServices:
     autoscaler: Keda | KubeRayOperator  # what scales the models: KEDA (plain mode) or Ray (KubeRay mode)
 
 
-def build_cluster_services(cfg: StackConfig, platform: Platform) -> ClusterServices:
+def build_cluster_services(cfg: StackConfig, fleet: Fleet, platform: Platform) -> ClusterServices:
+    """Each service gets only what it uses: from the config, the fleet, the platform and the services before it."""
     opts = pulumi.ResourceOptions(providers={"kubernetes": platform.provider})
-    namespaces = Namespaces("cluster", cfg, platform, opts=opts)
-    monitoring = Monitoring("monitoring", cfg, platform, opts=opts)
+    namespaces = Namespaces("cluster", namespaces_args(cfg, fleet), opts=opts)
+    monitoring = Monitoring("monitoring", monitoring_args(cfg, platform), opts=opts)
     autoscaler: Keda | KubeRayOperator
     if cfg.serving.mode == "kuberay":
-        autoscaler = KubeRayOperator("kuberay", cfg, platform, opts=opts)
+        autoscaler = KubeRayOperator("kuberay", kuberay_operator_args(cfg, platform), opts=opts)
     else:
-        autoscaler = Keda("keda", cfg, platform, monitoring, namespaces, opts=opts)
+        autoscaler = Keda("keda", keda_args(cfg, platform, monitoring, namespaces.names[SERVING_NAMESPACE]),
+                          opts=opts)
     return ClusterServices(namespaces=namespaces, monitoring=monitoring, autoscaler=autoscaler)

@@ -2,35 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster.helm import pinned_release
 from infra.cluster.monitoring import Monitoring
-from infra.cluster.namespaces import Namespaces
 from infra.config import StackConfig
-from infra.names import KEDA_NAMESPACE, KEDA_OPERATOR_SA, SERVING_NAMESPACE
+from infra.names import KEDA_NAMESPACE, KEDA_OPERATOR_SA
 from infra.platforms import Platform
 
 
+@dataclass(frozen=True)
+class KedaArgs:
+    chart_version: str
+    operator_annotations: dict[str, pulumi.Input[str]]  # binds KEDA's service account to a cloud identity
+    node_selector: dict[str, str]  # the platform's system nodes
+    monitoring: Monitoring  # what the ScaledObjects query, and with which identity
+    serving_namespace: pulumi.Input[str]  # where the ScaledObjects (and so their authentication) live
+
+
+def keda_args(cfg: StackConfig, platform: Platform, monitoring: Monitoring,
+              serving_namespace: pulumi.Input[str]) -> KedaArgs:
+    managed = platform.managed_prometheus
+    return KedaArgs(chart_version=cfg.artifacts.charts.keda,
+                    operator_annotations=managed.keda_operator_annotations if managed else {},
+                    node_selector=platform.system_node_selector, monitoring=monitoring,
+                    serving_namespace=serving_namespace)
+
+
 class Keda(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, platform: Platform, monitoring: Monitoring,
-                 namespaces: Namespaces, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:cluster:Keda", name, None, opts)
-        cfg = args
-        annotations = platform.managed_prometheus.keda_operator_annotations if platform.managed_prometheus else {}
+        monitoring = args.monitoring
         self.release = pinned_release(
-            f"{name}-release", release="keda", chart="keda", version=cfg.artifacts.charts.keda,
+            f"{name}-release", release="keda", chart="keda", version=args.chart_version,
             repo="https://kedacore.github.io/charts", namespace=KEDA_NAMESPACE,
-            values={"serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA, "annotations": annotations}}},
-            parent=self, node_selector=platform.system_node_selector)
+            values={"serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA,
+                                                    "annotations": args.operator_annotations}}},
+            parent=self, node_selector=args.node_selector)
         self.trigger_auth: pulumi.Output[str] | None = None
         if monitoring.pod_identity is not None:
             # ScaledObjects query the managed Prometheus with KEDA's own cloud identity.
             auth = k8s.apiextensions.CustomResource(
                 f"{name}-prometheus-auth", api_version="keda.sh/v1alpha1", kind="TriggerAuthentication",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="managed-prometheus",
-                                                    namespace=namespaces.names[SERVING_NAMESPACE]),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="managed-prometheus", namespace=args.serving_namespace),
                 spec={"podIdentity": {"provider": monitoring.pod_identity}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
             self.trigger_auth = auth.metadata["name"]

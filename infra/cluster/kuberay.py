@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 
 from infra.cluster.helm import pinned_release
@@ -36,20 +38,30 @@ def feature_gates(incremental_upgrade: bool) -> list[dict[str, object]]:
             for gate, enabled in CHART_FEATURE_GATES]
 
 
+@dataclass(frozen=True)
+class KubeRayOperatorArgs:
+    chart_version: str
+    incremental_upgrade: bool  # the tier's RayService upgrades incrementally (an alpha feature gate)
+    node_selector: dict[str, str]  # the platform's system nodes
+
+
+def kuberay_operator_args(cfg: StackConfig, platform: Platform) -> KubeRayOperatorArgs:
+    return KubeRayOperatorArgs(chart_version=cfg.artifacts.charts.kuberay,
+                               incremental_upgrade=cfg.profile.ray_upgrade == "NewClusterWithIncrementalUpgrade",
+                               node_selector=platform.system_node_selector)
+
+
 class KubeRayOperator(pulumi.ComponentResource):
     trigger_auth = None  # Ray autoscales itself: no KEDA authentication to hand out
 
-    def __init__(self, name: str, args: StackConfig, platform: Platform,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: KubeRayOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:cluster:KubeRayOperator", name, None, opts)
-        cfg = args
-        incremental = cfg.profile.ray_upgrade == "NewClusterWithIncrementalUpgrade"
         # The chart ships the RayCluster/RayService/RayJob CRDs.
         self.release = pinned_release(
             f"{name}-operator", release="kuberay-operator", chart="kuberay-operator",
-            version=cfg.artifacts.charts.kuberay, repo="https://ray-project.github.io/kuberay-helm/",
+            version=args.chart_version, repo="https://ray-project.github.io/kuberay-helm/",
             namespace=KUBERAY_NAMESPACE,
             # Alpha in KubeRay: only switched on for the tier whose RayService uses it.
-            values={"featureGates": feature_gates(incremental)},
-            parent=self, node_selector=platform.system_node_selector)
+            values={"featureGates": feature_gates(args.incremental_upgrade)},
+            parent=self, node_selector=args.node_selector)
         self.register_outputs({"namespace": KUBERAY_NAMESPACE})

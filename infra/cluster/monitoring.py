@@ -21,7 +21,7 @@ from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, notifica
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
 from infra.names import PART_OF
-from infra.platforms import DashboardFactory, GpuMetricsExporter, Platform
+from infra.platforms import DashboardFactory, GpuMetricsExporter, ManagedPrometheus, Platform
 
 SELF_HOSTED_NS = "monitoring"
 KPS_RELEASE = "kube-prometheus-stack"
@@ -47,6 +47,23 @@ class ScrapeEndpoint:
     path: str
 
 
+@dataclass(frozen=True)
+class MonitoringArgs:
+    managed_prometheus: ManagedPrometheus | None  # None: install kube-prometheus-stack
+    kube_prometheus_stack_version: str  # the chart, when self-hosted
+    node_selector: dict[str, str]  # the platform's system nodes
+    gpu_metrics: GpuMetricsExporter | None  # a DCGM exporter the platform installed, to scrape (self-hosted)
+    alertmanager_config: dict[str, Any]  # where alerts go (infra/cluster/alertmanager.py)
+    alert_targets: tuple[str, ...]  # its integrations, named for a reviewer
+
+
+def monitoring_args(cfg: StackConfig, platform: Platform) -> MonitoringArgs:
+    return MonitoringArgs(managed_prometheus=platform.managed_prometheus,
+                          kube_prometheus_stack_version=cfg.artifacts.charts.kube_prometheus_stack,
+                          node_selector=platform.system_node_selector, gpu_metrics=platform.gpu_metrics,
+                          alertmanager_config=alertmanager_config(cfg), alert_targets=tuple(notification_targets(cfg)))
+
+
 class Monitoring(pulumi.ComponentResource):
     query_url: str  # PromQL endpoint KEDA's prometheus scaler queries
     scraper_namespace: str  # where scrapers run (NetworkPolicy source for metrics ports)
@@ -54,17 +71,15 @@ class Monitoring(pulumi.ComponentResource):
     # Labels that tell this stack's series apart from other clusters' in a shared backend (GMP is project-wide).
     series_labels: dict[str, str]
 
-    def __init__(self, name: str, args: StackConfig, platform: Platform,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:cluster:Monitoring", name, None, opts)
-        cfg = args
-        managed = platform.managed_prometheus
+        managed = args.managed_prometheus
         self.managed = managed is not None
         self._cloud_dashboard: DashboardFactory | None = None
         # The config may hold receiver credentials; a Secret's data is a Pulumi secret anyway (hidden in the plan),
         # so an annotation says where alerts go for a reviewer.
-        am_config = yaml.safe_dump(alertmanager_config(cfg), sort_keys=False)
-        am_annotations = {ALERT_TARGETS_ANNOTATION: ",".join(notification_targets(cfg)) or "none"}
+        am_config = yaml.safe_dump(args.alertmanager_config, sort_keys=False)
+        am_annotations = {ALERT_TARGETS_ANNOTATION: ",".join(args.alert_targets) or "none"}
         if managed is not None:
             # GKE: collectors already run in gmp-system and DCGM metrics are on; nothing to install.
             self.query_url = managed.query_url
@@ -86,7 +101,7 @@ class Monitoring(pulumi.ComponentResource):
             self.series_labels = {}  # one Prometheus per cluster: nothing else's series are in it
             self.release = pinned_release(
                 f"{name}-kube-prometheus-stack", release=KPS_RELEASE, chart="kube-prometheus-stack",
-                version=cfg.artifacts.charts.kube_prometheus_stack,
+                version=args.kube_prometheus_stack_version,
                 repo="https://prometheus-community.github.io/helm-charts", namespace=SELF_HOSTED_NS,
                 values={
                     "prometheus": {"prometheusSpec": {
@@ -104,7 +119,7 @@ class Monitoring(pulumi.ComponentResource):
                     # default tolerates only NoSchedule taints).
                     "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
                 },
-                parent=self, node_selector=platform.system_node_selector)
+                parent=self, node_selector=args.node_selector)
             # The release creates the namespace; the operator reloads Alertmanager when the Secret appears.
             self.alertmanager_secret = k8s.core.v1.Secret(
                 f"{name}-alertmanager-config",
@@ -112,8 +127,8 @@ class Monitoring(pulumi.ComponentResource):
                                                     annotations=am_annotations),
                 string_data={CONFIG_KEY: am_config},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
-            if platform.gpu_metrics is not None:
-                self._scrape_gpu_metrics(name, platform.gpu_metrics)
+            if args.gpu_metrics is not None:
+                self._scrape_gpu_metrics(name, args.gpu_metrics)
         self.register_outputs({"queryUrl": self.query_url, "managed": self.managed})
 
     def matchers(self, namespace: str | None = None) -> str:

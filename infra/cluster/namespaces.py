@@ -8,29 +8,42 @@ answers, so they come next; the trainer checkpoints and resumes, so it is the on
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
+from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
-from infra.platforms import Platform
+from infra.platforms import PoolFacts
 
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
 
 
-def _pool_totals(platform: Platform, *purposes: str) -> tuple[int, float, float]:
+@dataclass(frozen=True)
+class NamespacesArgs:
+    tier: str
+    pools: Mapping[str, PoolFacts]  # what the quotas may hand out: every pool at its maximum size
+    # KubeRay mode: the Ray clusters of serving and training also run on the rollout pool (CPU workers, heads).
+    ray_on_rollout_pool: bool
+
+
+def namespaces_args(cfg: StackConfig, fleet: Fleet) -> NamespacesArgs:
+    return NamespacesArgs(tier=cfg.tier, pools=fleet.pools, ray_on_rollout_pool=cfg.serving.mode == "kuberay")
+
+
+def _pool_totals(all_pools: Mapping[str, PoolFacts], *purposes: str) -> tuple[int, float, float]:
     """GPUs, CPU cores and GiB that all pools of these purposes can offer at their maximum size."""
-    pools = [p for p in platform.pools.values() if p.purpose in purposes]
+    pools = [p for p in all_pools.values() if p.purpose in purposes]
     return (sum(p.max_gpus for p in pools), sum(p.allocatable_cpu * p.max_nodes for p in pools),
             sum(p.allocatable_memory_gib * p.max_nodes for p in pools))
 
 
 class Namespaces(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, platform: Platform,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: NamespacesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:cluster:Namespaces", name, None, opts)
-        cfg = args
         child = pulumi.ResourceOptions(parent=self)
         self.priority_class: dict[str, pulumi.Output[str]] = {}
         for cls, value in PRIORITY.items():
@@ -45,16 +58,16 @@ class Namespaces(pulumi.ComponentResource):
         # A quota per namespace caps what runaway replicas can request: no more than the pools can hold.
         # In KubeRay mode the Ray cluster in the serving namespace also runs the rollouts (CPU workers, head),
         # and the training RayJob puts its head on the rollout pool too.
-        kuberay = cfg.serving.mode == "kuberay"
+        kuberay = args.ray_on_rollout_pool
         budgets = {
-            SERVING_NAMESPACE: _pool_totals(platform, "serving", *(["rollout"] if kuberay else [])),
-            ROLLOUT_NAMESPACE: _pool_totals(platform, "rollout"),
-            TRAINING_NAMESPACE: _pool_totals(platform, "training", *(["rollout"] if kuberay else [])),
+            SERVING_NAMESPACE: _pool_totals(args.pools, "serving", *(["rollout"] if kuberay else [])),
+            ROLLOUT_NAMESPACE: _pool_totals(args.pools, "rollout"),
+            TRAINING_NAMESPACE: _pool_totals(args.pools, "training", *(["rollout"] if kuberay else [])),
         }
         self.names: dict[str, pulumi.Output[str]] = {}
         for ns_name, (gpus, cpu, mem) in budgets.items():
             ns = k8s.core.v1.Namespace(f"{name}-{ns_name}", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns_name, labels={**PART_OF, "llm-fleet.dev/tier": cfg.tier}), opts=child)
+                name=ns_name, labels={**PART_OF, "llm-fleet.dev/tier": args.tier}), opts=child)
             self.names[ns_name] = ns.metadata.name
             hard = {"requests.cpu": f"{math.floor(cpu)}", "requests.memory": f"{math.floor(mem)}Gi",
                     "pods": str(max(50, math.ceil(cpu * 2)))}

@@ -20,7 +20,7 @@ def warm_replicas_fit_pool_minimum(plan: StackPlan) -> Verdict:
     for pool in plan.cost.pools:
         if pool.warm_nodes <= pool.min_nodes:
             continue
-        models = [m for m in cfg.models if cfg.model_pool(m).name == pool.pool]
+        models = [p.model for p in plan.fleet.models if p.pool.name == pool.pool]
         warm = ", ".join(f"{m.name} (replicas.min {m.replicas.min} x {m.tensor_parallel_size} GPU)" for m in models)
         i = next(i for i, p in enumerate(cfg.node_pools) if p.name == pool.pool)
         short.append(f"pool {pool.pool}: {warm} hold {pool.warm_nodes} node(s) of {pool.gpus_per_node} GPU(s) but "

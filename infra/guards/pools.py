@@ -7,11 +7,9 @@ from infra.guards.base import StackPlan, Verdict
 
 def every_gpu_pool_is_used(plan: StackPlan) -> Verdict:
     cfg = plan.cfg
-    used = {cfg.model_pool(m).name for m in cfg.models}
-    if cfg.training is not None:
-        training_pool = cfg.pool_for(cfg.training.gpu, cfg.training.pool, "training")
-        if training_pool is not None:
-            used.add(training_pool.name)
+    used = {m.pool.name for m in plan.fleet.models}
+    if plan.fleet.training is not None:
+        used.add(plan.fleet.training.pool.name)
     unused = [p.name for p in cfg.node_pools if p.gpu is not None and p.name not in used]
     if unused:
         return Verdict("every-gpu-pool-is-used", "fail",

@@ -1,76 +1,112 @@
-"""The workload layer: served models, rollout workers, the training job, and their observability."""
+"""The workload layer: served models, rollout workers, the training job, and their observability.
+
+`build_workloads` wires the layer: it turns the config, the resolved fleet, the platform and the cluster services
+into each component's narrow Args, handing one component's outputs (namespaces, the autoscaler, model URLs) to
+the next.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster import ClusterServices
 from infra.config import StackConfig
+from infra.fleet import Fleet
 from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
-from infra.platforms import Platform, identity_requests
-from infra.workloads.identities import workload_service_account
-from infra.workloads.kuberay import KubeRayServing, RayTrainingJob
-from infra.workloads.observability import ServingObservability
-from infra.workloads.rollout import RolloutWorkers
-from infra.workloads.training import TrainingJob
-from infra.workloads.vllm import VllmModel
+from infra.platforms import IdentityRequest, Platform, identity_requests
+from infra.workloads.identities import IdentityFactory, workload_service_account
+from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
+from infra.workloads.observability import ServingObservability, ServingObservabilityArgs, metric_prefix
+from infra.workloads.ray_training import RayTrainingJob, ray_training_job_args
+from infra.workloads.rollout import RolloutWorkers, rollout_workers_args
+from infra.workloads.training import TrainingJob, training_job_args
+from infra.workloads.vllm import ModelServing, VllmModel, VllmModelArgs, model_serving
+
+
+@dataclass(frozen=True)
+class ServingFleetArgs:
+    models: tuple[ModelServing, ...]  # plain mode: one VllmModel each (empty in KubeRay mode)
+    ray: RayServing | None  # KubeRay mode: one RayService serves every model
+    hf_token: str | None  # a secret: becomes the models' shared hf-token Secret
+    identity: IdentityRequest  # the serving account's bucket access
+    workload_identity: IdentityFactory
+    metric_prefix: str  # of the engine's metrics, for the dashboard and alerts
+    services: ClusterServices
+
+
+def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform,
+                       services: ClusterServices) -> ServingFleetArgs:
+    kuberay = cfg.serving.mode == "kuberay"
+    return ServingFleetArgs(
+        models=() if kuberay else tuple(model_serving(cfg, fleet, p, platform) for p in fleet.models),
+        ray=ray_serving(cfg, fleet, platform) if kuberay else None,
+        hf_token=cfg.hf_token, identity=identity_requests(cfg)["serving"],
+        workload_identity=platform.workload_identity, metric_prefix=metric_prefix(cfg), services=services)
 
 
 class ServingFleet(pulumi.ComponentResource):
     """Every served model, the secret they share, and the fleet's dashboard and alerts."""
 
-    def __init__(self, name: str, args: StackConfig, platform: Platform, services: ClusterServices,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ServingFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:ServingFleet", name, None, opts)
-        cfg = args
+        services = args.services
         ns = services.namespaces
         namespace = ns.names[SERVING_NAMESPACE]
         child = pulumi.ResourceOptions(parent=self)
         hf_secret = None
-        if cfg.hf_token is not None:
+        if args.hf_token is not None:
             secret = k8s.core.v1.Secret(
                 f"{name}-hf-token", metadata=k8s.meta.v1.ObjectMetaArgs(name="hf-token", namespace=namespace),
-                string_data={"HF_TOKEN": pulumi.Output.secret(cfg.hf_token)}, opts=child)
+                string_data={"HF_TOKEN": pulumi.Output.secret(args.hf_token)}, opts=child)
             hf_secret = secret.metadata.name
         # One identity for every pod that loads weights; the platform binds it to exactly the buckets the
         # models come from (and, on EKS, the stack's weights bucket).
         sa = workload_service_account(f"{name}-sa", name=SERVING_SERVICE_ACCOUNT, namespace=namespace,
-                                      platform=platform, parent=self, request=identity_requests(cfg)["serving"])
+                                      workload_identity=args.workload_identity, parent=self, request=args.identity)
         self.urls: dict[str, str] = {}
-        if cfg.serving.mode == "kuberay":
-            ray = KubeRayServing(f"{name}-ray", cfg, platform, namespace=namespace,
-                                 priority_class=ns.priority_class[SERVING_NAMESPACE], monitoring=services.monitoring,
-                                 service_account=sa.metadata.name,
-                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
-            self.urls = {model.name: ray.url for model in cfg.models}  # one endpoint; `model` picks the LLM
-        for model in cfg.models if cfg.serving.mode == "vllm" else []:
-            served = VllmModel(
-                f"model-{model.name}", (cfg, model), platform, namespace=namespace,
+        if args.ray is not None:
+            ray = KubeRayServing(f"{name}-ray", KubeRayServingArgs(
+                ray=args.ray, workload_identity=args.workload_identity, namespace=namespace,
                 priority_class=ns.priority_class[SERVING_NAMESPACE], monitoring=services.monitoring,
-                service_account=sa.metadata.name, hf_token_secret=hf_secret,
-                trigger_auth=services.autoscaler.trigger_auth,
+                service_account=sa.metadata.name),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
-            self.urls[model.name] = served.url
-        ServingObservability(f"{name}-observability", cfg, services.monitoring, namespace=namespace, opts=child)
+            self.urls = {p.name: ray.url for p in args.ray.models}  # one endpoint; `model` picks the LLM
+        for serving in args.models:
+            served = VllmModel(
+                f"model-{serving.placement.name}", VllmModelArgs(
+                    serving=serving, namespace=namespace, priority_class=ns.priority_class[SERVING_NAMESPACE],
+                    monitoring=services.monitoring, service_account=sa.metadata.name, hf_token_secret=hf_secret,
+                    trigger_auth=services.autoscaler.trigger_auth),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
+            self.urls[serving.placement.name] = served.url
+        ServingObservability(f"{name}-observability", ServingObservabilityArgs(
+            metric_prefix=args.metric_prefix, pod_models=tuple(s.placement.model for s in args.models),
+            monitoring=services.monitoring, namespace=namespace), opts=child)
         self.register_outputs({"modelUrls": self.urls})
 
 
-def build_workloads(cfg: StackConfig, platform: Platform, services: ClusterServices) -> dict[str, str]:
+def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices) -> dict[str, str]:
     """Declare every workload; returns the in-cluster OpenAI base URL of each model."""
     ns = services.namespaces
     opts = pulumi.ResourceOptions(providers={"kubernetes": platform.provider}, depends_on=[ns])
     urls: dict[str, str] = {}
     if cfg.models:
-        urls = ServingFleet("serving", cfg, platform, services, opts=opts).urls
+        urls = ServingFleet("serving", serving_fleet_args(cfg, fleet, platform, services), opts=opts).urls
     kuberay = cfg.serving.mode == "kuberay"
     # In KubeRay mode the rollouts are Ray tasks on the RayService's CPU worker group.
     if cfg.rollout is not None and not kuberay:
-        RolloutWorkers("rollout", cfg, platform, namespace=ns.names[ROLLOUT_NAMESPACE],
-                       priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=urls, opts=opts)
+        RolloutWorkers("rollout", rollout_workers_args(
+            cfg, fleet, platform, namespace=ns.names[ROLLOUT_NAMESPACE],
+            priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=urls), opts=opts)
     if cfg.training is not None:
-        job = RayTrainingJob if kuberay else TrainingJob
-        job("training", cfg, platform, namespace=ns.names[TRAINING_NAMESPACE],
-            priority_class=ns.priority_class[TRAINING_NAMESPACE],
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns, services.autoscaler])))
+        job = training_job_args(cfg, fleet, platform, namespace=ns.names[TRAINING_NAMESPACE],
+                                priority_class=ns.priority_class[TRAINING_NAMESPACE])
+        training_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns, services.autoscaler]))
+        if kuberay:
+            RayTrainingJob("training", ray_training_job_args(cfg, fleet, job), opts=training_opts)
+        else:
+            TrainingJob("training", job, opts=training_opts)
     return urls

@@ -8,21 +8,27 @@ the grants to wait for. A workload that touches none still gets an account of it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.names import PART_OF
-from infra.platforms import IdentityRequest, Platform
+from infra.platforms import IdentityRequest, WorkloadIdentity
+
+# The platform's `workload_identity`: a cloud identity with exactly the bucket access a request asks for.
+IdentityFactory = Callable[[IdentityRequest], WorkloadIdentity]
 
 
-def workload_service_account(resource_name: str, *, name: str, namespace: pulumi.Input[str], platform: Platform,
-                             parent: pulumi.Resource, request: IdentityRequest | None = None,
-                             automount: bool = False) -> k8s.core.v1.ServiceAccount:
+def workload_service_account(resource_name: str, *, name: str, namespace: pulumi.Input[str],
+                             workload_identity: IdentityFactory, parent: pulumi.Resource,
+                             request: IdentityRequest | None = None, automount: bool = False,
+                             ) -> k8s.core.v1.ServiceAccount:
     """A service account `name` in `namespace`, bound to the identity `request` asks for (None: no cloud identity).
 
     No API token by default: these pods never call the Kubernetes API (IRSA injects its own projected token).
     """
-    identity = platform.workload_identity(request) if request is not None else None
+    identity = workload_identity(request) if request is not None else None
     annotations = identity.annotations if identity is not None else {}
     grants = list(identity.grants) if identity is not None else []
     return k8s.core.v1.ServiceAccount(

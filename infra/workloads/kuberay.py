@@ -1,4 +1,5 @@
-"""KubeRay mode: one Ray cluster serves every model (Ray Serve LLM) and runs the rollouts; a RayJob trains.
+"""KubeRay mode: one Ray cluster serves every model (Ray Serve LLM) and runs the rollouts; the Ray pods its
+groups and the training RayJob (infra/workloads/ray_training.py) are made of.
 
 The RayService's cluster has a CPU head that runs no replicas (`num-cpus: 0`, `num-gpus: 0`),
 one GPU worker group per serving pool (one worker pod per node, owning all its GPUs), and a
@@ -6,14 +7,15 @@ CPU worker group on the rollout pool where rollouts run as Ray tasks, a millisec
 model replicas instead of a network hop to a serverless platform. Ray's own autoscaler sizes
 the groups; the node pools' autoscalers follow the pods.
 
-Everything here is a pure function of config and pool facts (`serve_config`, `ray_service_spec`,
-`ray_job_spec`), so tests and guards check exactly what the components declare.
+The spec is a pure function of `RayServing` (the config and the fleet's placements: `ray_service_spec`), so
+tests and guards check exactly what the component declares.
 """
 
 from __future__ import annotations
 
 import math
-import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -23,21 +25,19 @@ import yaml
 from infra.catalog import GPUS
 from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
-from infra.config import Model, StackConfig
+from infra.config import Model, Rollout, StackConfig
+from infra.fleet import Fleet, ModelPlacement, by_pool
 from infra.names import (
     PART_OF,
     RAY_HEAD_SERVICE_ACCOUNT,
     RAY_ROLLOUT_SERVICE_ACCOUNT,
-    RAY_SUBMITTER_SERVICE_ACCOUNT,
     ROLLOUT_NAMESPACE,
     SERVING_NAMESPACE,
-    TRAINING_SERVICE_ACCOUNT,
 )
-from infra.platforms import Platform, PoolFacts, identity_requests
+from infra.platforms import IdentityRequest, Platform, PoolFacts, identity_requests
 from infra.workloads.engine import engine_args
-from infra.workloads.identities import workload_service_account
+from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources
-from infra.workloads.training import CHECKPOINT_MOUNT, checkpoint_storage, trainer_service_account
 from infra.workloads.vllm import SHM_GIB_PER_GPU, cache_gib
 
 RAY_SERVICE = "llm"
@@ -46,13 +46,47 @@ HEAD_CPU, HEAD_MEMORY_GIB = 4, 16
 RAY_NODE_LABEL = {"ray.io/is-ray-node": "yes"}  # KubeRay puts this label on every pod of every Ray cluster
 
 
+@dataclass(frozen=True)
+class RayServing:
+    """What the RayService and its Ray cluster are made of, from the config and the fleet (see `ray_serving`)."""
+
+    models: tuple[ModelPlacement, ...]
+    model_revisions: Mapping[str, str]  # pinned commits of Hugging Face sources
+    target_ongoing_requests: int  # per replica, what Ray Serve's autoscaler aims for
+    image: str  # the Ray image
+    ray_version: str
+    rollout: Rollout  # the rollouts run as Ray tasks on a CPU worker group
+    rollout_image: str
+    rollout_pool: PoolFacts  # the CPU workers' pool, and the head's
+    upgrade: str  # the tier's RayService upgrade strategy
+    gateway_class: str | None  # what an incremental upgrade shifts traffic with
+    idle_timeout_s: int  # before Ray's autoscaler removes an idle worker
+    api_access_from: tuple[str, ...]  # namespaces that may call the API besides the rollouts'
+    rollout_identity: IdentityRequest  # bucket access of the rollout workers' account
+    gateway_proxy_cidrs: tuple[str, ...]  # the platform's: where the Gateway's proxies come from
+    gateway_health_check_cidrs: tuple[str, ...]  # ... and its load balancer's health checks
+
+
+def ray_serving(cfg: StackConfig, fleet: Fleet, platform: Platform) -> RayServing:
+    assert cfg.rollout is not None and fleet.rollout_pool is not None, "validated by config: KubeRay needs rollout"
+    assert cfg.artifacts.ray_image is not None and cfg.artifacts.rollout_image is not None
+    return RayServing(
+        models=fleet.models, model_revisions=cfg.artifacts.model_revisions,
+        target_ongoing_requests=cfg.serving.ray_target_ongoing_requests, image=cfg.artifacts.ray_image,
+        ray_version=cfg.artifacts.ray_version, rollout=cfg.rollout, rollout_image=cfg.artifacts.rollout_image,
+        rollout_pool=fleet.rollout_pool, upgrade=cfg.profile.ray_upgrade, gateway_class=cfg.serving.gateway_class,
+        idle_timeout_s=cfg.profile.ray_idle_timeout_s, api_access_from=tuple(cfg.serving.api_access_from),
+        rollout_identity=identity_requests(cfg)["rollout"], gateway_proxy_cidrs=platform.gateway_proxy_cidrs,
+        gateway_health_check_cidrs=platform.gateway_health_check_cidrs)
+
+
 def service_url() -> str:
     """The OpenAI base URL of the Serve application: KubeRay keeps `<name>-serve-svc` on the active cluster."""
     return f"http://{RAY_SERVICE}-serve-svc.{SERVING_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
 
 
-def _llm_config(cfg: StackConfig, model: Model) -> dict[str, Any]:
-    args = engine_args(model, cfg.artifacts.model_revisions.get(model.name))
+def _llm_config(ray: RayServing, model: Model) -> dict[str, Any]:
+    args = engine_args(model, ray.model_revisions.get(model.name))
     engine: dict[str, Any] = {"tensor_parallel_size": model.tensor_parallel_size, "max_model_len": model.max_model_len,
                               **args.kwargs()}
     return {
@@ -63,11 +97,11 @@ def _llm_config(cfg: StackConfig, model: Model) -> dict[str, Any]:
         "engine_kwargs": engine,
         "deployment_config": {"autoscaling_config": {
             "min_replicas": model.replicas.min, "max_replicas": model.replicas.max,
-            "target_ongoing_requests": cfg.serving.ray_target_ongoing_requests}},
+            "target_ongoing_requests": ray.target_ongoing_requests}},
     }
 
 
-def serve_config(cfg: StackConfig) -> dict[str, Any]:
+def serve_config(ray: RayServing) -> dict[str, Any]:
     """serveConfigV2: Ray Serve LLM's OpenAI app with one LLM config per model."""
     return {"applications": [{
         "name": "llm",
@@ -76,11 +110,11 @@ def serve_config(cfg: StackConfig) -> dict[str, Any]:
         # Pinned: everything the app needs is in the digest-pinned Ray image; nothing is pip-installed at
         # start-up, so every replica runs exactly what was promoted.
         "runtime_env": {"env_vars": {"HF_HOME": "/cache/huggingface", "VLLM_CACHE_ROOT": "/cache/vllm"}},
-        "args": {"llm_configs": [_llm_config(cfg, m) for m in cfg.models]},
+        "args": {"llm_configs": [_llm_config(ray, p.model) for p in ray.models]},
     }]}
 
 
-def _container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0,
+def ray_container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0,
                mounts: list[dict] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     limits: dict[str, str] = {"memory": f"{memory_gib}Gi"}
     requests: dict[str, str] = {"cpu": f"{cpu:g}", "memory": f"{memory_gib}Gi"}
@@ -97,7 +131,7 @@ def _container(name: str, image: str, cpu: float, memory_gib: int, gpus: int = 0
     return container
 
 
-def _pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
+def ray_pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
          priority_class: pulumi.Input[str], service_account: pulumi.Input[str] | None = None,
          api_token: bool = False) -> dict[str, Any]:
     """A Ray pod; every one runs under a service account of its own (set here or by the caller), never `default`."""
@@ -116,28 +150,28 @@ def _pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
     }}
 
 
-def _head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
+def head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
                 service_account: str = RAY_HEAD_SERVICE_ACCOUNT, api_token: bool = True) -> dict[str, Any]:
     """The head. With in-tree autoscaling its autoscaler sidecar calls the Kubernetes API under the head's
     account: KubeRay binds its Role to that account, which must exist when named (v1.7.0
     raycluster_controller.go reconcileAutoscalerServiceAccount; common/rbac.go)."""
-    container = _container("ray-head", image, HEAD_CPU, HEAD_MEMORY_GIB)
+    container = ray_container("ray-head", image, HEAD_CPU, HEAD_MEMORY_GIB)
     container["ports"] += [{"name": "serve", "containerPort": SERVE_PORT}, {"name": "gcs", "containerPort": 6379},
                            {"name": "dashboard", "containerPort": DASHBOARD_PORT}]
     return {
         # No CPUs or GPUs offered to the scheduler: no replica or rollout task ever lands on the head.
         "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0",
                            "metrics-export-port": str(METRICS_PORT)},
-        "template": _pod(pool, container, [], priority_class, service_account, api_token),
+        "template": ray_pod(pool, container, [], priority_class, service_account, api_token),
     }
 
 
-def _gpu_group(cfg: StackConfig, pool: PoolFacts, models: list[Model], image: str,
+def _gpu_group(pool: PoolFacts, models: list[Model], image: str,
                priority_class: pulumi.Input[str], service_account: pulumi.Input[str]) -> dict[str, Any]:
     """One worker pod per node, owning all of its GPUs; sized by the models placed on this pool."""
     cpu, memory = gpu_pod_resources(pool, pool.gpus_per_node)
     cache = max(cache_gib(m) for m in models)
-    container = _container("ray-worker", image, cpu, memory, gpus=pool.gpus_per_node,
+    container = ray_container("ray-worker", image, cpu, memory, gpus=pool.gpus_per_node,
                            mounts=[{"name": "cache", "mountPath": "/cache"}, {"name": "dshm", "mountPath": "/dev/shm"}])
     container["resources"]["requests"]["ephemeral-storage"] = f"{cache}Gi"
     volumes = [{"name": "cache", "emptyDir": {"sizeLimit": f"{cache}Gi"}},
@@ -146,7 +180,7 @@ def _gpu_group(cfg: StackConfig, pool: PoolFacts, models: list[Model], image: st
     warm_gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
     warm = math.ceil(warm_gpus / pool.gpus_per_node)
     # The replicas load the weights: they run as the serving identity.
-    template = _pod(pool, container, volumes, priority_class, service_account)
+    template = ray_pod(pool, container, volumes, priority_class, service_account)
     return {"groupName": pool.name, "replicas": warm, "minReplicas": warm, "maxReplicas": pool.max_nodes,
             "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
             "resources": gpu_kind_resources(pool),
@@ -171,119 +205,78 @@ def rollout_pod_cpu(pool: PoolFacts) -> int:
     return max(1, math.floor((pool.allocatable_cpu - DAEMONSET_CPU) / 2))
 
 
-def _rollout_group(cfg: StackConfig, pool: PoolFacts, priority_class: pulumi.Input[str]) -> dict[str, Any]:
-    assert cfg.rollout is not None and cfg.artifacts.rollout_image is not None
+def _rollout_group(ray: RayServing, priority_class: pulumi.Input[str]) -> dict[str, Any]:
+    pool, rollout = ray.rollout_pool, ray.rollout
     cpu = rollout_pod_cpu(pool)
     memory = math.floor((pool.allocatable_memory_gib - DAEMONSET_MEMORY_GIB) / 2)
-    env = {"OPENAI_BASE_URL": service_url(), **cfg.rollout.env}
-    container = _container("rollout", cfg.artifacts.rollout_image, cpu, memory, env=env)
-    warm = math.ceil(cfg.rollout.replicas.min * cfg.rollout.cpu_per_worker / cpu)
+    env = {"OPENAI_BASE_URL": service_url(), **rollout.env}
+    container = ray_container("rollout", ray.rollout_image, cpu, memory, env=env)
+    warm = math.ceil(rollout.replicas.min * rollout.cpu_per_worker / cpu)
     # Two pods per node, one slot kept for the head.
     return {"groupName": "rollout", "replicas": warm, "minReplicas": warm, "maxReplicas": 2 * pool.max_nodes - 1,
             "rayStartParams": {"num-cpus": str(cpu), "metrics-export-port": str(METRICS_PORT)},
-            "template": _pod(pool, container, [], priority_class, RAY_ROLLOUT_SERVICE_ACCOUNT)}
+            "template": ray_pod(pool, container, [], priority_class, RAY_ROLLOUT_SERVICE_ACCOUNT)}
 
 
-def _upgrade_strategy(cfg: StackConfig, gpu_groups: list[dict[str, Any]], platform: Platform) -> dict[str, Any]:
-    kind = cfg.profile.ray_upgrade
+def _upgrade_strategy(ray: RayServing, gpu_groups: list[dict[str, Any]]) -> dict[str, Any]:
+    kind = ray.upgrade
     if kind != "NewClusterWithIncrementalUpgrade":
         return {"type": kind}
     # Surge by one worker pod of the largest group at a time (KubeRay's recommended safe setting).
     largest = max((g["maxReplicas"] for g in gpu_groups), default=1)
     surge = math.ceil(100 / max(1, largest))
     return {"type": kind, "clusterUpgradeOptions": {
-        "gatewayClassName": cfg.serving.gateway_class, "maxSurgePercent": surge, "stepSizePercent": surge,
+        "gatewayClassName": ray.gateway_class, "maxSurgePercent": surge, "stepSizePercent": surge,
         "intervalSeconds": 60}}
 
 
-def ray_service_spec(cfg: StackConfig, platform: Platform, priority_class: pulumi.Input[str],
+def ray_service_spec(ray: RayServing, priority_class: pulumi.Input[str],
                      service_account: pulumi.Input[str]) -> dict[str, Any]:
-    assert cfg.rollout is not None and cfg.artifacts.ray_image is not None
-    image = cfg.artifacts.ray_image
-    rollout_pool = platform.pools[cfg.rollout.pool]
-    by_pool: dict[str, list[Model]] = {}
-    for model in cfg.models:
-        by_pool.setdefault(cfg.model_pool(model).name, []).append(model)
-    gpu_groups = [_gpu_group(cfg, platform.pools[p], models, image, priority_class, service_account)
-                  for p, models in by_pool.items()]
+    gpu_groups = [_gpu_group(placements[0].pool, [p.model for p in placements], ray.image, priority_class,
+                             service_account)
+                  for placements in by_pool(ray.models).values()]
     return {
-        "upgradeStrategy": _upgrade_strategy(cfg, gpu_groups, platform),
-        "serveConfigV2": yaml.safe_dump(serve_config(cfg), sort_keys=False),
+        "upgradeStrategy": _upgrade_strategy(ray, gpu_groups),
+        "serveConfigV2": yaml.safe_dump(serve_config(ray), sort_keys=False),
         "rayClusterConfig": {
-            "rayVersion": cfg.artifacts.ray_version,
+            "rayVersion": ray.ray_version,
             "enableInTreeAutoscaling": True,
-            "autoscalerOptions": {"idleTimeoutSeconds": cfg.profile.ray_idle_timeout_s, "upscalingMode": "Default"},
-            "headGroupSpec": _head_group(image, rollout_pool, priority_class),
-            "workerGroupSpecs": [*gpu_groups, _rollout_group(cfg, rollout_pool, priority_class)],
+            "autoscalerOptions": {"idleTimeoutSeconds": ray.idle_timeout_s, "upscalingMode": "Default"},
+            "headGroupSpec": head_group(ray.image, ray.rollout_pool, priority_class),
+            "workerGroupSpecs": [*gpu_groups, _rollout_group(ray, priority_class)],
         },
     }
 
 
-def ray_job_spec(cfg: StackConfig, platform: Platform, priority_class: pulumi.Input[str],
-                 claim_name: pulumi.Input[str] | None, env: dict[str, str]) -> dict[str, Any]:
-    training = cfg.training
-    assert training is not None and cfg.artifacts.training_image is not None and cfg.rollout is not None
-    pool_cfg = cfg.pool_for(training.gpu, training.pool, "training")
-    assert pool_cfg is not None
-    pool = platform.pools[pool_cfg.name]
-    image = cfg.artifacts.training_image
-    cpu, memory = gpu_pod_resources(pool, training.gpus)
-    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
-    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory",
-                                                                   "sizeLimit": f"{16 * training.gpus}Gi"}}]
-    if claim_name is not None:
-        mounts.append({"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT})
-        volumes.append({"name": "checkpoints", "persistentVolumeClaim": {"claimName": claim_name}})
-    worker = _container("trainer", image, cpu, memory, gpus=training.gpus, mounts=mounts, env=env)
-    return {
-        "entrypoint": shlex.join([*training.command, *training.args]) or "python -m trainer",
-        # Suspended: `pulumi up` never starts GPU spend nobody asked for. Resume by setting suspend: false.
-        "suspend": training.suspend,
-        "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": 3600,
-        "runtimeEnvYAML": yaml.safe_dump({"env_vars": env}),
-        "rayClusterSpec": {
-            "rayVersion": cfg.artifacts.ray_version,
-            # The driver runs on the head: it writes checkpoints too, under the trainer's identity (no autoscaler).
-            "headGroupSpec": _head_group(image, platform.pools[cfg.rollout.pool], priority_class,
-                                         TRAINING_SERVICE_ACCOUNT, api_token=False),
-            "workerGroupSpecs": [{"groupName": pool.name, "replicas": 1, "minReplicas": 1, "maxReplicas": 1,
-                                  "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
-                                  "resources": gpu_kind_resources(pool),
-                                  "template": _pod(pool, worker, volumes, priority_class,
-                                                   TRAINING_SERVICE_ACCOUNT)}],
-        },
-        # KubeRay's default submitter pod runs as `default` (v1.7.0 common/job.go GetSubmitterTemplate): give it its
-        # own account. KubeRay fills in the `ray job submit` command when none is set (configureSubmitterContainer).
-        "submitterPodTemplate": {"spec": {
-            "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
-            "restartPolicy": "Never", "enableServiceLinks": False,
-            "containers": [{"name": "ray-job-submitter", "image": image, "resources": {
-                "requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
-        }},
-    }
+@dataclass(frozen=True)
+class KubeRayServingArgs:
+    ray: RayServing
+    workload_identity: IdentityFactory
+    namespace: pulumi.Input[str]
+    priority_class: pulumi.Input[str]
+    monitoring: Monitoring  # scrape config
+    service_account: pulumi.Input[str]  # the fleet's serving identity: the GPU workers load the weights
 
 
 class KubeRayServing(pulumi.ComponentResource):
     """The RayService, who may reach it, and its scrape config."""
 
-    def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
-                 priority_class: pulumi.Input[str], monitoring: Monitoring, service_account: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: KubeRayServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:KubeRayServing", name, None, opts)
-        cfg = args
+        ray, namespace, monitoring = args.ray, args.namespace, args.monitoring
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "ray-llm", **PART_OF}
         accounts = [
             workload_service_account(f"{name}-head-sa", name=RAY_HEAD_SERVICE_ACCOUNT, namespace=namespace,
-                                     platform=platform, parent=self, automount=True),
+                                     workload_identity=args.workload_identity, parent=self, automount=True),
             workload_service_account(f"{name}-rollout-sa", name=RAY_ROLLOUT_SERVICE_ACCOUNT, namespace=namespace,
-                                     platform=platform, parent=self, request=identity_requests(cfg)["rollout"]),
+                                     workload_identity=args.workload_identity, parent=self,
+                                     request=ray.rollout_identity),
         ]
         self.ray_service = k8s.apiextensions.CustomResource(
             f"{name}-rayservice", api_version="ray.io/v1", kind="RayService",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=RAY_SERVICE, namespace=namespace, labels=labels),
-            spec=ray_service_spec(cfg, platform, priority_class, service_account),
+            spec=ray_service_spec(ray, args.priority_class, args.service_account),
             opts=pulumi.ResourceOptions(parent=self, depends_on=accounts))
 
         def peers(names: list[str]) -> list[dict]:
@@ -296,7 +289,7 @@ class KubeRayServing(pulumi.ComponentResource):
             spec={"podSelector": {"matchLabels": RAY_NODE_LABEL}, "policyTypes": ["Ingress"], "ingress": [
                 # Ray's own traffic (GCS, object store, workers) stays inside the cluster's namespace.
                 {"from": [{"podSelector": {"matchLabels": RAY_NODE_LABEL}}]},
-                {"from": peers(sorted({ROLLOUT_NAMESPACE, *cfg.serving.api_access_from})),
+                {"from": peers(sorted({ROLLOUT_NAMESPACE, *ray.api_access_from})),
                  "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]},
                 {"from": peers([monitoring.scraper_namespace]), "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
                 # The KubeRay operator deploys and polls the Serve apps through the head's dashboard API and
@@ -307,38 +300,16 @@ class KubeRayServing(pulumi.ComponentResource):
                            "podSelector": {"matchLabels": KUBERAY_OPERATOR_LABELS}}],
                  "ports": [{"port": DASHBOARD_PORT, "protocol": "TCP"}, {"port": SERVE_PORT, "protocol": "TCP"}]},
                 # The Gateway's proxies (GKE regional Gateway: the proxy-only subnet) during incremental upgrades.
-                *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_proxy_cidrs],
-                    "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}] if platform.gateway_proxy_cidrs else []),
+                *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in ray.gateway_proxy_cidrs],
+                    "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}] if ray.gateway_proxy_cidrs else []),
                 # ... and its health checks, which probe the pod's serving port from Google's own ranges, not from
                 # the proxy-only subnet (infra/platforms/gke.py GCP_HEALTH_CHECK_RANGES).
-                *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_health_check_cidrs],
+                *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in ray.gateway_health_check_cidrs],
                     "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}]
-                  if platform.gateway_health_check_cidrs else []),
+                  if ray.gateway_health_check_cidrs else []),
             ]},
             opts=child)
         monitoring.pod_monitor("ray-llm-metrics", namespace, RAY_NODE_LABEL, [ScrapeEndpoint("metrics", "/metrics")],
                                opts=child)
         self.url = service_url()
         self.register_outputs({"rayService": RAY_SERVICE, "url": self.url})
-
-
-class RayTrainingJob(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
-                 priority_class: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmfleet:workloads:RayTrainingJob", name, None, opts)
-        cfg = args
-        assert cfg.training is not None
-        labels = {"app.kubernetes.io/name": "trainer", **PART_OF}
-        storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
-        env = {**cfg.training.env, **storage.env}
-        trainer = trainer_service_account(self, name, cfg, platform, namespace)
-        submitter = workload_service_account(f"{name}-submitter-sa", name=RAY_SUBMITTER_SERVICE_ACCOUNT,
-                                             namespace=namespace, platform=platform, parent=self)
-        k8s.apiextensions.CustomResource(
-            f"{name}-rayjob", api_version="ray.io/v1", kind="RayJob",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer", namespace=namespace, labels=labels,
-                                                annotations={"pulumi.com/skipAwait": "true"}),
-            spec=ray_job_spec(cfg, platform, priority_class, storage.claim_name, env),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[trainer, submitter]))
-        self.register_outputs({})
-

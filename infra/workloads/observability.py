@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 
 from infra.cluster.monitoring import MODEL_TARGET_LABEL, Monitoring
-from infra.config import StackConfig
+from infra.config import Model, StackConfig
 from infra.names import SERVING_NAMESPACE
 
 # Panel title → PromQL; vLLM labels every series with the served model's name (`model_name`).
@@ -58,13 +59,15 @@ def dashboard_json(panels: list[tuple[str, str]]) -> str:
                        "refresh": "30s", "time": {"from": "now-6h", "to": "now"}, "panels": grafana}, indent=1)
 
 
-def alert_groups(cfg: StackConfig, serving: str = "") -> list[dict]:
-    """The fleet's alerts; `serving` (label matchers `k="v",…`) keeps them to this stack's serving namespace."""
+def alert_groups(pod_models: tuple[Model, ...], prefix: str, serving: str = "") -> list[dict]:
+    """The fleet's alerts; `serving` (label matchers `k="v",…`) keeps them to this stack's serving namespace.
+
+    `pod_models` have pods of their own to watch (plain mode); `prefix` is the metric prefix (`metric_prefix`).
+    """
     sel = serving
     within = f"{{{sel}}}" if sel else ""
     rules: list[dict] = []
-    # Per-model pods exist only in plain mode; in KubeRay mode Ray Serve restarts unhealthy replicas itself.
-    for model in cfg.models if cfg.serving.mode == "vllm" else []:
+    for model in pod_models:
         if model.replicas.min >= 1:  # a model allowed to sit at zero is not down when it does
             matchers = ",".join([f'{MODEL_TARGET_LABEL}="{model.name}"', *([sel] if sel else [])])
             rules.append({
@@ -86,20 +89,29 @@ def alert_groups(cfg: StackConfig, serving: str = "") -> list[dict]:
          "for": "10m", "labels": {"severity": "warning"},
          "annotations": {"summary": "KV cache of {{ $labels.model_name }} above 95 %: requests are being preempted"}},
     ]
-    prefix = metric_prefix(cfg)
     for rule in rules:
         rule["expr"] = rule["expr"].replace("vllm:", prefix) if prefix != "vllm:" else rule["expr"]
     return [{"name": "llm-fleet-serving", "interval": "30s", "rules": rules}]
 
 
+@dataclass(frozen=True)
+class ServingObservabilityArgs:
+    metric_prefix: str  # `vllm:`, or `ray_vllm:` where Ray re-exports the engine's metrics
+    # Models whose own pods are watched: plain mode only (in KubeRay mode Ray Serve restarts unhealthy replicas).
+    pod_models: tuple[Model, ...]
+    monitoring: Monitoring
+    namespace: pulumi.Input[str]
+
+
 class ServingObservability(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, monitoring: Monitoring, *, namespace: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ServingObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:ServingObservability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        monitoring, namespace = args.monitoring, args.namespace
         serving = monitoring.matchers(SERVING_NAMESPACE)
-        panels = panel_queries(metric_prefix(args), serving=serving, stack=monitoring.matchers())
+        panels = panel_queries(args.metric_prefix, serving=serving, stack=monitoring.matchers())
         monitoring.dashboard(f"{name}-dashboard", "llm-fleet: vLLM serving", panels, namespace,
                              dashboard_json(panels), opts=child)
-        monitoring.alert_rules("llm-fleet-serving-alerts", namespace, alert_groups(args, serving), opts=child)
+        monitoring.alert_rules("llm-fleet-serving-alerts", namespace,
+                               alert_groups(args.pod_models, args.metric_prefix, serving), opts=child)
         self.register_outputs({})

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
+from infra.config import Rollout, StackConfig
+from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_SERVICE_ACCOUNT
-from infra.platforms import Platform, identity_requests
+from infra.platforms import IdentityRequest, Platform, PoolFacts, identity_requests
 from infra.waits import custom_timeouts
-from infra.workloads.identities import workload_service_account
+from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import tolerations
 
 
@@ -21,22 +24,39 @@ def model_url_env(urls: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class RolloutWorkersArgs:
+    rollout: Rollout
+    image: str
+    pool: PoolFacts  # the rollout pool
+    identity: IdentityRequest  # bucket access for the buckets its env or args name
+    workload_identity: IdentityFactory
+    namespace: pulumi.Input[str]
+    priority_class: pulumi.Input[str]
+    model_urls: dict[str, str]  # model name -> in-cluster OpenAI base URL
+
+
+def rollout_workers_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, namespace: pulumi.Input[str],
+                         priority_class: pulumi.Input[str], model_urls: dict[str, str]) -> RolloutWorkersArgs:
+    assert cfg.rollout is not None and cfg.artifacts.rollout_image is not None, "validated by config"
+    assert fleet.rollout_pool is not None
+    return RolloutWorkersArgs(rollout=cfg.rollout, image=cfg.artifacts.rollout_image, pool=fleet.rollout_pool,
+                              identity=identity_requests(cfg)["rollout"], workload_identity=platform.workload_identity,
+                              namespace=namespace, priority_class=priority_class, model_urls=model_urls)
+
+
 class RolloutWorkers(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
-                 priority_class: pulumi.Input[str], model_urls: dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: RolloutWorkersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:RolloutWorkers", name, None, opts)
-        cfg = args
-        rollout = cfg.rollout
-        assert rollout is not None and cfg.artifacts.rollout_image is not None, "validated by config"
-        pool = platform.pools[rollout.pool]
+        rollout, pool = args.rollout, args.pool
+        namespace, priority_class = args.namespace, args.priority_class
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "rollout-worker", **PART_OF}
-        env = {**model_url_env(model_urls), **rollout.env}
+        env = {**model_url_env(args.model_urls), **rollout.env}
         resources = {"cpu": f"{rollout.cpu_per_worker:g}", "memory": f"{rollout.memory_gib_per_worker:g}Gi"}
         # Its own account: a cloud identity only for buckets its env or args name.
         sa = workload_service_account(f"{name}-sa", name=ROLLOUT_SERVICE_ACCOUNT, namespace=namespace,
-                                      platform=platform, parent=self, request=identity_requests(cfg)["rollout"])
+                                      workload_identity=args.workload_identity, parent=self, request=args.identity)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="rollout-worker", namespace=namespace, labels=labels),
@@ -57,7 +77,7 @@ class RolloutWorkers(pulumi.ComponentResource):
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="worker",
-                            image=cfg.artifacts.rollout_image,
+                            image=args.image,
                             command=rollout.command or None,
                             args=rollout.args or None,
                             env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()],

@@ -11,9 +11,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
+from infra.fleet import Fleet, TrainingPlacement
 from infra.names import PART_OF, TRAINING_SERVICE_ACCOUNT
-from infra.platforms import Platform, identity_requests
-from infra.workloads.identities import workload_service_account
+from infra.platforms import IdentityRequest, Platform, identity_requests
+from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 
 CHECKPOINT_MOUNT = "/checkpoints"
@@ -25,52 +26,67 @@ class CheckpointStorage:
     claim_name: pulumi.Output[str] | None  # mount it at CHECKPOINT_MOUNT when set
 
 
-def trainer_service_account(parent: pulumi.Resource, name: str, cfg: StackConfig, platform: Platform,
-                            namespace: pulumi.Input[str]) -> k8s.core.v1.ServiceAccount:
+@dataclass(frozen=True)
+class TrainingJobArgs:
+    """What the training job (plain or RayJob) takes from the config, the fleet and the platform."""
+
+    placement: TrainingPlacement  # the job and its GPU pool
+    image: str
+    protect: bool  # the tier protects the checkpoint volume
+    storage_class: str | None  # the platform's SSD class for the checkpoint volume (None: cluster default)
+    identity: IdentityRequest  # the trainer's bucket access
+    workload_identity: IdentityFactory
+    namespace: pulumi.Input[str]
+    priority_class: pulumi.Input[str]
+
+
+def training_job_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, namespace: pulumi.Input[str],
+                      priority_class: pulumi.Input[str]) -> TrainingJobArgs:
+    assert fleet.training is not None and cfg.artifacts.training_image is not None, "validated by config"
+    return TrainingJobArgs(placement=fleet.training, image=cfg.artifacts.training_image, protect=cfg.profile.protect,
+                           storage_class=platform.storage_class, identity=identity_requests(cfg)["training"],
+                           workload_identity=platform.workload_identity, namespace=namespace,
+                           priority_class=priority_class)
+
+
+def trainer_service_account(parent: pulumi.Resource, name: str, args: TrainingJobArgs) -> k8s.core.v1.ServiceAccount:
     """The trainer's own account: read/write on its checkpoint bucket, read on buckets its env or args name."""
-    return workload_service_account(f"{name}-sa", name=TRAINING_SERVICE_ACCOUNT, namespace=namespace,
-                                    platform=platform, parent=parent,
-                                    request=identity_requests(cfg)["training"])
+    return workload_service_account(f"{name}-sa", name=TRAINING_SERVICE_ACCOUNT, namespace=args.namespace,
+                                    workload_identity=args.workload_identity, parent=parent, request=args.identity)
 
 
-def checkpoint_storage(parent: pulumi.Resource, name: str, cfg: StackConfig, platform: Platform,
-                       namespace: pulumi.Input[str], labels: dict[str, str]) -> CheckpointStorage:
+def checkpoint_storage(parent: pulumi.Resource, name: str, args: TrainingJobArgs,
+                       labels: dict[str, str]) -> CheckpointStorage:
     """The bucket the job writes to, or else a protected SSD volume claim to mount at /checkpoints."""
-    training = cfg.training
-    assert training is not None
+    training = args.placement.job
     if training.checkpoint_bucket:
         return CheckpointStorage({"CHECKPOINT_DIR": training.checkpoint_bucket}, None)
     claim = k8s.core.v1.PersistentVolumeClaim(
         f"{name}-checkpoints",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer-checkpoints", namespace=namespace, labels=labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer-checkpoints", namespace=args.namespace, labels=labels),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-            access_modes=["ReadWriteOnce"], storage_class_name=platform.storage_class,
+            access_modes=["ReadWriteOnce"], storage_class_name=args.storage_class,
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(
                 requests={"storage": f"{training.checkpoint_volume_gb}Gi"})),
         # Checkpoints are the run's state: never deleted by an update, protected in prod.
         # The disk is zonal (gp3, pd-ssd) and binds in the zone of the job's first node: on a pool spanning
         # several zones a later run can only go where the disk is. Pin the training pool to one zone
         # (nodePools[].zones) or checkpoint to a bucket.
-        opts=pulumi.ResourceOptions(parent=parent, protect=cfg.profile.protect, retain_on_delete=True))
+        opts=pulumi.ResourceOptions(parent=parent, protect=args.protect, retain_on_delete=True))
     return CheckpointStorage({"CHECKPOINT_DIR": CHECKPOINT_MOUNT}, claim.metadata.name)
 
 
 class TrainingJob(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
-                 priority_class: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:TrainingJob", name, None, opts)
-        cfg = args
-        training = cfg.training
-        assert training is not None and cfg.artifacts.training_image is not None, "validated by config"
-        pool_cfg = cfg.pool_for(training.gpu, training.pool, "training")
-        assert pool_cfg is not None
-        pool = platform.pools[pool_cfg.name]
+        training, pool = args.placement.job, args.placement.pool
+        namespace, priority_class = args.namespace, args.priority_class
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "trainer", **PART_OF}
         env = dict(training.env)
-        storage = checkpoint_storage(self, name, cfg, platform, namespace, labels)
+        storage = checkpoint_storage(self, name, args, labels)
         env.update(storage.env)
-        service_account = trainer_service_account(self, name, cfg, platform, namespace).metadata.name
+        service_account = trainer_service_account(self, name, args).metadata.name
         volumes, mounts = [], []
         if storage.claim_name is not None:
             volumes.append(k8s.core.v1.VolumeArgs(
@@ -103,7 +119,7 @@ class TrainingJob(pulumi.ComponentResource):
                         tolerations=tolerations(pool),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="trainer",
-                            image=cfg.artifacts.training_image,
+                            image=args.image,
                             command=training.command or None,
                             args=training.args or None,
                             env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()],

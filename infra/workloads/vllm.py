@@ -1,6 +1,6 @@
 """One served model in plain mode: Deployment, Service, PDB, NetworkPolicy, ScaledObject, scrape config.
 
-Scheduling comes from the Platform's pool facts (node selector, taints, node size); probes,
+Scheduling comes from the model's placement in the fleet (its pool's node selector, taints, node size); probes,
 preStop and the termination grace come from the serving image's own `pod_lifecycle`, so the
 pod spec and the supervisor inside it cannot disagree.
 
@@ -17,12 +17,14 @@ downloads again, which the startup budget allows for.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
-from infra.config import Model, StackConfig
+from infra.config import Model, StackConfig, WorkingHours
+from infra.fleet import Fleet, ModelPlacement
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
 from infra.platforms import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak
@@ -40,9 +42,9 @@ def cache_gib(model: Model) -> int:
     return math.ceil(model.weights_gb * 1.1) + COMPILE_CACHE_GIB
 
 
-def model_env(cfg: StackConfig, model: Model) -> dict[str, str]:
+def model_env(model: Model, revision: str | None) -> dict[str, str]:
     """The supervisor's SERVING_* settings for this model (named by the serving package), and the cache paths."""
-    engine = engine_args(model, cfg.artifacts.model_revisions.get(model.name))
+    engine = engine_args(model, revision)
     return {
         **serving_model_env(model=engine.model, served_model_name=model.name,
                             tensor_parallel_size=model.tensor_parallel_size, max_model_len=model.max_model_len,
@@ -60,22 +62,86 @@ def _probe(p: Probe) -> k8s.core.v1.ProbeArgs:
         initial_delay_seconds=p.initial_delay_seconds)
 
 
+def model_lifecycle(model: Model, drain_timeout_seconds: int) -> PodLifecycle:
+    return pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=drain_timeout_seconds)
+
+
 def lifecycle_for(cfg: StackConfig, model: Model) -> PodLifecycle:
-    return pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=cfg.serving.drain_timeout_seconds)
+    return model_lifecycle(model, cfg.serving.drain_timeout_seconds)
+
+
+def rolling_update(tier: str, placement: ModelPlacement, fleet: Fleet) -> tuple[int | str, int | str]:
+    """(maxSurge, maxUnavailable) of a model's Deployment.
+
+    prod/staging keep capacity during a rollout (surge one pod); dev saves the extra GPU (one pod down).
+    At peak a surge pod needs a GPU beyond the model's maximum: in the pool (its maxNodes) and in the serving
+    namespace's GPU quota (the serving pools' maxima). Where either has no such room, a rollout at peak would
+    hang with its new pod Pending, so one old pod may go instead — at peak only: maxUnavailable is a
+    percentage that Kubernetes rounds down to one pod at max replicas and to none below (unavailable_at_peak).
+    Chosen over headroom (a spare node in maxNodes and the quota): that spare node is one more GPU of list
+    price in the budget's maximum and still cannot be had when the zone is out of GPUs at peak, which is when
+    the rollout needs it; one replica fewer for one startup budget at peak always progresses. Below peak no
+    replica is ever taken away. A pool that has the room keeps maxUnavailable 0.
+    """
+    if tier == "dev":
+        return 0, 1
+    pool, tp = placement.pool, placement.model.tensor_parallel_size
+    on_pool = sum(p.gpus_max for p in fleet.models if p.pool.name == pool.name)
+    quota = sum(p.max_gpus for p in fleet.pools.values() if p.purpose == "serving")  # see namespaces.py
+    in_namespace = sum(p.gpus_max for p in fleet.models)
+    room = on_pool + tp <= pool.max_gpus and in_namespace + tp <= quota
+    return 1, 0 if room else unavailable_at_peak(placement.model.replicas.max)
+
+
+@dataclass(frozen=True)
+class ModelServing:
+    """What serving one model takes from the config, the fleet and the platform (see `model_serving`)."""
+
+    placement: ModelPlacement  # the model and its pool's facts
+    image: str  # the serving image
+    revision: str | None  # the pinned commit of a Hugging Face source
+    drain_timeout_seconds: int
+    max_surge: int | str
+    max_unavailable: int | str
+    api_access_from: tuple[str, ...]  # namespaces that may call the API besides the rollouts'
+    internal_load_balancer: bool  # exposed through an internal LoadBalancer Service, else ClusterIP
+    internal_lb_annotations: dict[str, str]  # the platform's: make a LoadBalancer Service internal
+    api_client_cidrs: tuple[str, ...]  # who may reach the internal load balancer
+    working_hours: WorkingHours | None  # keeps at least one replica up during them
+
+
+def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, platform: Platform) -> ModelServing:
+    max_surge, max_unavailable = rolling_update(cfg.tier, placement, fleet)
+    return ModelServing(
+        placement=placement, image=cfg.artifacts.serving_image,
+        revision=cfg.artifacts.model_revisions.get(placement.name),
+        drain_timeout_seconds=cfg.serving.drain_timeout_seconds, max_surge=max_surge, max_unavailable=max_unavailable,
+        api_access_from=tuple(cfg.serving.api_access_from),
+        internal_load_balancer=cfg.serving.expose == "internal-load-balancer",
+        internal_lb_annotations=platform.internal_lb_annotations,
+        api_client_cidrs=tuple(cfg.serving.api_client_cidrs or []), working_hours=cfg.serving.working_hours)
+
+
+@dataclass(frozen=True)
+class VllmModelArgs:
+    serving: ModelServing
+    namespace: pulumi.Input[str]
+    priority_class: pulumi.Input[str]
+    monitoring: Monitoring  # scrape config, and the Prometheus KEDA queries
+    service_account: pulumi.Input[str]  # the fleet's serving identity
+    hf_token_secret: pulumi.Input[str] | None  # a Secret with HF_TOKEN, when the stack has a token
+    trigger_auth: pulumi.Input[str] | None  # KEDA's authentication to the managed Prometheus, when it needs one
 
 
 class VllmModel(pulumi.ComponentResource):
     """Everything one model needs to be served, scaled and watched."""
 
-    def __init__(self, name: str, args: tuple[StackConfig, Model], platform: Platform, *,
-                 namespace: pulumi.Input[str], priority_class: pulumi.Input[str], monitoring: Monitoring,
-                 service_account: pulumi.Input[str],
-                 hf_token_secret: pulumi.Input[str] | None, trigger_auth: pulumi.Input[str] | None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: VllmModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:VllmModel", name, None, opts)
-        cfg, model = args
-        pool = platform.pools[cfg.model_pool(model).name]
-        life = lifecycle_for(cfg, model)
+        serving = args.serving
+        model, pool = serving.placement.model, serving.placement.pool
+        namespace, priority_class, monitoring = args.namespace, args.priority_class, args.monitoring
+        life = model_lifecycle(model, serving.drain_timeout_seconds)
         child = pulumi.ResourceOptions(parent=self)
         app = f"vllm-{model.name}"
         labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": app,
@@ -84,14 +150,15 @@ class VllmModel(pulumi.ComponentResource):
         cpu, memory_gib = gpu_pod_resources(pool, model.tensor_parallel_size)
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
 
-        env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in {**model_env(cfg, model), **life.env}.items()]
-        if hf_token_secret is not None:
+        env = [k8s.core.v1.EnvVarArgs(name=k, value=v)
+               for k, v in {**model_env(model, serving.revision), **life.env}.items()]
+        if args.hf_token_secret is not None:
             env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN", value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=hf_token_secret, key="HF_TOKEN"))))
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.hf_token_secret, key="HF_TOKEN"))))
         gpu = str(model.tensor_parallel_size)
         container = k8s.core.v1.ContainerArgs(
             name="vllm",
-            image=cfg.artifacts.serving_image,
+            image=serving.image,
             env=env,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=life.api_port),
                    k8s.core.v1.ContainerPortArgs(name="health", container_port=life.health_port)],
@@ -112,28 +179,7 @@ class VllmModel(pulumi.ComponentResource):
                 allow_privilege_escalation=False, run_as_non_root=True,
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
         )
-        # prod/staging keep capacity during a rollout (surge one pod); dev saves the extra GPU (one pod down).
-        # At peak a surge pod needs a GPU beyond the model's maximum: in the pool (its maxNodes) and in the serving
-        # namespace's GPU quota (the serving pools' maxima). Where either has no such room, a rollout at peak would
-        # hang with its new pod Pending, so one old pod may go instead — at peak only: maxUnavailable is a
-        # percentage that Kubernetes rounds down to one pod at max replicas and to none below (unavailable_at_peak).
-        # Chosen over headroom (a spare node in maxNodes and the quota): that spare node is one more GPU of list
-        # price in the budget's maximum and still cannot be had when the zone is out of GPUs at peak, which is when
-        # the rollout needs it; one replica fewer for one startup budget at peak always progresses. Below peak no
-        # replica is ever taken away. A pool that has the room keeps maxUnavailable 0.
-        surge = cfg.tier != "dev"
-        max_surge: int | str
-        max_unavailable: int | str
-        if not surge:
-            max_surge, max_unavailable = 0, 1
-        else:
-            tp = model.tensor_parallel_size
-            on_pool = sum(m.replicas.max * m.tensor_parallel_size for m in cfg.models
-                          if cfg.model_pool(m).name == pool.name)
-            quota = sum(p.max_gpus for p in platform.pools.values() if p.purpose == "serving")  # see namespaces.py
-            in_namespace = sum(m.replicas.max * m.tensor_parallel_size for m in cfg.models)
-            room = on_pool + tp <= pool.max_gpus and in_namespace + tp <= quota
-            max_surge, max_unavailable = 1, 0 if room else unavailable_at_peak(model.replicas.max)
+        max_surge, max_unavailable = serving.max_surge, serving.max_unavailable  # see rolling_update
         # Pulumi waits for the first pod (create) and for the whole rollout (update): startup budget per wave,
         # plus a node when the pool must grow.
         timeouts = custom_timeouts(life.startup_probe.initial_delay_seconds + life.startup_probe.window_seconds,
@@ -153,7 +199,7 @@ class VllmModel(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         # The fleet's serving identity: on EKS its IAM role reads the weights bucket.
-                        service_account_name=service_account,
+                        service_account_name=args.service_account,
                         priority_class_name=priority_class,
                         # A Service named like `vllm` would inject VLLM_PORT, which vLLM reads as its own.
                         enable_service_links=False,
@@ -181,12 +227,12 @@ class VllmModel(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
         )
 
-        lb = cfg.serving.expose == "internal-load-balancer"
-        clients = list(cfg.serving.api_client_cidrs or [])
+        lb = serving.internal_load_balancer
+        clients = list(serving.api_client_cidrs)
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels,
-                                                annotations=platform.internal_lb_annotations if lb else None),
+                                                annotations=serving.internal_lb_annotations if lb else None),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer" if lb else "ClusterIP",
                 # Behind the internal load balancer: the cloud firewall admits only the clients' ranges, and
@@ -219,7 +265,7 @@ class VllmModel(pulumi.ComponentResource):
                 policy_types=["Ingress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=from_namespaces(sorted({ROLLOUT_NAMESPACE, *cfg.serving.api_access_from})),
+                        from_=from_namespaces(sorted({ROLLOUT_NAMESPACE, *serving.api_access_from})),
                         ports=[api_port]),
                     # vLLM serves /metrics on its API port, so the scrapers reach that port too.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
@@ -239,7 +285,7 @@ class VllmModel(pulumi.ComponentResource):
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-scaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
-            spec=scaled_object_spec(cfg, model, app, life, monitoring.query_url, trigger_auth,
+            spec=scaled_object_spec(model, serving.working_hours, app, life, monitoring.query_url, args.trigger_auth,
                                     monitoring.matchers(SERVING_NAMESPACE)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]))
 
@@ -252,8 +298,8 @@ def service_url(model: Model, life: PodLifecycle) -> str:
     return f"http://vllm-{model.name}.{SERVING_NAMESPACE}.svc.cluster.local:{life.api_port}/v1"
 
 
-def scaled_object_spec(cfg: StackConfig, model: Model, target: str, life: PodLifecycle, query_url: str,
-                       trigger_auth: pulumi.Input[str] | None, series: str) -> dict:
+def scaled_object_spec(model: Model, working_hours: WorkingHours | None, target: str, life: PodLifecycle,
+                       query_url: str, trigger_auth: pulumi.Input[str] | None, series: str) -> dict:
     """KEDA spec: scale out on queued requests (and KV-cache pressure), scale in no faster than a load takes.
 
     `series` are the label matchers of this stack's serving namespace (`cluster="…",namespace="…"`): a shared
@@ -277,7 +323,7 @@ def scaled_object_spec(cfg: StackConfig, model: Model, target: str, life: PodLif
                          "threshold": f"{model.autoscaling.kv_cache_usage_threshold:g}"},
             **auth,
         })
-    hours = cfg.serving.working_hours
+    hours = working_hours
     if hours is not None:
         # Keeps the model up during working hours; outside them the other triggers may still hold it
         # up while requests queue, and KEDA drops it to minReplicaCount (0) after the cool-down.
