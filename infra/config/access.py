@@ -17,9 +17,10 @@ RUNNER_ADVICE = ("GitHub-hosted runners have no fixed address range: list the eg
 class ControlPlane(ConfigModel):
     """Who may reach the cluster's API endpoint (GKE master authorized networks, EKS public access CIDRs)."""
 
-    # CIDRs of the CI runners' egress and the VPN. [] turns the public endpoint off (CI must run inside the VPC).
-    # Default: the tier's (TierProfile.authorized_networks): anywhere in dev/staging, none (required) in prod.
+    # Default: the tier's (TierProfile.authorized_networks).
     authorized_networks: list[str] | None = None
+    """IPv4 CIDRs that may reach the cluster API: the CI runners' egress and the VPN; `[]` allows only the VPC.
+    Default: `[0.0.0.0/0]` in dev and staging; prod must list its own and may never use 0.0.0.0/0."""
 
     @model_validator(mode="before")
     @classmethod

@@ -8,24 +8,42 @@ from infra.config.base import ConfigModel, Image
 
 
 class Charts(ConfigModel):
+    """Pinned Helm chart versions of the cluster services."""
+
     keda: str
+    """The KEDA chart's version (pod autoscaling)."""
     kuberay: str
+    """The KubeRay operator chart's version."""
     kube_prometheus_stack: str
-    # EKS only: node autoscaling and the GPU device plugin (AL2023 NVIDIA nodes ship drivers, not the plugin).
+    """The kube-prometheus-stack chart's version (self-hosted monitoring, Alertmanager)."""
     cluster_autoscaler: str | None = None
+    """EKS only, required there: the cluster-autoscaler chart's version (node autoscaling)."""
+    # AL2023 NVIDIA nodes ship drivers, not the device plugin.
     nvidia_device_plugin: str | None = None
-    dcgm_exporter: str | None = None  # EKS only: GPU utilisation and memory for the dashboard
-    metrics_server: str | None = None  # EKS only: the resource metrics API the CPU autoscalers read
+    """EKS only, required there: the NVIDIA device plugin chart's version (makes GPUs schedulable)."""
+    dcgm_exporter: str | None = None
+    """EKS only, required there: the DCGM exporter chart's version (GPU utilisation and memory metrics)."""
+    metrics_server: str | None = None
+    """EKS only, required there: the metrics-server chart's version (the resource metrics API CPU autoscalers read)."""
 
 
 class Artifacts(ConfigModel):
     """Every version pulled at deploy time. Promotion copies this block, and only it, between tiers."""
 
     serving_image: Image
-    ray_image: Image | None = None  # KubeRay mode: a Ray image with vLLM (e.g. rayproject/ray-llm)
+    """The serving image (vLLM with llm-fleet's supervisor), by digest; a guard fails staging and prod on a tag."""
+    ray_image: Image | None = None
+    """KubeRay mode, required there: a Ray image with vLLM (e.g. rayproject/ray-llm), by digest."""
     ray_version: str | None = None
+    """KubeRay mode, required there: the Ray version of `rayImage`."""
     rollout_image: Image | None = None
+    """The rollout workers' image, by digest; required with `rollout`."""
     training_image: Image | None = None
+    """The training job's image, by digest; required with `training`."""
     vllm_version: str
+    """The vLLM version inside the serving image."""
     charts: Charts
+    """Pinned Helm chart versions: `keda`, `kuberay`, `kubePrometheusStack`; on EKS also `clusterAutoscaler`,
+    `nvidiaDevicePlugin`, `dcgmExporter`, `metricsServer`."""
     model_revisions: dict[str, str] = Field(default={})
+    """Per model name, the revision (a commit hash) it is pinned to; required for every Hugging Face model."""

@@ -19,18 +19,26 @@ class Aws(ConfigModel):
 
     # Commercial partition only: ARNs here are arn:aws:… (GovCloud and China use arn:aws-us-gov / arn:aws-cn).
     region: str
-    # At least two zones: EKS requires subnets in two, and GPU capacity is found in whichever has it.
+    """A commercial AWS region, e.g. `us-east-1` (GovCloud and China are not supported)."""
+    # EKS requires subnets in two zones, and GPU capacity is found in whichever has it.
     zones: list[str] = Field(min_length=2, max_length=6)
-    vpc_cidr: str = "10.40.0.0/16"  # a private /19 per zone, small public subnets (NAT, load balancers)
-    nat_gateway_per_zone: bool = False  # one NAT per zone survives a zone outage; one shared costs less
+    """Two to six zones of the region, e.g. `[us-east-1a, us-east-1b]`."""
+    vpc_cidr: str = "10.40.0.0/16"
+    """The VPC's range, a /16../20 (default 10.40.0.0/16): a private /19 per zone (for /16), small public
+    subnets (NAT, load balancers)."""
+    nat_gateway_per_zone: bool = False
+    """One NAT gateway per zone (survives a zone outage) instead of one shared (costs less); default false."""
     cluster_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.33"
+    """The EKS Kubernetes version, `1.NN` (default 1.33)."""
     # Private, versioned, encrypted; serving pods read it through their service account's role.
-    # Default: a name Pulumi derives from llm-fleet-<stack>-weights (S3 names are global).
     weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
-    # IAM principals (users, roles) given cluster-admin through EKS access entries, besides the deployer.
+    """The S3 bucket model weights are read from. Default: a name Pulumi derives,
+    `llm-fleet-<stack, lowercased, at most 18 chars>-weights-<suffix>` (S3 names are global)."""
     # Not the identity that runs `pulumi up`: it is the cluster's admin already (bootstrap cluster creator
     # admin permissions), and a second access entry for the same principal fails the deployment.
     admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = Field(default=[])
+    """IAM role or user ARNs given cluster-admin through EKS access entries; never the identity that runs
+    `pulumi up` (it is admin already as the cluster's creator)."""
 
     @field_validator("region")
     @classmethod

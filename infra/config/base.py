@@ -7,7 +7,7 @@ descriptions), `ConfigError`, the constrained types used by several blocks, and 
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,11 +25,29 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(problems))
 
 
+# Marks a key the tier fills when the stack leaves it out (a `mode="before"` validator): required by the
+# Python model, optional to whoever writes the stack, so the JSON schema does not list it as required.
+TIER_DEFAULT: dict[str, Any] = {"x-default-from": "tier"}
+
+
+def _reference_schema(schema: dict[str, Any]) -> None:
+    # A key's docstring may wrap in the source; the reference shows it as one line.
+    for prop in schema.get("properties", {}).values():
+        if "description" in prop:
+            prop["description"] = " ".join(prop["description"].split())
+    defaulted = {key for key, prop in schema.get("properties", {}).items() if "x-default-from" in prop}
+    if "required" in schema and defaulted:
+        schema["required"] = [key for key in schema["required"] if key not in defaulted]
+
+
 class ConfigModel(BaseModel):
+    """A block of the stack configuration."""
+
     # camelCase keys in the stack file (Pulumi's convention), snake_case in Python. The docstring under
     # each field is its description in the JSON schema, from which docs/config.md is generated.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True,
+        json_schema_extra=_reference_schema,
     )
 
 

@@ -16,12 +16,16 @@ from infra.config.pools import NodePool, Taint
 class GpuNodes(ConfigModel):
     """How an existing cluster exposes one GPU kind: the labels and taints its nodes carry, and their size."""
 
-    labels: dict[str, str] | None = None  # None: the preset's label for this GPU kind
-    taints: list[Taint] | None = None  # None: the preset's (none for both presets)
-    # One node's size; default: the catalog machine with the same GPUs (EKS's, else GKE's).
+    labels: dict[str, str] | None = None
+    """Labels the cluster's nodes of this GPU kind carry. Default: the preset's label for the kind."""
+    taints: list[Taint] | None = None
+    """Taints those nodes carry. Default: the preset's (none for both presets)."""
     vcpus: int | None = Field(default=None, ge=1)
+    """vCPUs of one such node. Default: the catalog machine's with as many GPUs (EKS's, else GKE's)."""
     memory_gib: float | None = Field(default=None, gt=0)
+    """Memory of one such node, in GiB. Default: the catalog machine's with as many GPUs."""
     ephemeral_storage_gib: int | None = Field(default=None, ge=1)
+    """Ephemeral storage of one such node, in GiB. Default: the catalog machine's local NVMe, else 200."""
 
 
 @dataclass(frozen=True)
@@ -46,21 +50,30 @@ EXISTING_PRESETS: dict[str, ExistingPreset] = {
 class Existing(ConfigModel):
     """A Kubernetes cluster we did not build (CoreWeave, on-prem, kind): we create no cloud resources."""
 
-    # A secret, set inside the `existing` object (hence --path):
-    # pulumi config set --path --secret 'llm-fleet:existing.kubeconfig' "$(cat kubeconfig)"
     kubeconfig: str | None = None
-    context: str | None = None  # a context of the deployer's own kubeconfig, when no kubeconfig is given
+    """A secret: the cluster's kubeconfig, set inside the block (hence --path):
+    `pulumi config set --path --secret 'llm-fleet:existing.kubeconfig' "$(cat kubeconfig)"`; or name `context`."""
+    context: str | None = None
+    """A context of the deployer's own kubeconfig, used when no `kubeconfig` is given."""
     preset: Literal["nvidia-gpu-operator", "coreweave"] = "nvidia-gpu-operator"
+    """The cluster family, for its GPU node labels: `nvidia-gpu-operator` (default, 1 GPU per node) or
+    `coreweave` (8-GPU nodes)."""
     gpu_nodes: dict[GpuKind, GpuNodes] = Field(default={})
-    system_node_labels: dict[str, str] = Field(default={})  # where cluster services (KEDA, operators) run; {}: anywhere
-    storage_class: str | None = None  # None: the cluster's default StorageClass
-    registry: str | None = None  # where the serving image lives; default: the registry of artifacts.servingImage
-    # Annotations binding a workload's service account ("<namespace>/<name>", e.g. llm-training/trainer) to a
-    # cloud identity this cluster already has (we cannot create one here); the plan says which buckets each needs.
+    """Per GPU kind, how the cluster's nodes expose it: `{labels, taints, vcpus, memoryGib, ephemeralStorageGib}`."""
+    system_node_labels: dict[str, str] = Field(default={})
+    """Labels of the nodes cluster services (KEDA, operators) run on; default `{}`: anywhere."""
+    storage_class: str | None = None
+    """The StorageClass of the volumes we create; default: the cluster's default StorageClass."""
+    registry: str | None = None
+    """Where the serving image lives; default: the registry of `artifacts.servingImage`."""
+    # We cannot create a cloud identity here; the plan says which buckets each account needs.
     service_account_annotations: dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")],
                                       dict[str, str]] = Field(default={})
-    # The price list the configured GPUs are costed at (nothing is billed through us).
+    """Per workload service account (`"<namespace>/<name>"`, e.g. `llm-training/trainer`), the annotations that
+    bind it to a cloud identity the cluster already has, which may read its buckets."""
+    # Nothing is billed through us: the price list only costs the plan.
     price_as: Literal[PRICE_SOURCES] | None = None  # type: ignore[valid-type]
+    """Required: the price list the configured GPUs are costed at (a catalog cloud or a GPU cloud's list)."""
 
     @property
     def preset_facts(self) -> ExistingPreset:

@@ -15,21 +15,35 @@ from infra.config.context import stack_context, with_defaults
 
 
 class Gcp(ConfigModel):
+    """GKE (`cloud: gke`): the project, where the cluster runs, and its VPC's ranges (none may overlap)."""
+
     project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+    """The GCP project ID the cluster and its resources are created in."""
     region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+    """The GCP region of the (regional) cluster, e.g. `us-central1`."""
     zones: list[str] = Field(min_length=1)
+    """Zones of the region nodes may run in, e.g. `[us-central1-a, us-central1-c]`; GPU pools only use zones
+    that sell their machine."""
     billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None = None
+    """The billing account (`XXXXXX-XXXXXX-XXXXXX`) the budget is attached to; needed whenever there is a budget."""
     private_nodes: bool = True
+    """Whether nodes have only private addresses (default true)."""
     release_channel: ReleaseChannel | None = None
-    # VPC-native ranges: nodes, pods and services.
+    """The GKE release channel: `RAPID`, `REGULAR` or `STABLE`. Default: the tier's (`REGULAR` in dev and
+    staging, `STABLE` in prod)."""
     subnet_cidr: str = "10.10.0.0/20"
+    """The nodes' subnet range (VPC-native; default 10.10.0.0/20)."""
     pods_cidr: str = "10.16.0.0/14"
+    """The pods' secondary range (default 10.16.0.0/14)."""
     services_cidr: str = "10.20.0.0/20"
-    # Private nodes: the control plane's range (GKE wants a /28), the source of its calls to nodes and webhooks.
+    """The services' secondary range (default 10.20.0.0/20)."""
+    # The source of the control plane's calls to nodes and webhooks.
     master_cidr: str = "172.16.0.0/28"
-    # A regional internal Gateway (gke-l7-rilb) runs its Envoy proxies in this proxy-only subnet
-    # (GCP recommends a /23: cloud.google.com/load-balancing/docs/proxy-only-subnets).
+    """With private nodes: the control plane's range, a private /28 (default 172.16.0.0/28)."""
+    # GCP recommends a /23: cloud.google.com/load-balancing/docs/proxy-only-subnets.
     proxy_only_subnet_cidr: str = "10.30.0.0/23"
+    """The proxy-only subnet the regional internal Gateway (`gke-l7-rilb`, KubeRay's incremental upgrade) runs
+    its Envoy proxies in (default 10.30.0.0/23)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from infra.catalog import (
     parse_cpu_machine,
 )
 from infra.config.aws import check_eks_pool
-from infra.config.base import Capacity, ConfigModel, Name
+from infra.config.base import TIER_DEFAULT, Capacity, ConfigModel, Name
 from infra.config.context import StackContext, cloud_of, stack_context, with_defaults
 
 
@@ -28,8 +28,11 @@ class Taint(ConfigModel):
     """A Kubernetes node taint: only pods that tolerate it are scheduled on the pool's nodes."""
 
     key: str
+    """The taint's key, e.g. `nvidia.com/gpu`."""
     value: str = ""
+    """The taint's value; empty by default."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    """What the taint does to pods that do not tolerate it: `NoSchedule` (default), `PreferNoSchedule`, `NoExecute`."""
 
 
 class NodePool(ConfigModel):
@@ -45,20 +48,39 @@ class NodePool(ConfigModel):
     """
 
     name: Name
+    """The pool's name: lowercase letters, digits and dashes, at most 32 characters; unique among the pools."""
     gpu: GpuKind | None = None
+    """The GPU kind of a GPU pool (`A100-40GB`, `A100-80GB`, `H100-80GB`, `L4`); leave it out for a CPU pool."""
     gpus_per_node: int | None = Field(default=None, ge=1)
+    """GPUs per node of a GPU pool: a node size the cloud sells. Default: the smallest one (on an existing
+    cluster: the preset's, 1 for `nvidia-gpu-operator`, 8 for `coreweave`; with a GPU `machineType`: its GPUs)."""
     machine_type: str | None = None
+    """A CPU pool's machine type (GKE `n2-standard-32`…, EKS `m7i.8xlarge`…; on an existing cluster either, as
+    the size of its nodes), or on GKE/EKS the catalog's instance type for the GPU kind (e.g. `g6.4xlarge`)."""
     purpose: Literal["serving", "training", "rollout"] = "serving"
-    min_nodes: int = Field(ge=0)
+    """What runs on the pool: `serving` (default), `training` or `rollout`; a workload that names no pool
+    lands on the first pool of its GPU kind and purpose."""
+    min_nodes: int = Field(ge=0, json_schema_extra=TIER_DEFAULT)
+    """Fewest nodes, in total across zones. Default: the tier's (dev 0, so the pool scales to zero; staging and
+    prod 1)."""
     max_nodes: int = Field(ge=0)
-    capacity: Capacity
+    """Most nodes, in total across zones; on EKS at least 1."""
+    capacity: Capacity = Field(json_schema_extra=TIER_DEFAULT)
+    """How nodes are bought: `spot`, `on-demand` or `reservation` (with `reservation`). Default: the tier's
+    (`spot` in dev and staging, `on-demand` in prod)."""
     reservation: str | None = None
-    # Where the pool's nodes may run: a subset of the platform's zones (gcp.zones / aws.zones); None: all of
-    # them. A capacity reservation lives in one zone: on EKS a reservation pool names exactly that one.
+    """With `capacity: reservation`: the capacity reservation's name (on EKS its `cr-…` id); refused with any
+    other capacity."""
     zones: list[str] | None = Field(default=None, min_length=1)
+    """Zones the pool's nodes are held to: some of `gcp.zones`/`aws.zones`. Default: all of them. An EKS
+    reservation pool names exactly its reservation's zone."""
     labels: dict[str, str] = Field(default={})
+    """Kubernetes labels of the pool's nodes (on an existing cluster: labels its nodes already carry)."""
     taints: list[Taint] = Field(default=[])
+    """Kubernetes taints of the pool's nodes."""
     disk_size_gb: int = Field(default=200, ge=50)
+    """Each node's disk, in GB (at least 50; default 200): the pods' ephemeral storage where the machine has no
+    local NVMe."""
 
     @model_validator(mode="before")
     @classmethod
@@ -158,8 +180,12 @@ class SystemPool(ConfigModel):
     """The small CPU pool for cluster services (KEDA, operators, monitoring)."""
 
     machine_type: str | None = None
+    """The system pool's CPU machine type. Default per cloud: `e2-standard-4` on GKE, `m7i.xlarge` on EKS;
+    an existing cluster has no system pool of ours (see `existing.systemNodeLabels`)."""
     min_nodes: int = Field(default=1, ge=1)
+    """Fewest system nodes (at least 1; default 1)."""
     max_nodes: int = Field(default=3, ge=1)
+    """Most system nodes (default 3)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -15,8 +15,11 @@ class WorkingHours(ConfigModel):
     """When GPU models may run; outside these hours KEDA scales them to zero (dev tier)."""
 
     timezone: str = "UTC"
+    """The IANA time zone the cron expressions are read in, e.g. `Europe/Berlin` (default `UTC`)."""
     start: str = "0 8 * * 1-5"
+    """When models scale up: a 5-field cron expression (default `0 8 * * 1-5`, 08:00 on weekdays)."""
     end: str = "0 20 * * 1-5"
+    """When models scale to zero: a 5-field cron expression (default `0 20 * * 1-5`, 20:00 on weekdays)."""
 
     @field_validator("start", "end")
     @classmethod
@@ -30,20 +33,28 @@ class Serving(ConfigModel):
     """How models are served and who may reach them."""
 
     mode: Literal["vllm", "kuberay"] = "vllm"
+    """How models are served: `vllm` (plain Deployments, default) or `kuberay` (Ray Serve LLM on a RayService)."""
     expose: Literal["cluster-ip", "internal-load-balancer"] = "cluster-ip"
-    # Namespaces allowed to call the OpenAI API besides the rollout workers' (e.g. a gateway).
+    """How the OpenAI API is exposed: `cluster-ip` (inside the cluster, default) or `internal-load-balancer`."""
     api_access_from: list[Name] = Field(default=[])
-    # expose: internal-load-balancer: the address ranges whose clients may call the API through the load
-    # balancer (the Service's loadBalancerSourceRanges and the NetworkPolicy's ipBlocks). Default: the
-    # stack's own network (GKE: gcp.subnetCidr, EKS: aws.vpcCidr), which is all an internal load balancer
-    # can be reached from without peering; list peered or on-prem ranges here. (Filled by StackConfig.)
+    """Namespaces allowed to call the OpenAI API besides the rollout workers' (e.g. a gateway's)."""
+    # The internal load balancer's loadBalancerSourceRanges and the NetworkPolicy's ipBlocks; the default (filled
+    # by StackConfig) is all an internal load balancer can be reached from without peering.
     api_client_cidrs: list[str] | None = None
-    monitoring: Literal["platform", "self-hosted"] = "platform"  # platform: GKE Managed Prometheus
+    """With `expose: internal-load-balancer`: the IPv4 CIDRs whose clients may call the API. Default: the stack's
+    own network (GKE `gcp.subnetCidr`, EKS `aws.vpcCidr`); required on an existing cluster; never 0.0.0.0/0."""
+    monitoring: Literal["platform", "self-hosted"] = "platform"
+    """Where metrics go: `platform` (default: the platform's choice, GKE Managed Prometheus; on EKS and existing
+    clusters a kube-prometheus-stack we install) or `self-hosted` (a kube-prometheus-stack we install)."""
     drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
+    """Seconds a stopping replica may take to finish its requests (10..3600; default 120)."""
     working_hours: WorkingHours | None = None
-    # KubeRay mode: the GatewayClass the incremental upgrade routes through (GKE: internal L7).
-    gateway_class: str | None = None  # default per cloud: catalog.INTERNAL_GATEWAY_CLASS
+    """When GPU models may run, `{timezone, start, end}`; outside them KEDA scales models to zero. Default: always."""
+    gateway_class: str | None = None
+    """KubeRay mode: the GatewayClass the incremental (prod) upgrade routes through. Default: `gke-l7-rilb` on
+    GKE; on EKS and existing clusters name one the cluster runs."""
     ray_target_ongoing_requests: int = Field(default=16, ge=1)
+    """KubeRay mode: ongoing requests per replica Ray Serve's autoscaler aims at (default 16)."""
 
     @model_validator(mode="before")
     @classmethod

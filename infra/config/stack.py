@@ -26,25 +26,47 @@ from infra.config.workloads import Model, Rollout, Training
 
 
 class StackConfig(ConfigModel):
+    """Everything under the `llm-fleet:` namespace of `Pulumi.<stack>.yaml`. Unknown keys are errors."""
+
     tier: Tier
+    """The environment tier, `dev`, `staging` or `prod`: every tier default (capacity, minimums, protection,
+    budget, release channel, API access) follows from it."""
     cloud: Cloud = "gke"
+    """Where the stack runs: `gke` (default), `eks` or `existing`; each needs its own block, and only it."""
     gcp: Gcp | None = None
+    """`cloud: gke`: the GCP project, region, zones and VPC ranges."""
     aws: Aws | None = None
+    """`cloud: eks`: the AWS region, zones and VPC."""
     existing: Existing | None = None
+    """`cloud: existing`: how to reach the cluster and how its GPU nodes are labelled and sized."""
     node_pools: list[NodePool] = Field(min_length=1)
+    """The GPU and CPU node pools (at least one)."""
     # Validated (so it gets its cloud's machine type) when the cloud has one; an existing cluster has none of ours.
     system_pool: SystemPool = Field(default_factory=SystemPool.model_construct)
+    """The small CPU pool for cluster services (KEDA, operators, monitoring): `{machineType, minNodes, maxNodes}`."""
     models: list[Model] = Field(default=[])
+    """The models to serve."""
     training: Training | None = None
+    """The single-node GPU training job; default: none."""
     rollout: Rollout | None = None
+    """The CPU rollout workers (required in KubeRay mode, whose Ray head runs on their pool); default: none."""
     budget: Budget | None = None
+    """The monthly budget. Default: `{monthlyAmount: 1000}` in dev, `{monthlyAmount: 5000}` in staging; prod
+    requires one."""
     alerts: Alerts = Alerts()
+    """Where Alertmanager sends firing alerts: `email`, Slack, a webhook, PagerDuty."""
     # Validated when left out, so the block's defaults for the cloud and tier apply.
     serving: Serving = Field(default={}, validate_default=True)  # type: ignore[assignment]
+    """How models are served, exposed, scaled and watched."""
     control_plane: ControlPlane = Field(default={}, validate_default=True)  # type: ignore[assignment]
-    hf_token: str | None = None  # a secret: `pulumi config set --secret llm-fleet:hfToken hf_…`
+    """Who may reach the cluster API: `{authorizedNetworks}`."""
+    hf_token: str | None = None
+    """A secret: the Hugging Face token for gated models (`pulumi config set --secret llm-fleet:hfToken hf_…`);
+    it reaches pods only through a Kubernetes Secret."""
     artifacts: Artifacts
+    """Every version pulled at deploy time (images by digest, charts, model revisions), promoted as one unit."""
     pricing: dict[GpuKind, PriceOverride] = Field(default={})
+    """Per GPU kind, `{onDemand, spot}` USD per GPU-hour overriding the catalog's prices."""
 
     @model_validator(mode="before")
     @classmethod

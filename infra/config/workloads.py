@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from infra.catalog import GpuKind
-from infra.config.base import ConfigModel, EnvName, Name
+from infra.config.base import TIER_DEFAULT, ConfigModel, EnvName, Name
 from infra.config.context import stack_context, with_defaults
 
 # vLLM's default --gpu-memory-utilization: the share of each GPU vLLM allows itself.
@@ -24,8 +24,13 @@ BYTES_PER_PARAMETER = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1
 
 
 class Replicas(ConfigModel):
-    min: int = Field(ge=0)
+    """How many replicas (pods) may run: the autoscaler moves between `min` and `max`."""
+
+    min: int = Field(ge=0, json_schema_extra=TIER_DEFAULT)
+    """Fewest replicas. Default: the tier's (dev 0, staging and prod 1); a vLLM model at 0 needs
+    `serving.workingHours` to wake it."""
     max: int = Field(ge=1)
+    """Most replicas (at least 1); for a model, its pool must hold `max` × `tensorParallelSize` GPUs."""
 
     @model_validator(mode="before")
     @classmethod
@@ -59,25 +64,37 @@ class ModelAutoscaling(ConfigModel):
     """KEDA triggers: queued requests per replica, and optionally KV-cache pressure."""
 
     waiting_requests_per_replica: float = Field(default=4, gt=0)
+    """Queued requests per replica above which KEDA adds a replica (default 4)."""
     kv_cache_usage_threshold: float | None = Field(default=None, gt=0, le=1)
+    """Share of the KV cache in use (0..1] above which KEDA adds a replica; default: not a trigger."""
 
 
 class Model(ConfigModel):
     """A model to serve. Its revision is pinned in `artifacts.modelRevisions`, so promotion moves it."""
 
     name: Name
-    source: str = Field(
-        description="'hf://<org>/<repo>' (Hugging Face) or 'gs://…' / 's3://…' (a bucket path)",
-        pattern=r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$",
-    )
+    """The model's name (lowercase, dashes): names its Deployment or Ray app and its key in
+    `artifacts.modelRevisions`; unique among the models."""
+    source: str = Field(pattern=r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$")
+    """Where the weights come from: `hf://<org>/<repo>` (Hugging Face) or `gs://…` / `s3://…` (a bucket path,
+    streamed through vLLM's Run:ai streamer)."""
     parameters: float
+    """The model's parameter count: a number or a count like `7.6B`, `70B`, `350M`; with `dtype` it sizes the
+    weights, which must fit the tensor-parallel group's GPUs."""
     dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
+    """The weights' data type (default `bfloat16`)."""
     gpu: GpuKind
+    """The GPU kind the model is served on; some node pool must provide it."""
     pool: Name | None = None
+    """The node pool to serve on. Default: the first pool of the model's GPU kind with purpose `serving`."""
     tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs per replica (vLLM's tensor parallelism); at most the pool's `gpusPerNode` (default 1)."""
     max_model_len: int = Field(default=8192, ge=256)
-    replicas: Replicas  # min defaults to the tier's
+    """Longest context (prompt + output) in tokens vLLM accepts (at least 256; default 8192)."""
+    replicas: Replicas
+    """The replica range, `{min, max}`."""
     autoscaling: ModelAutoscaling = ModelAutoscaling()
+    """When KEDA adds replicas: `{waitingRequestsPerReplica, kvCacheUsageThreshold}`."""
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -97,27 +114,45 @@ class Training(ConfigModel):
     """The single-GPU-node training job. Its image is `artifacts.trainingImage`."""
 
     gpu: GpuKind
+    """The GPU kind the job trains on; some node pool must provide it."""
     gpus: int = Field(default=1, ge=1)
+    """GPUs the job uses, on one node: at most its pool's `gpusPerNode` (default 1)."""
     pool: Name | None = None
+    """The node pool to train on. Default: the first pool of the GPU kind with purpose `training`, else of
+    that GPU kind."""
     command: list[str] = Field(default=[])
+    """The container's command; default: the image's entrypoint."""
     args: list[str] = Field(default=[])
+    """The container's arguments; default: the image's."""
     env: dict[EnvName, str] = Field(default={})
-    # Where checkpoints go: a bucket path (handed to the job as CHECKPOINT_DIR) or, without one,
-    # a persistent volume of this size mounted at /checkpoints.
+    """Extra environment variables of the job."""
     checkpoint_bucket: Annotated[str, Field(pattern=r"^(gs|s3)://[\w.-]+(/\S*)?$")] | None = None
+    """Where checkpoints go: a bucket path (`gs://…` or `s3://…`), handed to the job as `CHECKPOINT_DIR`.
+    Default: a persistent volume of `checkpointVolumeGb` mounted at /checkpoints."""
     checkpoint_volume_gb: int = Field(default=500, ge=10)
+    """Without `checkpointBucket`: the checkpoint volume's size in GB (default 500). A zonal disk: once written,
+    later runs must land in its zone, so pin the training pool with `zones: [<one zone>]` or use a bucket."""
     # Suspended by default: `pulumi up` never starts GPU spend nobody asked for.
     suspend: bool = True
+    """Whether the job is suspended (default true); set false to run it."""
 
 
 class Rollout(ConfigModel):
     """CPU rollout workers. Their image is `artifacts.rolloutImage`."""
 
     pool: Name
+    """The CPU node pool the workers run on (in KubeRay mode also the Ray head and CPU workers)."""
     replicas: Replicas
+    """The worker count range, `{min, max}`."""
     cpu_per_worker: float = Field(default=1.0, gt=0)
+    """CPU cores requested per worker (default 1)."""
     memory_gib_per_worker: float = Field(default=2.0, gt=0)
+    """Memory requested per worker, in GiB (default 2)."""
     command: list[str] = Field(default=[])
+    """The container's command; default: the image's entrypoint."""
     args: list[str] = Field(default=[])
+    """The container's arguments; default: the image's."""
     env: dict[EnvName, str] = Field(default={})
+    """Extra environment variables of the workers."""
     target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+    """CPU utilisation in percent the autoscaler keeps the workers at (10..100; default 70)."""
