@@ -1,0 +1,97 @@
+"""EKS: the `aws` block and the rules that only concern a stack on EKS."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from infra.config.artifacts import Charts
+from infra.config.base import ConfigModel
+from infra.config.budget import Budget
+
+
+class Aws(ConfigModel):
+    """EKS: where the cluster runs and how its network is laid out."""
+
+    # Commercial partition only: ARNs here are arn:aws:… (GovCloud and China use arn:aws-us-gov / arn:aws-cn).
+    region: str
+    """A commercial AWS region, e.g. `us-east-1` (GovCloud and China are not supported)."""
+    # EKS requires subnets in two zones, and GPU capacity is found in whichever has it.
+    zones: list[str] = Field(min_length=2, max_length=6)
+    """Two to six zones of the region, e.g. `[us-east-1a, us-east-1b]`."""
+    vpc_cidr: str = "10.40.0.0/16"
+    """The VPC's range, a /16../20 (default 10.40.0.0/16): a private /19 per zone (for /16), small public
+    subnets (NAT, load balancers)."""
+    nat_gateway_per_zone: bool = False
+    """One NAT gateway per zone (survives a zone outage) instead of one shared (costs less); default false."""
+    cluster_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.33"
+    """The EKS Kubernetes version, `1.NN` (default 1.33)."""
+    # Private, versioned, encrypted; serving pods read it through their service account's role.
+    weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
+    """The S3 bucket model weights are read from. Default: a name Pulumi derives,
+    `llm-fleet-<stack, lowercased, at most 18 chars>-weights-<suffix>` (S3 names are global)."""
+    # Not the identity that runs `pulumi up`: it is the cluster's admin already (bootstrap cluster creator
+    # admin permissions), and a second access entry for the same principal fails the deployment.
+    admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = Field(default=[])
+    """IAM role or user ARNs given cluster-admin through EKS access entries; never the identity that runs
+    `pulumi up` (it is admin already as the cluster's creator)."""
+
+    @field_validator("region")
+    @classmethod
+    def _commercial_region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}-[a-z]+-[0-9]", value) or value.startswith(("cn-", "us-gov-")):
+            raise ValueError("allowed: a commercial AWS region such as us-east-1; GovCloud and China need other "
+                             "ARNs, not supported")
+        return value
+
+    @model_validator(mode="after")
+    def _network(self) -> Aws:
+        for zone in self.zones:
+            if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
+                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}a)")
+        allowed = "allowed: an IPv4 /16../20 network with no host bits, e.g. 10.40.0.0/16"
+        try:
+            net = ipaddress.IPv4Network(self.vpc_cidr, strict=True)
+        except ValueError:
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network address; {allowed}") from None
+        if not 16 <= net.prefixlen <= 20:
+            raise ValueError(f"vpcCidr={self.vpc_cidr!r} has prefix /{net.prefixlen} (a private /+3 per zone); "
+                             f"{allowed}")
+        return self
+
+
+def check_eks_pool(max_nodes: int, reservation: str | None) -> None:
+    """What an EKS managed node group needs of a pool; ValueError (one finished sentence) if it is not so."""
+    if max_nodes < 1:
+        raise ValueError(f"maxNodes={max_nodes}: an EKS managed node group needs maxNodes >= 1; "
+                         "remove the pool instead")
+    if reservation is not None and not re.fullmatch(r"cr-[0-9a-f]{8,17}", reservation):
+        raise ValueError(f"reservation={reservation!r} is not an EC2 capacity reservation id "
+                         "(cr-0123456789abcdef0)")
+
+
+# Versions known to work together (EKS 1.33), named in errors so a missing pin is one copy-paste away.
+CHART_VERSION_EXAMPLES = {"cluster_autoscaler": "9.50.1", "nvidia_device_plugin": "0.17.4", "dcgm_exporter": "4.6.0",
+                          "metrics_server": "3.13.0"}
+AWS_BUDGET_NOTIFICATIONS = 10  # AWS Budgets: at most 10 notifications per budget
+
+
+def eks_problems(charts: Charts, budget: Budget | None) -> list[str]:
+    """What a stack on EKS needs beyond the `aws` block: the EKS-only charts pinned, a budget AWS can hold."""
+    problems: list[str] = []
+    for key in ("cluster_autoscaler", "nvidia_device_plugin", "dcgm_exporter", "metrics_server"):
+        if getattr(charts, key) is None:
+            problems.append(f"artifacts.charts.{to_camel(key)}: missing; cloud 'eks' installs this chart at the "
+                            f"pinned version, e.g. {to_camel(key)}: {CHART_VERSION_EXAMPLES[key]}")
+    if budget is not None and len(budget.thresholds) + len(budget.forecast_thresholds) > AWS_BUDGET_NOTIFICATIONS:
+        problems.append(
+            f"budget.thresholds = {budget.thresholds}: with budget.forecastThresholds = "
+            f"{budget.forecast_thresholds} that is {len(budget.thresholds) + len(budget.forecast_thresholds)} "
+            f"notifications; allowed: at most {AWS_BUDGET_NOTIFICATIONS} per AWS budget, both lists together")
+    if budget is not None and budget.currency != "USD":
+        problems.append(f"budget.currency = {budget.currency!r}: AWS Budgets track cost in USD; allowed: 'USD'")
+    return problems

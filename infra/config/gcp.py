@@ -1,0 +1,92 @@
+"""GKE: the `gcp` block (with its tier default, the release channel) and the rules that only concern GKE."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationInfo, model_validator
+from pydantic.alias_generators import to_camel
+
+from infra.config.base import ConfigModel, ReleaseChannel
+from infra.config.budget import Budget
+from infra.config.context import stack_context, with_defaults
+
+
+class Gcp(ConfigModel):
+    """GKE (`cloud: gke`): the project, where the cluster runs, and its VPC's ranges (none may overlap)."""
+
+    project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+    """The GCP project ID the cluster and its resources are created in."""
+    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+    """The GCP region of the (regional) cluster, e.g. `us-central1`."""
+    zones: list[str] = Field(min_length=1)
+    """Zones of the region nodes may run in, e.g. `[us-central1-a, us-central1-c]`; GPU pools only use zones
+    that sell their machine."""
+    billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None = None
+    """The billing account (`XXXXXX-XXXXXX-XXXXXX`) the budget is attached to; needed whenever there is a budget."""
+    private_nodes: bool = True
+    """Whether nodes have only private addresses (default true)."""
+    release_channel: ReleaseChannel | None = None
+    """The GKE release channel: `RAPID`, `REGULAR` or `STABLE`. Default: the tier's (`REGULAR` in dev and
+    staging, `STABLE` in prod)."""
+    subnet_cidr: str = "10.10.0.0/20"
+    """The nodes' subnet range (VPC-native; default 10.10.0.0/20)."""
+    pods_cidr: str = "10.16.0.0/14"
+    """The pods' secondary range (default 10.16.0.0/14)."""
+    services_cidr: str = "10.20.0.0/20"
+    """The services' secondary range (default 10.20.0.0/20)."""
+    # The source of the control plane's calls to nodes and webhooks.
+    master_cidr: str = "172.16.0.0/28"
+    """With private nodes: the control plane's range, a private /28 (default 172.16.0.0/28)."""
+    # GCP recommends a /23: cloud.google.com/load-balancing/docs/proxy-only-subnets.
+    proxy_only_subnet_cidr: str = "10.30.0.0/23"
+    """The proxy-only subnet the regional internal Gateway (`gke-l7-rilb`, KubeRay's incremental upgrade) runs
+    its Envoy proxies in (default 10.30.0.0/23)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tier_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        context = stack_context(info)
+        if context is None:
+            return data
+        return with_defaults(data, {"releaseChannel": context.profile.release_channel})
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> Gcp:
+        for zone in self.zones:
+            if not re.fullmatch(rf"{re.escape(self.region)}-[a-z]", zone):
+                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}-a)")
+        return self
+
+    @model_validator(mode="after")
+    def _ranges_apart(self) -> Gcp:
+        """The VPC's ranges must not overlap: GCP refuses a subnet or cluster whose range collides with another."""
+        keys = ("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr", "proxy_only_subnet_cidr")
+        nets: dict[str, ipaddress.IPv4Network] = {}
+        for key in keys:
+            value = getattr(self, key)
+            try:
+                nets[key] = ipaddress.IPv4Network(value, strict=True)
+            except ValueError:
+                raise ValueError(f"{to_camel(key)}={value!r} is not an IPv4 network address; allowed: a private "
+                                 "range with no host bits, e.g. 10.30.0.0/23") from None
+        if nets["master_cidr"].prefixlen != 28:
+            raise ValueError(f"masterCidr={self.master_cidr!r}: GKE's control plane range is a /28; allowed: a "
+                             "private /28 such as 172.16.0.0/28")
+        for i, key in enumerate(keys):
+            for other in keys[:i]:  # name the later (usually newer) range as the one to move
+                if nets[key].overlaps(nets[other]):
+                    raise ValueError(f"{to_camel(key)}={getattr(self, key)!r} overlaps {to_camel(other)}="
+                                     f"{getattr(self, other)!r}; allowed: ranges that overlap none of "
+                                     f"{', '.join(to_camel(k) for k in keys if k != key)}")
+        return self
+
+
+def gke_budget_problems(gcp: Gcp | None, budget: Budget | None) -> list[str]:
+    """A GCP budget hangs off a billing account: a stack with a budget on GKE must name one."""
+    if budget is not None and gcp is not None and gcp.billing_account is None:
+        return ["gcp.billingAccount: missing; a GCP budget is attached to a billing account "
+                "(format XXXXXX-XXXXXX-XXXXXX)"]
+    return []

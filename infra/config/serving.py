@@ -1,0 +1,70 @@
+"""The `serving` block: how models are served (plain vLLM or KubeRay), exposed, scaled and watched."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from infra.catalog import INTERNAL_GATEWAY_CLASS
+from infra.config.base import ConfigModel, Name, ipv4_networks
+from infra.config.context import stack_context, with_defaults
+
+
+class WorkingHours(ConfigModel):
+    """When GPU models may run; outside these hours KEDA scales them to zero (dev tier)."""
+
+    timezone: str = "UTC"
+    """The IANA time zone the cron expressions are read in, e.g. `Europe/Berlin` (default `UTC`)."""
+    start: str = "0 8 * * 1-5"
+    """When models scale up: a 5-field cron expression (default `0 8 * * 1-5`, 08:00 on weekdays)."""
+    end: str = "0 20 * * 1-5"
+    """When models scale to zero: a 5-field cron expression (default `0 20 * * 1-5`, 20:00 on weekdays)."""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a 5-field cron expression, e.g. '0 8 * * 1-5'")
+        return value
+
+
+class Serving(ConfigModel):
+    """How models are served and who may reach them."""
+
+    mode: Literal["vllm", "kuberay"] = "vllm"
+    """How models are served: `vllm` (plain Deployments, default) or `kuberay` (Ray Serve LLM on a RayService)."""
+    expose: Literal["cluster-ip", "internal-load-balancer"] = "cluster-ip"
+    """How the OpenAI API is exposed: `cluster-ip` (inside the cluster, default) or `internal-load-balancer`."""
+    api_access_from: list[Name] = Field(default=[])
+    """Namespaces allowed to call the OpenAI API besides the rollout workers' (e.g. a gateway's)."""
+    # The internal load balancer's loadBalancerSourceRanges and the NetworkPolicy's ipBlocks; the default (filled
+    # by StackConfig) is all an internal load balancer can be reached from without peering.
+    api_client_cidrs: list[str] | None = None
+    """With `expose: internal-load-balancer`: the IPv4 CIDRs whose clients may call the API. Default: the stack's
+    own network (GKE `gcp.subnetCidr`, EKS `aws.vpcCidr`); required on an existing cluster; never 0.0.0.0/0."""
+    monitoring: Literal["platform", "self-hosted"] = "platform"
+    """Where metrics go: `platform` (default: the platform's choice, GKE Managed Prometheus; on EKS and existing
+    clusters a kube-prometheus-stack we install) or `self-hosted` (a kube-prometheus-stack we install)."""
+    drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
+    """Seconds a stopping replica may take to finish its requests (10..3600; default 120)."""
+    working_hours: WorkingHours | None = None
+    """When GPU models may run, `{timezone, start, end}`; outside them KEDA scales models to zero. Default: always."""
+    gateway_class: str | None = None
+    """KubeRay mode: the GatewayClass the incremental (prod) upgrade routes through. Default: `gke-l7-rilb` on
+    GKE; on EKS and existing clusters name one the cluster runs."""
+    ray_target_ongoing_requests: int = Field(default=16, ge=1)
+    """KubeRay mode: ongoing requests per replica Ray Serve's autoscaler aims at (default 16)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cloud_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        context = stack_context(info)
+        if context is None or context.cloud not in INTERNAL_GATEWAY_CLASS:
+            return data
+        return with_defaults(data, {"gatewayClass": INTERNAL_GATEWAY_CLASS[context.cloud]})
+
+    @field_validator("api_client_cidrs")
+    @classmethod
+    def _client_cidrs(cls, value: list[str] | None) -> list[str] | None:
+        return ipv4_networks(value, example="10.10.0.0/20")

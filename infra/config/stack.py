@@ -1,0 +1,120 @@
+"""The whole stack: `StackConfig`, the one typed model of every `llm-fleet:*` key, read once.
+
+Owns the top-level keys, the defaults that depend on more than one block (the tier's budget, the model
+API's client ranges from the stack's own network), and the lookups of a workload's pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, ValidationInfo, model_validator
+
+from infra.catalog import SYSTEM_MACHINE_TYPE, GpuKind
+from infra.config.access import ControlPlane
+from infra.config.artifacts import Artifacts
+from infra.config.aws import Aws
+from infra.config.base import Cloud, ConfigModel, Tier
+from infra.config.budget import Alerts, Budget, PriceOverride
+from infra.config.context import StackContext, stack_context
+from infra.config.existing import Existing
+from infra.config.gcp import Gcp
+from infra.config.pools import NodePool, SystemPool
+from infra.config.serving import Serving
+from infra.config.tiers import TIER_PROFILES, TierProfile
+from infra.config.workloads import Model, Rollout, Training
+
+
+class StackConfig(ConfigModel):
+    """Everything under the `llm-fleet:` namespace of `Pulumi.<stack>.yaml`. Unknown keys are errors."""
+
+    tier: Tier
+    """The environment tier, `dev`, `staging` or `prod`: every tier default (capacity, minimums, protection,
+    budget, release channel, API access) follows from it."""
+    cloud: Cloud = "gke"
+    """Where the stack runs: `gke` (default), `eks` or `existing`; each needs its own block, and only it."""
+    gcp: Gcp | None = None
+    """`cloud: gke`: the GCP project, region, zones and VPC ranges."""
+    aws: Aws | None = None
+    """`cloud: eks`: the AWS region, zones and VPC."""
+    existing: Existing | None = None
+    """`cloud: existing`: how to reach the cluster and how its GPU nodes are labelled and sized."""
+    node_pools: list[NodePool] = Field(min_length=1)
+    """The GPU and CPU node pools (at least one)."""
+    # Validated (so it gets its cloud's machine type) when the cloud has one; an existing cluster has none of ours.
+    system_pool: SystemPool = Field(default_factory=SystemPool.model_construct)
+    """The small CPU pool for cluster services (KEDA, operators, monitoring): `{machineType, minNodes, maxNodes}`."""
+    models: list[Model] = Field(default=[])
+    """The models to serve."""
+    training: Training | None = None
+    """The single-node GPU training job; default: none."""
+    rollout: Rollout | None = None
+    """The CPU rollout workers (required in KubeRay mode, whose Ray head runs on their pool); default: none."""
+    budget: Budget | None = None
+    """The monthly budget. Default: `{monthlyAmount: 1000}` in dev, `{monthlyAmount: 5000}` in staging; prod
+    requires one."""
+    alerts: Alerts = Alerts()
+    """Where Alertmanager sends firing alerts: `email`, Slack, a webhook, PagerDuty."""
+    # Validated when left out, so the block's defaults for the cloud and tier apply.
+    serving: Serving = Field(default={}, validate_default=True)  # type: ignore[assignment]
+    """How models are served, exposed, scaled and watched."""
+    control_plane: ControlPlane = Field(default={}, validate_default=True)  # type: ignore[assignment]
+    """Who may reach the cluster API: `{authorizedNetworks}`."""
+    hf_token: str | None = None
+    """A secret: the Hugging Face token for gated models (`pulumi config set --secret llm-fleet:hfToken hf_…`);
+    it reaches pods only through a Kubernetes Secret."""
+    artifacts: Artifacts
+    """Every version pulled at deploy time (images by digest, charts, model revisions), promoted as one unit."""
+    pricing: dict[GpuKind, PriceOverride] = Field(default={})
+    """Per GPU kind, `{onDemand, spot}` USD per GPU-hour overriding the catalog's prices."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stack_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        context = stack_context(info)
+        if context is None or not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        if context.cloud in SYSTEM_MACHINE_TYPE:
+            filled.setdefault("systemPool", {})
+        serving = filled.get("serving")
+        if isinstance(serving, dict) and serving.get("expose") == "internal-load-balancer":
+            # An internal load balancer is reachable from the stack's own network: that is the default client range.
+            own = _own_network(filled, context)
+            if own is not None and "apiClientCidrs" not in serving:
+                filled["serving"] = {**serving, "apiClientCidrs": own}
+        if "budget" not in filled and context.profile.default_budget_usd is not None:
+            filled["budget"] = {"monthlyAmount": context.profile.default_budget_usd}
+        return filled
+
+    @property
+    def profile(self) -> TierProfile:
+        return TIER_PROFILES[self.tier]
+
+    def pool(self, name: str) -> NodePool:
+        return next(p for p in self.node_pools if p.name == name)
+
+    def pool_for(self, gpu: GpuKind, pool: str | None, purpose: str) -> NodePool | None:
+        """The pool a GPU workload lands on: the named one, else the first of that GPU kind and purpose."""
+        if pool is not None:
+            return next((p for p in self.node_pools if p.name == pool), None)
+        candidates = [p for p in self.node_pools if p.gpu == gpu]
+        return next((p for p in candidates if p.purpose == purpose), candidates[0] if candidates else None)
+
+    def model_pool(self, model: Model) -> NodePool:
+        pool = self.pool_for(model.gpu, model.pool, "serving")
+        assert pool is not None, "validated in the cross-checks"
+        return pool
+
+
+def _own_network(data: dict[str, Any], context: StackContext) -> list[Any] | None:
+    """[the stack's own network range], as written (or defaulted) in its platform block: GKE's subnet, EKS's VPC.
+
+    None without a platform block of ours (an existing cluster): its network is unknown.
+    """
+    block = data.get({"gke": "gcp", "eks": "aws"}.get(context.cloud, ""))
+    if not isinstance(block, dict):
+        return None
+    if context.cloud == "gke":
+        return [block.get("subnetCidr", Gcp.model_fields["subnet_cidr"].default)]
+    return [block.get("vpcCidr", Aws.model_fields["vpc_cidr"].default)]

@@ -1,0 +1,158 @@
+"""What runs on the pools: the served `models`, the `training` job and the `rollout` workers.
+
+Owns their schema, the replica range (its minimum defaults to the tier's), and the weight arithmetic
+(bytes per parameter, vLLM's memory cap) a model is checked against.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from infra.catalog import GpuKind
+from infra.config.base import TIER_DEFAULT, ConfigModel, EnvName, Name
+from infra.config.context import stack_context, with_defaults
+
+# vLLM's default --gpu-memory-utilization: the share of each GPU vLLM allows itself.
+GPU_MEMORY_UTILIZATION = 0.90
+# Weights must leave this share of vLLM's budget free for the KV cache, activations and CUDA
+# graphs; below ~20 % vLLM starts but serves only a handful of concurrent sequences.
+WEIGHT_HEADROOM = 0.20
+BYTES_PER_PARAMETER = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+
+
+class Replicas(ConfigModel):
+    """How many replicas (pods) may run: the autoscaler moves between `min` and `max`."""
+
+    min: int = Field(ge=0, json_schema_extra=TIER_DEFAULT)
+    """Fewest replicas. Default: the tier's (dev 0, staging and prod 1); a vLLM model at 0 needs
+    `serving.workingHours` to wake it."""
+    max: int = Field(ge=1)
+    """Most replicas (at least 1); for a model, its pool must hold `max` × `tensorParallelSize` GPUs."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tier_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        context = stack_context(info)
+        if context is None:
+            return data
+        return with_defaults(data, {"min": context.profile.min_replicas})
+
+    @model_validator(mode="after")
+    def _order(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"min={self.min} is above max={self.max}")
+        return self
+
+
+_PARAMS = re.compile(r"^\s*(?P<n>\d+(\.\d+)?)\s*(?P<unit>[KMBT]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+
+
+def _parse_parameters(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = _PARAMS.match(str(value))
+    if not m:
+        raise ValueError("parameters must be a number or a count like '8B', '70B', '350M'")
+    return float(m["n"]) * _UNITS[m["unit"].upper()]
+
+
+class ModelAutoscaling(ConfigModel):
+    """KEDA triggers: queued requests per replica, and optionally KV-cache pressure."""
+
+    waiting_requests_per_replica: float = Field(default=4, gt=0)
+    """Queued requests per replica above which KEDA adds a replica (default 4)."""
+    kv_cache_usage_threshold: float | None = Field(default=None, gt=0, le=1)
+    """Share of the KV cache in use (0..1] above which KEDA adds a replica; default: not a trigger."""
+
+
+class Model(ConfigModel):
+    """A model to serve. Its revision is pinned in `artifacts.modelRevisions`, so promotion moves it."""
+
+    name: Name
+    """The model's name (lowercase, dashes): names its Deployment or Ray app and its key in
+    `artifacts.modelRevisions`; unique among the models."""
+    source: str = Field(pattern=r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$")
+    """Where the weights come from: `hf://<org>/<repo>` (Hugging Face) or `gs://…` / `s3://…` (a bucket path,
+    streamed through vLLM's Run:ai streamer)."""
+    parameters: float
+    """The model's parameter count: a number or a count like `7.6B`, `70B`, `350M`; with `dtype` it sizes the
+    weights, which must fit the tensor-parallel group's GPUs."""
+    dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
+    """The weights' data type (default `bfloat16`)."""
+    gpu: GpuKind
+    """The GPU kind the model is served on; some node pool must provide it."""
+    pool: Name | None = None
+    """The node pool to serve on. Default: the first pool of the model's GPU kind with purpose `serving`."""
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs per replica (vLLM's tensor parallelism); at most the pool's `gpusPerNode` (default 1)."""
+    max_model_len: int = Field(default=8192, ge=256)
+    """Longest context (prompt + output) in tokens vLLM accepts (at least 256; default 8192)."""
+    replicas: Replicas
+    """The replica range, `{min, max}`."""
+    autoscaling: ModelAutoscaling = ModelAutoscaling()
+    """When KEDA adds replicas: `{waitingRequestsPerReplica, kvCacheUsageThreshold}`."""
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parse_params(cls, value: Any) -> float:
+        return _parse_parameters(value)
+
+    @property
+    def weights_gb(self) -> float:
+        return self.parameters * BYTES_PER_PARAMETER[self.dtype] / 1e9
+
+    @property
+    def is_huggingface(self) -> bool:
+        return self.source.startswith("hf://")
+
+
+class Training(ConfigModel):
+    """The single-GPU-node training job. Its image is `artifacts.trainingImage`."""
+
+    gpu: GpuKind
+    """The GPU kind the job trains on; some node pool must provide it."""
+    gpus: int = Field(default=1, ge=1)
+    """GPUs the job uses, on one node: at most its pool's `gpusPerNode` (default 1)."""
+    pool: Name | None = None
+    """The node pool to train on. Default: the first pool of the GPU kind with purpose `training`, else of
+    that GPU kind."""
+    command: list[str] = Field(default=[])
+    """The container's command; default: the image's entrypoint."""
+    args: list[str] = Field(default=[])
+    """The container's arguments; default: the image's."""
+    env: dict[EnvName, str] = Field(default={})
+    """Extra environment variables of the job."""
+    checkpoint_bucket: Annotated[str, Field(pattern=r"^(gs|s3)://[\w.-]+(/\S*)?$")] | None = None
+    """Where checkpoints go: a bucket path (`gs://…` or `s3://…`), handed to the job as `CHECKPOINT_DIR`.
+    Default: a persistent volume of `checkpointVolumeGb` mounted at /checkpoints."""
+    checkpoint_volume_gb: int = Field(default=500, ge=10)
+    """Without `checkpointBucket`: the checkpoint volume's size in GB (default 500). A zonal disk: once written,
+    later runs must land in its zone, so pin the training pool with `zones: [<one zone>]` or use a bucket."""
+    # Suspended by default: `pulumi up` never starts GPU spend nobody asked for.
+    suspend: bool = True
+    """Whether the job is suspended (default true); set false to run it."""
+
+
+class Rollout(ConfigModel):
+    """CPU rollout workers. Their image is `artifacts.rolloutImage`."""
+
+    pool: Name
+    """The CPU node pool the workers run on (in KubeRay mode also the Ray head and CPU workers)."""
+    replicas: Replicas
+    """The worker count range, `{min, max}`."""
+    cpu_per_worker: float = Field(default=1.0, gt=0)
+    """CPU cores requested per worker (default 1)."""
+    memory_gib_per_worker: float = Field(default=2.0, gt=0)
+    """Memory requested per worker, in GiB (default 2)."""
+    command: list[str] = Field(default=[])
+    """The container's command; default: the image's entrypoint."""
+    args: list[str] = Field(default=[])
+    """The container's arguments; default: the image's."""
+    env: dict[EnvName, str] = Field(default={})
+    """Extra environment variables of the workers."""
+    target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+    """CPU utilisation in percent the autoscaler keeps the workers at (10..100; default 70)."""
