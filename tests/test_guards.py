@@ -59,7 +59,7 @@ from dataclasses import replace  # noqa: E402
 
 import pytest  # noqa: E402
 
-from infra.guards import StackPlan  # noqa: E402
+from infra.guards.base import StackPlan  # noqa: E402
 from infra.guards.exposure import no_unrequested_load_balancer  # noqa: E402
 from infra.guards.images import images_pinned_by_digest  # noqa: E402
 from infra.guards.scheduling import (  # noqa: E402
