@@ -26,9 +26,17 @@ from infra.config.base import ANY_ADDRESS, NAMESPACE, ConfigError
 from infra.config.existing import Existing, existing_node_size
 from infra.config.loading import load_config, parse_engine_config, parse_stack_config
 from infra.config.pools import NodePool, Taint, gpu_pool_shape
+from infra.config.serving import WorkingHours
 from infra.config.stack import StackConfig
 from infra.config.tiers import TIER_PROFILES
-from infra.config.workloads import BYTES_PER_PARAMETER, GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM, Model
+from infra.config.workloads import (
+    BYTES_PER_PARAMETER,
+    GPU_MEMORY_UTILIZATION,
+    WEIGHT_HEADROOM,
+    Model,
+    Rollout,
+    Training,
+)
 
 __all__ = [
     "ANY_ADDRESS",
@@ -42,8 +50,11 @@ __all__ = [
     "Existing",
     "Model",
     "NodePool",
+    "Rollout",
     "StackConfig",
     "Taint",
+    "Training",
+    "WorkingHours",
     "existing_node_size",
     "gpu_pool_shape",
     "load_config",
