@@ -348,14 +348,15 @@ def test_egress_isolation_of_the_caller_counts_too(world):
 
 
 def test_ip_blocks_admit_address_ranges_inside_them_and_not_in_except():
-    from infra.flows import Addresses, Pods, _peer_matches
+    from infra.flows import Addresses, Pods
+    from infra.flows.network_policy import peer_matches
 
     vpc = Addresses(("10.10.0.0/20",), "clients", "lb-clients")
     block = {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.10.8.0/21"]}}
-    assert _peer_matches({"ipBlock": {"cidr": "10.0.0.0/8"}}, "ns", vpc, {}) is True
-    assert _peer_matches(block, "ns", vpc, {}) is False  # part of the clients' range is excepted
-    assert _peer_matches({"ipBlock": {"cidr": "10.10.0.0/24"}}, "ns", vpc, {}) is False  # only part of it
-    assert _peer_matches({"ipBlock": {"cidr": "0.0.0.0/0"}}, "ns", Pods("ns", {}, {}, "pods"), {}) is False
+    assert peer_matches({"ipBlock": {"cidr": "10.0.0.0/8"}}, "ns", vpc, {}) is True
+    assert peer_matches(block, "ns", vpc, {}) is False  # part of the clients' range is excepted
+    assert peer_matches({"ipBlock": {"cidr": "10.10.0.0/24"}}, "ns", vpc, {}) is False  # only part of it
+    assert peer_matches({"ipBlock": {"cidr": "0.0.0.0/0"}}, "ns", Pods("ns", {}, {}, "pods"), {}) is False
 
 
 # Review 3: the regional internal Gateway's health checks come from Google's ranges, not the proxy-only subnet.
