@@ -97,7 +97,7 @@ def test_gke_staging_to_eks_prod_rewrites_every_image_to_a_repository_eks_prod_c
                                 "Pulumi.eks-prod.yaml": EKS_PROD})
     staging = images(artifacts(repo / "Pulumi.staging.yaml"))
     promotion = promote("staging", "eks-prod", repo)
-    assert promotion.written
+    assert promotion.written is True
     plan = run_plan("eks-prod", repo)
     host, declared = ecr_repositories(plan)
     promoted = images(artifacts(repo / "Pulumi.eks-prod.yaml"))
@@ -116,13 +116,16 @@ def test_eks_to_eks_promotion_leaves_nothing_pulling_from_the_source_stacks_repo
                                 "Pulumi.eks-staging.yaml": eks_stack_file("eks-staging", "staging")})
     dev = images(artifacts(repo / "Pulumi.eks-dev.yaml"))
     promotion = promote("eks-dev", "eks-staging", repo)
-    assert promotion.written
+    assert promotion.written is True
     staging = images(artifacts(repo / "Pulumi.eks-staging.yaml"))
     assert not [ref for ref in staging.values() if "/llm-fleet-eks-dev/" in ref]
     host, declared = ecr_repositories(run_plan("eks-staging", repo))
-    for key, ref in staging.items():
-        if ref.startswith(f"{host}/"):
-            assert repository_of(ref, host) in declared, (key, ref)
+    # Our three images now live in staging's own repositories; the public Ray image stays where it is.
+    on_ecr = {key: repository_of(ref, host) for key, ref in staging.items() if ref.startswith(f"{host}/")}
+    assert on_ecr == {"servingImage": "llm-fleet-eks-staging/vllm-serving",
+                      "rolloutImage": "llm-fleet-eks-staging/rollout-worker",
+                      "trainingImage": "llm-fleet-eks-staging/trainer"}
+    assert set(on_ecr.values()) <= declared, declared
     assert {frm for frm, _ in promotion.image_copies} == {ref for ref in dev.values() if "/llm-fleet-eks-dev/" in ref}
 
 

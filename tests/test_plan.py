@@ -77,8 +77,10 @@ def test_budget_has_its_thresholds_channels_and_topic(plan_of):
     channels = plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert sorted(c.inputs["labels"]["email_address"] for c in channels) == [
         "finops@acme.example", "ml-platform@acme.example"]
-    assert len(b["allUpdatesRule"]["monitoringNotificationChannels"]) == 2
-    assert b["allUpdatesRule"]["pubsubTopic"]
+    # Every budget update goes to both e-mail channels and to the stack's own Pub/Sub topic (for automation).
+    (topic,) = plan.of_type("gcp:pubsub/topic:Topic")
+    assert (topic.inputs["name"], topic.inputs["project"]) == ("llm-fleet-prod-budget", "acme-llm-prod")
+    assert sorted(budget.property_dependencies["allUpdatesRule"]) == sorted([topic.urn, *(c.urn for c in channels)])
 
 
 def test_stateful_resources_are_protected_in_prod_only(plan_of):
