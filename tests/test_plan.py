@@ -9,7 +9,6 @@ import sys
 import pytest
 import yaml
 
-from infra.catalog import GPUS, GpuKind
 from infra.names import GPU_TAINT_KEY, POOL_LABEL
 from tests.conftest import ROOT, run_cli
 
@@ -37,7 +36,7 @@ def test_prod_a100_pool_is_warm_4_and_autoscales_to_12(plan_of):
     gpus = accel["count"]
     assert (autoscaling["totalMinNodeCount"] * gpus, autoscaling["totalMaxNodeCount"] * gpus) == (4, 12)
     assert "minNodeCount" not in autoscaling  # per-zone bounds would multiply by the zone count
-    assert accel["type"] == GPUS[GpuKind.A100_40GB].gke_accelerator
+    assert accel["type"] == "nvidia-tesla-a100"  # GKE's accelerator name for the A100 40GB
     assert accel["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
     assert pool["nodeConfig"]["spot"] is False
     assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in pool["nodeConfig"]["taints"]
