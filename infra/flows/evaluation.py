@@ -64,4 +64,3 @@ def _evaluate(net: _Network, flow: Flow) -> FlowResult:
             return FlowResult(flow, port, ok, (why, *((f"fix: {flow.fix}",) if ok is False else ())))
         by.append(why)
     return FlowResult(flow, port, True, tuple(by))
-

@@ -92,4 +92,3 @@ def load_balancer_firewall(resources: Sequence[PlannedResource], src: Addresses,
             return True, f"the cloud firewall of Service {namespace_of(r)}/{r.inputs['metadata'].get('name')} " \
                          f"(loadBalancerSourceRanges {ranges})"
     return False, "no LoadBalancer Service's loadBalancerSourceRanges admit the clients"
-

@@ -67,12 +67,10 @@ class FlowResult:
                 "allowed": self.allowed, "by": list(self.by)}
 
 
-
 @dataclass(frozen=True)
 class OpenPath:
     status: str  # fail | pass (asked for, outside prod)
     message: str
-
 
 
 def _nets(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network]:
@@ -85,4 +83,3 @@ def within(inner: Sequence[str], outer: Sequence[str], excluded: Sequence[str] =
         return False
     outs, excl = _nets(outer), _nets(excluded)
     return all(any(n.subnet_of(o) for o in outs) and not any(n.overlaps(e) for e in excl) for n in _nets(inner))
-

@@ -37,7 +37,6 @@ def _model_source(source: str) -> Addresses:
     return Addresses((ANY_ADDRESS,), where, "internet")
 
 
-
 def needed_flows(cfg: StackConfig, resources: Sequence[PlannedResource]) -> list[Flow]:
     pods = rendered_pods(resources)
     flows: list[Flow] = []
@@ -148,4 +147,3 @@ def _gateway_flows(ray_service: PlannedResource, head: Pods, resources: Sequence
                        f"admit {cidr} on the serve port in the Ray NetworkPolicy (infra/workloads/kuberay.py)")
                   for cidr in GCP_HEALTH_CHECK_RANGES]
     return flows
-

@@ -33,7 +33,6 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     return True
 
 
-
 @dataclass(frozen=True)
 class Policy:
     namespace: str
@@ -103,4 +102,3 @@ def policy_verdict(policies: Sequence[Policy], pods: Pods, direction: str, other
                 return True, f"{policy} {rules_key}[{i}]"
     names = ", ".join(str(p) for p in isolating)
     return False, f"{names} (isolates {pods} for {direction.lower()}; no rule admits {other} on {port}/{protocol})"
-

@@ -73,4 +73,3 @@ def control_plane(cfg: StackConfig, resources: Sequence[PlannedResource]) -> Add
 def proxy_only_ranges(resources: Sequence[PlannedResource]) -> tuple[str, ...]:
     return tuple(r.inputs["ipCidrRange"] for r in of_type(resources, "gcp:compute/subnetwork:Subnetwork")
                  if r.inputs.get("purpose") == "REGIONAL_MANAGED_PROXY" and r.inputs.get("role") == "ACTIVE")
-
