@@ -92,8 +92,10 @@ def test_private_gke_admits_the_control_plane_to_keda_on_6443_and_9443(plan_of, 
     master = cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"]
     (rule,) = [r for r in plan.of_type(FIREWALL) if master in r.inputs.get("sourceRanges", [])]
     assert {p for a in rule.inputs["allows"] for p in a["ports"]} == {"6443", "9443"}
-    node_tags = [set(p.inputs["nodeConfig"]["tags"]) for p in plan.of_type("gcp:container/nodePool:NodePool")]
-    assert node_tags and all(set(rule.inputs["targetTags"]) <= tags for tags in node_tags)  # every pool, system too
+    node_tags = {p.name: set(p.inputs["nodeConfig"]["tags"]) for p in plan.of_type("gcp:container/nodePool:NodePool")}
+    assert sorted(node_tags) == ["gke-pool-a100-serving", "gke-pool-h100-training", "gke-pool-rollout",
+                                 "gke-pool-system"]
+    assert all(set(rule.inputs["targetTags"]) <= tags for tags in node_tags.values())  # every pool, system too
 
 
 def test_public_dev_nodes_get_no_master_firewall(plan_of):
