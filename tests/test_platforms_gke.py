@@ -13,7 +13,7 @@ from tests.conftest import stack_config
 @pytest.mark.parametrize(("vcpus", "mem", "cpu_alloc", "mem_alloc"), [
     # GKE's documented reservations: 1 vCPU keeps 0.94; 4 GiB keeps 3 GiB minus the 100 MiB eviction margin
     (1, 4.0, 0.94, 2.9),
-    (12, 85.0, 11.91, 85.0 - (1 + 0.8 + 0.8 + 0.06 * 69) - 100 / 1024),
+    (12, 85.0, 12 - (0.06 + 0.01 + 2 * 0.005 + 8 * 0.0025), 85.0 - (1 + 0.8 + 0.8 + 0.06 * 69) - 100 / 1024),
     (96, 384.0, 96 - (0.06 + 0.01 + 2 * 0.005 + 92 * 0.0025),
      384.0 - (1 + 0.8 + 0.8 + 0.06 * 112 + 0.02 * 256) - 100 / 1024),
 ])
