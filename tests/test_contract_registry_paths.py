@@ -9,7 +9,6 @@ from __future__ import annotations
 import yaml
 
 from infra.plan import run_plan
-from infra.platforms.eks import SERVING_REPOSITORY
 from infra.promote import PromotionRefused, promote
 from tests.conftest import EXAMPLES_DIR, ROOT, git
 
@@ -85,7 +84,7 @@ def test_image_yml_pushes_the_serving_image_to_the_repository_the_stack_creates(
     (build,) = [s for s in workflow["jobs"]["build"]["steps"] if s.get("uses", "").startswith("docker/build-push")]
     registry_expr = "${{ steps.setup.outputs.registry }}"  # the stack's registryUrl output (the setup action)
     tag = build["with"]["tags"]
-    assert tag.startswith(f"{registry_expr}/{SERVING_REPOSITORY}:")
+    assert tag.startswith(f"{registry_expr}/vllm-serving:")  # the serving image's repository
     plan = plan_of("eks-prod")
     host, declared = ecr_repositories(plan)
     pushed = tag.replace(registry_expr, plan.outputs["registryUrl"]).rsplit(":", 1)[0]

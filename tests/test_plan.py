@@ -9,7 +9,6 @@ import sys
 import pytest
 import yaml
 
-from infra.names import GPU_TAINT_KEY, POOL_LABEL
 from tests.conftest import ROOT, run_cli
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -39,8 +38,8 @@ def test_prod_a100_pool_is_warm_4_and_autoscales_to_12(plan_of):
     assert accel["type"] == "nvidia-tesla-a100"  # GKE's accelerator name for the A100 40GB
     assert accel["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
     assert pool["nodeConfig"]["spot"] is False
-    assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in pool["nodeConfig"]["taints"]
-    assert pool["nodeConfig"]["labels"][POOL_LABEL] == "a100-serving"
+    assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"} in pool["nodeConfig"]["taints"]
+    assert pool["nodeConfig"]["labels"]["llm-fleet.dev/pool"] == "a100-serving"
 
 
 def test_prod_has_one_h100_for_training_and_a_rollout_cpu_pool(plan_of):

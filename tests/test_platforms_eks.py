@@ -11,7 +11,6 @@ from kubernetes.utils.quantity import parse_quantity
 from infra.catalog import GpuKind
 from infra.config import parse_stack_config
 from infra.cost import fleet_cost
-from infra.names import GPU_TAINT_KEY, POOL_LABEL, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT
 from infra.platforms import pool_facts
 from infra.platforms.eks import eks_allocatable, subnet_cidrs
 from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
@@ -73,9 +72,9 @@ def test_node_groups_carry_ami_instance_capacity_taints_and_labels(plan):
     assert (h100["instanceTypes"], h100["capacityType"]) == (["p5.4xlarge"], "SPOT")
     assert (rollout["amiType"], rollout["instanceTypes"]) == ("AL2023_x86_64_STANDARD", ["m7i.8xlarge"])
     for gpu_group in (a100, h100):
-        assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in gpu_group["taints"]
+        assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"} in gpu_group["taints"]
     assert "taints" not in rollout
-    assert a100["labels"][POOL_LABEL] == "a100-serving" and a100["labels"]["llm-fleet.dev/gpu"] == "a100-40gb"
+    assert a100["labels"]["llm-fleet.dev/pool"] == "a100-serving" and a100["labels"]["llm-fleet.dev/gpu"] == "a100-40gb"
     assert a100["scalingConfig"] == {"minSize": 1, "maxSize": 2, "desiredSize": 1}
     # The bundled NVMe becomes kubelet's ephemeral storage (nodeadm RAID0) on GPU nodes.
     templates = {r.name: r.inputs for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
@@ -101,8 +100,8 @@ def test_each_gpu_kind_gets_its_instance_type(gpu, gpus_per_node, instance, gpus
     raw["models"][0]["gpu"] = gpu
     facts = pool_facts(parse_stack_config(raw))["a100-serving"]
     assert (facts.machine_type, facts.gpus_per_node) == (instance, gpus)
-    assert facts.node_selector == {"node.kubernetes.io/instance-type": instance, POOL_LABEL: "a100-serving"}
-    assert facts.taints[0].key == GPU_TAINT_KEY
+    assert facts.node_selector == {"node.kubernetes.io/instance-type": instance, "llm-fleet.dev/pool": "a100-serving"}
+    assert facts.taints[0].key == "nvidia.com/gpu"
 
 
 def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
@@ -128,7 +127,7 @@ def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
 
 def test_serving_role_trusts_exactly_the_serving_service_account(plan):
     roles = {r.inputs.get("description"): r for r in plan.of_type("aws:iam/role:Role")}
-    role = roles[f"IRSA: {SERVING_NAMESPACE}/{SERVING_SERVICE_ACCOUNT}"]
+    role = roles["IRSA: llm-serving/model-server"]
     trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -149,10 +148,10 @@ def test_serving_role_trusts_exactly_the_serving_service_account(plan):
 
 def test_vllm_runs_as_the_serving_service_account_bound_to_the_role(plan):
     objects = {(o["kind"], o["metadata"]["name"]): o for o in plan.manifests()}
-    sa = objects[("ServiceAccount", SERVING_SERVICE_ACCOUNT)]
+    sa = objects[("ServiceAccount", "model-server")]
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/eks-serving-role")
     deployment = objects[("Deployment", "vllm-qwen-7b")]
-    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == SERVING_SERVICE_ACCOUNT
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "model-server"
 
 
 def test_weights_bucket_is_private_versioned_and_encrypted(plan):

@@ -8,7 +8,6 @@ import pytest
 
 from infra.config import parse_stack_config
 from infra.cost import fleet_cost
-from infra.names import GPU_TAINT_KEY
 from infra.platforms import pool_facts
 from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
 from tests.k8s_schema import is_core, validate
@@ -57,7 +56,7 @@ def test_gpu_pods_select_coreweave_labels(plan):
 def test_gpu_operator_preset_and_configured_taints():
     raw = stack_config(STACK)
     raw["existing"] = {"context": "kind-llm", "priceAs": "eks", "gpuNodes": {
-        "H100-80GB": {"taints": [{"key": GPU_TAINT_KEY, "value": "present"}], "vcpus": 64, "memoryGib": 512}}}
+        "H100-80GB": {"taints": [{"key": "nvidia.com/gpu", "value": "present"}], "vcpus": 64, "memoryGib": 512}}}
     raw["pricing"] = {}
     raw["nodePools"][0].update(minNodes=4, maxNodes=12)  # 1-GPU nodes: the preset's default node size
     cfg = parse_stack_config(raw)
@@ -65,7 +64,7 @@ def test_gpu_operator_preset_and_configured_taints():
     assert facts["a100-serving"].node_selector == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"}
     assert facts["a100-serving"].gpus_per_node == 1  # the GPU operator preset assumes nothing about node size
     h100 = facts["h100-training"]
-    assert [(t.key, t.effect) for t in h100.taints] == [(GPU_TAINT_KEY, "NoSchedule")]
+    assert [(t.key, t.effect) for t in h100.taints] == [("nvidia.com/gpu", "NoSchedule")]
     # 64 vCPUs, 512 GiB less the kubelet reservations GKE documents (used for clusters we did not build):
     # 0.06 + 0.01 + 2 x 0.005 + 60 x 0.0025 = 0.23 cores; 1 + 0.8 + 0.8 + 6.72 + 0.02 x 384 = 17.0 GiB + 100 MiB.
     assert h100.allocatable_cpu == pytest.approx(63.77, abs=0.005)

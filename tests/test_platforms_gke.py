@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from infra.config import parse_stack_config
-from infra.names import GPU_TAINT_KEY, POOL_LABEL
 from infra.platforms.gke import gke_allocatable, gke_pool_facts
 from tests.conftest import stack_config
 
@@ -26,8 +25,9 @@ def test_allocatable_follows_gke_reservations(vcpus, mem, cpu_alloc, mem_alloc):
 def test_gpu_pool_facts_carry_selector_taint_and_shape():
     facts = gke_pool_facts(parse_stack_config(stack_config("prod")))
     a100 = facts["a100-serving"]
-    assert a100.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100", POOL_LABEL: "a100-serving"}
-    assert a100.taints[0].key == GPU_TAINT_KEY and a100.taints[0].effect == "NoSchedule"
+    assert a100.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
+                                  "llm-fleet.dev/pool": "a100-serving"}
+    assert a100.taints[0].key == "nvidia.com/gpu" and a100.taints[0].effect == "NoSchedule"
     assert (a100.machine_type, a100.gpus_per_node, a100.max_gpus) == ("a2-highgpu-1g", 1, 12)
     # a2-highgpu-1g: 12 vCPUs, 85 GiB. GKE keeps 0.06 + 0.01 + 2 x 0.005 + 8 x 0.0025 = 0.10 cores, and
     # 1 + 0.8 + 0.8 + 0.06 x 69 = 6.74 GiB plus the 100 MiB eviction threshold: 11.90 cores, 78.16 GiB for pods.
@@ -41,7 +41,7 @@ def test_configured_taints_are_added_to_the_gpu_taint():
     raw = stack_config("prod")
     raw["nodePools"][0]["taints"] = [{"key": "team", "value": "ml", "effect": "NoExecute"}]
     facts = gke_pool_facts(parse_stack_config(raw))
-    assert [(t.key, t.effect) for t in facts["a100-serving"].taints] == [(GPU_TAINT_KEY, "NoSchedule"),
+    assert [(t.key, t.effect) for t in facts["a100-serving"].taints] == [("nvidia.com/gpu", "NoSchedule"),
                                                                            ("team", "NoExecute")]
 
 
