@@ -134,7 +134,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
         },
         "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
-        # The network paths the stack needs, and what admits (or blocks) each: see infra/flows.py.
+        # The network paths the stack needs, and what admits (or blocks) each: see infra/flows/.
         "flows": [f.as_json() for f in evaluate(plan.cfg, plan.resources)],
         "resources": [resource_json(r) for r in plan.resources],
         "outputs": plan.outputs,

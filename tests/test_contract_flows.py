@@ -92,8 +92,10 @@ def test_private_gke_admits_the_control_plane_to_keda_on_6443_and_9443(plan_of, 
     master = cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"]
     (rule,) = [r for r in plan.of_type(FIREWALL) if master in r.inputs.get("sourceRanges", [])]
     assert {p for a in rule.inputs["allows"] for p in a["ports"]} == {"6443", "9443"}
-    node_tags = [set(p.inputs["nodeConfig"]["tags"]) for p in plan.of_type("gcp:container/nodePool:NodePool")]
-    assert node_tags and all(set(rule.inputs["targetTags"]) <= tags for tags in node_tags)  # every pool, system too
+    node_tags = {p.name: set(p.inputs["nodeConfig"]["tags"]) for p in plan.of_type("gcp:container/nodePool:NodePool")}
+    assert sorted(node_tags) == ["gke-pool-a100-serving", "gke-pool-h100-training", "gke-pool-rollout",
+                                 "gke-pool-system"]
+    assert all(set(rule.inputs["targetTags"]) <= tags for tags in node_tags.values())  # every pool, system too
 
 
 def test_public_dev_nodes_get_no_master_firewall(plan_of):
@@ -348,14 +350,15 @@ def test_egress_isolation_of_the_caller_counts_too(world):
 
 
 def test_ip_blocks_admit_address_ranges_inside_them_and_not_in_except():
-    from infra.flows import Addresses, Pods, _peer_matches
+    from infra.flows import Addresses, Pods
+    from infra.flows.network_policy import peer_matches
 
     vpc = Addresses(("10.10.0.0/20",), "clients", "lb-clients")
     block = {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.10.8.0/21"]}}
-    assert _peer_matches({"ipBlock": {"cidr": "10.0.0.0/8"}}, "ns", vpc, {}) is True
-    assert _peer_matches(block, "ns", vpc, {}) is False  # part of the clients' range is excepted
-    assert _peer_matches({"ipBlock": {"cidr": "10.10.0.0/24"}}, "ns", vpc, {}) is False  # only part of it
-    assert _peer_matches({"ipBlock": {"cidr": "0.0.0.0/0"}}, "ns", Pods("ns", {}, {}, "pods"), {}) is False
+    assert peer_matches({"ipBlock": {"cidr": "10.0.0.0/8"}}, "ns", vpc, {}) is True
+    assert peer_matches(block, "ns", vpc, {}) is False  # part of the clients' range is excepted
+    assert peer_matches({"ipBlock": {"cidr": "10.10.0.0/24"}}, "ns", vpc, {}) is False  # only part of it
+    assert peer_matches({"ipBlock": {"cidr": "0.0.0.0/0"}}, "ns", Pods("ns", {}, {}, "pods"), {}) is False
 
 
 # Review 3: the regional internal Gateway's health checks come from Google's ranges, not the proxy-only subnet.

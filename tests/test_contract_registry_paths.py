@@ -9,7 +9,6 @@ from __future__ import annotations
 import yaml
 
 from infra.plan import run_plan
-from infra.platforms.eks import SERVING_REPOSITORY
 from infra.promote import PromotionRefused, promote
 from tests.conftest import EXAMPLES_DIR, ROOT, git
 
@@ -85,7 +84,7 @@ def test_image_yml_pushes_the_serving_image_to_the_repository_the_stack_creates(
     (build,) = [s for s in workflow["jobs"]["build"]["steps"] if s.get("uses", "").startswith("docker/build-push")]
     registry_expr = "${{ steps.setup.outputs.registry }}"  # the stack's registryUrl output (the setup action)
     tag = build["with"]["tags"]
-    assert tag.startswith(f"{registry_expr}/{SERVING_REPOSITORY}:")
+    assert tag.startswith(f"{registry_expr}/vllm-serving:")  # the serving image's repository
     plan = plan_of("eks-prod")
     host, declared = ecr_repositories(plan)
     pushed = tag.replace(registry_expr, plan.outputs["registryUrl"]).rsplit(":", 1)[0]
@@ -97,7 +96,7 @@ def test_gke_staging_to_eks_prod_rewrites_every_image_to_a_repository_eks_prod_c
                                 "Pulumi.eks-prod.yaml": EKS_PROD})
     staging = images(artifacts(repo / "Pulumi.staging.yaml"))
     promotion = promote("staging", "eks-prod", repo)
-    assert promotion.written
+    assert promotion.written is True
     plan = run_plan("eks-prod", repo)
     host, declared = ecr_repositories(plan)
     promoted = images(artifacts(repo / "Pulumi.eks-prod.yaml"))
@@ -116,13 +115,16 @@ def test_eks_to_eks_promotion_leaves_nothing_pulling_from_the_source_stacks_repo
                                 "Pulumi.eks-staging.yaml": eks_stack_file("eks-staging", "staging")})
     dev = images(artifacts(repo / "Pulumi.eks-dev.yaml"))
     promotion = promote("eks-dev", "eks-staging", repo)
-    assert promotion.written
+    assert promotion.written is True
     staging = images(artifacts(repo / "Pulumi.eks-staging.yaml"))
     assert not [ref for ref in staging.values() if "/llm-fleet-eks-dev/" in ref]
     host, declared = ecr_repositories(run_plan("eks-staging", repo))
-    for key, ref in staging.items():
-        if ref.startswith(f"{host}/"):
-            assert repository_of(ref, host) in declared, (key, ref)
+    # Our three images now live in staging's own repositories; the public Ray image stays where it is.
+    on_ecr = {key: repository_of(ref, host) for key, ref in staging.items() if ref.startswith(f"{host}/")}
+    assert on_ecr == {"servingImage": "llm-fleet-eks-staging/vllm-serving",
+                      "rolloutImage": "llm-fleet-eks-staging/rollout-worker",
+                      "trainingImage": "llm-fleet-eks-staging/trainer"}
+    assert set(on_ecr.values()) <= declared, declared
     assert {frm for frm, _ in promotion.image_copies} == {ref for ref in dev.values() if "/llm-fleet-eks-dev/" in ref}
 
 

@@ -176,7 +176,9 @@ def test_gke_checkpoint_bucket_is_a_named_prerequisite(plan_of, stack):
 def test_every_bucket_the_gke_stack_grants_on_is_named(plan_of, stack):
     plan = plan_of(stack)
     granted = {f"gs://{r.inputs['bucket']}" for r in plan.resources if r.type == BUCKET_GRANT}
-    assert granted and set(bucket_notes(plan)) == granted
+    # Each shipped GKE stack grants on one bucket: its trainer's checkpoint bucket (training.checkpointBucket).
+    assert granted == {f"gs://acme-llm-{stack}-checkpoints"}
+    assert set(bucket_notes(plan)) == granted
 
 
 def test_gke_bucket_model_source_is_a_named_prerequisite(make_stack):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.catalog import GKE_CPU_PRICES, GKE_GPU_PRICES, GpuKind, parse_cpu_machine
+from infra.catalog import GpuKind, parse_cpu_machine
 from infra.config import parse_stack_config
-from infra.cost import HOURS_PER_MONTH, fleet_cost
+from infra.cost import fleet_cost
 from infra.platforms import pool_facts
 from tests.conftest import stack_config
 
@@ -16,18 +16,25 @@ def cost_of(raw):
     return fleet_cost(cfg, pool_facts(cfg))
 
 
+# GCP list prices (us-central1) as the catalog dates them, per hour: A100-40GB on demand $3.67 (a2-highgpu-1g),
+# H100-80GB spot $2.95; n2 $0.031611 per vCPU + $0.004237 per GiB; e2 $0.021811 per vCPU + $0.002923 per GiB.
+
+
 def test_prod_cost_from_catalog_prices():
     cost = cost_of(stack_config("prod"))
     pools = {p.pool: p for p in cost.pools}
-    a100 = GKE_GPU_PRICES[GpuKind.A100_40GB].on_demand
-    assert pools["a100-serving"].hourly_min == pytest.approx(4 * a100)
-    assert pools["a100-serving"].hourly_max == pytest.approx(12 * a100)
-    assert pools["h100-training"].hourly_min == 0
-    assert pools["h100-training"].hourly_max == pytest.approx(GKE_GPU_PRICES[GpuKind.H100_80GB].spot)
-    n2 = GKE_CPU_PRICES["n2"]
-    assert pools["rollout"].node_hourly == pytest.approx(32 * n2.vcpu_hour + 128 * n2.gib_hour)
-    assert cost.daily_max == pytest.approx(24 * sum(p.hourly_max for p in cost.pools))
-    assert cost.monthly_max == pytest.approx(HOURS_PER_MONTH * cost.hourly_max)
+    assert (pools["a100-serving"].hourly_min, pools["a100-serving"].hourly_max) == (
+        pytest.approx(14.68), pytest.approx(44.04))  # 4 and 12 one-GPU nodes x $3.67
+    assert (pools["h100-training"].hourly_min, pools["h100-training"].hourly_max) == (0, pytest.approx(2.95))
+    # n2-standard-32: 32 x $0.031611 + 128 GiB x $0.004237 = $1.011552 + $0.542336 = $1.553888 per node-hour.
+    assert pools["rollout"].node_hourly == pytest.approx(1.553888)
+    assert pools["rollout"].hourly_max == pytest.approx(6.215552)  # 4 nodes
+    # e2-standard-4: 4 x $0.021811 + 16 GiB x $0.002923 = $0.134012; 3 nodes at most.
+    assert pools["system"].hourly_max == pytest.approx(0.402036)
+    # $0.402036 + $44.04 + $2.95 + $6.215552 = $53.607588 per hour at the top; x 24 a day, x 730 a month (8,760 / 12).
+    assert cost.hourly_max == pytest.approx(53.607588)
+    assert cost.daily_max == pytest.approx(1286.582112)
+    assert cost.monthly_max == pytest.approx(39133.53924)
 
 
 def test_adding_one_a100_node_adds_its_price_per_day():
@@ -36,7 +43,7 @@ def test_adding_one_a100_node_adds_its_price_per_day():
     raw["nodePools"][0]["maxNodes"] += 1
     raw["nodePools"][0]["minNodes"] += 1
     after = cost_of(raw)
-    a100_day = 24 * GKE_GPU_PRICES[GpuKind.A100_40GB].on_demand
+    a100_day = 88.08  # 24 h x $3.67
     assert after.daily_min - before.daily_min == pytest.approx(a100_day)
     assert after.daily_max - before.daily_max == pytest.approx(a100_day)
 
@@ -47,7 +54,7 @@ def test_pricing_override_wins_over_the_catalog():
     pools = {p.pool: p for p in cost_of(raw).pools}
     assert pools["a100-serving"].node_hourly == pytest.approx(2.0)
     # the spot H100 price is untouched by an on-demand A100 override
-    assert pools["h100-training"].node_hourly == pytest.approx(GKE_GPU_PRICES[GpuKind.H100_80GB].spot)
+    assert pools["h100-training"].node_hourly == pytest.approx(2.95)
 
 
 def test_multi_gpu_nodes_cost_per_gpu_times_gpus():
@@ -55,7 +62,7 @@ def test_multi_gpu_nodes_cost_per_gpu_times_gpus():
     raw["nodePools"][0].update(gpusPerNode=8, minNodes=1, maxNodes=2)
     raw["models"][0]["replicas"] = {"min": 1, "max": 16}
     pools = {p.pool: p for p in cost_of(raw).pools}
-    assert pools["a100-serving"].node_hourly == pytest.approx(8 * GKE_GPU_PRICES[GpuKind.A100_40GB].on_demand)
+    assert pools["a100-serving"].node_hourly == pytest.approx(29.36)  # a2-highgpu-8g: 8 x $3.67
 
 
 def test_alternatives_price_the_same_gpu_hours():

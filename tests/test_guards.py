@@ -30,11 +30,11 @@ def test_budget_guard_is_an_error_in_prod_and_a_warning_in_staging():
 
 
 def test_budget_guard_boundary_is_the_monthly_cost_at_max():
+    # prod at its maximum costs $53.607588/h x 730 h = $39,133.54 a month (worked out in tests/test_cost.py).
     raw = stack_config("prod")
-    monthly = plan_for(raw).cost.monthly_max
-    raw["budget"]["monthlyAmount"] = monthly + 1
+    raw["budget"]["monthlyAmount"] = 39134
     assert budget_covers_max_fleet(plan_for(raw)).status == "pass"
-    raw["budget"]["monthlyAmount"] = monthly - 1
+    raw["budget"]["monthlyAmount"] = 39133
     assert budget_covers_max_fleet(plan_for(raw)).status == "fail"
 
 

@@ -18,11 +18,15 @@ def test_core_objects_are_valid_kubernetes(shipped_plan):
         validate(obj)
 
 
+SERVED_MODEL = {"dev": "vllm-qwen-1b5", "staging": "vllm-qwen-7b", "prod": "vllm-qwen-7b"}
+
+
 @pytest.mark.skipif(not (CRD_DIR / "keda-v2.20.2-scaledobjects.yaml").is_file(),
                     reason=f"KEDA CRD schema not found in {CRD_DIR} (the shared/ folder beside the checkout)")
 def test_scaled_objects_match_the_keda_crd(shipped_plan):
     scaled = [o for o in shipped_plan.manifests() if o["kind"] == "ScaledObject"]
-    assert scaled
+    # Each shipped stack serves one model as a plain Deployment, which KEDA scales.
+    assert [o["metadata"]["name"] for o in scaled] == [SERVED_MODEL[shipped_plan.stack]]
     for obj in scaled:
         validate(obj)
 

@@ -9,8 +9,6 @@ import sys
 import pytest
 import yaml
 
-from infra.catalog import GPUS, GpuKind
-from infra.names import GPU_TAINT_KEY, POOL_LABEL
 from tests.conftest import ROOT, run_cli
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -37,11 +35,11 @@ def test_prod_a100_pool_is_warm_4_and_autoscales_to_12(plan_of):
     gpus = accel["count"]
     assert (autoscaling["totalMinNodeCount"] * gpus, autoscaling["totalMaxNodeCount"] * gpus) == (4, 12)
     assert "minNodeCount" not in autoscaling  # per-zone bounds would multiply by the zone count
-    assert accel["type"] == GPUS[GpuKind.A100_40GB].gke_accelerator
+    assert accel["type"] == "nvidia-tesla-a100"  # GKE's accelerator name for the A100 40GB
     assert accel["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
     assert pool["nodeConfig"]["spot"] is False
-    assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in pool["nodeConfig"]["taints"]
-    assert pool["nodeConfig"]["labels"][POOL_LABEL] == "a100-serving"
+    assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"} in pool["nodeConfig"]["taints"]
+    assert pool["nodeConfig"]["labels"]["llm-fleet.dev/pool"] == "a100-serving"
 
 
 def test_prod_has_one_h100_for_training_and_a_rollout_cpu_pool(plan_of):
@@ -77,8 +75,10 @@ def test_budget_has_its_thresholds_channels_and_topic(plan_of):
     channels = plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert sorted(c.inputs["labels"]["email_address"] for c in channels) == [
         "finops@acme.example", "ml-platform@acme.example"]
-    assert len(b["allUpdatesRule"]["monitoringNotificationChannels"]) == 2
-    assert b["allUpdatesRule"]["pubsubTopic"]
+    # Every budget update goes to both e-mail channels and to the stack's own Pub/Sub topic (for automation).
+    (topic,) = plan.of_type("gcp:pubsub/topic:Topic")
+    assert (topic.inputs["name"], topic.inputs["project"]) == ("llm-fleet-prod-budget", "acme-llm-prod")
+    assert sorted(budget.property_dependencies["allUpdatesRule"]) == sorted([topic.urn, *(c.urn for c in channels)])
 
 
 def test_stateful_resources_are_protected_in_prod_only(plan_of):

@@ -105,7 +105,21 @@ def test_rendered_workloads_differ_only_in_placement_storage_and_registry(three_
     IRSA), each GPU pod's CPU/memory requests (its share of one node of that cloud's machine) and a
     model rollout's maxUnavailable (0 where the pool has room for the surge pod at peak)."""
     gke = _workload_objects(three_platforms["prod"])
-    assert len(gke) > 10
+    # prod's workloads with self-hosted monitoring and a checkpoint volume: one model (qwen-7b) with its Service,
+    # policy, PDB, autoscaler, scraping, alerts and dashboard; the rollout workers; the training job and its volume;
+    # one service account each.
+    assert sorted(gke) == [
+        ("ConfigMap", "llm-serving", "llm-fleet-vllm-dashboard"),
+        ("Deployment", "llm-rollout", "rollout-worker"), ("Deployment", "llm-serving", "vllm-qwen-7b"),
+        ("HorizontalPodAutoscaler", "llm-rollout", "rollout-worker"), ("Job", "llm-training", "trainer"),
+        ("NetworkPolicy", "llm-serving", "vllm-qwen-7b"),
+        ("PersistentVolumeClaim", "llm-training", "trainer-checkpoints"),
+        ("PodDisruptionBudget", "llm-serving", "vllm-qwen-7b"),
+        ("PodMonitor", "llm-serving", "vllm-qwen-7b-metrics"),
+        ("PrometheusRule", "llm-serving", "llm-fleet-serving-alerts"),
+        ("ScaledObject", "llm-serving", "vllm-qwen-7b"), ("Service", "llm-serving", "vllm-qwen-7b"),
+        ("ServiceAccount", "llm-rollout", "rollout-worker"), ("ServiceAccount", "llm-serving", "model-server"),
+        ("ServiceAccount", "llm-training", "trainer")]
     for stack in EXAMPLES:
         assert three_platforms[stack].ok, stack
         other = _workload_objects(three_platforms[stack])

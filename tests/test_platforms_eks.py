@@ -8,10 +8,9 @@ import re
 import pytest
 from kubernetes.utils.quantity import parse_quantity
 
-from infra.catalog import EKS_GPU_PRICES, GpuKind
+from infra.catalog import GpuKind
 from infra.config import parse_stack_config
 from infra.cost import fleet_cost
-from infra.names import GPU_TAINT_KEY, POOL_LABEL, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT
 from infra.platforms import pool_facts
 from infra.platforms.eks import eks_allocatable, subnet_cidrs
 from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
@@ -73,9 +72,9 @@ def test_node_groups_carry_ami_instance_capacity_taints_and_labels(plan):
     assert (h100["instanceTypes"], h100["capacityType"]) == (["p5.4xlarge"], "SPOT")
     assert (rollout["amiType"], rollout["instanceTypes"]) == ("AL2023_x86_64_STANDARD", ["m7i.8xlarge"])
     for gpu_group in (a100, h100):
-        assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in gpu_group["taints"]
+        assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"} in gpu_group["taints"]
     assert "taints" not in rollout
-    assert a100["labels"][POOL_LABEL] == "a100-serving" and a100["labels"]["llm-fleet.dev/gpu"] == "a100-40gb"
+    assert a100["labels"]["llm-fleet.dev/pool"] == "a100-serving" and a100["labels"]["llm-fleet.dev/gpu"] == "a100-40gb"
     assert a100["scalingConfig"] == {"minSize": 1, "maxSize": 2, "desiredSize": 1}
     # The bundled NVMe becomes kubelet's ephemeral storage (nodeadm RAID0) on GPU nodes.
     templates = {r.name: r.inputs for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
@@ -101,8 +100,8 @@ def test_each_gpu_kind_gets_its_instance_type(gpu, gpus_per_node, instance, gpus
     raw["models"][0]["gpu"] = gpu
     facts = pool_facts(parse_stack_config(raw))["a100-serving"]
     assert (facts.machine_type, facts.gpus_per_node) == (instance, gpus)
-    assert facts.node_selector == {"node.kubernetes.io/instance-type": instance, POOL_LABEL: "a100-serving"}
-    assert facts.taints[0].key == GPU_TAINT_KEY
+    assert facts.node_selector == {"node.kubernetes.io/instance-type": instance, "llm-fleet.dev/pool": "a100-serving"}
+    assert facts.taints[0].key == "nvidia.com/gpu"
 
 
 def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
@@ -128,7 +127,7 @@ def test_a_reservation_pool_targets_its_capacity_reservation(make_stack):
 
 def test_serving_role_trusts_exactly_the_serving_service_account(plan):
     roles = {r.inputs.get("description"): r for r in plan.of_type("aws:iam/role:Role")}
-    role = roles[f"IRSA: {SERVING_NAMESPACE}/{SERVING_SERVICE_ACCOUNT}"]
+    role = roles["IRSA: llm-serving/model-server"]
     trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -149,10 +148,10 @@ def test_serving_role_trusts_exactly_the_serving_service_account(plan):
 
 def test_vllm_runs_as_the_serving_service_account_bound_to_the_role(plan):
     objects = {(o["kind"], o["metadata"]["name"]): o for o in plan.manifests()}
-    sa = objects[("ServiceAccount", SERVING_SERVICE_ACCOUNT)]
+    sa = objects[("ServiceAccount", "model-server")]
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/eks-serving-role")
     deployment = objects[("Deployment", "vllm-qwen-7b")]
-    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == SERVING_SERVICE_ACCOUNT
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "model-server"
 
 
 def test_weights_bucket_is_private_versioned_and_encrypted(plan):
@@ -255,7 +254,8 @@ def test_only_dev_images_go_with_a_destroy(make_stack, tier, deletes_images):
 
     root, name = make_stack(STACK, lambda c: c.update(tier=tier))
     repositories = run_plan(name, root).of_type("aws:ecr/repository:Repository")
-    assert repositories and all(r.inputs["forceDelete"] is deletes_images for r in repositories)
+    assert {r.inputs["name"]: r.inputs["forceDelete"] for r in repositories} == {
+        f"llm-fleet-test/{image}": deletes_images for image in ("vllm-serving", "rollout-worker", "trainer", "ray-llm")}
 
 
 def test_twelve_a100s_on_aws_are_paid_as_sixteen():
@@ -263,7 +263,8 @@ def test_twelve_a100s_on_aws_are_paid_as_sixteen():
     cost = fleet_cost(cfg, pool_facts(cfg))
     a100 = next(p for p in cost.pools if p.pool == "a100-serving")
     assert (a100.gpus_used_max, a100.gpus_paid_max, a100.gpus_used_min, a100.gpus_paid_min) == (12, 16, 4, 8)
-    assert a100.node_hourly == pytest.approx(8 * EKS_GPU_PRICES[GpuKind.A100_40GB].on_demand)
+    # A whole p4d.24xlarge is paid: 8 A100s at the dated list price of $2.75 each (AWS: $21.96/h per node) = $22/h.
+    assert a100.node_hourly == pytest.approx(22.00)
     assert "you pay for 16 at maximum (2 x 8)" in a100.note
     assert "AWS sells A100-40GB in nodes of 8" in a100.note  # the seller named by the EKS price list
     assert any("pay for 16" in n for n in cost.notes)
@@ -410,10 +411,15 @@ def test_bad_eks_config_is_one_clear_line(case, edit, fragments):
     assert_one_config_error(_eks_edit(edit), fragments)
 
 
-# AWS's published instance storage per GPU instance type (NVMe instance-store disks x decimal GB each; AWS's P4d
-# deep dive: "8 TB of local NVMe storage", https://dustinward.cloud/amazon-ec2-p4d-instances-deep-dive; EC2 accelerated
-# computing specs for p5.4xlarge: 1 x 3840 GB). Written here from the vendor's numbers, not from infra/catalog.py.
-PUBLISHED_NVME = {"p4d.24xlarge": (8, 1000), "p5.4xlarge": (1, 3840)}
+# What cluster-autoscaler's template node must offer as ephemeral storage, per group of the eks-prod example, worked
+# out by hand from AWS's instance specs (not from infra/catalog.py):
+# - a100-serving, p4d.24xlarge: 8 NVMe instance-store disks x 1000 GB ("8 x 1000 GB NVMe SSD"). 1000 GB = 10**12 B
+#   = 931.3 GiB, 931 whole GiB per disk; kubelet's ephemeral storage is their RAID0: 8 x 931 = 7448 GiB.
+# - h100-training, p5.4xlarge: 1 x 3840 GB NVMe = 3576.3 GiB: 3576 GiB.
+# - rollout (m7i.8xlarge) and system: no instance store, so the root EBS volume (200 GiB and 100 GiB in their launch
+#   templates) less the 60 GiB the OS and image layers keep: 140 GiB and 40 GiB.
+TEMPLATE_EPHEMERAL_STORAGE = {"a100-serving": "7448Gi", "h100-training": "3576Gi", "rollout": "140Gi", "system": "40Gi"}
+ROOT_VOLUME_GIB = {"a100-serving": 200, "h100-training": 200, "rollout": 200, "system": 100}
 
 
 def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
@@ -423,33 +429,31 @@ def test_cluster_autoscaler_can_scale_gpu_groups_up_from_zero(plan):
     # Exactly one tag per group, on that group's own ASG.
     tag_of = {pool: t["tag"] for pool in groups for t in tags if t["autoscalingGroupName"].startswith(f"eks-{pool}-")}
     assert len(tags) == len(groups) and set(tag_of) == set(groups)
-    root_gib = {r.name.removeprefix("eks-lt-"): r.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]
-                for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
-    for pool, group in groups.items():
-        tag = tag_of[pool]
+    for tag in tag_of.values():
         assert tag["key"] == "k8s.io/cluster-autoscaler/node-template/resources/ephemeral-storage"
         assert tag["propagateAtLaunch"] is False
-        offered = parse_quantity(tag["value"])
-        (instance,) = group.inputs["instanceTypes"]
-        if instance in PUBLISHED_NVME:
-            # The node's ephemeral storage is the RAID0 over its NVMe disks: the template promises their capacity
-            # (whole GiB per disk), so CA neither refuses a pod that fits nor expects room the node lacks.
-            disks, gb = PUBLISHED_NVME[instance]
-            assert offered == disks * (gb * 10**9 // GIB) * GIB, (pool, tag["value"])
-        else:
-            # Without NVMe it is the root volume, which also holds the OS and the images: less than the whole disk.
-            assert 0 < offered < root_gib[pool] * GIB, (pool, tag["value"], root_gib[pool])
+    root_gib = {r.name.removeprefix("eks-lt-"): r.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]
+                for r in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    assert root_gib == ROOT_VOLUME_GIB
+    assert {pool: group.inputs["instanceTypes"] for pool, group in groups.items()} == {
+        "a100-serving": ["p4d.24xlarge"], "h100-training": ["p5.4xlarge"], "rollout": ["m7i.8xlarge"],
+        "system": ["m7i.xlarge"]}
+    # The template promises what the node will have: no less (CA would refuse a pod that fits), no more (CA would
+    # add a node the pod then cannot use).
+    assert {pool: tag["value"] for pool, tag in tag_of.items()} == TEMPLATE_EPHEMERAL_STORAGE
     # The vLLM pod's weight cache fits the template node of its (A100) group: without the tag, CA would see
-    # no ephemeral storage on a group at zero nodes and never scale it up for this pod.
+    # no ephemeral storage on a group at zero nodes and never scale it up for this pod. qwen-7b: 7.6e9 bf16
+    # parameters = 15.2 GB of weights, x 1.1 = 16.72 -> 17 GiB, plus 10 GiB of compile cache = 27 GiB.
     deployment = next(o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] ==
                       "vllm-qwen-7b")
     wanted = sum(parse_quantity(c["resources"]["requests"].get("ephemeral-storage", 0))
                  for c in deployment["spec"]["template"]["spec"]["containers"])
-    assert 0 < wanted <= parse_quantity(tag_of["a100-serving"]["value"])
+    assert wanted == 27 * GIB
+    assert wanted <= parse_quantity(tag_of["a100-serving"]["value"])
     # GPU groups are labelled as GPU nodes for cluster-autoscaler; CPU groups are not.
     labels = {name: g.inputs["labels"] for name, g in groups.items()}
     assert labels["a100-serving"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a100"
-    assert labels["h100-training"]["k8s.amazonaws.com/accelerator"].startswith("nvidia-h100")
+    assert labels["h100-training"]["k8s.amazonaws.com/accelerator"] == "nvidia-h100-80gb"
     assert "k8s.amazonaws.com/accelerator" not in labels["rollout"]
 
 

@@ -67,7 +67,7 @@ def verdicts_of(plan, resources) -> dict[str, str]:
 
 def test_the_pack_sees_the_resources_plan_sees(shipped_plan):
     converted, unknown = planned_resources(as_policy_resources(shipped_plan))
-    assert not unknown
+    assert unknown is False
     assert list(converted) == shipped_plan.resources  # inputs, parents, protect and component flags alike
 
 
@@ -114,7 +114,7 @@ def test_unknown_values_are_marked_not_guessed(plan_of):
             props["spec"]["template"]["spec"]["containers"][0]["image"] = UNKNOWN_STRING_VALUE
 
     converted, unknown = planned_resources(as_policy_resources(plan_of("prod"), unknown_image))
-    assert unknown
+    assert unknown is True
     (deployment,) = [r for r in converted if r.inputs.get("kind") == "Deployment" and r.name.startswith("model-")]
     assert deployment.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == UNKNOWN
 

@@ -1,5 +1,5 @@
 """Network flows: every path the stack needs is allowed by the rendered NetworkPolicies and firewalls, and
-no path is open that nobody needs (a public cluster API endpoint, a public LoadBalancer). See infra/flows.py."""
+no path is open that nobody needs (a public cluster API endpoint, a public LoadBalancer). See infra/flows/."""
 
 from __future__ import annotations
 

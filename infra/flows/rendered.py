@@ -1,0 +1,75 @@
+"""What the stack renders, read from the planned resources: Kubernetes objects by kind, the pods they declare (with
+their labels and named ports), Helm releases, and the addresses of the control plane and the Gateway's proxies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from infra.config import StackConfig
+from infra.flows.model import Addresses, Pods
+from infra.guards.base import PlannedResource
+
+# KubeRay labels every pod of a Ray cluster (ray-operator/controllers/ray/utils/constant.go v1.7.0).
+RAY_NODE, RAY_NODE_TYPE, RAY_GROUP = "ray.io/is-ray-node", "ray.io/node-type", "ray.io/group"
+
+
+def k8s_objects(resources: Iterable[PlannedResource], kind: str) -> list[PlannedResource]:
+    return [r for r in resources if r.is_kubernetes_object and r.inputs.get("kind") == kind]
+
+
+def namespace_of(r: PlannedResource) -> str:
+    return str((r.inputs.get("metadata") or {}).get("namespace") or "default")
+
+
+def _container_ports(pod_spec: Mapping[str, Any]) -> dict[str, int]:
+    return {p["name"]: int(p["containerPort"]) for c in pod_spec.get("containers") or []
+            for p in c.get("ports") or [] if p.get("name")}
+
+
+def rendered_pods(resources: Sequence[PlannedResource]) -> list[Pods]:
+    """Pods the stack declares: Deployments and Jobs by their templates, RayServices by head and worker group."""
+    pods: list[Pods] = []
+    for kind in ("Deployment", "Job"):
+        for r in k8s_objects(resources, kind):
+            template = (r.inputs.get("spec") or {}).get("template") or {}
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            name = (r.inputs.get("metadata") or {}).get("name", r.name)
+            pods.append(Pods(namespace_of(r), dict(labels), _container_ports(template.get("spec") or {}),
+                             f"{namespace_of(r)}/{name}"))
+    for r in k8s_objects(resources, "RayService"):
+        cluster = (r.inputs.get("spec") or {}).get("rayClusterConfig") or {}
+        groups = [("head", "headgroup", cluster.get("headGroupSpec") or {}),
+                  *[("worker", g.get("groupName", "workers"), g) for g in cluster.get("workerGroupSpecs") or []]]
+        for node_type, group, spec in groups:
+            template = spec.get("template") or {}
+            labels = {**((template.get("metadata") or {}).get("labels") or {}),
+                      RAY_NODE: "yes", RAY_NODE_TYPE: node_type, RAY_GROUP: group}
+            pods.append(Pods(namespace_of(r), labels, _container_ports(template.get("spec") or {}),
+                             f"{namespace_of(r)}/ray-{group}"))
+    return pods
+
+
+def helm_release(resources: Sequence[PlannedResource], name: str) -> PlannedResource | None:
+    return next((r for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("name") == name),
+                None)
+
+
+def of_type(resources: Sequence[PlannedResource], type_: str) -> list[PlannedResource]:
+    return [r for r in resources if r.type == type_]
+
+
+def control_plane(cfg: StackConfig, resources: Sequence[PlannedResource]) -> Addresses:
+    for r in of_type(resources, "gcp:container/cluster:Cluster"):
+        private = r.inputs.get("privateClusterConfig") or {}
+        cidr = private.get("masterIpv4CidrBlock")
+        return Addresses((cidr,) if private.get("enablePrivateNodes") and cidr else (), "GKE control plane",
+                         "control-plane")
+    if of_type(resources, "aws:eks/cluster:Cluster"):
+        return Addresses((), "EKS control plane", "control-plane")
+    return Addresses((), "the cluster's API server", "control-plane")
+
+
+def proxy_only_ranges(resources: Sequence[PlannedResource]) -> tuple[str, ...]:
+    return tuple(r.inputs["ipCidrRange"] for r in of_type(resources, "gcp:compute/subnetwork:Subnetwork")
+                 if r.inputs.get("purpose") == "REGIONAL_MANAGED_PROXY" and r.inputs.get("role") == "ACTIVE")
