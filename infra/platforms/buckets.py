@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.config import StackConfig
-from infra.platforms import identity_requests
+from infra.platforms.stack import identity_requests
 
 
 def _gke_grants(cfg: StackConfig) -> dict[str, list[str]]:

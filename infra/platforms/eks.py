@@ -42,10 +42,16 @@ from infra.catalog import GPUS, GpuSpec, MachineShape
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
 from infra.names import GPU_LABEL, PART_OF, POOL_LABEL, PURPOSE_LABEL
-from infra.platforms import (
+from infra.platforms.aws_budget import COST_TAG_NOTE, AwsBudget
+from infra.platforms.kubeconfig import exec_kubeconfig
+from infra.platforms.nodes import (
     BOOT_DISK_RESERVED_GIB,
     CLOUD_TAINT_EFFECT,
     SYSTEM_DISK_GB,
+    catalog_pool_facts,
+    kubelet_cpu_reserved,
+)
+from infra.platforms.seam import (
     BucketAccess,
     ExecPlugin,
     GpuMetricsExporter,
@@ -53,12 +59,8 @@ from infra.platforms import (
     Platform,
     PoolFacts,
     WorkloadIdentity,
-    catalog_pool_facts,
-    exec_kubeconfig,
-    kubelet_cpu_reserved,
-    stack_tags,
 )
-from infra.platforms.aws_budget import COST_TAG_NOTE, AwsBudget
+from infra.platforms.stack import stack_tags
 
 GP3_STORAGE_CLASS = "llm-fleet-gp3"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"

@@ -15,18 +15,9 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.config import Existing, StackConfig, existing_node_size
-from infra.platforms import (
-    ExecPlugin,
-    IdentityRequest,
-    NodeTaint,
-    Platform,
-    PoolFacts,
-    WorkloadIdentity,
-    configured_cpu_pool_facts,
-    gke_allocatable,
-    identity_requests,
-    node_taints,
-)
+from infra.platforms.nodes import configured_cpu_pool_facts, gke_allocatable, node_taints
+from infra.platforms.seam import ExecPlugin, IdentityRequest, NodeTaint, Platform, PoolFacts, WorkloadIdentity
+from infra.platforms.stack import identity_requests
 
 
 def _existing(cfg: StackConfig) -> Existing:

@@ -27,9 +27,10 @@ from infra.names import (
     POOL_LABEL,
     PURPOSE_LABEL,
 )
-from infra.platforms import (
-    CLOUD_TAINT_EFFECT,
-    SYSTEM_DISK_GB,
+from infra.platforms.gcp_budget import GcpBudget
+from infra.platforms.kubeconfig import exec_kubeconfig
+from infra.platforms.nodes import CLOUD_TAINT_EFFECT, SYSTEM_DISK_GB, catalog_pool_facts, gke_allocatable
+from infra.platforms.seam import (
     DashboardFactory,
     ExecPlugin,
     IdentityRequest,
@@ -37,12 +38,8 @@ from infra.platforms import (
     Platform,
     PoolFacts,
     WorkloadIdentity,
-    catalog_pool_facts,
-    exec_kubeconfig,
-    gke_allocatable,
-    stack_tags,
 )
-from infra.platforms.gcp_budget import GcpBudget
+from infra.platforms.stack import stack_tags
 
 _APIS = (
     "compute.googleapis.com",
