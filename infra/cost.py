@@ -28,7 +28,7 @@ from infra.catalog import (
     parse_cpu_machine,
 )
 from infra.config import StackConfig
-from infra.platforms.seam import PoolFacts
+from infra.seam import PoolFacts
 
 HOURS_PER_DAY = 24
 HOURS_PER_MONTH = 730  # the billing convention: 8,760 hours / 12

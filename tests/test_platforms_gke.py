@@ -6,7 +6,8 @@ import pytest
 
 from infra.config import parse_stack_config
 from infra.names import GPU_TAINT_KEY, POOL_LABEL
-from infra.platforms.gke import gke_allocatable, gke_pool_facts
+from infra.platforms.gke import gke_pool_facts
+from infra.platforms.nodes import gke_allocatable
 from tests.conftest import stack_config
 
 

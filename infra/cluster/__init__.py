@@ -11,7 +11,7 @@ from infra.cluster.kuberay import KubeRayOperator
 from infra.cluster.monitoring import Monitoring
 from infra.cluster.namespaces import Namespaces
 from infra.config import StackConfig
-from infra.platforms.seam import Platform
+from infra.seam import Platform
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from infra.cluster.monitoring import Monitoring
 from infra.cluster.namespaces import Namespaces
 from infra.config import StackConfig
 from infra.names import KEDA_NAMESPACE, KEDA_OPERATOR_SA, SERVING_NAMESPACE
-from infra.platforms.seam import Platform
+from infra.seam import Platform
 
 
 class Keda(pulumi.ComponentResource):

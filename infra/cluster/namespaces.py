@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
-from infra.platforms.seam import Platform
+from infra.seam import Platform
 
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
 

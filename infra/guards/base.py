@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from infra.config import StackConfig
 from infra.cost import CostReport
-from infra.platforms.seam import PoolFacts
+from infra.seam import PoolFacts
 
 Status = Literal["pass", "warn", "fail"]
 

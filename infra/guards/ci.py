@@ -27,7 +27,7 @@ import yaml
 
 from infra.guards.base import StackPlan, Verdict
 from infra.platforms import kubeconfig_exec_plugins
-from infra.platforms.seam import ExecPlugin
+from infra.seam import ExecPlugin
 
 NAME = "ci-installs-kubeconfig-exec"
 ROOT = Path(__file__).resolve().parent.parent.parent  # the repository: .github/ sits next to infra/

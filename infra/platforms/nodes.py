@@ -1,17 +1,19 @@
 """Node arithmetic: what pods can use on a node, and the facts of a pool whose machines the catalog knows.
 
-Owns the kubelet reservations, boot disk sizes, taint spellings and the pool facts computed from config and
-catalog alone (what cost and guards see, with no cloud call).
+Owns the kubelet reservations, boot disk sizes, taint spellings, the pool facts computed from config and
+catalog alone (what cost and guards see, with no cloud call), and what a cloud's node pool is built from:
+its node labels and machine extras (`NodePoolSpec`), the same for GKE and EKS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from infra.catalog import GPUS, GpuSpec, MachineShape, parse_cpu_machine
 from infra.config import NodePool, StackConfig, Taint, gpu_pool_shape
-from infra.names import GPU_TAINT_KEY, POOL_LABEL
-from infra.platforms.seam import NodeTaint, PoolFacts
+from infra.names import GPU_LABEL, GPU_TAINT_KEY, POOL_LABEL, PURPOSE_LABEL
+from infra.seam import NodeTaint, PoolFacts
 
 # Taint effects as the GKE and EKS APIs spell them.
 CLOUD_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
@@ -102,3 +104,41 @@ def configured_cpu_pool_facts(pool: NodePool, allocatable: Allocatable,
     assert pool.machine_type is not None, "validated by config"
     return cpu_pool_facts(pool.name, pool.purpose, pool.machine_type, pool.min_nodes, pool.max_nodes, pool.capacity,
                           pool.disk_size_gb, node_taints(pool.taints), allocatable, node_selector)
+
+
+def node_labels(facts: PoolFacts, own: dict[str, str], cloud: dict[str, str] | None = None) -> dict[str, str]:
+    """A pool's node labels: what pods select on (pool, purpose, GPU kind), the cloud's own, then the pool's own."""
+    labels = {POOL_LABEL: facts.name, PURPOSE_LABEL: facts.purpose}
+    if facts.gpu:
+        labels[GPU_LABEL] = facts.gpu.value.lower()
+    return {**labels, **(cloud or {}), **own}
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    """What a cloud's node pool (GKE node pool, EKS node group) is built from: its facts and node-only settings."""
+
+    facts: PoolFacts
+    labels: dict[str, str]
+    disk_gb: int
+    reservation: str | None = None
+    zones: tuple[str, ...] = ()  # (): every zone of the cluster
+    local_ssds: int = 0  # bundled local NVMe disks of the machine (GKE attaches them by count)
+
+
+CloudLabels = Callable[[PoolFacts], dict[str, str]]
+
+
+def node_pool_specs(cfg: StackConfig, cloud: str, facts: dict[str, PoolFacts],
+                    cloud_labels: CloudLabels | None = None) -> tuple[NodePoolSpec, ...]:
+    """The system pool, then each configured pool, as the cloud builds them (facts from `catalog_pool_facts`)."""
+    def labels(pool_facts: PoolFacts, own: dict[str, str]) -> dict[str, str]:
+        return node_labels(pool_facts, own, cloud_labels(pool_facts) if cloud_labels else None)
+
+    system = facts["system"]
+    specs = [NodePoolSpec(system, labels(system, {}), SYSTEM_DISK_GB)]
+    for pool in cfg.node_pools:
+        shape = gpu_pool_shape(pool, cloud) if pool.gpu is not None else None
+        specs.append(NodePoolSpec(facts[pool.name], labels(facts[pool.name], pool.labels), pool.disk_size_gb,
+                                  pool.reservation, tuple(pool.zones or ()), shape.local_ssds if shape else 0))
+    return tuple(specs)

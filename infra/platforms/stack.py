@@ -18,7 +18,7 @@ from infra.names import (
     TRAINING_NAMESPACE,
     TRAINING_SERVICE_ACCOUNT,
 )
-from infra.platforms.seam import IdentityRequest, bucket_access
+from infra.seam import IdentityRequest, bucket_access
 
 
 def identity_requests(cfg: StackConfig) -> dict[str, IdentityRequest]:

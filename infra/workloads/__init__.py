@@ -9,7 +9,7 @@ from infra.cluster import ClusterServices
 from infra.config import StackConfig
 from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
 from infra.platforms import identity_requests
-from infra.platforms.seam import Platform
+from infra.seam import Platform
 from infra.workloads.identities import workload_service_account
 from infra.workloads.kuberay import KubeRayServing, RayTrainingJob
 from infra.workloads.observability import ServingObservability

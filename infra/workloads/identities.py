@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.names import PART_OF
-from infra.platforms.seam import IdentityRequest, Platform
+from infra.seam import IdentityRequest, Platform
 
 
 def workload_service_account(resource_name: str, *, name: str, namespace: pulumi.Input[str], platform: Platform,

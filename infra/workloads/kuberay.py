@@ -34,7 +34,7 @@ from infra.names import (
     TRAINING_SERVICE_ACCOUNT,
 )
 from infra.platforms import identity_requests
-from infra.platforms.seam import Platform, PoolFacts
+from infra.seam import Platform, PoolFacts
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources

@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 from infra.config import StackConfig
 from infra.names import PART_OF, TRAINING_SERVICE_ACCOUNT
 from infra.platforms import identity_requests
-from infra.platforms.seam import Platform
+from infra.seam import Platform
 from infra.workloads.identities import workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 

@@ -1,4 +1,4 @@
-"""The seam between clouds and workloads: the types a platform hands to every later layer.
+"""The seam between clouds and workloads: the types a platform (infra/platforms/) hands to every later layer.
 
 Owns: the `Platform` object (a Kubernetes provider plus facts about each node pool) and the types it is made
 of — pool facts and taints, the managed Prometheus, the GPU metrics exporter, workload identities and the
