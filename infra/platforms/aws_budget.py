@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import Budget
 from infra.names import STACK_TAG
+from infra.platforms.stack import BudgetAlerts
 
 COST_TAG_NOTE = (
     f"AWS budget: counts only spend tagged {STACK_TAG}; the payer (management) account must activate "
@@ -30,7 +30,7 @@ COST_TAG_NOTE = (
 
 @dataclass(frozen=True)
 class AwsBudgetArgs:
-    budget: Budget
+    budget: BudgetAlerts
 
 
 class AwsBudget(pulumi.ComponentResource):

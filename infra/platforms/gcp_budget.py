@@ -11,15 +11,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import Budget
 from infra.names import STACK_TAG
+from infra.platforms.stack import BudgetAlerts
 
 
 @dataclass(frozen=True)
 class GcpBudgetArgs:
     project: str
     billing_account: str
-    budget: Budget
+    budget: BudgetAlerts
 
 
 class GcpBudget(pulumi.ComponentResource):

@@ -1,8 +1,10 @@
-"""What every platform reads from the stack alone: the tags its cloud resources carry, and the cloud identity
-each workload's service account asks for.
+"""What every platform reads from the stack alone: the tags its cloud resources carry, the cloud identity
+each workload's service account asks for, and the budget its alarms watch.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 
@@ -46,3 +48,22 @@ def identity_requests(cfg: StackConfig) -> dict[str, IdentityRequest]:
 def stack_tags(cfg: StackConfig) -> dict[str, str]:
     """The labels/tags a stack's cloud resources carry (the budget counts what carries STACK_TAG)."""
     return {STACK_TAG: pulumi.get_stack(), TIER_TAG: cfg.tier}
+
+
+@dataclass(frozen=True)
+class BudgetAlerts:
+    """A stack's monthly budget and when it alerts (shares of the amount, on actual and on forecast spend)."""
+
+    monthly_amount: float
+    currency: str
+    thresholds: list[float]
+    forecast_thresholds: list[float]
+    emails: list[str]
+
+
+def budget_alerts(cfg: StackConfig) -> BudgetAlerts | None:
+    """The stack's budget (None: no budget alarm)."""
+    b = cfg.budget
+    if b is None:
+        return None
+    return BudgetAlerts(b.monthly_amount, b.currency, b.thresholds, b.forecast_thresholds, b.emails)

@@ -8,7 +8,7 @@ from infra.config import StackConfig
 from infra.platforms.aws_budget import AwsBudgetArgs
 from infra.platforms.eks.facts import ecr_repositories, eks_cloud_labels, eks_notes, eks_pool_facts
 from infra.platforms.nodes import NodePoolSpec, node_pool_specs
-from infra.platforms.stack import stack_tags
+from infra.platforms.stack import budget_alerts, stack_tags
 from infra.seam import PoolFacts
 
 
@@ -50,7 +50,7 @@ def args_from(cfg: StackConfig) -> EksArgs:
     assert networks is not None, "validated by config"
     assert (charts.cluster_autoscaler is not None and charts.metrics_server is not None
             and charts.nvidia_device_plugin is not None and charts.dcgm_exporter is not None), "validated by config"
-    facts = eks_pool_facts(cfg)
+    facts, alerts = eks_pool_facts(cfg), budget_alerts(cfg)
     return EksArgs(
         region=aws_cfg.region, zones=aws_cfg.zones, vpc_cidr=aws_cfg.vpc_cidr,
         nat_gateway_per_zone=aws_cfg.nat_gateway_per_zone, cluster_version=aws_cfg.cluster_version,
@@ -60,5 +60,5 @@ def args_from(cfg: StackConfig) -> EksArgs:
         charts=EksCharts(charts.cluster_autoscaler, charts.metrics_server, charts.nvidia_device_plugin,
                          charts.dcgm_exporter),
         pools=facts, node_groups=node_pool_specs(cfg, "eks", facts, eks_cloud_labels), notes=eks_notes(cfg),
-        budget=AwsBudgetArgs(cfg.budget) if cfg.budget is not None else None,
+        budget=AwsBudgetArgs(alerts) if alerts is not None else None,
     )

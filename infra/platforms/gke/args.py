@@ -8,7 +8,7 @@ from infra.config import StackConfig
 from infra.platforms.gcp_budget import GcpBudgetArgs
 from infra.platforms.gke.facts import gke_pool_facts, needs_proxy_only_subnet
 from infra.platforms.nodes import NodePoolSpec, node_pool_specs
-from infra.platforms.stack import stack_tags
+from infra.platforms.stack import budget_alerts, stack_tags
 from infra.seam import PoolFacts
 
 
@@ -41,10 +41,10 @@ def args_from(cfg: StackConfig) -> GkeArgs:
     networks = cfg.control_plane.authorized_networks
     assert networks is not None, "validated by config"
     facts = gke_pool_facts(cfg)
-    budget = None
-    if cfg.budget is not None:
+    alerts, budget = budget_alerts(cfg), None
+    if alerts is not None:
         assert gcp_cfg.billing_account is not None, "validated by config"
-        budget = GcpBudgetArgs(gcp_cfg.project, gcp_cfg.billing_account, cfg.budget)
+        budget = GcpBudgetArgs(gcp_cfg.project, gcp_cfg.billing_account, alerts)
     return GkeArgs(
         project=gcp_cfg.project, region=gcp_cfg.region, zones=gcp_cfg.zones, subnet_cidr=gcp_cfg.subnet_cidr,
         pods_cidr=gcp_cfg.pods_cidr, services_cidr=gcp_cfg.services_cidr,
