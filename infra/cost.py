@@ -29,7 +29,7 @@ from infra.catalog import (
 )
 from infra.config import StackConfig
 from infra.fleet import Fleet, resolve_fleet
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 
 HOURS_PER_DAY = 24
 HOURS_PER_MONTH = 730  # the billing convention: 8,760 hours / 12

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra.config import Model, StackConfig, Training
-from infra.platforms import PoolFacts, pool_facts
+from infra.platforms import pool_facts
+from infra.seam import PoolFacts
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import math
 
 import pulumi
 
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 
 NODE_PROVISION_SECONDS = 900
 DEFAULT_WORKLOAD_WAIT_SECONDS = 600

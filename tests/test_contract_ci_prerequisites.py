@@ -143,6 +143,8 @@ def test_the_built_kubeconfigs_exec_exactly_those_binaries():
 
     from infra import sdk
     from infra.platforms import eks, gke
+    from infra.platforms.eks.cluster import eks_kubeconfig
+    from infra.platforms.gke.cluster import gke_kubeconfig
 
     def text(output) -> str:
         return sdk.run_sync(output.future())
@@ -154,8 +156,8 @@ def test_the_built_kubeconfigs_exec_exactly_those_binaries():
                                   master_auth=SimpleNamespace(cluster_ca_certificate=out("Q0E=")))
     eks_cluster = SimpleNamespace(name=out("c"), endpoint=out("https://x"),
                                   certificate_authority=SimpleNamespace(data=out("Q0E=")))
-    for built, plugin in ((gke._kubeconfig(gke_cluster), gke.KUBECONFIG_EXEC),
-                          (eks._kubeconfig(eks_cluster, "us-east-1"), eks.KUBECONFIG_EXEC)):
+    for built, plugin in ((gke_kubeconfig(gke_cluster), gke.KUBECONFIG_EXEC),
+                          (eks_kubeconfig(eks_cluster, "us-east-1"), eks.KUBECONFIG_EXEC)):
         (user,) = yaml.safe_load(text(built))["users"]
         assert user["user"]["exec"]["command"] == plugin.command
     asyncio.set_event_loop(None)

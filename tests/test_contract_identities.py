@@ -16,9 +16,9 @@ import yaml
 from infra.guards.base import PlannedResource, StackPlan
 from infra.guards.identities import workloads_have_their_own_identity
 from infra.plan import run_plan
-from infra.platforms import BucketAccess, bucket_access
 from infra.platforms.eks import s3_statements
 from infra.platforms.gke import ACCOUNT_ID, gcp_service_account_id
+from infra.seam import BucketAccess, bucket_access
 from tests.conftest import stack_config
 
 GUARD = "workloads-have-their-own-identity"
@@ -273,8 +273,8 @@ def test_an_s3_grant_on_every_bucket_fails(plan_of):
 
 def test_a_platform_that_binds_no_identity_fails(monkeypatch, tmp_path):
     """Today's trainer, in effect: a service account with no Google identity behind it."""
-    from infra.platforms import WorkloadIdentity
     from infra.platforms.gke import GkePlatform
+    from infra.seam import WorkloadIdentity
     from tests.conftest import ROOT
 
     monkeypatch.setattr(GkePlatform, "_workload_identity", lambda self, request: WorkloadIdentity())

@@ -13,7 +13,7 @@ from infra.cluster.namespaces import Namespaces, namespaces_args
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import SERVING_NAMESPACE
-from infra.platforms import Platform
+from infra.seam import Platform
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from infra.cluster.helm import pinned_release
 from infra.cluster.monitoring import Monitoring
 from infra.config import StackConfig
 from infra.names import KEDA_NAMESPACE, KEDA_OPERATOR_SA
-from infra.platforms import Platform
+from infra.seam import Platform
 
 
 @dataclass(frozen=True)

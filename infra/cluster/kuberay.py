@@ -8,7 +8,7 @@ import pulumi
 
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
-from infra.platforms import Platform
+from infra.seam import Platform
 
 KUBERAY_NAMESPACE = "kuberay-system"
 # The operator pod's labels (kuberay-operator chart v1.7.0, templates/deployment.yaml; our release name).

@@ -21,7 +21,7 @@ from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, notifica
 from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
 from infra.names import PART_OF
-from infra.platforms import DashboardFactory, GpuMetricsExporter, ManagedPrometheus, Platform
+from infra.seam import DashboardFactory, GpuMetricsExporter, ManagedPrometheus, Platform
 
 SELF_HOSTED_NS = "monitoring"
 KPS_RELEASE = "kube-prometheus-stack"

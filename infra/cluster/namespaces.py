@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
 

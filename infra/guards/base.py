@@ -10,7 +10,7 @@ from typing import Any, Literal
 from infra.config import StackConfig
 from infra.cost import CostReport
 from infra.fleet import Fleet, resolve_fleet
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 
 Status = Literal["pass", "warn", "fail"]
 

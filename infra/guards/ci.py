@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from infra.guards.base import StackPlan, Verdict
-from infra.platforms import ExecPlugin, kubeconfig_exec_plugins
+from infra.platforms import kubeconfig_exec_plugins
+from infra.seam import ExecPlugin
 
 NAME = "ci-installs-kubeconfig-exec"
 ROOT = Path(__file__).resolve().parent.parent.parent  # the repository: .github/ sits next to infra/

@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.guards.base import PlannedResource, StackPlan, Verdict
 from infra.guards.pods import PodTemplate, pod_templates
-from infra.platforms import BUCKET_URL
+from infra.seam import BUCKET_URL
 
 NAME = "workloads-have-their-own-identity"
 GKE_ANNOTATION, EKS_ANNOTATION = "iam.gke.io/gcp-service-account", "eks.amazonaws.com/role-arn"

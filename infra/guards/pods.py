@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from infra.guards.base import PlannedResource
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # Ray custom resources and where their RayCluster spec sits.

@@ -15,7 +15,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from infra.guards.base import PlannedResource, StackPlan, Verdict
 from infra.guards.pods import PodTemplate, selected_pool
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 from infra.waits import (
     DEFAULT_HELM_WAIT_SECONDS,
     DEFAULT_WORKLOAD_WAIT_SECONDS,

@@ -14,12 +14,13 @@ groups to zero, a chat bot) subscribes to.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import StackConfig
 from infra.names import STACK_TAG
+from infra.platforms.stack import BudgetAlerts
 
 COST_TAG_NOTE = (
     f"AWS budget: counts only spend tagged {STACK_TAG}; the payer (management) account must activate "
@@ -27,12 +28,15 @@ COST_TAG_NOTE = (
     "tagged resource appears in billing data) — until then the budget sees no spend")
 
 
+@dataclass(frozen=True)
+class AwsBudgetArgs:
+    budget: BudgetAlerts
+
+
 class AwsBudget(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: AwsBudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:platform:AwsBudget", name, None, opts)
-        cfg = args
-        assert cfg.budget is not None
-        budget = cfg.budget
+        budget = args.budget
         stack = pulumi.get_stack()
         child = pulumi.ResourceOptions(parent=self)
 

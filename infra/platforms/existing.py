@@ -10,23 +10,16 @@ be created (there is no cloud billing account to attach it to); the plan says so
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
 from infra.config import Existing, StackConfig, existing_node_size
-from infra.platforms import (
-    ExecPlugin,
-    IdentityRequest,
-    NodeTaint,
-    Platform,
-    PoolFacts,
-    WorkloadIdentity,
-    configured_cpu_pool_facts,
-    gke_allocatable,
-    identity_requests,
-    node_taints,
-)
+from infra.platforms.nodes import configured_cpu_pool_facts, gke_allocatable, node_taints
+from infra.platforms.stack import identity_requests
+from infra.seam import ExecPlugin, IdentityRequest, NodeTaint, Platform, PoolFacts, WorkloadIdentity
 
 
 def _existing(cfg: StackConfig) -> Existing:
@@ -121,38 +114,58 @@ def _registry(cfg: StackConfig, existing: Existing) -> str:
     return image.rsplit("/", 1)[0] if "/" in image else "docker.io"
 
 
+@dataclass(frozen=True)
+class ExistingArgs:
+    kubeconfig: str | None  # a secret; None: the deployer's own kubeconfig (at `context`)
+    context: str | None
+    registry: str
+    storage_class: str | None  # None: the cluster's default StorageClass
+    # "<namespace>/<name>" → annotations binding that service account to a cloud identity the cluster has.
+    service_account_annotations: dict[str, dict[str, str]]
+    system_node_labels: dict[str, str]
+    pools: dict[str, PoolFacts]
+    notes: tuple[str, ...]
+
+
+def args_from(cfg: StackConfig) -> ExistingArgs:
+    existing = _existing(cfg)
+    return ExistingArgs(
+        kubeconfig=existing.kubeconfig, context=existing.context, registry=_registry(cfg, existing),
+        storage_class=existing.storage_class, service_account_annotations=existing.service_account_annotations,
+        system_node_labels=existing.system_node_labels, pools=existing_pool_facts(cfg), notes=existing_notes(cfg))
+
+
 class ExistingCluster(pulumi.ComponentResource):
     """A Kubernetes provider for a cluster someone else runs. Creates no cloud resources."""
 
     platform: Platform
 
-    def __init__(self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ExistingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:platform:ExistingCluster", name, None, opts)
-        cfg = args
-        existing = _existing(cfg)
-        kubeconfig = pulumi.Output.secret(existing.kubeconfig) if existing.kubeconfig else None
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, context=existing.context,
+        kubeconfig = pulumi.Output.secret(args.kubeconfig) if args.kubeconfig else None
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, context=args.context,
                                 enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
-        registry = _registry(cfg, existing)
+        registry = args.registry
+
         def workload_identity(request: IdentityRequest) -> WorkloadIdentity:
             # No cloud account to create an identity in: the user binds the service account to one they have.
             key = f"{request.namespace}/{request.service_account}"
-            return WorkloadIdentity(dict(existing.service_account_annotations.get(key, {})))
+            return WorkloadIdentity(dict(args.service_account_annotations.get(key, {})))
 
         self.platform = Platform(
             cloud="existing",
             provider=provider,
-            pools=existing_pool_facts(cfg),
-            storage_class=existing.storage_class,
+            pools=args.pools,
+            storage_class=args.storage_class,
             registry=registry,
             managed_prometheus=None,
             # The usual spellings: MetalLB and most on-prem controllers ignore both and give an internal
             # address anyway; cloud-backed clusters (CoreWeave) honour one of them.
             internal_lb_annotations={"service.beta.kubernetes.io/aws-load-balancer-internal": "true",
                                      "networking.gke.io/load-balancer-type": "Internal"},
-            exports={"registryUrl": registry, "kubeContext": existing.context},
-            notes=existing_notes(cfg),
-            system_node_selector=dict(existing.system_node_labels),
+            exports={"registryUrl": registry, "kubeContext": args.context},
+            notes=args.notes,
+            system_node_selector=dict(args.system_node_labels),
             workload_identity=workload_identity,
         )
         self.register_outputs({"registryUrl": registry})

@@ -6,32 +6,39 @@ two stacks sharing a project (rare, but it happens in dev) each get their own al
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
 from infra.names import STACK_TAG
+from infra.platforms.stack import BudgetAlerts
+
+
+@dataclass(frozen=True)
+class GcpBudgetArgs:
+    project: str
+    billing_account: str
+    budget: BudgetAlerts
 
 
 class GcpBudget(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: GcpBudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:platform:GcpBudget", name, None, opts)
-        cfg = args
-        assert cfg.budget is not None and cfg.gcp is not None and cfg.gcp.billing_account is not None
-        budget, gcp_cfg = cfg.budget, cfg.gcp
+        budget = args.budget
         stack = pulumi.get_stack()
         child = pulumi.ResourceOptions(parent=self)
 
         # Automation (a Cloud Function that scales GPU pools to zero, a chat bot) subscribes here.
-        topic = gcp.pubsub.Topic(f"{name}-alerts", project=gcp_cfg.project, name=f"llm-fleet-{stack}-budget",
+        topic = gcp.pubsub.Topic(f"{name}-alerts", project=args.project, name=f"llm-fleet-{stack}-budget",
                                  labels={STACK_TAG: stack}, opts=child)
         channels = [
             gcp.monitoring.NotificationChannel(
-                f"{name}-email-{i}", project=gcp_cfg.project, type="email",
+                f"{name}-email-{i}", project=args.project, type="email",
                 display_name=f"llm-fleet {stack} budget: {email}", labels={"email_address": email}, opts=child)
             for i, email in enumerate(budget.emails)
         ]
-        project = gcp.organizations.get_project_output(project_id=gcp_cfg.project)
+        project = gcp.organizations.get_project_output(project_id=args.project)
         rules = [gcp.billing.BudgetThresholdRuleArgs(threshold_percent=t, spend_basis="CURRENT_SPEND")
                  for t in budget.thresholds]
         rules += [gcp.billing.BudgetThresholdRuleArgs(threshold_percent=t, spend_basis="FORECASTED_SPEND")
@@ -40,7 +47,7 @@ class GcpBudget(pulumi.ComponentResource):
         nanos = round((budget.monthly_amount - units) * 1e9)
         self.budget = gcp.billing.Budget(
             f"{name}",
-            billing_account=gcp_cfg.billing_account,
+            billing_account=args.billing_account,
             display_name=f"llm-fleet-{stack}",
             budget_filter=gcp.billing.BudgetBudgetFilterArgs(
                 projects=[project.number.apply(lambda n: f"projects/{n}")],

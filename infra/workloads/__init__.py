@@ -16,7 +16,8 @@ from infra.cluster import ClusterServices
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
-from infra.platforms import IdentityRequest, Platform, identity_requests
+from infra.platforms import identity_requests
+from infra.seam import IdentityRequest, Platform
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
 from infra.workloads.observability import ServingObservability, ServingObservabilityArgs, metric_prefix

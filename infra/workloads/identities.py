@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.names import PART_OF
-from infra.platforms import IdentityRequest, WorkloadIdentity
+from infra.seam import IdentityRequest, WorkloadIdentity
 
 # The platform's `workload_identity`: a cloud identity with exactly the bucket access a request asks for.
 IdentityFactory = Callable[[IdentityRequest], WorkloadIdentity]

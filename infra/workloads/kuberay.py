@@ -34,7 +34,8 @@ from infra.names import (
     ROLLOUT_NAMESPACE,
     SERVING_NAMESPACE,
 )
-from infra.platforms import IdentityRequest, Platform, PoolFacts, identity_requests
+from infra.platforms import identity_requests
+from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources

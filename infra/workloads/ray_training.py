@@ -18,7 +18,7 @@ import yaml
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, RAY_SUBMITTER_SERVICE_ACCOUNT, TRAINING_SERVICE_ACCOUNT
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 from infra.workloads.identities import workload_service_account
 from infra.workloads.kuberay import METRICS_PORT, gpu_kind_resources, head_group, ray_container, ray_pod
 from infra.workloads.scheduling import gpu_pod_resources

@@ -10,7 +10,8 @@ import pulumi_kubernetes as k8s
 from infra.config import Rollout, StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_SERVICE_ACCOUNT
-from infra.platforms import IdentityRequest, Platform, PoolFacts, identity_requests
+from infra.platforms import identity_requests
+from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.waits import custom_timeouts
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import tolerations

@@ -6,7 +6,7 @@ import math
 
 import pulumi_kubernetes as k8s
 
-from infra.platforms import PoolFacts
+from infra.seam import PoolFacts
 
 # What GKE's own DaemonSets (device plugin, DCGM, metrics and log agents, CSI) take on a GPU node.
 DAEMONSET_CPU, DAEMONSET_MEMORY_GIB = 1.0, 3.0

@@ -13,7 +13,8 @@ import pulumi_kubernetes as k8s
 from infra.config import StackConfig
 from infra.fleet import Fleet, TrainingPlacement
 from infra.names import PART_OF, TRAINING_SERVICE_ACCOUNT
-from infra.platforms import IdentityRequest, Platform, identity_requests
+from infra.platforms import identity_requests
+from infra.seam import IdentityRequest, Platform
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 

@@ -26,7 +26,7 @@ from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.config import Model, StackConfig, WorkingHours
 from infra.fleet import Fleet, ModelPlacement
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
-from infra.platforms import Platform
+from infra.seam import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak
 from infra.workloads.engine import engine_args
 from infra.workloads.scheduling import gpu_pod_resources, tolerations

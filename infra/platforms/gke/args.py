@@ -1,0 +1,58 @@
+"""What the GKE platform is built from (`GkeArgs`), and how the stack's config becomes it (`args_from`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config import StackConfig
+from infra.platforms.gcp_budget import GcpBudgetArgs
+from infra.platforms.gke.facts import gke_pool_facts, needs_proxy_only_subnet
+from infra.platforms.nodes import NodePoolSpec, node_pool_specs
+from infra.platforms.stack import budget_alerts, stack_tags
+from infra.seam import PoolFacts
+
+
+@dataclass(frozen=True)
+class GkeArgs:
+    project: str
+    region: str
+    zones: list[str]
+    subnet_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    proxy_only_subnet_cidr: str | None  # None: no regional Gateway needs Envoy proxies
+    private_nodes: bool
+    master_cidr: str
+    keda_behind_master_firewall: bool  # private nodes serving with KEDA: the control plane must reach its ports
+    release_channel: str | None
+    authorized_networks: list[str]
+    protect: bool  # stateful resources survive a `pulumi destroy` only on purpose
+    immutable_tags: bool
+    labels: dict[str, str]  # every GCP resource of the stack carries them (the budget filters on them)
+    pools: dict[str, PoolFacts]
+    node_pools: tuple[NodePoolSpec, ...]  # the system pool first
+    managed_prometheus: bool  # KEDA reads Managed Prometheus (else the cluster services install Prometheus)
+    budget: GcpBudgetArgs | None
+
+
+def args_from(cfg: StackConfig) -> GkeArgs:
+    assert cfg.gcp is not None, "validated by config"
+    gcp_cfg = cfg.gcp
+    networks = cfg.control_plane.authorized_networks
+    assert networks is not None, "validated by config"
+    facts = gke_pool_facts(cfg)
+    alerts, budget = budget_alerts(cfg), None
+    if alerts is not None:
+        assert gcp_cfg.billing_account is not None, "validated by config"
+        budget = GcpBudgetArgs(gcp_cfg.project, gcp_cfg.billing_account, alerts)
+    return GkeArgs(
+        project=gcp_cfg.project, region=gcp_cfg.region, zones=gcp_cfg.zones, subnet_cidr=gcp_cfg.subnet_cidr,
+        pods_cidr=gcp_cfg.pods_cidr, services_cidr=gcp_cfg.services_cidr,
+        proxy_only_subnet_cidr=gcp_cfg.proxy_only_subnet_cidr if needs_proxy_only_subnet(cfg) else None,
+        private_nodes=gcp_cfg.private_nodes, master_cidr=gcp_cfg.master_cidr,
+        keda_behind_master_firewall=gcp_cfg.private_nodes and cfg.serving.mode == "vllm",
+        release_channel=gcp_cfg.release_channel, authorized_networks=networks, protect=cfg.profile.protect,
+        immutable_tags=cfg.tier != "dev", labels=stack_tags(cfg), pools=facts,
+        node_pools=node_pool_specs(cfg, "gke", facts), managed_prometheus=cfg.serving.monitoring == "platform",
+        budget=budget,
+    )
