@@ -26,7 +26,8 @@ from infra import program, sdk
 from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
 from infra.cost import CostReport
 from infra.guards import resource_guards
-from infra.guards.base import PlannedResource, StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
+from infra.planned import PlannedResource
 from infra.platforms import platform_notes
 
 PROJECT = "llm-fleet"

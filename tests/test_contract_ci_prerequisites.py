@@ -43,7 +43,7 @@ def stack_plan(stack: str, edit=None, urn_stack: str | None = None) -> StackPlan
     raw = stack_config(stack)
     if edit is not None:
         edit(raw)
-    from infra.guards.base import PlannedResource
+    from infra.planned import PlannedResource
 
     urn = f"urn:pulumi:{urn_stack or stack}::llm-fleet::pulumi:providers:kubernetes::k8s"
     return StackPlan(parse_stack_config(raw), {}, None,  # type: ignore[arg-type]  # the guard reads no cost

@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from infra.config import parse_stack_config
-from infra.guards.base import PlannedResource, StackPlan
-from infra.guards.ci import ci_runner_reaches_cluster_api, runner_labels
+from infra.guards.base import StackPlan
+from infra.guards.ci_runners import ci_runner_reaches_cluster_api
+from infra.guards.runs_on import runner_labels
+from infra.planned import PlannedResource
 from tests.conftest import EXAMPLES, ROOT, STACKS, run_cli, stack_config
 
 NAME = "ci-runner-reaches-cluster-api"

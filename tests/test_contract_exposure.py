@@ -10,9 +10,10 @@ import pytest
 
 from infra.config import parse_stack_config
 from infra.flows import open_paths
-from infra.guards.base import PlannedResource, StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.exposure import no_unrequested_load_balancer
 from infra.plan import run_plan
+from infra.planned import PlannedResource
 from infra.program import stack_plan
 from tests.conftest import EXAMPLES, STACKS, stack_config
 

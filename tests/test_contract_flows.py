@@ -11,9 +11,10 @@ import yaml
 
 from infra.config import parse_stack_config
 from infra.flows import evaluate, open_paths
-from infra.guards.base import PlannedResource, StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.flows import network_flows
 from infra.plan import run_plan
+from infra.planned import PlannedResource
 from infra.platforms import platform_notes
 from infra.program import stack_plan
 from infra.report import plan_json

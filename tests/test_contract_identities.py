@@ -13,9 +13,10 @@ import re
 import pytest
 import yaml
 
-from infra.guards.base import PlannedResource, StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.identities import workloads_have_their_own_identity
 from infra.plan import run_plan
+from infra.planned import PlannedResource
 from infra.platforms.eks import s3_statements
 from infra.platforms.gke import ACCOUNT_ID, gcp_service_account_id
 from infra.seam import BucketAccess, bucket_access

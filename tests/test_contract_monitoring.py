@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from infra.cluster.alertmanager import DROP, NOTIFY, PAGE, alertmanager_config, validate_alertmanager_config
-from infra.cluster.helm import NODE_SELECTOR_PATHS, placement_values
 from infra.config import parse_stack_config
 from infra.guards.alerting import alerts_reach_someone
 from infra.guards.base import StackPlan
+from infra.helm import NODE_SELECTOR_PATHS, placement_values
 from infra.plan import run_plan
 from infra.workloads.observability import PANELS
 from tests.conftest import assert_one_config_error, stack_config

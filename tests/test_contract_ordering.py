@@ -8,9 +8,10 @@ import json
 import pytest
 
 from infra.guards import resource_guards
-from infra.guards.base import PlannedResource, StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.ordering import Graph, custom_resources_wait_for_their_definitions
 from infra.plan import run_plan
+from infra.planned import PlannedResource
 from infra.program import stack_plan
 from infra.report import plan_json
 from tests.conftest import ROOT, run_cli

@@ -14,9 +14,10 @@ from infra.cluster.kuberay import (
     INCREMENTAL_UPGRADE_GATE,
     feature_gates,
 )
-from infra.guards.base import PlannedResource, StackPlan
+from infra.guards.base import StackPlan
 from infra.guards.ordering import Graph, custom_resources_wait_for_their_definitions
 from infra.plan import run_plan
+from infra.planned import PlannedResource
 from infra.program import stack_plan
 from tests.conftest import ROOT, stack_config
 

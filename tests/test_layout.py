@@ -37,7 +37,13 @@ def _imports(path: Path) -> set[str]:
             for alias in node.names:
                 # `from infra.platforms import gke` names a module; `from infra.platforms import Platform` its package.
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
-    return {m for m in found if m in MODULES and m != _module_name(path)}
+    # Importing a module of another package first runs that package's __init__: a dependency too.
+    own = _module_name(path)
+    chain = {own.rsplit(".", k)[0] for k in range(own.count(".") + 1)}
+    for module in list(found):
+        parts = module.split(".")
+        found.update(p for p in (".".join(parts[:k]) for k in range(2, len(parts))) if p not in chain)
+    return {m for m in found if m in MODULES and m != own}
 
 
 def _cycles() -> list[list[str]]:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster.helm import pinned_release
 from infra.cluster.monitoring import Monitoring
 from infra.config import StackConfig
+from infra.helm import pinned_release
 from infra.names import KEDA_NAMESPACE, KEDA_OPERATOR_SA
 from infra.seam import Platform
 

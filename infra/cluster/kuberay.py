@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
+from infra.helm import pinned_release
 from infra.seam import Platform
 
 KUBERAY_NAMESPACE = "kuberay-system"

@@ -18,8 +18,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.cluster.alertmanager import CONFIG_KEY, alertmanager_config, notification_targets
-from infra.cluster.helm import pinned_release
 from infra.config import StackConfig
+from infra.helm import pinned_release
 from infra.names import PART_OF
 from infra.seam import DashboardFactory, GpuMetricsExporter, ManagedPrometheus, Platform
 

@@ -12,7 +12,7 @@ from infra.flows.model import Addresses, Flow, FlowResult, Pods
 from infra.flows.needed import needed_flows
 from infra.flows.network_policy import Policy, policy_verdict
 from infra.flows.rendered import k8s_objects, namespace_of, of_type
-from infra.guards.base import PlannedResource
+from infra.planned import PlannedResource
 
 
 @dataclass(frozen=True)

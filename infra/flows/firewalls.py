@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from infra.config import ANY_ADDRESS
 from infra.flows.model import Addresses, within
 from infra.flows.rendered import k8s_objects, namespace_of, of_type
-from infra.guards.base import PlannedResource
+from infra.planned import PlannedResource
 from infra.platforms.gke import GKE_MASTER_PORTS
 
 

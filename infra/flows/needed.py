@@ -21,8 +21,8 @@ from infra.flows.rendered import (
     proxy_only_ranges,
     rendered_pods,
 )
-from infra.guards.base import PlannedResource
 from infra.names import KEDA_METRICS_SERVER_PORT, KEDA_NAMESPACE, KEDA_WEBHOOK_PORT
+from infra.planned import PlannedResource
 from infra.platforms.gke import GCP_HEALTH_CHECK_RANGES, REGIONAL_GATEWAY_CLASSES
 
 # KEDA's pods (chart 2.20.2: templates/metrics-server/deployment.yaml, templates/webhooks/deployment.yaml).
@@ -60,7 +60,7 @@ def needed_flows(cfg: StackConfig, resources: Sequence[PlannedResource]) -> list
 
     if helm_release(resources, "keda") is not None:
         plane = control_plane(cfg, resources)
-        fix = "a firewall rule from the master CIDR to the nodes on tcp:6443,9443 (infra/platforms/gke.py)"
+        fix = "a firewall rule from the master CIDR to the nodes on tcp:6443,9443 (infra/platforms/gke/network.py)"
         flows.append(Flow(plane, Pods(KEDA_NAMESPACE, KEDA_METRICS_SERVER, {"https": KEDA_METRICS_SERVER_PORT},
                                       "keda/keda-operator-metrics-apiserver"),
                           KEDA_METRICS_SERVER_PORT, "the HPA reads KEDA's external metrics through the API server",
@@ -130,8 +130,8 @@ def _gateway_flows(ray_service: PlannedResource, head: Pods, resources: Sequence
     kind = "gateway-proxies"
     if gateway_class in REGIONAL_GATEWAY_CLASSES:
         proxies = Addresses(proxy_only_ranges(resources), f"{gateway_class} proxies (proxy-only subnet)", kind)
-        fix = ("create a REGIONAL_MANAGED_PROXY subnet (gcp.proxyOnlySubnetCidr, infra/platforms/gke.py) and admit "
-               "it on the serve port in the Ray NetworkPolicy")
+        fix = ("create a REGIONAL_MANAGED_PROXY subnet (gcp.proxyOnlySubnetCidr, infra/platforms/gke/network.py) "
+               "and admit it on the serve port in the Ray NetworkPolicy")
     else:
         proxies = Addresses((), f"{gateway_class} proxies", kind)
         fix = "admit the Gateway's proxies on the serve port in the Ray NetworkPolicy"
@@ -139,7 +139,7 @@ def _gateway_flows(ray_service: PlannedResource, head: Pods, resources: Sequence
                   "upgrade", fix)]
     if gateway_class in REGIONAL_GATEWAY_CLASSES:
         # The load balancer only sends to endpoints its health checks find healthy; those probes come from Google's
-        # ranges, not the proxy-only subnet (infra/platforms/gke.py GCP_HEALTH_CHECK_RANGES).
+        # ranges, not the proxy-only subnet (infra/platforms/gke/facts.py GCP_HEALTH_CHECK_RANGES).
         # One flow per range: each is a separate source the policy must admit.
         flows += [Flow(Addresses((cidr,), f"{gateway_class} health checks", "health-checkers"), head, "serve",
                        "the Gateway's load balancer health-checks each backend pod on its serving port before "

@@ -8,7 +8,7 @@ from typing import Any
 
 from infra.config import StackConfig
 from infra.flows.model import Addresses, Pods
-from infra.guards.base import PlannedResource
+from infra.planned import PlannedResource
 
 # KubeRay labels every pod of a Ray cluster (ray-operator/controllers/ray/utils/constant.go v1.7.0).
 RAY_NODE, RAY_NODE_TYPE, RAY_GROUP = "ray.io/is-ray-node", "ray.io/node-type", "ray.io/group"
@@ -73,3 +73,31 @@ def control_plane(cfg: StackConfig, resources: Sequence[PlannedResource]) -> Add
 def proxy_only_ranges(resources: Sequence[PlannedResource]) -> tuple[str, ...]:
     return tuple(r.inputs["ipCidrRange"] for r in of_type(resources, "gcp:compute/subnetwork:Subnetwork")
                  if r.inputs.get("purpose") == "REGIONAL_MANAGED_PROXY" and r.inputs.get("role") == "ACTIVE")
+
+
+# The annotation values that make a LoadBalancer Service internal, per cloud. A key alone proves nothing: the same
+# keys with other values ask for a public address (`aws-load-balancer-internal: "false"`, `aws-load-balancer-scheme:
+# internet-facing`), and a cloud's default, with no annotation, is a public address.
+# - GKE: `networking.gke.io/load-balancer-type: "Internal"` creates an internal passthrough Network Load Balancer
+#   (https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters).
+# - AWS in-tree controller: `service.beta.kubernetes.io/aws-load-balancer-internal: "true"` (old manifests and docs
+#   spell it "0.0.0.0/0"; https://github.com/kubernetes/website/issues/15771); new load balancers are
+#   internet-facing by default (https://cloud.google.com/kubernetes-engine/multi-cloud/docs/aws/how-to/network-load-balancing).
+# - AWS Load Balancer Controller: `service.beta.kubernetes.io/aws-load-balancer-scheme: internal` (vs
+#   `internet-facing`); it deprecates the in-tree `…-internal` boolean in favour of the scheme
+#   (https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/).
+INTERNAL_LB_VALUES: dict[str, frozenset[str]] = {
+    "networking.gke.io/load-balancer-type": frozenset({"Internal"}),
+    "service.beta.kubernetes.io/aws-load-balancer-internal": frozenset({"true", "0.0.0.0/0"}),
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": frozenset({"internal"}),
+}
+
+
+def is_internal_load_balancer(annotations: Mapping[str, str] | None) -> bool:
+    """True when a LoadBalancer Service's annotations ask its cloud for an internal address.
+
+    At least one known key must carry an internal value, and no known key may carry another value: a Service
+    annotated both ways (say, scheme internet-facing and internal "true") is read as public, the safe side.
+    """
+    known = {k: str(v) for k, v in (annotations or {}).items() if k in INTERNAL_LB_VALUES}
+    return bool(known) and all(v in INTERNAL_LB_VALUES[k] for k, v in known.items())

@@ -8,9 +8,8 @@ from collections.abc import Iterable, Sequence
 
 from infra.config import ANY_ADDRESS, StackConfig
 from infra.flows.model import OpenPath
-from infra.flows.rendered import k8s_objects, namespace_of, of_type
-from infra.guards.base import PlannedResource
-from infra.guards.exposure import is_internal_load_balancer
+from infra.flows.rendered import is_internal_load_balancer, k8s_objects, namespace_of, of_type
+from infra.planned import PlannedResource
 
 
 def _open_to_all(cidrs: Iterable[str]) -> bool:

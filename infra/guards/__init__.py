@@ -14,7 +14,8 @@ from infra.guards.alerting import alerts_reach_someone
 from infra.guards.base import Guard, StackPlan, Verdict
 from infra.guards.budget import budget_covers_max_fleet
 from infra.guards.capacity import warm_replicas_fit_pool_minimum
-from infra.guards.ci import ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api
+from infra.guards.ci import ci_installs_kubeconfig_exec
+from infra.guards.ci_runners import ci_runner_reaches_cluster_api
 from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
 from infra.guards.exposure import no_unrequested_load_balancer
 from infra.guards.flows import network_flows

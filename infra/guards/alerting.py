@@ -16,7 +16,8 @@ from infra.cluster.alertmanager import (
     validate_alertmanager_config,
 )
 from infra.cluster.monitoring import GMP_ALERTMANAGER_SECRET, GMP_PUBLIC_NS
-from infra.guards.base import PlannedResource, StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
+from infra.planned import PlannedResource
 
 NAME = "alerts-reach-someone"
 _RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -1,41 +1,19 @@
-"""What every guard reads and returns: the planned resources, the stack plan, the verdict."""
+"""What every guard reads and returns: the stack plan (config, pools, cost, fleet, resources) and the verdict."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Literal
 
 from infra.config import StackConfig
 from infra.cost import CostReport
 from infra.fleet import Fleet, resolve_fleet
+from infra.planned import PlannedResource
 from infra.seam import PoolFacts
 
 Status = Literal["pass", "warn", "fail"]
-
-
-@dataclass(frozen=True)
-class PlannedResource:
-    urn: str
-    type: str
-    name: str
-    parent: str  # parent URN ("" for the stack's direct children)
-    custom: bool
-    protect: bool
-    inputs: dict[str, Any]
-    # What the engine waits for before creating this resource, as it received them: every URN in
-    # `dependsOn` (a component there stands for its custom descendants: the SDK expands it) and every
-    # resource an input came from (`property_dependencies`, per input); the explicit provider's URN
-    # ("" for a default provider); custom timeouts in seconds ("create", "update", "delete") when set.
-    dependencies: tuple[str, ...] = ()
-    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    provider: str = ""
-    custom_timeouts: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def is_kubernetes_object(self) -> bool:
-        return self.custom and self.type.startswith("kubernetes:") and "helm.sh" not in self.type
 
 
 @dataclass(frozen=True)

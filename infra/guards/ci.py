@@ -16,8 +16,6 @@ count (nor does a pulumi step that would not run for this cloud); any other cond
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import yaml
 
 from infra.guards.base import StackPlan, Verdict
+from infra.guards.runs_on import runner_labels
 from infra.platforms import kubeconfig_exec_plugins
 from infra.seam import ExecPlugin
 
@@ -190,7 +189,7 @@ def deploy_jobs(root: Path, stack: str | None, cloud: str) -> list[DeployJob]:
     return _walk(root, stack, cloud, ()).jobs
 
 
-def _stack_name(plan: StackPlan) -> str | None:
+def stack_name(plan: StackPlan) -> str | None:
     """The stack's name, from any resource URN (urn:pulumi:<stack>::<project>::...)."""
     for r in plan.resources:
         if r.urn.startswith("urn:pulumi:"):
@@ -212,7 +211,7 @@ def ci_installs_kubeconfig_exec(plan: StackPlan, root: Path | None = None) -> Ve
         return Verdict(NAME, "warn", f"no {WORKFLOWS} under {root}: cannot check that CI installs "
                                      f"{', '.join(p.command for p in plugins)} (the {cloud} kubeconfig execs it); "
                                      "run the plan from the repository that holds the workflows")
-    gaps, checked = workflow_gaps(root, _stack_name(plan), cloud, plugins)
+    gaps, checked = workflow_gaps(root, stack_name(plan), cloud, plugins)
     if gaps:
         return Verdict(NAME, "fail", "; ".join(g.line(cloud) for g in gaps))
     names = ", ".join(p.command for p in plugins)
@@ -221,181 +220,3 @@ def ci_installs_kubeconfig_exec(plan: StackPlan, root: Path | None = None) -> Ve
                                      f"must install {names}")
     return Verdict(NAME, "pass", f"all {checked} CI job(s) that run `pulumi preview`/`up` for this stack install "
                                  f"{names} first")
-
-
-# --- runners that can reach the cluster API ------------------------------------------------------------------------
-
-RUNNER_NAME = "ci-runner-reaches-cluster-api"
-# GitHub-hosted runner labels (ubuntu-latest, ubuntu-24.04, windows-2022, macos-14, ...). Their addresses are not
-# fixed: GitHub "About GitHub's IP addresses" (docs.github.com/en/authentication/keeping-your-account-and-data-secure/
-# about-githubs-ip-addresses): "We make changes to our IP addresses from time to time. We do not recommend allowing
-# by IP address". A cluster API restricted to named ranges is out of their reach.
-_HOSTED_LABEL = re.compile(r"^(ubuntu|windows|macos)-", re.IGNORECASE)
-# The repository variable the shipped workflows read prod's runner labels from (a JSON list or string).
-PROD_RUNNER_VARIABLE = "PROD_RUNNER_LABELS"
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>&&|\|\||==|!=|\(|\))|(?P<name>[A-Za-z_][\w.-]*))")
-
-
-class _Unknown(Exception):
-    """A `runs-on` expression this module cannot evaluate offline."""
-
-
-class _Expr:
-    """The part of GitHub's expression language a `runs-on` needs here: 'strings', fromJSON(...), vars.X (unset:
-    the workflow's own default applies), matrix.stack, ==, !=, &&, || and parentheses. `a && b || c` picks b or c
-    exactly as GitHub does (docs.github.com/en/actions/reference/workflows-and-actions/expressions#operators)."""
-
-    def __init__(self, text: str, stack: str | None) -> None:
-        self.tokens: list[tuple[str, str]] = []
-        pos = 0
-        text = text.strip()
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if not m or m.end() == pos:
-                raise _Unknown(text)
-            kind = m.lastgroup or ""
-            self.tokens.append((kind, m.group(kind)))
-            pos = m.end()
-        self.i, self.stack = 0, stack
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.i][1] if self.i < len(self.tokens) else None
-
-    def _take(self) -> tuple[str, str]:
-        if self.i >= len(self.tokens):
-            raise _Unknown("unexpected end")
-        self.i += 1
-        return self.tokens[self.i - 1]
-
-    def value(self) -> Any:
-        result = self._or()
-        if self.i != len(self.tokens):
-            raise _Unknown("trailing tokens")
-        return result
-
-    def _or(self) -> Any:
-        left = self._and()
-        while self._peek() == "||":
-            self._take()
-            right = self._and()
-            left = left if left else right
-        return left
-
-    def _and(self) -> Any:
-        left = self._cmp()
-        while self._peek() == "&&":
-            self._take()
-            right = self._cmp()
-            left = right if left else left
-        return left
-
-    def _cmp(self) -> Any:
-        left = self._atom()
-        if self._peek() in ("==", "!="):
-            op = self._take()[1]
-            right = self._atom()
-            equal = str(left).lower() == str(right).lower()  # GitHub compares strings case-insensitively
-            return equal if op == "==" else not equal
-        return left
-
-    def _atom(self) -> Any:
-        kind, text = self._take()
-        if kind == "str":
-            return text[1:-1].replace("''", "'")
-        if text == "(":
-            inner = self._or()
-            if self._take()[1] != ")":
-                raise _Unknown("unbalanced parentheses")
-            return inner
-        if kind == "name" and text.lower() == "fromjson" and self._peek() == "(":
-            self._take()
-            inner = self._or()
-            if self._take()[1] != ")":
-                raise _Unknown("unbalanced parentheses")
-            try:
-                return json.loads(str(inner))
-            except ValueError:
-                raise _Unknown(f"fromJSON of {inner!r}") from None
-        if kind == "name" and text.startswith("vars."):
-            return None  # an unset repository variable: the expression's own default decides
-        if kind == "name" and text == "matrix.stack" and self.stack is not None:
-            return self.stack
-        if kind == "name" and text in ("true", "false"):
-            return text == "true"
-        raise _Unknown(text)
-
-
-def runner_labels(runs_on: Any, stack: str | None) -> tuple[str, ...] | None:
-    """The labels a job's `runs-on` asks for when the repository sets none of the variables it reads, or None when
-    they are decided at run time in a way not readable here."""
-    value = runs_on
-    if isinstance(value, str) and "${{" in value:
-        inner = value.strip()
-        if not (inner.startswith("${{") and inner.endswith("}}")):
-            return None
-        try:
-            value = _Expr(inner[3:-2], stack).value()
-        except _Unknown:
-            return None
-    if isinstance(value, dict):
-        value = value.get("labels")
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    return None
-
-
-def restricted_networks(plan: StackPlan) -> list[str] | None:
-    """The ranges the stack's cluster API admits, when llm-fleet manages that endpoint and it is not open to any
-    address; else None."""
-    cfg = plan.cfg
-    networks = cfg.control_plane.authorized_networks
-    if cfg.cloud not in ("gke", "eks") or networks is None:
-        return None
-    if any(ipaddress.IPv4Network(n, strict=False).prefixlen == 0 for n in networks):
-        return None
-    return list(networks)
-
-
-def ci_runner_reaches_cluster_api(plan: StackPlan, root: Path | None = None) -> Verdict:
-    """A job that runs `pulumi preview`/`up` for a stack whose cluster API admits only named ranges does not run on a
-    GitHub-hosted runner (no fixed address: it could never reach the API)."""
-    root = ROOT if root is None else root
-    networks = restricted_networks(plan)
-    if networks is None:
-        return Verdict(RUNNER_NAME, "pass", "the cluster API admits any address (or is not managed here): any runner "
-                                            "reaches it")
-    shown = "[" + ", ".join(networks) + "]"
-    if not (root / WORKFLOWS).is_dir():
-        return Verdict(RUNNER_NAME, "warn", f"no {WORKFLOWS} under {root}: cannot check that the CI jobs deploying "
-                                            f"this stack run on runners inside controlPlane.authorizedNetworks = "
-                                            f"{shown}")
-    stack = _stack_name(plan)
-    failures, unknown, declared = [], [], []
-    for job in deploy_jobs(root, stack, plan.cfg.cloud):
-        labels = runner_labels(job.runs_on, stack)
-        where = f"{job.workflow} job {job.job!r}"
-        if labels is None:
-            unknown.append(f"{where} (runs-on {job.runs_on!r})")
-            continue
-        hosted = [label for label in labels if _HOSTED_LABEL.match(label)]
-        if not hosted:
-            declared.append(f"{where} on {list(labels)}")
-            continue
-        failures.append(
-            f"{where} runs `pulumi {'/'.join(dict.fromkeys(job.commands))}` for stack {stack!r} on {hosted[0]!r}, a "
-            f"GitHub-hosted runner with no fixed address, but controlPlane.authorizedNetworks = {shown} admits only "
-            f"those ranges: run the job on a self-hosted runner (or a larger runner with a static IP) whose egress is "
-            f"listed there, e.g. runs-on: ${{{{ fromJSON(vars.{PROD_RUNNER_VARIABLE} || "
-            f"'[\"self-hosted\", \"llm-fleet-{stack}\"]') }}}}")
-    if failures:
-        return Verdict(RUNNER_NAME, "fail", "; ".join(failures))
-    message = f"controlPlane.authorizedNetworks = {shown}: "
-    if not declared and not unknown:
-        return Verdict(RUNNER_NAME, "pass", message + "no workflow runs `pulumi preview`/`up` for this stack")
-    parts = [f"{len(declared)} CI job(s) run on runners the repository declares ({'; '.join(declared)})"] \
-        if declared else []
-    if unknown:
-        parts.append(f"runner chosen at run time, make sure its egress is listed: {'; '.join(unknown)}")
-    return Verdict(RUNNER_NAME, "pass", message + "; ".join(parts))

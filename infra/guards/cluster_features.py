@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.guards.base import PlannedResource, StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
+from infra.planned import PlannedResource
 
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 EKS_ADDON = "aws:eks/addon:Addon"

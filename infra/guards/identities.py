@@ -15,8 +15,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from infra.guards.base import PlannedResource, StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import PodTemplate, pod_templates
+from infra.planned import PlannedResource
 from infra.seam import BUCKET_URL
 
 NAME = "workloads-have-their-own-identity"

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import pulumi_kubernetes  # noqa: F401  (registers the built-in Kubernetes API groups the guard tells apart)
 
 from infra import sdk
-from infra.guards.base import PlannedResource, StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
+from infra.planned import PlannedResource
 
 NAME = "custom-resources-wait-for-their-definitions"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"

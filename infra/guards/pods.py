@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from infra.guards.base import PlannedResource
+from infra.planned import PlannedResource
 from infra.seam import PoolFacts
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}

@@ -13,8 +13,9 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from infra.guards.base import PlannedResource, StackPlan, Verdict
+from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import PodTemplate, selected_pool
+from infra.planned import PlannedResource
 from infra.seam import PoolFacts
 from infra.waits import (
     DEFAULT_HELM_WAIT_SECONDS,

@@ -31,7 +31,8 @@ from pulumi_policy import (
 
 from infra.config import ConfigError, StackConfig, load_config
 from infra.guards import config_guards, resource_guards
-from infra.guards.base import Guard, PlannedResource, StackPlan, Verdict
+from infra.guards.base import Guard, StackPlan, Verdict
+from infra.planned import PlannedResource
 from infra.program import stack_plan
 from infra.sdk import is_policy_proxy, is_policy_unknown, policy_target
 

@@ -304,7 +304,7 @@ class KubeRayServing(pulumi.ComponentResource):
                 *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in ray.gateway_proxy_cidrs],
                     "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}] if ray.gateway_proxy_cidrs else []),
                 # ... and its health checks, which probe the pod's serving port from Google's own ranges, not from
-                # the proxy-only subnet (infra/platforms/gke.py GCP_HEALTH_CHECK_RANGES).
+                # the proxy-only subnet (infra/platforms/gke/facts.py GCP_HEALTH_CHECK_RANGES).
                 *([{"from": [{"ipBlock": {"cidr": cidr}} for cidr in ray.gateway_health_check_cidrs],
                     "ports": [{"port": SERVE_PORT, "protocol": "TCP"}]}]
                   if ray.gateway_health_check_cidrs else []),

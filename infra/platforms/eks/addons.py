@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.cluster.helm import pinned_release
+from infra.helm import pinned_release
 from infra.names import GPU_LABEL, PART_OF, POOL_LABEL
 from infra.platforms.eks.args import EksArgs
 from infra.platforms.eks.facts import (

@@ -1,4 +1,5 @@
-"""Helm releases of the cluster services: pinned versions, own namespace, on the system pool."""
+"""Helm releases with pinned versions, in their own namespace, on the system pool: the cluster services' charts and
+the platforms' add-ons (EKS: cluster-autoscaler, device plugin, DCGM, metrics-server) alike."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def placement_values(chart: str, node_selector: dict[str, str]) -> dict[str, Any
     """Helm values that put every pod of `chart` on nodes matching `node_selector`, in the chart's own keys."""
     if chart not in NODE_SELECTOR_PATHS:
         raise ValueError(f"chart {chart!r}: where it takes a node selector is not known; read its values.yaml at the "
-                         "pinned version and add its keys to NODE_SELECTOR_PATHS (infra/cluster/helm.py)")
+                         "pinned version and add its keys to NODE_SELECTOR_PATHS (infra/helm.py)")
     values: dict[str, Any] = {}
     for path in NODE_SELECTOR_PATHS[chart]:
         node = values
