@@ -29,10 +29,17 @@ def test_one_more_a100_node_costs_the_catalog_price_times_24_at_min_and_max(stac
     assert result.returncode == 0, result.stderr
     delta = json.loads(result.stdout)["costDelta"]
     one_node = GKE_GPU_PRICES[GpuKind.A100_40GB].on_demand * pool["gpusPerNode"] * 24
-    assert delta["daily"] == {"min": pytest.approx(one_node), "max": pytest.approx(one_node)}
+    # The node's fee lines change too: its boot disk ($0.10/GB-month) and one more VM behind Cloud NAT ($0.0014/h).
+    disk = pool.get("diskSizeGb", 200) * 0.10 / 730 * 24
+    nat = 0.0014 * 24
+    both = pytest.approx(one_node + disk + nat, abs=0.01)
+    assert delta["daily"] == {"min": both, "max": both}
     assert delta["pools"] == [{"pool": "a100-serving", "dailyMin": pytest.approx(one_node),
                                "dailyMax": pytest.approx(one_node)}]
-    assert delta["head"]["dailyMax"] - delta["base"]["dailyMax"] == pytest.approx(one_node, abs=0.01)
+    assert delta["fees"] == [
+        {"label": "Cloud NAT", "dailyMin": pytest.approx(nat, abs=0.01), "dailyMax": pytest.approx(nat, abs=0.01)},
+        {"label": "boot disks", "dailyMin": pytest.approx(disk, abs=0.01), "dailyMax": pytest.approx(disk, abs=0.01)}]
+    assert delta["head"]["dailyMax"] - delta["base"]["dailyMax"] == pytest.approx(one_node + disk + nat, abs=0.01)
 
     text = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "-C", str(stack_repo))
     assert "Cost change against HEAD" in text.stdout

@@ -26,7 +26,9 @@ def test_prod_cost_from_catalog_prices():
     assert pools["h100-training"].hourly_max == pytest.approx(GKE_GPU_PRICES[GpuKind.H100_80GB].spot)
     n2 = GKE_CPU_PRICES["n2"]
     assert pools["rollout"].node_hourly == pytest.approx(32 * n2.vcpu_hour + 128 * n2.gib_hour)
-    assert cost.daily_max == pytest.approx(24 * sum(p.hourly_max for p in cost.pools))
+    fees = sum(f.hourly_max for f in cost.fees)  # control plane, NAT, boot disks: in the totals too
+    assert fees > 0
+    assert cost.daily_max == pytest.approx(24 * (sum(p.hourly_max for p in cost.pools) + fees))
     assert cost.monthly_max == pytest.approx(HOURS_PER_MONTH * cost.hourly_max)
 
 
@@ -37,8 +39,10 @@ def test_adding_one_a100_node_adds_its_price_per_day():
     raw["nodePools"][0]["minNodes"] += 1
     after = cost_of(raw)
     a100_day = 24 * GKE_GPU_PRICES[GpuKind.A100_40GB].on_demand
-    assert after.daily_min - before.daily_min == pytest.approx(a100_day)
-    assert after.daily_max - before.daily_max == pytest.approx(a100_day)
+    # ... plus the node's boot disk (200 GB at $0.10/GB-month) and its share of Cloud NAT ($0.0014/h per VM)
+    per_node_fees = 24 * (200 * 0.10 / HOURS_PER_MONTH + 0.0014)
+    assert after.daily_min - before.daily_min == pytest.approx(a100_day + per_node_fees)
+    assert after.daily_max - before.daily_max == pytest.approx(a100_day + per_node_fees)
 
 
 def test_pricing_override_wins_over_the_catalog():
@@ -62,7 +66,7 @@ def test_alternatives_price_the_same_gpu_hours():
     cost = cost_of(stack_config("prod"))
     modal = next(a for a in cost.alternatives if a.name == "Modal")
     assert modal.hourly_min == pytest.approx(4 * 2.10)  # 4 warm A100-40GB, the H100 pool idles at 0
-    assert modal.hourly_max == pytest.approx(12 * 2.10 + 1 * 3.95)
+    assert modal.hourly_max == pytest.approx(12 * 2.10 + 1 * 3.9492)  # the models' 12 GPUs and the training job's 1
     runpod = next(a for a in cost.alternatives if a.name == "RunPod")
     assert runpod.not_offered == (GpuKind.A100_40GB,)
 

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from infra.catalog import ALTERNATIVES, GpuKind
+from infra.catalog import GpuKind
 from infra.config import parse_stack_config
 from infra.cost import fleet_cost
 from infra.names import GPU_TAINT_KEY
 from infra.platforms import pool_facts
+from infra.providers import ALTERNATIVES
 from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
 from tests.k8s_schema import is_core, validate
 
