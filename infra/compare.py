@@ -36,6 +36,7 @@ class CostDelta:
     head: CostReport
     pools: tuple[PoolDelta, ...]  # pools whose cost changed, added or removed
     fees: tuple[PoolDelta, ...] = ()  # fee lines (control plane, NAT, LBs, disks) that changed, by label
+    alternatives: tuple[PoolDelta, ...] = ()  # the same workload elsewhere, by provider, where it changed
 
     @property
     def base_daily(self) -> tuple[float, float]:
@@ -95,5 +96,9 @@ def cost_delta(ref: str, base: CostReport | None, head: CostReport) -> CostDelta
     def fees(report: CostReport | None) -> dict[str, tuple[float, float]]:
         return {f.label: (f.daily_min, f.daily_max) for f in (report.fees if report else ())}
 
+    def elsewhere(report: CostReport | None) -> dict[str, tuple[float, float]]:
+        return {a.name: (a.hourly_min * HOURS_PER_DAY, a.hourly_max * HOURS_PER_DAY)
+                for a in (report.alternatives if report else ())}
+
     return CostDelta(ref=ref, base=base, head=head, pools=_changed(daily(base), daily(head)),
-                     fees=_changed(fees(base), fees(head)))
+                     fees=_changed(fees(base), fees(head)), alternatives=_changed(elsewhere(base), elsewhere(head)))

@@ -205,6 +205,11 @@ def print_delta(delta: CostDelta, console: Console | None = None) -> None:
     console = console or Console(width=140)
     console.print()
     console.print(delta_table(delta))
+    if delta.alternatives:  # the same workload elsewhere: changes only when the workload does
+        console.print("The same workload elsewhere (USD/day):")
+    for alt in delta.alternatives:
+        console.print(f"  {alt.pool}: {_signed(alt.daily_min[1] - alt.daily_min[0])}/day at min, "
+                      f"{_signed(alt.daily_max[1] - alt.daily_max[0])}/day at max", highlight=False)
 
 
 def delta_json(delta: CostDelta) -> dict[str, Any]:
@@ -219,6 +224,8 @@ def delta_json(delta: CostDelta) -> dict[str, Any]:
                    "dailyMax": round(p.daily_max[1] - p.daily_max[0], 2)} for p in delta.pools],
         "fees": [{"label": f.pool, "dailyMin": round(f.daily_min[1] - f.daily_min[0], 2),
                   "dailyMax": round(f.daily_max[1] - f.daily_max[0], 2)} for f in delta.fees],
+        "alternatives": [{"name": a.pool, "dailyMin": round(a.daily_min[1] - a.daily_min[0], 2),
+                          "dailyMax": round(a.daily_max[1] - a.daily_max[0], 2)} for a in delta.alternatives],
     }
 
 
