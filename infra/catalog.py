@@ -287,7 +287,7 @@ PRICE_LISTS: dict[str, PriceList] = {
     "eks": PriceList(
         "eks", "2025-06",
         "aws.amazon.com/ec2/pricing/on-demand and /ec2/spot/pricing (us-east-1 list prices after the June 2025 "
-        "P4/P5 reduction; spot prices vary; EKS control plane $0.10/h not included)",
+        "P4/P5 reduction; spot prices vary; control plane, NAT and disks: the fee lines, infra/fees.py)",
         EKS_GPU_PRICES, EKS_CPU_PRICES, "AWS"),
 }
 PRICES_AS_OF = PRICE_LISTS["gke"].as_of

@@ -1,5 +1,6 @@
 """Cost model: what the configured fleet costs per hour and per day, at its autoscaling minimum
-and maximum, per pool and in total, and what the same GPU-hours cost on the alternatives.
+and maximum, per pool, per fee line (control plane, NAT, load balancers, disks: infra/fees.py) and in
+total, and what the same GPU workloads cost at the alternatives (infra/alternatives.py).
 
 Owns arithmetic only; prices come from the catalog (or the stack's `pricing:` overrides) and
 pool shapes from the platform's pool facts. GPUs are priced at the stack's cloud's list (GKE,

@@ -64,7 +64,8 @@ def cost_table(cost: CostReport) -> Table:
     table.add_section()
     table.add_row("total", "", "", "", "", "", "", "", _money(cost.daily_min), _money(cost.daily_max), style="bold")
     table.caption = (f"{_money(cost.hourly_min)}/h at minimum, {_money(cost.hourly_max)}/h at maximum; "
-                     f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). Source: {cost.prices_source}")
+                     f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). "
+                     f"Source: {cost.prices_source}; fees: infra/fees.py ({cost.fees_as_of})")
     return table
 
 
