@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from infra.config import parse_stack_config
 from infra.cost import HOURS_PER_MONTH, fleet_cost
@@ -10,6 +11,7 @@ from infra.guards.base import StackPlan
 from infra.guards.budget import budget_covers_max_fleet
 from infra.platforms import pool_facts
 from infra.program import stack_plan
+from infra.report import cost_table, plan_json
 from tests.conftest import stack_config
 
 
@@ -71,3 +73,24 @@ def test_an_existing_cluster_has_no_cloud_fees_and_says_what_is_left_out():
     cost = cost_of(stack_config("coreweave-prod"))
     assert cost.fees == ()
     assert any("existing cluster" in n and "500 GB checkpoint volume" in n for n in cost.notes)
+
+
+def test_kuberay_upgrades_through_a_gateway_that_is_costed():
+    raw = stack_config("prod")  # prod's RayService upgrades incrementally, through an internal GKE Gateway
+    raw["serving"] = {**raw.get("serving", {}), "mode": "kuberay"}
+    lines = fees(cost_of(raw))
+    assert lines["Gateway (KubeRay)"].hourly_max == pytest.approx(0.025)
+    assert "internal LBs" not in lines  # KubeRay serves through the Gateway, not a LoadBalancer Service per model
+
+
+def test_plan_json_and_report_label_every_fee(plan_of):
+    plan = plan_of("eks-prod")
+    doc = plan_json(plan)["cost"]
+    assert [f["label"] for f in doc["fees"]] == ["EKS control plane", "NAT gateways", "boot disks"]
+    assert doc["fees"][0] == {"label": "EKS control plane", "basis": "1 x $0.10/h", "dailyMin": 2.4, "dailyMax": 2.4}
+    assert doc["daily"]["max"] == pytest.approx(sum(p["dailyMax"] for p in doc["pools"])
+                                                + sum(f["dailyMax"] for f in doc["fees"]), abs=0.05)
+    console = Console(width=200, record=True)
+    console.print(cost_table(plan.cost))
+    text = console.export_text()
+    assert "EKS control plane" in text and "NAT gateways" in text and "boot disks" in text
