@@ -104,3 +104,12 @@ def test_current_rates_refuse_an_unknown_provider_naming_the_allowed_ones():
         parse_stack_config(raw)
     assert ("currentRates: 'modall' is not a compared provider; allowed: modal, runpod, runpod-serverless, "
             "coreweave, lambda; fix the name or remove its entry") in str(err.value)
+
+
+def test_current_rates_refuse_a_rate_that_is_not_positive_naming_provider_and_kind():
+    raw = stack_config("prod")
+    raw["currentRates"] = {"modal": {"A100-80GB": 0}}
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    assert ("currentRates: modal.A100-80GB = 0.0: not a rate; allowed: USD per GPU-hour > 0; state what you pay "
+            "or remove the entry") in str(err.value)

@@ -48,16 +48,20 @@ class PriceOverride(ConfigModel):
 
 
 # Per provider (its config name, infra/providers.py), per GPU kind: the USD per GPU-hour the team pays there.
-CurrentRates = dict[str, dict[GpuKind, Annotated[float, Field(gt=0)]]]
+CurrentRates = dict[str, dict[GpuKind, float]]
 
 
 def check_current_rates(value: CurrentRates) -> CurrentRates:
-    """Refuses a provider the comparison does not know, naming the ones it does."""
+    """Refuses a provider the comparison does not know (naming the ones it does) and a rate that is not positive."""
     known = [a.slug for a in ALTERNATIVES]
-    for name in value:
+    for name, rates in value.items():
         if name not in known:
             raise ValueError(f"{name!r} is not a compared provider; allowed: {', '.join(known)}; "
                              "fix the name or remove its entry")
+        for kind, rate in rates.items():
+            if rate <= 0:
+                raise ValueError(f"{name}.{kind.value} = {rate}: not a rate; allowed: USD per GPU-hour > 0; "
+                                 "state what you pay or remove the entry")
     return value
 
 
