@@ -42,11 +42,12 @@ class AlternativeLine:
     your_rate: bool  # the stack's `currentRates`, not the list price
     gpus_min: int  # GPUs billed: the ones used (per-GPU billing) or whole nodes' (node billing)
     gpus_max: int
-    node_gpus: int  # GPUs per node billed (1: per-GPU billing)
+    node_gpus: int  # GPUs per node billed at the maximum (1: per-GPU billing)
+    rate_min: float | None = None  # USD per GPU-hour at the minimum, where its node size is priced differently
 
     @property
     def hourly_min(self) -> float:
-        return self.gpus_min * self.rate
+        return self.gpus_min * (self.rate if self.rate_min is None else self.rate_min)
 
     @property
     def hourly_max(self) -> float:
@@ -139,15 +140,21 @@ def _nodes(replicas: list[int], size: int) -> int:
     return len(free)
 
 
-def _billed(alt: Alternative, kind: GpuKind, group: list[Demand], at_max: bool) -> tuple[int, int]:
-    """(GPUs billed, GPUs per node) for these demands at the minimum or the maximum."""
+def _billed(alt: Alternative, kind: GpuKind, group: list[Demand], at_max: bool,
+            rate: tuple[float, bool]) -> tuple[int, int, float]:
+    """(GPUs billed, GPUs per node, USD per GPU-hour) for these demands at the minimum or the maximum: the
+    provider's cheapest node size for them (a stated rate applies to every size)."""
     replicas = [d.gpus_per_replica for d in group for _ in range(d.replicas_max if at_max else d.replicas_min)]
     if alt.billing == "per-gpu":
-        return sum(replicas), 1
+        return sum(replicas), 1, rate[0]
     widest = max(d.gpus_per_replica for d in group)
     sizes = [s for s in alt.sizes(kind) if s >= widest] or [max(alt.sizes(kind))]
-    best = min(sizes, key=lambda s: (_nodes(replicas, s) * s, s))
-    return _nodes(replicas, best) * best, best
+
+    def per_gpu(size: int) -> float:
+        return rate[0] if rate[1] or kind not in alt.per_gpu_hour else alt.price(kind, size)
+
+    best = min(sizes, key=lambda s: (_nodes(replicas, s) * s * per_gpu(s), s))
+    return _nodes(replicas, best) * best, best, per_gpu(best)
 
 
 def price_at(alt: Alternative, wanted: tuple[Demand, ...],
@@ -158,11 +165,10 @@ def price_at(alt: Alternative, wanted: tuple[Demand, ...],
         groups.setdefault(priced_as(demand, sold), []).append(demand)
     lines = []
     for kind, group in groups.items():
-        gpus_min, _ = _billed(alt, kind, group, at_max=False)
-        gpus_max, per_node = _billed(alt, kind, group, at_max=True)
-        rate, own = sold[kind]
-        lines.append(AlternativeLine(tuple(sorted({d.kind for d in group})), kind, rate, own,
-                                     gpus_min, gpus_max, per_node))
+        gpus_min, _, rate_min = _billed(alt, kind, group, at_max=False, rate=sold[kind])
+        gpus_max, per_node, rate = _billed(alt, kind, group, at_max=True, rate=sold[kind])
+        lines.append(AlternativeLine(tuple(sorted({d.kind for d in group})), kind, rate, sold[kind][1],
+                                     gpus_min, gpus_max, per_node, rate_min))
     return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines))
 
 

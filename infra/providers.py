@@ -22,6 +22,8 @@ class Alternative:
     # "node": billed for whole nodes of the provider's sizes, however few of their GPUs are used.
     billing: str = "node"
     node_gpus: dict[GpuKind, tuple[int, ...]] = field(default_factory=dict)  # node sizes in GPUs ("node" billing)
+    # Where a node size has its own per-GPU price (Lambda's 1x H100 costs more per GPU than its 8x): size -> price.
+    size_prices: dict[GpuKind, dict[int, float]] = field(default_factory=dict)
     key: str = ""  # how config names it (`currentRates.<key>`, `existing.priceAs`); default: the name, lowercased
     price_list: bool = True  # an existing cluster may be priced at it (`existing.priceAs`)
 
@@ -32,6 +34,10 @@ class Alternative:
     def sizes(self, kind: GpuKind) -> tuple[int, ...]:
         """The node sizes (GPUs) it sells `kind` in; per-GPU billing rents any count, so one GPU at a time."""
         return (1,) if self.billing == "per-gpu" else self.node_gpus.get(kind, (8,))
+
+    def price(self, kind: GpuKind, size: int) -> float:
+        """USD per GPU-hour of `kind` in nodes of `size` GPUs."""
+        return self.size_prices.get(kind, {}).get(size, self.per_gpu_hour[kind])
 
 
 ALTERNATIVES_AS_OF = "2026-11"
@@ -68,10 +74,11 @@ ALTERNATIVES: tuple[Alternative, ...] = (
     ),
     Alternative(
         "Lambda",
-        "lambda.ai/pricing: on-demand instances (8x H100 SXM $3.99/GPU-h read 2026-09-25 per silybench-data; "
-        "A100 40GB 1x-8x $1.29, 8x A100 80GB $1.79 from the 2025 page)",
+        "lambda.ai/pricing: on-demand instances of 1-8 GPUs (H100 SXM 1x $4.29, 8x $3.99 per GPU-h read 2026-09-25 "
+        "per silybench-data; A100 40GB 1x-8x $1.29, 8x A100 80GB $1.79 from the 2025 page)",
         {GpuKind.A100_40GB: 1.29, GpuKind.A100_80GB: 1.79, GpuKind.H100_80GB: 3.99},
-        node_gpus={GpuKind.A100_40GB: (1, 2, 4, 8), GpuKind.A100_80GB: (8,), GpuKind.H100_80GB: (8,)},
+        node_gpus={GpuKind.A100_40GB: (1, 2, 4, 8), GpuKind.A100_80GB: (8,), GpuKind.H100_80GB: (1, 8)},
+        size_prices={GpuKind.H100_80GB: {1: 4.29, 8: 3.99}},
     ),
 )
 # The alternatives an existing cluster may be priced at (`existing.priceAs`).

@@ -155,6 +155,7 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
             "dailyMax": round(a.hourly_max * 24, 2), "notOffered": [k.value for k in a.not_offered],
             "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
                        "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,
+                       "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),
                        "gpusBilled": {"min": line.gpus_min, "max": line.gpus_max},
                        "dailyMin": round(line.hourly_min * 24, 2), "dailyMax": round(line.hourly_max * 24, 2),
                        "note": line.note or None} for line in a.lines]}

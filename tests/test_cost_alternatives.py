@@ -113,3 +113,11 @@ def test_current_rates_refuse_a_rate_that_is_not_positive_naming_provider_and_ki
         parse_stack_config(raw)
     assert ("currentRates: modal.A100-80GB = 0.0: not a rate; allowed: USD per GPU-hour > 0; state what you pay "
             "or remove the entry") in str(err.value)
+
+
+def test_a_node_size_with_its_own_price_is_chosen_when_cheaper():
+    lambda_ = next(a for a in ALTERNATIVES if a.name == "Lambda")
+    one = price_at(lambda_, (Demand(GpuKind.H100_80GB, 1, 0, 1, None),), {})
+    assert (one.lines[0].node_gpus, one.hourly_max) == (1, pytest.approx(4.29))  # 1x at $4.29, not 8x at 8 x 3.99
+    eight = price_at(lambda_, (Demand(GpuKind.H100_80GB, 1, 8, 8, 15.0),), {})
+    assert (eight.lines[0].node_gpus, eight.hourly_max) == (8, pytest.approx(8 * 3.99))
