@@ -4,7 +4,7 @@ Owns: GPU kinds, their memory, the machine shapes that carry them on each cloud 
 types, EC2 instance types) with their GPUs per node, the list prices the cost model uses
 (per cloud, dated, with their source, overridable from the stack config), CPU machine prices,
 the node labels GPU nodes carry on clusters we did not build (NVIDIA GPU operator, CoreWeave),
-and the published per-GPU prices of the alternatives users weigh.
+and the clouds' list prices; the alternatives users weigh are in infra/providers.py.
 
 Prices are point-in-time list prices in USD (GKE: us-central1, EKS: us-east-1). They are not
 a quote: spot prices move (daily or faster), regions differ by up to ~40 %, and negotiated,
@@ -214,6 +214,9 @@ def zones_selling(cloud: str, machine_type: str, region: str) -> tuple[str, ...]
     return GPU_FAMILY_ZONES.get(cloud, {}).get(machine_family(machine_type), {}).get(region)
 
 
+HOURS_PER_MONTH = 730  # the billing convention: 8,760 hours / 12 (a per-month rate / 730 = per hour)
+
+
 @dataclass(frozen=True)
 class GpuPrice:
     """USD per GPU-hour, the whole machine's price divided by its GPUs (host CPU and RAM included)."""
@@ -284,7 +287,7 @@ PRICE_LISTS: dict[str, PriceList] = {
     "eks": PriceList(
         "eks", "2025-06",
         "aws.amazon.com/ec2/pricing/on-demand and /ec2/spot/pricing (us-east-1 list prices after the June 2025 "
-        "P4/P5 reduction; spot prices vary; EKS control plane $0.10/h not included)",
+        "P4/P5 reduction; spot prices vary; control plane, NAT and disks: the fee lines, infra/fees.py)",
         EKS_GPU_PRICES, EKS_CPU_PRICES, "AWS"),
 }
 PRICES_AS_OF = PRICE_LISTS["gke"].as_of
@@ -338,43 +341,3 @@ def cpu_machine_price(machine: CpuMachine, spot: bool) -> float:
     if spot:
         return machine.vcpus * p.spot_vcpu_hour + machine.memory_gib * p.spot_gib_hour
     return machine.vcpus * p.vcpu_hour + machine.memory_gib * p.gib_hour
-
-
-@dataclass(frozen=True)
-class Alternative:
-    name: str
-    source: str
-    per_gpu_hour: dict[GpuKind, float]  # a kind missing here is not offered
-
-
-ALTERNATIVES_AS_OF = "2025"
-ALTERNATIVES: tuple[Alternative, ...] = (
-    Alternative(
-        "Modal",
-        "modal.com/pricing (serverless, billed per second while running)",
-        {GpuKind.A100_40GB: 2.10, GpuKind.A100_80GB: 2.50, GpuKind.H100_80GB: 3.95, GpuKind.L4: 0.80},
-    ),
-    Alternative(
-        "RunPod",
-        "runpod.io/pricing (secure cloud, on-demand pods)",
-        {GpuKind.A100_80GB: 1.64, GpuKind.H100_80GB: 2.69, GpuKind.L4: 0.43},
-    ),
-    Alternative(
-        "CoreWeave",
-        "coreweave.com/pricing (8-GPU HGX nodes, per GPU)",
-        {GpuKind.A100_80GB: 2.70, GpuKind.H100_80GB: 6.16},
-    ),
-    Alternative(
-        "Lambda",
-        "lambda.ai/service/gpu-cloud (on-demand instances)",
-        {GpuKind.A100_40GB: 1.29, GpuKind.A100_80GB: 1.79, GpuKind.H100_80GB: 2.99},
-    ),
-)
-
-
-# Where an existing cluster's GPUs are priced: a cloud's price list or an alternative's published price.
-PRICE_SOURCES = (*CATALOG_CLOUDS, *(a.name.lower() for a in ALTERNATIVES))
-
-
-def alternative(name: str) -> Alternative | None:
-    return next((a for a in ALTERNATIVES if a.name.lower() == name.lower()), None)

@@ -35,6 +35,8 @@ class CostDelta:
     base: CostReport | None  # None: the stack file does not exist at the ref
     head: CostReport
     pools: tuple[PoolDelta, ...]  # pools whose cost changed, added or removed
+    fees: tuple[PoolDelta, ...] = ()  # fee lines (control plane, NAT, LBs, disks) that changed, by label
+    alternatives: tuple[PoolDelta, ...] = ()  # the same workload elsewhere, by provider, where it changed
 
     @property
     def base_daily(self) -> tuple[float, float]:
@@ -77,16 +79,26 @@ def cost_at_ref(stack: str, root: Path, ref: str) -> CostReport | None:
     return stack_plan(cfg).cost
 
 
-def cost_delta(ref: str, base: CostReport | None, head: CostReport) -> CostDelta:
-    def daily(report: CostReport | None) -> dict[str, tuple[float, float]]:
-        return {p.pool: (p.hourly_min * HOURS_PER_DAY, p.hourly_max * HOURS_PER_DAY)
-                for p in (report.pools if report else ())}
-
-    before, after = daily(base), daily(head)
-    pools = tuple(
+def _changed(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> tuple[PoolDelta, ...]:
+    return tuple(
         PoolDelta(name, (before.get(name, (0, 0))[0], after.get(name, (0, 0))[0]),
                   (before.get(name, (0, 0))[1], after.get(name, (0, 0))[1]))
         for name in [*after, *(n for n in before if n not in after)]
         if before.get(name) != after.get(name)
     )
-    return CostDelta(ref=ref, base=base, head=head, pools=pools)
+
+
+def cost_delta(ref: str, base: CostReport | None, head: CostReport) -> CostDelta:
+    def daily(report: CostReport | None) -> dict[str, tuple[float, float]]:
+        return {p.pool: (p.hourly_min * HOURS_PER_DAY, p.hourly_max * HOURS_PER_DAY)
+                for p in (report.pools if report else ())}
+
+    def fees(report: CostReport | None) -> dict[str, tuple[float, float]]:
+        return {f.label: (f.daily_min, f.daily_max) for f in (report.fees if report else ())}
+
+    def elsewhere(report: CostReport | None) -> dict[str, tuple[float, float]]:
+        return {a.name: (a.hourly_min * HOURS_PER_DAY, a.hourly_max * HOURS_PER_DAY)
+                for a in (report.alternatives if report else ())}
+
+    return CostDelta(ref=ref, base=base, head=head, pools=_changed(daily(base), daily(head)),
+                     fees=_changed(fees(base), fees(head)), alternatives=_changed(elsewhere(base), elsewhere(head)))

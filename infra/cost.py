@@ -1,5 +1,6 @@
 """Cost model: what the configured fleet costs per hour and per day, at its autoscaling minimum
-and maximum, per pool and in total, and what the same GPU-hours cost on the alternatives.
+and maximum, per pool, per fee line (control plane, NAT, load balancers, disks: infra/fees.py) and in
+total, and what the same GPU workloads cost at the alternatives (infra/alternatives.py).
 
 Owns arithmetic only; prices come from the catalog (or the stack's `pricing:` overrides) and
 pool shapes from the platform's pool facts. GPUs are priced at the stack's cloud's list (GKE,
@@ -18,21 +19,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from infra.catalog import (
-    ALTERNATIVES,
-    ALTERNATIVES_AS_OF,
-    PRICE_LISTS,
-    GpuKind,
-    alternative,
-    cpu_machine_price,
-    parse_cpu_machine,
-)
+from infra.alternatives import AlternativeCost, compare
+from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_price, parse_cpu_machine
 from infra.config import StackConfig
+from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
+from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
 
 HOURS_PER_DAY = 24
-HOURS_PER_MONTH = 730  # the billing convention: 8,760 hours / 12
+__all__ = ["HOURS_PER_DAY", "HOURS_PER_MONTH", "AlternativeCost", "CostReport", "FeeCost", "PoolCost", "fleet_cost"]
 
 
 @dataclass(frozen=True)
@@ -94,29 +90,23 @@ class PoolCost:
 
 
 @dataclass(frozen=True)
-class AlternativeCost:
-    name: str
-    source: str
-    hourly_min: float
-    hourly_max: float
-    not_offered: tuple[GpuKind, ...]  # GPU kinds of this fleet the alternative does not sell
-
-
-@dataclass(frozen=True)
 class CostReport:
     pools: tuple[PoolCost, ...]
     alternatives: tuple[AlternativeCost, ...]
     prices_as_of: str
     prices_source: str
     alternatives_as_of: str
+    fees: tuple[FeeCost, ...] = ()  # what the stack creates besides nodes: control plane, NAT, LBs, disks
+    fee_notes: tuple[str, ...] = ()  # what those lines leave out
+    fees_as_of: str = FEES_AS_OF
 
     @property
     def hourly_min(self) -> float:
-        return sum(p.hourly_min for p in self.pools)
+        return sum(p.hourly_min for p in self.pools) + sum(f.hourly_min for f in self.fees)
 
     @property
     def hourly_max(self) -> float:
-        return sum(p.hourly_max for p in self.pools)
+        return sum(p.hourly_max for p in self.pools) + sum(f.hourly_max for f in self.fees)
 
     @property
     def daily_min(self) -> float:
@@ -140,7 +130,7 @@ class CostReport:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return tuple(n for p in self.pools for n in (p.warm_note, p.note) if n)
+        return (*(n for p in self.pools for n in (p.warm_note, p.note) if n), *self.fee_notes)
 
 
 def _seller(cfg: StackConfig) -> str:
@@ -229,19 +219,7 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         )
         for p in fleet.pools.values()
     )
-    gpu_pools = [p for p in pool_costs if p.gpu]
-    alternatives = []
-    for alt in ALTERNATIVES:
-        def price(p: PoolCost, alt=alt) -> float:
-            return p.gpus_per_node * alt.per_gpu_hour.get(p.gpu, 0.0)  # type: ignore[arg-type]
-
-        alternatives.append(AlternativeCost(
-            name=alt.name,
-            source=alt.source,
-            hourly_min=sum(price(p) * p.running_min_nodes for p in gpu_pools),
-            hourly_max=sum(price(p) * p.max_nodes for p in gpu_pools),
-            not_offered=tuple(sorted({p.gpu for p in gpu_pools if p.gpu not in alt.per_gpu_hour})),  # type: ignore[misc]
-        ))
+    fees = stack_fees(cfg, [PoolNodes(p.pool, p.running_min_nodes, p.max_nodes) for p in pool_costs])
     source = price_source(cfg)
     if source in PRICE_LISTS:
         as_of, described = PRICE_LISTS[source].as_of, PRICE_LISTS[source].source
@@ -250,4 +228,5 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         assert alt is not None
         as_of = ALTERNATIVES_AS_OF
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
-    return CostReport(pool_costs, tuple(alternatives), as_of, described, ALTERNATIVES_AS_OF)
+    return CostReport(pool_costs, compare(fleet, cfg.current_rates), as_of, described, ALTERNATIVES_AS_OF,
+                      fees, fee_notes(cfg))

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from infra.compare import CostDelta
-from infra.cost import HOURS_PER_MONTH, CostReport
+from infra.cost import HOURS_PER_MONTH, AlternativeCost, CostReport
 from infra.flows import evaluate
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
@@ -57,23 +57,28 @@ def cost_table(cost: CostReport) -> Table:
                       f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
                       f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
+    if cost.fees:
+        table.add_section()
+    for f in cost.fees:  # what the stack creates besides nodes, each labelled
+        table.add_row(f.label, "fee", f.basis, "", "", "", "", "", _money(f.daily_min), _money(f.daily_max))
     table.add_section()
     table.add_row("total", "", "", "", "", "", "", "", _money(cost.daily_min), _money(cost.daily_max), style="bold")
     table.caption = (f"{_money(cost.hourly_min)}/h at minimum, {_money(cost.hourly_max)}/h at maximum; "
-                     f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). Source: {cost.prices_source}")
+                     f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). "
+                     f"Source: {cost.prices_source}; fees: infra/fees.py ({cost.fees_as_of})")
     return table
 
 
 def alternatives_table(cost: CostReport) -> Table:
-    table = Table(title=f"The same GPU-hours elsewhere (published prices, {cost.alternatives_as_of})",
-                  title_justify="left")
-    for col in ("provider", "$/day min", "$/day max", "note"):
+    table = Table(title=f"The same GPU workloads elsewhere, billed their way (published prices, "
+                        f"{cost.alternatives_as_of})", title_justify="left")
+    for col in ("provider", "billed", "$/day min", "$/day max", "note"):
         table.add_column(col, justify="right" if col.startswith("$") else "left")
-    table.add_row("this stack (GPU pools only)", _money(cost.gpu_hourly_min * 24), _money(cost.gpu_hourly_max * 24),
-                  "", style="bold")
+    table.add_row("this stack (GPU pools only)", "whole nodes", _money(cost.gpu_hourly_min * 24),
+                  _money(cost.gpu_hourly_max * 24), "", style="bold")
     for alt in cost.alternatives:
-        note = f"does not sell {', '.join(k.value for k in alt.not_offered)}" if alt.not_offered else alt.source
-        table.add_row(alt.name, _money(alt.hourly_min * 24), _money(alt.hourly_max * 24), note)
+        billed = "per GPU-second" if alt.billing == "per-gpu" else "whole nodes"
+        table.add_row(alt.name, billed, _money(alt.hourly_min * 24), _money(alt.hourly_max * 24), alt.note or "")
     return table
 
 
@@ -128,9 +133,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "pools": [{"pool": p.pool, "nodeHourly": round(p.node_hourly, 4),
                        "dailyMin": round(p.hourly_min * 24, 2), "dailyMax": round(p.hourly_max * 24, 2)}
                       for p in cost.pools],
-            "alternatives": [{"name": a.name, "source": a.source, "dailyMin": round(a.hourly_min * 24, 2),
-                              "dailyMax": round(a.hourly_max * 24, 2),
-                              "notOffered": [k.value for k in a.not_offered]} for a in cost.alternatives],
+            # What the stack creates besides nodes (control plane, NAT, load balancers, disks): in the totals.
+            "feesAsOf": cost.fees_as_of,
+            "fees": [{"label": f.label, "basis": f.basis, "dailyMin": round(f.daily_min, 2),
+                      "dailyMax": round(f.daily_max, 2)} for f in cost.fees],
+            "alternatives": [alternative_json(a) for a in cost.alternatives],
             "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
         },
         "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
@@ -140,6 +147,18 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "outputs": plan.outputs,
         "notes": plan.notes,
     }
+
+
+def alternative_json(a: AlternativeCost) -> dict[str, Any]:
+    """One provider's row: its total and, per GPU kind it bills, the rate, GPUs billed and any substitution."""
+    return {"name": a.name, "source": a.source, "billing": a.billing, "dailyMin": round(a.hourly_min * 24, 2),
+            "dailyMax": round(a.hourly_max * 24, 2), "notOffered": [k.value for k in a.not_offered],
+            "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
+                       "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,
+                       "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),
+                       "gpusBilled": {"min": line.gpus_min, "max": line.gpus_max},
+                       "dailyMin": round(line.hourly_min * 24, 2), "dailyMax": round(line.hourly_max * 24, 2),
+                       "note": line.note or None} for line in a.lines]}
 
 
 def resource_json(r: PlannedResource) -> dict[str, Any]:
@@ -174,7 +193,7 @@ def delta_table(delta: CostDelta) -> Table:
     table = Table(title=f"Cost change against {delta.ref} {base}".rstrip() + " (USD/day)", title_justify="left")
     for col in ("pool", f"min at {delta.ref}", "min now", "Δ min", f"max at {delta.ref}", "max now", "Δ max"):
         table.add_column(col, justify="left" if col == "pool" else "right")
-    for p in delta.pools:
+    for p in (*delta.pools, *delta.fees):  # fee lines by their label (control plane, NAT, LBs, disks)
         table.add_row(p.pool, _money(p.daily_min[0]), _money(p.daily_min[1]), _signed(p.daily_min[1] - p.daily_min[0]),
                       _money(p.daily_max[0]), _money(p.daily_max[1]), _signed(p.daily_max[1] - p.daily_max[0]))
     table.add_section()
@@ -188,6 +207,11 @@ def print_delta(delta: CostDelta, console: Console | None = None) -> None:
     console = console or Console(width=140)
     console.print()
     console.print(delta_table(delta))
+    if delta.alternatives:  # the same workload elsewhere: changes only when the workload does
+        console.print("The same workload elsewhere (USD/day):")
+    for alt in delta.alternatives:
+        console.print(f"  {alt.pool}: {_signed(alt.daily_min[1] - alt.daily_min[0])}/day at min, "
+                      f"{_signed(alt.daily_max[1] - alt.daily_max[0])}/day at max", highlight=False)
 
 
 def delta_json(delta: CostDelta) -> dict[str, Any]:
@@ -200,6 +224,10 @@ def delta_json(delta: CostDelta) -> dict[str, Any]:
         "head": {"dailyMin": round(head.daily_min, 2), "dailyMax": round(head.daily_max, 2)},
         "pools": [{"pool": p.pool, "dailyMin": round(p.daily_min[1] - p.daily_min[0], 2),
                    "dailyMax": round(p.daily_max[1] - p.daily_max[0], 2)} for p in delta.pools],
+        "fees": [{"label": f.pool, "dailyMin": round(f.daily_min[1] - f.daily_min[0], 2),
+                  "dailyMax": round(f.daily_max[1] - f.daily_max[0], 2)} for f in delta.fees],
+        "alternatives": [{"name": a.pool, "dailyMin": round(a.daily_min[1] - a.daily_min[0], 2),
+                          "dailyMax": round(a.daily_max[1] - a.daily_max[0], 2)} for a in delta.alternatives],
     }
 
 

@@ -29,14 +29,41 @@ def test_one_more_a100_node_costs_the_catalog_price_times_24_at_min_and_max(stac
     delta = json.loads(result.stdout)["costDelta"]
     assert pool["gpusPerNode"] == 1
     one_node = 88.08  # one a2-highgpu-1g (one A100-40GB) at the catalog's dated $3.67/h, for 24 h
-    assert delta["daily"] == {"min": pytest.approx(one_node), "max": pytest.approx(one_node)}
+    # The node's fee lines change too: its boot disk (200 GB at $0.10/GB-month, 730 h a month) and one more VM
+    # behind Cloud NAT ($0.0014/h): 0.6575 + 0.0336 a day.
+    disk, nat = 200 * 0.10 / 730 * 24, 0.0014 * 24
+    both = pytest.approx(one_node + disk + nat, abs=0.01)
+    assert delta["daily"] == {"min": both, "max": both}
     assert delta["pools"] == [{"pool": "a100-serving", "dailyMin": pytest.approx(one_node),
                                "dailyMax": pytest.approx(one_node)}]
-    assert delta["head"]["dailyMax"] - delta["base"]["dailyMax"] == pytest.approx(one_node, abs=0.01)
+    assert delta["fees"] == [
+        {"label": "Cloud NAT", "dailyMin": pytest.approx(nat, abs=0.01), "dailyMax": pytest.approx(nat, abs=0.01)},
+        {"label": "boot disks", "dailyMin": pytest.approx(disk, abs=0.01), "dailyMax": pytest.approx(disk, abs=0.01)}]
+    assert delta["head"]["dailyMax"] - delta["base"]["dailyMax"] == pytest.approx(one_node + disk + nat, abs=0.01)
+    # The alternatives price the workload (replicas), not this stack's nodes: one more node changes none of them.
+    assert delta["alternatives"] == []
 
     text = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "-C", str(stack_repo))
     assert "Cost change against HEAD" in text.stdout
     assert "+$88.08" in text.stdout
+
+
+def test_one_more_replica_at_peak_shows_at_every_alternative(stack_repo):
+    path = stack_repo / "Pulumi.prod.yaml"
+    text = path.read_text()
+    for before, after in (("      maxNodes: 12\n", "      maxNodes: 13\n"),
+                          ("replicas: {min: 4, max: 12}", "replicas: {min: 4, max: 13}")):
+        assert text.count(before) == 1
+        text = text.replace(before, after)
+    path.write_text(text)
+    result = compare(stack_repo)
+    assert result.returncode == 0, result.stderr
+    alternatives = {a["name"]: a for a in json.loads(result.stdout)["costDelta"]["alternatives"]}
+    # By hand: one more A100-40GB at peak; Modal bills it per GPU ($2.10/h); CoreWeave's 2 nodes of 8 hold 13 too.
+    assert alternatives["Modal"] == {"name": "Modal", "dailyMin": 0, "dailyMax": pytest.approx(2.10 * 24)}
+    assert "CoreWeave" not in alternatives
+    shown = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "-C", str(stack_repo)).stdout
+    assert "Modal: ±$0.00/day at min, +$50.40/day at max" in shown
 
 
 def test_an_unchanged_stack_has_no_delta(stack_repo):

@@ -31,10 +31,17 @@ def test_prod_cost_from_catalog_prices():
     assert pools["rollout"].hourly_max == pytest.approx(6.215552)  # 4 nodes
     # e2-standard-4: 4 x $0.021811 + 16 GiB x $0.002923 = $0.134012; 3 nodes at most.
     assert pools["system"].hourly_max == pytest.approx(0.402036)
-    # $0.402036 + $44.04 + $2.95 + $6.215552 = $53.607588 per hour at the top; x 24 a day, x 730 a month (8,760 / 12).
-    assert cost.hourly_max == pytest.approx(53.607588)
-    assert cost.daily_max == pytest.approx(1286.582112)
-    assert cost.monthly_max == pytest.approx(39133.53924)
+    # Nodes: $0.402036 + $44.04 + $2.95 + $6.215552 = $53.607588 per hour at the top.
+    # Fees at the top: the regional cluster's $0.10/h; Cloud NAT for 20 nodes (12 + 1 + 4 + 3) at $0.0014/h plus its
+    # IP at $0.005/h = $0.033/h; boot disks 12 x 200 + 200 + 4 x 200 + 3 x 100 = 3,700 GB at $0.10/GB-month / 730 h
+    # = $0.506849/h. Together $0.639849/h.
+    assert {f.label: f.hourly_max for f in cost.fees} == {
+        "GKE cluster fee": pytest.approx(0.10), "Cloud NAT": pytest.approx(0.033),
+        "boot disks": pytest.approx(0.506849, abs=1e-6)}
+    # $54.247437 per hour at the top; x 24 a day, x 730 a month (8,760 / 12).
+    assert cost.hourly_max == pytest.approx(54.247437, abs=1e-6)
+    assert cost.daily_max == pytest.approx(1301.938496, abs=1e-4)
+    assert cost.monthly_max == pytest.approx(39600.62, abs=0.01)
 
 
 def test_adding_one_a100_node_adds_its_price_per_day():
@@ -44,8 +51,10 @@ def test_adding_one_a100_node_adds_its_price_per_day():
     raw["nodePools"][0]["minNodes"] += 1
     after = cost_of(raw)
     a100_day = 88.08  # 24 h x $3.67
-    assert after.daily_min - before.daily_min == pytest.approx(a100_day)
-    assert after.daily_max - before.daily_max == pytest.approx(a100_day)
+    # ... plus the node's boot disk (200 GB at $0.10/GB-month, 730 h) and its share of Cloud NAT ($0.0014/h per VM)
+    per_node_fees = 24 * (200 * 0.10 / 730 + 0.0014)
+    assert after.daily_min - before.daily_min == pytest.approx(a100_day + per_node_fees)
+    assert after.daily_max - before.daily_max == pytest.approx(a100_day + per_node_fees)
 
 
 def test_pricing_override_wins_over_the_catalog():
@@ -69,7 +78,7 @@ def test_alternatives_price_the_same_gpu_hours():
     cost = cost_of(stack_config("prod"))
     modal = next(a for a in cost.alternatives if a.name == "Modal")
     assert modal.hourly_min == pytest.approx(4 * 2.10)  # 4 warm A100-40GB, the H100 pool idles at 0
-    assert modal.hourly_max == pytest.approx(12 * 2.10 + 1 * 3.95)
+    assert modal.hourly_max == pytest.approx(12 * 2.10 + 1 * 3.9492)  # the models' 12 GPUs and the training job's 1
     runpod = next(a for a in cost.alternatives if a.name == "RunPod")
     assert runpod.not_offered == (GpuKind.A100_40GB,)
 

@@ -116,7 +116,8 @@ def test_cli_json_has_pools_cost_and_budget():
     assert doc["budget"]["monthlyAmount"] == 45000 and doc["budget"]["name"] == "llm-fleet-prod"
     daily = doc["cost"]["daily"]
     assert 0 < daily["min"] < daily["max"]
-    assert {a["name"] for a in doc["cost"]["alternatives"]} == {"Modal", "RunPod", "CoreWeave", "Lambda"}
+    assert {a["name"] for a in doc["cost"]["alternatives"]} == {"Modal", "RunPod", "RunPod Serverless", "CoreWeave",
+                                                                  "Lambda"}
     assert all(g["status"] == "pass" for g in doc["guards"])
     assert doc["outputs"]["pools"]["a100-serving"]["gpu"] == "A100-40GB"
     assert doc["outputs"]["kubeconfig"] == "[secret]"

@@ -1,4 +1,5 @@
-"""Spend: the `budget` block, the `pricing` overrides, and `alerts` (where firing alerts go)."""
+"""Spend: the `budget` block, the `pricing` overrides, the `currentRates` paid elsewhere, and `alerts` (where
+firing alerts go)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Annotated
 
 from pydantic import EmailStr, Field, field_validator
 
+from infra.catalog import GpuKind
 from infra.config.base import ConfigModel
+from infra.providers import ALTERNATIVES
 
 
 class Budget(ConfigModel):
@@ -42,6 +45,24 @@ class PriceOverride(ConfigModel):
     """On-demand USD per GPU-hour; default: the catalog's (or the existing cluster's `priceAs` list)."""
     spot: float | None = Field(default=None, gt=0)
     """Spot USD per GPU-hour; default: the catalog's."""
+
+
+# Per provider (its config name, infra/providers.py), per GPU kind: the USD per GPU-hour the team pays there.
+CurrentRates = dict[str, dict[GpuKind, float]]
+
+
+def check_current_rates(value: CurrentRates) -> CurrentRates:
+    """Refuses a provider the comparison does not know (naming the ones it does) and a rate that is not positive."""
+    known = [a.slug for a in ALTERNATIVES]
+    for name, rates in value.items():
+        if name not in known:
+            raise ValueError(f"{name!r} is not a compared provider; allowed: {', '.join(known)}; "
+                             "fix the name or remove its entry")
+        for kind, rate in rates.items():
+            if rate <= 0:
+                raise ValueError(f"{name}.{kind.value} = {rate}: not a rate; allowed: USD per GPU-hour > 0; "
+                                 "state what you pay or remove the entry")
+    return value
 
 
 class AlertEmail(ConfigModel):

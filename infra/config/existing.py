@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from infra.catalog import ALTERNATIVES, CATALOG_CLOUDS, GPUS, PRICE_SOURCES, GpuKind, GpuSpec, alternative
+from infra.catalog import CATALOG_CLOUDS, GPUS, GpuKind, GpuSpec
 from infra.config.base import ConfigModel
 from infra.config.budget import PriceOverride
 from infra.config.pools import NodePool, Taint
+from infra.providers import PRICE_LIST_ALTERNATIVES as ALTERNATIVES
+from infra.providers import PRICE_SOURCES, alternative
 
 
 class GpuNodes(ConfigModel):

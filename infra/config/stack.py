@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from infra.catalog import SYSTEM_MACHINE_TYPE, GpuKind
 from infra.config.access import ControlPlane
 from infra.config.artifacts import Artifacts
 from infra.config.aws import Aws
 from infra.config.base import Cloud, ConfigModel, Tier
-from infra.config.budget import Alerts, Budget, PriceOverride
+from infra.config.budget import Alerts, Budget, CurrentRates, PriceOverride, check_current_rates
 from infra.config.context import StackContext, stack_context
 from infra.config.existing import Existing
 from infra.config.gcp import Gcp
@@ -67,6 +67,15 @@ class StackConfig(ConfigModel):
     """Every version pulled at deploy time (images by digest, charts, model revisions), promoted as one unit."""
     pricing: dict[GpuKind, PriceOverride] = Field(default={})
     """Per GPU kind, `{onDemand, spot}` USD per GPU-hour overriding the catalog's prices."""
+    current_rates: CurrentRates = Field(default={})
+    """The rates you pay today at the providers the plan compares this stack with, per provider and GPU kind in USD
+    per GPU-hour, e.g. `{modal: {A100-80GB: 3.50}}`; each replaces that provider's list price (marked "your rate").
+    Providers: modal, runpod, runpod-serverless, coreweave, lambda."""
+
+    @field_validator("current_rates")
+    @classmethod
+    def _known_providers(cls, value: CurrentRates) -> CurrentRates:
+        return check_current_rates(value)
 
     @model_validator(mode="before")
     @classmethod
