@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra.config import parse_stack_config
-from infra.platforms.gke import gke_allocatable, gke_pool_facts
+from infra.platforms.gke import gke_pool_facts
+from infra.platforms.nodes import gke_allocatable
 from tests.conftest import stack_config
 
 
