@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.config import ConfigError, parse_stack_config
-from tests.conftest import STACKS, run_cli, stack_config
+from tests.conftest import STACKS, assert_one_config_error, run_cli, stack_config
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -226,3 +226,11 @@ def test_a_model_is_accepted_exactly_when_its_weights_fit(params_b, dtype, tp, f
         with pytest.raises(ConfigError, match="do not fit") as err:
             parse_stack_config(raw)
         assert f"({57.6 * tp:.1f} GB usable" in str(err.value), str(err.value)
+
+
+def test_an_error_under_a_gpu_kind_key_names_the_kind():
+    """GPU kinds are keys users write (`pricing.A100-40GB`): the error path keeps them, though they are capitalised
+    like the model class names pydantic puts in some error locations."""
+    raw = stack_config("prod")
+    raw["pricing"] = {"A100-40GB": {"onDemand": "cheap"}}
+    assert_one_config_error(raw, ["llm-fleet:pricing.A100-40GB.onDemand = 'cheap'", "valid number"])

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from infra import sdk
-from infra.config.base import NAMESPACE, ConfigError
+from infra.config.base import NAMESPACE, ConfigError, ConfigModel
 from infra.config.checks import cross_checks
 from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
@@ -31,9 +31,20 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+def _model_class_names() -> set[str]:
+    names, todo = set(), [ConfigModel]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
 def _describe(error: Mapping[str, Any]) -> str:
-    # pydantic puts the model class name in the loc of model-level validators; drop it.
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+    # pydantic puts the model class name in the loc of model-level validators; drop it (only it: a GPU kind such as
+    # `A100-40GB` is a key users write).
+    models = _model_class_names()
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in models))
     path = _key_path(loc) or "(stack)"
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -128,8 +128,8 @@ def eks_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
 
 def eks_notes(cfg: StackConfig) -> tuple[str, ...]:
     nats = len(cfg.aws.zones) if cfg.aws and cfg.aws.nat_gateway_per_zone else 1
-    notes = [f"EKS: the control plane ($0.10/h) and {nats} NAT gateway(s) (~$0.045/h each plus data) are billed "
-             "besides the node pools in the cost table"]
+    notes = [f"EKS: the cost table counts the control plane ($0.10/h) and {nats} NAT gateway(s) ($0.045/h each); "
+             "their data processing ($0.045/GB through NAT) depends on traffic and is not counted"]
     if cfg.budget is not None:
         notes.append(COST_TAG_NOTE)
     return tuple(notes)
