@@ -86,8 +86,10 @@ def test_the_ref_is_read_from_git_not_from_the_working_tree(stack_repo):
     path.write_text(path.read_text().replace(rollout, rollout.replace("maxNodes: 2", "maxNodes: 3")))
     git(stack_repo, "commit", "-qam", "one more rollout node at max")
     delta = json.loads(compare(stack_repo, "staging", first).stdout)["costDelta"]
-    # One more spot n2-standard-16 at the top: (16 x $0.00773 + 64 GiB x $0.001036) x 24 h = $4.56 a day (in cents).
-    assert delta["daily"] == {"min": 0, "max": 4.56}
+    # One more spot n2-standard-16 at the top: (16 x $0.00773 + 64 GiB x $0.001036) x 24 h = $4.56 a day, plus its
+    # boot disk (200 GB at $0.10/GB-month / 730 h x 24 h = $0.66) and one more VM behind Cloud NAT ($0.0014/h x 24 =
+    # $0.03): $5.25 a day (in cents).
+    assert delta["daily"] == {"min": 0, "max": 5.25}
     assert [p["pool"] for p in delta["pools"]] == ["rollout"]
     assert json.loads(compare(stack_repo, "staging", "HEAD").stdout)["costDelta"]["daily"] == {"min": 0, "max": 0}
 

@@ -78,8 +78,8 @@ def test_cost_uses_the_named_price_list():
     cfg = parse_stack_config(stack_config(STACK))
     cost = fleet_cost(cfg, pool_facts(cfg))
     pools = {p.pool: p for p in cost.pools}
-    # coreweave.com/pricing lists 8-GPU HGX H100 nodes at $6.16 per GPU-hour (as the catalog dates it): $49.28/h.
-    assert pools["h100-training"].node_hourly == pytest.approx(49.28)
+    # CoreWeave lists the 8-GPU HGX H100 node at $49.24 per node-hour (read 2026-09-20, infra/providers.py).
+    assert pools["h100-training"].node_hourly == pytest.approx(49.24)
     assert pools["a100-serving"].node_hourly == pytest.approx(8 * 2.06)  # the stack's pricing: override
     assert (pools["a100-serving"].gpus_paid_max, pools["a100-serving"].gpus_used_max) == (16, 12)
     assert "CoreWeave" in cost.prices_source
