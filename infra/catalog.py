@@ -167,9 +167,6 @@ GPUS: dict[GpuKind, GpuSpec] = {
 # AWS is left out on purpose: in its older regions (us-east-1 among them) zone NAMES map to different physical
 # zones per account (docs.aws.amazon.com/global-infrastructure/latest/regions/az-ids.html), so only
 # `aws ec2 describe-instance-type-offerings --location-type availability-zone` in the deploying account knows.
-GPU_ZONES_AS_OF = "2026-11-29"
-GPU_ZONES_SOURCE = ("cloud.google.com/compute/docs/gpus/gpu-regions-zones, as listed by the Compute Engine API in "
-                    "skypilot-org/skypilot-catalog catalogs/v8/gcp/vms.csv @8427bbf")
 GPU_FAMILY_ZONES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     "gke": {
         "a2-highgpu": {  # A100 40GB
@@ -290,8 +287,6 @@ PRICE_LISTS: dict[str, PriceList] = {
         "P4/P5 reduction; spot prices vary; control plane, NAT and disks: the fee lines, infra/fees.py)",
         EKS_GPU_PRICES, EKS_CPU_PRICES, "AWS"),
 }
-PRICES_AS_OF = PRICE_LISTS["gke"].as_of
-PRICES_SOURCE = PRICE_LISTS["gke"].source
 # The small on-demand pool for cluster services, per cloud (4 vCPUs, 16 GiB on both).
 SYSTEM_MACHINE_TYPE = {"gke": "e2-standard-4", "eks": "m7i.xlarge"}
 # The cloud's built-in internal L7 GatewayClass (KubeRay's incremental upgrade routes through it).

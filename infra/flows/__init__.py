@@ -16,8 +16,8 @@ here), and whether the cluster enforces NetworkPolicy at all (another guard's jo
 """
 
 from infra.flows.evaluation import evaluate
-from infra.flows.model import Addresses, Flow, FlowResult, OpenPath, Peer, Pods
+from infra.flows.model import Addresses, Pods
 from infra.flows.needed import needed_flows
 from infra.flows.unneeded import open_paths
 
-__all__ = ["Addresses", "Flow", "FlowResult", "OpenPath", "Peer", "Pods", "evaluate", "needed_flows", "open_paths"]
+__all__ = ["Addresses", "Pods", "evaluate", "needed_flows", "open_paths"]

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from infra.config import ANY_ADDRESS, RUNNER_ADVICE, StackConfig
 from infra.platforms import eks, existing, gke
 from infra.platforms.prerequisites import existing_cluster_notes
-from infra.platforms.stack import identity_requests, stack_tags
+from infra.platforms.stack import identity_requests
 from infra.seam import ExecPlugin, Platform, PoolFacts
 
 __all__ = ["PLATFORMS", "PlatformModule", "build_platform", "control_plane_notes", "identity_requests",
-           "kubeconfig_exec_plugins", "platform_notes", "pool_facts", "stack_tags"]
+           "kubeconfig_exec_plugins", "platform_notes", "pool_facts"]
 
 Notes = Callable[[StackConfig], tuple[str, ...]]
 

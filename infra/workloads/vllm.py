@@ -66,10 +66,6 @@ def model_lifecycle(model: Model, drain_timeout_seconds: int) -> PodLifecycle:
     return pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=drain_timeout_seconds)
 
 
-def lifecycle_for(cfg: StackConfig, model: Model) -> PodLifecycle:
-    return model_lifecycle(model, cfg.serving.drain_timeout_seconds)
-
-
 def rolling_update(tier: str, placement: ModelPlacement, fleet: Fleet) -> tuple[int | str, int | str]:
     """(maxSurge, maxUnavailable) of a model's Deployment.
 
