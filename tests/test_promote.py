@@ -16,6 +16,9 @@ from tests.conftest import git, run_cli
 
 STAGING_REGISTRY = "us-central1-docker.pkg.dev/acme-llm-staging/llm-fleet"
 PROD_REGISTRY = "us-central1-docker.pkg.dev/acme-llm-prod/llm-fleet"
+# The digest Pulumi.dev.yaml pins its serving image by (artifacts.servingImage), and that image as written there.
+DEV_DIGEST = "sha256:8f4e2a6c0b9d7e5f3a1c8b6d4e2f0a9c7b5d3e1f8a6c4b2d0e9f7a5c3b1d8e6f"
+DEV_IMAGE = f"us-central1-docker.pkg.dev/acme-llm-dev/llm-fleet/vllm-serving@{DEV_DIGEST}"
 
 
 def promote(repo, *args: str):
@@ -65,7 +68,6 @@ def assert_only_artifacts_changed(before: str, after: str) -> None:
 
 
 def test_dev_to_staging_to_prod_moves_the_digests_and_nothing_else(stack_repo):
-    dev = config(stack_repo / "Pulumi.dev.yaml")["llm-fleet:artifacts"]
     staging_path, prod_path = stack_repo / "Pulumi.staging.yaml", stack_repo / "Pulumi.prod.yaml"
     staging_before, prod_before = staging_path.read_text(), prod_path.read_text()
 
@@ -75,12 +77,15 @@ def test_dev_to_staging_to_prod_moves_the_digests_and_nothing_else(stack_repo):
     assert "wrote Pulumi.staging.yaml" in result.stdout
     assert_only_artifacts_changed(staging_before, staging_path.read_text())
     staging = config(staging_path)["llm-fleet:artifacts"]
-    digest = dev["servingImage"].split("@")[1]
-    # Same digest, re-pointed at staging's own registry (its nodes pull from their project only).
-    assert staging["servingImage"] == f"{STAGING_REGISTRY}/vllm-serving@{digest}"
-    assert f"crane copy {dev['servingImage']} {staging['servingImage']}" in result.stdout
-    for key in ("vllmVersion", "charts", "rayImage", "rayVersion"):
-        assert staging[key] == dev[key], key
+    # Dev's digest, re-pointed at staging's own registry (its nodes pull from their project only).
+    assert staging["servingImage"] == f"{STAGING_REGISTRY}/vllm-serving@{DEV_DIGEST}"
+    assert f"crane copy {DEV_IMAGE} {STAGING_REGISTRY}/vllm-serving@{DEV_DIGEST}" in result.stdout
+    # Dev's versions and charts as Pulumi.dev.yaml writes them (staging already had the same ones, so the
+    # promotion must keep them, not drop them).
+    assert (staging["vllmVersion"], staging["rayVersion"]) == ("0.32.0", "2.60.0")
+    assert staging["charts"] == {"keda": "2.20.2", "kuberay": "1.7.0", "kubePrometheusStack": "79.4.1"}
+    assert staging["rayImage"] == ("rayproject/ray-llm@sha256:7d3c1e5b9a2f4c6e8d0b1a3c5e7f9b2d4c6a8e0f1b3d5c7e9a2b"
+                                   "4d6f8c0e1a3b")
     # Staging serves a model dev does not: its revision stays, and the run says so.
     assert staging["modelRevisions"] == {"qwen-7b": "a09a35458c702b33eeacc393d103063234e8bc28"}
     assert "note: artifacts.modelRevisions.qwen-7b kept" in result.stdout
@@ -91,8 +96,8 @@ def test_dev_to_staging_to_prod_moves_the_digests_and_nothing_else(stack_repo):
     assert result.returncode == 0, result.stderr
     assert_only_artifacts_changed(prod_before, prod_path.read_text())
     prod = config(prod_path)["llm-fleet:artifacts"]
-    assert prod["servingImage"] == f"{PROD_REGISTRY}/vllm-serving@{digest}"
-    assert prod["modelRevisions"] == staging["modelRevisions"]
+    assert prod["servingImage"] == f"{PROD_REGISTRY}/vllm-serving@{DEV_DIGEST}"
+    assert prod["modelRevisions"] == {"qwen-7b": "a09a35458c702b33eeacc393d103063234e8bc28"}
     assert "# Everything below is promoted as one unit" in prod_path.read_text()
     assert run_plan("prod", stack_repo).ok
 
@@ -106,10 +111,10 @@ def test_dry_run_shows_the_diff_and_writes_nothing(stack_repo, promote_here):
     result = promote_here(stack_repo, "dev", "staging", "--dry-run", "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["changed"] and not doc["written"]
+    assert (doc["changed"], doc["written"]) == (True, False)
     assert "-    servingImage: " in doc["diff"] and "+    servingImage: " in doc["diff"]
-    assert [c["to"].rsplit("/", 1)[1] for c in doc["imageCopies"]] == [
-        "vllm-serving@" + config(stack_repo / "Pulumi.dev.yaml")["llm-fleet:artifacts"]["servingImage"].split("@")[1]]
+    assert [(c["from"], c["to"]) for c in doc["imageCopies"]] == [
+        (DEV_IMAGE, f"{STAGING_REGISTRY}/vllm-serving@{DEV_DIGEST}")]
     assert (stack_repo / "Pulumi.staging.yaml").read_bytes() == before
     assert git(stack_repo, "status", "--porcelain") == ""
 
