@@ -1,4 +1,4 @@
-"""The Pulumi program itself: config → guards → platform → cluster services → workloads → exports.
+"""The Pulumi program itself: config → fleet → guards → platform → cluster services → workloads → exports.
 
 `infra/__main__.py` (under `pulumi up`) and `infra/plan.py` (under Pulumi's mock engine) both
 call `run`, so there is exactly one resource-building code path.
