@@ -257,15 +257,31 @@ def test_every_gpu_kind_has_its_own_ray_accelerator():
 
 # --- 21. Warm replicas force nodes up ----------------------------------------------------------------------------
 
+def one_pool_stack(min_nodes: int, replicas_min: int) -> dict:
+    """A prod stack of one on-demand 1-GPU A100-40GB pool serving one 7B model: nothing else to count."""
+    prod = stack_config("prod")
+    artifacts = {k: v for k, v in prod["artifacts"].items() if k not in ("trainingImage", "rolloutImage")}
+    return {
+        "tier": "prod", "cloud": "gke", "controlPlane": prod["controlPlane"], "budget": prod["budget"],
+        "alerts": prod["alerts"], "artifacts": {**artifacts, "modelRevisions": {"m": "0" * 40}},
+        "gcp": {"project": "acme-llm-prod", "region": "us-central1", "zones": ["us-central1-a"],
+                "billingAccount": "01A2B3-C4D5E6-F7A8B9", "privateNodes": True},
+        "nodePools": [{"name": "a100", "gpu": "A100-40GB", "gpusPerNode": 1, "minNodes": min_nodes, "maxNodes": 4,
+                       "capacity": "on-demand"}],
+        "models": [{"name": "m", "source": "hf://Qwen/Qwen2.5-7B-Instruct", "parameters": "7.6B",
+                    "gpu": "A100-40GB", "replicas": {"min": replicas_min, "max": 4}}],
+    }
+
+
 def test_min_cost_counts_the_nodes_warm_replicas_hold():
-    raw = stack_config("prod")
-    raw["nodePools"][0]["minNodes"] = 1  # qwen-7b keeps 4 warm replicas of 1 A100 each on 1-GPU nodes
-    cost = stack_plan(parse_stack_config(raw)).cost
-    pool = next(p for p in cost.pools if p.pool == "a100-serving")
+    # m keeps 4 warm replicas of 1 A100 each on 1-GPU nodes, though the pool's minimum is 1 node.
+    cost = stack_plan(parse_stack_config(one_pool_stack(min_nodes=1, replicas_min=4))).cost
+    (pool,) = [p for p in cost.pools if p.pool == "a100"]
     # 4 warm replicas x 1 GPU on 1-GPU a2-highgpu-1g nodes = 4 nodes at $3.67/h on demand (us-central1) = $14.68/h.
     assert pool.hourly_min == pytest.approx(14.68)
     assert pool.gpus_paid_min == 4
-    assert any("minimum replicas hold 4 node(s), above minNodes 1" in n for n in cost.notes)
+    assert ("pool a100: the models' minimum replicas hold 4 node(s), above minNodes 1; the minimum cost counts 4"
+            in cost.notes)
 
 
 def test_warm_nodes_count_whole_replicas_per_node():
@@ -284,10 +300,15 @@ def test_warm_replica_guard_passes_on_shipped_stacks(stack):
 
 
 def test_warm_replica_guard_warns_with_the_fix():
-    raw = stack_config("prod")
-    raw["nodePools"][0]["minNodes"] = 1
-    verdict = warm_replicas_fit_pool_minimum(stack_plan(parse_stack_config(raw)))
-    assert verdict.status == "warn" and "\n" not in verdict.message
-    for fragment in ("pool a100-serving", "qwen-7b (replicas.min 4 x 1 GPU)", "hold 4 node(s)",
-                     "nodePools[0].minNodes = 1", "set minNodes: 4"):
-        assert fragment in verdict.message
+    verdict = warm_replicas_fit_pool_minimum(stack_plan(parse_stack_config(one_pool_stack(min_nodes=1,
+                                                                                          replicas_min=4))))
+    assert verdict.status == "warn"
+    assert verdict.message == ("pool a100: m (replicas.min 4 x 1 GPU) hold 4 node(s) of 1 GPU(s) but "
+                               "nodePools[0].minNodes = 1; set minNodes: 4 or lower the models' replicas.min")
+
+
+def test_warm_replica_guard_passes_when_the_minimum_holds_them():
+    # 4 warm 1-GPU replicas on 4 nodes of 1 GPU: the pool's minimum already holds them.
+    verdict = warm_replicas_fit_pool_minimum(stack_plan(parse_stack_config(one_pool_stack(min_nodes=4,
+                                                                                          replicas_min=4))))
+    assert verdict.status == "pass", verdict.message
