@@ -1,4 +1,7 @@
-"""Cluster services: what every workload relies on (namespaces, quotas, priorities, KEDA, monitoring)."""
+"""Cluster services: what every workload relies on.
+
+Namespaces, quotas and priorities; KEDA (plain mode) or the KubeRay operator; monitoring and alerts.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A guard is a plain function of a `StackPlan` that returns a `Verdict`. Config guards need only
 the config, pools and cost: `pulumi up` runs them before declaring anything and refuses on a
 failure. Resource guards also read the declared resources (their inputs, as a provider
-receives them): `plan` runs them on what the mock engine recorded, and the policy pack (later)
+receives them): `plan` runs them on what the mock engine recorded, and the policy pack (infra/policy/)
 on what the real engine sees. Severity can depend on the tier: an over-budget fleet is an
 error in prod and a warning elsewhere.
 """
