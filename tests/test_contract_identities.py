@@ -172,9 +172,16 @@ def test_eks_s3_model_source_outside_the_weights_bucket_is_granted(variant):
     plan = variant("eks-s3-model", "eks-prod", edit)
     assert verdict(plan).status == "pass", verdict(plan).message
     (policy,) = [r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "eks-serving-policy"]
-    resources = [s["Resource"] for s in json.loads(policy.inputs["policy"])["Statement"]]
-    assert "arn:aws:s3:::acme-shared-models/qwen/*" in resources  # the model's own bucket and prefix
-    assert any(r.startswith("arn:aws:s3:::llm-fleet-eks-prod-weights") for r in resources)  # and the staged weights
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    # Read only: list and get on the model's own bucket, limited to its prefix qwen/, and on the staged-weights
+    # bucket (the mock engine names it llm-fleet-eks-prod-weights-0123), whole.
+    model_list = {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": "arn:aws:s3:::acme-shared-models",
+                  "Condition": {"StringLike": {"s3:prefix": ["qwen", "qwen/*"]}}}
+    model_get = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::acme-shared-models/qwen/*"}
+    bucket = "arn:aws:s3:::llm-fleet-eks-prod-weights-0123"
+    weights = [{"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket},
+               {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket}/*"}]
+    assert sorted(statements, key=json.dumps) == sorted([model_list, model_get, *weights], key=json.dumps)
 
 
 def test_kuberay_mode_every_ray_pod_has_its_own_account(variant):
