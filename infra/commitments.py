@@ -20,31 +20,40 @@ COMMITMENTS_AS_OF = "2026-11-29"
 class Plan:
     """A way to commit to capacity: where it is sold, and its published discount off on-demand (None: none)."""
 
-    cloud: str  # the stack cloud it applies on: "gke", "eks" or "existing"
+    clouds: tuple[str, ...]  # the stack clouds it applies on: "gke", "eks", "existing"
     discount: float | None
     ceiling: bool  # the published figure is an "up to": the best case, not a quote
     source: str
+    needs_reservation: bool = False  # only for a pool with `capacity: reservation`
 
 
 _GCP_CUD = "cloud.google.com/compute/docs/instances/signing-up-committed-use-discounts (read 2026-11-29)"
 _AWS_SP = "aws.amazon.com/savingsplans/faqs (read 2026-11-29)"
+_GPU_CUD_NEEDS_RESERVATION = True  # "to get CUDs for GPUs, define a reservation when purchasing the commitment"
+# (cloud.google.com/compute/gpus-pricing, zh-TW edition, read 2026-11-29)
 PLANS: dict[str, Plan] = {
     # Resource-based CUDs on GPUs (GCP attaches them to a reservation). 1 year: the Cloud Billing catalog's H100
     # "Commitment v1: 1 year" SKU, $6.79880857 vs $9.796550569 on demand per GPU-hour in us-central1 (30.6 % off),
     # as captured by a pricing scraper's SKU fixture; not confirmed on Google's own page on 2026-11-29.
-    "gcp-cud-1y": Plan("gke", 0.306, False, "Cloud Billing catalog, H100 1-year commitment SKU (us-central1)"),
+    "gcp-cud-1y": Plan(("gke",), 0.306, False, "Cloud Billing catalog, H100 1-year commitment SKU (us-central1)",
+                       _GPU_CUD_NEEDS_RESERVATION),
     # 3 years: "up to 57% for most resources like machine types or GPUs" (the page names no per-GPU figure).
-    "gcp-cud-3y": Plan("gke", 0.57, True, _GCP_CUD),
+    "gcp-cud-3y": Plan(("gke",), 0.57, True, _GCP_CUD, _GPU_CUD_NEEDS_RESERVATION),
     # Savings Plans: "Compute Savings Plans ... up to 66%", "EC2 Instance Savings Plans ... up to 72%" (3 years, all
     # upfront, the best case); Reserved Instances likewise up to 72 %. No 1-year figure is published for p4d/p5.
-    "aws-compute-savings-plan-1y": Plan("eks", None, False, _AWS_SP),
-    "aws-compute-savings-plan-3y": Plan("eks", 0.66, True, _AWS_SP),
-    "aws-instance-savings-plan-1y": Plan("eks", None, False, _AWS_SP),
-    "aws-instance-savings-plan-3y": Plan("eks", 0.72, True, _AWS_SP),
-    "aws-reserved-instance-1y": Plan("eks", None, False, "aws.amazon.com/ec2/pricing/reserved-instances"),
-    "aws-reserved-instance-3y": Plan("eks", 0.72, True, "aws.amazon.com/ec2/pricing/reserved-instances"),
+    "aws-compute-savings-plan-1y": Plan(("eks",), None, False, _AWS_SP),
+    "aws-compute-savings-plan-3y": Plan(("eks",), 0.66, True, _AWS_SP),
+    "aws-instance-savings-plan-1y": Plan(("eks",), None, False, _AWS_SP),
+    "aws-instance-savings-plan-3y": Plan(("eks",), 0.72, True, _AWS_SP),
+    "aws-reserved-instance-1y": Plan(("eks",), None, False, "aws.amazon.com/ec2/pricing/reserved-instances"),
+    "aws-reserved-instance-3y": Plan(("eks",), 0.72, True, "aws.amazon.com/ec2/pricing/reserved-instances"),
     # A reserved contract on a cluster we did not build (e.g. CoreWeave reserved capacity): its terms are private.
-    "contract": Plan("existing", None, False, "the stack's contract"),
+    "contract": Plan(("existing",), None, False, "the stack's contract"),
+    # A capacity reservation without a commitment: billed at on-demand for every reserved node, used or not. GCP:
+    # "without a commitment you pay the regular on-demand price" (cloud.google.com/compute/gpus-pricing, zh-TW,
+    # read 2026-11-29); AWS On-Demand Capacity Reservations "billed at the On-Demand rate ... whether or not an
+    # instance is running in it" (as quoted by help.nops.io, read 2026-11-29).
+    "reservation": Plan(("gke", "eks"), 0.0, False, "on-demand, billed used or not", needs_reservation=True),
 }
 PLAN_NAMES = tuple(PLANS)
 
@@ -81,7 +90,7 @@ def commitment_cost(plan: str, nodes: int, gpus_per_node: int, on_demand_gpu_hou
     else:
         assert published.discount is not None, "validated by config: a plan without a published figure needs one"
         gpu_hourly = on_demand_gpu_hourly * (1 - published.discount)
-        basis = f"{'up to ' if published.ceiling else ''}{published.discount:.1%} off, {published.source}"
+        basis = f"{'up to ' if published.ceiling else ''}{published.discount:.1%} off: {published.source}"
     off = 1 - gpu_hourly / on_demand_gpu_hourly if on_demand_gpu_hourly else 0.0
     return CommitmentCost(plan, nodes, gpu_hourly, gpus_per_node * gpu_hourly, off, basis)
 

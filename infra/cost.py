@@ -68,7 +68,8 @@ class PoolCost:
 
     @property
     def gpus_paid_min(self) -> int:
-        return self.running_min_nodes * self.gpus_per_node
+        committed = self.commitment.nodes if self.commitment else 0  # paid whether they run or not
+        return max(self.running_min_nodes, committed) * self.gpus_per_node
 
     @property
     def gpus_paid_max(self) -> int:
@@ -83,8 +84,8 @@ class PoolCost:
         return (f"pool {self.pool}: the workloads use at most {self.gpus_used_max} {kind} GPUs "
                 f"(at least {self.gpus_used_min}); {self.sold_as} sells {kind} in nodes of {self.gpus_per_node} "
                 f"({self.machine_type}), so you pay for {self.gpus_paid_max} at maximum ({self.max_nodes} x "
-                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum ({self.running_min_nodes} x "
-                f"{self.gpus_per_node})")
+                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum "
+                f"({self.gpus_paid_min // self.gpus_per_node} x {self.gpus_per_node})")
 
     @property
     def warm_note(self) -> str | None:

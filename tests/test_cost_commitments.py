@@ -52,9 +52,12 @@ def test_a_contract_rate_replaces_the_discount():
     assert a100.hourly_max * 24 == pytest.approx(600.96)
 
 
-def gke_prod(commitment, pool_edit=None):
+RESERVED = {"capacity": "reservation", "reservation": "a100-cud"}  # GCP attaches GPU commitments to a reservation
+
+
+def gke_prod(commitment, pool_edit=RESERVED):
     raw = stack_config("prod")
-    raw["nodePools"][0].update(commitment=commitment, **(pool_edit or {}))  # a100-serving: 1 x A100-40GB, 4..12
+    raw["nodePools"][0].update(commitment=commitment, **pool_edit)  # a100-serving: 1 x A100-40GB, 4..12
     raw["pricing"] = {"A100-40GB": {"onDemand": 3.00}}  # a round on-demand price to work by hand
     return _cost(raw)
 
@@ -82,6 +85,15 @@ def test_committed_nodes_count_at_the_minimum_even_at_min_nodes_zero():
     assert pool.hourly_max * 24 == pytest.approx(384.0)
 
 
+def test_a_reservation_without_a_discount_bills_its_nodes_at_on_demand_used_or_not():
+    # 6 reserved nodes at on-demand $3.00: 6 x 3.00 x 24 = $432/day, though only 4 warm replicas run at the minimum
+    # (4 x 3.00 x 24 = $288 without it); at the maximum 12 x 3.00 x 24 = $864, as without it.
+    a100 = _pool(gke_prod({"plan": "reservation", "nodes": 6}), "a100-serving")
+    assert a100.hourly_min * 24 == pytest.approx(432.0)
+    assert a100.hourly_max * 24 == pytest.approx(864.0)
+    assert a100.gpus_paid_min == 6  # 6 reserved nodes of 1 GPU, not the 4 that run
+
+
 def test_a_published_ceiling_is_named_in_the_notes():
     cost = gke_prod({"plan": "gcp-cud-3y", "nodes": 4})
     # 57 % off is Google's "up to": 3.00 x 0.43 = $1.29/GPU-h; 4 x 1.29 x 24 = $123.84/day at the minimum.
@@ -92,7 +104,7 @@ def test_a_published_ceiling_is_named_in_the_notes():
 def test_the_budget_guard_maximum_includes_the_commitment():
     # The cost report's maximum is what the budget guard checks: the committed pool's maximum is in it.
     with_commitment = gke_prod({"plan": "gcp-cud-1y", "nodes": 4})
-    without = gke_prod(None)
+    without = gke_prod(None, {})
     # Without: 12 x 3.00 x 24 = $864/day for the pool; with: $775.872; the difference is 4 x (3.00 - 2.082) x 24.
     assert without.daily_max - with_commitment.daily_max == pytest.approx(4 * (3.00 - 2.082) * 24)
 
@@ -106,7 +118,9 @@ def _problems(raw) -> str:
 @pytest.mark.parametrize(("commitment", "pool_edit", "expected"), [
     ({"plan": "aws-compute-savings-plan-3y", "nodes": 2}, None,
      "commitment.plan='aws-compute-savings-plan-3y' is not sold on gke; allowed on gke: gcp-cud-1y, gcp-cud-3y"),
-    ({"plan": "gcp-cud-1y", "nodes": 13}, None, "commitment.nodes=13 is above maxNodes=12"),
+    ({"plan": "gcp-cud-1y", "nodes": 13}, RESERVED, "commitment.nodes=13 is above maxNodes=12"),
+    ({"plan": "gcp-cud-1y", "nodes": 4}, None,
+     "commitment.plan='gcp-cud-1y' needs capacity: reservation (GCP attaches GPU commitments to a reservation)"),
     ({"plan": "gcp-cud-1y", "nodes": 2}, {"capacity": "spot"}, "commitment is set but capacity='spot'"),
     ({"plan": "gcp-cud-1y", "nodes": 2, "rate": 1.0, "discount": 0.5}, None,
      "rate=1.0 and discount=0.5 are both set; allowed: one of them"),
