@@ -5,8 +5,8 @@ total, and what the same GPU workloads cost at the alternatives (infra/alternati
 Owns arithmetic only; prices come from the catalog (or the stack's `pricing:` overrides) and
 pool shapes from the platform's pool facts. GPUs are priced at the stack's cloud's list (GKE,
 EKS) or, on an existing cluster, at the price list the user names (`existing.priceAs`); CPU
-machines at the list of the cloud they belong to. Reservations are billed at on-demand rates
-unless a committed-use discount applies: put that discount into `pricing:`.
+machines at the list of the cloud they belong to. A pool's `commitment` (CUD, Savings Plan, reserved
+contract, reservation; infra/commitments.py) bills its nodes at the committed rate whether they run or not.
 
 GPUs come a whole node at a time: each pool reports the GPUs it pays for (nodes x GPUs per
 node) beside the GPUs its workloads can use, and says so when they differ (12 A100s on AWS are

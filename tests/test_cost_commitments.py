@@ -136,3 +136,33 @@ def test_a_contract_needs_its_rate():
     raw = stack_config("coreweave-prod")
     raw["nodePools"][0]["commitment"] = {"plan": "contract", "nodes": 1}
     assert "plan='contract' has no published GPU discount; set commitment.rate" in _problems(raw)
+
+
+def test_coreweave_prod_shows_its_reserved_node_in_json_and_in_the_table(plan_of):
+    # The example reserves the one node its 4 warm replicas hold: 8 x A100-40GB at its contract's on-demand $2.06,
+    # 60 % off: $0.824/GPU-h, 8 x 0.824 = $6.592/node-h, x 24 = $158.21/day fixed; the peak node stays on-demand:
+    # 8 x 2.06 x 24 = $395.52, so the pool is $158.21..$553.73 a day (it was $395.52..$791.04 on-demand).
+    from rich.console import Console
+
+    from infra.report import cost_table, plan_json
+
+    plan = plan_of("coreweave-prod")
+    pool = plan_json(plan)["cost"]["pools"][0]
+    assert pool["pool"] == "a100-serving"
+    assert pool["commitment"] == {"plan": "contract", "nodes": 1, "gpuHourly": 0.824, "nodeHourly": 6.592,
+                                  "discount": 0.6, "fixedDaily": 158.21, "basis": "the stack's discount (60%)"}
+    assert (pool["dailyMin"], pool["dailyMax"]) == (158.21, 553.73)
+    assert all("commitment" not in p for p in plan_json(plan)["cost"]["pools"][1:])  # only where one is declared
+    console = Console(width=200, record=True)
+    console.print(cost_table(plan.cost))
+    row = next(line for line in console.export_text().splitlines() if "committed" in line)
+    assert "contract" in row and "$0.8240/GPU-h (60% off)" in row and row.count("$158.21") == 2
+
+
+def test_compare_shows_what_a_commitment_saves():
+    from infra.compare import cost_delta
+
+    # gcp-cud-1y on 4 of 12 reserved nodes: 4 x (3.00 - 2.082) x 24 = $88.128/day less at the minimum and maximum.
+    delta = cost_delta("main", gke_prod(None), gke_prod({"plan": "gcp-cud-1y", "nodes": 4}))
+    assert [p.pool for p in delta.pools] == ["a100-serving"]
+    assert delta.daily_min == pytest.approx(-88.128) and delta.daily_max == pytest.approx(-88.128)
