@@ -95,8 +95,14 @@ def commitment_cost(plan: str, nodes: int, gpus_per_node: int, on_demand_gpu_hou
     return CommitmentCost(plan, nodes, gpu_hourly, gpus_per_node * gpu_hourly, off, basis)
 
 
-def commitment_note(pool: str, cost: CommitmentCost) -> str | None:
-    """Plain words when the rate is a published ceiling, not what the stack pays."""
+def commitment_note(pool: str, capacity: str, cost: CommitmentCost | None) -> str | None:
+    """Plain words when the rate is a published ceiling, or when a reservation's idle nodes are not counted."""
+    if cost is None:
+        if capacity != "reservation":
+            return None
+        return (f"pool {pool}: a reservation bills every reserved node whether it runs or not, and the plan counts "
+                "only running ones; set commitment: {plan: reservation, nodes: <reserved nodes>} (or the CUD / "
+                "Savings Plan attached to it) so the minimum counts them")
     published = PLANS[cost.plan]
     if not published.ceiling or not cost.basis.startswith("up to"):
         return None

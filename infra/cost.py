@@ -137,7 +137,7 @@ class CostReport:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        committed = (commitment_note(p.pool, p.commitment) for p in self.pools if p.commitment)
+        committed = (commitment_note(p.pool, p.capacity, p.commitment) for p in self.pools if p.gpu)
         return (*(n for p in self.pools for n in (p.warm_note, p.note) if n), *(n for n in committed if n),
                 *self.fee_notes)
 

@@ -166,3 +166,31 @@ def test_compare_shows_what_a_commitment_saves():
     delta = cost_delta("main", gke_prod(None), gke_prod({"plan": "gcp-cud-1y", "nodes": 4}))
     assert [p.pool for p in delta.pools] == ["a100-serving"]
     assert delta.daily_min == pytest.approx(-88.128) and delta.daily_max == pytest.approx(-88.128)
+
+
+def test_a_reservation_without_a_commitment_says_its_idle_nodes_are_not_counted():
+    cost = gke_prod(None)  # capacity: reservation, no commitment
+    assert any(n.startswith("pool a100-serving: a reservation bills every reserved node whether it runs or not")
+               for n in cost.notes)
+
+
+def test_an_eks_instance_savings_plan_at_its_published_ceiling():
+    # eks-prod's a100-serving: p4d.24xlarge (8 x A100-40GB), 1..2 nodes, on-demand; at a round $4.00 per GPU-hour
+    # (pricing:), 72 % off (AWS's "up to") is $1.12/GPU-h: 1 committed node 8 x 1.12 x 24 = $215.04/day at the
+    # minimum; the second node on-demand, 8 x 4.00 x 24 = $768, so $983.04 at the maximum.
+    raw = stack_config("eks-prod")
+    pool = raw["nodePools"][0]
+    assert (pool["name"], pool["gpusPerNode"], pool["minNodes"], pool["maxNodes"]) == ("a100-serving", 8, 1, 2)
+    pool["commitment"] = {"plan": "aws-instance-savings-plan-3y", "nodes": 1}
+    raw["pricing"] = {"A100-40GB": {"onDemand": 4.00}}
+    cost = _cost(raw)
+    a100 = _pool(cost, "a100-serving")
+    assert a100.hourly_min * 24 == pytest.approx(215.04)
+    assert a100.hourly_max * 24 == pytest.approx(983.04)
+    assert any("aws-instance-savings-plan-3y is priced at its published best case (72% off" in n for n in cost.notes)
+
+
+def test_a_one_year_aws_plan_needs_the_rate_the_team_pays():
+    raw = stack_config("eks-prod")
+    raw["nodePools"][0]["commitment"] = {"plan": "aws-compute-savings-plan-1y", "nodes": 1}
+    assert "plan='aws-compute-savings-plan-1y' has no published GPU discount; set commitment.rate" in _problems(raw)
