@@ -7,8 +7,8 @@ the node labels GPU nodes carry on clusters we did not build (NVIDIA GPU operato
 and the clouds' list prices; the alternatives users weigh are in infra/providers.py.
 
 Prices are point-in-time list prices in USD (GKE: us-central1, EKS: us-east-1). They are not
-a quote: spot prices move (daily or faster), regions differ by up to ~40 %, and negotiated,
-committed-use or Savings Plans discounts are not reflected. Override them per stack with `pricing:`.
+a quote: spot prices move (daily or faster), regions differ by up to ~40 %, and negotiated prices are
+not reflected. Override them per stack with `pricing:`; committed prices are a pool's `commitment`.
 """
 
 from __future__ import annotations

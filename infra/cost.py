@@ -5,8 +5,8 @@ total, and what the same GPU workloads cost at the alternatives (infra/alternati
 Owns arithmetic only; prices come from the catalog (or the stack's `pricing:` overrides) and
 pool shapes from the platform's pool facts. GPUs are priced at the stack's cloud's list (GKE,
 EKS) or, on an existing cluster, at the price list the user names (`existing.priceAs`); CPU
-machines at the list of the cloud they belong to. Reservations are billed at on-demand rates
-unless a committed-use discount applies: put that discount into `pricing:`.
+machines at the list of the cloud they belong to. A pool's `commitment` (CUD, Savings Plan, reserved
+contract, reservation; infra/commitments.py) bills its nodes at the committed rate whether they run or not.
 
 GPUs come a whole node at a time: each pool reports the GPUs it pays for (nodes x GPUs per
 node) beside the GPUs its workloads can use, and says so when they differ (12 A100s on AWS are
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from infra.alternatives import AlternativeCost, compare
 from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_price, parse_cpu_machine
+from infra.commitments import CommitmentCost, commitment_cost, commitment_note
 from infra.config import StackConfig
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
@@ -46,6 +47,7 @@ class PoolCost:
     gpus_used_max: int = 0  # ... and at their maximum
     sold_as: str = ""  # where GPUs are bought by the node: "AWS", "GKE", "this cluster"
     warm_nodes: int = 0  # nodes the workloads' minimum replicas hold, whatever the pool's minNodes says
+    commitment: CommitmentCost | None = None  # committed nodes, paid whether they run or not (infra/commitments.py)
 
     @property
     def running_min_nodes(self) -> int:
@@ -54,15 +56,20 @@ class PoolCost:
 
     @property
     def hourly_min(self) -> float:
+        if self.commitment is not None:
+            return self.commitment.hourly(self.running_min_nodes, self.node_hourly)
         return self.running_min_nodes * self.node_hourly
 
     @property
     def hourly_max(self) -> float:
+        if self.commitment is not None:
+            return self.commitment.hourly(self.max_nodes, self.node_hourly)
         return self.max_nodes * self.node_hourly
 
     @property
     def gpus_paid_min(self) -> int:
-        return self.running_min_nodes * self.gpus_per_node
+        committed = self.commitment.nodes if self.commitment else 0  # paid whether they run or not
+        return max(self.running_min_nodes, committed) * self.gpus_per_node
 
     @property
     def gpus_paid_max(self) -> int:
@@ -77,8 +84,8 @@ class PoolCost:
         return (f"pool {self.pool}: the workloads use at most {self.gpus_used_max} {kind} GPUs "
                 f"(at least {self.gpus_used_min}); {self.sold_as} sells {kind} in nodes of {self.gpus_per_node} "
                 f"({self.machine_type}), so you pay for {self.gpus_paid_max} at maximum ({self.max_nodes} x "
-                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum ({self.running_min_nodes} x "
-                f"{self.gpus_per_node})")
+                f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum "
+                f"({self.gpus_paid_min // self.gpus_per_node} x {self.gpus_per_node})")
 
     @property
     def warm_note(self) -> str | None:
@@ -130,7 +137,9 @@ class CostReport:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return (*(n for p in self.pools for n in (p.warm_note, p.note) if n), *self.fee_notes)
+        committed = (commitment_note(p.pool, p.capacity, p.commitment) for p in self.pools if p.gpu)
+        return (*(n for p in self.pools for n in (p.warm_note, p.note) if n), *(n for n in committed if n),
+                *self.fee_notes)
 
 
 def _seller(cfg: StackConfig) -> str:
@@ -170,6 +179,15 @@ def _node_hourly(cfg: StackConfig, pool: PoolFacts) -> float:
     machine = parse_cpu_machine(pool.machine_type)
     assert machine is not None, "validated by config"
     return cpu_machine_price(machine, spot=pool.capacity == "spot")
+
+
+def _commitment(cfg: StackConfig, pool: PoolFacts) -> CommitmentCost | None:
+    """The pool's commitment priced against its on-demand GPU price (a reservation's base price too)."""
+    declared = cfg.pool(pool.name).commitment if pool.gpu is not None else None  # the system pool has no config
+    if declared is None or pool.gpu is None:
+        return None
+    return commitment_cost(declared.plan, declared.nodes, pool.gpus_per_node,
+                           gpu_hour_price(cfg, pool.gpu, "on-demand"), declared.rate, declared.discount)
 
 
 def gpus_used(fleet: Fleet) -> dict[str, tuple[int, int]]:
@@ -216,6 +234,7 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
+            commitment=_commitment(cfg, p),
         )
         for p in fleet.pools.values()
     )

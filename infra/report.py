@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from infra.commitments import commitment_json
 from infra.compare import CostDelta
 from infra.cost import HOURS_PER_MONTH, AlternativeCost, CostReport
 from infra.flows import evaluate
@@ -57,6 +58,10 @@ def cost_table(cost: CostReport) -> Table:
                       f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
                       f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
+        if (c := p.commitment) is not None:  # of the pool's cost, what is paid whether its nodes run or not
+            table.add_row("  committed", c.plan, f"${c.gpu_hourly:.4f}/GPU-h ({c.discount:.0%} off)", "", "",
+                          f"{c.nodes}", "", _money(c.node_hourly), _money(c.fixed_hourly * 24),
+                          _money(c.fixed_hourly * 24), style="dim")
     if cost.fees:
         table.add_section()
     for f in cost.fees:  # what the stack creates besides nodes, each labelled
@@ -131,7 +136,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "daily": {"min": round(cost.daily_min, 2), "max": round(cost.daily_max, 2)},
             "monthlyMax": round(cost.monthly_max, 2),
             "pools": [{"pool": p.pool, "nodeHourly": round(p.node_hourly, 4),
-                       "dailyMin": round(p.hourly_min * 24, 2), "dailyMax": round(p.hourly_max * 24, 2)}
+                       "dailyMin": round(p.hourly_min * 24, 2), "dailyMax": round(p.hourly_max * 24, 2),
+                       **commitment_json(p.commitment)}
                       for p in cost.pools],
             # What the stack creates besides nodes (control plane, NAT, load balancers, disks): in the totals.
             "feesAsOf": cost.fees_as_of,

@@ -5,8 +5,8 @@ prod's stack with its A100s as 80 GB cards. The seed's rates, stated as the team
 Modal $3.50 per A100-hour, RunPod community $1.33 per A100-hour, and CoreWeave on-demand such that 12 A100s for a
 day are ~$864. CoreWeave bills whole 8-GPU HGX nodes, so 12 A100s are 2 nodes = 16 GPUs billed: $864/day is
 $2.25 per GPU-hour ($18 per node-hour). (At $3.00 per GPU-hour, 12 x 3.00 x 24 = $864 only if CoreWeave billed
-single GPUs; on its nodes that rate is 16 x 3.00 x 24 = $1,152/day.) CoreWeave reserved (~$350/day) needs
-commitments (issue 12 item 3): not expressible yet.
+single GPUs; on its nodes that rate is 16 x 3.00 x 24 = $1,152/day.) CoreWeave reserved (~$350/day): a pool's
+commitment, tests/test_cost_commitments.py.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from infra.catalog import (
 )
 from infra.config.aws import check_eks_pool
 from infra.config.base import TIER_DEFAULT, Capacity, ConfigModel, Name
+from infra.config.commitments import Commitment, commitment_problem
 from infra.config.context import StackContext, cloud_of, stack_context, with_defaults
 
 
@@ -81,6 +82,9 @@ class NodePool(ConfigModel):
     disk_size_gb: int = Field(default=200, ge=50)
     """Each node's disk, in GB (at least 50; default 200): the pods' ephemeral storage where the machine has no
     local NVMe."""
+    commitment: Commitment | None = None
+    """Committed or reserved pricing of some of a GPU pool's nodes: `{plan, nodes, rate?, discount?}` (keys
+    below); its nodes are paid whether they run or not. Default: none, every node at `capacity`'s price."""
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +110,9 @@ class NodePool(ConfigModel):
                              "reservation")
         if cloud == "eks":
             check_eks_pool(self.max_nodes, self.reservation)
+        if self.commitment is not None and (problem := commitment_problem(
+                self.commitment, cloud, self.gpu is not None, self.capacity, self.max_nodes)):
+            raise ValueError(problem)
         if self.gpu is None:
             if not self.machine_type:
                 raise ValueError("a pool needs `gpu` (a GPU kind) or `machineType` (a CPU machine type)")
