@@ -109,7 +109,9 @@ def test_seed_workload_expected_cost():
 
 
 def test_no_profile_no_expected_figure():
-    assert cost_of(stack_config("prod")).expected is None
+    raw = stack_config("prod")
+    raw.pop("traffic")
+    assert cost_of(raw).expected is None
 
 
 def test_compare_shows_the_expected_delta():
@@ -127,3 +129,12 @@ def test_profile_names_unknown_models_and_replicas_outside_the_range():
                             ["traffic.models.qwen-7b.peak = 9", "allowed: 1..4"])
     assert_one_config_error(small_stack(peakHours="8-20"), ["traffic.peakHours = '8-20'", "HH:MM-HH:MM"])
     assert_one_config_error(small_stack(timezone="Mars/Olympus"), ["traffic.timezone", "IANA"])
+
+
+def test_shipped_prod_cost_per_inference_against_the_seed_target():
+    (t,) = cost_of(stack_config("prod")).expected.tokens
+    # The A100 pool's $4,227.84 a week (test_seed_workload_expected_cost) buys 1,152 replica-hours x 3,600 s x
+    # 495 tok/s = 2,052,864,000 output tokens: $2.0595 per 1M; x 128 tokens = $0.000264 per inference (< $0.0005).
+    assert t.per_million == pytest.approx(4227.84 / 2052.864, abs=1e-4)
+    assert t.per_inference == pytest.approx(0.00026362, abs=1e-8)
+    assert not t.above_target
