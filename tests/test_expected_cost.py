@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -138,3 +139,33 @@ def test_shipped_prod_cost_per_inference_against_the_seed_target():
     assert t.per_million == pytest.approx(4227.84 / 2052.864, abs=1e-4)
     assert t.per_inference == pytest.approx(0.00026362, abs=1e-8)
     assert not t.above_target
+
+
+def test_the_pr_comment_shows_the_expected_cost_and_its_change(tmp_path):
+    from tests.test_workflows import pr_module
+
+    folder = tmp_path / "preview-prod"
+    folder.mkdir()
+    plan = {"guards": [], "cost": {"daily": {"min": 399.17, "max": 1301.94},
+                                   "expected": {"daily": {"average": 652.8}}},
+            "costDelta": {"daily": {"min": 0, "max": 0}, "expected": {"daily": -25.5}}}
+    (folder / "plan.json").write_text(json.dumps(plan))
+    (folder / "plan.exit").write_text("0\n")
+    row, _ = pr_module().stack_row(folder)
+    assert "| $652.80 (-$25.50) |" in row  # the average expected $/day and its change against the base
+
+
+def test_the_terminal_report_shows_expected_beside_min_max_and_flags_cost_above_target():
+    from rich.console import Console
+
+    from infra.expected_report import expected_summary, tokens_table
+
+    raw = small_stack(peakDays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tokensPerInference=500)
+    raw["models"][0]["throughput"] = {"outputTokensPerSecond": 100, "concurrency": 8}
+    cost = cost_of(raw)
+    assert expected_summary(cost).startswith(f"Expected at the traffic profile: ${cost.expected.weekday_daily:,.2f}/")
+    console = Console(record=True, width=200)
+    console.print(tokens_table(cost.expected))
+    text = console.export_text()
+    assert "$0.002778 above target" in text  # $0.0027778 per inference (test above) > $0.0005
+    assert "$5.5556" in text  # per 1M output tokens
