@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from infra.catalog import HOURS_PER_MONTH
 from infra.config import StackConfig, WorkingHours
@@ -113,7 +113,10 @@ def expected_cost(cfg: StackConfig, fleet: Fleet, node_hourly: Mapping[str, floa
     if traffic is None:
         return None
     zone = ZoneInfo(traffic.timezone)
-    working = _working(cfg.serving.working_hours) if cfg.serving.working_hours else None
+    try:
+        working = _working(cfg.serving.working_hours) if cfg.serving.working_hours else None
+    except (ValueError, ZoneInfoNotFoundError):
+        working = None  # a cron syntax this walk does not read (e.g. `L`, `?`): counted as always up, the dearer side
     monday = datetime(*REFERENCE_MONDAY, tzinfo=zone)
     training = fleet.training if fleet.training is not None and not fleet.training.job.suspend else None
     hours = STEP_MINUTES / 60

@@ -169,3 +169,21 @@ def test_the_terminal_report_shows_expected_beside_min_max_and_flags_cost_above_
     text = console.export_text()
     assert "$0.002778 above target" in text  # $0.0027778 per inference (test above) > $0.0005
     assert "$5.5556" in text  # per 1M output tokens
+
+
+def test_unreadable_working_hours_count_as_always_up():
+    raw = small_stack()
+    raw["models"][0]["replicas"] = {"min": 0, "max": 4}
+    raw["nodePools"][0]["minNodes"] = 0
+    raw["serving"] = {"workingHours": {"start": "0 10 * * 1-5L", "end": "0 20 * * 1-5L"}}  # `L`: not read here
+    # As if always up: 12 peak hours x 4 nodes x $2 = $96 on each of 5 weekdays, nothing off-peak (min 0) = $480.
+    # Read as 10:00-20:00 it would be 10 h x 4 x $2 x 5 = $400: the walk errs on the dearer side.
+    assert cost_of(raw).expected.pools_per_week["a100-serving"] == pytest.approx(480)
+
+
+def test_cron_day_names_and_sunday_as_seven():
+    from infra.expected import _cron_minutes
+
+    # MON-FRI at 08:30: Monday 08:30 is minute 510 of the week, Friday's 4 x 1,440 later; 7 is Sunday (day 6).
+    assert sorted(_cron_minutes("30 8 * * MON-FRI")) == [d * 1440 + 510 for d in range(5)]
+    assert _cron_minutes("0 0 * * 7") == [6 * 1440]
