@@ -23,6 +23,7 @@ from infra.alternatives import AlternativeCost, compare
 from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_price, parse_cpu_machine
 from infra.commitments import CommitmentCost, commitment_cost, commitment_note
 from infra.config import StackConfig
+from infra.expected import ExpectedCost, expected_cost
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
 from infra.providers import ALTERNATIVES_AS_OF, alternative
@@ -106,6 +107,7 @@ class CostReport:
     fees: tuple[FeeCost, ...] = ()  # what the stack creates besides nodes: control plane, NAT, LBs, disks
     fee_notes: tuple[str, ...] = ()  # what those lines leave out
     fees_as_of: str = FEES_AS_OF
+    expected: ExpectedCost | None = None  # over a week of the stack's traffic profile (None: no profile)
 
     @property
     def hourly_min(self) -> float:
@@ -248,4 +250,5 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         as_of = ALTERNATIVES_AS_OF
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
     return CostReport(pool_costs, compare(fleet, cfg.current_rates), as_of, described, ALTERNATIVES_AS_OF,
-                      fees, fee_notes(cfg))
+                      fees, fee_notes(cfg),
+                      expected=expected_cost(cfg, fleet, {p.pool: p.node_hourly for p in pool_costs}))

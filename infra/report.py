@@ -15,6 +15,12 @@ from rich.tree import Tree
 from infra.commitments import commitment_json
 from infra.compare import CostDelta
 from infra.cost import HOURS_PER_MONTH, AlternativeCost, CostReport
+from infra.expected_report import (
+    expected_delta_json,
+    expected_json,
+    expected_summary,
+    tokens_table,
+)
 from infra.flows import evaluate
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
@@ -92,6 +98,10 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
     console.print(resource_tree(plan))
     console.print()
     console.print(cost_table(plan.cost))
+    if (expected := expected_summary(plan.cost)) is not None:
+        console.print(expected, highlight=False)
+        if plan.cost.expected is not None and (tokens := tokens_table(plan.cost.expected)) is not None:
+            console.print(tokens)
     console.print()
     console.print(alternatives_table(plan.cost))
     console.print()
@@ -135,6 +145,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "hourly": {"min": round(cost.hourly_min, 4), "max": round(cost.hourly_max, 4)},
             "daily": {"min": round(cost.daily_min, 2), "max": round(cost.daily_max, 2)},
             "monthlyMax": round(cost.monthly_max, 2),
+            "expected": expected_json(cost),  # over a week of the traffic profile (null: no `traffic:`)
             "pools": [{"pool": p.pool, "nodeHourly": round(p.node_hourly, 4),
                        "dailyMin": round(p.hourly_min * 24, 2), "dailyMax": round(p.hourly_max * 24, 2),
                        **commitment_json(p.commitment)}
@@ -228,6 +239,7 @@ def delta_json(delta: CostDelta) -> dict[str, Any]:
         "daily": {"min": round(delta.daily_min, 2), "max": round(delta.daily_max, 2)},
         "base": {"dailyMin": round(base_min, 2), "dailyMax": round(base_max, 2)},
         "head": {"dailyMin": round(head.daily_min, 2), "dailyMax": round(head.daily_max, 2)},
+        "expected": expected_delta_json(delta.base, head),
         "pools": [{"pool": p.pool, "dailyMin": round(p.daily_min[1] - p.daily_min[0], 2),
                    "dailyMax": round(p.daily_max[1] - p.daily_max[0], 2)} for p in delta.pools],
         "fees": [{"label": f.pool, "dailyMin": round(f.daily_min[1] - f.daily_min[0], 2),

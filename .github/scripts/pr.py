@@ -58,7 +58,7 @@ def stack_row(folder: Path) -> tuple[str, str]:
     changes = changes_of(read["preview.txt"])
     if read["plan.exit"].strip() == "2" or not read["plan.json"].strip():
         problem = (read["plan.err"].strip().splitlines() or ["the offline plan did not run"])[0]
-        return f"| {stack} | ❌ `{problem}` | | | {changes} |", ""
+        return f"| {stack} | ❌ `{problem}` | | | | {changes} |", ""
     plan = json.loads(read["plan.json"])
     failed = [g["guard"] for g in plan["guards"] if g["status"] == "fail"]
     warned = [g["guard"] for g in plan["guards"] if g["status"] == "warn"]
@@ -66,8 +66,12 @@ def stack_row(folder: Path) -> tuple[str, str]:
     delta, cost = plan.get("costDelta") or {}, plan["cost"]["daily"]
     d = delta.get("daily", {"min": 0, "max": 0})
     new = " (new stack)" if delta.get("newStack") else ""
+    # Expected $/day at the stack's traffic profile (`traffic:`), with its change against the base where both have one.
+    expected, e_delta = plan["cost"].get("expected"), (delta.get("expected") or {}).get("daily")
+    shown = "-" if expected is None else _money(expected["daily"]["average"])
+    shown += f" ({_signed(e_delta)})" if expected is not None and e_delta is not None else ""
     row = (f"| {stack} | {guards} | {_money(cost['min'])} ({_signed(d['min'])}){new} | "
-           f"{_money(cost['max'])} ({_signed(d['max'])}) | {changes} |")
+           f"{_money(cost['max'])} ({_signed(d['max'])}) | {shown} | {changes} |")
     details = ""
     if read["preview.txt"].strip():
         details = (f"<details><summary>{stack}: pulumi preview</summary>\n\n```\n{read['preview.txt'].strip()}\n```\n"
@@ -85,8 +89,8 @@ def comment_command(directory: Path, base: str) -> str:
         MARKER,
         f"### llm-fleet preview (against `{base}`)",
         "",
-        "| stack | guards | $/day at min (Δ) | $/day at max (Δ) | resources to change |",
-        "|---|---|---|---|---|",
+        "| stack | guards | $/day at min (Δ) | $/day at max (Δ) | expected $/day (Δ) | resources to change |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         *[d for d in details if d],

@@ -15,6 +15,7 @@ from infra.config.existing import existing_problems
 from infra.config.gcp import gke_budget_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.stack import StackConfig
+from infra.config.traffic import traffic_problems
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM
 
 
@@ -89,6 +90,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
             problems.append(f"serving.gatewayClass: missing; tier {cfg.tier!r} upgrades the RayService incrementally "
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
+    problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
     problems += network_access_problems(cfg.tier, cfg.cloud, cfg.control_plane, cfg.serving)
     if cfg.training is not None and cfg.artifacts.training_image is None:
         problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")

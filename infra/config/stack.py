@@ -22,6 +22,7 @@ from infra.config.gcp import Gcp
 from infra.config.pools import NodePool, SystemPool
 from infra.config.serving import Serving
 from infra.config.tiers import TIER_PROFILES, TierProfile
+from infra.config.traffic import Traffic
 from infra.config.workloads import Model, Rollout, Training
 
 
@@ -71,6 +72,9 @@ class StackConfig(ConfigModel):
     """The rates you pay today at the providers the plan compares this stack with, per provider and GPU kind in USD
     per GPU-hour, e.g. `{modal: {A100-80GB: 3.50}}`; each replaces that provider's list price (marked "your rate").
     Providers: modal, runpod, runpod-serverless, coreweave, lambda."""
+    traffic: Traffic | None = None
+    """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference}`: the plan shows the
+    expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and maximum."""
 
     @field_validator("current_rates")
     @classmethod

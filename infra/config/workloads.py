@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from infra.catalog import GpuKind
 from infra.config.base import TIER_DEFAULT, ConfigModel, EnvName, Name
 from infra.config.context import stack_context, with_defaults
+from infra.config.traffic import Throughput
 
 # vLLM's default --gpu-memory-utilization: the share of each GPU vLLM allows itself.
 GPU_MEMORY_UTILIZATION = 0.90
@@ -95,6 +96,9 @@ class Model(ConfigModel):
     """The replica range, `{min, max}`."""
     autoscaling: ModelAutoscaling = ModelAutoscaling()
     """When KEDA adds replicas: `{waitingRequestsPerReplica, kvCacheUsageThreshold}`."""
+    throughput: Throughput | None = None
+    """What one replica serves, as measured: `{outputTokensPerSecond, concurrency, source}`; with `traffic` the
+    plan shows $ per 1M output tokens and $ per inference. Default: unknown."""
 
     @field_validator("parameters", mode="before")
     @classmethod

@@ -1,0 +1,173 @@
+"""Expected cost: what the fleet costs in a typical week of the stack's traffic profile (`traffic:`), beside the
+minimum and maximum of infra/cost.py.
+
+Owns the walk through one week in 15-minute steps: in each, every model runs its peak or off-peak replicas
+(`serving.workingHours` scales models to their minimum outside working hours, and holds at least one replica
+up inside them, as the KEDA cron trigger does); each GPU pool runs the whole nodes those replicas need (its
+minNodes the floor, its maxNodes the ceiling); pools without models run their minimum, as the minimum cost
+counts them (a suspended training job holds no node; a running one, `training.suspend: false`, holds its GPUs
+all week); fees follow the node counts. The week is Monday 2026-01-05, so daylight saving moves nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from infra.catalog import HOURS_PER_MONTH
+from infra.config import StackConfig, WorkingHours
+from infra.fees import PoolNodes, stack_fees
+from infra.fleet import Fleet
+from infra.tokens import TokenCost, token_cost
+
+STEP_MINUTES = 15
+STEPS_PER_DAY = 24 * 60 // STEP_MINUTES
+MINUTES_PER_WEEK = 7 * 24 * 60
+REFERENCE_MONDAY = (2026, 1, 5)
+_DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+
+
+@dataclass(frozen=True)
+class ModelLoad:
+    name: str
+    pool: str
+    replica_hours_per_week: float
+    gpu_hours_per_week: float
+    cost_per_week: float  # USD: the model's GPU-hour share of its pool's expected cost
+
+
+@dataclass(frozen=True)
+class ExpectedCost:
+    daily_by_weekday: tuple[float, ...]  # USD, Monday..Sunday in the profile's time zone
+    pools_per_week: Mapping[str, float]  # USD per pool in a week (fees not included)
+    models: tuple[ModelLoad, ...]
+    tokens: tuple[TokenCost, ...]
+
+    @property
+    def per_week(self) -> float:
+        return sum(self.daily_by_weekday)
+
+    @property
+    def weekday_daily(self) -> float:
+        return sum(self.daily_by_weekday[:5]) / 5
+
+    @property
+    def weekend_daily(self) -> float:
+        return sum(self.daily_by_weekday[5:]) / 2
+
+    @property
+    def daily(self) -> float:
+        return self.per_week / 7
+
+    @property
+    def hourly(self) -> float:
+        return self.per_week / (7 * 24)
+
+    @property
+    def monthly(self) -> float:
+        return self.hourly * HOURS_PER_MONTH
+
+
+def _cron_values(field: str, low: int, high: int) -> set[int]:
+    values: set[int] = set()
+    for part in field.lower().split(","):
+        for name, number in _DAY_NAMES.items():
+            part = part.replace(name, str(number))
+        base, _, step = part.partition("/")
+        first, _, last = base.partition("-")
+        start, end = (low, high) if base == "*" else (int(first), int(last or first))
+        values.update(range(start, end + 1, int(step or 1)))
+    return values
+
+
+def _cron_minutes(expression: str) -> list[int]:
+    """Minutes after Monday 00:00 at which a 5-field cron expression fires in a week (day of month ignored)."""
+    minute, hour, _, _, dow = expression.split()
+    days = {(d - 1) % 7 for d in _cron_values(dow, 0, 6)}  # cron: 0 and 7 are Sunday; Python: Monday is 0
+    return [d * 1440 + h * 60 + m for d in days for h in _cron_values(hour, 0, 23) for m in _cron_values(minute, 0, 59)]
+
+
+def _working(hours: WorkingHours) -> tuple[ZoneInfo, list[int], list[int]]:
+    return ZoneInfo(hours.timezone), _cron_minutes(hours.start), _cron_minutes(hours.end)
+
+
+def _since(now: int, events: list[int]) -> int:
+    return min(((now - e) % MINUTES_PER_WEEK for e in events), default=MINUTES_PER_WEEK + 1)
+
+
+def _is_peak(cfg: StackConfig, day: int, minute: int) -> bool:
+    assert cfg.traffic is not None
+    start, end = cfg.traffic.peak_minutes
+    days = {("mon", "tue", "wed", "thu", "fri", "sat", "sun").index(d) for d in cfg.traffic.peak_days}
+    if end > start:
+        return day in days and start <= minute < end
+    return (day in days and minute >= start) or ((day - 1) % 7 in days and minute < end)
+
+
+def expected_cost(cfg: StackConfig, fleet: Fleet, node_hourly: Mapping[str, float]) -> ExpectedCost | None:
+    """The fleet's cost over a week of its traffic profile; None without one."""
+    traffic = cfg.traffic
+    if traffic is None:
+        return None
+    zone = ZoneInfo(traffic.timezone)
+    try:
+        working = _working(cfg.serving.working_hours) if cfg.serving.working_hours else None
+    except (ValueError, ZoneInfoNotFoundError):
+        working = None  # a cron syntax this walk does not read (e.g. `L`, `?`): counted as always up, the dearer side
+    monday = datetime(*REFERENCE_MONDAY, tzinfo=zone)
+    training = fleet.training if fleet.training is not None and not fleet.training.job.suspend else None
+    hours = STEP_MINUTES / 60
+    daily = [0.0] * 7
+    pools = dict.fromkeys(fleet.pools, 0.0)
+    gpu_hours: dict[str, float] = {m.name: 0.0 for m in fleet.models}
+    replica_hours: dict[str, float] = dict(gpu_hours)
+    fee_cache: dict[tuple[int, ...], float] = {}
+    for step in range(7 * STEPS_PER_DAY):
+        day, minute = divmod(step * STEP_MINUTES, 1440)
+        peak = _is_peak(cfg, day, minute)
+        up = True
+        if working is not None:
+            here = (monday + timedelta(minutes=step * STEP_MINUTES)).astimezone(working[0])
+            now = here.weekday() * 1440 + here.hour * 60 + here.minute
+            up = _since(now, working[1]) < _since(now, working[2])
+        gpus: dict[str, int] = {}
+        whole: dict[str, int] = {}
+        for placement in fleet.models:
+            model = placement.model
+            at_peak, off_peak = traffic.replicas(model.name, model.replicas.min, model.replicas.max)
+            replicas = at_peak if peak else off_peak
+            if working is not None:  # KEDA's cron trigger: at least one replica inside working hours, min outside
+                replicas = max(replicas, 1, model.replicas.min) if up else model.replicas.min
+            name, per_node = placement.pool.name, max(1, placement.pool.gpus_per_node)
+            gpus[name] = gpus.get(name, 0) + replicas * model.tensor_parallel_size
+            # Whole replicas per node: a replica's GPUs sit on one node.
+            whole[name] = max(whole.get(name, 0), math.ceil(replicas / max(1, per_node // model.tensor_parallel_size)))
+            replica_hours[model.name] += replicas * hours
+            gpu_hours[model.name] += replicas * model.tensor_parallel_size * hours
+        if training is not None:
+            gpus[training.pool.name] = gpus.get(training.pool.name, 0) + training.job.gpus
+        nodes = {}
+        for name, pool in fleet.pools.items():
+            needed = max(math.ceil(gpus.get(name, 0) / max(1, pool.gpus_per_node)), whole.get(name, 0))
+            nodes[name] = min(pool.max_nodes, max(pool.min_nodes, needed))
+            pools[name] += nodes[name] * node_hourly[name] * hours
+        key = tuple(nodes.values())
+        if key not in fee_cache:
+            fee_cache[key] = sum(f.hourly_min for f in stack_fees(cfg, [PoolNodes(n, c, c) for n, c in nodes.items()]))
+        daily[day] += (sum(nodes[n] * node_hourly[n] for n in nodes) + fee_cache[key]) * hours
+    training_hours = {training.pool.name: training.job.gpus * 7 * 24} if training is not None else {}
+    loads = []
+    for placement in fleet.models:
+        pool = placement.pool.name
+        pool_gpu_hours = sum(gpu_hours[p.name] for p in fleet.models if p.pool.name == pool)
+        pool_gpu_hours += training_hours.get(pool, 0)
+        share = gpu_hours[placement.name] / pool_gpu_hours if pool_gpu_hours else 0.0
+        loads.append(ModelLoad(placement.name, pool, replica_hours[placement.name], gpu_hours[placement.name],
+                               pools[pool] * share))
+    tokens = tuple(t for placement, load in zip(fleet.models, loads, strict=True)
+                   if (t := token_cost(placement.model, traffic.tokens_for(placement.name),
+                                       load.replica_hours_per_week, load.cost_per_week)) is not None)
+    return ExpectedCost(tuple(daily), pools, tuple(loads), tokens)
