@@ -55,17 +55,19 @@ class PoolCost:
         """The fewest nodes that run: the pool's minimum, or more when warm replicas force the autoscaler up."""
         return max(self.min_nodes, self.warm_nodes)
 
+    def hourly_at(self, nodes: int) -> float:
+        """The pool's cost per hour with `nodes` running (a commitment is paid whether its nodes run or not)."""
+        if self.commitment is not None:
+            return self.commitment.hourly(nodes, self.node_hourly)
+        return nodes * self.node_hourly
+
     @property
     def hourly_min(self) -> float:
-        if self.commitment is not None:
-            return self.commitment.hourly(self.running_min_nodes, self.node_hourly)
-        return self.running_min_nodes * self.node_hourly
+        return self.hourly_at(self.running_min_nodes)
 
     @property
     def hourly_max(self) -> float:
-        if self.commitment is not None:
-            return self.commitment.hourly(self.max_nodes, self.node_hourly)
-        return self.max_nodes * self.node_hourly
+        return self.hourly_at(self.max_nodes)
 
     @property
     def gpus_paid_min(self) -> int:
@@ -251,4 +253,4 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
     return CostReport(pool_costs, compare(fleet, cfg.current_rates), as_of, described, ALTERNATIVES_AS_OF,
                       fees, fee_notes(cfg),
-                      expected=expected_cost(cfg, fleet, {p.pool: p.node_hourly for p in pool_costs}))
+                      expected=expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs}))

@@ -12,7 +12,7 @@ all week); fees follow the node counts. The week is Monday 2026-01-05, so daylig
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -107,8 +107,10 @@ def _is_peak(cfg: StackConfig, day: int, minute: int) -> bool:
     return (day in days and minute >= start) or ((day - 1) % 7 in days and minute < end)
 
 
-def expected_cost(cfg: StackConfig, fleet: Fleet, node_hourly: Mapping[str, float]) -> ExpectedCost | None:
-    """The fleet's cost over a week of its traffic profile; None without one."""
+def expected_cost(cfg: StackConfig, fleet: Fleet,
+                  pool_hourly: Mapping[str, Callable[[int], float]]) -> ExpectedCost | None:
+    """The fleet's cost over a week of its traffic profile; None without one. `pool_hourly[pool](nodes)`: what the
+    pool costs per hour with that many nodes running (its commitment included)."""
     traffic = cfg.traffic
     if traffic is None:
         return None
@@ -153,11 +155,11 @@ def expected_cost(cfg: StackConfig, fleet: Fleet, node_hourly: Mapping[str, floa
         for name, pool in fleet.pools.items():
             needed = max(math.ceil(gpus.get(name, 0) / max(1, pool.gpus_per_node)), whole.get(name, 0))
             nodes[name] = min(pool.max_nodes, max(pool.min_nodes, needed))
-            pools[name] += nodes[name] * node_hourly[name] * hours
+            pools[name] += pool_hourly[name](nodes[name]) * hours
         key = tuple(nodes.values())
         if key not in fee_cache:
             fee_cache[key] = sum(f.hourly_min for f in stack_fees(cfg, [PoolNodes(n, c, c) for n, c in nodes.items()]))
-        daily[day] += (sum(nodes[n] * node_hourly[n] for n in nodes) + fee_cache[key]) * hours
+        daily[day] += (sum(pool_hourly[n](nodes[n]) for n in nodes) + fee_cache[key]) * hours
     training_hours = {training.pool.name: training.job.gpus * 7 * 24} if training is not None else {}
     loads = []
     for placement in fleet.models:

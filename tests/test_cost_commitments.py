@@ -194,3 +194,15 @@ def test_a_one_year_aws_plan_needs_the_rate_the_team_pays():
     raw = stack_config("eks-prod")
     raw["nodePools"][0]["commitment"] = {"plan": "aws-compute-savings-plan-1y", "nodes": 1}
     assert "plan='aws-compute-savings-plan-1y' has no published GPU discount; set commitment.rate" in _problems(raw)
+
+
+def test_the_expected_cost_pays_the_commitment_and_bills_only_the_nodes_beyond_it():
+    """coreweave-prod: one of a100-serving's two 8-GPU nodes is a contract at 60 % off $2.06/GPU-h.
+
+    By hand: the committed node is 8 x $2.06 x 0.4 = $6.592/h, every hour. Off-peak (nights, weekends) 4 replicas
+    fit on it; the weekday peak (08:00-20:00 Chicago, 12 replicas) needs the second node on demand, 8 x $2.06 =
+    $16.48/h for 12 h. A weekday: 24 x 6.592 + 12 x 16.48 = $355.968; a weekend day $158.208; the average over a
+    week (5 x 355.968 + 2 x 158.208) / 7 = $299.4651."""
+    raw = stack_config("coreweave-prod")
+    expected = _cost(raw).expected
+    assert expected.pools_per_week["a100-serving"] / 7 == pytest.approx(299.4651, abs=1e-3)
