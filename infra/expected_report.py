@@ -29,7 +29,8 @@ def expected_summary(cost: CostReport) -> str | None:
         return None
     return (f"Expected at the traffic profile: {_money(e.weekday_daily)}/weekday, {_money(e.weekend_daily)}/weekend "
             f"day, {_money(e.daily)}/day on average, {_money(e.monthly)}/month ({HOURS_PER_MONTH} h); "
-            f"min {_money(cost.daily_min)}/day, max {_money(cost.daily_max)}/day")
+            f"min {_money(cost.daily_min)}/day, max {_money(cost.daily_max)}/day. Pools with no model (training, "
+            "rollout) count at their minimum: a suspended training job's node and rollout bursts are not in it")
 
 
 def _price(x: float | None, digits: int) -> str:
@@ -39,7 +40,8 @@ def _price(x: float | None, digits: int) -> str:
 def tokens_table(expected: ExpectedCost) -> Table | None:
     if not expected.tokens:
         return None
-    table = Table(title=f"Cost per token at expected load (target < ${TARGET_PER_INFERENCE} per inference)",
+    table = Table(title=f"Cost per token at expected load, a lower bound (target < ${TARGET_PER_INFERENCE} per "
+                        "inference)",
                   title_justify="left")
     for col in ("model", "tok/s per replica @ concurrency", "output tokens/day", "$/day (share of pool)",
                 "$/1M output tokens", "tokens/inference", "$/inference"):

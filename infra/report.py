@@ -65,7 +65,8 @@ def cost_table(cost: CostReport) -> Table:
                       f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
         if (c := p.commitment) is not None:  # of the pool's cost, what is paid whether its nodes run or not
-            table.add_row("  committed", c.plan, f"${c.gpu_hourly:.4f}/GPU-h ({c.discount:.0%} off)", "", "",
+            table.add_row("  committed (in the row above)", c.plan, f"${c.gpu_hourly:.4f}/GPU-h ({c.discount:.0%} off)",
+                          "", "",
                           f"{c.nodes}", "", _money(c.node_hourly), _money(c.fixed_hourly * 24),
                           _money(c.fixed_hourly * 24), style="dim")
     if cost.fees:

@@ -14,8 +14,9 @@ from infra.config import Model
 
 # The seed's target: serving must cost less than $0.0005 per inference (issue 12, "Cost per token").
 TARGET_PER_INFERENCE = 0.0005
-ASSUMPTION = ("every replica the traffic profile runs serves at its measured throughput; a model costs its "
-              "GPU-hour share of its pool's expected cost")
+ASSUMPTION = ("every replica the traffic profile runs serves at its measured throughput, all the time (so the cost per "
+              "token is a lower bound); a model costs its GPU-hour share of its pool's expected cost, fees and the "
+              "system and rollout pools not included")
 
 
 @dataclass(frozen=True)

@@ -163,12 +163,16 @@ def test_the_terminal_report_shows_expected_beside_min_max_and_flags_cost_above_
     raw = small_stack(peakDays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tokensPerInference=500)
     raw["models"][0]["throughput"] = {"outputTokensPerSecond": 100, "concurrency": 8}
     cost = cost_of(raw)
-    assert expected_summary(cost).startswith(f"Expected at the traffic profile: ${cost.expected.weekday_daily:,.2f}/")
+    summary = expected_summary(cost)
+    assert summary.startswith(f"Expected at the traffic profile: ${cost.expected.weekday_daily:,.2f}/")
+    # What the walk leaves out is said where the figure is read, not only in the docs.
+    assert summary.endswith("a suspended training job's node and rollout bursts are not in it")
     console = Console(record=True, width=200)
     console.print(tokens_table(cost.expected))
     text = console.export_text()
     assert "$0.002778 above target" in text  # $0.0027778 per inference (test above) > $0.0005
     assert "$5.5556" in text  # per 1M output tokens
+    assert "a lower bound" in text  # every running replica at its measured throughput, all the time
 
 
 def test_unreadable_working_hours_count_as_always_up():
