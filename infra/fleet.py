@@ -17,10 +17,16 @@ from infra.seam import PoolFacts
 
 @dataclass(frozen=True)
 class ModelPlacement:
-    """A served model and the pool its replicas run on."""
+    """A served model and the pools its replicas run on: `pool`, then (a capacity ladder) each fallback in order."""
 
     model: Model
-    pool: PoolFacts
+    pool: PoolFacts  # the preferred pool: the model's one pool, or its ladder's first rung
+    fallbacks: tuple[PoolFacts, ...] = ()  # the ladder's later rungs, in priority order
+
+    @property
+    def rungs(self) -> tuple[PoolFacts, ...]:
+        """Every pool the model may run on, preferred first."""
+        return (self.pool, *self.fallbacks)
 
     @property
     def name(self) -> str:
@@ -64,10 +70,14 @@ def by_pool(models: tuple[ModelPlacement, ...]) -> dict[str, tuple[ModelPlacemen
     return {pool: tuple(placed) for pool, placed in grouped.items()}
 
 
+def _placement(model: Model, rungs: list[PoolFacts]) -> ModelPlacement:
+    return ModelPlacement(model, rungs[0], tuple(rungs[1:]))
+
+
 def resolve_fleet(cfg: StackConfig, pools: Mapping[str, PoolFacts] | None = None) -> Fleet:
     """Place every workload of a validated config on its pool's facts (`pools`: already computed facts)."""
     facts = pool_facts(cfg) if pools is None else pools
-    models = tuple(ModelPlacement(m, facts[cfg.model_pool(m).name]) for m in cfg.models)
+    models = tuple(_placement(m, [facts[p.name] for p in cfg.model_pools(m)]) for m in cfg.models)
     training = None
     if cfg.training is not None:
         pool = cfg.pool_for(cfg.training.gpu, cfg.training.pool, "training")

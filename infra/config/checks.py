@@ -13,6 +13,7 @@ from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
 from infra.config.existing import existing_problems
 from infra.config.gcp import gke_budget_problems
+from infra.config.ladders import ladder_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.stack import StackConfig
 from infra.config.traffic import traffic_problems
@@ -33,9 +34,13 @@ def cross_checks(cfg: StackConfig) -> list[str]:
     problems += _platform_checks(cfg)
     problems += _pool_zone_checks(cfg)
 
+    pools_by_name = {p.name: p for p in cfg.node_pools}
     for i, model in enumerate(cfg.models):
         where = f"models[{i}]"
-        pool, errs = _check_placement(cfg, where, model.gpu, model.pool, "serving")
+        if model.pools is not None:
+            pool, errs = None, ladder_problems(i, model, pools_by_name, cfg.models)
+        else:
+            pool, errs = _check_placement(cfg, where, model.gpu, model.pool, "serving")
         problems += errs
         if pool is not None and model.tensor_parallel_size > pool.gpus_per_node:
             problems.append(

@@ -115,9 +115,24 @@ class StackConfig(ConfigModel):
         return next((p for p in candidates if p.purpose == purpose), candidates[0] if candidates else None)
 
     def model_pool(self, model: Model) -> NodePool:
-        pool = self.pool_for(model.gpu, model.pool, "serving")
+        """The model's preferred pool: its `pool`, the first rung of its `pools`, else the default for its GPU."""
+        pool = self.pool_for(model.gpu, model.pools[0] if model.pools else model.pool, "serving")
         assert pool is not None, "validated in the cross-checks"
         return pool
+
+    def model_pools(self, model: Model) -> tuple[NodePool, ...]:
+        """Every pool the model may run on, in priority order: its ladder's rungs, or its one pool."""
+        if model.pools is None:
+            return (self.model_pool(model),)
+        return tuple(self.pool(name) for name in model.pools)
+
+    def ladders(self) -> tuple[tuple[str, ...], ...]:
+        """The distinct capacity ladders (pool names in priority order), in the order their first model appears."""
+        seen: dict[tuple[str, ...], None] = {}
+        for model in self.models:
+            if model.pools is not None:
+                seen.setdefault(tuple(model.pools), None)
+        return tuple(seen)
 
 
 def _own_network(data: dict[str, Any], context: StackContext) -> list[Any] | None:

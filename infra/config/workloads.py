@@ -88,6 +88,11 @@ class Model(ConfigModel):
     """The GPU kind the model is served on; some node pool must provide it."""
     pool: Name | None = None
     """The node pool to serve on. Default: the first pool of the model's GPU kind with purpose `serving`."""
+    pools: list[Name] | None = Field(default=None, min_length=2)
+    """A capacity ladder instead of one `pool`: two or more pools of the model's GPU kind in priority order, e.g. a
+    committed baseline, then spot, then on-demand. A new replica lands on the first rung with room (GKE: a
+    ComputeClass; EKS: cluster-autoscaler's priority expander; existing clusters: preferred node affinity). Models
+    that share a rung share the whole ladder, in the same order."""
     tensor_parallel_size: int = Field(default=1, ge=1)
     """GPUs per replica (vLLM's tensor parallelism); at most the pool's `gpusPerNode` (default 1)."""
     max_model_len: int = Field(default=8192, ge=256)
@@ -104,6 +109,20 @@ class Model(ConfigModel):
     @classmethod
     def _parse_params(cls, value: Any) -> float:
         return _parse_parameters(value)
+
+    @model_validator(mode="after")
+    def _one_placement(self) -> Model:
+        if self.pool is not None and self.pools is not None:
+            raise ValueError(f"pool = {self.pool!r} and pools = {self.pools}: give one; `pools` is a ladder whose "
+                             f"first rung is the preferred pool (drop `pool`, or put {self.pool!r} first in `pools`)")
+        return self
+
+    @field_validator("pools")
+    @classmethod
+    def _distinct_rungs(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"{value}: a pool is named twice; each rung is a different pool")
+        return value
 
     @property
     def weights_gb(self) -> float:
