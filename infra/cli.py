@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="run the stack's Pulumi program offline (mock engine): resources, cost, guards")
     plan.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON instead of a report")
-    plan.add_argument("--out", type=Path, help="write each rendered Kubernetes object as YAML into this folder")
+    plan.add_argument("--out", type=Path,
+                      help="write each rendered Kubernetes object as YAML into this folder: a new or empty one, or "
+                           "one an earlier --out wrote (its files are replaced)")
     plan.add_argument("--compare", metavar="REF",
                       help="also report the change in $/day (at minimum and maximum) against the stack file at this "
                            "git ref, e.g. origin/main")
@@ -56,16 +58,21 @@ def _problems(lines: list[str]) -> int:
 def _plan(args: argparse.Namespace) -> int:
     # Imported here so `--help` stays fast and a broken import is not mistaken for bad config.
     from infra.compare import cost_at_ref, cost_delta
+    from infra.manifests import OutFolderError, check_out_folder, write_manifests
     from infra.plan import run_plan
-    from infra.report import delta_json, plan_json, print_delta, print_plan, write_manifests
+    from infra.report import delta_json, plan_json, print_delta, print_plan
 
     try:
+        if args.out is not None:
+            check_out_folder(args.out)  # before planning: a refused folder costs nothing
         plan = run_plan(args.stack, args.cwd)
         delta = None
         if args.compare:
             delta = cost_delta(args.compare, cost_at_ref(args.stack, args.cwd, args.compare), plan.cost)
     except ConfigError as e:
         return _problems(e.problems)
+    except OutFolderError as e:
+        return _problems([f"usage error: {e}"])
     if args.json:
         doc = plan_json(plan)
         if delta is not None:
@@ -76,8 +83,9 @@ def _plan(args: argparse.Namespace) -> int:
         if delta is not None:
             print_delta(delta)
     if args.out is not None:
-        written = write_manifests(plan, args.out)
-        print(f"wrote {len(written)} Kubernetes objects to {args.out}", file=sys.stderr)
+        written, removed = write_manifests(plan, args.out)
+        replaced = f" (removed the {removed} files of an earlier run first)" if removed else ""
+        print(f"wrote {len(written)} Kubernetes objects to {args.out}{replaced}", file=sys.stderr)
     return EXIT_OK if plan.ok else EXIT_GUARD_FAILED
 
 

@@ -9,6 +9,7 @@ rendered Kubernetes objects, the cost report and the guard verdicts. Rendering i
 from __future__ import annotations
 
 import asyncio
+import difflib
 import heapq
 import json
 import re
@@ -80,12 +81,22 @@ def _mask_secrets(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def _no_stack_file(stack: str, root: Path) -> str:
+    """The one line for a missing stack file: the stacks that are there, or how to point at the project folder."""
+    known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+    if not known:
+        return (f"stack error: --stack {stack!r}: no Pulumi.<stack>.yaml in {root.resolve()}; run from the project "
+                "folder, or give it with -C <folder> (e.g. python -m infra plan -C ~/llm-fleet --stack prod)")
+    near = difflib.get_close_matches(stack, known, n=1)
+    hint = f"; did you mean --stack {near[0]}?" if near else ""
+    return f"stack error: --stack {stack!r}: no file Pulumi.{stack}.yaml; stacks here: {', '.join(known)}{hint}"
+
+
 def read_stack_file(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
     """`Pulumi.<stack>.yaml` as the engine hands config to a program: JSON text per key, secret keys apart."""
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
-        raise StackFileError([f"stack error: --stack {stack!r}: no file {path.name}; stacks here: {', '.join(known)}"])
+        raise StackFileError([_no_stack_file(stack, root)])
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:

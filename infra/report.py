@@ -3,11 +3,8 @@ delta against a git ref, and a promotion."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
@@ -191,19 +188,6 @@ def resource_json(r: PlannedResource) -> dict[str, Any]:
             "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items()},
             "provider": r.provider or None,
             "customTimeouts": r.custom_timeouts or None}
-
-
-def write_manifests(plan: Plan, out: Path) -> list[Path]:
-    """One YAML file per Kubernetes object, named <kind>-<namespace>-<name>.yaml."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for obj in plan.manifests():
-        meta = obj.get("metadata", {})
-        stem = "-".join(str(p) for p in (obj.get("kind", "object"), meta.get("namespace"), meta.get("name")) if p)
-        path = out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).lower() + ".yaml")
-        path.write_text(yaml.safe_dump(obj, sort_keys=False))
-        written.append(path)
-    return written
 
 
 def delta_table(delta: CostDelta) -> Table:
