@@ -276,3 +276,13 @@ def test_config_and_cost_count_the_same_warm_nodes():
     raw["models"][0].update(tensorParallelSize=4, replicas={"min": 3, "max": 4})
     cfg = parse_stack_config(raw)
     assert nodes_held(8, [(3, 4)]) == 2 == warm_nodes(resolve_fleet(cfg, pool_facts(cfg)))["a100-serving"]
+
+
+def test_an_existing_cluster_is_told_its_own_autoscaler_must_add_the_spares(plan_with_headroom):
+    # CoreWeave's nodes are the cluster's: nothing of ours scales them, so the plan says what the spares rely on.
+    notes = [n for n in plan_with_headroom("coreweave-prod").notes if "warmHeadroom" in n]
+    assert notes == ["existing cluster: pool a100-serving's warmHeadroom 1 keeps spare nodes only if the cluster's "
+                     "own autoscaler adds nodes for Pending pods of priority -10 (cluster-autoscaler does); without "
+                     "one the placeholders just occupy GPUs that are already free, and the cost table still counts "
+                     "them"]
+    assert not any("warmHeadroom" in n for n in plan_with_headroom("prod").notes)
