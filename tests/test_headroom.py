@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 
 import pytest
 import yaml
@@ -13,11 +14,13 @@ from infra.config import parse_stack_config
 from infra.config.headroom import PAUSE_IMAGE_EXAMPLE, nodes_held
 from infra.cost import fleet_cost, warm_nodes
 from infra.fleet import resolve_fleet
+from infra.guards.base import StackPlan
 from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 from infra.plan import run_plan
 from infra.platforms import pool_facts
+from infra.program import stack_plan
 from infra.report import cost_table, plan_json
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, run_cli, stack_config
 from tests.k8s_schema import validate
 
 PAUSE = PAUSE_IMAGE_EXAMPLE
@@ -170,9 +173,6 @@ def test_a_placeholder_counts_no_gpu_against_a_rollout_at_peak(plan_with_headroo
     plan = plan_with_headroom("eks-prod")
     rolling = next(r for r in plan.resources if r.name == "model-qwen-7b-deployment").inputs["spec"]["strategy"]
     assert rolling["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
-    from infra.guards.base import StackPlan
-    from infra.program import stack_plan
-
     base = stack_plan(plan.cfg)
     v = waits_cover_startup_and_rollouts_progress(StackPlan(plan.cfg, base.pools, base.cost, tuple(plan.resources)))
     assert v.status == "pass", v.message
@@ -286,3 +286,22 @@ def test_an_existing_cluster_is_told_its_own_autoscaler_must_add_the_spares(plan
                      "one the placeholders just occupy GPUs that are already free, and the cost table still counts "
                      "them"]
     assert not any("warmHeadroom" in n for n in plan_with_headroom("prod").notes)
+
+
+def test_compare_shows_the_spare_node_at_the_minimum_only(stack_repo):
+    # --compare against the committed prod: one spare a2-highgpu-1g is $88.08 a day at the minimum, with its boot
+    # disk (200 GB at $0.10/GB-month over 730 h) and one more VM behind Cloud NAT ($0.0014/h); at the maximum the
+    # placeholder is preempted, so nothing changes there.
+    path = stack_repo / "Pulumi.prod.yaml"
+    text = path.read_text()
+    for before, after in (("      maxNodes: 12\n", "      maxNodes: 12\n      warmHeadroom: 1\n"),
+                          ("    vllmVersion:", f"    pauseImage: {PAUSE}\n    vllmVersion:")):
+        assert text.count(before) == 1
+        text = text.replace(before, after)
+    path.write_text(text)
+    result = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "--json", "-C", str(stack_repo))
+    assert result.returncode == 0, result.stderr
+    delta = json.loads(result.stdout)["costDelta"]
+    disk, nat = 200 * 0.10 / 730 * 24, 0.0014 * 24
+    assert delta["pools"] == [{"pool": "a100-serving", "dailyMin": pytest.approx(88.08), "dailyMax": 0}]
+    assert delta["daily"] == {"min": pytest.approx(88.08 + disk + nat, abs=0.01), "max": pytest.approx(0, abs=0.01)}
