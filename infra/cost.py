@@ -110,7 +110,8 @@ class PoolCost:
         if self.warm_nodes <= self.min_nodes:
             return None
         return (f"pool {self.pool}: the models' minimum replicas hold {self.warm_nodes} node(s), above minNodes "
-                f"{self.min_nodes}; the minimum cost counts {self.warm_nodes}")
+                f"{self.min_nodes}; the minimum cost counts {self.warm_nodes}"
+                + (f" plus {self.spare_nodes} warm spare" if self.spare_nodes else ""))
 
 
 @dataclass(frozen=True)

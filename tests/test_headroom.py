@@ -305,3 +305,13 @@ def test_compare_shows_the_spare_node_at_the_minimum_only(stack_repo):
     disk, nat = 200 * 0.10 / 730 * 24, 0.0014 * 24
     assert delta["pools"] == [{"pool": "a100-serving", "dailyMin": pytest.approx(88.08), "dailyMax": 0}]
     assert delta["daily"] == {"min": pytest.approx(88.08 + disk + nat, abs=0.01), "max": pytest.approx(0, abs=0.01)}
+
+
+def test_the_warm_note_names_the_spare_nodes_it_counts():
+    # minNodes 2 below prod's 4 warm replicas: the minimum counts the 4 nodes they hold and the 1 spare, 5 in all.
+    raw = with_headroom("prod")
+    raw["nodePools"][0]["minNodes"] = 2
+    a100 = _a100(_cost(raw))
+    assert a100.running_min_nodes == 5
+    assert a100.warm_note == ("pool a100-serving: the models' minimum replicas hold 4 node(s), above minNodes 2; the "
+                              "minimum cost counts 4 plus 1 warm spare")
