@@ -23,6 +23,7 @@ from infra.alternatives import AlternativeCost, compare
 from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_price, parse_cpu_machine
 from infra.commitments import CommitmentCost, commitment_cost, commitment_note
 from infra.config import StackConfig
+from infra.config.headroom import headroom_by_pool
 from infra.expected import ExpectedCost, expected_cost
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
@@ -49,11 +50,18 @@ class PoolCost:
     sold_as: str = ""  # where GPUs are bought by the node: "AWS", "GKE", "this cluster"
     warm_nodes: int = 0  # nodes the workloads' minimum replicas hold, whatever the pool's minNodes says
     commitment: CommitmentCost | None = None  # committed nodes, paid whether they run or not (infra/commitments.py)
+    headroom: int = 0  # warmHeadroom: spare nodes placeholder pods hold beyond the warm replicas' (up to maxNodes)
 
     @property
     def running_min_nodes(self) -> int:
-        """The fewest nodes that run: the pool's minimum, or more when warm replicas force the autoscaler up."""
-        return max(self.min_nodes, self.warm_nodes)
+        """The fewest nodes that run: the pool's minimum, or more when warm replicas (and the spare nodes of its
+        warm headroom, on top of theirs) force the autoscaler up; never above maxNodes for the spares."""
+        return max(self.min_nodes, self.warm_nodes, min(self.max_nodes, self.warm_nodes + self.headroom))
+
+    @property
+    def spare_nodes(self) -> int:
+        """Of the running minimum, the nodes only the warm headroom's placeholders hold."""
+        return self.running_min_nodes - max(self.min_nodes, self.warm_nodes)
 
     def hourly_at(self, nodes: int) -> float:
         """The pool's cost per hour with `nodes` running (a commitment is paid whether its nodes run or not)."""
@@ -70,6 +78,11 @@ class PoolCost:
         return self.hourly_at(self.max_nodes)
 
     @property
+    def spare_hourly(self) -> float:
+        """What the warm headroom's spare nodes add to the pool's minimum per hour (0 where a commitment pays them)."""
+        return self.hourly_min - self.hourly_at(self.running_min_nodes - self.spare_nodes)
+
+    @property
     def gpus_paid_min(self) -> int:
         committed = self.commitment.nodes if self.commitment else 0  # paid whether they run or not
         return max(self.running_min_nodes, committed) * self.gpus_per_node
@@ -81,7 +94,8 @@ class PoolCost:
     @property
     def note(self) -> str | None:
         """Plain words when whole nodes mean paying for GPUs the workloads cannot use."""
-        if self.gpu is None or (self.gpus_paid_max <= self.gpus_used_max and self.gpus_paid_min <= self.gpus_used_min):
+        rounded_min = self.gpus_paid_min - self.spare_nodes * self.gpus_per_node  # spare nodes are chosen, not rounding
+        if self.gpu is None or (self.gpus_paid_max <= self.gpus_used_max and rounded_min <= self.gpus_used_min):
             return None
         kind = self.gpu.value
         return (f"pool {self.pool}: the workloads use at most {self.gpus_used_max} {kind} GPUs "
@@ -96,7 +110,8 @@ class PoolCost:
         if self.warm_nodes <= self.min_nodes:
             return None
         return (f"pool {self.pool}: the models' minimum replicas hold {self.warm_nodes} node(s), above minNodes "
-                f"{self.min_nodes}; the minimum cost counts {self.warm_nodes}")
+                f"{self.min_nodes}; the minimum cost counts {self.warm_nodes}"
+                + (f" plus {self.spare_nodes} warm spare" if self.spare_nodes else ""))
 
 
 @dataclass(frozen=True)
@@ -232,13 +247,14 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         fleet = resolve_fleet(cfg, fleet)
     used = gpus_used(fleet)
     held = warm_nodes(fleet)
+    headroom = headroom_by_pool(cfg)
     pool_costs = tuple(
         PoolCost(
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
-            commitment=_commitment(cfg, p),
+            commitment=_commitment(cfg, p), headroom=headroom.get(p.name, 0),
         )
         for p in fleet.pools.values()
     )

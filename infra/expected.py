@@ -3,10 +3,11 @@ minimum and maximum of infra/cost.py.
 
 Owns the walk through one week in 15-minute steps: in each, every model runs its peak or off-peak replicas
 (`serving.workingHours` scales models to their minimum outside working hours, and holds at least one replica
-up inside them, as the KEDA cron trigger does); each GPU pool runs the whole nodes those replicas need (its
-minNodes the floor, its maxNodes the ceiling); pools without models run their minimum, as the minimum cost
-counts them (a suspended training job holds no node; a running one, `training.suspend: false`, holds its GPUs
-all week); fees follow the node counts. The week is Monday 2026-01-05, so daylight saving moves nothing.
+up inside them, as the KEDA cron trigger does); each GPU pool runs the whole nodes those replicas need, plus its
+warm headroom's spare nodes (its minNodes the floor, its maxNodes the ceiling); pools without models run their
+minimum, as the minimum cost counts them (a suspended training job holds no node; a running one,
+`training.suspend: false`, holds its GPUs all week); fees follow the node counts. The week is Monday 2026-01-05,
+so daylight saving moves nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from infra.catalog import HOURS_PER_MONTH
 from infra.config import StackConfig, WorkingHours
+from infra.config.headroom import headroom_by_pool
 from infra.fees import PoolNodes, stack_fees
 from infra.fleet import Fleet
 from infra.tokens import TokenCost, token_cost
@@ -127,6 +129,7 @@ def expected_cost(cfg: StackConfig, fleet: Fleet,
     gpu_hours: dict[str, float] = {m.name: 0.0 for m in fleet.models}
     replica_hours: dict[str, float] = dict(gpu_hours)
     fee_cache: dict[tuple[int, ...], float] = {}
+    spare = headroom_by_pool(cfg)
     for step in range(7 * STEPS_PER_DAY):
         day, minute = divmod(step * STEP_MINUTES, 1440)
         peak = _is_peak(cfg, day, minute)
@@ -154,7 +157,8 @@ def expected_cost(cfg: StackConfig, fleet: Fleet,
         nodes = {}
         for name, pool in fleet.pools.items():
             needed = max(math.ceil(gpus.get(name, 0) / max(1, pool.gpus_per_node)), whole.get(name, 0))
-            nodes[name] = min(pool.max_nodes, max(pool.min_nodes, needed))
+            # Warm headroom: its placeholders hold that many whole nodes beyond the replicas', up to maxNodes.
+            nodes[name] = min(pool.max_nodes, max(pool.min_nodes, needed + spare.get(name, 0)))
             pools[name] += pool_hourly[name](nodes[name]) * hours
         key = tuple(nodes.values())
         if key not in fee_cache:

@@ -66,6 +66,10 @@ def cost_table(cost: CostReport) -> Table:
                           "", "",
                           f"{c.nodes}", "", _money(c.node_hourly), _money(c.fixed_hourly * 24),
                           _money(c.fixed_hourly * 24), style="dim")
+        if p.spare_nodes:  # of the pool's minimum, the nodes only warm headroom's placeholders hold
+            table.add_row(f"  incl. {p.spare_nodes} warm spare node{'s' if p.spare_nodes > 1 else ''}", "headroom",
+                          "placeholder pods", "", "", f"+{p.spare_nodes}", "", _money(p.node_hourly),
+                          _money(p.spare_hourly * 24), "-", style="dim")
     if cost.fees:
         table.add_section()
     for f in cost.fees:  # what the stack creates besides nodes, each labelled
@@ -146,7 +150,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "expected": expected_json(cost),  # over a week of the traffic profile (null: no `traffic:`)
             "pools": [{"pool": p.pool, "nodeHourly": round(p.node_hourly, 4),
                        "dailyMin": round(p.hourly_min * 24, 2), "dailyMax": round(p.hourly_max * 24, 2),
-                       **commitment_json(p.commitment)}
+                       **commitment_json(p.commitment),
+                       # warmHeadroom: spare nodes kept for scale-outs; at the minimum they run and are paid, at the
+                       # maximum the placeholders are preempted, so the maximum is unchanged.
+                       **({"warmHeadroom": {"nodes": p.headroom, "spareNodesAtMin": p.spare_nodes,
+                                            "dailyMin": round(p.spare_hourly * 24, 2)}} if p.headroom else {})}
                       for p in cost.pools],
             # What the stack creates besides nodes (control plane, NAT, load balancers, disks): in the totals.
             "feesAsOf": cost.fees_as_of,

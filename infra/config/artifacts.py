@@ -40,6 +40,9 @@ class Artifacts(ConfigModel):
     """The rollout workers' image, by digest; required with `rollout`."""
     training_image: Image | None = None
     """The training job's image, by digest; required with `training`."""
+    pause_image: Image | None = None
+    """The placeholder pods' image (e.g. `registry.k8s.io/pause:3.10`), by digest; required when a pool has
+    `warmHeadroom`."""
     vllm_version: str
     """The vLLM version inside the serving image."""
     charts: Charts

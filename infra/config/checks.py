@@ -13,6 +13,7 @@ from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
 from infra.config.existing import existing_problems
 from infra.config.gcp import gke_budget_problems
+from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.stack import StackConfig
@@ -95,6 +96,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
             problems.append(f"serving.gatewayClass: missing; tier {cfg.tier!r} upgrades the RayService incrementally "
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
+    problems += headroom_problems(cfg)
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
     problems += network_access_problems(cfg.tier, cfg.cloud, cfg.control_plane, cfg.serving)
     if cfg.training is not None and cfg.artifacts.training_image is None:

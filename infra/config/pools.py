@@ -85,6 +85,11 @@ class NodePool(ConfigModel):
     commitment: Commitment | None = None
     """Committed or reserved pricing of some of a GPU pool's nodes: `{plan, nodes, rate?, discount?}` (keys
     below); its nodes are paid whether they run or not. Default: none, every node at `capacity`'s price."""
+    warm_headroom: int = Field(default=0, ge=0)
+    """Spare GPU nodes kept running beyond what the pool's pods use, so a scale-out waits for a model to load, not
+    for a node: low-priority placeholder pods (one per node) hold them and real pods preempt them. Each spare node
+    is paid at the minimum too (the maximum is unchanged). Only on a GPU pool that serves a model; needs
+    `artifacts.pauseImage`. Default: 0, none."""
 
     @model_validator(mode="before")
     @classmethod

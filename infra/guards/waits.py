@@ -159,11 +159,18 @@ def _release_problems(plan: StackPlan) -> list[str]:
 def waits_cover_startup_and_rollouts_progress(plan: StackPlan) -> Verdict:
     """Pulumi's wait on each workload covers its startup budget; every rollout can progress at peak."""
     workloads = []
+    # Pods of a negative priority (warm headroom's placeholders) give way to every other pod: at peak they hold no
+    # GPU a rollout could need, and Pulumi does not wait for them (skipAwait).
+    expendable = {(c.inputs.get("metadata") or {}).get("name") for c in plan.resources
+                  if c.is_kubernetes_object and c.inputs.get("kind") == "PriorityClass"
+                  and int(c.inputs.get("value") or 0) < 0}
     for r in plan.resources:
         kind, _, _ = _object(r)
         if not r.is_kubernetes_object or kind not in WAITED_KINDS:
             continue
         pod = ((r.inputs.get("spec") or {}).get("template") or {}).get("spec") or {}
+        if pod.get("priorityClassName") in expendable:
+            continue
         workloads.append((r, selected_pool(PodTemplate("", "", pod), plan.pools), max_replicas(plan, r)))
     problems, checked = [], 0
     for r, pool, peak in workloads:

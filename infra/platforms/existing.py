@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.config import Existing, StackConfig, existing_node_size
+from infra.config.headroom import headroom_by_pool
 from infra.platforms.nodes import configured_cpu_pool_facts, gke_allocatable, node_taints
 from infra.platforms.stack import identity_requests
 from infra.seam import ExecPlugin, IdentityRequest, NodeTaint, Platform, PoolFacts, WorkloadIdentity
@@ -76,6 +77,12 @@ def existing_notes(cfg: StackConfig) -> tuple[str, ...]:
         notes.append(f"existing cluster: the plan cannot see what {where} execs for its credentials; a CI job that "
                      "runs `pulumi preview`/`up` must install that exec plugin itself (the CI prerequisites check "
                      "only proves it for kubeconfigs this stack builds)")
+    # Warm headroom adds nodes only through an autoscaler that acts on Pending pods; here it is the cluster's own.
+    for name, spare in headroom_by_pool(cfg).items():
+        notes.append(f"existing cluster: pool {name}'s warmHeadroom {spare} keeps spare nodes only if the cluster's "
+                     "own autoscaler adds nodes for Pending pods of priority -10 (cluster-autoscaler does); without "
+                     "one the placeholders just occupy GPUs that are already free, and the cost table still counts "
+                     "them")
     if cfg.budget is not None:
         notes.append(f"existing cluster: NO budget alarm is created (there is no cloud billing account to attach "
                      f"it to); budget.monthlyAmount {cfg.budget.monthly_amount:,.0f} {cfg.budget.currency} is only "

@@ -18,6 +18,7 @@ from infra.fleet import Fleet
 from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
 from infra.platforms import identity_requests
 from infra.seam import IdentityRequest, Platform
+from infra.workloads.headroom import WarmHeadroom, headroom_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
 from infra.workloads.observability import ServingObservability, ServingObservabilityArgs, metric_prefix
@@ -96,6 +97,10 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
     urls: dict[str, str] = {}
     if cfg.models:
         urls = ServingFleet("serving", serving_fleet_args(cfg, fleet, platform, services), opts=opts).urls
+    # Spare GPU nodes for scale-outs, in their own namespace (quota) with their own PriorityClass; the same in
+    # KubeRay mode, where Ray's worker pods preempt the placeholders as model replicas do.
+    if (headroom := headroom_args(cfg, fleet, platform)) is not None:
+        WarmHeadroom("headroom", headroom, opts=opts)
     kuberay = cfg.serving.mode == "kuberay"
     # In KubeRay mode the rollouts are Ray tasks on the RayService's CPU worker group.
     if cfg.rollout is not None and not kuberay:
