@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.names import POOL_LABEL
 from infra.plan import run_plan
 from infra.platforms.eks.priorities import asg_name_regex, expander_priorities
 from tests.conftest import stack_config
@@ -106,6 +107,16 @@ def test_every_node_group_matches_exactly_one_priority_and_the_ladder_order_hold
     # Three rungs: 30, 20, 10; pools in no ladder rank with the first rungs (30).
     assert matched == {"a100-serving": [30], "a100-spot": [20], "a100": [10],
                        "h100-training": [30], "rollout": [30], "system": [30]}
+
+
+def test_balancing_similar_groups_never_spreads_one_rung_into_another(ladder_plan):
+    # balance-similar-node-groups stays on: cluster-autoscaler 1.33's AWS comparator (processors/nodegroupset/
+    # aws_nodegroups.go) calls two groups similar only if their node labels match apart from a fixed ignore list
+    # (eks.amazonaws.com/nodegroup, lifecycle, ...), which does not hold our pool label: distinct per rung, the rungs
+    # are never balanced together.
+    labels = {r.inputs["nodeGroupNamePrefix"].removesuffix("-"): r.inputs["labels"]
+              for r in ladder_plan.of_type(NODE_GROUP)}
+    assert [labels[pool][POOL_LABEL] for pool in LADDER] == LADDER
 
 
 def test_no_regex_matches_another_pool_whose_name_it_prefixes():

@@ -16,6 +16,13 @@ The order: rung n of every ladder ranks above rung n+1 of every ladder (config g
 infra/config/ladders.py, so one order honours all of them). A pool in no ladder is its workload's only rung, so it
 ranks with the first rungs: a pod pinned to one pool has no other option anyway, and nothing it needs waits behind
 another model's fallback.
+
+Falling to the next rung: when an Auto Scaling group cannot launch (spot or on-demand stockout), cluster-autoscaler
+1.33's AWS provider reports its unfulfilled "placeholder" instances as out-of-resources errors, the autoscaler
+removes them (shrinking the group back) and backs off from the group, so the next scale-up takes the next rung
+(cloudprovider/aws/aws_cloud_provider.go and auto_scaling_groups.go, read 2026-11-30). Nothing moves pods back to a
+preferred rung later (GKE's ComputeClass does; EKS has no such mechanism): a fallback node goes when scale-down
+finds it underused.
 """
 
 from __future__ import annotations
