@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi_policy import EnforcementLevel, StackValidationArgs
 
 from infra.config import parse_stack_config
 from infra.guards import config_guards
@@ -21,6 +22,7 @@ from infra.guards.ladders import (
 from infra.guards.pools import every_gpu_pool_is_used
 from infra.guards.scheduling import autoscaling_fits_pool, gpu_pods_fit_one_node
 from infra.plan import run_plan
+from infra.policy import policies
 from infra.program import stack_plan
 from tests.conftest import EXAMPLES, STACKS, stack_config
 
@@ -196,3 +198,13 @@ def test_a_gpu_pod_must_fit_a_node_of_every_rung(ladder_plan):
     tiny = dataclasses.replace(pool(ladder_plan, "a100-ondemand"), allocatable_memory_gib=4.0)
     v = gpu_pods_fit_one_node(resource_plan(ladder_plan, **{"a100-ondemand": tiny}))
     assert v.status == "fail" and "a a100-ondemand node offers 4.0 GiB" in v.message
+
+
+def test_the_policy_pack_refuses_a_prod_model_on_spot_alone():
+    raw = copy.deepcopy(stack_config("prod"))
+    raw["nodePools"][0]["capacity"] = "spot"
+    (policy,) = [p for p in policies(parse_stack_config(raw)) if p.name == "prod-models-have-a-non-spot-rung"]
+    reported: list[str] = []
+    policy.validate(StackValidationArgs([]), lambda message, urn=None: reported.append(message))
+    assert policy.enforcement_level == EnforcementLevel.MANDATORY
+    assert len(reported) == 1 and "models[0] qwen-7b runs only on spot (a100-serving)" in reported[0]
