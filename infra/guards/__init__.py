@@ -21,6 +21,11 @@ from infra.guards.exposure import no_unrequested_load_balancer
 from infra.guards.flows import network_flows
 from infra.guards.identities import workloads_have_their_own_identity
 from infra.guards.images import images_pinned_by_digest
+from infra.guards.ladders import (
+    ladder_holds_its_models_at_max,
+    prod_models_have_a_non_spot_rung,
+    spot_serving_drains_within_notice,
+)
 from infra.guards.ordering import custom_resources_wait_for_their_definitions
 from infra.guards.pools import every_gpu_pool_is_used
 from infra.guards.ray import (
@@ -38,7 +43,8 @@ from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 
 
 def config_guards() -> list[Guard]:
-    return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum]
+    return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum,
+            ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice]
 
 
 def resource_guards() -> list[Guard]:

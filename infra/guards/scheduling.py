@@ -5,28 +5,32 @@ from __future__ import annotations
 from collections import defaultdict
 
 from infra.guards.base import StackPlan, Verdict
+from infra.guards.ladders import ladder_rungs
 from infra.guards.pods import GIB, pod_templates, selected_pool
 
 
 def gpu_pods_fit_one_node(plan: StackPlan) -> Verdict:
-    """Every GPU pod's GPUs, CPU and memory fit one node of the pool it selects."""
+    """Every GPU pod's GPUs, CPU and memory fit one node of the pool it selects (of every rung of its ladder)."""
     name, problems = "gpu-pods-fit-one-node", []
     for pod in pod_templates(plan.resources):
-        pool = selected_pool(pod, plan.pools)
-        if pod.gpus == 0 or pool is None:
+        selected = selected_pool(pod, plan.pools)
+        if pod.gpus == 0 or selected is None:
             continue  # pods without GPUs, and pods selecting no pool (the next guard's job)
         cpu, mem = pod.total_request("cpu"), pod.total_request("memory") / GIB
         disk = pod.total_request("ephemeral-storage") / GIB
-        if pod.gpus > pool.gpus_per_node:
-            problems.append(f"{pod.workload} asks for {pod.gpus} GPUs, a {pool.name} node has {pool.gpus_per_node}")
-        if cpu > pool.allocatable_cpu:
-            problems.append(f"{pod.workload} requests {cpu:g} CPU, a {pool.name} node offers {pool.allocatable_cpu:g}")
-        if mem > pool.allocatable_memory_gib:
-            problems.append(f"{pod.workload} requests {mem:.1f} GiB, a {pool.name} node offers "
-                            f"{pool.allocatable_memory_gib:.1f} GiB")
-        if disk > pool.ephemeral_storage_gib:
-            problems.append(f"{pod.workload} needs {disk:.0f} GiB of node-local cache, a {pool.name} node has "
-                            f"{pool.ephemeral_storage_gib} GiB (raise the pool's diskSizeGb)")
+        for pool in ladder_rungs(plan, selected.name):  # a capacity ladder's pod may land on any rung
+            if pod.gpus > pool.gpus_per_node:
+                problems.append(f"{pod.workload} asks for {pod.gpus} GPUs, a {pool.name} node has "
+                                f"{pool.gpus_per_node}")
+            if cpu > pool.allocatable_cpu:
+                problems.append(f"{pod.workload} requests {cpu:g} CPU, a {pool.name} node offers "
+                                f"{pool.allocatable_cpu:g}")
+            if mem > pool.allocatable_memory_gib:
+                problems.append(f"{pod.workload} requests {mem:.1f} GiB, a {pool.name} node offers "
+                                f"{pool.allocatable_memory_gib:.1f} GiB")
+            if disk > pool.ephemeral_storage_gib:
+                problems.append(f"{pod.workload} needs {disk:.0f} GiB of node-local cache, a {pool.name} node has "
+                                f"{pool.ephemeral_storage_gib} GiB (raise the pool's diskSizeGb)")
     if problems:
         return Verdict(name, "fail", "; ".join(problems) + " — the pod would stay Pending")
     return Verdict(name, "pass", "every GPU pod fits one node of its pool")
@@ -76,7 +80,7 @@ def termination_grace_covers_drain(plan: StackPlan) -> Verdict:
 
 
 def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
-    """At maximum autoscaling, the replicas' GPUs (or CPUs) fit the maximum of the pool they land on."""
+    """At maximum autoscaling, the replicas' GPUs (or CPUs) fit the maximum of the pool (or ladder) they land on."""
     name = "autoscaling-fits-pool"
     pods = {p.name: p for p in pod_templates(plan.resources)}
     gpus_at_max: dict[str, int] = defaultdict(int)
@@ -96,14 +100,20 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
             problems.append(f"{kind} {r.name} scales {target!r}, which is no workload on a known pool")
             continue
         if pod.gpus:
-            gpus_at_max[pool.name] += max_replicas * pod.gpus
+            gpus_at_max[ladder_rungs(plan, pool.name)[0].name] += max_replicas * pod.gpus  # a ladder as one
         else:
             cpu_at_max[pool.name] += max_replicas * pod.total_request("cpu")
     for pool_name, gpus in gpus_at_max.items():
-        pool = plan.pools[pool_name]
-        if gpus > pool.max_gpus:
-            problems.append(f"pool {pool_name}: replicas at maximum need {gpus} GPUs, the pool has at most "
-                            f"{pool.max_gpus} ({pool.max_nodes} x {pool.gpus_per_node})")
+        rungs = ladder_rungs(plan, pool_name)
+        if gpus > sum(p.max_gpus for p in rungs):
+            if len(rungs) == 1:
+                pool = rungs[0]
+                problems.append(f"pool {pool_name}: replicas at maximum need {gpus} GPUs, the pool has at most "
+                                f"{pool.max_gpus} ({pool.max_nodes} x {pool.gpus_per_node})")
+            else:
+                problems.append(f"ladder {' > '.join(p.name for p in rungs)}: replicas at maximum need {gpus} GPUs, "
+                                f"its rungs have at most {sum(p.max_gpus for p in rungs)} ("
+                                + " + ".join(f"{p.name} {p.max_nodes} x {p.gpus_per_node}" for p in rungs) + ")")
     for pool_name, cpu in cpu_at_max.items():
         pool = plan.pools[pool_name]
         offered = pool.allocatable_cpu * pool.max_nodes

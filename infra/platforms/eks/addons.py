@@ -30,6 +30,7 @@ from infra.platforms.eks.facts import (
     METRICS_SERVER_REPO,
 )
 from infra.platforms.eks.identity import IrsaRoles
+from infra.platforms.eks.priorities import priorities_yaml
 from infra.seam import GpuMetricsExporter
 
 
@@ -82,6 +83,11 @@ def cluster_autoscaler(name: str, args: EksArgs, cluster: aws.eks.Cluster, irsa:
     ]}))
     namespace, sa = CLUSTER_AUTOSCALER_SA
     role = irsa.role("cluster-autoscaler", namespace, sa, inline=policy)
+    expander, priorities = "least-waste", {}
+    if args.ladders:
+        # Capacity ladders: the preferred rung first (infra/platforms/eks/priorities.py); least waste breaks ties.
+        expander = "priority,least-waste"
+        priorities = {"expanderPriorities": priorities_yaml([s.facts.name for s in args.node_groups], args.ladders)}
     pinned_release(
         f"{name}-cluster-autoscaler", release="cluster-autoscaler", chart="cluster-autoscaler",
         version=args.charts.cluster_autoscaler, repo="https://kubernetes.github.io/autoscaler",
@@ -94,8 +100,9 @@ def cluster_autoscaler(name: str, args: EksArgs, cluster: aws.eks.Cluster, irsa:
                 # GPU pods cache weights on emptyDirs: without this their nodes would never scale down.
                 "skip-nodes-with-local-storage": False,
                 "balance-similar-node-groups": True,
-                "expander": "least-waste",
+                "expander": expander,
             },
+            **priorities,
         })
 
 def metrics_server(name: str, args: EksArgs, provider: k8s.Provider, parent: pulumi.Resource) -> None:

@@ -41,6 +41,7 @@ class EksArgs:
     node_groups: tuple[NodePoolSpec, ...]  # the system pool first
     notes: tuple[str, ...]
     budget: AwsBudgetArgs | None
+    ladders: tuple[tuple[str, ...], ...] = ()  # capacity ladders, rungs in priority order: the autoscaler's order
 
 
 def args_from(cfg: StackConfig) -> EksArgs:
@@ -61,4 +62,5 @@ def args_from(cfg: StackConfig) -> EksArgs:
                          charts.dcgm_exporter),
         pools=facts, node_groups=node_pool_specs(cfg, "eks", facts, eks_cloud_labels), notes=eks_notes(cfg),
         budget=AwsBudgetArgs(alerts) if alerts is not None else None,
+        ladders=cfg.ladders(),
     )
