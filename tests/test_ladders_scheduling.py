@@ -13,12 +13,16 @@ from typing import Any
 import yaml
 
 from infra.catalog import GpuKind
+from infra.config import parse_stack_config
+from infra.fleet import resolve_fleet
 from infra.guards.base import StackPlan
 from infra.guards.scheduling import autoscaling_fits_pool, gpu_pods_select_and_tolerate_their_pool
 from infra.plan import Plan, run_plan
+from infra.platforms.existing import existing_notes
 from infra.program import stack_plan
 from infra.seam import NodeTaint, PoolFacts
 from infra.workloads.scheduling import ladder_pod_resources, ladder_scheduling
+from tests.conftest import assert_one_config_error, stack_config
 from tests.k8s_schema import validate
 from tests.test_ladders_config import prod_with_ladder
 
@@ -162,3 +166,36 @@ def test_the_autoscaling_guard_counts_the_whole_ladder():
     assert verdict.status == "fail"
     assert "pool a100-serving+a100-spot+a100-ondemand: replicas at maximum need 25 GPUs, the pool has at most 24 " \
            "(12 x 1 + 8 x 1 + 4 x 1)" in verdict.message
+
+
+def coreweave_with_ladder(spot_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """coreweave-prod with its A100 nodes split in two rungs the cluster admin labelled: reserved, then on-demand."""
+    raw = copy.deepcopy(stack_config("coreweave-prod"))
+    serving = raw["nodePools"][0]  # a100-serving: 8 x A100-40GB nodes, 1..2, one reserved node
+    serving["labels"] = {"llm-fleet.dev/pool": "a100-serving"}
+    raw["nodePools"].insert(1, {**serving, "name": "a100-burst", "minNodes": 0, "maxNodes": 1,
+                                "labels": {"llm-fleet.dev/pool": "a100-burst"} if spot_labels is None else spot_labels})
+    raw["nodePools"][1].pop("commitment")
+    raw["models"][0]["pools"] = ["a100-serving", "a100-burst"]
+    return raw
+
+
+def test_an_existing_cluster_expresses_the_order_by_preferred_affinity_alone():
+    cfg = parse_stack_config(coreweave_with_ladder())
+    (placement,) = [p for p in resolve_fleet(cfg).models if p.name == "qwen-7b"]
+    where = ladder_scheduling(placement.rungs)
+    # CoreWeave's A100 class label is common; the admin's pool labels tell the rungs apart, reserved first.
+    assert where.node_selector == {"gpu.nvidia.com/class": "A100_NVLINK"}
+    assert [(p["weight"], p["preference"]) for p in
+            where.affinity["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]] == [
+        (100, pool_term("a100-serving")), (90, pool_term("a100-burst"))]
+    notes = existing_notes(cfg)
+    assert ("existing cluster: capacity ladder a100-serving -> a100-burst: replicas prefer the rungs in that order "
+            "(preferred node affinity) and land on the first with a free node; nothing here adds nodes, so the "
+            "cluster's own autoscaler (if any) decides which rung grows") in notes
+
+
+def test_an_existing_cluster_refuses_rungs_its_pods_cannot_tell_apart():
+    assert_one_config_error(coreweave_with_ladder(spot_labels={}), [
+        "nodePools[1].labels = {}", "pool 'a100-burst' is a rung of models[0].pools = ['a100-serving', 'a100-burst']",
+        "set a label its nodes alone carry"])
