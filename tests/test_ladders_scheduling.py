@@ -22,6 +22,7 @@ from infra.platforms.existing import existing_notes
 from infra.program import stack_plan
 from infra.seam import NodeTaint, PoolFacts
 from infra.workloads.scheduling import ladder_pod_resources, ladder_scheduling
+from infra.workloads.vllm import rolling_update
 from tests.conftest import assert_one_config_error, stack_config
 from tests.k8s_schema import validate
 from tests.test_ladders_config import prod_with_ladder
@@ -199,3 +200,14 @@ def test_an_existing_cluster_refuses_rungs_its_pods_cannot_tell_apart():
     assert_one_config_error(coreweave_with_ladder(spot_labels={}), [
         "nodePools[1].labels = {}", "pool 'a100-burst' is a rung of models[0].pools = ['a100-serving', 'a100-burst']",
         "set a label its nodes alone carry"])
+
+
+def test_a_rollout_at_peak_surges_into_the_ladders_later_rungs():
+    # Alone, a100-serving's 12 GPUs are all taken by 12 replicas at peak: prod would take one pod away (9 %).
+    # On the ladder the rungs hold 12 + 8 + 4 = 24 GPUs, and the serving quota counts them too, so a surge pod has
+    # room: maxSurge 1, maxUnavailable 0.
+    shipped = parse_stack_config(stack_config("prod"))
+    assert rolling_update("prod", resolve_fleet(shipped).models[0], resolve_fleet(shipped)) == (1, "9%")
+    cfg = parse_stack_config(prod_with_ladder())
+    fleet = resolve_fleet(cfg)
+    assert rolling_update("prod", fleet.models[0], fleet) == (1, 0)
