@@ -12,8 +12,11 @@ What GKE documents, and what this module does with it (sources read 2026-11-30):
   nothing else ("Nodepool field cannot be set along with other fields": the CRD's own validation rule, GKE 1.33
   schema, datreeio/CRDs-catalog cloud.google.com/computeclass_v1.json, kept in tests/data/crds/).
 - `activeMigration.optimizeRulePriority: true`: "workloads affected by given ComputeClass should be migrated to
-  nodepool defined by higher priority rule, if possible" (CRD description) — replicas move back to the committed
-  rung when it has room again, through evictions that respect the model's PodDisruptionBudget.
+  nodepool defined by higher priority rule, if possible" (CRD description); GKE replaces nodes lower in the
+  fallback list with higher ones over time (cloud.google.com/kubernetes-engine/docs/concepts/about-compute-classes,
+  "Active migration to higher priority nodes"; read in its ko/ja versions, paraphrased) — replicas move back to
+  the committed rung when it has room again. The migration is a voluntary disruption, so it honours the model's
+  PodDisruptionBudget (one replica at a time); the CRD reference names no version for it beyond the class's own.
 - `nodePoolAutoCreation.enabled: false` (its default, written out): GKE never creates a pool of its own choosing;
   only the stack's priced pools grow.
 - `whenUnsatisfiable: DoNotScaleUp` (the CRD's default, required in the schema, chosen on purpose): when no rung
@@ -21,8 +24,13 @@ What GKE documents, and what this module does with it (sources read 2026-11-30):
   cost and the budget guard would not have counted.
 - How a manually created node pool joins a class: the node label and the NoSchedule taint
   `cloud.google.com/compute-class=<class>` on the pool (GKE's "configure manually created node pools" steps use
-  `--node-labels` and `--node-taints` with that key; an example cluster doing so: anirudh-y-m.github.io/archive/
-  summaries/GCP/Compute_class, read 2026-11-30). Pods select the class with a nodeSelector on that label. Whether
+  `--node-labels` and `--node-taints` with that key — the steps themselves were not in the excerpts the search
+  returned; confirmed by the CRD's own description, "Given ComputeClass affects only workloads using workload
+  separation label equal to CCs name", and by a third-party cluster doing exactly this: anirudh-y-m.github.io/
+  archive/summaries/GCP/Compute_class, read 2026-11-30). Pods select the class with a nodeSelector on that label
+  (about-custom-compute-classes: "request that compute class in workloads"; GKE's concepts/node-auto-provisioning
+  page, zh-CN version, paraphrased: a Pod that selects a ComputeClass gets nodes labelled
+  cloud.google.com/compute-class=<class>). Whether
   GKE adds the matching toleration to pods that select the class was not confirmed in the docs read, so the
   rung pools' facts carry the taint (infra/platforms/gke/facts.py) and every pod placed on a rung — a ladder
   model, a single-pool model on a rung pool, a headroom placeholder — tolerates it explicitly, as it does the
