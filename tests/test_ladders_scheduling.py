@@ -165,8 +165,8 @@ def test_the_autoscaling_guard_counts_the_whole_ladder():
     verdict = autoscaling_fits_pool(_with(ladder_plan(), "ScaledObject", "vllm-qwen-7b",
                                           lambda o: o["spec"].update(maxReplicaCount=25)))
     assert verdict.status == "fail"
-    assert "pool a100-serving+a100-spot+a100-ondemand: replicas at maximum need 25 GPUs, the pool has at most 24 " \
-           "(12 x 1 + 8 x 1 + 4 x 1)" in verdict.message
+    assert ("ladder a100-serving > a100-spot > a100-ondemand: replicas at maximum need 25 GPUs, its rungs have at "
+            "most 24 (a100-serving 12 x 1 + a100-spot 8 x 1 + a100-ondemand 4 x 1)") in verdict.message
 
 
 def coreweave_with_ladder(spot_labels: dict[str, str] | None = None) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
     """At maximum autoscaling, the replicas' GPUs (or CPUs) fit the maximum of the pool they land on."""
     name = "autoscaling-fits-pool"
     pods = {p.name: p for p in pod_templates(plan.resources)}
-    # Per pool, or per capacity ladder (its rungs joined by "+", their maxima added up): one pod may use any rung.
+    # Per pool, or per capacity ladder (its rungs, their maxima added up): one pod may use any rung.
     gpus_at_max: dict[tuple[str, ...], int] = defaultdict(int)
     cpu_at_max: dict[tuple[str, ...], float] = defaultdict(float)
     problems = []
@@ -112,10 +112,13 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
     for names, gpus in gpus_at_max.items():
         rungs = [plan.pools[n] for n in names]
         most = sum(p.max_gpus for p in rungs)
-        if gpus > most:
-            shape = " + ".join(f"{p.max_nodes} x {p.gpus_per_node}" for p in rungs)
-            problems.append(f"pool {'+'.join(names)}: replicas at maximum need {gpus} GPUs, the pool has at most "
-                            f"{most} ({shape})")
+        if gpus > most and len(rungs) == 1:
+            problems.append(f"pool {names[0]}: replicas at maximum need {gpus} GPUs, the pool has at most "
+                            f"{most} ({rungs[0].max_nodes} x {rungs[0].gpus_per_node})")
+        elif gpus > most:  # worded as main's ladder guards word it (infra/guards/ladders.py)
+            shape = " + ".join(f"{p.name} {p.max_nodes} x {p.gpus_per_node}" for p in rungs)
+            problems.append(f"ladder {' > '.join(names)}: replicas at maximum need {gpus} GPUs, its rungs have at "
+                            f"most {most} ({shape})")
     for names, cpu in cpu_at_max.items():
         rungs = [plan.pools[n] for n in names]
         offered = sum(p.allocatable_cpu * p.max_nodes for p in rungs)
