@@ -15,7 +15,6 @@ two 8-GPU p4d nodes: 16 paid).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from infra.config.headroom import headroom_by_pool
 from infra.expected import ExpectedCost, expected_cost
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
+from infra.ladder_fill import fill
 from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
 
@@ -210,35 +210,26 @@ def _commitment(cfg: StackConfig, pool: PoolFacts) -> CommitmentCost | None:
 
 
 def gpus_used(fleet: Fleet) -> dict[str, tuple[int, int]]:
-    """Per pool, the GPUs its models and training job request at their minimum and their maximum."""
-    used: dict[str, tuple[int, int]] = {}
-
-    def add(pool: str, low: int, high: int) -> None:
-        lo, hi = used.get(pool, (0, 0))
-        used[pool] = (lo + low, hi + high)
-
-    for placement in fleet.models:
-        add(placement.pool.name, placement.gpus_min, placement.gpus_max)
-    if fleet.training is not None:
-        add(fleet.training.pool.name, 0, fleet.training.job.gpus)  # a suspended job until someone resumes it
+    """Per pool, the GPUs its models and training job request at their minimum and their maximum (a capacity
+    ladder's replicas fill its rungs in order: infra/ladder_fill.py)."""
+    low = fill(fleet.models, {p.name: p.model.replicas.min for p in fleet.models}).gpus
+    high = fill(fleet.models, {p.name: p.model.replicas.max for p in fleet.models}).gpus
+    used = {pool: (low.get(pool, 0), high.get(pool, 0)) for pool in {**low, **high}}
+    if fleet.training is not None:  # a suspended job until someone resumes it
+        lo, hi = used.get(fleet.training.pool.name, (0, 0))
+        used[fleet.training.pool.name] = (lo, hi + fleet.training.job.gpus)
     return used
 
 
 def warm_nodes(fleet: Fleet) -> dict[str, int]:
-    """Per GPU pool, the nodes its models' minimum replicas occupy (a replica's GPUs sit on one node).
+    """Per GPU pool, the nodes its models' minimum replicas occupy (a replica's GPUs sit on one node; a ladder's
+    minimum fills its first rungs: infra/ladder_fill.py).
 
     The autoscaler adds nodes until every warm replica is placed, so these nodes run (and are paid) even when the
     pool's minNodes is lower. Training adds none: the job is suspended until someone resumes it.
     """
-    held: dict[str, int] = {}
-    for name, placements in fleet.models_by_pool().items():
-        per_node = fleet.pools[name].gpus_per_node
-        gpus = sum(p.gpus_min for p in placements)
-        # Whole replicas per node: 3 replicas of tensorParallelSize 4 on 8-GPU nodes need 2 nodes, not 1.5.
-        whole = max(math.ceil(p.model.replicas.min / max(1, per_node // p.model.tensor_parallel_size))
-                    for p in placements)
-        held[name] = max(math.ceil(gpus / per_node), whole)
-    return held
+    warm = fill(fleet.models, {p.name: p.model.replicas.min for p in fleet.models})
+    return {name: warm.nodes(name, fleet.pools[name].gpus_per_node) for name in warm.gpus}
 
 
 def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> CostReport:

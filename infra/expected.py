@@ -12,7 +12,6 @@ so daylight saving moves nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from infra.config import StackConfig, WorkingHours
 from infra.config.headroom import headroom_by_pool
 from infra.fees import PoolNodes, stack_fees
 from infra.fleet import Fleet
+from infra.ladder_fill import fill
 from infra.tokens import TokenCost, token_cost
 
 STEP_MINUTES = 15
@@ -128,6 +128,7 @@ def expected_cost(cfg: StackConfig, fleet: Fleet,
     pools = dict.fromkeys(fleet.pools, 0.0)
     gpu_hours: dict[str, float] = {m.name: 0.0 for m in fleet.models}
     replica_hours: dict[str, float] = dict(gpu_hours)
+    rung_gpu_hours = {(p.name, r.name): 0.0 for p in fleet.models for r in p.rungs}  # a ladder's, per rung
     fee_cache: dict[tuple[int, ...], float] = {}
     spare = headroom_by_pool(cfg)
     for step in range(7 * STEPS_PER_DAY):
@@ -138,25 +139,27 @@ def expected_cost(cfg: StackConfig, fleet: Fleet,
             here = (monday + timedelta(minutes=step * STEP_MINUTES)).astimezone(working[0])
             now = here.weekday() * 1440 + here.hour * 60 + here.minute
             up = _since(now, working[1]) < _since(now, working[2])
-        gpus: dict[str, int] = {}
-        whole: dict[str, int] = {}
+        running: dict[str, int] = {}
         for placement in fleet.models:
             model = placement.model
             at_peak, off_peak = traffic.replicas(model.name, model.replicas.min, model.replicas.max)
             replicas = at_peak if peak else off_peak
             if working is not None:  # KEDA's cron trigger: at least one replica inside working hours, min outside
                 replicas = max(replicas, 1, model.replicas.min) if up else model.replicas.min
-            name, per_node = placement.pool.name, max(1, placement.pool.gpus_per_node)
-            gpus[name] = gpus.get(name, 0) + replicas * model.tensor_parallel_size
-            # Whole replicas per node: a replica's GPUs sit on one node.
-            whole[name] = max(whole.get(name, 0), math.ceil(replicas / max(1, per_node // model.tensor_parallel_size)))
+            running[model.name] = replicas
             replica_hours[model.name] += replicas * hours
             gpu_hours[model.name] += replicas * model.tensor_parallel_size * hours
+        # Each model's pool, or its ladder's rungs in order (infra/ladder_fill.py); whole replicas per node.
+        placed = fill(fleet.models, running)
+        for placement in fleet.models:
+            for rung in placement.rungs:
+                on_rung = placed.replicas.get((placement.name, rung.name), 0)
+                rung_gpu_hours[(placement.name, rung.name)] += on_rung * placement.model.tensor_parallel_size * hours
         if training is not None:
-            gpus[training.pool.name] = gpus.get(training.pool.name, 0) + training.job.gpus
+            placed.gpus[training.pool.name] = placed.gpus.get(training.pool.name, 0) + training.job.gpus
         nodes = {}
         for name, pool in fleet.pools.items():
-            needed = max(math.ceil(gpus.get(name, 0) / max(1, pool.gpus_per_node)), whole.get(name, 0))
+            needed = placed.nodes(name, pool.gpus_per_node)
             # Warm headroom: its placeholders hold that many whole nodes beyond the replicas', up to maxNodes.
             nodes[name] = min(pool.max_nodes, max(pool.min_nodes, needed + spare.get(name, 0)))
             pools[name] += pool_hourly[name](nodes[name]) * hours
@@ -168,12 +171,29 @@ def expected_cost(cfg: StackConfig, fleet: Fleet,
     loads = []
     for placement in fleet.models:
         pool = placement.pool.name
-        pool_gpu_hours = sum(gpu_hours[p.name] for p in fleet.models if p.pool.name == pool)
-        pool_gpu_hours += training_hours.get(pool, 0)
-        share = gpu_hours[placement.name] / pool_gpu_hours if pool_gpu_hours else 0.0
-        loads.append(ModelLoad(placement.name, pool, replica_hours[placement.name], gpu_hours[placement.name],
-                               pools[pool] * share))
+        if not placement.fallbacks:
+            pool_gpu_hours = sum(gpu_hours[p.name] for p in fleet.models if p.pool.name == pool and not p.fallbacks)
+            pool_gpu_hours += sum(h for (m, r), h in rung_gpu_hours.items() if r == pool and _on_ladder(fleet, m))
+            pool_gpu_hours += training_hours.get(pool, 0)
+            share = gpu_hours[placement.name] / pool_gpu_hours if pool_gpu_hours else 0.0
+            cost = pools[pool] * share
+        else:  # its share of each rung's cost, by the GPU-hours it ran there
+            cost = sum(pools[r.name] * rung_gpu_hours[(placement.name, r.name)] / total
+                       for r in placement.rungs if (total := _rung_gpu_hours(fleet, rung_gpu_hours, training_hours,
+                                                                                r.name)))
+        loads.append(ModelLoad(placement.name, pool, replica_hours[placement.name], gpu_hours[placement.name], cost))
     tokens = tuple(t for placement, load in zip(fleet.models, loads, strict=True)
                    if (t := token_cost(placement.model, traffic.tokens_for(placement.name),
                                        load.replica_hours_per_week, load.cost_per_week)) is not None)
     return ExpectedCost(tuple(daily), pools, tuple(loads), tokens)
+
+
+def _on_ladder(fleet: Fleet, model: str) -> bool:
+    return any(p.name == model and p.fallbacks for p in fleet.models)
+
+
+def _rung_gpu_hours(fleet: Fleet, rung_gpu_hours: Mapping[tuple[str, str], float],
+                    training_hours: Mapping[str, float], pool: str) -> float:
+    """GPU-hours a week run on one pool: its single-pool models', the ladder models' on it, training's."""
+    return (sum(h for (m, r), h in rung_gpu_hours.items() if r == pool)
+            + training_hours.get(pool, 0))

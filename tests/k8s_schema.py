@@ -18,6 +18,9 @@ CRD_FILES = {("keda.sh", "ScaledObject"): "keda-v2.20.2-scaledobjects.yaml",
              ("ray.io", "RayService"): "kuberay-v1.7.0-ray.io_rayservices.yaml",
              ("ray.io", "RayJob"): "kuberay-v1.7.0-ray.io_rayjobs.yaml",
              ("ray.io", "RayCluster"): "kuberay-v1.7.0-ray.io_rayclusters.yaml"}
+# CRDs a cloud installs itself (no chart to take them from): their openAPIV3Schema, kept here with its source.
+SCHEMA_DIR = Path(__file__).resolve().parent / "data" / "crds"
+SCHEMA_FILES = {("cloud.google.com", "ComputeClass", "v1"): SCHEMA_DIR / "computeclass_v1.yaml"}
 
 
 def is_core(obj: dict[str, Any]) -> bool:
@@ -39,6 +42,11 @@ def _strict(schema: Any) -> Any:
 
 @functools.cache
 def crd_schema(group: str, kind: str, version: str) -> dict[str, Any] | None:
+    kept = SCHEMA_FILES.get((group, kind, version))
+    if kept is not None:
+        schema = yaml.safe_load(kept.read_text())
+        schema.setdefault("properties", {}).pop("metadata", None)
+        return _strict(schema)
     name = CRD_FILES.get((group, kind))
     if name is None or not (CRD_DIR / name).is_file():
         return None

@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
-from infra.config.existing import existing_problems
+from infra.config.existing import existing_problems, existing_rung_problems
 from infra.config.gcp import gke_budget_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
@@ -155,6 +155,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
     if cfg.cloud == "existing":
         assert cfg.existing is not None
         problems += existing_problems(cfg.existing, cfg.node_pools, cfg.pricing)
+        problems += existing_rung_problems(cfg.node_pools, cfg.models)
     return problems
 
 

@@ -11,6 +11,7 @@ from infra.catalog import CATALOG_CLOUDS, GPUS, GpuKind, GpuSpec
 from infra.config.base import ConfigModel
 from infra.config.budget import PriceOverride
 from infra.config.pools import NodePool, Taint
+from infra.config.workloads import Model
 from infra.providers import PRICE_LIST_ALTERNATIVES as ALTERNATIVES
 from infra.providers import PRICE_SOURCES, alternative
 
@@ -133,4 +134,24 @@ def existing_problems(existing: Existing, node_pools: list[NodePool],
             problems.append(f"existing.priceAs = {existing.price_as!r}: {alt.name} has no price for {kind}; "
                             f"allowed for {kind}: {', '.join([*CATALOG_CLOUDS, *sellers])}, or set "
                             f"pricing.{kind}.onDemand")
+    return problems
+
+
+def existing_rung_problems(node_pools: list[NodePool], models: list[Model]) -> list[str]:
+    """On an existing cluster a pod tells a ladder's rungs apart only by the labels their nodes already carry (GKE
+    and EKS label each pool themselves): each rung needs a label the ladder's other rungs do not all share."""
+    pools = {p.name: p for p in node_pools}
+    problems: list[str] = []
+    for i, model in enumerate(models):
+        rungs = [pools[n] for n in model.pools or [] if n in pools]
+        if len(rungs) < 2 or any(models[k].pools == model.pools for k in range(i)):
+            continue  # no ladder, or one already checked
+        common = {k: v for k, v in rungs[0].labels.items() if all(p.labels.get(k) == v for p in rungs[1:])}
+        for rung in rungs:
+            if not rung.labels.keys() - common.keys():
+                j = node_pools.index(rung)
+                problems.append(f"nodePools[{j}].labels = {rung.labels}: pool {rung.name!r} is a rung of "
+                                f"models[{i}].pools = {model.pools} but its nodes carry no label the other rungs "
+                                f"lack, so pods cannot prefer one rung over another; set a label its nodes alone "
+                                f"carry (e.g. the cluster's node-pool label)")
     return problems

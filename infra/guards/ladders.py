@@ -2,7 +2,6 @@
 never rests on spot alone, and a serving replica on a spot rung can finish its drain inside the provider's notice.
 
 Config guards (they read the config, the pool facts and the fleet): `plan`, `pulumi up` and the policy pack run them.
-`ladder_rungs` also lets the scheduling guards see a pod's whole ladder, not only the pool its pod names first.
 
 Tiers. Spot alone and spot reclaims that cut long requests fail or warn in prod only: dev and staging buy spot by
 default (infra/config/pools.py) and staging is "the prod shape on spot capacity", so a finding there would fire on
@@ -30,15 +29,6 @@ from infra.seam import PoolFacts
 SPOT_NOTICE_S: dict[str, int | None] = {"gke": 15, "eks": 120, "existing": None}
 SPOT_NOTICE_FROM = {"gke": "GKE gives a pod 15 s of a Spot VM's 30 s preemption notice",
                     "eks": "AWS gives a 2-minute Spot interruption notice"}
-
-
-def ladder_rungs(plan: StackPlan, pool: str) -> tuple[PoolFacts, ...]:
-    """The rungs of the ladder `pool` belongs to, preferred first; just that pool when it is in no ladder (config
-    lets ladders share no pool, so there is one answer)."""
-    for ladder in plan.cfg.ladders():
-        if pool in ladder:
-            return tuple(plan.pools[name] for name in ladder)
-    return (plan.pools[pool],)
 
 
 def _packed(replicas: list[tuple[str, int]], rungs: tuple[PoolFacts, ...]) -> int:

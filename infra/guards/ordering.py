@@ -79,6 +79,9 @@ DEFINERS: dict[str, tuple[Definer, ...]] = {
     # GatewayAPIConfig channel STANDARD: "Gateway API support is enabled, standard CRDs are installed"
     # (cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters#channel_1).
     "gateway.networking.k8s.io": (Definer("the GKE cluster with the Gateway API enabled", _gke_gateway_api),),
+    # ComputeClass is GKE's own CRD, on every cluster from 1.30.3-gke.1451000 (cloud.google.com/kubernetes-engine/
+    # docs/concepts/about-custom-compute-classes; see infra/platforms/gke/compute_classes.py).
+    "cloud.google.com": (Definer("the GKE cluster", lambda r: r.type == GKE_CLUSTER),),
 }
 
 

@@ -79,3 +79,36 @@ def selected_pool(pod: PodTemplate, pools: dict[str, PoolFacts]) -> PoolFacts | 
     selector = pod.spec.get("nodeSelector") or {}
     matches = [p for p in pools.values() if p.node_selector.items() <= selector.items()]
     return max(matches, key=lambda p: len(p.node_selector), default=None)
+
+
+def _term_labels(term: dict[str, Any]) -> dict[str, str] | None:
+    """The labels a nodeSelectorTerm asks for, when it only asks `key In [one value]` (None: anything else)."""
+    labels = {}
+    for e in term.get("matchExpressions") or []:
+        if e.get("operator") != "In" or len(e.get("values") or []) != 1:
+            return None
+        labels[e["key"]] = e["values"][0]
+    return labels if labels and not term.get("matchFields") else None
+
+
+def selected_pools(pod: PodTemplate, pools: dict[str, PoolFacts]) -> list[PoolFacts | None]:
+    """The pool each of the pod's required node-affinity terms selects together with its nodeSelector (a capacity
+    ladder: one term per rung); [its nodeSelector's pool] when it has no such terms. None: a term selecting no pool
+    (or one this reader cannot tell)."""
+    affinity = (pod.spec.get("affinity") or {}).get("nodeAffinity") or {}
+    terms = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    if not terms:
+        return [selected_pool(pod, pools)]
+    selector = pod.spec.get("nodeSelector") or {}
+    found: list[PoolFacts | None] = []
+    for term in terms:
+        labels = _term_labels(term)
+        found.append(None if labels is None else
+                     selected_pool(PodTemplate(pod.workload, pod.name, {"nodeSelector": {**selector, **labels}}),
+                                   pools))
+    return found
+
+
+def preferred_pool(pod: PodTemplate, pools: dict[str, PoolFacts]) -> PoolFacts | None:
+    """The pool the pod prefers: its nodeSelector's, or its capacity ladder's first rung it can tell."""
+    return next((p for p in selected_pools(pod, pools) if p is not None), None)

@@ -10,7 +10,7 @@ import yaml
 
 from infra.catalog import GPUS, RAY_ACCELERATOR_PREFIX
 from infra.guards.base import StackPlan, Verdict
-from infra.guards.pods import PodTemplate, selected_pool
+from infra.guards.pods import PodTemplate, preferred_pool
 
 
 def _ray_services(plan: StackPlan) -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ def advertised_accelerators(group: dict[str, Any], plan: StackPlan) -> tuple[str
         declared.update(yaml.safe_load(start.strip("'\"").replace("\\", "")) or {})
     kinds = [k.removeprefix(RAY_ACCELERATOR_PREFIX) for k in declared if k.startswith(RAY_ACCELERATOR_PREFIX)]
     pod = PodTemplate(group["groupName"], group["groupName"], group.get("template", {}).get("spec", {}))
-    pool = selected_pool(pod, plan.pools)
+    pool = preferred_pool(pod, plan.pools)
     if pod.gpus and pool is not None and pool.gpu is not None:
         kinds.append(GPUS[pool.gpu].ray_detected)
     return tuple(dict.fromkeys(k for k in kinds if k))

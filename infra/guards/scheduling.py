@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 
 from infra.guards.base import StackPlan, Verdict
-from infra.guards.ladders import ladder_rungs
-from infra.guards.pods import GIB, pod_templates, selected_pool
+from infra.guards.pods import GIB, pod_templates, selected_pools
 
 
 def gpu_pods_fit_one_node(plan: StackPlan) -> Verdict:
     """Every GPU pod's GPUs, CPU and memory fit one node of the pool it selects (of every rung of its ladder)."""
     name, problems = "gpu-pods-fit-one-node", []
     for pod in pod_templates(plan.resources):
-        selected = selected_pool(pod, plan.pools)
-        if pod.gpus == 0 or selected is None:
+        rungs = [p for p in selected_pools(pod, plan.pools) if p is not None]
+        if pod.gpus == 0 or not rungs:
             continue  # pods without GPUs, and pods selecting no pool (the next guard's job)
         cpu, mem = pod.total_request("cpu"), pod.total_request("memory") / GIB
         disk = pod.total_request("ephemeral-storage") / GIB
-        for pool in ladder_rungs(plan, selected.name):  # a capacity ladder's pod may land on any rung
+        for pool in rungs:  # a capacity ladder's pod may land on any rung
             if pod.gpus > pool.gpus_per_node:
                 problems.append(f"{pod.workload} asks for {pod.gpus} GPUs, a {pool.name} node has "
                                 f"{pool.gpus_per_node}")
@@ -37,22 +36,30 @@ def gpu_pods_fit_one_node(plan: StackPlan) -> Verdict:
 
 
 def gpu_pods_select_and_tolerate_their_pool(plan: StackPlan) -> Verdict:
+    """Every GPU pod selects a GPU pool and tolerates its taints; a pod on a capacity ladder (one required
+    node-affinity term per rung), every term selects a GPU pool of one GPU kind whose taints it tolerates."""
     name, problems = "gpu-pods-select-and-tolerate-their-pool", []
     for pod in pod_templates(plan.resources):
         if pod.gpus == 0:
             continue
-        pool = selected_pool(pod, plan.pools)
-        if pool is None or pool.gpu is None:
-            problems.append(f"{pod.workload} requests GPUs but its nodeSelector {pod.spec.get('nodeSelector')} "
-                            f"matches no GPU pool")
-            continue
         tolerated = {(t.get("key"), t.get("value"), t.get("effect")) for t in pod.spec.get("tolerations") or []}
-        for taint in pool.taints:
-            if taint.effect != "PreferNoSchedule" and (taint.key, taint.value, taint.effect) not in tolerated:
-                problems.append(f"{pod.workload} does not tolerate {taint.key}={taint.value}:{taint.effect} "
-                                f"of pool {pool.name}")
+        chosen = selected_pools(pod, plan.pools)
+        kinds = {pool.gpu for pool in chosen if pool is not None and pool.gpu is not None}
+        for i, pool in enumerate(chosen):
+            where = f"its nodeSelector {pod.spec.get('nodeSelector')}" + (
+                f" with required node-affinity term {i}" if len(chosen) > 1 else "")
+            if pool is None or pool.gpu is None:
+                problems.append(f"{pod.workload} requests GPUs but {where} matches no GPU pool")
+                continue
+            if len(kinds) > 1:
+                problems.append(f"{pod.workload}: {where} selects pool {pool.name} of {pool.gpu.value}; its "
+                                f"pools have {len(kinds)} GPU kinds, a replica needs one")
+            for taint in pool.taints:
+                if taint.effect != "PreferNoSchedule" and (taint.key, taint.value, taint.effect) not in tolerated:
+                    problems.append(f"{pod.workload} does not tolerate {taint.key}={taint.value}:{taint.effect} "
+                                    f"of pool {pool.name}")
     if problems:
-        return Verdict(name, "fail", "; ".join(problems))
+        return Verdict(name, "fail", "; ".join(dict.fromkeys(problems)))
     return Verdict(name, "pass", "every GPU pod selects a GPU pool and tolerates its taints")
 
 
@@ -83,8 +90,9 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
     """At maximum autoscaling, the replicas' GPUs (or CPUs) fit the maximum of the pool (or ladder) they land on."""
     name = "autoscaling-fits-pool"
     pods = {p.name: p for p in pod_templates(plan.resources)}
-    gpus_at_max: dict[str, int] = defaultdict(int)
-    cpu_at_max: dict[str, float] = defaultdict(float)
+    # Per pool, or per capacity ladder (its rungs, their maxima added up): one pod may use any rung.
+    gpus_at_max: dict[tuple[str, ...], int] = defaultdict(int)
+    cpu_at_max: dict[tuple[str, ...], float] = defaultdict(float)
     problems = []
     for r in plan.resources:
         kind, spec = r.inputs.get("kind"), r.inputs.get("spec", {})
@@ -95,31 +103,31 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
         else:
             continue
         pod = pods.get(target)
-        pool = selected_pool(pod, plan.pools) if pod else None
-        if pod is None or pool is None:
+        chosen = selected_pools(pod, plan.pools) if pod else [None]
+        if pod is None or None in chosen:
             problems.append(f"{kind} {r.name} scales {target!r}, which is no workload on a known pool")
             continue
+        key = tuple(p.name for p in chosen if p is not None)
         if pod.gpus:
-            gpus_at_max[ladder_rungs(plan, pool.name)[0].name] += max_replicas * pod.gpus  # a ladder as one
+            gpus_at_max[key] += max_replicas * pod.gpus
         else:
-            cpu_at_max[pool.name] += max_replicas * pod.total_request("cpu")
-    for pool_name, gpus in gpus_at_max.items():
-        rungs = ladder_rungs(plan, pool_name)
-        if gpus > sum(p.max_gpus for p in rungs):
-            if len(rungs) == 1:
-                pool = rungs[0]
-                problems.append(f"pool {pool_name}: replicas at maximum need {gpus} GPUs, the pool has at most "
-                                f"{pool.max_gpus} ({pool.max_nodes} x {pool.gpus_per_node})")
-            else:
-                problems.append(f"ladder {' > '.join(p.name for p in rungs)}: replicas at maximum need {gpus} GPUs, "
-                                f"its rungs have at most {sum(p.max_gpus for p in rungs)} ("
-                                + " + ".join(f"{p.name} {p.max_nodes} x {p.gpus_per_node}" for p in rungs) + ")")
-    for pool_name, cpu in cpu_at_max.items():
-        pool = plan.pools[pool_name]
-        offered = pool.allocatable_cpu * pool.max_nodes
+            cpu_at_max[key] += max_replicas * pod.total_request("cpu")
+    for names, gpus in gpus_at_max.items():
+        rungs = [plan.pools[n] for n in names]
+        most = sum(p.max_gpus for p in rungs)
+        if gpus > most and len(rungs) == 1:
+            problems.append(f"pool {names[0]}: replicas at maximum need {gpus} GPUs, the pool has at most "
+                            f"{most} ({rungs[0].max_nodes} x {rungs[0].gpus_per_node})")
+        elif gpus > most:  # worded as main's ladder guards word it (infra/guards/ladders.py)
+            shape = " + ".join(f"{p.name} {p.max_nodes} x {p.gpus_per_node}" for p in rungs)
+            problems.append(f"ladder {' > '.join(names)}: replicas at maximum need {gpus} GPUs, its rungs have at "
+                            f"most {most} ({shape})")
+    for names, cpu in cpu_at_max.items():
+        rungs = [plan.pools[n] for n in names]
+        offered = sum(p.allocatable_cpu * p.max_nodes for p in rungs)
         if cpu > offered:
-            problems.append(f"pool {pool_name}: replicas at maximum request {cpu:g} CPU, the pool offers "
-                            f"{offered:.1f} at {pool.max_nodes} nodes")
+            problems.append(f"pool {'+'.join(names)}: replicas at maximum request {cpu:g} CPU, the pool offers "
+                            f"{offered:.1f} at {' + '.join(str(p.max_nodes) for p in rungs)} nodes")
     if problems:
         return Verdict(name, "fail", "; ".join(problems))
     return Verdict(name, "pass", "every autoscaler's maximum fits its pool's maximum")

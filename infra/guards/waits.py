@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from infra.guards.base import StackPlan, Verdict
-from infra.guards.pods import PodTemplate, selected_pool
+from infra.guards.pods import PodTemplate, preferred_pool
 from infra.planned import PlannedResource
 from infra.seam import PoolFacts
 from infra.waits import (
@@ -171,7 +171,7 @@ def waits_cover_startup_and_rollouts_progress(plan: StackPlan) -> Verdict:
         pod = ((r.inputs.get("spec") or {}).get("template") or {}).get("spec") or {}
         if pod.get("priorityClassName") in expendable:
             continue
-        workloads.append((r, selected_pool(PodTemplate("", "", pod), plan.pools), max_replicas(plan, r)))
+        workloads.append((r, preferred_pool(PodTemplate("", "", pod), plan.pools), max_replicas(plan, r)))
     problems, checked = [], 0
     for r, pool, peak in workloads:
         annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}

@@ -61,6 +61,11 @@ def existing_notes(cfg: StackConfig) -> tuple[str, ...]:
     # The NVIDIA GPU operator runs its own DCGM exporter; a second one would fight it for the GPUs' counters.
     notes.append("existing cluster: GPU utilisation on the dashboard needs the cluster's own DCGM exporter (the NVIDIA "
                  "GPU operator runs one) scraped by its Prometheus; llm-fleet installs none there")
+    for ladder in cfg.ladders():
+        # Nothing here makes nodes: the pods' preferred node affinity expresses the order, the cluster grows.
+        notes.append(f"existing cluster: capacity ladder {' -> '.join(ladder)}: replicas prefer the rungs in that "
+                     f"order (preferred node affinity) and land on the first with a free node; nothing here adds "
+                     f"nodes, so the cluster's own autoscaler (if any) decides which rung grows")
     # No cloud identity can be created here: say what each workload needs, and whether config binds it.
     for request in identity_requests(cfg).values():
         if not request.buckets:

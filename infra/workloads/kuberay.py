@@ -38,7 +38,7 @@ from infra.platforms import identity_requests
 from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
-from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, gpu_pod_resources
+from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, ladder_pod_resources, ladder_scheduling
 from infra.workloads.vllm import SHM_GIB_PER_GPU, cache_gib
 
 RAY_SERVICE = "llm"
@@ -134,18 +134,20 @@ def ray_container(name: str, image: str, cpu: float, memory_gib: int, gpus: int 
 
 def ray_pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
          priority_class: pulumi.Input[str], service_account: pulumi.Input[str] | None = None,
-         api_token: bool = False) -> dict[str, Any]:
-    """A Ray pod; every one runs under a service account of its own (set here or by the caller), never `default`."""
+         api_token: bool = False, fallbacks: tuple[PoolFacts, ...] = ()) -> dict[str, Any]:
+    """A Ray pod; every one runs under a service account of its own (set here or by the caller), never `default`.
+    `fallbacks`: a capacity ladder's later rungs, where the pod may land too."""
     identity: dict[str, Any] = {"automountServiceAccountToken": api_token}
     if service_account is not None:
         identity["serviceAccountName"] = service_account
+    where = ladder_scheduling([pool, *fallbacks])  # one pool: its nodeSelector and taints, as ever
     return {"spec": {
         **identity,
         "priorityClassName": priority_class,
         "enableServiceLinks": False,
-        "nodeSelector": dict(pool.node_selector),
-        "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
-                        for t in pool.taints],
+        "nodeSelector": where.node_selector,
+        **({"affinity": where.affinity} if where.affinity else {}),
+        "tolerations": where.tolerations,
         "containers": [container],
         "volumes": volumes,
     }}
@@ -167,22 +169,26 @@ def head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
     }
 
 
-def _gpu_group(pool: PoolFacts, models: list[Model], image: str,
+def _gpu_group(rungs: tuple[PoolFacts, ...], models: list[Model], image: str,
                priority_class: pulumi.Input[str], service_account: pulumi.Input[str]) -> dict[str, Any]:
-    """One worker pod per node, owning all of its GPUs; sized by the models placed on this pool."""
-    cpu, memory = gpu_pod_resources(pool, pool.gpus_per_node)
+    """One worker pod per node, owning all of its GPUs; sized by the models placed on this pool. On a capacity
+    ladder (`rungs`, preferred first) one group spans every rung: it owns the GPUs of the smallest rung's node and
+    requests what fits a node of each, and may grow to all the rungs' nodes together."""
+    pool, gpus = rungs[0], min(p.gpus_per_node for p in rungs)
+    cpu, memory = ladder_pod_resources(rungs, gpus)
     cache = max(cache_gib(m) for m in models)
-    container = ray_container("ray-worker", image, cpu, memory, gpus=pool.gpus_per_node,
+    container = ray_container("ray-worker", image, cpu, memory, gpus=gpus,
                            mounts=[{"name": "cache", "mountPath": "/cache"}, {"name": "dshm", "mountPath": "/dev/shm"}])
     container["resources"]["requests"]["ephemeral-storage"] = f"{cache}Gi"
     volumes = [{"name": "cache", "emptyDir": {"sizeLimit": f"{cache}Gi"}},
                {"name": "dshm", "emptyDir": {"medium": "Memory",
-                                             "sizeLimit": f"{SHM_GIB_PER_GPU * pool.gpus_per_node}Gi"}}]
+                                             "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}}]
     warm_gpus = sum(m.replicas.min * m.tensor_parallel_size for m in models)
-    warm = math.ceil(warm_gpus / pool.gpus_per_node)
+    warm = math.ceil(warm_gpus / gpus)
     # The replicas load the weights: they run as the serving identity.
-    template = ray_pod(pool, container, volumes, priority_class, service_account)
-    return {"groupName": pool.name, "replicas": warm, "minReplicas": warm, "maxReplicas": pool.max_nodes,
+    template = ray_pod(pool, container, volumes, priority_class, service_account, fallbacks=rungs[1:])
+    return {"groupName": pool.name, "replicas": warm, "minReplicas": warm,
+            "maxReplicas": sum(p.max_gpus // gpus for p in rungs),
             "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
             "resources": gpu_kind_resources(pool),
             "template": template}
@@ -233,7 +239,7 @@ def _upgrade_strategy(ray: RayServing, gpu_groups: list[dict[str, Any]]) -> dict
 
 def ray_service_spec(ray: RayServing, priority_class: pulumi.Input[str],
                      service_account: pulumi.Input[str]) -> dict[str, Any]:
-    gpu_groups = [_gpu_group(placements[0].pool, [p.model for p in placements], ray.image, priority_class,
+    gpu_groups = [_gpu_group(placements[0].rungs, [p.model for p in placements], ray.image, priority_class,
                              service_account)
                   for placements in by_pool(ray.models).values()]
     return {

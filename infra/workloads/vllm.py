@@ -29,7 +29,7 @@ from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
 from infra.seam import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak
 from infra.workloads.engine import engine_args
-from infra.workloads.scheduling import gpu_pod_resources, tolerations
+from infra.workloads.scheduling import affinity_args, ladder_pod_resources, ladder_scheduling, toleration_args
 from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
 from serving.kubernetes import model_env as serving_model_env
 
@@ -81,11 +81,12 @@ def rolling_update(tier: str, placement: ModelPlacement, fleet: Fleet) -> tuple[
     """
     if tier == "dev":
         return 0, 1
-    pool, tp = placement.pool, placement.model.tensor_parallel_size
-    on_pool = sum(p.gpus_max for p in fleet.models if p.pool.name == pool.name)
+    tp, rungs = placement.model.tensor_parallel_size, {p.name for p in placement.rungs}
+    # A ladder's rungs are one capacity: the models on any of them, against all of their maxima.
+    on_pool = sum(p.gpus_max for p in fleet.models if rungs & {r.name for r in p.rungs})
     quota = sum(p.max_gpus for p in fleet.pools.values() if p.purpose == "serving")  # see namespaces.py
     in_namespace = sum(p.gpus_max for p in fleet.models)
-    room = on_pool + tp <= pool.max_gpus and in_namespace + tp <= quota
+    room = on_pool + tp <= sum(p.max_gpus for p in placement.rungs) and in_namespace + tp <= quota
     return 1, 0 if room else unavailable_at_peak(placement.model.replicas.max)
 
 
@@ -143,7 +144,9 @@ class VllmModel(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": app,
                   **PART_OF, MODEL_LABEL: model.name}
         selector = {"app.kubernetes.io/instance": app}
-        cpu, memory_gib = gpu_pod_resources(pool, model.tensor_parallel_size)
+        # Requests fit a node of every rung; one pool: its own share, as ever.
+        cpu, memory_gib = ladder_pod_resources(serving.placement.rungs, model.tensor_parallel_size)
+        where = ladder_scheduling(serving.placement.rungs)
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
 
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v)
@@ -199,8 +202,9 @@ class VllmModel(pulumi.ComponentResource):
                         priority_class_name=priority_class,
                         # A Service named like `vllm` would inject VLLM_PORT, which vLLM reads as its own.
                         enable_service_links=False,
-                        node_selector=pool.node_selector,
-                        tolerations=tolerations(pool),
+                        node_selector=where.node_selector,
+                        affinity=affinity_args(where),
+                        tolerations=toleration_args(where),
                         termination_grace_period_seconds=life.termination_grace_period_seconds,
                         topology_spread_constraints=[k8s.core.v1.TopologySpreadConstraintArgs(
                             max_skew=1, topology_key="topology.kubernetes.io/zone",

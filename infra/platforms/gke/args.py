@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from infra.config import StackConfig
 from infra.platforms.gcp_budget import GcpBudgetArgs
+from infra.platforms.gke.compute_classes import COMPUTE_CLASS_LABEL, pool_classes
 from infra.platforms.gke.facts import gke_pool_facts, needs_proxy_only_subnet
-from infra.platforms.nodes import NodePoolSpec, node_pool_specs
+from infra.platforms.nodes import CloudLabels, NodePoolSpec, node_pool_specs
 from infra.platforms.stack import budget_alerts, stack_tags
 from infra.seam import PoolFacts
 
@@ -33,6 +34,7 @@ class GkeArgs:
     node_pools: tuple[NodePoolSpec, ...]  # the system pool first
     managed_prometheus: bool  # KEDA reads Managed Prometheus (else the cluster services install Prometheus)
     budget: GcpBudgetArgs | None
+    ladders: tuple[tuple[str, ...], ...] = ()  # capacity ladders (pool names, preferred first): a ComputeClass each
 
 
 def args_from(cfg: StackConfig) -> GkeArgs:
@@ -53,6 +55,12 @@ def args_from(cfg: StackConfig) -> GkeArgs:
         keda_behind_master_firewall=gcp_cfg.private_nodes and cfg.serving.mode == "vllm",
         release_channel=gcp_cfg.release_channel, authorized_networks=networks, protect=cfg.profile.protect,
         immutable_tags=cfg.tier != "dev", labels=stack_tags(cfg), pools=facts,
-        node_pools=node_pool_specs(cfg, "gke", facts), managed_prometheus=cfg.serving.monitoring == "platform",
+        node_pools=node_pool_specs(cfg, "gke", facts, _class_label(pool_classes(cfg))),
+        ladders=cfg.ladders(), managed_prometheus=cfg.serving.monitoring == "platform",
         budget=budget,
     )
+
+
+def _class_label(classes: dict[str, str]) -> CloudLabels:
+    """A rung pool's nodes carry its ComputeClass label (the taint comes with its facts)."""
+    return lambda facts: {COMPUTE_CLASS_LABEL: classes[facts.name]} if facts.name in classes else {}

@@ -14,6 +14,7 @@ import pulumi
 from infra.catalog import GpuSpec, MachineShape
 from infra.config import StackConfig
 from infra.platforms.buckets import bucket_notes
+from infra.platforms.gke.compute_classes import pool_classes, with_compute_classes
 from infra.platforms.nodes import catalog_pool_facts, gke_allocatable
 from infra.platforms.prerequisites import unchecked_zone_notes
 from infra.platforms.stack import identity_requests
@@ -107,8 +108,10 @@ def _gke_gpu_selector(spec: GpuSpec, shape: MachineShape) -> dict[str, str]:
 
 
 def gke_pool_facts(cfg: StackConfig) -> dict[str, PoolFacts]:
-    """Pool facts from config and catalog alone, so cost and guards need no cloud."""
-    return catalog_pool_facts(cfg, "gke", gke_allocatable, _gke_gpu_selector)
+    """Pool facts from config and catalog alone, so cost and guards need no cloud. A ladder's rung pools also carry
+    its ComputeClass label and taint (infra/platforms/gke/compute_classes.py), so every pod on them asks for both."""
+    facts = catalog_pool_facts(cfg, "gke", gke_allocatable, _gke_gpu_selector)
+    return with_compute_classes(facts, pool_classes(cfg))
 
 
 def gke_notes(cfg: StackConfig) -> tuple[str, ...]:

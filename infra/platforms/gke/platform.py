@@ -11,6 +11,7 @@ from infra.names import PART_OF
 from infra.platforms.gcp_budget import GcpBudget
 from infra.platforms.gke.args import GkeArgs
 from infra.platforms.gke.cluster import artifact_registry, gke_cluster, gke_kubeconfig, node_service_account
+from infra.platforms.gke.compute_classes import gke_compute_classes
 from infra.platforms.gke.facts import GCP_HEALTH_CHECK_RANGES, SSD_STORAGE_CLASS
 from infra.platforms.gke.identity import keda_reads_managed_prometheus, workload_identity
 from infra.platforms.gke.network import gke_network
@@ -42,6 +43,9 @@ class GkePlatform(pulumi.ComponentResource):
         # default pool is removed), and Helm releases that wait for their pods would otherwise time out.
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True,
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[system_pool]))
+        # A ComputeClass per capacity ladder: GKE grows its rungs' node pools in ladder order.
+        gke_compute_classes(name, args.ladders, {s.facts.name: p for s, p in zip(args.node_pools, pools, strict=True)},
+                            provider, self)
         k8s.storage.v1.StorageClass(
             f"{name}-ssd-storage",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SSD_STORAGE_CLASS, labels=PART_OF),
