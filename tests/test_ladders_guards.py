@@ -42,6 +42,9 @@ def with_ladder(stack: str = "prod", **model_edits: Any) -> dict[str, Any]:
         {**plain, "name": "a100-ondemand", "capacity": "on-demand", "minNodes": 0, "maxNodes": 4},
     ]
     raw["models"][0].update({"pools": [serving["name"], "a100-spot", "a100-ondemand"], **model_edits})
+    if raw.get("cloud") == "existing":  # the cluster admin labels each rung's nodes apart (a config check)
+        for pool in raw["nodePools"][:3]:
+            pool["labels"] = {"llm-fleet.dev/pool": pool["name"]}
     return raw
 
 
