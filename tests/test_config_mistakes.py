@@ -145,6 +145,9 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:models[0].tensorParallelSize = 4", "gpusPerNode: 4 (g2-standard-48)"]),
     ("tensor parallelism on an existing cluster", "coreweave-prod", _set(["models", 0, "tensorParallelSize"], 16),
      ["llm-fleet:models[0].tensorParallelSize = 16", "nodes with 16+ GPUs"]),
+    # prod's H100 training pool runs a3-highgpu-1g; GKE's next H100 size is 2 GPUs, a3-highgpu-2g.
+    ("training on more GPUs than a node", "prod", _set(["training", "gpus"], 2),
+     ["llm-fleet:training.gpus = 2", "set nodePools[1].gpusPerNode: 2 (a3-highgpu-2g)"]),
     ("replicas min above max", "staging", _set(["models", 0, "replicas"], {"min": 5, "max": 4}),
      ["llm-fleet:models[0].replicas: min=5", "above max=4"]),
     ("maxModelLen as text", "prod", _set(["models", 0, "maxModelLen"], "16k"),
@@ -164,6 +167,10 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:nodePools[0].capacity = 'ondemand'", "did you mean 'on-demand'?"]),
     ("maxNodes in words", "dev", _set(["nodePools", 0, "maxNodes"], "two"),
      ["llm-fleet:nodePools[0].maxNodes = 'two'", "allowed: a whole number"]),
+    ("maxNodes left empty", "prod", ("      maxNodes: 12\n", "      maxNodes:\n"),
+     ["llm-fleet:nodePools[0].maxNodes = (empty)", "a whole number"]),
+    ("existing preset as a list", "coreweave-prod", _set(["existing", "preset"], ["coreweave"]),
+     ["llm-fleet:existing.preset = ['coreweave']", "'nvidia-gpu-operator' or 'coreweave'"]),
     ("negative minNodes", "staging", _set(["nodePools", 0, "minNodes"], -1),
      ["llm-fleet:nodePools[0].minNodes = -1", "0 or more"]),
     ("minNodes above maxNodes", "prod", _set(["nodePools", 0, "minNodes"], 13),
@@ -392,3 +399,33 @@ def test_the_engines_secret_keys_are_read_from_both_places(monkeypatch):
         assert sdk.secret_keys() == {"llm-fleet:existing", "llm-fleet:hfToken"}
     finally:
         set_all_config({}, [])
+
+
+def _leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaf_paths(v, (*path, k))] + ([path] if path else [])
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaf_paths(v, (*path, i))] + [path]
+    return [path]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "eks-prod", "coreweave-prod"])
+def test_any_key_given_a_value_of_the_wrong_kind_is_refused_in_plain_words(stack):
+    """Every key and block of a shipped stack, replaced by text with a space, a negative number, an empty list or
+    nothing: never a traceback, never pydantic's own words; whatever is refused is refused in finished lines."""
+    from infra.config import parse_stack_config
+
+    base = stack_config(stack)
+    for path in _leaf_paths(base):
+        for wrong in ("x y", -1, [], None):
+            raw = copy.deepcopy(base)
+            target = raw
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = wrong
+            try:
+                parse_stack_config(raw)
+            except ConfigError as e:
+                for line in e.problems:
+                    assert line.startswith("config error: llm-fleet:") and "\n" not in line, line
+                    assert not any(word in line for word in (*_WORDS_OF_PYDANTIC, "should match", "^")), line

@@ -78,7 +78,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         if pool is not None and cfg.training.gpus > pool.gpus_per_node:
             problems.append(
                 f"training.gpus = {cfg.training.gpus}: larger than the {pool.gpus_per_node} GPU(s) per node "
-                f"of pool {pool.name!r}"
+                f"of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}, or "
+                f"{_node_size_fix(cfg, pool, cfg.training.gpus).replace(' so a node holds the group', '')}"
             )
     if cfg.serving.mode == "kuberay":
         for key in ("ray_image", "ray_version"):

@@ -57,7 +57,8 @@ def _validation_context(data: Mapping[str, Any]) -> StackContext:
     """The stack-wide facts the blocks' defaults are read from; `data["tier"]` is known to be a tier."""
     cloud = data.get("cloud", "gke")
     existing = data.get("existing") if isinstance(data.get("existing"), dict) else {}
-    preset = EXISTING_PRESETS.get(existing.get("preset", "nvidia-gpu-operator"))
+    preset_name = existing.get("preset", "nvidia-gpu-operator")
+    preset = EXISTING_PRESETS.get(preset_name) if isinstance(preset_name, str) else None  # else the schema says
     return StackContext(profile=TIER_PROFILES[data["tier"]], cloud=cloud,
                         existing_gpus_per_node=preset.gpus_per_node if preset else 1)
 
@@ -106,7 +107,9 @@ def load_config(stack: str | None = None) -> StackConfig:
     """Read every `llm-fleet:*` key of the running stack, once, and validate it; `stack` names its file in errors."""
     # The engine hands config over as the PULUMI_CONFIG environment map or (newer language hosts,
     # and `plan`) through set_all_config; the explicit map wins, as in pulumi.Config itself.
-    return parse_engine_config(sdk.engine_config(), stack=stack, secret_keys=sdk.secret_keys())
+    # Plaintext secrets are judged where the stack file is known (`pulumi up`, `plan`), not in the policy pack, whose
+    # process may be handed decrypted values without the list of keys that were secret.
+    return parse_engine_config(sdk.engine_config(), stack=stack, secret_keys=sdk.secret_keys() if stack else None)
 
 
 def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,

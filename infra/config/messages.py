@@ -132,7 +132,9 @@ def plain(error: Mapping[str, Any], root: type[BaseModel], loc: tuple[int | str,
           is_key: bool = False) -> str:
     """One pydantic error as `<path> = <value>: <what is wrong>; allowed: …` without pydantic's own words."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    shown = f"{path} = {number(value) if not isinstance(value, Mapping | list) else value}"
+    # A key left empty in YAML (`maxNodes:`) arrives as None: say so rather than print Python's None.
+    shown = f"{path} = (empty)" if value is None else \
+        f"{path} = {number(value) if not isinstance(value, Mapping | list) else value}"
     if kind == "extra_forbidden":
         key = str(loc[-1])
         known = keys_at(root, loc[:-1])
