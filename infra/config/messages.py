@@ -161,5 +161,8 @@ def plain(error: Mapping[str, Any], root: type[BaseModel], loc: tuple[int | str,
         return f"{shown}: allowed: {_BOUNDS[kind].format(**bounds)}"
     msg = str(error["msg"]).removeprefix("Value error, ")
     if kind == "value_error" and isinstance(value, Mapping):
-        return f"{path}: {msg}"  # a block's own rule, whose sentence names its keys and values (`minNodes=5 …`)
+        # A block's own rule, whose sentence starts with the key and value at fault (`minNodes=5 is above …`):
+        # the path gets that key, so the line names the full path as every other line does.
+        key = re.match(r"^([a-z][A-Za-z]*)=", msg)
+        return f"{path}.{key[1]}: {msg}" if key and key[1] in value else f"{path}: {msg}"
     return f"{shown}: {msg}"
