@@ -291,6 +291,8 @@ VALID: list[tuple[str, str, Edit]] = [
                                         "end": "0 20 * * 1-5"})),
     ("cron with day names and Sunday as 7", "dev",
      _set(["serving", "workingHours"], {"start": "0 8 * * MON-FRI", "end": "0 18 * * 7"})),
+    ("cron with ? for the day of month", "dev",
+     _set(["serving", "workingHours"], {"start": "0 8 ? * MON-FRI", "end": "0 20 ? * MON-FRI"})),
     ("a time zone with an underscore", "dev", _set(["serving", "workingHours", "timezone"], "America/Los_Angeles")),
     ("a three-part time zone", "prod", _set(["traffic", "timezone"], "America/Argentina/Buenos_Aires")),
     ("an HF token stored as a secret", "prod",

@@ -1,7 +1,7 @@
 """Time in the stack: cron expressions (read by a real cron parser, cronsim) and IANA time zones (zoneinfo).
 
 KEDA's cron trigger, which `serving.workingHours` becomes, reads "Linux format cron (Minute Hour Dom Month Dow)"
-(keda.sh/docs/2.17/scalers/cron, read 2026-11-30): five fields, names such as MON-FRI, ranges, lists and steps.
+(keda.sh/docs/2.17/scalers/cron, read 2026-11-30): five fields, names such as MON-FRI, ranges, lists, steps and `?`.
 cronsim also reads Quartz-style `L` and `#`, which that format does not have, so they are refused here.
 """
 
@@ -29,15 +29,19 @@ def cron_expression(value: str) -> str:
         if "L" in field.upper().replace("JUL", "") or "#" in field:
             raise ValueError(f"{name} field {field!r} uses L or #, which KEDA's cron does not read; allowed: "
                              f"numbers, names, ranges, lists and steps, e.g. {EXAMPLE}")
+    # KEDA's parser (robfig/cron) reads `?` as `*` in the two day fields (its docs' table of special characters,
+    # as copied in github.com/hbh112233abc/crontab, read 2026-11-30); cronsim does not, so it is given `*`.
+    checked = " ".join(f.replace("?", "*") if i in (2, 4) else f for i, f in enumerate(fields))
     try:
-        CronSim(value, datetime(2026, 1, 5))
+        CronSim(checked, datetime(2026, 1, 5))
     except CronSimError as e:
         # cronsim says "Bad hour", "Bad day-of-week": name the field's own text and its range instead.
         name, allowed = next(((n, a) for n, a in _FIELDS if n in str(e).lower()), ("", ""))
         if not name:
             raise ValueError(f"is not a cron expression ({e}); allowed: 5 fields, e.g. {EXAMPLE}") from None
         field = fields[[n for n, _ in _FIELDS].index(name)]
-        raise ValueError(f"{name} field {field!r} is out of range; allowed: {allowed}, e.g. {EXAMPLE}") from None
+        what = "is out of range" if any(ch.isdigit() for ch in field) else "is not valid there"
+        raise ValueError(f"{name} field {field!r} {what}; allowed: {allowed}, e.g. {EXAMPLE}") from None
     return value
 
 
