@@ -209,7 +209,7 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
     ("EKS version unquoted", "eks-prod", _set(["aws", "clusterVersion"], "1.3"),
      ["llm-fleet:aws.clusterVersion = '1.3'", "quoted"]),
     ("an AWS zone of another region", "eks-prod", _set(["aws", "zones"], ["us-east-1a", "us-west-2b"]),
-     ["llm-fleet:aws", "us-west-2b", "us-east-1"]),
+     ["llm-fleet:aws.zones: zones=['us-east-1a', 'us-west-2b']", "allowed: zones of us-east-1 (e.g. us-east-1a)"]),
     # --- serving, schedules ----------------------------------------------------------------------------------------
     ("working hours at hour 24", "dev", _set(["serving", "workingHours", "end"], "0 24 * * 1-5"),
      ["llm-fleet:serving.workingHours.end = '0 24 * * 1-5'", "hour field '24'", "0-23"]),

@@ -52,7 +52,8 @@ class Aws(ConfigModel):
     def _network(self) -> Aws:
         for zone in self.zones:
             if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
-                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}a)")
+                raise ValueError(f"zones={self.zones}: zone {zone!r} is not a zone of region {self.region!r}; "
+                                 f"allowed: zones of {self.region} (e.g. {self.region}a)")
         return self
 
     @field_validator("vpc_cidr")
