@@ -230,6 +230,11 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
     # --- budget, pricing, access ----------------------------------------------------------------------------------
     ("budget with a currency sign", "prod", _set(["budget", "monthlyAmount"], "$45000"),
      ["llm-fleet:budget.monthlyAmount = '$45000'", "a number"]),
+    ("budget thresholds as percentages", "prod", _set(["budget", "forecastThresholds"], [100]),
+     ["llm-fleet:budget.forecastThresholds[0] = 100", "a share, not a percentage", "did you mean 1?"]),
+    ("a KV-cache threshold as a percentage", "staging",
+     _set(["models", 0, "autoscaling"], {"kvCacheUsageThreshold": 90}),
+     ["llm-fleet:models[0].autoscaling.kvCacheUsageThreshold = 90", "did you mean 0.9?"]),
     ("budget of zero", "staging", _set(["budget", "monthlyAmount"], 0),
      ["llm-fleet:budget.monthlyAmount = 0", "greater than 0"]),
     ("price override as text", "dev", _set(["pricing"], {"L4": {"onDemand": "cheap"}}),

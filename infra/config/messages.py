@@ -123,6 +123,14 @@ def _allowed_literals(error: Mapping[str, Any]) -> list[str]:
     return [part.strip().strip("'") for part in expected.replace(" or ", ", ").split(",") if part.strip()]
 
 
+def _percent_hint(kind: str, ctx: Mapping[str, Any], value: Any) -> str:
+    """A share (at most 1 or 2) written as a percentage, `90` for 0.9: say the share it was meant to be."""
+    top = ctx.get("le", ctx.get("lt")) if kind in ("less_than_equal", "less_than") else None
+    if isinstance(top, int | float) and top <= 2 and isinstance(value, int | float) and 2 < value <= 200:
+        return f" (a share, not a percentage); did you mean {number(value / 100)}?"
+    return ""
+
+
 def _one_of(items: list[str], show: Any) -> str:
     shown = [show(i) for i in items]
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
@@ -158,7 +166,7 @@ def plain(error: Mapping[str, Any], root: type[BaseModel], loc: tuple[int | str,
         return f"{shown}: allowed: {_KINDS[kind]}"
     if kind in _BOUNDS:
         bounds = {k: number(v.value if isinstance(v, Enum) else v) for k, v in ctx.items()}
-        return f"{shown}: allowed: {_BOUNDS[kind].format(**bounds)}"
+        return f"{shown}: allowed: {_BOUNDS[kind].format(**bounds)}{_percent_hint(kind, ctx, value)}"
     msg = str(error["msg"]).removeprefix("Value error, ")
     if kind == "value_error" and isinstance(value, Mapping):
         # A block's own rule, whose sentence starts with the key and value at fault (`minNodes=5 is above …`):
