@@ -14,8 +14,15 @@ if __spec__ is not None and __spec__.name == "infra.__main__":
 else:
     # Under the Pulumi engine. Make the project importable even from a venv without `pip install -e .`.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from infra import program
+    import pulumi
+
+    from infra import program, sdk
     from infra.config import load_config
+    from infra.config.loading import engine_raw
+    from infra.config.secrets import config_warnings
 
     # A config or guard error is a pulumi.RunError: Pulumi reports it as one message, no traceback.
-    program.run(load_config())
+    cfg = load_config(pulumi.get_stack())
+    for warning in config_warnings(engine_raw(sdk.engine_config()), sdk.secret_keys(), cfg, pulumi.get_stack()):
+        pulumi.log.warn(warning)
+    program.run(cfg)

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import set_all_config
 
 from infra import program, sdk
 from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
+from infra.config.loading import engine_raw
+from infra.config.secrets import config_warnings
+from infra.config.stackfile import read_stack_yaml
 from infra.cost import CostReport
 from infra.guards import resource_guards
 from infra.guards.base import StackPlan, Verdict
@@ -98,11 +100,11 @@ def read_stack_file(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list
     if not path.is_file():
         raise StackFileError([_no_stack_file(stack, root)])
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise StackFileError([f"stack error: {path.name} is not valid YAML: {e}".replace("\n", " ")]) from None
+        stack_config = read_stack_yaml(path)
+    except ConfigError as e:
+        raise StackFileError(e.problems) from None
     config, secret_keys = {}, []
-    for key, value in (doc.get("config") or {}).items():
+    for key, value in stack_config.items():
         masked, secret = _mask_secrets(value)
         if ":" not in key:
             key = f"{NAMESPACE}:{key}"  # Pulumi's rule: a bare key belongs to the project
@@ -251,7 +253,7 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _R
     """
     config, secret_keys = read_stack_file(stack, root)
     set_all_config(config, secret_keys)
-    cfg = load_config()
+    cfg = load_config(stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -312,6 +314,8 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
     config_plan = program.stack_plan(cfg)
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(resources))
     verdicts += [guard(with_resources) for guard in resource_guards()]
-    notes = [*platform_notes(cfg), *config_plan.cost.notes]
+    config, secret_keys = read_stack_file(stack, root)  # a plaintext secret in dev, a gated model: said, not refused
+    warnings = config_warnings(engine_raw(config), secret_keys, cfg, stack)
+    notes = [*warnings, *platform_notes(cfg), *config_plan.cost.notes]
     return Plan(stack=stack, cfg=cfg, resources=resources, outputs=monitor.stack_outputs,
                 cost=config_plan.cost, verdicts=verdicts, notes=notes)

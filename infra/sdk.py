@@ -105,6 +105,15 @@ def engine_config() -> dict[str, Any]:
     return {**_config.get_config_env(), **_config.CONFIG.get()}
 
 
+def secret_keys() -> set[str]:
+    """The config keys the engine marked secret (`secure:` in the stack file): PULUMI_CONFIG_SECRET_KEYS and the
+    explicit set (set_all_config's second argument).
+
+    Relies on pulumi.runtime.config._SECRET_KEYS (the ContextVar set_all_config fills; private, pulumi >= 3.200).
+    """
+    return {*(_config.get_config_secret_keys_env() or []), *_config._SECRET_KEYS.get()}
+
+
 @contextmanager
 def no_explicit_config() -> Iterator[None]:
     """Within: no explicit config map (as in a policy pack process), so only PULUMI_CONFIG counts.

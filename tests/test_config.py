@@ -235,4 +235,4 @@ def test_an_error_under_a_gpu_kind_key_names_the_kind():
     like the model class names pydantic puts in some error locations."""
     raw = stack_config("prod")
     raw["pricing"] = {"A100-40GB": {"onDemand": "cheap"}}
-    assert_one_config_error(raw, ["llm-fleet:pricing.A100-40GB.onDemand = 'cheap'", "valid number"])
+    assert_one_config_error(raw, ["llm-fleet:pricing.A100-40GB.onDemand = 'cheap'", "allowed: a number"])

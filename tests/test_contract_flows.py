@@ -163,7 +163,8 @@ def test_blue_green_kuberay_needs_no_proxy_only_subnet(make_stack):
 def test_the_proxy_only_range_must_not_overlap_the_vpc(plan_of):
     raw = stack_config("prod")
     raw["gcp"]["proxyOnlySubnetCidr"] = "10.10.8.0/23"
-    assert_one_config_error(raw, ["gcp:", "proxyOnlySubnetCidr='10.10.8.0/23'", "overlaps subnetCidr='10.10.0.0/20'"])
+    assert_one_config_error(raw, ["gcp.proxyOnlySubnetCidr = '10.10.8.0/23'",
+                                  "overlaps gcp.subnetCidr = '10.10.0.0/20'"])
 
 
 # --- finding 12: clients behind the internal load balancer -----------------------------------------------------

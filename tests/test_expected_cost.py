@@ -179,7 +179,8 @@ def test_unreadable_working_hours_count_as_always_up():
     raw = small_stack()
     raw["models"][0]["replicas"] = {"min": 0, "max": 4}
     raw["nodePools"][0]["minNodes"] = 0
-    raw["serving"] = {"workingHours": {"start": "0 10 * * 1-5L", "end": "0 20 * * 1-5L"}}  # `L`: not read here
+    # `?` as the day of week: KEDA reads it as `*` (every day), this walk does not (`L` is refused by the config now).
+    raw["serving"] = {"workingHours": {"start": "0 10 * * ?", "end": "0 20 * * ?"}}
     # As if always up: 12 peak hours x 4 nodes x $2 = $96 on each of 5 weekdays, nothing off-peak (min 0) = $480.
     # Read as 10:00-20:00 it would be 10 h x 4 x $2 x 5 = $400: the walk errs on the dearer side.
     assert cost_of(raw).expected.pools_per_week["a100-serving"] == pytest.approx(480)

@@ -16,6 +16,11 @@ resource is declared, and the one-line error format. Nothing else in the project
   gcp / aws / existing   each platform's block and the rules only it has
   stack      StackConfig, the whole stack
   checks     the checks that span blocks
+  structure  the namespace, tier, cloud and platform block, checked first and reported alone
+  networks / schedules   IPv4 ranges and their overlaps; cron expressions (cronsim) and time zones (zoneinfo)
+  secrets    plaintext secrets (refused outside dev, warned in dev) and gated models without a token
+  messages   pydantic's errors in plain words (no regexes, no class names), nearest keys and values
+  stackfile  the stack file's YAML: syntax errors with their line, keys given twice, the `config:` wrapper
   loading    engine values → StackConfig, or one-line errors
 
 This package re-exports what the rest of the project imports from `infra.config`.

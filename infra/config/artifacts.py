@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from infra.config.base import ConfigModel, Image
@@ -48,5 +50,6 @@ class Artifacts(ConfigModel):
     charts: Charts
     """Pinned Helm chart versions: `keda`, `kuberay`, `kubePrometheusStack`; on EKS also `clusterAutoscaler`,
     `nvidiaDevicePlugin`, `dcgmExporter`, `metricsServer`."""
-    model_revisions: dict[str, str] = Field(default={})
+    # A branch or tag ("main") moves under the stack: only a commit pins what was tested.
+    model_revisions: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]] = Field(default={})
     """Per model name, the revision (a commit hash) it is pinned to; required for every Hugging Face model."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from infra.config.artifacts import Charts
 from infra.config.base import ConfigModel
 from infra.config.budget import Budget
+from infra.config.networks import ipv4_network
 
 
 class Aws(ConfigModel):
@@ -52,16 +52,15 @@ class Aws(ConfigModel):
     def _network(self) -> Aws:
         for zone in self.zones:
             if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
-                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}a)")
-        allowed = "allowed: an IPv4 /16../20 network with no host bits, e.g. 10.40.0.0/16"
-        try:
-            net = ipaddress.IPv4Network(self.vpc_cidr, strict=True)
-        except ValueError:
-            raise ValueError(f"vpcCidr={self.vpc_cidr!r} is not an IPv4 network address; {allowed}") from None
-        if not 16 <= net.prefixlen <= 20:
-            raise ValueError(f"vpcCidr={self.vpc_cidr!r} has prefix /{net.prefixlen} (a private /+3 per zone); "
-                             f"{allowed}")
+                raise ValueError(f"zones={self.zones}: zone {zone!r} is not a zone of region {self.region!r}; "
+                                 f"allowed: zones of {self.region} (e.g. {self.region}a)")
         return self
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_range(cls, value: str) -> str:
+        # A /16../20: each zone gets a private /+3 and small public subnets.
+        return ipv4_network(value, "an IPv4 /16../20 network with no host bits, e.g. 10.40.0.0/16", prefixes=(16, 20))
 
 
 def check_eks_pool(max_nodes: int, reservation: str | None) -> None:

@@ -12,13 +12,13 @@ from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
 from infra.config.existing import existing_problems, existing_rung_problems
-from infra.config.gcp import gke_budget_problems
+from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.stack import StackConfig
 from infra.config.traffic import traffic_problems
-from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM
+from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM, parameter_count
 
 
 def cross_checks(cfg: StackConfig) -> list[str]:
@@ -46,7 +46,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         if pool is not None and model.tensor_parallel_size > pool.gpus_per_node:
             problems.append(
                 f"{where}.tensorParallelSize = {model.tensor_parallel_size}: larger than the "
-                f"{pool.gpus_per_node} GPU(s) per node of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}"
+                f"{pool.gpus_per_node} GPU(s) per node of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}, or "
+                f"{_node_size_fix(cfg, pool, model.tensor_parallel_size)}"
             )
         elif pool is not None:
             max_gpus = model.replicas.max * model.tensor_parallel_size
@@ -59,9 +60,9 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         usable = model.tensor_parallel_size * gpu_mem * GPU_MEMORY_UTILIZATION * (1 - WEIGHT_HEADROOM)
         if model.weights_gb > usable:
             problems.append(
-                f"{where}.parameters = {model.parameters:.3g}: {model.weights_gb:.1f} GB of {model.dtype} weights do "
-                f"not fit {model.tensor_parallel_size} x {model.gpu.value} ({usable:.1f} GB usable after vLLM's "
-                f"{GPU_MEMORY_UTILIZATION:.0%} cap and {WEIGHT_HEADROOM:.0%} headroom); raise "
+                f"{where}.parameters = {parameter_count(model.parameters)}: {model.weights_gb:.1f} GB of "
+                f"{model.dtype} weights do not fit {model.tensor_parallel_size} x {model.gpu.value} ({usable:.1f} GB "
+                f"usable after vLLM's {GPU_MEMORY_UTILIZATION:.0%} cap and {WEIGHT_HEADROOM:.0%} headroom); raise "
                 "tensorParallelSize, pick a larger GPU or a smaller dtype"
             )
         if model.replicas.min == 0 and cfg.serving.working_hours is None and cfg.serving.mode == "vllm":
@@ -83,7 +84,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         if pool is not None and cfg.training.gpus > pool.gpus_per_node:
             problems.append(
                 f"training.gpus = {cfg.training.gpus}: larger than the {pool.gpus_per_node} GPU(s) per node "
-                f"of pool {pool.name!r}"
+                f"of pool {pool.name!r}; allowed: 1..{pool.gpus_per_node}, or "
+                f"{_node_size_fix(cfg, pool, cfg.training.gpus).replace(' so a node holds the group', '')}"
             )
     if cfg.serving.mode == "kuberay":
         for key in ("ray_image", "ray_version"):
@@ -114,6 +116,23 @@ def cross_checks(cfg: StackConfig) -> list[str]:
     if cfg.cloud == "gke":
         problems += gke_budget_problems(cfg.gcp, cfg.budget)
     return problems
+
+
+def _node_size_fix(cfg: StackConfig, pool: NodePool, gpus: int) -> str:
+    """The pool change that gives a node `gpus` GPUs: the smallest node size the cloud sells that holds them."""
+    i = cfg.node_pools.index(pool)
+    assert pool.gpu is not None
+    if cfg.cloud == "existing":
+        return (f"a pool on nodes with {gpus}+ GPUs: set nodePools[{i}].gpusPerNode to their size (and "
+                f"existing.gpuNodes.{pool.gpu.value} to their labels)")
+    spec = GPUS[pool.gpu]
+    size = next((n for n in spec.gpus_per_node(cfg.cloud) if n >= gpus), None)
+    if size is None:
+        return f"a GPU kind sold in nodes of {gpus}+ GPUs on {cfg.cloud}"
+    shape = spec.shape(cfg.cloud, size, None)
+    machine = f" ({shape.machine_type})" if shape is not None else ""
+    named = f" and remove nodePools[{i}].machineType" if pool.machine_type else ""
+    return f"set nodePools[{i}].gpusPerNode: {size}{machine}{named} so a node holds the group"
 
 
 def _check_placement(
@@ -150,6 +169,8 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
             return [f"{block}: missing; cloud {cfg.cloud!r} needs {_PLATFORM_NEEDS[cloud]}"]
         if cloud != cfg.cloud and present:
             problems.append(f"{block}: set, but cloud is {cfg.cloud!r}; remove it or set cloud: {cloud}")
+    if cfg.cloud == "gke" and cfg.gcp is not None:
+        problems += gke_range_problems(cfg.gcp)
     if cfg.cloud == "eks":
         problems += eks_problems(cfg.artifacts.charts, cfg.budget)
     if cfg.cloud == "existing":

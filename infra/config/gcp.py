@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from infra.config.base import ConfigModel, ReleaseChannel
 from infra.config.budget import Budget
 from infra.config.context import stack_context, with_defaults
+from infra.config.networks import ipv4_network, overlap_problems
 
 
 class Gcp(ConfigModel):
@@ -57,31 +57,26 @@ class Gcp(ConfigModel):
     def _zones_in_region(self) -> Gcp:
         for zone in self.zones:
             if not re.fullmatch(rf"{re.escape(self.region)}-[a-z]", zone):
-                raise ValueError(f"zone {zone!r} is not a zone of region {self.region!r} (e.g. {self.region}-a)")
+                raise ValueError(f"zones={self.zones}: zone {zone!r} is not a zone of region {self.region!r}; "
+                                 f"allowed: zones of {self.region} (e.g. {self.region}-a)")
         return self
 
-    @model_validator(mode="after")
-    def _ranges_apart(self) -> Gcp:
-        """The VPC's ranges must not overlap: GCP refuses a subnet or cluster whose range collides with another."""
-        keys = ("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr", "proxy_only_subnet_cidr")
-        nets: dict[str, ipaddress.IPv4Network] = {}
-        for key in keys:
-            value = getattr(self, key)
-            try:
-                nets[key] = ipaddress.IPv4Network(value, strict=True)
-            except ValueError:
-                raise ValueError(f"{to_camel(key)}={value!r} is not an IPv4 network address; allowed: a private "
-                                 "range with no host bits, e.g. 10.30.0.0/23") from None
-        if nets["master_cidr"].prefixlen != 28:
-            raise ValueError(f"masterCidr={self.master_cidr!r}: GKE's control plane range is a /28; allowed: a "
-                             "private /28 such as 172.16.0.0/28")
-        for i, key in enumerate(keys):
-            for other in keys[:i]:  # name the later (usually newer) range as the one to move
-                if nets[key].overlaps(nets[other]):
-                    raise ValueError(f"{to_camel(key)}={getattr(self, key)!r} overlaps {to_camel(other)}="
-                                     f"{getattr(self, other)!r}; allowed: ranges that overlap none of "
-                                     f"{', '.join(to_camel(k) for k in keys if k != key)}")
-        return self
+    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "proxy_only_subnet_cidr")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        return ipv4_network(value, "a private IPv4 range with no host bits, e.g. 10.30.0.0/23")
+
+    @field_validator("master_cidr")
+    @classmethod
+    def _master_range(cls, value: str) -> str:
+        # GKE's private control plane takes exactly a /28.
+        return ipv4_network(value, "a private /28 such as 172.16.0.0/28", prefixes=(28, 28))
+
+
+def gke_range_problems(gcp: Gcp) -> list[str]:
+    """The VPC's ranges must not overlap: GCP refuses a subnet or cluster whose range collides with another."""
+    keys = ("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr", "proxy_only_subnet_cidr")
+    return overlap_problems({f"gcp.{to_camel(key)}": getattr(gcp, key) for key in keys})
 
 
 def gke_budget_problems(gcp: Gcp | None, budget: Budget | None) -> list[str]:

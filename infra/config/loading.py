@@ -7,7 +7,7 @@ context the blocks' defaults are read from, the decoding of the engine's values 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +17,10 @@ from infra.config.base import NAMESPACE, ConfigError, ConfigModel
 from infra.config.checks import cross_checks
 from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
+from infra.config.messages import plain
+from infra.config.secrets import plaintext_secret_problems
 from infra.config.stack import StackConfig
+from infra.config.structure import namespace_problems, structure_problems
 from infra.config.tiers import TIER_PROFILES
 
 
@@ -41,47 +44,46 @@ def _model_class_names() -> set[str]:
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    # pydantic puts the model class name in the loc of model-level validators; drop it (only it: a GPU kind such as
-    # `A100-40GB` is a key users write).
+    # pydantic puts the model class name in the loc of model-level validators, and `[key]` after a mapping's key
+    # it refused; drop them (only them: a GPU kind such as `A100-40GB` is a key users write).
     models = _model_class_names()
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in models))
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and (p in models or p == "[key]")))
     path = _key_path(loc) or "(stack)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key; check its spelling against the documented keys"
-    if kind == "missing":
-        return f"{path}: missing; this key is required"
-    value = error.get("input")
-    msg = error["msg"].removeprefix("Value error, ")
-    if kind == "value_error" and isinstance(value, Mapping):
-        return f"{path}: {msg}"
-    return f"{path} = {value!r}: {msg}"
+    return plain(error, StackConfig, tuple(p for p in loc if not str(p).startswith(("function-", "constrained-"))),
+                 path, is_key="[key]" in error["loc"])
 
 
 def _validation_context(data: Mapping[str, Any]) -> StackContext:
     """The stack-wide facts the blocks' defaults are read from; `data["tier"]` is known to be a tier."""
     cloud = data.get("cloud", "gke")
     existing = data.get("existing") if isinstance(data.get("existing"), dict) else {}
-    preset = EXISTING_PRESETS.get(existing.get("preset", "nvidia-gpu-operator"))
+    preset_name = existing.get("preset", "nvidia-gpu-operator")
+    preset = EXISTING_PRESETS.get(preset_name) if isinstance(preset_name, str) else None  # else the schema says
     return StackContext(profile=TIER_PROFILES[data["tier"]], cloud=cloud,
                         existing_gpus_per_node=preset.gpus_per_node if preset else 1)
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate a stack's `llm-fleet:*` config (keys without the namespace). Raises ConfigError."""
-    tier = raw.get("tier")
-    if tier not in TIER_PROFILES:
-        # Every other default hangs off the tier: report it alone rather than its knock-on errors.
-        shown = ": missing;" if tier is None else f" = {tier!r}:"
-        raise ConfigError([f"config error: {NAMESPACE}:tier{shown} allowed: 'dev', 'staging' or 'prod'"])
+def _lines(problems: list[str], source: str | None) -> ConfigError:
+    where = f" (in {source})" if source else ""
+    return ConfigError([f"config error: {NAMESPACE}:{p}{where}" for p in problems])
+
+
+def parse_stack_config(raw: Mapping[str, Any], source: str | None = None) -> StackConfig:
+    """Validate a stack's `llm-fleet:*` config (keys without the namespace). Raises ConfigError.
+
+    `source`, the stack file's name, ends each line when known."""
+    # The tier, the cloud and its platform block come first and alone: every other default hangs off them.
+    structural = structure_problems(raw)
+    if structural:
+        raise _lines(structural, source)
     data = json.loads(json.dumps(raw))  # a copy, and proof the input is plain data
     try:
         cfg = StackConfig.model_validate(data, context=_validation_context(data))
     except ValidationError as e:
-        raise ConfigError([f"config error: {NAMESPACE}:{_describe(err)}" for err in e.errors()]) from None
+        raise _lines([_describe(err) for err in e.errors()], source) from None
     problems = cross_checks(cfg)
     if problems:
-        raise ConfigError([f"config error: {NAMESPACE}:{p}" for p in problems])
+        raise _lines(problems, source)
     return cfg
 
 
@@ -95,18 +97,38 @@ def _decode(value: str) -> Any:
     return value
 
 
-def load_config() -> StackConfig:
-    """Read every `llm-fleet:*` key of the running stack, once, and validate it."""
+def engine_raw(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine's `llm-fleet:<key>` values as the stack file's block: keys without the namespace, JSON decoded."""
+    return {key.split(":", 1)[1]: _decode(value) if isinstance(value, str) else value
+            for key, value in values.items() if key.startswith(f"{NAMESPACE}:")}
+
+
+def load_config(stack: str | None = None) -> StackConfig:
+    """Read every `llm-fleet:*` key of the running stack, once, and validate it; `stack` names its file in errors."""
     # The engine hands config over as the PULUMI_CONFIG environment map or (newer language hosts,
     # and `plan`) through set_all_config; the explicit map wins, as in pulumi.Config itself.
-    return parse_engine_config(sdk.engine_config())
+    # Plaintext secrets are judged where the stack file is known (`pulumi up`, `plan`), not in the policy pack, whose
+    # process may be handed decrypted values without the list of keys that were secret.
+    return parse_engine_config(sdk.engine_config(), stack=stack, secret_keys=sdk.secret_keys() if stack else None)
 
 
-def parse_engine_config(values: Mapping[str, Any]) -> StackConfig:
-    """Validate config in the engine's shape: `llm-fleet:<key>` → JSON text (structured) or plain text."""
-    raw = {
-        key.split(":", 1)[1]: _decode(value) if isinstance(value, str) else value
-        for key, value in values.items()
-        if key.startswith(f"{NAMESPACE}:")
-    }
-    return parse_stack_config(raw)
+def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
+                        secret_keys: Collection[str] | None = None) -> StackConfig:
+    """Validate config in the engine's shape: `llm-fleet:<key>` → JSON text (structured) or plain text.
+
+    With `secret_keys` (the engine's, `llm-fleet:<key>`), a secret-looking value in any other key is refused
+    outside dev (warned about in dev: `config_warnings`)."""
+    source = f"Pulumi.{stack}.yaml" if stack else None
+    documented = [f.alias or name for name, f in StackConfig.model_fields.items()]
+    misspelt = namespace_problems(list(values), documented)
+    if misspelt:
+        raise ConfigError([f"config error: {p}" + (f" (in {source})" if source else "") for p in misspelt])
+    raw = engine_raw(values)
+    structural = structure_problems(raw)  # first and alone, before a secret's line too
+    if structural:
+        raise _lines(structural, source)
+    if secret_keys is not None and raw.get("tier") in ("staging", "prod"):
+        exposed = plaintext_secret_problems(raw, secret_keys, stack)
+        if exposed:
+            raise _lines(exposed, source)
+    return parse_stack_config(raw, source)

@@ -12,7 +12,6 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from infra.catalog import (
     CATALOG_CLOUDS,
-    CPU_MACHINE_SYNTAX,
     GPUS,
     SYSTEM_MACHINE_TYPE,
     GpuKind,
@@ -23,6 +22,7 @@ from infra.config.aws import check_eks_pool
 from infra.config.base import TIER_DEFAULT, Capacity, ConfigModel, Name
 from infra.config.commitments import Commitment, commitment_problem
 from infra.config.context import StackContext, cloud_of, stack_context, with_defaults
+from infra.config.messages import cpu_machine_words
 
 
 class Taint(ConfigModel):
@@ -125,7 +125,7 @@ class NodePool(ConfigModel):
                 clouds = CATALOG_CLOUDS if cloud == "existing" else (cloud,)
                 raise ValueError(
                     f"machineType={self.machine_type!r} is not a CPU shape the {'/'.join(clouds)} catalog prices; "
-                    f"allowed: {' or '.join(CPU_MACHINE_SYNTAX[c] for c in clouds)}"
+                    f"allowed: {' or '.join(cpu_machine_words(c) for c in clouds)}"
                 )
         elif cloud == "existing":
             if self.machine_type is not None:
@@ -212,7 +212,7 @@ class SystemPool(ConfigModel):
         cloud = cloud_of(info)
         if cloud != "existing" and (self.machine_type is None or parse_cpu_machine(self.machine_type, cloud) is None):
             raise ValueError(f"machineType={self.machine_type!r} is not a CPU shape the {cloud} catalog prices; "
-                             f"allowed: {CPU_MACHINE_SYNTAX[cloud]}")
+                             f"allowed: {cpu_machine_words(cloud)}")
         if self.min_nodes > self.max_nodes:
             raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
         return self

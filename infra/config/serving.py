@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from infra.catalog import INTERNAL_GATEWAY_CLASS
 from infra.config.base import ConfigModel, Name, ipv4_networks
 from infra.config.context import stack_context, with_defaults
+from infra.config.schedules import cron_expression, timezone
 
 
 class WorkingHours(ConfigModel):
@@ -24,9 +25,12 @@ class WorkingHours(ConfigModel):
     @field_validator("start", "end")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError("must be a 5-field cron expression, e.g. '0 8 * * 1-5'")
-        return value
+        return cron_expression(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return timezone(value)
 
 
 class Serving(ConfigModel):

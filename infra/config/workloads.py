@@ -52,13 +52,30 @@ _PARAMS = re.compile(r"^\s*(?P<n>\d+(\.\d+)?)\s*(?P<unit>[KMBT]?)\s*$", re.IGNOR
 _UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
 
+# No model worth serving has fewer: a bare number below this is a count in billions missing its unit.
+MIN_PARAMETERS = 1e6
+
+
 def _parse_parameters(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    m = _PARAMS.match(str(value))
-    if not m:
-        raise ValueError("parameters must be a number or a count like '8B', '70B', '350M'")
-    return float(m["n"]) * _UNITS[m["unit"].upper()]
+        number, unit = float(value), ""
+    elif (m := _PARAMS.match(str(value))) is not None:
+        number, unit = float(m["n"]), m["unit"].upper()
+    else:
+        raise ValueError("not a parameter count; allowed: a count like '8B', '70B' or '350M'")
+    if not unit and number < MIN_PARAMETERS:
+        shown = f"{number:g}"
+        raise ValueError(f"read as {shown} parameters, too few for a language model; allowed: a count with its "
+                         f"unit, e.g. '8B', '70B', '350M'; did you mean {shown}B?")
+    return number * _UNITS[unit]
+
+
+def parameter_count(n: float) -> str:
+    """A parameter count as the stack writes it: 7.6B, 70B, 350M."""
+    for unit in ("T", "B", "M", "K"):
+        if n >= _UNITS[unit]:
+            return f"{n / _UNITS[unit]:.4g}{unit}"
+    return f"{n:g}"
 
 
 class ModelAutoscaling(ConfigModel):
