@@ -24,6 +24,7 @@ from infra.expected_report import (
     tokens_table,
 )
 from infra.flows import evaluate
+from infra.guards.verdicts import blocking_footer
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
 
@@ -113,6 +114,7 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         console.print(f"  {_STATUS_STYLE[v.status]} {v.guard}: {v.message}", highlight=False)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")
+    console.print(blocking_footer(plan.cfg.tier, plan.verdicts), highlight=False)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
