@@ -34,10 +34,11 @@ test: venv engine
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-# docs/config.md is generated from the config schema; a test fails when it is stale.
+# docs/config.md and the README's tables (cost, guard verdicts) are generated; a test fails when they are stale.
 docs: venv
 	$(PY) -m infra config-reference > docs/config.md.new
 	mv docs/config.md.new docs/config.md
+	$(PY) -m infra readme
 
 bench: venv engine
 	$(PY) benchmarks/plan_time.py
