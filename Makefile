@@ -39,6 +39,7 @@ docs: venv
 	$(PY) -m infra config-reference > docs/config.md.new
 	mv docs/config.md.new docs/config.md
 	$(PY) -m infra readme
+	$(PY) -m serving.environment docs/serving.md
 
 bench: venv engine
 	$(PY) benchmarks/plan_time.py
