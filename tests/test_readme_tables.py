@@ -98,10 +98,10 @@ def test_the_footer_says_which_failures_stop_up():
     assert dev.startswith("Blocks up: every-gpu-pool-is-used would stop it; autoscaling-fits-pool reported only")
     # prod: the policy pack is mandatory: both stop it.
     assert blocking_footer("prod", failed).startswith(
-        "Blocks up: every-gpu-pool-is-used, autoscaling-fits-pool would stop it (in prod every FAIL")
+        "Blocks up: every-gpu-pool-is-used, autoscaling-fits-pool would stop it. In prod every FAIL")
 
 
 def test_the_plan_prints_the_footer():
     out = run_cli("plan", "--stack", "staging").stdout
-    assert "Blocks up: nothing here stops it (in staging a FAIL of budget-covers-max-fleet, every-gpu-pool-is-used" \
+    assert "Blocks up: nothing here stops it. In staging a FAIL of budget-covers-max-fleet, every-gpu-pool-is-used" \
         in out.replace("\n", " ")

@@ -89,10 +89,10 @@ def blocking_footer(tier: str, verdicts: Iterable[Verdict]) -> str:
     blocking = [g for g in failed if g not in SEVERITY or blocks_up(g, tier)]
     reported = [g for g in failed if g not in blocking]
     if tier in MANDATORY_TIERS:
-        rule = f"in {tier} every FAIL stops `pulumi up` (the policy pack is mandatory)"
+        rule = f"In {tier} every FAIL stops `pulumi up` (mandatory policy pack)"
     else:
-        rule = (f"in {tier} a FAIL of {', '.join(_config_guards_that_fail())} stops `pulumi up`; other FAILs are "
+        rule = (f"In {tier} a FAIL of {', '.join(_config_guards_that_fail())} stops `pulumi up`; other FAILs are "
                 "reported by the advisory policy pack")
     found = (f"{', '.join(blocking)} would stop it" if blocking else "nothing here stops it")
     found += f"; {', '.join(reported)} reported only" if reported else ""
-    return f"Blocks up: {found} ({rule}; WARN never does). Per tier: README 'Guard verdicts'."
+    return f"Blocks up: {found}. {rule}; a WARN never does. Verdicts per tier: infra/guards/verdicts.py (README)."
