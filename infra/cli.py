@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--dry-run", action="store_true", help="show the diff and the refusals; write nothing")
     promote.add_argument("--json", action="store_true", help="print the result as JSON (diff, image copies, notes)")
     _add_cwd(promote)
+    table = sub.add_parser("cost-table", help="print the stack's cost beside the alternatives as a markdown table "
+                                              "(the README holds prod's; `make docs` refreshes it)")
+    table.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml (default: prod)")
+    _add_cwd(table)
+    sub.add_parser("readme", help="rewrite the generated tables of README.md (cost, guard verdicts) from the code")
     sub.add_parser("config-reference", help="print the stack configuration reference (docs/config.md) as markdown, "
                                             "rendered from the config schema; `make docs` writes it")
     return parser
@@ -128,7 +133,28 @@ def _config_reference(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"plan": _plan, "facts": _facts, "promote": _promote, "config-reference": _config_reference}
+def _cost_table(args: argparse.Namespace) -> int:
+    from infra.cost_table import render, stack_cost
+
+    try:
+        sys.stdout.write(render(args.stack, stack_cost(args.stack, args.cwd)))
+    except ConfigError as e:
+        return _problems(e.problems)
+    return EXIT_OK
+
+
+def _readme(args: argparse.Namespace) -> int:
+    from infra.plan import ROOT
+    from infra.readme_tables import refresh, regions
+
+    path = ROOT / "README.md"
+    path.write_text(refresh(path.read_text()))
+    print(f"README.md: refreshed {', '.join(regions(path.read_text()))}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"plan": _plan, "cost-table": _cost_table, "readme": _readme, "facts": _facts, "promote": _promote,
+            "config-reference": _config_reference}
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from infra.fleet import ModelPlacement
+from infra.seam import PoolFacts
 
 
 @dataclass
@@ -63,3 +64,41 @@ def fill(placements: Iterable[ModelPlacement], replicas: Mapping[str, int]) -> F
                 out._place(p, i, take)
             left -= take
     return out
+
+
+def ladder_max_nodes(placements: Iterable[ModelPlacement], node_hourly: Mapping[str, float]) -> dict[str, int]:
+    """Per rung of a capacity ladder, the most nodes it runs when every model is at its maximum.
+
+    A ladder's rungs overlap on purpose (spot and on-demand can each take the burst), so adding up their maxNodes
+    counts capacity no replica can use. The most the ladder can cost: the scheduler puts replicas on the nodes that
+    already run (each rung's minNodes) before the autoscaler adds any, and which rung grows after that is the
+    platform's choice (a stockout moves it down the ladder), so the rest land on the dearest rungs first.
+    Single-pool models on a rung are there first. Pools in no ladder are left out (their maximum is maxNodes).
+    """
+    placements = list(placements)
+    alone = fill([p for p in placements if not p.fallbacks], {p.name: p.model.replicas.max for p in placements})
+    gpus = dict(alone.gpus)  # per pool, GPUs taken so far
+    nodes: dict[str, int] = {}
+    for p in placements:
+        if not p.fallbacks:
+            continue
+        tp, left = p.model.tensor_parallel_size, p.model.replicas.max
+        for rung in p.rungs:  # first on the nodes already running
+            take = min(left, _room(rung, max(rung.min_nodes, nodes.get(rung.name, 0)), tp, gpus))
+            gpus[rung.name] = gpus.get(rung.name, 0) + take * tp
+            left -= take
+        dearest = sorted(p.rungs, key=lambda r: -node_hourly[r.name] / max(1, r.gpus_per_node))
+        for rung in dearest:  # then where they cost the most
+            take = min(left, _room(rung, rung.max_nodes, tp, gpus))
+            gpus[rung.name] = gpus.get(rung.name, 0) + take * tp
+            left -= take
+        for rung in p.rungs:
+            per_node = max(1, rung.gpus_per_node // tp)
+            used = math.ceil(gpus.get(rung.name, 0) / tp / per_node)
+            nodes[rung.name] = min(rung.max_nodes, max(rung.min_nodes, used))
+    return nodes
+
+
+def _room(rung: PoolFacts, nodes: int, tp: int, gpus: Mapping[str, int]) -> int:
+    """Whole replicas of `tp` GPUs that still fit `nodes` nodes of the rung, past the GPUs already taken there."""
+    return max(0, nodes * max(1, rung.gpus_per_node // tp) - math.ceil(gpus.get(rung.name, 0) / tp))

@@ -12,6 +12,8 @@ from rich.tree import Tree
 from infra.commitments import commitment_json
 from infra.compare import CostDelta
 from infra.cost import HOURS_PER_MONTH, AlternativeCost, CostReport
+from infra.cost_lines import deltas_json
+from infra.delta_report import lines_table
 from infra.expected_report import (
     expected_delta_json,
     expected_json,
@@ -19,6 +21,7 @@ from infra.expected_report import (
     tokens_table,
 )
 from infra.flows import evaluate
+from infra.guards.verdicts import blocking_footer
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
 
@@ -112,6 +115,7 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         console.print(f"  {_STATUS_STYLE[v.status]} {v.guard}: {v.message}", highlight=False)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")
+    console.print(blocking_footer(plan.cfg.tier, plan.verdicts), highlight=False)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -198,30 +202,12 @@ def resource_json(r: PlannedResource) -> dict[str, Any]:
             "customTimeouts": r.custom_timeouts or None}
 
 
-def delta_table(delta: CostDelta) -> Table:
-    base = "(no stack file: a new stack)" if delta.base is None else ""
-    table = Table(title=f"Cost change against {delta.ref} {base}".rstrip() + " (USD/day)", title_justify="left")
-    for col in ("pool", f"min at {delta.ref}", "min now", "Δ min", f"max at {delta.ref}", "max now", "Δ max"):
-        table.add_column(col, justify="left" if col == "pool" else "right")
-    for p in (*delta.pools, *delta.fees):  # fee lines by their label (control plane, NAT, LBs, disks)
-        table.add_row(p.pool, _money(p.daily_min[0]), _money(p.daily_min[1]), _signed(p.daily_min[1] - p.daily_min[0]),
-                      _money(p.daily_max[0]), _money(p.daily_max[1]), _signed(p.daily_max[1] - p.daily_max[0]))
-    table.add_section()
-    (base_min, base_max), head = delta.base_daily, delta.head
-    table.add_row("total", _money(base_min), _money(head.daily_min), _signed(delta.daily_min),
-                  _money(base_max), _money(head.daily_max), _signed(delta.daily_max), style="bold")
-    return table
 
 
 def print_delta(delta: CostDelta, console: Console | None = None) -> None:
     console = console or Console(width=140)
     console.print()
-    console.print(delta_table(delta))
-    if delta.alternatives:  # the same workload elsewhere: changes only when the workload does
-        console.print("The same workload elsewhere (USD/day):")
-    for alt in delta.alternatives:
-        console.print(f"  {alt.pool}: {_signed(alt.daily_min[1] - alt.daily_min[0])}/day at min, "
-                      f"{_signed(alt.daily_max[1] - alt.daily_max[0])}/day at max", highlight=False)
+    console.print(lines_table(delta))  # every figure of the cost model that changed, and the totals
 
 
 def delta_json(delta: CostDelta) -> dict[str, Any]:
@@ -239,6 +225,9 @@ def delta_json(delta: CostDelta) -> dict[str, Any]:
                   "dailyMax": round(f.daily_max[1] - f.daily_max[0], 2)} for f in delta.fees],
         "alternatives": [{"name": a.pool, "dailyMin": round(a.daily_min[1] - a.daily_min[0], 2),
                           "dailyMax": round(a.daily_max[1] - a.daily_max[0], 2)} for a in delta.alternatives],
+        # Per line (pools, commitments, fees, totals in $/day and $/month, cost per token, alternatives), the
+        # minimum, expected and maximum at the ref and now: the lines that changed, and the totals.
+        "lines": deltas_json(delta.base, head),
     }
 
 

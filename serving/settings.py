@@ -41,38 +41,59 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 class Settings(BaseSettings):
     """What the supervisor needs; every field is the env var SERVING_<FIELD NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # Each field's docstring is its meaning in `python -m serving --help` (serving/environment.py): one source.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, use_attribute_docstrings=True)
 
-    # Model path (a mounted directory) or Hugging Face id.
     model: str = Field(min_length=1)
+    """The model to serve: a local directory (e.g. a mounted volume) or a Hugging Face id."""
     served_model_name: str | None = None
+    """The name clients send as `model` (unset: SERVING_MODEL)."""
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    """GPUs one replica spans: vLLM's --tensor-parallel-size."""
     max_model_len: int | None = Field(default=None, ge=16)
+    """Longest context in tokens: vLLM's --max-model-len (unset: the model's)."""
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    # Anything else vLLM understands, shell-quoted: '--dtype bfloat16 --enable-prefix-caching'.
+    """Share of GPU memory vLLM may use, in (0, 1]: --gpu-memory-utilization (unset: vLLM's)."""
     extra_args: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """More vLLM flags, shell-quoted ('--dtype bfloat16 --enable-prefix-caching'); not the flags set above."""
 
-    host: str = "0.0.0.0"  # vLLM's bind address; the health server binds the same one
+    host: str = "0.0.0.0"
+    """Bind address of vLLM's API and of the health server."""
     api_port: Port = k8s.API_PORT
+    """Port of vLLM's OpenAI-compatible API (/v1/..., /metrics)."""
     health_port: Port = k8s.HEALTH_PORT
+    """Port of the health server (/startupz, /readyz, /livez, /status, /metrics)."""
 
     drain_grace_s: float = Field(default=k8s.DRAIN_GRACE_S, ge=0, le=600)
+    """Seconds to wait after SIGTERM for endpoints and load balancers to stop sending traffic."""
     drain_timeout_s: float = Field(default=k8s.DRAIN_TIMEOUT_S, gt=0, le=3600)
+    """Longest wait, from SIGTERM, for in-flight requests to finish."""
     stop_timeout_s: float = Field(default=k8s.STOP_TIMEOUT_S, gt=0, le=600)
+    """Seconds vLLM gets to exit after the drain, before SIGKILL."""
     drain_poll_s: float = Field(default=0.5, gt=0, le=10)
+    """How often the drain reads vLLM's running and waiting requests."""
 
     canary_interval_s: float = Field(default=k8s.CANARY_INTERVAL_S, gt=0, le=3600)
+    """Seconds between 1-token canary completions (they detect a wedged engine)."""
     canary_timeout_s: float = Field(default=k8s.CANARY_TIMEOUT_S, gt=0, le=600)
+    """Timeout of one canary completion."""
     canary_failures: int = Field(default=k8s.CANARY_FAILURES, ge=1, le=100)
-    poll_interval_s: float = Field(default=2, gt=0, le=60)  # how often vLLM /health etc. are read
-    check_timeout_s: float = Field(default=2, gt=0, le=60)  # timeout of each of those reads
+    """Canary failures in a row, with no engine progress, that fail /livez."""
+    poll_interval_s: float = Field(default=2, gt=0, le=60)
+    """How often vLLM's /health, /v1/models and /metrics are read."""
+    check_timeout_s: float = Field(default=2, gt=0, le=60)
+    """Timeout of each of those reads."""
 
     warmup_prompt: str | None = None
+    """A completion that must succeed before the pod is ready (unset: none)."""
     warmup_timeout_s: float = Field(default=300, gt=0, le=3600)
+    """Timeout of the warm-up completion."""
     api_key_file: Path | None = None
-    # Where container restarts are counted; must be a volume that outlives the container.
+    """File (e.g. a mounted Secret) holding the API key; vLLM gets it as VLLM_API_KEY (unset: no key)."""
     state_dir: Path | None = None
+    """Where container restarts are counted: a volume that outlives the container (the image: /cache/serving)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
 
     @field_validator("log_level", mode="before")
     @classmethod

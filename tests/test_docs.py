@@ -27,6 +27,15 @@ def test_config_reference_is_current():
     )
 
 
+def test_readme_tables_are_current():
+    # The cost table (prod beside the alternatives) and the guard verdicts per tier are rendered from the code.
+    from infra.readme_tables import refresh
+
+    text = README.read_text()
+    assert "<!-- cost-table:prod -->" in text and "<!-- guard-verdicts -->" in text
+    assert text == refresh(text), "README.md's generated tables are stale; regenerate them with `make docs`"
+
+
 def _schema_keys(schema: dict) -> dict[str, set[str]]:
     """Every key name each model of the schema accepts (read independently of the renderer)."""
     models = {"StackConfig": schema, **schema.get("$defs", {})}

@@ -43,12 +43,51 @@ def _signed(x: float) -> str:
     return ("+" if x > 0 else "-" if x < 0 else "±") + _money(abs(x))
 
 
+# Digits each unit of `costDelta.lines` is shown at (infra/cost_lines.py DIGITS: this script imports nothing of infra).
+DIGITS = {"$/day": 2, "$/month": 2, "$/1M output tokens": 4, "$/inference": 6}
+
+
+def _cell(line: dict, column: str) -> str:
+    """One figure of a changed line: 'now (Δ)', '(new)' or 'gone (was …)'; '-' where neither side has it."""
+    digits = DIGITS.get(line["unit"], 2)
+    before = (line["base"] or {}).get(column)
+    after = (line["head"] or {}).get(column)
+    if before is None and after is None:
+        return "-"
+    if after is None:
+        return f"gone (was ${before:,.{digits}f})"
+    if before is None:
+        return f"${after:,.{digits}f} (new)"
+    change = round(after - before, digits)
+    if change == 0:
+        return f"${after:,.{digits}f}"
+    return f"${after:,.{digits}f} ({'+' if change > 0 else '-'}${abs(change):,.{digits}f})"
+
+
+def lines_table(stack: str, lines: list[dict]) -> str:
+    """The stack's cost delta, line by line: each line that changed, and the totals (markdown)."""
+    rows = [f"| {'**' + line['line'] + '**' if line['total'] else line['line']} | {line['unit']} | "
+            f"{_cell(line, 'min')} | {_cell(line, 'expected')} | {_cell(line, 'max')} |" for line in lines]
+    return "\n".join([f"**{stack}**: the cost lines that changed, and the totals — now (Δ)", "",
+                      "| line | unit | min | expected | max |", "|---|---|--:|--:|--:|", *rows, ""])
+
+
 def changes_of(preview: str) -> str:
     """`pulumi preview`'s resource summary ("2 to create, 1 to update"), or why there is none."""
     found = [f"{m.group(1)} {m.group(2)}" for line in preview.splitlines() if (m := CHANGE_LINE.match(line))]
     if found:
         return ", ".join(found)
     return "no changes" if "unchanged" in preview else "not previewed (offline plan only)"
+
+
+def stack_lines(folder: Path) -> str:
+    """The per-line delta table of one preview folder ("" when its plan did not run or has no delta)."""
+    path = folder / "plan.json"
+    exit_code = (folder / "plan.exit").read_text().strip() if (folder / "plan.exit").is_file() else ""
+    if exit_code == "2" or not path.is_file() or not path.read_text().strip():
+        return ""
+    lines = (json.loads(path.read_text()).get("costDelta") or {}).get("lines")
+    return lines_table(folder.name.removeprefix("preview-"), lines) if lines else ""
 
 
 def stack_row(folder: Path) -> tuple[str, str]:
@@ -80,11 +119,12 @@ def stack_row(folder: Path) -> tuple[str, str]:
 
 
 def comment_command(directory: Path, base: str) -> str:
-    rows, details = [], []
+    rows, details, tables = [], [], []
     for folder in sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith("preview-")):
         row, detail = stack_row(folder)
         rows.append(row)
         details.append(detail)
+        tables.append(stack_lines(folder))
     return "\n".join([
         MARKER,
         f"### llm-fleet preview (against `{base}`)",
@@ -93,9 +133,11 @@ def comment_command(directory: Path, base: str) -> str:
         "|---|---|---|---|---|---|",
         *rows,
         "",
+        *[t for t in tables if t],
         *[d for d in details if d],
-        "Cost: list prices of `infra/catalog.py`, autoscaling minimum and maximum; Δ against the stack file on "
-        f"`{base}`. Resources: `pulumi preview` with the policy pack `infra/policy`.",
+        "Cost: the stack's prices (`infra/catalog.py` lists or its `pricing:`), at the autoscaling minimum, expected "
+        f"at its traffic profile, and maximum; Δ against the stack file on `{base}`. Resources: `pulumi preview` "
+        "with the policy pack `infra/policy`.",
         "",
     ])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infra.cost import HOURS_PER_MONTH
 from infra.guards.base import StackPlan, Verdict
+from infra.guards.verdicts import severity
 
 
 def budget_covers_max_fleet(plan: StackPlan) -> Verdict:
@@ -18,7 +19,7 @@ def budget_covers_max_fleet(plan: StackPlan) -> Verdict:
     if monthly_max <= budget.monthly_amount:
         return Verdict(name, "pass", f"max fleet ${monthly_max:,.0f}/month fits the budget "
                                      f"{budget.monthly_amount:,.0f} {budget.currency}{beside}")
-    status = "fail" if plan.cfg.profile.over_budget_is_error else "warn"
+    status = severity(name, plan.cfg.tier)
     return Verdict(
         name, status,
         f"max fleet ${monthly_max:,.0f}/month ({HOURS_PER_MONTH} h at maximum autoscaling) exceeds "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import pod_templates
+from infra.guards.verdicts import severity
 
 
 def images_pinned_by_digest(plan: StackPlan) -> Verdict:
@@ -13,6 +14,6 @@ def images_pinned_by_digest(plan: StackPlan) -> Verdict:
                        if "@sha256:" not in c.get("image", "")})
     if not unpinned:
         return Verdict(name, "pass", "every image is pinned by digest")
-    status = "warn" if plan.cfg.tier == "dev" else "fail"
+    status = severity(name, plan.cfg.tier)
     return Verdict(name, status, f"images not pinned by digest: {', '.join(unpinned)}; pin them as "
                                  "<image>@sha256:<digest> (the image pipeline publishes the digest)")

@@ -32,6 +32,7 @@ from pulumi_policy import (
 from infra.config import ConfigError, StackConfig, load_config
 from infra.guards import config_guards, resource_guards
 from infra.guards.base import Guard, StackPlan, Verdict
+from infra.guards.verdicts import MANDATORY_TIERS
 from infra.planned import PlannedResource
 from infra.program import stack_plan
 from infra.sdk import is_policy_proxy, is_policy_unknown, policy_target
@@ -45,7 +46,7 @@ Report = Callable[[str, str | None], None]
 
 
 def enforcement_level(tier: str) -> EnforcementLevel:
-    return EnforcementLevel.MANDATORY if tier == "prod" else EnforcementLevel.ADVISORY
+    return EnforcementLevel.MANDATORY if tier in MANDATORY_TIERS else EnforcementLevel.ADVISORY
 
 
 def violations(verdict: Verdict, level: EnforcementLevel) -> list[str]:

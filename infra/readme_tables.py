@@ -1,0 +1,37 @@
+"""The README's generated tables: each sits between markers and is rendered from the code, so it cannot go stale
+(tests/test_docs.py compares; `make docs` rewrites them).
+
+    <!-- cost-table:prod --> ... <!-- /cost-table -->      the stack's cost beside the alternatives (cost_table.py)
+    <!-- guard-verdicts --> ... <!-- /guard-verdicts -->   each guard's verdict per tier (guards/verdicts.py)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from infra.plan import ROOT
+
+_REGION = re.compile(r"(<!-- (?P<name>cost-table|guard-verdicts)(?::(?P<stack>[\w.-]+))? -->\n)(?P<body>.*?)"
+                     r"(<!-- /(?P=name) -->)", re.S)
+
+
+def _render(name: str, stack: str | None, root: Path) -> str:
+    if name == "guard-verdicts":
+        from infra.guards.verdicts import markdown
+
+        return markdown()
+    from infra.cost_table import render, stack_cost
+
+    assert stack is not None, "a cost table names its stack: <!-- cost-table:prod -->"
+    return render(stack, stack_cost(stack, root))
+
+
+def refresh(text: str, root: Path = ROOT) -> str:
+    """`text` with every generated region rendered anew (the markers stay)."""
+    return _REGION.sub(lambda m: m.group(1) + _render(m["name"], m["stack"], root) + m.group(5), text)
+
+
+def regions(text: str) -> list[str]:
+    """The generated regions `text` holds, by marker name (`cost-table:prod`, `guard-verdicts`)."""
+    return [m["name"] + (f":{m['stack']}" if m["stack"] else "") for m in _REGION.finditer(text)]
