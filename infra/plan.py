@@ -87,8 +87,9 @@ def _no_stack_file(stack: str, root: Path) -> str:
     """The one line for a missing stack file: the stacks that are there, or how to point at the project folder."""
     known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
     if not known:
-        return (f"stack error: --stack {stack!r}: no Pulumi.<stack>.yaml in {root.resolve()}; run from the project "
-                "folder, or give it with -C <folder> (e.g. python -m infra plan -C ~/llm-fleet --stack prod)")
+        return (f"stack error: --stack {stack!r}: no Pulumi.{stack}.yaml in {root.resolve()} (no stack files at all); "
+                "run from the project folder, or give it with -C <folder> (e.g. python -m infra plan -C ~/llm-fleet "
+                f"--stack {stack})")
     near = difflib.get_close_matches(stack, known, n=1)
     hint = f"; did you mean --stack {near[0]}?" if near else ""
     return f"stack error: --stack {stack!r}: no file Pulumi.{stack}.yaml; stacks here: {', '.join(known)}{hint}"

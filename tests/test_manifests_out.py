@@ -52,8 +52,8 @@ def test_a_marker_cannot_make_the_plan_delete_outside_its_folder(tmp_path):
 def test_a_wrong_folder_or_a_misspelt_stack_says_how_to_get_it_right(tmp_path):
     elsewhere = run_cli("plan", "--stack", "prod", cwd=tmp_path)
     assert elsewhere.returncode == 2
-    assert f"no Pulumi.<stack>.yaml in {tmp_path.resolve()}; run from the project folder, or give it with -C" \
-        in elsewhere.stderr
+    assert f"no Pulumi.prod.yaml in {tmp_path.resolve()} (no stack files at all); run from the project folder, or " \
+        "give it with -C" in elsewhere.stderr
     misspelt = run_cli("plan", "--stack", "prdo", "-C", str(ROOT), cwd=tmp_path)
     assert misspelt.returncode == 2
     assert "stacks here: dev, prod, staging; did you mean --stack prod?" in misspelt.stderr

@@ -12,6 +12,7 @@ purpose. Their verdicts still carry the numbers.
 from __future__ import annotations
 
 from infra.guards.base import StackPlan, Verdict
+from infra.guards.verdicts import severity
 from infra.seam import PoolFacts
 
 # Seconds a serving pod has between the provider's reclaim notice and the node's end, by platform:
@@ -74,9 +75,10 @@ def prod_models_have_a_non_spot_rung(plan: StackPlan) -> Verdict:
         return Verdict(name, "pass", "every model has an on-demand or reservation rung")
     where = "; ".join(f"models[{i}] {p.name} runs only on spot ({', '.join(r.name for r in p.rungs)})"
                       for i, p in spot_only)
-    if plan.cfg.tier != "prod":
+    status = severity(name, plan.cfg.tier)
+    if status == "pass":
         return Verdict(name, "pass", f"{where} — allowed in {plan.cfg.tier}, where spot is the default capacity")
-    return Verdict(name, "fail", f"{where}: a prod model needs a rung that is not spot; add an on-demand pool "
+    return Verdict(name, status, f"{where}: a prod model needs a rung that is not spot; add an on-demand pool "
                                  "(with a commitment for its baseline) or a reservation pool after the spot one in "
                                  "models[].pools, a capacity ladder")
 
@@ -100,6 +102,7 @@ def spot_serving_drains_within_notice(plan: StackPlan) -> Verdict:
     else:
         return Verdict(name, "pass", f"serving on spot pool(s) {pools} drains within {drain} s and "
                                      f"{SPOT_NOTICE_FROM[cloud]}")
-    if plan.cfg.tier != "prod":
+    status = severity(name, plan.cfg.tier)
+    if status == "pass":
         return Verdict(name, "pass", f"{finding} — not warned in {plan.cfg.tier}, where spot is the default")
-    return Verdict(name, "warn", finding)
+    return Verdict(name, status, finding)

@@ -18,7 +18,10 @@ from infra.guards.base import Status, Verdict
 
 TIERS = ("dev", "staging", "prod")
 MANDATORY_TIERS = ("prod",)  # where the policy pack is mandatory; advisory in the others
-CONFIG_GUARDS = ("budget-covers-max-fleet", "every-gpu-pool-is-used", "warm-replicas-fit-pool-minimum")
+# The guards infra.guards.config_guards() runs (on the config alone: `program.run` refuses before declaring anything).
+CONFIG_GUARDS = ("budget-covers-max-fleet", "every-gpu-pool-is-used", "warm-replicas-fit-pool-minimum",
+                 "ladder-holds-its-models-at-max", "prod-models-have-a-non-spot-rung",
+                 "spot-serving-drains-within-notice")
 
 _FAIL: dict[str, Status] = dict.fromkeys(TIERS, "fail")
 _WARN: dict[str, Status] = dict.fromkeys(TIERS, "warn")
@@ -50,6 +53,10 @@ SEVERITY: dict[str, dict[str, Status]] = {
     "waits-cover-startup-and-rollouts-progress": _FAIL,
     "network-flows": _FAIL,
     "alerts-reach-someone": _FAIL,  # a receiver that cannot deliver; none configured at all is a WARN
+    "ladder-holds-its-models-at-max": _FAIL,
+    # Dev and staging buy spot by default (staging is the prod shape on spot): the finding is reported, not raised.
+    "prod-models-have-a-non-spot-rung": {"dev": "pass", "staging": "pass", "prod": "fail"},
+    "spot-serving-drains-within-notice": {"dev": "pass", "staging": "pass", "prod": "warn"},
 }
 
 
