@@ -153,7 +153,8 @@ def test_self_hosted_alertmanager_reads_our_secret_not_the_charts_null_route(sel
 
 
 def test_receiver_credentials_stay_secret(make_stack):
-    root, name = make_stack("prod", lambda c: c["alerts"].update(slackWebhookUrl="https://hooks.slack.example/T0/B0"))
+    # As `pulumi up` hands it over: decrypted. (The plan refuses plaintext in a prod stack file, so dev carries it.)
+    root, name = make_stack("dev", lambda c: c["alerts"].update(slackWebhookUrl="https://hooks.slack.example/T0/B0"))
     plan = run_plan(name, root)
     secret = manifests(plan, "Secret")["alertmanager"]
     assert secret["stringData"]["alertmanager.yaml"] == "[secret]"
