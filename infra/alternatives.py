@@ -73,13 +73,24 @@ class AlternativeCost:
     source: str
     billing: str  # "per-gpu" | "node"
     lines: tuple[AlternativeLine, ...]
+    # The stack's own provider (`existing.priceAs`): USD per hour at min and max as its GPU pools cost, with the
+    # stack's `pricing:` and commitments (infra/own_rates.py); the lines stay at the provider's list prices.
+    own: tuple[float, float] | None = None
 
     @property
     def hourly_min(self) -> float:
-        return sum(line.hourly_min for line in self.lines)
+        return self.own[0] if self.own is not None else self.list_hourly_min
 
     @property
     def hourly_max(self) -> float:
+        return self.own[1] if self.own is not None else self.list_hourly_max
+
+    @property
+    def list_hourly_min(self) -> float:
+        return sum(line.hourly_min for line in self.lines)
+
+    @property
+    def list_hourly_max(self) -> float:
         return sum(line.hourly_max for line in self.lines)
 
     @property
@@ -89,6 +100,9 @@ class AlternativeCost:
 
     @property
     def note(self) -> str:
+        if self.own is not None:
+            return ("this stack's own provider: priced as its GPU pools, at your rates (`pricing:`) and commitments; "
+                    f"at list prices ${self.list_hourly_min * 24:,.2f}..${self.list_hourly_max * 24:,.2f}/day")
         return "; ".join(line.note for line in self.lines if line.note)
 
 

@@ -26,6 +26,7 @@ from infra.config import StackConfig
 from infra.expected import ExpectedCost, expected_cost
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
+from infra.own_rates import own_provider, own_rate, rate_notes
 from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
 
@@ -49,6 +50,7 @@ class PoolCost:
     sold_as: str = ""  # where GPUs are bought by the node: "AWS", "GKE", "this cluster"
     warm_nodes: int = 0  # nodes the workloads' minimum replicas hold, whatever the pool's minNodes says
     commitment: CommitmentCost | None = None  # committed nodes, paid whether they run or not (infra/commitments.py)
+    your_rate: bool = False  # its GPUs are priced at the stack's `pricing:` override, not the list (infra/own_rates.py)
 
     @property
     def running_min_nodes(self) -> int:
@@ -238,7 +240,7 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
-            commitment=_commitment(cfg, p),
+            commitment=_commitment(cfg, p), your_rate=own_rate(cfg, p.gpu, p.capacity) is not None,
         )
         for p in fleet.pools.values()
     )
@@ -251,6 +253,6 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         assert alt is not None
         as_of = ALTERNATIVES_AS_OF
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
-    return CostReport(pool_costs, compare(fleet, cfg.current_rates), as_of, described, ALTERNATIVES_AS_OF,
-                      fees, fee_notes(cfg),
+    return CostReport(pool_costs, own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), as_of, described,
+                      ALTERNATIVES_AS_OF, fees, (*rate_notes(cfg, pool_costs), *fee_notes(cfg)),
                       expected=expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs}))

@@ -26,6 +26,8 @@ class Alternative:
     size_prices: dict[GpuKind, dict[int, float]] = field(default_factory=dict)
     key: str = ""  # how config names it (`currentRates.<key>`, `existing.priceAs`); default: the name, lowercased
     price_list: bool = True  # an existing cluster may be priced at it (`existing.priceAs`)
+    # The best discount it advertises for committed use ("up to"): a ceiling, not a quote (None: none published).
+    committed_ceiling: float | None = None
 
     @property
     def slug(self) -> str:
@@ -71,6 +73,9 @@ ALTERNATIVES: tuple[Alternative, ...] = (
         "HGX H100 $49.24/node-h read 2026-09-20 (api-evangelist coreweave plans), HGX A100 $21.60/node-h (2025)",
         {GpuKind.A100_80GB: 21.60 / 8, GpuKind.H100_80GB: 49.24 / 8},
         node_gpus={GpuKind.A100_80GB: (8,), GpuKind.H100_80GB: (8,)},
+        # "up to 60% discounts over our On-Demand prices for committed usage" (coreweave.com/pricing, as transcribed
+        # by the third-party api-evangelist/coreweave plans file, read 2026-09-20): a ceiling, not a contract rate.
+        committed_ceiling=0.60,
     ),
     Alternative(
         "Lambda",

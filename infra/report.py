@@ -60,7 +60,7 @@ def cost_table(cost: CostReport) -> Table:
         table.add_column(col, justify="right" if col.startswith(("$", "GPU", "nodes")) else "left")
     for p in cost.pools:
         paid = f"{p.gpus_paid_max} / {p.gpus_used_max}" if p.gpu else "-"
-        table.add_row(p.pool, p.purpose, p.machine_type, p.capacity,
+        table.add_row(p.pool, p.purpose, p.machine_type, f"{p.capacity}, your rate" if p.your_rate else p.capacity,
                       f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
                       f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
@@ -129,7 +129,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
              # GPUs come a whole node at a time: paid (nodes x GPUs per node) vs. what the workloads can use.
              "gpusPaid": {"min": p.gpus_paid_min, "max": p.gpus_paid_max},
              "gpusUsed": {"min": p.gpus_used_min, "max": p.gpus_used_max},
-             "note": p.note}
+             "note": p.note, "yourRate": p.your_rate}
             for p in cost.pools
         ],
         "budget": None if budget is None else {
@@ -171,6 +171,7 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
     """One provider's row: its total and, per GPU kind it bills, the rate, GPUs billed and any substitution."""
     return {"name": a.name, "source": a.source, "billing": a.billing, "dailyMin": round(a.hourly_min * 24, 2),
             "dailyMax": round(a.hourly_max * 24, 2), "notOffered": [k.value for k in a.not_offered],
+            "ownProvider": a.own is not None, "note": a.note or None,
             "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
                        "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,
                        "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),

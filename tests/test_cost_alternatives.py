@@ -25,8 +25,11 @@ def row(cost, name):
 
 
 def test_serverless_prices_the_gpus_used_not_this_stacks_whole_nodes():
-    one_per_node = cost_of(stack_config("prod"))
+    prod = stack_config("prod")
+    del prod["currentRates"]  # Modal's list price, not the team's rate
+    one_per_node = cost_of(prod)
     raw = stack_config("prod")
+    del raw["currentRates"]
     raw["nodePools"][0].update(gpusPerNode=8, minNodes=1, maxNodes=2)  # 12 A100s now cost 16 on the stack's cloud
     eight_per_node = cost_of(raw)
     assert eight_per_node.gpu_hourly_max > one_per_node.gpu_hourly_max
