@@ -76,6 +76,7 @@ class AlternativeCost:
     # The stack's own provider (`existing.priceAs`): USD per hour at min and max as its GPU pools cost, with the
     # stack's `pricing:` and commitments (infra/own_rates.py); the lines stay at the provider's list prices.
     own: tuple[float, float] | None = None
+    hourly_expected: float | None = None  # at the traffic profile's loads (infra/expected_alternatives.py)
 
     @property
     def hourly_min(self) -> float:

@@ -24,6 +24,7 @@ from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_pri
 from infra.commitments import CommitmentCost, commitment_cost, commitment_note
 from infra.config import StackConfig
 from infra.expected import ExpectedCost, expected_cost
+from infra.expected_alternatives import with_expected
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
 from infra.own_rates import own_provider, own_rate, rate_notes
@@ -253,6 +254,8 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         assert alt is not None
         as_of = ALTERNATIVES_AS_OF
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
-    return CostReport(pool_costs, own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), as_of, described,
-                      ALTERNATIVES_AS_OF, fees, (*rate_notes(cfg, pool_costs), *fee_notes(cfg)),
-                      expected=expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs}))
+    expected = expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs})
+    alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,
+                                 cfg.current_rates, expected, [p.pool for p in pool_costs if p.gpu])
+    return CostReport(pool_costs, alternatives, as_of, described, ALTERNATIVES_AS_OF, fees,
+                      (*rate_notes(cfg, pool_costs), *fee_notes(cfg)), expected=expected)

@@ -84,13 +84,17 @@ def cost_table(cost: CostReport) -> Table:
 def alternatives_table(cost: CostReport) -> Table:
     table = Table(title=f"The same GPU workloads elsewhere, billed their way (published prices, "
                         f"{cost.alternatives_as_of})", title_justify="left")
-    for col in ("provider", "billed", "$/day min", "$/day max", "note"):
+    e = cost.expected  # with a traffic profile, each provider billed its way at the same replica walk
+    for col in ("provider", "billed", "$/day min", *(("$/day expected",) if e else ()), "$/day max", "note"):
         table.add_column(col, justify="right" if col.startswith("$") else "left")
+    gpu_week = sum(e.pools_per_week.get(p.pool, 0.0) for p in cost.pools if p.gpu) if e else 0.0
     table.add_row("this stack (GPU pools only)", "whole nodes", _money(cost.gpu_hourly_min * 24),
-                  _money(cost.gpu_hourly_max * 24), "", style="bold")
+                  *((_money(gpu_week / 7),) if e else ()), _money(cost.gpu_hourly_max * 24), "", style="bold")
     for alt in cost.alternatives:
         billed = "per GPU-second" if alt.billing == "per-gpu" else "whole nodes"
-        table.add_row(alt.name, billed, _money(alt.hourly_min * 24), _money(alt.hourly_max * 24), alt.note or "")
+        shown = (_money((alt.hourly_expected or 0.0) * 24),) if e else ()
+        table.add_row(alt.name, billed, _money(alt.hourly_min * 24), *shown, _money(alt.hourly_max * 24),
+                      alt.note or "")
     return table
 
 
@@ -172,6 +176,7 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
     return {"name": a.name, "source": a.source, "billing": a.billing, "dailyMin": round(a.hourly_min * 24, 2),
             "dailyMax": round(a.hourly_max * 24, 2), "notOffered": [k.value for k in a.not_offered],
             "ownProvider": a.own is not None, "note": a.note or None,
+            "dailyExpected": None if a.hourly_expected is None else round(a.hourly_expected * 24, 2),
             "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
                        "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,
                        "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),

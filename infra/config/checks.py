@@ -15,7 +15,7 @@ from infra.config.existing import existing_problems
 from infra.config.gcp import gke_budget_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.stack import StackConfig
-from infra.config.traffic import traffic_problems
+from infra.config.traffic import traffic_problems, workload_traffic_problems
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM
 
 
@@ -91,6 +91,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
+    rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
+    problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)
     problems += network_access_problems(cfg.tier, cfg.cloud, cfg.control_plane, cfg.serving)
     if cfg.training is not None and cfg.artifacts.training_image is None:
         problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")

@@ -73,8 +73,9 @@ class StackConfig(ConfigModel):
     per GPU-hour, e.g. `{modal: {A100-80GB: 3.50}}`; each replaces that provider's list price (marked "your rate").
     Providers: modal, runpod, runpod-serverless, coreweave, lambda."""
     traffic: Traffic | None = None
-    """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference}`: the plan shows the
-    expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and maximum."""
+    """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference, training, rollout}`:
+    the plan shows the expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and
+    maximum."""
 
     @field_validator("current_rates")
     @classmethod

@@ -1,0 +1,177 @@
+"""The rates a stack states as its own, marked in what the user sees (issue 12 review, items 4 and 5).
+
+Every figure is worked out by hand in the comment beside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.config import parse_stack_config
+from infra.cost import fleet_cost
+from infra.platforms import pool_facts
+from infra.report import plan_json
+from tests.conftest import stack_config
+
+
+def _cost(raw):
+    cfg = parse_stack_config(raw)
+    return fleet_cost(cfg, pool_facts(cfg))
+
+
+def _alt(cost, name):
+    return next(a for a in cost.alternatives if a.name == name)
+
+
+def test_prod_states_the_teams_modal_rate_and_modal_shows_the_1008_a_day_finance_knows():
+    # Pulumi.prod.yaml: currentRates.modal.A100-40GB = 3.50. At max 12 replicas x 1 GPU x $3.50 x 24 h = $1,008.00
+    # for the A100s; the training H100 stays at Modal's list $3.9492/h: 1 x 3.9492 x 24 = $94.78. Row: $1,102.78.
+    modal = _alt(_cost(stack_config("prod")), "Modal")
+    a100 = next(line for line in modal.lines if line.priced_as.value == "A100-40GB")
+    assert a100.your_rate and a100.hourly_max * 24 == pytest.approx(1008.00)
+    assert "A100-40GB at your rate $3.50/GPU-h" in modal.note
+    assert round(modal.hourly_max * 24, 2) == 1102.78
+
+
+def test_a_pricing_override_is_marked_your_rate_in_the_table_json_and_notes(plan_of):
+    # coreweave-prod: pricing.A100-40GB.onDemand 2.06 replaces CoreWeave's list (which sells no A100-40GB).
+    plan = plan_of("coreweave-prod")
+    pools = {p["name"]: p for p in plan_json(plan)["pools"]}
+    assert pools["a100-serving"]["yourRate"] is True and pools["h100-training"]["yourRate"] is False
+    assert ("cost: pool a100-serving: A100-40GB on-demand at your rate $2.06/GPU-h (`pricing:`), not CoreWeave's "
+            "published price") in plan.notes
+
+
+def test_coreweave_on_coreweave_is_priced_as_the_stacks_own_pools_with_its_commitment(plan_of):
+    # coreweave-prod's GPU pools by hand. a100-serving: 1 committed node at 8 x 2.06 x 0.4 = $6.592/h, a second
+    # on-demand node 8 x 2.06 = $16.48/h. h100-training: 0..1 node of 8 x $6.155 (49.24/8) = $49.24/h.
+    # min: 6.592 x 24 = $158.21/day; max: (6.592 + 16.48 + 49.24) x 24 = $1,735.49/day.
+    # At CoreWeave's list it would read $518.40 (1 node of A100-80GB 21.60 x 24) .. $2,218.56 (2 x 21.60 + 49.24) x 24.
+    coreweave = _alt(plan_of("coreweave-prod").cost, "CoreWeave")
+    assert round(coreweave.hourly_min * 24, 2) == 158.21
+    assert round(coreweave.hourly_max * 24, 2) == 1735.49
+    assert round(coreweave.list_hourly_max * 24, 2) == 2218.56
+    assert coreweave.note.startswith("this stack's own provider: priced as its GPU pools")
+    # Expected: the a100 pool's week, (5 x (24 x 6.592 + 12 x 16.48) + 2 x 24 x 6.592) / 7 = $299.47 a day
+    # (tests/test_cost_commitments.py); the suspended H100 adds nothing.
+    assert round(coreweave.hourly_expected * 24, 2) == 299.47
+
+
+def test_other_stacks_keep_coreweave_at_its_list_price():
+    # prod (GKE): CoreWeave is an alternative, not the stack's provider: 2 A100-80GB nodes + 1 H100 node at max,
+    # (2 x 21.60 + 49.24) x 24 = $2,218.56.
+    coreweave = _alt(_cost(stack_config("prod")), "CoreWeave")
+    assert coreweave.own is None and round(coreweave.hourly_max * 24, 2) == 2218.56
+
+
+def test_the_60_percent_contract_discount_is_noted_as_coreweaves_ceiling(plan_of):
+    notes = plan_of("coreweave-prod").notes
+    assert ("pool a100-serving: commitment at 60% off is CoreWeave's advertised best case (\"up to 60%\" for "
+            "committed usage), a ceiling, not a quote; set commitment.rate or commitment.discount to your "
+            "contract's figure") in notes
+
+
+def test_a_contract_discount_below_the_ceiling_gets_no_ceiling_note():
+    raw = stack_config("coreweave-prod")
+    raw["nodePools"][0]["commitment"] = {"plan": "contract", "nodes": 1, "discount": 0.45}
+    assert not any("advertised best case" in n for n in _cost(raw).notes)
+
+
+def test_eks_counts_each_nat_gateways_public_ipv4_address():
+    # eks-prod: natGatewayPerZone over 3 zones = 3 NAT gateways, each with one Elastic IP at $0.005/h:
+    # 3 x 0.005 x 24 = $0.36/day, at the minimum and the maximum.
+    from tests.test_cost_fees import fees
+    line = fees(_cost(stack_config("eks-prod")))["NAT public IPv4"]
+    assert round(line.daily_min, 2) == 0.36 and round(line.daily_max, 2) == 0.36
+    assert line.basis == "3 x $0.005/h"
+
+
+# Item 1: the training job's duty cycle and the rollout workers' peak in the expected walk.
+# prod: peak is weekdays 08:00-20:00 Chicago = 5 x 12 = 60 h a week; off-peak the other 108 h.
+
+def _prod_traffic(**extra):
+    raw = stack_config("prod")
+    raw["traffic"] = {**raw["traffic"], **extra}
+    return _cost(raw)
+
+
+def test_without_a_profile_training_and_rollout_count_at_their_minimum_and_the_summary_says_so():
+    from infra.expected_report import expected_summary
+    cost = _cost(stack_config("prod"))
+    e = cost.expected
+    # h100-training 0..1, suspended: no node. rollout 1..4 n2-standard-32 at $1.553888/h (32 x 0.031611 vCPU +
+    # 128 x 0.004237 GiB): 1 node all week, 168 x 1.553888 = $261.05 a week.
+    assert e.pools_per_week["h100-training"] == 0
+    assert e.pools_per_week["rollout"] == pytest.approx(168 * 1.553888)
+    assert expected_summary(cost).endswith(
+        "Counted without a profile: training as `training.suspend` says (no node: suspended; set traffic.training); "
+        "rollout workers at their pool's minimum (set traffic.rollout)")
+
+
+@pytest.mark.parametrize("duty", [{"hoursPerWeek": 42}, {"hoursPerDay": 6}])
+def test_the_training_duty_cycle_counts_its_node_that_share_of_the_week(duty):
+    # 42 h a week (or 6 h x 7 days) of the 1-GPU a3-highgpu-1g spot node at $2.95/h: 42 x 2.95 = $123.90 a week.
+    e = _prod_traffic(training=duty).expected
+    assert e.pools_per_week["h100-training"] == pytest.approx(123.90)
+    assert not any("training" in phrase for phrase in e.leaves_out)
+
+
+def test_rollout_workers_at_peak_run_the_nodes_their_cpu_needs():
+    # n2-standard-32: 31.85 cores allocatable - 1 for DaemonSets = 30.85 -> 30 one-core workers per node (memory:
+    # (118.58 - 3) / 2 GiB = 57, not the limit). Peak 100 workers: ceil(100 / 30) = 4 nodes for 60 h; off-peak 20
+    # workers: 1 node for 108 h. (60 x 4 + 108 x 1) x 1.553888 = 348 x 1.553888 = $540.753 a week, $77.25 a day.
+    e = _prod_traffic(rollout={}).expected
+    assert e.pools_per_week["rollout"] == pytest.approx(348 * 1.553888)
+    assert round(e.pools_per_week["rollout"] / 7, 2) == 77.25
+    # Stated workers: 45 at peak -> ceil(45 / 30) = 2 nodes for 60 h; 20 off-peak -> 1 node: (120 + 108) x 1.553888.
+    e = _prod_traffic(rollout={"peak": 45}).expected
+    assert e.pools_per_week["rollout"] == pytest.approx(228 * 1.553888)
+
+
+def test_coreweave_training_node_is_visible_at_its_duty_cycle():
+    # coreweave-prod: CoreWeave rents the H100 as a whole 8-GPU node at $49.24/h; 40 h a week of training bills
+    # 40 x 49.24 = $1,969.60 a week, $281.37 a day on average; before, a suspended job counted $0.
+    raw = stack_config("coreweave-prod")
+    raw["traffic"]["training"] = {"hoursPerWeek": 40}
+    e = _cost(raw).expected
+    assert e.pools_per_week["h100-training"] == pytest.approx(1969.60)
+    assert round(e.pools_per_week["h100-training"] / 7, 2) == 281.37
+
+
+def test_traffic_training_needs_exactly_one_duty_key():
+    from tests.conftest import assert_one_config_error
+    raw = stack_config("prod")
+    raw["traffic"]["training"] = {"hoursPerDay": 6, "hoursPerWeek": 42}
+    assert_one_config_error(raw, ["traffic.training", "give exactly one of hoursPerDay (0..24) or hoursPerWeek"])
+
+
+def test_traffic_rollout_workers_must_lie_in_the_rollout_replicas():
+    from tests.conftest import assert_one_config_error
+    raw = stack_config("prod")
+    raw["traffic"]["rollout"] = {"peak": 150}
+    assert_one_config_error(raw, ["traffic.rollout.peak = 150: outside rollout.replicas {min: 20, max: 100}",
+                                  "allowed: 20..100"])
+
+
+# Item 7: the alternatives' expected column, each provider billed its way at the same replica walk.
+
+def test_alternatives_expected_bills_each_provider_its_way_at_the_walks_loads():
+    cost = _cost(stack_config("prod"))
+    rows = {a.name: a for a in cost.alternatives}
+    # Modal per GPU-second at your $3.50: (60 h x 12 + 108 h x 4) GPU-hours = 1,152 a week x 3.50 = $4,032 a week,
+    # $576.00 a day (training suspended: no H100 hours).
+    assert round(rows["Modal"].hourly_expected * 24, 2) == 576.00
+    # CoreWeave in 8-GPU nodes of A100-80GB at $2.70: peak 12 replicas = 2 nodes ($43.20/h), off-peak 4 = 1 node
+    # ($21.60/h): 60 x 43.20 + 108 x 21.60 = $4,924.80 a week, $703.54 a day.
+    assert round(rows["CoreWeave"].hourly_expected * 24, 2) == 703.54
+
+
+def test_the_alternatives_table_shows_the_expected_column(plan_of):
+    from rich.console import Console
+
+    from infra.report import alternatives_table
+    console = Console(width=220, record=True)
+    console.print(alternatives_table(plan_of("prod").cost))
+    text = console.export_text()
+    assert "$/day expected" in text
+    modal = next(line for line in text.splitlines() if line.startswith("│ Modal"))
+    assert "$576.00" in modal
