@@ -19,6 +19,7 @@ from infra.catalog import GPUS, GpuKind
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM
 from infra.fleet import Fleet
 from infra.providers import ALTERNATIVES, Alternative
+from infra.workloads.scheduling import gpu_pod_resources
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Demand:
     replicas_min: int
     replicas_max: int
     weights_gb: float | None  # None: the training job, which needs the same memory per GPU, not a fit for weights
+    cpu: float = 0.0  # vCPUs one replica's pod requests on the stack's pool (gpu_pod_resources)
+    memory_gib: float = 0.0  # GiB it requests
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,17 @@ class AlternativeLine:
     gpus_max: int
     node_gpus: int  # GPUs per node billed at the maximum (1: per-GPU billing)
     rate_min: float | None = None  # USD per GPU-hour at the minimum, where its node size is priced differently
+    # What the provider bills besides the GPUs for the replicas' CPU and memory (Modal), USD per hour at min and max.
+    host_min: float = 0.0
+    host_max: float = 0.0
 
     @property
     def hourly_min(self) -> float:
-        return self.gpus_min * (self.rate if self.rate_min is None else self.rate_min)
+        return self.gpus_min * (self.rate if self.rate_min is None else self.rate_min) + self.host_min
 
     @property
     def hourly_max(self) -> float:
-        return self.gpus_max * self.rate
+        return self.gpus_max * self.rate + self.host_max
 
     @property
     def substituted(self) -> tuple[GpuKind, ...]:
@@ -64,6 +70,8 @@ class AlternativeLine:
             words.append(f"{self.priced_as.value} at your rate ${self.rate:,.2f}/GPU-h")
         if self.node_gpus > 1:
             words.append(f"{self.priced_as.value} in nodes of {self.node_gpus}: {self.gpus_max} GPUs billed at max")
+        if self.host_max:
+            words.append(f"{self.priced_as.value} pods' CPU and memory: ${self.host_max * 24:,.2f}/day at max")
         return "; ".join(words)
 
 
@@ -110,10 +118,11 @@ class AlternativeCost:
 def demands(fleet: Fleet) -> tuple[Demand, ...]:
     """The GPU workloads of the fleet: each model's replicas, and the training job (0 at minimum: suspended)."""
     out = [Demand(p.pool.gpu or p.model.gpu, p.model.tensor_parallel_size, p.model.replicas.min,
-                  p.model.replicas.max, p.model.weights_gb) for p in fleet.models]
+                  p.model.replicas.max, p.model.weights_gb, *gpu_pod_resources(p.pool, p.model.tensor_parallel_size))
+           for p in fleet.models]
     if fleet.training is not None:
         t = fleet.training
-        out.append(Demand(t.pool.gpu or t.job.gpu, t.job.gpus, 0, 1, None))
+        out.append(Demand(t.pool.gpu or t.job.gpu, t.job.gpus, 0, 1, None, *gpu_pod_resources(t.pool, t.job.gpus)))
     return tuple(out)
 
 
@@ -172,6 +181,15 @@ def _billed(alt: Alternative, kind: GpuKind, group: list[Demand], at_max: bool,
     return _nodes(replicas, best) * best, best, per_gpu(best)
 
 
+def _host(alt: Alternative, group: list[Demand], at_max: bool) -> float:
+    """USD per hour the provider bills for the replicas' CPU and memory, at their pods' requests (a pod's vCPUs are
+    half as many physical cores); a stated rate (`currentRates`) is taken as all-in, so none is added to it."""
+    def each(d: Demand) -> float:
+        return d.cpu / 2 * alt.core_hour + d.memory_gib * alt.gib_hour
+
+    return sum((d.replicas_max if at_max else d.replicas_min) * each(d) for d in group)
+
+
 def price_at(alt: Alternative, wanted: tuple[Demand, ...],
              current: Mapping[str, Mapping[GpuKind, float]]) -> AlternativeCost:
     sold = rates(alt, current)
@@ -183,7 +201,9 @@ def price_at(alt: Alternative, wanted: tuple[Demand, ...],
         gpus_min, _, rate_min = _billed(alt, kind, group, at_max=False, rate=sold[kind])
         gpus_max, per_node, rate = _billed(alt, kind, group, at_max=True, rate=sold[kind])
         lines.append(AlternativeLine(tuple(sorted({d.kind for d in group})), kind, rate, sold[kind][1],
-                                     gpus_min, gpus_max, per_node, rate_min))
+                                     gpus_min, gpus_max, per_node, rate_min,
+                                     *(_host(alt, group, at_max) if not sold[kind][1] else 0.0
+                                       for at_max in (False, True))))
     return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines))
 
 

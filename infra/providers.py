@@ -28,6 +28,10 @@ class Alternative:
     price_list: bool = True  # an existing cluster may be priced at it (`existing.priceAs`)
     # The best discount it advertises for committed use ("up to"): a ceiling, not a quote (None: none published).
     committed_ceiling: float | None = None
+    # Per-GPU billing that also bills the container's CPU and memory (Modal): USD per physical core-hour and per
+    # GiB-hour of what the container reserves (0: included in the GPU price).
+    core_hour: float = 0.0
+    gib_hour: float = 0.0
 
     @property
     def slug(self) -> str:
@@ -52,6 +56,12 @@ ALTERNATIVES: tuple[Alternative, ...] = (
         "A100-40GB $2.10/h from the 2025 page)",
         {GpuKind.A100_40GB: 2.10, GpuKind.A100_80GB: 2.4984, GpuKind.H100_80GB: 3.9492, GpuKind.L4: 0.7992},
         billing="per-gpu",
+        # Besides the GPU, Modal bills CPU at $0.0000131 per physical core-second and memory at $0.00000222 per
+        # GiB-second, on the higher of reservation and use (modal.com/pricing as transcribed by the third-party
+        # beam.cloud/blog/modal-pricing-explained, "verified June 27, 2026", and finops.apis.io's Modal profile; read
+        # 2026-11-30). Modal's `cpu` counts physical cores, not vCPUs (modal.com/docs/guide/resources, read
+        # 2026-11-30): a pod's request in vCPUs is half as many physical cores.
+        core_hour=0.0000131 * 3600, gib_hour=0.00000222 * 3600,
     ),
     Alternative(
         "RunPod",

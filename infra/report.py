@@ -182,6 +182,8 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
                        "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),
                        "gpusBilled": {"min": line.gpus_min, "max": line.gpus_max},
                        "dailyMin": round(line.hourly_min * 24, 2), "dailyMax": round(line.hourly_max * 24, 2),
+                       # of which the pods' CPU and memory (Modal bills them besides the GPU)
+                       "cpuMemoryDaily": {"min": round(line.host_min * 24, 2), "max": round(line.host_max * 24, 2)},
                        "note": line.note or None} for line in a.lines]}
 
 

@@ -79,8 +79,11 @@ def test_alternatives_price_the_same_gpu_hours():
     del raw["currentRates"]  # Modal's list price, not the team's rate
     cost = cost_of(raw)
     modal = next(a for a in cost.alternatives if a.name == "Modal")
-    assert modal.hourly_min == pytest.approx(4 * 2.10)  # 4 warm A100-40GB, the H100 pool idles at 0
-    assert modal.hourly_max == pytest.approx(12 * 2.10 + 1 * 3.9492)  # the models' 12 GPUs and the training job's 1
+    # Each A100 replica's pod asks 10.5 vCPUs (5.25 physical cores x $0.04716/h) and 75 GiB (x $0.007992/h): $0.84699/h
+    # besides the GPU; the H100 training pod 24.5 vCPUs and 219 GiB: 12.25 x 0.04716 + 219 x 0.007992 = $2.327958/h.
+    assert modal.hourly_min == pytest.approx(4 * (2.10 + 0.84699))  # 4 warm A100-40GB, the H100 pool idles at 0
+    # the models' 12 GPUs and the training job's 1
+    assert modal.hourly_max == pytest.approx(12 * (2.10 + 0.84699) + 1 * (3.9492 + 2.327958))
     runpod = next(a for a in cost.alternatives if a.name == "RunPod")
     assert runpod.not_offered == (GpuKind.A100_40GB,)
 

@@ -24,12 +24,14 @@ def _alt(cost, name):
 
 def test_prod_states_the_teams_modal_rate_and_modal_shows_the_1008_a_day_finance_knows():
     # Pulumi.prod.yaml: currentRates.modal.A100-40GB = 3.50. At max 12 replicas x 1 GPU x $3.50 x 24 h = $1,008.00
-    # for the A100s; the training H100 stays at Modal's list $3.9492/h: 1 x 3.9492 x 24 = $94.78. Row: $1,102.78.
+    # for the A100s (a stated rate is all-in: no CPU and memory added); the training H100 stays at Modal's list
+    # $3.9492/h plus its pod's 24.5 vCPUs (12.25 physical cores x $0.04716) and 219 GiB (x $0.007992) = $2.327958/h:
+    # (3.9492 + 2.327958) x 24 = $150.65. Row: $1,158.65.
     modal = _alt(_cost(stack_config("prod")), "Modal")
     a100 = next(line for line in modal.lines if line.priced_as.value == "A100-40GB")
     assert a100.your_rate and a100.hourly_max * 24 == pytest.approx(1008.00)
     assert "A100-40GB at your rate $3.50/GPU-h" in modal.note
-    assert round(modal.hourly_max * 24, 2) == 1102.78
+    assert round(modal.hourly_max * 24, 2) == 1158.65
 
 
 def test_a_pricing_override_is_marked_your_rate_in_the_table_json_and_notes(plan_of):
@@ -175,3 +177,27 @@ def test_the_alternatives_table_shows_the_expected_column(plan_of):
     assert "$/day expected" in text
     modal = next(line for line in text.splitlines() if line.startswith("│ Modal"))
     assert "$576.00" in modal
+
+
+# Item 3: Modal bills the container's CPU and memory besides the GPU.
+
+def test_modal_at_list_adds_the_cpu_and_memory_each_served_replica_requests():
+    # prod without currentRates: each A100-40GB replica's pod on a2-highgpu-1g asks 10.5 vCPUs and 75 GiB
+    # (gpu_pod_resources). Modal: 10.5 / 2 = 5.25 physical cores x $0.04716/h ($0.0000131/s) = $0.24759/h, and
+    # 75 GiB x $0.007992/h ($0.00000222/s) = $0.5994/h: $0.84699/h a replica. At max 12 replicas x 0.84699 x 24 =
+    # $243.93/day besides 12 x $2.10 x 24 = $604.80 of GPUs.
+    raw = stack_config("prod")
+    del raw["currentRates"]
+    a100 = next(line for line in _alt(_cost(raw), "Modal").lines if line.priced_as.value == "A100-40GB")
+    assert round(a100.host_max * 24, 2) == 243.93
+    assert round(a100.hourly_max * 24, 2) == round(604.80 + 243.93, 2)
+    assert "A100-40GB pods' CPU and memory: $243.93/day at max" in a100.note
+
+
+def test_only_modal_bills_cpu_and_memory_separately():
+    # CoreWeave's GPU price "includes the host device vCPU, RAM and ephemeral storage" (docs.coreweave.com/resources/
+    # billing-and-charges, read 2026-11-30); RunPod's and Lambda's list a GPU's vCPUs and RAM with its price (not
+    # re-checked here): only Modal's meters are separate.
+    cost = _cost(stack_config("prod"))
+    for name in ("RunPod", "RunPod Serverless", "CoreWeave", "Lambda"):
+        assert all(line.host_max == 0 for line in _alt(cost, name).lines)
