@@ -85,6 +85,7 @@ class AlternativeCost:
     # stack's `pricing:` and commitments (infra/own_rates.py); the lines stay at the provider's list prices.
     own: tuple[float, float] | None = None
     hourly_expected: float | None = None  # at the traffic profile's loads (infra/expected_alternatives.py)
+    as_of: str = ""  # the provider's oldest figure's date
 
     @property
     def hourly_min(self) -> float:
@@ -204,7 +205,7 @@ def price_at(alt: Alternative, wanted: tuple[Demand, ...],
                                      gpus_min, gpus_max, per_node, rate_min,
                                      *(_host(alt, group, at_max) if not sold[kind][1] else 0.0
                                        for at_max in (False, True))))
-    return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines))
+    return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines), as_of=alt.as_of)
 
 
 def compare(fleet: Fleet, current: Mapping[str, Mapping[GpuKind, float]]) -> tuple[AlternativeCost, ...]:

@@ -252,7 +252,7 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
     else:
         alt = alternative(source)
         assert alt is not None
-        as_of = ALTERNATIVES_AS_OF
+        as_of = alt.as_of  # its oldest figure's date
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
     expected = expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs})
     alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,

@@ -82,8 +82,8 @@ def cost_table(cost: CostReport) -> Table:
 
 
 def alternatives_table(cost: CostReport) -> Table:
-    table = Table(title=f"The same GPU workloads elsewhere, billed their way (published prices, "
-                        f"{cost.alternatives_as_of})", title_justify="left")
+    table = Table(title=f"The same GPU workloads elsewhere, billed their way (published prices, the oldest from "
+                        f"{cost.alternatives_as_of}; each row's date in --json)", title_justify="left")
     e = cost.expected  # with a traffic profile, each provider billed its way at the same replica walk
     for col in ("provider", "billed", "$/day min", *(("$/day expected",) if e else ()), "$/day max", "note"):
         table.add_column(col, justify="right" if col.startswith("$") else "left")
@@ -175,7 +175,7 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
     """One provider's row: its total and, per GPU kind it bills, the rate, GPUs billed and any substitution."""
     return {"name": a.name, "source": a.source, "billing": a.billing, "dailyMin": round(a.hourly_min * 24, 2),
             "dailyMax": round(a.hourly_max * 24, 2), "notOffered": [k.value for k in a.not_offered],
-            "ownProvider": a.own is not None, "note": a.note or None,
+            "ownProvider": a.own is not None, "note": a.note or None, "asOf": a.as_of,
             "dailyExpected": None if a.hourly_expected is None else round(a.hourly_expected * 24, 2),
             "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
                        "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,

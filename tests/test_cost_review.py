@@ -111,9 +111,9 @@ def test_without_a_profile_training_and_rollout_count_at_their_minimum_and_the_s
 
 @pytest.mark.parametrize("duty", [{"hoursPerWeek": 42}, {"hoursPerDay": 6}])
 def test_the_training_duty_cycle_counts_its_node_that_share_of_the_week(duty):
-    # 42 h a week (or 6 h x 7 days) of the 1-GPU a3-highgpu-1g spot node at $2.95/h: 42 x 2.95 = $123.90 a week.
+    # 42 h a week (or 6 h x 7 days) of the 1-GPU a3-highgpu-1g spot node at $6.571/h: 42 x 6.571 = $275.982 a week.
     e = _prod_traffic(training=duty).expected
-    assert e.pools_per_week["h100-training"] == pytest.approx(123.90)
+    assert e.pools_per_week["h100-training"] == pytest.approx(275.982)
     assert not any("training" in phrase for phrase in e.leaves_out)
 
 
@@ -201,3 +201,34 @@ def test_only_modal_bills_cpu_and_memory_separately():
     cost = _cost(stack_config("prod"))
     for name in ("RunPod", "RunPod Serverless", "CoreWeave", "Lambda"):
         assert all(line.host_max == 0 for line in _alt(cost, name).lines)
+
+
+# Item 2: dated prices, and a header as old as its stalest figure.
+
+def test_the_alternatives_header_names_the_oldest_figure_and_json_dates_each_row(plan_of):
+    from rich.console import Console
+
+    from infra.report import alternatives_table, plan_json
+    plan = plan_of("prod")
+    console = Console(width=220, record=True)
+    console.print(alternatives_table(plan.cost))
+    # Modal's A100-40GB, RunPod's L4 and CoreWeave's HGX A100 figures are from 2025: the header says so.
+    assert "published prices, the oldest from 2025; each row's date in --json" in console.export_text()
+    dates = {a["name"]: a["asOf"] for a in plan_json(plan)["cost"]["alternatives"]}
+    assert dates == {"Modal": "2025", "RunPod": "2025", "RunPod Serverless": "2026-11-29", "CoreWeave": "2025",
+                     "Lambda": "2026-09-20"}
+
+
+def test_lambda_prices_the_a100s_at_its_2026_rates():
+    # Lambda A100 SXM 40GB $1.99/GPU-h (1x..8x; read 2026-09-20/2026-11-09): prod's 4 warm replicas on 1-GPU
+    # instances 4 x 1.99 x 24 = $191.04/day; at max 12 x 1.99 x 24 = $573.12 + the 1x H100 at $4.29 x 24 = $102.96:
+    # $676.08/day.
+    lam = _alt(_cost(stack_config("prod")), "Lambda")
+    assert round(lam.hourly_min * 24, 2) == 191.04 and round(lam.hourly_max * 24, 2) == 676.08
+
+
+def test_gke_h100_spot_is_the_2026_catalog_figure():
+    # a3-highgpu-1g spot, us-central1, $6.571/h (Cloud Billing catalog read 2026-09-26): prod's h100-training pool
+    # at max is 1 node: 6.571 x 24 = $157.70/day.
+    pool = next(p for p in _cost(stack_config("prod")).pools if p.pool == "h100-training")
+    assert round(pool.hourly_max * 24, 2) == 157.70
