@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra.alternatives import AlternativeCost, compare
 from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_price, parse_cpu_machine
@@ -30,6 +30,7 @@ from infra.fleet import Fleet, resolve_fleet
 from infra.own_rates import own_provider, own_rate, rate_notes
 from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
+from infra.uncounted import existing_scaling_note, uncounted_notes
 
 HOURS_PER_DAY = 24
 __all__ = ["HOURS_PER_DAY", "HOURS_PER_MONTH", "AlternativeCost", "CostReport", "FeeCost", "PoolCost", "fleet_cost"]
@@ -257,5 +258,7 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
     expected = expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs})
     alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,
                                  cfg.current_rates, expected, [p.pool for p in pool_costs if p.gpu])
-    return CostReport(pool_costs, alternatives, as_of, described, ALTERNATIVES_AS_OF, fees,
-                      (*rate_notes(cfg, pool_costs), *fee_notes(cfg)), expected=expected)
+    report = CostReport(pool_costs, alternatives, as_of, described, ALTERNATIVES_AS_OF, fees,
+                        (*rate_notes(cfg, pool_costs), *fee_notes(cfg), *uncounted_notes(cfg)), expected=expected)
+    scaling = existing_scaling_note(cfg, report.daily_min, report.daily_max)  # needs the totals
+    return replace(report, fee_notes=(*report.fee_notes, *scaling)) if scaling else report

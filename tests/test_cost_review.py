@@ -232,3 +232,30 @@ def test_gke_h100_spot_is_the_2026_catalog_figure():
     # at max is 1 node: 6.571 x 24 = $157.70/day.
     pool = next(p for p in _cost(stack_config("prod")).pools if p.pool == "h100-training")
     assert round(pool.hourly_max * 24, 2) == 157.70
+
+
+# Item 9: what is not counted is named with its unit price.
+
+def test_gke_names_its_usage_priced_services_with_their_prices():
+    notes = _cost(stack_config("prod")).notes
+    assert ("cost: usage-priced, not counted: Managed Service for Prometheus samples ($0.15 per million, the first "
+            "50 billion a month); Cloud Logging ($0.50/GiB ingested beyond 50 GiB a project a month); Artifact "
+            "Registry storage ($0.10/GB-month beyond 0.5 GB) (prices as read 2026-11-30)") in notes
+
+
+def test_eks_names_its_control_plane_logs_and_ecr_storage():
+    notes = _cost(stack_config("eks-prod")).notes
+    assert ("cost: usage-priced, not counted: the control plane's api/audit/authenticator logs in CloudWatch Logs "
+            "(per GB ingested and stored); ECR storage ($0.10/GB-month) (prices as read 2026-11-30)") in notes
+
+
+# Item 6: an existing cluster's minimum and expected assume its own autoscaler.
+
+def test_existing_cluster_note_says_min_assumes_its_autoscaler_and_names_the_max(plan_of):
+    # coreweave-prod: min $196.92/day (1 committed A100 node at 8 x 2.06 x 0.4 x 24 = $158.21, plus 1 rollout
+    # m7i.8xlarge node $38.71); every pool at maxNodes $1,890.32/day (tests above and the cost table).
+    notes = plan_of("coreweave-prod").notes
+    assert ("cost: on an existing cluster the minimum and expected figures assume the cluster's own autoscaler "
+            "releases idle nodes down to each pool's minNodes (nothing this stack creates scales them); without one, "
+            "or with the nodes reserved, every pool runs at maxNodes: $1,890.32/day, not $196.92") in notes
+    assert not any("cluster's own autoscaler" in n for n in plan_of("prod").notes)
