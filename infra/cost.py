@@ -27,7 +27,7 @@ from infra.expected import ExpectedCost, expected_cost
 from infra.expected_alternatives import with_expected
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
-from infra.own_rates import own_provider, own_rate, rate_notes
+from infra.own_rates import cluster_rate, own_provider, own_rate, rate_notes
 from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
 from infra.uncounted import existing_scaling_note, uncounted_notes
@@ -169,6 +169,8 @@ def gpu_hour_price(cfg: StackConfig, kind: GpuKind, capacity: str) -> float:
     wanted = (override.spot if capacity == "spot" else override.on_demand) if override else None
     if wanted:
         return wanted
+    if (stated := cluster_rate(cfg, kind)) is not None:  # an existing cluster: the rate the team pays there
+        return stated
     source = price_source(cfg)
     if source in PRICE_LISTS:
         listed = PRICE_LISTS[source].gpu[kind]

@@ -32,11 +32,22 @@ class _Pool(Protocol):
 
 
 def own_rate(cfg: StackConfig, kind: GpuKind | None, capacity: str) -> float | None:
-    """The stack's `pricing:` rate for GPUs of `kind` bought as `capacity`, if it states one."""
-    override = cfg.pricing.get(kind) if kind is not None else None
-    if override is None:
+    """The stack's own rate for GPUs of `kind` bought as `capacity`: its `pricing:` override, else, on an existing
+    cluster priced as a provider (`existing.priceAs`), the rate it states it pays that provider (`currentRates`)."""
+    if kind is None:
         return None
-    return override.spot if capacity == "spot" else override.on_demand
+    override = cfg.pricing.get(kind)
+    wanted = (override.spot if capacity == "spot" else override.on_demand) if override is not None else None
+    if wanted:
+        return wanted
+    return cluster_rate(cfg, kind)
+
+
+def cluster_rate(cfg: StackConfig, kind: GpuKind) -> float | None:
+    """An existing cluster priced as a provider: the rate `currentRates` states for `kind` there (one published
+    price whatever the capacity type, as the provider's own list)."""
+    alt = alternative(cfg.existing.price_as) if cfg.existing is not None and cfg.existing.price_as else None
+    return cfg.current_rates.get(alt.slug, {}).get(kind) if alt is not None else None
 
 
 def _list_name(cfg: StackConfig) -> str:
@@ -52,11 +63,17 @@ def rate_notes(cfg: StackConfig, pools: Sequence[_Pool]) -> tuple[str, ...]:
     for p in pools:
         rate = own_rate(cfg, p.gpu, p.capacity)
         if rate is not None and p.gpu is not None:
+            key = "`pricing:`" if own_rate_is_override(cfg, p.gpu, p.capacity) else "`currentRates`"
             notes.append(f"cost: pool {p.pool}: {p.gpu.value} {p.capacity} at your rate ${rate:,.2f}/GPU-h "
-                         f"(`pricing:`), not {_list_name(cfg)}")
+                         f"({key}), not {_list_name(cfg)}")
         if (note := ceiling_note(cfg, p)) is not None:
             notes.append(note)
     return tuple(notes)
+
+
+def own_rate_is_override(cfg: StackConfig, kind: GpuKind, capacity: str) -> bool:
+    override = cfg.pricing.get(kind)
+    return bool((override.spot if capacity == "spot" else override.on_demand) if override is not None else None)
 
 
 def ceiling_note(cfg: StackConfig, pool: _Pool) -> str | None:

@@ -259,3 +259,27 @@ def test_existing_cluster_note_says_min_assumes_its_autoscaler_and_names_the_max
             "releases idle nodes down to each pool's minNodes (nothing this stack creates scales them); without one, "
             "or with the nodes reserved, every pool runs at maxNodes: $1,890.32/day, not $196.92") in notes
     assert not any("cluster's own autoscaler" in n for n in plan_of("prod").notes)
+
+
+# Item 11: an existing cluster priced as a provider takes the rate the stack states it pays there.
+
+def test_existing_cluster_priced_as_coreweave_takes_currentrates_coreweave():
+    # coreweave-prod with currentRates.coreweave.H100-80GB = 5.00: the 8-H100 training node costs 8 x 5.00 = $40/h,
+    # not CoreWeave's list $49.24 (6.155 x 8); at max 40 x 24 = $960.00/day. Marked as the stack's own rate.
+    raw = stack_config("coreweave-prod")
+    raw["currentRates"] = {"coreweave": {"H100-80GB": 5.00}}
+    cost = _cost(raw)
+    pool = next(p for p in cost.pools if p.pool == "h100-training")
+    assert pool.node_hourly == pytest.approx(40.0) and round(pool.hourly_max * 24, 2) == 960.00
+    assert pool.your_rate
+    assert ("cost: pool h100-training: H100-80GB on-demand at your rate $5.00/GPU-h (`currentRates`), not "
+            "CoreWeave's published price") in cost.notes
+
+
+def test_a_stated_cluster_rate_is_enough_for_a_kind_the_provider_does_not_list():
+    # CoreWeave lists no A100-40GB: a currentRates entry for it satisfies the config as pricing.onDemand does.
+    raw = stack_config("coreweave-prod")
+    del raw["pricing"]
+    raw["currentRates"] = {"coreweave": {"A100-40GB": 2.06}}
+    pool = next(p for p in _cost(raw).pools if p.pool == "a100-serving")
+    assert pool.node_hourly == pytest.approx(8 * 2.06)  # 8-GPU node at $2.06: $16.48/h, as with pricing:

@@ -149,7 +149,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
         problems += eks_problems(cfg.artifacts.charts, cfg.budget)
     if cfg.cloud == "existing":
         assert cfg.existing is not None
-        problems += existing_problems(cfg.existing, cfg.node_pools, cfg.pricing)
+        problems += existing_problems(cfg.existing, cfg.node_pools, cfg.pricing, cfg.current_rates)
     return problems
 
 
