@@ -50,13 +50,18 @@ class AlternativeLine:
     # What the provider bills besides the GPUs for the replicas' CPU and memory (Modal), USD per hour at min and max.
     host_min: float = 0.0
     host_max: float = 0.0
+    warm_rate: float | None = None  # USD per GPU-hour of the minimum replicas' GPUs, always on (RunPod "active")
 
     @property
     def hourly_min(self) -> float:
+        if self.warm_rate is not None:
+            return self.gpus_min * self.warm_rate + self.host_min
         return self.gpus_min * (self.rate if self.rate_min is None else self.rate_min) + self.host_min
 
     @property
     def hourly_max(self) -> float:
+        if self.warm_rate is not None:  # the warm replicas stay at their rate; the ones above them at the list's
+            return self.gpus_min * self.warm_rate + (self.gpus_max - self.gpus_min) * self.rate + self.host_max
         return self.gpus_max * self.rate + self.host_max
 
     @property
@@ -70,6 +75,8 @@ class AlternativeLine:
             words.append(f"{self.priced_as.value} at your rate ${self.rate:,.2f}/GPU-h")
         if self.node_gpus > 1:
             words.append(f"{self.priced_as.value} in nodes of {self.node_gpus}: {self.gpus_max} GPUs billed at max")
+        if self.warm_rate is not None and self.gpus_min:
+            words.append(f"{self.gpus_min} warm GPU(s) as always-on workers at ${self.warm_rate:,.2f}/GPU-h")
         if self.host_max:
             words.append(f"{self.priced_as.value} pods' CPU and memory: ${self.host_max * 24:,.2f}/day at max")
         return "; ".join(words)
@@ -204,7 +211,8 @@ def price_at(alt: Alternative, wanted: tuple[Demand, ...],
         lines.append(AlternativeLine(tuple(sorted({d.kind for d in group})), kind, rate, sold[kind][1],
                                      gpus_min, gpus_max, per_node, rate_min,
                                      *(_host(alt, group, at_max) if not sold[kind][1] else 0.0
-                                       for at_max in (False, True))))
+                                       for at_max in (False, True)),
+                                     None if sold[kind][1] else alt.warm_per_gpu_hour.get(kind)))
     return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines), as_of=alt.as_of)
 
 

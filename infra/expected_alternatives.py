@@ -28,7 +28,9 @@ def expected_hourly(alt: AlternativeCost, fleet: Fleet, current: Mapping[str, Ma
     models = len(fleet.models)
     total = 0.0
     for (replicas, training), hours in expected.loads.items():
-        wanted = [replace(d, replicas_min=r, replicas_max=r) for d, r in zip(base[:models], replicas, strict=True)]
+        # The models' minimum replicas stay as they are (always-on workers bill at their own rate, e.g. RunPod's
+        # active workers); the load sets how many run.
+        wanted = [replace(d, replicas_max=r) for d, r in zip(base[:models], replicas, strict=True)]
         if training:
             wanted += [replace(d, replicas_min=1, replicas_max=1) for d in base[models:]]
         total += price_at(provider, tuple(wanted), current).hourly_max * hours if any(

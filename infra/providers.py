@@ -33,6 +33,9 @@ class Alternative:
     # GiB-hour of what the container reserves (0: included in the GPU price).
     core_hour: float = 0.0
     gib_hour: float = 0.0
+    # Per-GPU billing with a cheaper rate for always-on workers (RunPod Serverless "active"): the models' minimum
+    # replicas, kept warm around the clock, bill at it; the replicas above them at `per_gpu_hour`.
+    warm_per_gpu_hour: dict[GpuKind, float] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:
@@ -74,13 +77,16 @@ ALTERNATIVES: tuple[Alternative, ...] = (
     ),
     Alternative(
         "RunPod Serverless",
-        "docs.runpod.io/serverless/pricing (read 2026-11-29): flex workers billed per second (A100 80GB "
-        "$0.00076/s, H100 PRO $0.00116/s, L4 $0.00019/s)",
+        "docs.runpod.io/serverless/pricing (read 2026-11-30): flex workers billed per second (A100 80GB "
+        "$0.00076/s, H100 PRO $0.00116/s, L4 $0.00019/s); active (always-on) workers, the minimum replicas, "
+        "at $0.00060/s, $0.00093/s, $0.00013/s",
         {GpuKind.A100_80GB: 0.00076 * 3600, GpuKind.H100_80GB: 0.00116 * 3600, GpuKind.L4: 0.00019 * 3600},
-        # Every worker is priced at the flex rate. The page lists an "active" (always-on) rate beside it, with
-        # discounts "available through sales inquiry"; the active figures were not readable here, so min replicas
-        # kept warm are NOT priced at the active rate (their cost may be lower than shown).
-        billing="per-gpu", key="runpod-serverless", price_list=False, as_of="2026-11-29",
+        # Active workers run 24/7 at the page's "Active cost per second" (20-30 % below flex); the newest edition
+        # of the page says further discounts are "available through sales inquiry": a stack's own rate goes in
+        # `currentRates.runpod-serverless`.
+        warm_per_gpu_hour={GpuKind.A100_80GB: 0.00060 * 3600, GpuKind.H100_80GB: 0.00093 * 3600,
+                           GpuKind.L4: 0.00013 * 3600},
+        billing="per-gpu", key="runpod-serverless", price_list=False, as_of="2026-11-30",
     ),
     Alternative(
         "CoreWeave",

@@ -179,6 +179,8 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
             "dailyExpected": None if a.hourly_expected is None else round(a.hourly_expected * 24, 2),
             "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
                        "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,
+                       # the minimum replicas' always-on rate (RunPod Serverless active workers), if any
+                       "warmRate": None if line.warm_rate is None else round(line.warm_rate, 4),
                        "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),
                        "gpusBilled": {"min": line.gpus_min, "max": line.gpus_max},
                        "dailyMin": round(line.hourly_min * 24, 2), "dailyMax": round(line.hourly_max * 24, 2),

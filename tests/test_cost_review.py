@@ -215,7 +215,7 @@ def test_the_alternatives_header_names_the_oldest_figure_and_json_dates_each_row
     # Modal's A100-40GB, RunPod's L4 and CoreWeave's HGX A100 figures are from 2025: the header says so.
     assert "published prices, the oldest from 2025; each row's date in --json" in console.export_text()
     dates = {a["name"]: a["asOf"] for a in plan_json(plan)["cost"]["alternatives"]}
-    assert dates == {"Modal": "2025", "RunPod": "2025", "RunPod Serverless": "2026-11-29", "CoreWeave": "2025",
+    assert dates == {"Modal": "2025", "RunPod": "2025", "RunPod Serverless": "2026-11-30", "CoreWeave": "2025",
                      "Lambda": "2026-09-20"}
 
 
@@ -283,3 +283,16 @@ def test_a_stated_cluster_rate_is_enough_for_a_kind_the_provider_does_not_list()
     raw["currentRates"] = {"coreweave": {"A100-40GB": 2.06}}
     pool = next(p for p in _cost(raw).pools if p.pool == "a100-serving")
     assert pool.node_hourly == pytest.approx(8 * 2.06)  # 8-GPU node at $2.06: $16.48/h, as with pricing:
+
+
+def test_runpod_serverless_bills_the_warm_minimum_at_the_active_rate():
+    # prod: 4 warm A100 replicas (priced as A100-80GB) as active workers at $0.00060/s = $2.16/h: 4 x 2.16 x 24 =
+    # $207.36/day at the minimum. At max, the 8 replicas above them at flex $0.00076/s = $2.736/h and the training
+    # H100 at flex $0.00116/s = $4.176/h: (4 x 2.16 + 8 x 2.736 + 4.176) x 24 = $832.90/day.
+    # Expected: the 4 active all week (4 x 2.16 x 168 = $1,451.52) + 8 flex for the 60 peak hours (8 x 2.736 x 60 =
+    # $1,313.28) = $2,764.80 a week, $394.97 a day.
+    row = _alt(_cost(stack_config("prod")), "RunPod Serverless")
+    assert round(row.hourly_min * 24, 2) == 207.36
+    assert round(row.hourly_max * 24, 2) == 832.90
+    assert round(row.hourly_expected * 24, 2) == 394.97
+    assert "4 warm GPU(s) as always-on workers at $2.16/GPU-h" in row.note
