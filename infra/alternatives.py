@@ -19,6 +19,7 @@ from infra.catalog import GPUS, GpuKind
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM
 from infra.fleet import Fleet
 from infra.providers import ALTERNATIVES, Alternative
+from infra.workloads.scheduling import gpu_pod_resources
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Demand:
     replicas_min: int
     replicas_max: int
     weights_gb: float | None  # None: the training job, which needs the same memory per GPU, not a fit for weights
+    cpu: float = 0.0  # vCPUs one replica's pod requests on the stack's pool (gpu_pod_resources)
+    memory_gib: float = 0.0  # GiB it requests
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,22 @@ class AlternativeLine:
     gpus_max: int
     node_gpus: int  # GPUs per node billed at the maximum (1: per-GPU billing)
     rate_min: float | None = None  # USD per GPU-hour at the minimum, where its node size is priced differently
+    # What the provider bills besides the GPUs for the replicas' CPU and memory (Modal), USD per hour at min and max.
+    host_min: float = 0.0
+    host_max: float = 0.0
+    warm_rate: float | None = None  # USD per GPU-hour of the minimum replicas' GPUs, always on (RunPod "active")
 
     @property
     def hourly_min(self) -> float:
-        return self.gpus_min * (self.rate if self.rate_min is None else self.rate_min)
+        if self.warm_rate is not None:
+            return self.gpus_min * self.warm_rate + self.host_min
+        return self.gpus_min * (self.rate if self.rate_min is None else self.rate_min) + self.host_min
 
     @property
     def hourly_max(self) -> float:
-        return self.gpus_max * self.rate
+        if self.warm_rate is not None:  # the warm replicas stay at their rate; the ones above them at the list's
+            return self.gpus_min * self.warm_rate + (self.gpus_max - self.gpus_min) * self.rate + self.host_max
+        return self.gpus_max * self.rate + self.host_max
 
     @property
     def substituted(self) -> tuple[GpuKind, ...]:
@@ -64,6 +75,10 @@ class AlternativeLine:
             words.append(f"{self.priced_as.value} at your rate ${self.rate:,.2f}/GPU-h")
         if self.node_gpus > 1:
             words.append(f"{self.priced_as.value} in nodes of {self.node_gpus}: {self.gpus_max} GPUs billed at max")
+        if self.warm_rate is not None and self.gpus_min:
+            words.append(f"{self.gpus_min} warm GPU(s) as always-on workers at ${self.warm_rate:,.2f}/GPU-h")
+        if self.host_max:
+            words.append(f"{self.priced_as.value} pods' CPU and memory: ${self.host_max * 24:,.2f}/day at max")
         return "; ".join(words)
 
 
@@ -73,13 +88,26 @@ class AlternativeCost:
     source: str
     billing: str  # "per-gpu" | "node"
     lines: tuple[AlternativeLine, ...]
+    # The stack's own provider (`existing.priceAs`): USD per hour at min and max as its GPU pools cost, with the
+    # stack's `pricing:` and commitments (infra/own_rates.py); the lines stay at the provider's list prices.
+    own: tuple[float, float] | None = None
+    hourly_expected: float | None = None  # at the traffic profile's loads (infra/expected_alternatives.py)
+    as_of: str = ""  # the provider's oldest figure's date
 
     @property
     def hourly_min(self) -> float:
-        return sum(line.hourly_min for line in self.lines)
+        return self.own[0] if self.own is not None else self.list_hourly_min
 
     @property
     def hourly_max(self) -> float:
+        return self.own[1] if self.own is not None else self.list_hourly_max
+
+    @property
+    def list_hourly_min(self) -> float:
+        return sum(line.hourly_min for line in self.lines)
+
+    @property
+    def list_hourly_max(self) -> float:
         return sum(line.hourly_max for line in self.lines)
 
     @property
@@ -89,16 +117,20 @@ class AlternativeCost:
 
     @property
     def note(self) -> str:
+        if self.own is not None:
+            return ("this stack's own provider: priced as its GPU pools, at your rates (`pricing:`) and commitments; "
+                    f"at list prices ${self.list_hourly_min * 24:,.2f}..${self.list_hourly_max * 24:,.2f}/day")
         return "; ".join(line.note for line in self.lines if line.note)
 
 
 def demands(fleet: Fleet) -> tuple[Demand, ...]:
     """The GPU workloads of the fleet: each model's replicas, and the training job (0 at minimum: suspended)."""
     out = [Demand(p.pool.gpu or p.model.gpu, p.model.tensor_parallel_size, p.model.replicas.min,
-                  p.model.replicas.max, p.model.weights_gb) for p in fleet.models]
+                  p.model.replicas.max, p.model.weights_gb, *gpu_pod_resources(p.pool, p.model.tensor_parallel_size))
+           for p in fleet.models]
     if fleet.training is not None:
         t = fleet.training
-        out.append(Demand(t.pool.gpu or t.job.gpu, t.job.gpus, 0, 1, None))
+        out.append(Demand(t.pool.gpu or t.job.gpu, t.job.gpus, 0, 1, None, *gpu_pod_resources(t.pool, t.job.gpus)))
     return tuple(out)
 
 
@@ -157,6 +189,15 @@ def _billed(alt: Alternative, kind: GpuKind, group: list[Demand], at_max: bool,
     return _nodes(replicas, best) * best, best, per_gpu(best)
 
 
+def _host(alt: Alternative, group: list[Demand], at_max: bool) -> float:
+    """USD per hour the provider bills for the replicas' CPU and memory, at their pods' requests (a pod's vCPUs are
+    half as many physical cores); a stated rate (`currentRates`) is taken as all-in, so none is added to it."""
+    def each(d: Demand) -> float:
+        return d.cpu / 2 * alt.core_hour + d.memory_gib * alt.gib_hour
+
+    return sum((d.replicas_max if at_max else d.replicas_min) * each(d) for d in group)
+
+
 def price_at(alt: Alternative, wanted: tuple[Demand, ...],
              current: Mapping[str, Mapping[GpuKind, float]]) -> AlternativeCost:
     sold = rates(alt, current)
@@ -168,8 +209,11 @@ def price_at(alt: Alternative, wanted: tuple[Demand, ...],
         gpus_min, _, rate_min = _billed(alt, kind, group, at_max=False, rate=sold[kind])
         gpus_max, per_node, rate = _billed(alt, kind, group, at_max=True, rate=sold[kind])
         lines.append(AlternativeLine(tuple(sorted({d.kind for d in group})), kind, rate, sold[kind][1],
-                                     gpus_min, gpus_max, per_node, rate_min))
-    return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines))
+                                     gpus_min, gpus_max, per_node, rate_min,
+                                     *(_host(alt, group, at_max) if not sold[kind][1] else 0.0
+                                       for at_max in (False, True)),
+                                     None if sold[kind][1] else alt.warm_per_gpu_hour.get(kind)))
+    return AlternativeCost(alt.name, alt.source, alt.billing, tuple(lines), as_of=alt.as_of)
 
 
 def compare(fleet: Fleet, current: Mapping[str, Mapping[GpuKind, float]]) -> tuple[AlternativeCost, ...]:

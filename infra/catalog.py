@@ -225,7 +225,12 @@ class GpuPrice:
 GKE_GPU_PRICES: dict[GpuKind, GpuPrice] = {
     GpuKind.A100_40GB: GpuPrice(on_demand=3.67, spot=1.10),  # a2-highgpu-1g
     GpuKind.A100_80GB: GpuPrice(on_demand=5.07, spot=1.57),  # a2-ultragpu-1g
-    GpuKind.H100_80GB: GpuPrice(on_demand=11.06, spot=2.95),  # a3-highgpu-8g / 8
+    # Spot: a3-highgpu-1g in us-central1, $6.571/h all-in (GPU $5.8632 + 26 vCPUs + 234 GiB) from the Cloud Billing
+    # catalog as read 2026-09-26 by the third-party silybench-data (derived/csv/gpu_prices.csv); the 2025-06 figure
+    # ($2.95) was stale. Google's page now promises discounts "up to 91%" and lets spot prices change daily
+    # (cloud.google.com/spot-vms/pricing, read 2026-11-30): state what you see with `pricing.H100-80GB.spot`.
+    # On demand: 2025-06 (the same catalog read gives $10.98 for the 1g shape, within 1 %).
+    GpuKind.H100_80GB: GpuPrice(on_demand=11.06, spot=6.571),  # a3-highgpu-8g / 8 = a3-highgpu-1g
     GpuKind.L4: GpuPrice(on_demand=0.85, spot=0.34),  # g2-standard-8
 }
 # After AWS's June 2025 cut of P4/P5 on-demand prices. Spot: typical us-east-1 prices that month.
@@ -277,7 +282,7 @@ class PriceList:
 
 PRICE_LISTS: dict[str, PriceList] = {
     "gke": PriceList(
-        "gke", "2025-06",
+        "gke", "2025-06",  # the oldest figure's date (the H100 spot price is from 2026-09-26)
         "cloud.google.com/compute/gpus-pricing, /compute/vm-instance-pricing and /spot-vms/pricing "
         "(us-central1 list prices; spot prices vary)",
         GKE_GPU_PRICES, GKE_CPU_PRICES, "GKE"),

@@ -6,7 +6,9 @@ own capacity price (infra/cost.py). Data and arithmetic only: the config block i
 
 The published figures are discounts off on-demand. Where the provider publishes only a ceiling ("up to"), that
 ceiling is what the plan uses, and the cost notes say so: a stack states its contract's figure with `rate` or
-`discount`. A plan without a published GPU figure needs one of them.
+`discount`. A plan without a published GPU figure needs one of them. Searched again 2026-11-30 for per-GPU
+commitment prices (cloud.google.com/compute/gpus-pricing "Commitment price" for A2/A3; AWS Savings Plans rates for
+p4d/p5/g6): no per-GPU figure was readable through the search tools, so the ceilings stay, named as ceilings.
 """
 
 from __future__ import annotations

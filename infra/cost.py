@@ -16,7 +16,7 @@ two 8-GPU p4d nodes: 16 paid).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra.alternatives import AlternativeCost, compare
 from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_price, parse_cpu_machine
@@ -24,11 +24,14 @@ from infra.commitments import CommitmentCost, commitment_cost, commitment_note
 from infra.config import StackConfig
 from infra.config.headroom import headroom_by_pool
 from infra.expected import ExpectedCost, expected_cost
+from infra.expected_alternatives import with_expected
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
 from infra.ladder_fill import fill
+from infra.own_rates import cluster_rate, own_provider, own_rate, rate_notes
 from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
+from infra.uncounted import existing_scaling_note, uncounted_notes
 
 HOURS_PER_DAY = 24
 __all__ = ["HOURS_PER_DAY", "HOURS_PER_MONTH", "AlternativeCost", "CostReport", "FeeCost", "PoolCost", "fleet_cost"]
@@ -51,6 +54,7 @@ class PoolCost:
     warm_nodes: int = 0  # nodes the workloads' minimum replicas hold, whatever the pool's minNodes says
     commitment: CommitmentCost | None = None  # committed nodes, paid whether they run or not (infra/commitments.py)
     headroom: int = 0  # warmHeadroom: spare nodes placeholder pods hold beyond the warm replicas' (up to maxNodes)
+    your_rate: bool = False  # its GPUs are priced at the stack's `pricing:` override, not the list (infra/own_rates.py)
 
     @property
     def running_min_nodes(self) -> int:
@@ -180,6 +184,8 @@ def gpu_hour_price(cfg: StackConfig, kind: GpuKind, capacity: str) -> float:
     wanted = (override.spot if capacity == "spot" else override.on_demand) if override else None
     if wanted:
         return wanted
+    if (stated := cluster_rate(cfg, kind)) is not None:  # an existing cluster: the rate the team pays there
+        return stated
     source = price_source(cfg)
     if source in PRICE_LISTS:
         listed = PRICE_LISTS[source].gpu[kind]
@@ -246,6 +252,7 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
             node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
             commitment=_commitment(cfg, p), headroom=headroom.get(p.name, 0),
+            your_rate=own_rate(cfg, p.gpu, p.capacity) is not None,
         )
         for p in fleet.pools.values()
     )
@@ -256,8 +263,12 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
     else:
         alt = alternative(source)
         assert alt is not None
-        as_of = ALTERNATIVES_AS_OF
+        as_of = alt.as_of  # its oldest figure's date
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
-    return CostReport(pool_costs, compare(fleet, cfg.current_rates), as_of, described, ALTERNATIVES_AS_OF,
-                      fees, fee_notes(cfg),
-                      expected=expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs}))
+    expected = expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs})
+    alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,
+                                 cfg.current_rates, expected, [p.pool for p in pool_costs if p.gpu])
+    report = CostReport(pool_costs, alternatives, as_of, described, ALTERNATIVES_AS_OF, fees,
+                        (*rate_notes(cfg, pool_costs), *fee_notes(cfg), *uncounted_notes(cfg)), expected=expected)
+    scaling = existing_scaling_note(cfg, report.daily_min, report.daily_max)  # needs the totals
+    return replace(report, fee_notes=(*report.fee_notes, *scaling)) if scaling else report

@@ -29,8 +29,8 @@ def expected_summary(cost: CostReport) -> str | None:
         return None
     return (f"Expected at the traffic profile: {_money(e.weekday_daily)}/weekday, {_money(e.weekend_daily)}/weekend "
             f"day, {_money(e.daily)}/day on average, {_money(e.monthly)}/month ({HOURS_PER_MONTH} h); "
-            f"min {_money(cost.daily_min)}/day, max {_money(cost.daily_max)}/day. Pools with no model (training, "
-            "rollout) count at their minimum: a suspended training job's node and rollout bursts are not in it")
+            f"min {_money(cost.daily_min)}/day, max {_money(cost.daily_max)}/day"
+            + (f". Counted without a profile: {'; '.join(e.leaves_out)}" if e.leaves_out else ""))
 
 
 def _price(x: float | None, digits: int) -> str:
@@ -81,6 +81,7 @@ def expected_json(cost: CostReport) -> dict[str, Any] | None:
                     "dailyCost": round(m.cost_per_week / 7, 2)} for m in e.models],
         "tokens": [_token_json(t) for t in e.tokens],
         "tokensAssumption": ASSUMPTION if e.tokens else None,
+        "leavesOut": list(e.leaves_out),  # what counts without a profile (no traffic.training / traffic.rollout)
     }
 
 

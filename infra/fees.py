@@ -26,6 +26,11 @@ CONTROL_PLANE_HOURLY = {"eks": 0.10, "gke": 0.10}
 # by basavytix.com/blog/aws-nat-gateway-pricing, 2026).
 AWS_NAT_GATEWAY_HOURLY = 0.045
 NAT_DATA_PER_GB = 0.045  # both clouds; not counted (traffic)
+# Each NAT gateway holds one Elastic IP (infra/platforms/eks/network.py), and AWS bills every public IPv4 address
+# $0.005/h, in use or idle, since 2024-02-01 (aws.amazon.com/vpc/pricing "Public IPv4 Address" tab, as announced on
+# aws.amazon.com/blogs/networking-and-content-delivery/identify-and-optimize-public-ipv4-address-usage-on-aws;
+# read 2026-11-30 through that post and the third-party themsaid.com/aws-to-charge-for-public-ipv4-addresses).
+AWS_PUBLIC_IPV4_HOURLY = 0.005
 # Cloud NAT: $0.0014 per VM-hour up to 32 VMs, $0.044/h beyond; $0.005/h per external IP it uses
 # (cloud.google.com/nat/pricing, read 2026-11-29).
 CLOUD_NAT_PER_VM_HOURLY, CLOUD_NAT_VM_CAP, CLOUD_NAT_CAPPED_HOURLY, CLOUD_NAT_IP_HOURLY = 0.0014, 32, 0.044, 0.005
@@ -83,6 +88,8 @@ def stack_fees(cfg: StackConfig, pools: Sequence[PoolNodes]) -> tuple[FeeCost, .
         nats = len(cfg.aws.zones) if cfg.aws and cfg.aws.nat_gateway_per_zone else 1
         hourly = nats * AWS_NAT_GATEWAY_HOURLY
         fees.append(FeeCost("NAT gateways", hourly, hourly, f"{nats} x ${AWS_NAT_GATEWAY_HOURLY}/h"))
+        ips = nats * AWS_PUBLIC_IPV4_HOURLY  # the gateways' Elastic IPs; the nodes sit in private subnets
+        fees.append(FeeCost("NAT public IPv4", ips, ips, f"{nats} x ${AWS_PUBLIC_IPV4_HOURLY}/h"))
     elif cfg.gcp is not None and cfg.gcp.private_nodes:
         fees.append(FeeCost("Cloud NAT", _cloud_nat(low), _cloud_nat(high),
                             f"${CLOUD_NAT_PER_VM_HOURLY}/node-h + IP"))

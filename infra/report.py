@@ -60,7 +60,7 @@ def cost_table(cost: CostReport) -> Table:
         table.add_column(col, justify="right" if col.startswith(("$", "GPU", "nodes")) else "left")
     for p in cost.pools:
         paid = f"{p.gpus_paid_max} / {p.gpus_used_max}" if p.gpu else "-"
-        table.add_row(p.pool, p.purpose, p.machine_type, p.capacity,
+        table.add_row(p.pool, p.purpose, p.machine_type, f"{p.capacity}, your rate" if p.your_rate else p.capacity,
                       f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
                       f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
@@ -86,15 +86,19 @@ def cost_table(cost: CostReport) -> Table:
 
 
 def alternatives_table(cost: CostReport) -> Table:
-    table = Table(title=f"The same GPU workloads elsewhere, billed their way (published prices, "
-                        f"{cost.alternatives_as_of})", title_justify="left")
-    for col in ("provider", "billed", "$/day min", "$/day max", "note"):
+    table = Table(title=f"The same GPU workloads elsewhere, billed their way (published prices, the oldest from "
+                        f"{cost.alternatives_as_of}; each row's date in --json)", title_justify="left")
+    e = cost.expected  # with a traffic profile, each provider billed its way at the same replica walk
+    for col in ("provider", "billed", "$/day min", *(("$/day expected",) if e else ()), "$/day max", "note"):
         table.add_column(col, justify="right" if col.startswith("$") else "left")
+    gpu_week = sum(e.pools_per_week.get(p.pool, 0.0) for p in cost.pools if p.gpu) if e else 0.0
     table.add_row("this stack (GPU pools only)", "whole nodes", _money(cost.gpu_hourly_min * 24),
-                  _money(cost.gpu_hourly_max * 24), "", style="bold")
+                  *((_money(gpu_week / 7),) if e else ()), _money(cost.gpu_hourly_max * 24), "", style="bold")
     for alt in cost.alternatives:
         billed = "per GPU-second" if alt.billing == "per-gpu" else "whole nodes"
-        table.add_row(alt.name, billed, _money(alt.hourly_min * 24), _money(alt.hourly_max * 24), alt.note or "")
+        shown = (_money((alt.hourly_expected or 0.0) * 24),) if e else ()
+        table.add_row(alt.name, billed, _money(alt.hourly_min * 24), *shown, _money(alt.hourly_max * 24),
+                      alt.note or "")
     return table
 
 
@@ -134,7 +138,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
              # GPUs come a whole node at a time: paid (nodes x GPUs per node) vs. what the workloads can use.
              "gpusPaid": {"min": p.gpus_paid_min, "max": p.gpus_paid_max},
              "gpusUsed": {"min": p.gpus_used_min, "max": p.gpus_used_max},
-             "note": p.note}
+             "note": p.note, "yourRate": p.your_rate}
             for p in cost.pools
         ],
         "budget": None if budget is None else {
@@ -180,11 +184,17 @@ def alternative_json(a: AlternativeCost) -> dict[str, Any]:
     """One provider's row: its total and, per GPU kind it bills, the rate, GPUs billed and any substitution."""
     return {"name": a.name, "source": a.source, "billing": a.billing, "dailyMin": round(a.hourly_min * 24, 2),
             "dailyMax": round(a.hourly_max * 24, 2), "notOffered": [k.value for k in a.not_offered],
+            "ownProvider": a.own is not None, "note": a.note or None, "asOf": a.as_of,
+            "dailyExpected": None if a.hourly_expected is None else round(a.hourly_expected * 24, 2),
             "lines": [{"gpus": [k.value for k in line.kinds], "pricedAs": line.priced_as.value,
                        "rate": round(line.rate, 4), "yourRate": line.your_rate, "nodeGpus": line.node_gpus,
+                       # the minimum replicas' always-on rate (RunPod Serverless active workers), if any
+                       "warmRate": None if line.warm_rate is None else round(line.warm_rate, 4),
                        "rateMin": round(line.rate if line.rate_min is None else line.rate_min, 4),
                        "gpusBilled": {"min": line.gpus_min, "max": line.gpus_max},
                        "dailyMin": round(line.hourly_min * 24, 2), "dailyMax": round(line.hourly_max * 24, 2),
+                       # of which the pods' CPU and memory (Modal bills them besides the GPU)
+                       "cpuMemoryDaily": {"min": round(line.host_min * 24, 2), "max": round(line.host_max * 24, 2)},
                        "note": line.note or None} for line in a.lines]}
 
 

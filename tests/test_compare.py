@@ -59,12 +59,14 @@ def test_one_more_replica_at_peak_shows_at_every_alternative(stack_repo):
     result = compare(stack_repo)
     assert result.returncode == 0, result.stderr
     alternatives = {a["name"]: a for a in json.loads(result.stdout)["costDelta"]["alternatives"]}
-    # By hand: one more A100-40GB at peak; Modal bills it per GPU ($2.10/h); CoreWeave's 2 nodes of 8 hold 13 too.
-    assert alternatives["Modal"] == {"name": "Modal", "dailyMin": 0, "dailyMax": pytest.approx(2.10 * 24)}
+    # By hand: one more A100-40GB at peak; Modal bills it per GPU at prod's stated rate (currentRates.modal
+    # A100-40GB $3.50/h, all-in): 3.50 x 24 = $84.00; CoreWeave's 2 nodes of 8 hold 13 too.
+    assert alternatives["Modal"] == {"name": "Modal", "dailyMin": 0, "dailyMax": pytest.approx(3.50 * 24)}
     assert "CoreWeave" not in alternatives
     shown = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "-C", str(stack_repo)).stdout
     modal = next(line for line in shown.splitlines() if "alternative Modal" in line)
-    assert "$201.60" in modal and "+$50.40" in modal and modal.count("(") == 1  # unchanged at min, +$50.40 at max
+    # 4 x 3.50 x 24 = $336.00 at min, unchanged; +$84.00 at max.
+    assert "$336.00" in modal and "+$84.00" in modal and modal.count("(") == 1
 
 
 def test_an_unchanged_stack_has_no_delta(stack_repo):

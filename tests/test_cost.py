@@ -17,7 +17,8 @@ def cost_of(raw):
 
 
 # GCP list prices (us-central1) as the catalog dates them, per hour: A100-40GB on demand $3.67 (a2-highgpu-1g),
-# H100-80GB spot $2.95; n2 $0.031611 per vCPU + $0.004237 per GiB; e2 $0.021811 per vCPU + $0.002923 per GiB.
+# H100-80GB spot $6.571 (a3-highgpu-1g, 2026-09-26); n2 $0.031611 per vCPU + $0.004237 per GiB;
+# e2 $0.021811 per vCPU + $0.002923 per GiB.
 
 
 def test_prod_cost_from_catalog_prices():
@@ -25,23 +26,23 @@ def test_prod_cost_from_catalog_prices():
     pools = {p.pool: p for p in cost.pools}
     assert (pools["a100-serving"].hourly_min, pools["a100-serving"].hourly_max) == (
         pytest.approx(14.68), pytest.approx(44.04))  # 4 and 12 one-GPU nodes x $3.67
-    assert (pools["h100-training"].hourly_min, pools["h100-training"].hourly_max) == (0, pytest.approx(2.95))
+    assert (pools["h100-training"].hourly_min, pools["h100-training"].hourly_max) == (0, pytest.approx(6.571))
     # n2-standard-32: 32 x $0.031611 + 128 GiB x $0.004237 = $1.011552 + $0.542336 = $1.553888 per node-hour.
     assert pools["rollout"].node_hourly == pytest.approx(1.553888)
     assert pools["rollout"].hourly_max == pytest.approx(6.215552)  # 4 nodes
     # e2-standard-4: 4 x $0.021811 + 16 GiB x $0.002923 = $0.134012; 3 nodes at most.
     assert pools["system"].hourly_max == pytest.approx(0.402036)
-    # Nodes: $0.402036 + $44.04 + $2.95 + $6.215552 = $53.607588 per hour at the top.
+    # Nodes: $0.402036 + $44.04 + $6.571 + $6.215552 = $57.228588 per hour at the top.
     # Fees at the top: the regional cluster's $0.10/h; Cloud NAT for 20 nodes (12 + 1 + 4 + 3) at $0.0014/h plus its
     # IP at $0.005/h = $0.033/h; boot disks 12 x 200 + 200 + 4 x 200 + 3 x 100 = 3,700 GB at $0.10/GB-month / 730 h
     # = $0.506849/h. Together $0.639849/h.
     assert {f.label: f.hourly_max for f in cost.fees} == {
         "GKE cluster fee": pytest.approx(0.10), "Cloud NAT": pytest.approx(0.033),
         "boot disks": pytest.approx(0.506849, abs=1e-6)}
-    # $54.247437 per hour at the top; x 24 a day, x 730 a month (8,760 / 12).
-    assert cost.hourly_max == pytest.approx(54.247437, abs=1e-6)
-    assert cost.daily_max == pytest.approx(1301.938496, abs=1e-4)
-    assert cost.monthly_max == pytest.approx(39600.62, abs=0.01)
+    # $57.868437 per hour at the top; x 24 a day, x 730 a month (8,760 / 12).
+    assert cost.hourly_max == pytest.approx(57.868437, abs=1e-6)
+    assert cost.daily_max == pytest.approx(1388.842488, abs=1e-4)
+    assert cost.monthly_max == pytest.approx(42243.96, abs=0.01)
 
 
 def test_adding_one_a100_node_adds_its_price_per_day():
@@ -63,7 +64,7 @@ def test_pricing_override_wins_over_the_catalog():
     pools = {p.pool: p for p in cost_of(raw).pools}
     assert pools["a100-serving"].node_hourly == pytest.approx(2.0)
     # the spot H100 price is untouched by an on-demand A100 override
-    assert pools["h100-training"].node_hourly == pytest.approx(2.95)
+    assert pools["h100-training"].node_hourly == pytest.approx(6.571)
 
 
 def test_multi_gpu_nodes_cost_per_gpu_times_gpus():
@@ -75,10 +76,15 @@ def test_multi_gpu_nodes_cost_per_gpu_times_gpus():
 
 
 def test_alternatives_price_the_same_gpu_hours():
-    cost = cost_of(stack_config("prod"))
+    raw = stack_config("prod")
+    del raw["currentRates"]  # Modal's list price, not the team's rate
+    cost = cost_of(raw)
     modal = next(a for a in cost.alternatives if a.name == "Modal")
-    assert modal.hourly_min == pytest.approx(4 * 2.10)  # 4 warm A100-40GB, the H100 pool idles at 0
-    assert modal.hourly_max == pytest.approx(12 * 2.10 + 1 * 3.9492)  # the models' 12 GPUs and the training job's 1
+    # Each A100 replica's pod asks 10.5 vCPUs (5.25 physical cores x $0.04716/h) and 75 GiB (x $0.007992/h): $0.84699/h
+    # besides the GPU; the H100 training pod 24.5 vCPUs and 219 GiB: 12.25 x 0.04716 + 219 x 0.007992 = $2.327958/h.
+    assert modal.hourly_min == pytest.approx(4 * (2.10 + 0.84699))  # 4 warm A100-40GB, the H100 pool idles at 0
+    # the models' 12 GPUs and the training job's 1
+    assert modal.hourly_max == pytest.approx(12 * (2.10 + 0.84699) + 1 * (3.9492 + 2.327958))
     runpod = next(a for a in cost.alternatives if a.name == "RunPod")
     assert runpod.not_offered == (GpuKind.A100_40GB,)
 

@@ -25,17 +25,23 @@ def row(cost, name):
 
 
 def test_serverless_prices_the_gpus_used_not_this_stacks_whole_nodes():
-    one_per_node = cost_of(stack_config("prod"))
+    prod = stack_config("prod")
+    del prod["currentRates"]  # Modal's list price, not the team's rate
+    one_per_node = cost_of(prod)
     raw = stack_config("prod")
+    del raw["currentRates"]
     raw["nodePools"][0].update(gpusPerNode=8, minNodes=1, maxNodes=2)  # 12 A100s now cost 16 on the stack's cloud
     eight_per_node = cost_of(raw)
     assert eight_per_node.gpu_hourly_max > one_per_node.gpu_hourly_max
+    def gpus(alt, at_max):  # the GPU part; Modal adds the CPU and memory each pod requests, which the pool shapes
+        return sum((line.gpus_max * line.rate) if at_max else line.gpus_min * line.rate for line in alt.lines)
+
     for name in ("Modal", "RunPod Serverless", "RunPod"):
-        assert row(eight_per_node, name).hourly_max == pytest.approx(row(one_per_node, name).hourly_max)
-        assert row(eight_per_node, name).hourly_min == pytest.approx(row(one_per_node, name).hourly_min)
+        assert gpus(row(eight_per_node, name), True) == pytest.approx(gpus(row(one_per_node, name), True))
+        assert gpus(row(eight_per_node, name), False) == pytest.approx(gpus(row(one_per_node, name), False))
     # By hand: 12 A100-40GB replicas at peak + the 1-GPU training job; 4 warm replicas at the minimum.
-    assert row(one_per_node, "Modal").hourly_max == pytest.approx(12 * 2.10 + 1 * 3.9492)
-    assert row(one_per_node, "Modal").hourly_min == pytest.approx(4 * 2.10)
+    assert gpus(row(one_per_node, "Modal"), True) == pytest.approx(12 * 2.10 + 1 * 3.9492)
+    assert gpus(row(one_per_node, "Modal"), False) == pytest.approx(4 * 2.10)
 
 
 def test_node_based_providers_bill_whole_nodes_of_their_own_size():

@@ -86,7 +86,7 @@ def test_kuberay_upgrades_through_a_gateway_that_is_costed():
 def test_plan_json_and_report_label_every_fee(plan_of):
     plan = plan_of("eks-prod")
     doc = plan_json(plan)["cost"]
-    assert [f["label"] for f in doc["fees"]] == ["EKS control plane", "NAT gateways", "boot disks"]
+    assert [f["label"] for f in doc["fees"]] == ["EKS control plane", "NAT gateways", "NAT public IPv4", "boot disks"]
     assert doc["fees"][0] == {"label": "EKS control plane", "basis": "1 x $0.10/h", "dailyMin": 2.4, "dailyMax": 2.4}
     assert doc["daily"]["max"] == pytest.approx(sum(p["dailyMax"] for p in doc["pools"])
                                                 + sum(f["dailyMax"] for f in doc["fees"]), abs=0.05)

@@ -30,12 +30,12 @@ def test_budget_guard_is_an_error_in_prod_and_a_warning_in_staging():
 
 
 def test_budget_guard_boundary_is_the_monthly_cost_at_max():
-    # prod at its maximum costs $54.247437/h x 730 h = $39,600.63 a month (nodes and fees, worked out in
+    # prod at its maximum costs $57.868437/h x 730 h = $42,243.96 a month (nodes and fees, worked out in
     # tests/test_cost.py).
     raw = stack_config("prod")
-    raw["budget"]["monthlyAmount"] = 39601
+    raw["budget"]["monthlyAmount"] = 42244
     assert budget_covers_max_fleet(plan_for(raw)).status == "pass"
-    raw["budget"]["monthlyAmount"] = 39600
+    raw["budget"]["monthlyAmount"] = 42243
     assert budget_covers_max_fleet(plan_for(raw)).status == "fail"
 
 

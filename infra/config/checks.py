@@ -17,7 +17,7 @@ from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.stack import StackConfig
-from infra.config.traffic import traffic_problems
+from infra.config.traffic import traffic_problems, workload_traffic_problems
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM, parameter_count
 
 
@@ -100,6 +100,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += headroom_problems(cfg)
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
+    rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
+    problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)
     problems += network_access_problems(cfg.tier, cfg.cloud, cfg.control_plane, cfg.serving)
     if cfg.training is not None and cfg.artifacts.training_image is None:
         problems.append("artifacts.trainingImage: missing; the training job needs an image (pinned by digest)")
@@ -175,7 +177,7 @@ def _platform_checks(cfg: StackConfig) -> list[str]:
         problems += eks_problems(cfg.artifacts.charts, cfg.budget)
     if cfg.cloud == "existing":
         assert cfg.existing is not None
-        problems += existing_problems(cfg.existing, cfg.node_pools, cfg.pricing)
+        problems += existing_problems(cfg.existing, cfg.node_pools, cfg.pricing, cfg.current_rates)
         problems += existing_rung_problems(cfg.node_pools, cfg.models)
     return problems
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -107,8 +108,8 @@ def existing_node_size(existing: Existing, kind: GpuKind, gpus_per_node: int) ->
     return vcpus, memory, disk
 
 
-def existing_problems(existing: Existing, node_pools: list[NodePool],
-                      pricing: dict[GpuKind, PriceOverride]) -> list[str]:
+def existing_problems(existing: Existing, node_pools: list[NodePool], pricing: dict[GpuKind, PriceOverride],
+                      current_rates: Mapping[str, Mapping[GpuKind, float]] | None = None) -> list[str]:
     """What a stack on an existing cluster needs: a way in, a price list, and each GPU pool's node labels and size."""
     problems: list[str] = []
     if not existing.kubeconfig and not existing.context:
@@ -129,11 +130,13 @@ def existing_problems(existing: Existing, node_pools: list[NodePool],
                             f"{pool.gpus_per_node} x {kind} to take a node's size from")
         alt = alternative(existing.price_as) if existing.price_as else None
         override = pricing.get(pool.gpu)
-        if alt is not None and pool.gpu not in alt.per_gpu_hour and not (override and override.on_demand):
+        stated = alt is not None and pool.gpu in (current_rates or {}).get(alt.slug, {})  # the team's rate there
+        if alt is not None and pool.gpu not in alt.per_gpu_hour and not (override and override.on_demand) \
+                and not stated:
             sellers = [a.name.lower() for a in ALTERNATIVES if pool.gpu in a.per_gpu_hour]
             problems.append(f"existing.priceAs = {existing.price_as!r}: {alt.name} has no price for {kind}; "
                             f"allowed for {kind}: {', '.join([*CATALOG_CLOUDS, *sellers])}, or set "
-                            f"pricing.{kind}.onDemand")
+                            f"pricing.{kind}.onDemand or currentRates.{alt.slug}.{kind}")
     return problems
 
 

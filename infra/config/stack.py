@@ -70,11 +70,14 @@ class StackConfig(ConfigModel):
     """Per GPU kind, `{onDemand, spot}` USD per GPU-hour overriding the catalog's prices."""
     current_rates: CurrentRates = Field(default={})
     """The rates you pay today at the providers the plan compares this stack with, per provider and GPU kind in USD
-    per GPU-hour, e.g. `{modal: {A100-80GB: 3.50}}`; each replaces that provider's list price (marked "your rate").
-    Providers: modal, runpod, runpod-serverless, coreweave, lambda."""
+    per GPU-hour, e.g. `{modal: {A100-80GB: 3.50}}`; each replaces that provider's list price (marked "your rate"),
+    and on an existing cluster priced as that provider (`existing.priceAs`) it prices the cluster's GPUs too. A stated
+    rate is all-in (Modal's CPU and memory are not added to it). Providers: modal, runpod, runpod-serverless,
+    coreweave, lambda."""
     traffic: Traffic | None = None
-    """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference}`: the plan shows the
-    expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and maximum."""
+    """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference, training, rollout}`:
+    the plan shows the expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and
+    maximum."""
 
     @field_validator("current_rates")
     @classmethod

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from infra.config.base import ConfigModel
 from infra.config.schedules import timezone
@@ -43,6 +43,36 @@ class ModelTraffic(ConfigModel):
     """Output tokens of one inference of this model. Default: `traffic.tokensPerInference`."""
 
 
+class TrainingTraffic(ConfigModel):
+    """How long the training job runs in a typical week: its pool's nodes are counted only while it runs."""
+
+    hours_per_day: float | None = Field(default=None, ge=0, le=24)
+    """Hours a day the job runs, every day (0..24). Give this or `hoursPerWeek`."""
+    hours_per_week: float | None = Field(default=None, ge=0, le=168)
+    """Hours a week the job runs (0..168), e.g. 40 for working-day runs. Give this or `hoursPerDay`."""
+
+    @model_validator(mode="after")
+    def _one(self) -> TrainingTraffic:
+        if (self.hours_per_day is None) == (self.hours_per_week is None):
+            raise ValueError("give exactly one of hoursPerDay (0..24) or hoursPerWeek (0..168), e.g. "
+                             "{hoursPerWeek: 40}")
+        return self
+
+    @property
+    def duty(self) -> float:
+        """The share of the week the job runs, 0..1."""
+        return self.hours_per_day / 24 if self.hours_per_day is not None else (self.hours_per_week or 0.0) / 168
+
+
+class RolloutTraffic(ConfigModel):
+    """The rollout workers running at peak and off-peak (their pool runs the nodes their CPU and memory need)."""
+
+    peak: int | None = Field(default=None, ge=0)
+    """Workers running during peak hours. Default: `rollout.replicas.max`."""
+    off_peak: int | None = Field(default=None, ge=0)
+    """Workers running outside peak hours. Default: `rollout.replicas.min`."""
+
+
 class Traffic(ConfigModel):
     """A typical week of traffic: when the peak is and how many replicas each model runs then and otherwise."""
 
@@ -59,6 +89,13 @@ class Traffic(ConfigModel):
     tokens_per_inference: int | None = Field(default=None, ge=1)
     """Output tokens of one inference, for every model without its own; with a model's `throughput` it gives the
     plan's $ per inference (default: none, only $ per 1M output tokens is shown)."""
+    training: TrainingTraffic | None = None
+    """The training job's duty cycle, `{hoursPerDay}` or `{hoursPerWeek}`: the expected cost counts its nodes that
+    share of the week. Default: none, the job counts as `training.suspend` says (suspended: no node; running: all
+    week)."""
+    rollout: RolloutTraffic | None = None
+    """Rollout workers at peak and off-peak, `{peak, offPeak}` (defaults `rollout.replicas.max` and `.min`): the
+    expected cost runs the rollout pool's nodes they need. Default: none, the pool counts at its minimum."""
 
     @field_validator("timezone")
     @classmethod
@@ -90,6 +127,32 @@ class Traffic(ConfigModel):
     def tokens_for(self, name: str) -> int | None:
         own = self.models.get(name)
         return own.tokens_per_inference if own and own.tokens_per_inference else self.tokens_per_inference
+
+
+def rollout_workers(traffic: Traffic, low: int, high: int) -> tuple[int, int]:
+    """(peak, off-peak) rollout workers, for workers ranging low..high; `traffic.rollout` must be given."""
+    own = traffic.rollout or RolloutTraffic()
+    return (high if own.peak is None else own.peak, low if own.off_peak is None else own.off_peak)
+
+
+def workload_traffic_problems(traffic: Traffic | None, training: bool, rollout: tuple[int, int] | None) -> list[str]:
+    """`traffic.training` needs a training job; `traffic.rollout` needs rollout workers, within their replicas."""
+    if traffic is None:
+        return []
+    problems = []
+    if traffic.training is not None and not training:
+        problems.append("traffic.training: the stack has no training job; allowed only with `training:`; "
+                        "remove traffic.training")
+    if traffic.rollout is not None and rollout is None:
+        problems.append("traffic.rollout: the stack has no rollout workers; allowed only with `rollout:`; "
+                        "remove traffic.rollout")
+    elif traffic.rollout is not None and rollout is not None:
+        low, high = rollout
+        for key, value in (("peak", traffic.rollout.peak), ("offPeak", traffic.rollout.off_peak)):
+            if value is not None and not low <= value <= high:
+                problems.append(f"traffic.rollout.{key} = {value}: outside rollout.replicas {{min: {low}, max: "
+                                f"{high}}}; allowed: {low}..{high}, or widen rollout.replicas")
+    return problems
 
 
 def traffic_problems(traffic: Traffic | None, replicas: Mapping[str, tuple[int, int]]) -> list[str]:
