@@ -27,7 +27,7 @@ from infra.expected import ExpectedCost, expected_cost
 from infra.expected_alternatives import with_expected
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
 from infra.fleet import Fleet, resolve_fleet
-from infra.ladder_fill import fill
+from infra.ladder_fill import fill, ladder_max_nodes
 from infra.own_rates import cluster_rate, own_provider, own_rate, rate_notes
 from infra.providers import ALTERNATIVES_AS_OF, alternative
 from infra.seam import PoolFacts
@@ -55,6 +55,14 @@ class PoolCost:
     commitment: CommitmentCost | None = None  # committed nodes, paid whether they run or not (infra/commitments.py)
     headroom: int = 0  # warmHeadroom: spare nodes placeholder pods hold beyond the warm replicas' (up to maxNodes)
     your_rate: bool = False  # its GPUs are priced at the stack's `pricing:` override, not the list (infra/own_rates.py)
+    # A capacity ladder's rung: the most nodes it runs with every model at its maximum (infra/ladder_fill.py
+    # ladder_max_nodes); None: maxNodes, as for any pool in no ladder.
+    ladder_max: int | None = None
+
+    @property
+    def running_max_nodes(self) -> int:
+        """The most nodes that run: maxNodes, or, on a ladder's rung, what the ladder's worst case puts there."""
+        return self.max_nodes if self.ladder_max is None else self.ladder_max
 
     @property
     def running_min_nodes(self) -> int:
@@ -79,7 +87,7 @@ class PoolCost:
 
     @property
     def hourly_max(self) -> float:
-        return self.hourly_at(self.max_nodes)
+        return self.hourly_at(self.running_max_nodes)
 
     @property
     def spare_hourly(self) -> float:
@@ -93,7 +101,7 @@ class PoolCost:
 
     @property
     def gpus_paid_max(self) -> int:
-        return self.max_nodes * self.gpus_per_node
+        return self.running_max_nodes * self.gpus_per_node
 
     @property
     def note(self) -> str | None:
@@ -104,9 +112,18 @@ class PoolCost:
         kind = self.gpu.value
         return (f"pool {self.pool}: the workloads use at most {self.gpus_used_max} {kind} GPUs "
                 f"(at least {self.gpus_used_min}); {self.sold_as} sells {kind} in nodes of {self.gpus_per_node} "
-                f"({self.machine_type}), so you pay for {self.gpus_paid_max} at maximum ({self.max_nodes} x "
+                f"({self.machine_type}), so you pay for {self.gpus_paid_max} at maximum ({self.running_max_nodes} x "
                 f"{self.gpus_per_node}) and {self.gpus_paid_min} at minimum "
                 f"({self.gpus_paid_min // self.gpus_per_node} x {self.gpus_per_node})")
+
+    @property
+    def ladder_note(self) -> str | None:
+        """Plain words when a ladder's rung runs fewer than its maxNodes at the maximum."""
+        if self.ladder_max is None or self.ladder_max >= self.max_nodes:
+            return None
+        return (f"pool {self.pool}: a capacity-ladder rung; with every model at its maximum it runs at most "
+                f"{self.ladder_max} of its {self.max_nodes} nodes (the ladder's replicas that the running nodes cannot "
+                "hold counted on its dearest rungs first: the most the ladder can cost)")
 
     @property
     def warm_note(self) -> str | None:
@@ -161,8 +178,8 @@ class CostReport:
     @property
     def notes(self) -> tuple[str, ...]:
         committed = (commitment_note(p.pool, p.capacity, p.commitment) for p in self.pools if p.gpu)
-        return (*(n for p in self.pools for n in (p.warm_note, p.note) if n), *(n for n in committed if n),
-                *self.fee_notes)
+        per_pool = (n for p in self.pools for n in (p.warm_note, p.ladder_note, p.note) if n)
+        return (*per_pool, *(n for n in committed if n), *self.fee_notes)
 
 
 def _seller(cfg: StackConfig) -> str:
@@ -245,18 +262,24 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
     used = gpus_used(fleet)
     held = warm_nodes(fleet)
     headroom = headroom_by_pool(cfg)
+    node_hourly = {p.name: _node_hourly(cfg, p) for p in fleet.pools.values()}
+    ladder_max = ladder_max_nodes(fleet.models, node_hourly)
+    for rung, (_, gpus) in ladder_max.items():  # at the maximum a rung holds what the ladder's worst case puts there
+        used[rung] = (used.get(rung, (0, 0))[0], gpus + (fleet.training.job.gpus if fleet.training is not None
+                                                           and fleet.training.pool.name == rung else 0))
     pool_costs = tuple(
         PoolCost(
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
-            node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
+            node_hourly=node_hourly[p.name], gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
             commitment=_commitment(cfg, p), headroom=headroom.get(p.name, 0),
             your_rate=own_rate(cfg, p.gpu, p.capacity) is not None,
+            ladder_max=ladder_max[p.name][0] if p.name in ladder_max else None,
         )
         for p in fleet.pools.values()
     )
-    fees = stack_fees(cfg, [PoolNodes(p.pool, p.running_min_nodes, p.max_nodes) for p in pool_costs])
+    fees = stack_fees(cfg, [PoolNodes(p.pool, p.running_min_nodes, p.running_max_nodes) for p in pool_costs])
     source = price_source(cfg)
     if source in PRICE_LISTS:
         as_of, described = PRICE_LISTS[source].as_of, PRICE_LISTS[source].source

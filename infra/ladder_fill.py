@@ -66,8 +66,9 @@ def fill(placements: Iterable[ModelPlacement], replicas: Mapping[str, int]) -> F
     return out
 
 
-def ladder_max_nodes(placements: Iterable[ModelPlacement], node_hourly: Mapping[str, float]) -> dict[str, int]:
-    """Per rung of a capacity ladder, the most nodes it runs when every model is at its maximum.
+def ladder_max_nodes(placements: Iterable[ModelPlacement],
+                     node_hourly: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+    """Per rung of a capacity ladder, the most (nodes, GPUs used) it runs when every model is at its maximum.
 
     A ladder's rungs overlap on purpose (spot and on-demand can each take the burst), so adding up their maxNodes
     counts capacity no replica can use. The most the ladder can cost: the scheduler puts replicas on the nodes that
@@ -79,6 +80,7 @@ def ladder_max_nodes(placements: Iterable[ModelPlacement], node_hourly: Mapping[
     alone = fill([p for p in placements if not p.fallbacks], {p.name: p.model.replicas.max for p in placements})
     gpus = dict(alone.gpus)  # per pool, GPUs taken so far
     nodes: dict[str, int] = {}
+    rungs: set[str] = set()
     for p in placements:
         if not p.fallbacks:
             continue
@@ -96,7 +98,8 @@ def ladder_max_nodes(placements: Iterable[ModelPlacement], node_hourly: Mapping[
             per_node = max(1, rung.gpus_per_node // tp)
             used = math.ceil(gpus.get(rung.name, 0) / tp / per_node)
             nodes[rung.name] = min(rung.max_nodes, max(rung.min_nodes, used))
-    return nodes
+            rungs.add(rung.name)
+    return {name: (nodes[name], gpus.get(name, 0)) for name in rungs}
 
 
 def _room(rung: PoolFacts, nodes: int, tp: int, gpus: Mapping[str, int]) -> int:

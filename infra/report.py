@@ -11,7 +11,7 @@ from rich.tree import Tree
 
 from infra.commitments import commitment_json
 from infra.compare import CostDelta
-from infra.cost import HOURS_PER_MONTH, AlternativeCost, CostReport
+from infra.cost import HOURS_PER_MONTH, AlternativeCost, CostReport, PoolCost
 from infra.cost_lines import deltas_json
 from infra.delta_report import lines_table
 from infra.expected_report import (
@@ -53,6 +53,12 @@ def resource_tree(plan: Plan) -> Tree:
     return tree
 
 
+def _node_range(p: PoolCost) -> str:
+    """`min..max`; a ladder rung the models cannot fill shows the most it runs: `0..8 (4 run)`."""
+    shown = f"{p.min_nodes}..{p.max_nodes}"
+    return shown if p.running_max_nodes == p.max_nodes else f"{shown} ({p.running_max_nodes} run)"
+
+
 def cost_table(cost: CostReport) -> Table:
     table = Table(title=f"Cost (USD, list prices as of {cost.prices_as_of})", title_justify="left")
     for col in ("pool", "purpose", "machine", "capacity", "GPUs/node", "nodes min..max", "GPUs paid/used max",
@@ -62,7 +68,7 @@ def cost_table(cost: CostReport) -> Table:
         paid = f"{p.gpus_paid_max} / {p.gpus_used_max}" if p.gpu else "-"
         table.add_row(p.pool, p.purpose, p.machine_type, f"{p.capacity}, your rate" if p.your_rate else p.capacity,
                       f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
-                      f"{p.min_nodes}..{p.max_nodes}", f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
+                      _node_range(p), f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
                       _money(p.hourly_min * 24), _money(p.hourly_max * 24))
         if (c := p.commitment) is not None:  # of the pool's cost, what is paid whether its nodes run or not
             table.add_row("  committed (in the row above)", c.plan, f"${c.gpu_hourly:.4f}/GPU-h ({c.discount:.0%} off)",
@@ -133,7 +139,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "pools": [
             {"name": p.pool, "purpose": p.purpose, "machineType": p.machine_type, "capacity": p.capacity,
              "gpu": p.gpu.value if p.gpu else None, "gpusPerNode": p.gpus_per_node,
-             "minNodes": p.min_nodes, "maxNodes": p.max_nodes,
+             "minNodes": p.min_nodes, "maxNodes": p.max_nodes, "maxNodesRunning": p.running_max_nodes,
              "minGpus": p.gpus_paid_min, "maxGpus": p.gpus_paid_max,
              # GPUs come a whole node at a time: paid (nodes x GPUs per node) vs. what the workloads can use.
              "gpusPaid": {"min": p.gpus_paid_min, "max": p.gpus_paid_max},

@@ -48,11 +48,25 @@ def test_the_minimum_is_the_four_committed_nodes_only():
     assert p["a100-spot"].hourly_min == 0 and p["a100-ondemand"].hourly_min == 0
 
 
-def test_each_pools_maximum_stays_its_own():
+def test_the_ladders_maximum_is_its_worst_case_not_every_rung_full():
     _, _, cost = cost_of(committed_ladder())
     p = pools(cost)
-    # committed 4 x 1.29 x 24 = 123.84; spot 8 x 1.00 x 24 = 192; on-demand 4 x 3.00 x 24 = 288.
-    assert [p[r].hourly_max * 24 for r in RUNGS] == pytest.approx([123.84, 192.0, 288.0])
+    # 12 replicas at most: 4 on the committed nodes that always run; the other 8 on the dearest rungs first,
+    # on-demand ($3.00) holds 4, spot ($1.00) the last 4 — not its 8 (4 + 8 + 4 = 16 nodes for 12 replicas).
+    # committed 4 x 1.29 x 24 = 123.84; spot 4 x 1.00 x 24 = 96; on-demand 4 x 3.00 x 24 = 288.
+    assert [p[r].hourly_max * 24 for r in RUNGS] == pytest.approx([123.84, 96.0, 288.0])
+    assert [p[r].running_max_nodes for r in RUNGS] == [4, 4, 4] and p["a100-spot"].max_nodes == 8
+    assert any("runs at most 4 of its 8 nodes" in n for n in cost.notes)
+
+
+def test_an_on_demand_rung_that_can_take_the_whole_burst_is_the_maximum():
+    raw = committed_ladder()
+    raw["nodePools"][2]["maxNodes"] = 8  # on-demand can take all 8 burst replicas when spot is gone
+    _, _, cost = cost_of(raw)
+    p = pools(cost)
+    # The 8 replicas beyond the committed 4 all on on-demand: 8 x 3.00 x 24 = 576; spot runs none: $0.
+    assert [p[r].running_max_nodes for r in RUNGS] == [4, 0, 8]
+    assert [p[r].hourly_max * 24 for r in RUNGS] == pytest.approx([123.84, 0.0, 576.0])
 
 
 def test_twelve_replicas_at_peak_are_four_committed_and_eight_spot_not_on_demand():
