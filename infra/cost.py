@@ -176,6 +176,13 @@ class CostReport:
         return sum(p.hourly_max for p in self.pools if p.gpu)
 
     @property
+    def gpu_daily_expected(self) -> float | None:
+        """The GPU pools' average $/day at the traffic profile (what the alternatives' expected column prices)."""
+        if self.expected is None:
+            return None
+        return sum(self.expected.pools_per_week.get(p.pool, 0.0) for p in self.pools if p.gpu) / 7
+
+    @property
     def notes(self) -> tuple[str, ...]:
         committed = (commitment_note(p.pool, p.capacity, p.commitment) for p in self.pools if p.gpu)
         per_pool = (n for p in self.pools for n in (p.warm_note, p.ladder_note, p.note) if n)
@@ -255,6 +262,21 @@ def warm_nodes(fleet: Fleet) -> dict[str, int]:
     return {name: warm.nodes(name, fleet.pools[name].gpus_per_node) for name in warm.gpus}
 
 
+def _at_ladder_max(fleet: Fleet, pools: tuple[PoolCost, ...]) -> tuple[PoolCost, ...]:
+    """A ladder's rungs at the ladder's worst case (infra/ladder_fill.py): the nodes and GPUs each runs at most."""
+    worst = ladder_max_nodes(fleet.models, {p.pool: p.node_hourly for p in pools},
+                             {p.pool: p.running_min_nodes for p in pools})
+    training = fleet.training
+
+    def at_max(p: PoolCost) -> PoolCost:
+        nodes, gpus = worst[p.pool]
+        if training is not None and training.pool.name == p.pool:
+            gpus += training.job.gpus
+        return replace(p, ladder_max=nodes, gpus_used_max=gpus)
+
+    return tuple(at_max(p) if p.pool in worst else p for p in pools)
+
+
 def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> CostReport:
     """What the fleet costs; given pool facts alone (as tests hold them), places the workloads on them first."""
     if not isinstance(fleet, Fleet):
@@ -262,23 +284,18 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
     used = gpus_used(fleet)
     held = warm_nodes(fleet)
     headroom = headroom_by_pool(cfg)
-    node_hourly = {p.name: _node_hourly(cfg, p) for p in fleet.pools.values()}
-    ladder_max = ladder_max_nodes(fleet.models, node_hourly)
-    for rung, (_, gpus) in ladder_max.items():  # at the maximum a rung holds what the ladder's worst case puts there
-        used[rung] = (used.get(rung, (0, 0))[0], gpus + (fleet.training.job.gpus if fleet.training is not None
-                                                           and fleet.training.pool.name == rung else 0))
     pool_costs = tuple(
         PoolCost(
             pool=p.name, purpose=p.purpose, machine_type=p.machine_type, capacity=p.capacity, gpu=p.gpu,
             gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
-            node_hourly=node_hourly[p.name], gpus_used_min=used.get(p.name, (0, 0))[0],
+            node_hourly=_node_hourly(cfg, p), gpus_used_min=used.get(p.name, (0, 0))[0],
             gpus_used_max=used.get(p.name, (0, 0))[1], sold_as=_seller(cfg), warm_nodes=held.get(p.name, 0),
             commitment=_commitment(cfg, p), headroom=headroom.get(p.name, 0),
             your_rate=own_rate(cfg, p.gpu, p.capacity) is not None,
-            ladder_max=ladder_max[p.name][0] if p.name in ladder_max else None,
         )
         for p in fleet.pools.values()
     )
+    pool_costs = _at_ladder_max(fleet, pool_costs)
     fees = stack_fees(cfg, [PoolNodes(p.pool, p.running_min_nodes, p.running_max_nodes) for p in pool_costs])
     source = price_source(cfg)
     if source in PRICE_LISTS:

@@ -66,8 +66,8 @@ def fill(placements: Iterable[ModelPlacement], replicas: Mapping[str, int]) -> F
     return out
 
 
-def ladder_max_nodes(placements: Iterable[ModelPlacement],
-                     node_hourly: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+def ladder_max_nodes(placements: Iterable[ModelPlacement], node_hourly: Mapping[str, float],
+                     running: Mapping[str, int] | None = None) -> dict[str, tuple[int, int]]:
     """Per rung of a capacity ladder, the most (nodes, GPUs used) it runs when every model is at its maximum.
 
     A ladder's rungs overlap on purpose (spot and on-demand can each take the burst), so adding up their maxNodes
@@ -75,7 +75,9 @@ def ladder_max_nodes(placements: Iterable[ModelPlacement],
     already run (each rung's minNodes) before the autoscaler adds any, and which rung grows after that is the
     platform's choice (a stockout moves it down the ladder), so the rest land on the dearest rungs first.
     Single-pool models on a rung are there first. Pools in no ladder are left out (their maximum is maxNodes).
+    `running`: the nodes each pool runs anyway (its minimum with warm headroom's spare nodes; default minNodes).
     """
+    floor = {name: n for name, n in (running or {}).items()}
     placements = list(placements)
     alone = fill([p for p in placements if not p.fallbacks], {p.name: p.model.replicas.max for p in placements})
     gpus = dict(alone.gpus)  # per pool, GPUs taken so far
@@ -86,7 +88,8 @@ def ladder_max_nodes(placements: Iterable[ModelPlacement],
             continue
         tp, left = p.model.tensor_parallel_size, p.model.replicas.max
         for rung in p.rungs:  # first on the nodes already running
-            take = min(left, _room(rung, max(rung.min_nodes, nodes.get(rung.name, 0)), tp, gpus))
+            up = max(rung.min_nodes, floor.get(rung.name, 0), nodes.get(rung.name, 0))
+            take = min(left, _room(rung, up, tp, gpus))
             gpus[rung.name] = gpus.get(rung.name, 0) + take * tp
             left -= take
         dearest = sorted(p.rungs, key=lambda r: -node_hourly[r.name] / max(1, r.gpus_per_node))
@@ -97,7 +100,7 @@ def ladder_max_nodes(placements: Iterable[ModelPlacement],
         for rung in p.rungs:
             per_node = max(1, rung.gpus_per_node // tp)
             used = math.ceil(gpus.get(rung.name, 0) / tp / per_node)
-            nodes[rung.name] = min(rung.max_nodes, max(rung.min_nodes, used))
+            nodes[rung.name] = min(rung.max_nodes, max(rung.min_nodes, floor.get(rung.name, 0), used))
             rungs.add(rung.name)
     return {name: (nodes[name], gpus.get(name, 0)) for name in rungs}
 

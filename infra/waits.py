@@ -17,6 +17,7 @@ waiting for its pods to start, and Pulumi's wait covers the whole rollout.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pulumi
 
@@ -33,6 +34,12 @@ HELM_RELEASE_TIMEOUT_SECONDS = NODE_PROVISION_SECONDS + DEFAULT_HELM_WAIT_SECOND
 def needs_new_node(pool: PoolFacts | None) -> bool:
     """A pool that autoscales can be at zero or full when a pod arrives: the pod waits for a new node."""
     return pool is not None and pool.min_nodes < pool.max_nodes
+
+
+def waited_pool(rungs: Sequence[PoolFacts]) -> PoolFacts | None:
+    """The pool a workload's wait is counted on: of a capacity ladder's rungs, one that may need a new node (a
+    replica beyond the running nodes lands there), else the first; None: no pool."""
+    return next((p for p in rungs if needs_new_node(p)), rungs[0] if rungs else None)
 
 
 def rollout_waves(max_replicas: int, max_surge: int, max_unavailable: int) -> int:

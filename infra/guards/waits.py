@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from infra.guards.base import StackPlan, Verdict
-from infra.guards.pods import PodTemplate, preferred_pool
+from infra.guards.pods import PodTemplate, selected_pools
 from infra.planned import PlannedResource
 from infra.seam import PoolFacts
 from infra.waits import (
@@ -24,6 +24,7 @@ from infra.waits import (
     needs_new_node,
     resolve,
     rollout_waves,
+    waited_pool,
 )
 
 NAME = "waits-cover-startup-and-rollouts-progress"
@@ -107,8 +108,8 @@ def _quota_gpus(plan: StackPlan, namespace: str) -> float | None:
     return None
 
 
-def _progress_problems(plan: StackPlan, workloads: list[tuple[PlannedResource, PoolFacts | None, int]],
-                       r: PlannedResource, pool: PoolFacts | None, peak: int, surge: int,
+def _progress_problems(plan: StackPlan, workloads: list[tuple[PlannedResource, tuple[PoolFacts, ...], int]],
+                       r: PlannedResource, rungs: tuple[PoolFacts, ...], peak: int, surge: int,
                        unavailable: int) -> list[str]:
     kind, namespace, name = _object(r)
     pod = r.inputs["spec"]["template"]["spec"]
@@ -121,14 +122,19 @@ def _progress_problems(plan: StackPlan, workloads: list[tuple[PlannedResource, P
     def at_peak(same: Any) -> int:
         return sum(m * _gpus(w.inputs["spec"]["template"]["spec"]) for w, p, m in workloads if same(w, p))
 
-    if pool is not None and pool.gpu is not None:
-        used = at_peak(lambda w, p: p is not None and p.name == pool.name)
-        if used + extra > pool.max_gpus:
+    names = {p.name for p in rungs}
+    if rungs and rungs[0].gpu is not None:  # a capacity ladder's rungs are one capacity
+        used = at_peak(lambda w, ps: bool(names & {p.name for p in ps}))
+        most = sum(p.max_gpus for p in rungs)
+        if used + extra > most:
+            pool = rungs[-1]  # the rung a surge pod falls to last
+            where = f"pool {pool.name}" if len(rungs) == 1 else f"ladder {' > '.join(p.name for p in rungs)}"
             problems.append(
-                f"{kind} {namespace}/{name}: at {peak} replicas its pool {pool.name} ({pool.max_gpus} GPUs at "
-                f"maxNodes) has no room for the {surge} surge pod(s): the rollout hangs at peak; give the pool "
-                f"headroom (nodePools[{pool.name}].maxNodes >= "
-                f"{math.ceil((used + extra) / pool.gpus_per_node)}) or set maxUnavailable >= 1")
+                f"{kind} {namespace}/{name}: at {peak} replicas its {where} ({most} GPUs at maxNodes) has no room "
+                f"for the {surge} surge pod(s): the rollout hangs at peak; give the pool headroom "
+                f"(nodePools[{pool.name}].maxNodes >= "
+                f"{pool.max_nodes + math.ceil((used + extra - most) / pool.gpus_per_node)}) or set "
+                "maxUnavailable >= 1")
     quota = _quota_gpus(plan, namespace)
     if quota is not None:
         used = at_peak(lambda w, p: _object(w)[1] == namespace)
@@ -171,9 +177,11 @@ def waits_cover_startup_and_rollouts_progress(plan: StackPlan) -> Verdict:
         pod = ((r.inputs.get("spec") or {}).get("template") or {}).get("spec") or {}
         if pod.get("priorityClassName") in expendable:
             continue
-        workloads.append((r, preferred_pool(PodTemplate("", "", pod), plan.pools), max_replicas(plan, r)))
+        rungs = tuple(p for p in selected_pools(PodTemplate("", "", pod), plan.pools) if p is not None)
+        workloads.append((r, rungs, max_replicas(plan, r)))
     problems, checked = [], 0
-    for r, pool, peak in workloads:
+    for r, rungs, peak in workloads:
+        pool = waited_pool(rungs)
         annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
         if str(annotations.get(SKIP_AWAIT, "")).lower() == "true":
             continue  # Pulumi does not wait (a suspended Job): nothing to time out
@@ -185,7 +193,7 @@ def waits_cover_startup_and_rollouts_progress(plan: StackPlan) -> Verdict:
         waves = rollout_waves(peak, surge, unavailable)
         problems += _wait_problems(plan, r, pool, waves)
         if _object(r)[0] == "Deployment":
-            problems += _progress_problems(plan, workloads, r, pool, peak, surge, unavailable)
+            problems += _progress_problems(plan, workloads, r, rungs, peak, surge, unavailable)
     problems += _release_problems(plan)
     if problems:
         return Verdict(NAME, "fail", " | ".join(problems))

@@ -27,7 +27,7 @@ from infra.config import Model, StackConfig, WorkingHours
 from infra.fleet import Fleet, ModelPlacement
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
 from infra.seam import Platform
-from infra.waits import custom_timeouts, unavailable_at_peak
+from infra.waits import custom_timeouts, unavailable_at_peak, waited_pool
 from infra.workloads.engine import engine_args
 from infra.workloads.scheduling import affinity_args, ladder_pod_resources, ladder_scheduling, toleration_args
 from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
@@ -136,7 +136,7 @@ class VllmModel(pulumi.ComponentResource):
     def __init__(self, name: str, args: VllmModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:workloads:VllmModel", name, None, opts)
         serving = args.serving
-        model, pool = serving.placement.model, serving.placement.pool
+        model = serving.placement.model
         namespace, priority_class, monitoring = args.namespace, args.priority_class, args.monitoring
         life = model_lifecycle(model, serving.drain_timeout_seconds)
         child = pulumi.ResourceOptions(parent=self)
@@ -182,7 +182,8 @@ class VllmModel(pulumi.ComponentResource):
         # Pulumi waits for the first pod (create) and for the whole rollout (update): startup budget per wave,
         # plus a node when the pool must grow.
         timeouts = custom_timeouts(life.startup_probe.initial_delay_seconds + life.startup_probe.window_seconds,
-                                   pool, max_replicas=model.replicas.max, max_surge=max_surge,
+                                   waited_pool(serving.placement.rungs), max_replicas=model.replicas.max,
+                                   max_surge=max_surge,
                                    max_unavailable=max_unavailable)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
