@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from infra.config import ANY_ADDRESS, RUNNER_ADVICE, StackConfig
 from infra.platforms import eks, existing, gke
 from infra.platforms.prerequisites import existing_cluster_notes
+from infra.platforms.purchases import purchase_notes
 from infra.platforms.stack import identity_requests
 from infra.seam import ExecPlugin, Platform, PoolFacts
 
@@ -86,7 +87,8 @@ def kubeconfig_exec_plugins(cfg: StackConfig) -> tuple[ExecPlugin, ...] | None:
 def platform_notes(cfg: StackConfig) -> tuple[str, ...]:
     """What the plan must say about this platform (from config alone, like the pool facts)."""
     module = PLATFORMS[cfg.cloud]
-    return (*module.notes(cfg), *module.prerequisite_notes(cfg), *control_plane_notes(cfg), *module.bucket_notes(cfg))
+    return (*module.notes(cfg), *module.prerequisite_notes(cfg), *control_plane_notes(cfg), *module.bucket_notes(cfg),
+            *purchase_notes(cfg))
 
 
 def control_plane_notes(cfg: StackConfig) -> tuple[str, ...]:
