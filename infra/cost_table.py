@@ -29,13 +29,16 @@ def render(stack: str, cost: CostReport) -> str:
     day = HOURS_PER_DAY
     expected = cost.expected.daily if cost.expected is not None else None
     rows = [f"| **{stack}** | {_money(cost.daily_min)} | {_money(expected)} | {_money(cost.daily_max)} |",
-            f"| its GPU pools | {_money(cost.gpu_hourly_min * day)} | - | {_money(cost.gpu_hourly_max * day)} |"]
+            f"| its GPU pools | {_money(cost.gpu_hourly_min * day)} | {_money(cost.gpu_daily_expected)} | "
+            f"{_money(cost.gpu_hourly_max * day)} |"]
     for a in cost.alternatives:
         # A GPU kind the provider does not sell is priced as the nearest it sells: the row says so.
         swaps = [f"as {line.priced_as.value}" for line in a.lines if line.substituted]
         swaps += ["your rate"] if any(line.your_rate for line in a.lines) else []  # `currentRates`, not the list
         swapped = f" ({', '.join(dict.fromkeys(swaps))})" if swaps else ""
-        rows.append(f"| {a.name}{swapped} | {_money(a.hourly_min * day)} | - | {_money(a.hourly_max * day)} |")
+        shown = None if a.hourly_expected is None else a.hourly_expected * day
+        rows.append(f"| {a.name}{swapped} | {_money(a.hourly_min * day)} | {_money(shown)} | "
+                    f"{_money(a.hourly_max * day)} |")
     return "\n".join([
         "| USD/day | min | expected | max |", "|---|--:|--:|--:|", *rows, "",
         f"Prices as of {cost.prices_as_of} (alternatives {cost.alternatives_as_of}, billed their way); expected: at "

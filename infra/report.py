@@ -3,9 +3,13 @@ delta against a git ref, and a promotion."""
 
 from __future__ import annotations
 
+import io
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.tree import Tree
 
@@ -59,35 +63,75 @@ def _node_range(p: PoolCost) -> str:
     return shown if p.running_max_nodes == p.max_nodes else f"{shown} ({p.running_max_nodes} run)"
 
 
-def cost_table(cost: CostReport) -> Table:
+def report_console() -> Console:
+    """The terminal's width when printing to one; else $COLUMNS, else 200 (a file or a CI log keeps every column)."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=int(os.environ.get("COLUMNS") or 200))
+
+
+def cost_table(cost: CostReport, width: int = 1000) -> Table:
+    """Per pool its machine, GPUs, nodes and $/day; fees; the total. When the full table does not fit `width`,
+    machine, GPUs, capacity and purpose share one cell and $/node-h goes, so no cell is cut."""
+    full = _cost_table(cost, compact=False)
+    return full if _natural_width(full) <= width else _cost_table(cost, compact=True)
+
+
+def _natural_width(table: Table) -> int:
+    """The columns a table takes with no cell wrapped."""
+    console = Console(width=10_000, file=io.StringIO())
+    return Measurement.get(console, console.options, table).maximum
+
+
+def _cost_table(cost: CostReport, compact: bool) -> Table:
     table = Table(title=f"Cost (USD, list prices as of {cost.prices_as_of})", title_justify="left")
-    for col in ("pool", "purpose", "machine", "capacity", "GPUs/node", "nodes min..max", "GPUs paid/used max",
-                "$/node-h", "$/day min", "$/day max"):
-        table.add_column(col, justify="right" if col.startswith(("$", "GPU", "nodes")) else "left")
+    names = [p.pool for p in cost.pools] + [f.label for f in cost.fees]
+    table.add_column("pool", no_wrap=True, min_width=max(len(n) for n in names) if compact else None)
+    if compact:
+        table.add_column("machine, GPUs, capacity")
+        table.add_column("nodes", justify="right")
+    else:
+        for col in ("purpose", "machine", "capacity", "GPUs/node", "nodes min..max", "GPUs paid/used max",
+                    "$/node-h"):
+            table.add_column(col, justify="right" if col.startswith(("$", "GPU", "nodes")) else "left", no_wrap=True)
+    table.add_column("$/day min", justify="right", no_wrap=True)
+    table.add_column("$/day max", justify="right", no_wrap=True)
+
+    def row(pool: str, what: tuple[str, str, str, str], nodes: tuple[str, str, str], low: str, high: str,
+            style: str | None = None) -> None:
+        """what: purpose, machine, capacity, GPUs/node; nodes: min..max, paid/used, $/node-h."""
+        if compact:
+            gpus = what[3] if what[3] != "-" else ""
+            cell = "\n".join(x for x in (what[1], gpus, ", ".join(x for x in (what[2], what[0]) if x)) if x)
+            paid = f"\n{nodes[1]} GPUs" if nodes[1] not in ("", "-") else ""
+            table.add_row(pool, cell, nodes[0] + paid, low, high, style=style)
+        else:
+            table.add_row(pool, what[0], what[1], what[2], what[3], *nodes, low, high, style=style)
+
     for p in cost.pools:
         paid = f"{p.gpus_paid_max} / {p.gpus_used_max}" if p.gpu else "-"
-        table.add_row(p.pool, p.purpose, p.machine_type, f"{p.capacity}, your rate" if p.your_rate else p.capacity,
-                      f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-",
-                      _node_range(p), f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly),
-                      _money(p.hourly_min * 24), _money(p.hourly_max * 24))
+        row(p.pool, (p.purpose, p.machine_type, f"{p.capacity}, your rate" if p.your_rate else p.capacity,
+                     f"{p.gpus_per_node} x {p.gpu.value}" if p.gpu else "-"),
+            (_node_range(p), f"[yellow]{paid}[/]" if p.note else paid, _money(p.node_hourly)),
+            _money(p.hourly_min * 24), _money(p.hourly_max * 24))
         if (c := p.commitment) is not None:  # of the pool's cost, what is paid whether its nodes run or not
-            table.add_row("  committed (in the row above)", c.plan, f"${c.gpu_hourly:.4f}/GPU-h ({c.discount:.0%} off)",
-                          "", "",
-                          f"{c.nodes}", "", _money(c.node_hourly), _money(c.fixed_hourly * 24),
-                          _money(c.fixed_hourly * 24), style="dim")
+            row("  committed", (c.plan, f"${c.gpu_hourly:.4f}/GPU-h ({c.discount:.0%} off)", "in the row above", ""),
+                (f"{c.nodes}", "", _money(c.node_hourly)), _money(c.fixed_hourly * 24), _money(c.fixed_hourly * 24),
+                style="dim")
         if p.spare_nodes:  # of the pool's minimum, the nodes only warm headroom's placeholders hold
-            table.add_row(f"  incl. {p.spare_nodes} warm spare node{'s' if p.spare_nodes > 1 else ''}", "headroom",
-                          "placeholder pods", "", "", f"+{p.spare_nodes}", "", _money(p.node_hourly),
-                          _money(p.spare_hourly * 24), "-", style="dim")
+            row(f"  incl. {p.spare_nodes} warm spare", ("headroom", "placeholder pods", "", ""),
+                (f"+{p.spare_nodes}", "", _money(p.node_hourly)), _money(p.spare_hourly * 24), "-", style="dim")
     if cost.fees:
         table.add_section()
     for f in cost.fees:  # what the stack creates besides nodes, each labelled
-        table.add_row(f.label, "fee", f.basis, "", "", "", "", "", _money(f.daily_min), _money(f.daily_max))
+        row(f.label, ("fee", f.basis, "", ""), ("", "", ""), _money(f.daily_min), _money(f.daily_max))
     table.add_section()
-    table.add_row("total", "", "", "", "", "", "", "", _money(cost.daily_min), _money(cost.daily_max), style="bold")
-    table.caption = (f"{_money(cost.hourly_min)}/h at minimum, {_money(cost.hourly_max)}/h at maximum; "
-                     f"{_money(cost.monthly_max)}/month at maximum ({HOURS_PER_MONTH} h). "
-                     f"Source: {cost.prices_source}; fees: infra/fees.py ({cost.fees_as_of})")
+    row("total", ("", "", "", ""), ("", "", ""), _money(cost.daily_min), _money(cost.daily_max), style="bold")
+    expected = f", expected {_money(cost.expected.monthly)}" if cost.expected is not None else ""
+    table.caption = (f"{_money(cost.hourly_min)}/h at minimum, {_money(cost.hourly_max)}/h at maximum; per month "
+                     f"({HOURS_PER_MONTH} h): min {_money(cost.hourly_min * HOURS_PER_MONTH)}{expected}, max "
+                     f"{_money(cost.monthly_max)}. Source: {cost.prices_source}; fees: infra/fees.py "
+                     f"({cost.fees_as_of})")
     return table
 
 
@@ -97,9 +141,9 @@ def alternatives_table(cost: CostReport) -> Table:
     e = cost.expected  # with a traffic profile, each provider billed its way at the same replica walk
     for col in ("provider", "billed", "$/day min", *(("$/day expected",) if e else ()), "$/day max", "note"):
         table.add_column(col, justify="right" if col.startswith("$") else "left")
-    gpu_week = sum(e.pools_per_week.get(p.pool, 0.0) for p in cost.pools if p.gpu) if e else 0.0
     table.add_row("this stack (GPU pools only)", "whole nodes", _money(cost.gpu_hourly_min * 24),
-                  *((_money(gpu_week / 7),) if e else ()), _money(cost.gpu_hourly_max * 24), "", style="bold")
+                  *((_money(cost.gpu_daily_expected or 0.0),) if e else ()), _money(cost.gpu_hourly_max * 24), "",
+                  style="bold")
     for alt in cost.alternatives:
         billed = "per GPU-second" if alt.billing == "per-gpu" else "whole nodes"
         shown = (_money((alt.hourly_expected or 0.0) * 24),) if e else ()
@@ -109,10 +153,10 @@ def alternatives_table(cost: CostReport) -> Table:
 
 
 def print_plan(plan: Plan, console: Console | None = None) -> None:
-    console = console or Console(width=140)
+    console = console or report_console()
     console.print(resource_tree(plan))
     console.print()
-    console.print(cost_table(plan.cost))
+    console.print(cost_table(plan.cost, console.width))
     if (expected := expected_summary(plan.cost)) is not None:
         console.print(expected, highlight=False)
         if plan.cost.expected is not None and (tokens := tokens_table(plan.cost.expected)) is not None:
@@ -221,7 +265,7 @@ def resource_json(r: PlannedResource) -> dict[str, Any]:
 
 
 def print_delta(delta: CostDelta, console: Console | None = None) -> None:
-    console = console or Console(width=140)
+    console = console or report_console()
     console.print()
     console.print(lines_table(delta))  # every figure of the cost model that changed, and the totals
 
