@@ -66,7 +66,8 @@ def cost_lines(cost: CostReport) -> list[Line]:
         if t.per_inference is not None:
             lines.append(Line(f"cost per inference {t.model}", "$/inference", (None, t.per_inference, None)))
     for a in cost.alternatives:
-        lines.append(Line(f"alternative {a.name}", "$/day", (a.hourly_min * day, None, a.hourly_max * day)))
+        expected = None if a.hourly_expected is None else a.hourly_expected * day  # at the traffic profile
+        lines.append(Line(f"alternative {a.name}", "$/day", (a.hourly_min * day, expected, a.hourly_max * day)))
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,19 @@ def stack_config(stack: str) -> dict[str, Any]:
     """The `llm-fleet:*` block of a shipped stack file (or example), keys without the namespace."""
     doc = yaml.safe_load((stack_root(stack) / f"Pulumi.{stack}.yaml").read_text())
     return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
+
+
+def prod_on_one_pool() -> dict[str, Any]:
+    """prod as it was before its capacity ladder: qwen-7b on one on-demand pool `a100-serving` of 4..12 A100-40GB
+    nodes (the ladder's spot and on-demand rungs removed, no commitment, no warm headroom)."""
+    raw = copy.deepcopy(stack_config("prod"))
+    rungs = raw["models"][0].pop("pools")
+    raw["nodePools"] = [p for p in raw["nodePools"] if p["name"] not in rungs[1:]]
+    serving = next(p for p in raw["nodePools"] if p["name"] == rungs[0])
+    for key in ("zones", "reservation", "commitment", "warmHeadroom"):
+        serving.pop(key, None)
+    serving.update(capacity="on-demand", minNodes=4, maxNodes=12)
+    return raw
 
 
 @functools.cache
@@ -67,8 +81,10 @@ def make_stack(tmp_path):
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`python -m infra ARGS` as a CI log runs it: piped, 200 columns wide (pytest hands children COLUMNS=80; the
+    report at narrow widths is tests/test_report_width.py's)."""
     return subprocess.run([sys.executable, "-m", "infra", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
 def assert_one_config_error(raw: dict[str, Any], fragments: list[str]) -> None:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import ROOT, git, run_cli
+from tests.conftest import ROOT, git, prod_on_one_pool, run_cli
 
 
 def two_commits(tmp_path: Path, source: Path, edits: list[tuple[str, str]]) -> Path:
@@ -44,14 +45,19 @@ def delta_lines(repo: Path, stack: str) -> tuple[dict, dict[tuple[str, str], dic
     return doc, {(line["line"], line["unit"]): line for line in doc["costDelta"]["lines"]}
 
 
-# prod: one more warm A100 node and one more replica at peak (minNodes 4 -> 5, maxNodes and replicas.max 12 -> 13).
-PROD_EDITS = [("      minNodes: 4\n      maxNodes: 12\n", "      minNodes: 5\n      maxNodes: 13\n"),
-              ("replicas: {min: 4, max: 12}", "replicas: {min: 4, max: 13}")]
+# prod on one on-demand A100 pool (tests/conftest.py prod_on_one_pool): one more warm A100 node and one more replica
+# at peak (minNodes 4 -> 5, maxNodes and replicas.max 12 -> 13).
+PROD_EDITS = [("    minNodes: 4\n    maxNodes: 12\n", "    minNodes: 5\n    maxNodes: 13\n"),
+              ("      min: 4\n      max: 12\n", "      min: 4\n      max: 13\n")]
 
 
 @pytest.fixture
 def prod_repo(tmp_path):
-    return two_commits(tmp_path, ROOT / "Pulumi.prod.yaml", PROD_EDITS)
+    source = tmp_path / "source" / "Pulumi.prod.yaml"
+    source.parent.mkdir()
+    doc = {"config": {f"llm-fleet:{k}": v for k, v in prod_on_one_pool().items()}}
+    source.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return two_commits(tmp_path, source, PROD_EDITS)
 
 
 def test_every_changed_line_of_the_cost_model_is_in_the_delta(prod_repo):
@@ -78,9 +84,11 @@ def test_every_changed_line_of_the_cost_model_is_in_the_delta(prod_repo):
     assert per_million["head"]["expected"] == pytest.approx(2.2430, abs=1e-4)
     assert per_million["base"]["expected"] == pytest.approx(2.0595, abs=1e-4)
     assert lines[("cost per inference qwen-7b", "$/inference")]["head"]["expected"] == pytest.approx(0.000287)
-    # Modal bills GPUs used: one more A100-40GB at peak at its $2.10/h, x 24 = +$50.40 at max, nothing at min.
+    # Modal bills GPUs used at prod's stated rate (currentRates, $3.50/h all-in): one more A100-40GB at peak,
+    # x 24 = +$84.00 at max; 60 peak hours a week x $3.50 / 7 = +$30.00 expected; nothing at min.
     modal = lines[("alternative Modal", "$/day")]
-    assert modal["head"]["max"] - modal["base"]["max"] == pytest.approx(50.40)
+    assert modal["head"]["max"] - modal["base"]["max"] == pytest.approx(84.00)
+    assert modal["head"]["expected"] - modal["base"]["expected"] == pytest.approx(30.00)
     assert modal["head"]["min"] == modal["base"]["min"]
     # Lines that did not change are not shown: the H100 pool, the rollout pool, the control plane fee; nor CoreWeave,
     # whose 2 nodes of 8 A100s hold 13 replicas as they held 12.
@@ -131,7 +139,8 @@ def test_the_pr_comment_shows_a_markdown_table_of_changed_lines_and_totals(prod_
                for r in rows), comment
     assert "| cost per inference qwen-7b | $/inference | - | $0.000287 (+$0.000023) | - |" in rows
     # Unchanged alternatives figures are shown without a change; unchanged lines not at all.
-    assert "| alternative Modal | $/day | $201.60 | - | $749.98 (+$50.40) |" in rows
+    # Modal at prod's $3.50: +$30.00 expected (60 peak hours x $3.50 / 7), +$84.00 at max, the minimum unchanged.
+    assert "| alternative Modal | $/day | $336.00 | $606.00 (+$30.00) | $1,242.65 (+$84.00) |" in rows
     assert not any(r.startswith("| pool rollout") for r in rows)
 
 

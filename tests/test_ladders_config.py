@@ -10,12 +10,12 @@ import pytest
 
 from infra.config import parse_stack_config
 from infra.fleet import resolve_fleet
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, prod_on_one_pool
 
 
 def prod_with_ladder(**model_edits: Any) -> dict[str, Any]:
     """prod with two more A100-40GB pools (spot 0..8, on-demand 0..4) and qwen-7b on the ladder of all three."""
-    raw = copy.deepcopy(stack_config("prod"))
+    raw = prod_on_one_pool()
     serving = raw["nodePools"][0]  # a100-serving: on-demand, 4..12 nodes of 1 GPU
     raw["nodePools"][1:1] = [
         {**serving, "name": "a100-spot", "capacity": "spot", "minNodes": 0, "maxNodes": 8},
@@ -34,7 +34,7 @@ def test_a_ladder_places_the_model_on_every_rung_preferred_first():
 
 
 def test_a_model_without_a_ladder_has_one_rung():
-    cfg = parse_stack_config(stack_config("prod"))
+    cfg = parse_stack_config(prod_on_one_pool())
     (placement,) = resolve_fleet(cfg).models
     assert placement.rungs == (placement.pool,) and cfg.ladders() == ()
 

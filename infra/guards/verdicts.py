@@ -98,8 +98,9 @@ def blocking_footer(tier: str, verdicts: Iterable[Verdict]) -> str:
     if tier in MANDATORY_TIERS:
         rule = f"In {tier} every FAIL stops `pulumi up` (mandatory policy pack)"
     else:
-        rule = (f"In {tier} a FAIL of {', '.join(_config_guards_that_fail())} stops `pulumi up`; other FAILs are "
-                "reported by the advisory policy pack")
+        stopping = [g for g in CONFIG_GUARDS if severity(g, tier) == "fail"]
+        rule = (f"In {tier} a FAIL of {', '.join(stopping)} stops `pulumi up`; other FAILs are reported by the "
+                "advisory policy pack")
     found = (f"{', '.join(blocking)} would stop it" if blocking else "nothing here stops it")
     found += f"; {', '.join(reported)} reported only" if reported else ""
     return f"Blocks up: {found}. {rule}; a WARN never does. Verdicts per tier: infra/guards/verdicts.py (README)."
