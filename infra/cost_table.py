@@ -7,6 +7,7 @@ stack file without running the mock engine (the cost needs the config and the fl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from infra.config import parse_engine_config
@@ -24,13 +25,19 @@ def _money(x: float | None) -> str:
     return "-" if x is None else f"${x:,.0f}"
 
 
-def render(stack: str, cost: CostReport) -> str:
-    """Rows: the stack (all of it, then its GPU pools: what the alternatives price), then each alternative."""
+def render(stack: str, cost: CostReport, others: Sequence[tuple[str, CostReport]] = ()) -> str:
+    """Rows: the stack (all of it, then its GPU pools: what the alternatives price), the other configurations of the
+    same workload (`others`, whole stacks), then each alternative, priced for `stack`'s workload."""
     day = HOURS_PER_DAY
-    expected = cost.expected.daily if cost.expected is not None else None
-    rows = [f"| **{stack}** | {_money(cost.daily_min)} | {_money(expected)} | {_money(cost.daily_max)} |",
+
+    def total(name: str, report: CostReport) -> str:
+        expected = report.expected.daily if report.expected is not None else None
+        return f"| **{name}** | {_money(report.daily_min)} | {_money(expected)} | {_money(report.daily_max)} |"
+
+    rows = [total(stack, cost),
             f"| its GPU pools | {_money(cost.gpu_hourly_min * day)} | {_money(cost.gpu_daily_expected)} | "
-            f"{_money(cost.gpu_hourly_max * day)} |"]
+            f"{_money(cost.gpu_hourly_max * day)} |",
+            *(total(name, report) for name, report in others)]
     for a in cost.alternatives:
         # A GPU kind the provider does not sell is priced as the nearest it sells: the row says so.
         swaps = [f"as {line.priced_as.value}" for line in a.lines if line.substituted]
@@ -41,6 +48,7 @@ def render(stack: str, cost: CostReport) -> str:
                     f"{_money(a.hourly_max * day)} |")
     return "\n".join([
         "| USD/day | min | expected | max |", "|---|--:|--:|--:|", *rows, "",
-        f"Prices as of {cost.prices_as_of} (alternatives {cost.alternatives_as_of}, billed their way); expected: at "
-        "the `traffic` profile.",
+        f"Prices as of {cost.prices_as_of} (alternatives {cost.alternatives_as_of}, billed their way, for {stack}'s "
+        "GPU workloads); expected: at the `traffic` profile" + ("; the other stacks in bold are whole stacks too."
+                                                                 if others else "."),
     ]) + "\n"

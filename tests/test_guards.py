@@ -7,7 +7,7 @@ from infra.guards import run_guards
 from infra.guards.budget import budget_covers_max_fleet
 from infra.guards.pools import every_gpu_pool_is_used
 from infra.program import stack_plan
-from tests.conftest import STACKS, stack_config
+from tests.conftest import STACKS, stack_config, with_object_edited
 
 
 def plan_for(raw):
@@ -56,7 +56,6 @@ def test_a_pool_used_only_by_training_counts_as_used():
 # Resource guards: each passes on the rendered shipped stacks and fails on a deliberately broken object.
 
 import copy  # noqa: E402
-from dataclasses import replace  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -73,16 +72,7 @@ from infra.guards.scheduling import (  # noqa: E402
 
 def rendered(plan_of, stack: str, kind: str, name: str, edit) -> StackPlan:
     """The stack's plan with one rendered object changed by `edit`."""
-    plan = plan_of(stack)
-    resources = []
-    for r in plan.resources:
-        if r.inputs.get("kind") == kind and r.inputs.get("metadata", {}).get("name") == name:
-            inputs = copy.deepcopy(r.inputs)
-            edit(inputs)
-            r = replace(r, inputs=inputs)
-        resources.append(r)
-    base = stack_plan(plan.cfg)
-    return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources))
+    return with_object_edited(plan_of(stack), kind, name, edit)
 
 
 def vllm_container(obj):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import functools
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,10 @@ from infra.guards.base import StackPlan
 from infra.guards.scheduling import autoscaling_fits_pool, gpu_pods_select_and_tolerate_their_pool
 from infra.plan import Plan, run_plan
 from infra.platforms.existing import existing_notes
-from infra.program import stack_plan
 from infra.seam import NodeTaint, PoolFacts
 from infra.workloads.scheduling import ladder_pod_resources, ladder_scheduling
 from infra.workloads.vllm import rolling_update
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, prod_on_one_pool, stack_config, with_object_edited
 from tests.k8s_schema import validate
 from tests.test_ladders_config import prod_with_ladder
 
@@ -116,23 +114,16 @@ def test_the_kuberay_gpu_group_spans_the_ladder():
     assert not groups & {"a100-spot", "a100-ondemand"}
 
 
-def _with(plan: Plan, kind: str, name: str, edit) -> StackPlan:
-    resources = []
-    for r in plan.resources:
-        if r.inputs.get("kind") == kind and (r.inputs.get("metadata") or {}).get("name") == name:
-            inputs = copy.deepcopy(r.inputs)
-            edit(inputs)
-            r = replace(r, inputs=inputs)
-        resources.append(r)
-    base = stack_plan(plan.cfg)
-    return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources))
+def edited(kind: str, name: str, edit) -> StackPlan:
+    """The ladder stack's plan with one rendered object changed by `edit`."""
+    return with_object_edited(ladder_plan(), kind, name, edit)
 
 
 def test_the_guard_accepts_ladder_pods():
-    plan = ladder_plan()
-    verdict = gpu_pods_select_and_tolerate_their_pool(_with(plan, "Deployment", "vllm-qwen-7b", lambda o: None))
+    as_rendered = edited("Deployment", "vllm-qwen-7b", lambda o: None)
+    verdict = gpu_pods_select_and_tolerate_their_pool(as_rendered)
     assert verdict.status == "pass", verdict.message
-    assert autoscaling_fits_pool(_with(plan, "Deployment", "vllm-qwen-7b", lambda o: None)).status == "pass"
+    assert autoscaling_fits_pool(as_rendered).status == "pass"
 
 
 def test_the_guard_names_the_rung_a_pod_does_not_tolerate():
@@ -140,7 +131,7 @@ def test_the_guard_names_the_rung_a_pod_does_not_tolerate():
         spec = o["spec"]["template"]["spec"]
         spec["tolerations"] = [t for t in spec["tolerations"] if t["key"] != "cloud.google.com/compute-class"]
 
-    verdict = gpu_pods_select_and_tolerate_their_pool(_with(ladder_plan(), "Deployment", "vllm-qwen-7b",
+    verdict = gpu_pods_select_and_tolerate_their_pool(edited( "Deployment", "vllm-qwen-7b",
                                                             drop_class_toleration))
     assert verdict.status == "fail"
     for pool in RUNGS:
@@ -154,7 +145,7 @@ def test_the_guard_refuses_a_term_that_selects_no_gpu_pool():
             "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
         terms.append(pool_term("rollout"))
 
-    verdict = gpu_pods_select_and_tolerate_their_pool(_with(ladder_plan(), "Deployment", "vllm-qwen-7b",
+    verdict = gpu_pods_select_and_tolerate_their_pool(edited( "Deployment", "vllm-qwen-7b",
                                                             add_rollout_term))
     assert verdict.status == "fail"
     assert "with required node-affinity term 3 matches no GPU pool" in verdict.message
@@ -162,22 +153,20 @@ def test_the_guard_refuses_a_term_that_selects_no_gpu_pool():
 
 def test_the_autoscaling_guard_counts_the_whole_ladder():
     # 12 + 8 + 4 = 24 GPUs on the ladder: 25 replicas of one GPU do not fit, 24 would.
-    verdict = autoscaling_fits_pool(_with(ladder_plan(), "ScaledObject", "vllm-qwen-7b",
+    verdict = autoscaling_fits_pool(edited( "ScaledObject", "vllm-qwen-7b",
                                           lambda o: o["spec"].update(maxReplicaCount=25)))
     assert verdict.status == "fail"
     assert ("ladder a100-serving > a100-spot > a100-ondemand: replicas at maximum need 25 GPUs, its rungs have at "
             "most 24 (a100-serving 12 x 1 + a100-spot 8 x 1 + a100-ondemand 4 x 1)") in verdict.message
 
 
-def coreweave_with_ladder(spot_labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """coreweave-prod with its A100 nodes split in two rungs the cluster admin labelled: reserved, then on-demand."""
+def coreweave_with_ladder(burst_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """coreweave-prod as shipped: its A100 nodes in two rungs the cluster admin labelled, reserved then on-demand
+    (`burst_labels`: the on-demand rung's labels instead)."""
     raw = copy.deepcopy(stack_config("coreweave-prod"))
-    serving = raw["nodePools"][0]  # a100-serving: 8 x A100-40GB nodes, 1..2, one reserved node
-    serving["labels"] = {"llm-fleet.dev/pool": "a100-serving"}
-    raw["nodePools"].insert(1, {**serving, "name": "a100-burst", "minNodes": 0, "maxNodes": 1,
-                                "labels": {"llm-fleet.dev/pool": "a100-burst"} if spot_labels is None else spot_labels})
-    raw["nodePools"][1].pop("commitment")
-    raw["models"][0]["pools"] = ["a100-serving", "a100-burst"]
+    assert raw["models"][0]["pools"] == ["a100-serving", "a100-burst"]
+    if burst_labels is not None:
+        raw["nodePools"][1]["labels"] = burst_labels
     return raw
 
 
@@ -197,7 +186,7 @@ def test_an_existing_cluster_expresses_the_order_by_preferred_affinity_alone():
 
 
 def test_an_existing_cluster_refuses_rungs_its_pods_cannot_tell_apart():
-    assert_one_config_error(coreweave_with_ladder(spot_labels={}), [
+    assert_one_config_error(coreweave_with_ladder(burst_labels={}), [
         "nodePools[1].labels = {}", "pool 'a100-burst' is a rung of models[0].pools = ['a100-serving', 'a100-burst']",
         "set a label its nodes alone carry"])
 
@@ -206,7 +195,7 @@ def test_a_rollout_at_peak_surges_into_the_ladders_later_rungs():
     # Alone, a100-serving's 12 GPUs are all taken by 12 replicas at peak: prod would take one pod away (9 %).
     # On the ladder the rungs hold 12 + 8 + 4 = 24 GPUs, and the serving quota counts them too, so a surge pod has
     # room: maxSurge 1, maxUnavailable 0.
-    shipped = parse_stack_config(stack_config("prod"))
+    shipped = parse_stack_config(prod_on_one_pool())
     assert rolling_update("prod", resolve_fleet(shipped).models[0], resolve_fleet(shipped)) == (1, "9%")
     cfg = parse_stack_config(prod_with_ladder())
     fleet = resolve_fleet(cfg)
