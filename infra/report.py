@@ -119,7 +119,8 @@ def _cost_table(cost: CostReport, compact: bool) -> Table:
                 (f"{c.nodes}", "", _money(c.node_hourly)), _money(c.fixed_hourly * 24), _money(c.fixed_hourly * 24),
                 style="dim")
         if p.spare_nodes:  # of the pool's minimum, the nodes only warm headroom's placeholders hold
-            row(f"  incl. {p.spare_nodes} warm spare", ("headroom", "placeholder pods", "", ""),
+            spare = f"  incl. {p.spare_nodes} warm spare node{'s' if p.spare_nodes > 1 else ''}"
+            row(spare, ("headroom", "placeholder pods", "", ""),
                 (f"+{p.spare_nodes}", "", _money(p.node_hourly)), _money(p.spare_hourly * 24), "-", style="dim")
     if cost.fees:
         table.add_section()

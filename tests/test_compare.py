@@ -65,8 +65,8 @@ def test_one_more_replica_at_peak_shows_at_every_alternative(stack_repo):
     assert "CoreWeave" not in alternatives
     shown = run_cli("plan", "--stack", "prod", "--compare", "HEAD", "-C", str(stack_repo)).stdout
     modal = next(line for line in shown.splitlines() if "alternative Modal" in line)
-    # 4 x 3.50 x 24 = $336.00 at min, unchanged; +$84.00 at max.
-    assert "$336.00" in modal and "+$84.00" in modal and modal.count("(") == 1
+    # 4 x 3.50 x 24 = $336.00 at min, unchanged; 60 peak hours a week x $3.50 / 7 = +$30.00 expected; +$84.00 at max.
+    assert "$336.00" in modal and "+$30.00" in modal and "+$84.00" in modal and modal.count("(") == 2
 
 
 def test_an_unchanged_stack_has_no_delta(stack_repo):

@@ -32,7 +32,7 @@ def test_readme_tables_are_current():
     from infra.readme_tables import refresh
 
     text = README.read_text()
-    assert "<!-- cost-table:prod -->" in text and "<!-- guard-verdicts -->" in text
+    assert "<!-- cost-table:prod,seed-gke,seed-eks,seed-coreweave -->" in text and "<!-- guard-verdicts -->" in text
     assert text == refresh(text), "README.md's generated tables are stale; regenerate them with `make docs`"
 
 

@@ -161,9 +161,9 @@ def test_the_autoscaling_guard_counts_the_whole_ladder():
 
 
 def coreweave_with_ladder(burst_labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """coreweave-prod as shipped: its A100 nodes in two rungs the cluster admin labelled, reserved then on-demand
+    """examples/seed-coreweave: its A100 nodes in two rungs the cluster admin labelled, reserved then on-demand
     (`burst_labels`: the on-demand rung's labels instead)."""
-    raw = copy.deepcopy(stack_config("coreweave-prod"))
+    raw = copy.deepcopy(stack_config("seed-coreweave"))
     assert raw["models"][0]["pools"] == ["a100-serving", "a100-burst"]
     if burst_labels is not None:
         raw["nodePools"][1]["labels"] = burst_labels
