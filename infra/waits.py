@@ -31,6 +31,11 @@ DEFAULT_HELM_WAIT_SECONDS = 300
 HELM_RELEASE_TIMEOUT_SECONDS = NODE_PROVISION_SECONDS + DEFAULT_HELM_WAIT_SECONDS
 
 
+# Pulumi's Kubernetes provider does not wait for an object carrying this annotation (a suspended Job, placeholders).
+SKIP_AWAIT = "pulumi.com/skipAwait"
+NO_WAIT = {SKIP_AWAIT: "true"}
+
+
 def needs_new_node(pool: PoolFacts | None) -> bool:
     """A pool that autoscales can be at zero or full when a pod arrives: the pod waits for a new node."""
     return pool is not None and pool.min_nodes < pool.max_nodes

@@ -20,6 +20,7 @@ from infra.seam import PoolFacts
 from infra.waits import (
     DEFAULT_HELM_WAIT_SECONDS,
     DEFAULT_WORKLOAD_WAIT_SECONDS,
+    SKIP_AWAIT,
     needed_wait,
     needs_new_node,
     resolve,
@@ -31,7 +32,6 @@ NAME = "waits-cover-startup-and-rollouts-progress"
 WAITED_KINDS = {"Deployment", "StatefulSet", "Job"}
 GPU = "requests.nvidia.com/gpu"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
-SKIP_AWAIT = "pulumi.com/skipAwait"
 # Kubernetes' probe defaults (periodSeconds 10, failureThreshold 3) and rolling-update defaults (25 % / 25 %).
 PROBE_PERIOD, PROBE_FAILURES = 10, 3
 DEFAULT_STRATEGY = {"maxSurge": "25%", "maxUnavailable": "25%"}

@@ -36,6 +36,7 @@ from infra.config.headroom import headroom_by_pool
 from infra.fleet import Fleet
 from infra.names import PART_OF, POOL_LABEL
 from infra.seam import Platform, PoolFacts
+from infra.waits import NO_WAIT
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 
@@ -45,7 +46,6 @@ HEADROOM_PRIORITY_CLASS = "llm-headroom"
 HEADROOM_PRIORITY = -10
 # kubernetes/kubernetes build/pause/Dockerfile runs /pause as `USER 65535:65535`; stated so runAsNonRoot can check it.
 PAUSE_USER = 65535
-SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class WarmHeadroom(pulumi.ComponentResource):
             self.deployments[pool.name] = k8s.apps.v1.Deployment(
                 f"{name}-{pool.name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"warm-headroom-{pool.name}", namespace=namespace,
-                                                    labels=labels, annotations=SKIP_AWAIT),
+                                                    labels=labels, annotations=NO_WAIT),
                 spec=k8s.apps.v1.DeploymentSpecArgs(
                     replicas=spare.nodes,
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),

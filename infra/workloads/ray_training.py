@@ -19,6 +19,7 @@ from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, RAY_SUBMITTER_SERVICE_ACCOUNT, TRAINING_SERVICE_ACCOUNT
 from infra.seam import PoolFacts
+from infra.waits import NO_WAIT
 from infra.workloads.identities import workload_service_account
 from infra.workloads.kuberay import METRICS_PORT, gpu_kind_resources, head_group, ray_container, ray_pod
 from infra.workloads.scheduling import gpu_pod_resources
@@ -92,7 +93,7 @@ class RayTrainingJob(pulumi.ComponentResource):
         k8s.apiextensions.CustomResource(
             f"{name}-rayjob", api_version="ray.io/v1", kind="RayJob",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer", namespace=namespace, labels=labels,
-                                                annotations={"pulumi.com/skipAwait": "true"}),
+                                                annotations=NO_WAIT),
             spec=ray_job_spec(args, storage.claim_name, env),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[trainer, submitter]))
         self.register_outputs({})

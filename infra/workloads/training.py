@@ -15,6 +15,7 @@ from infra.fleet import Fleet, TrainingPlacement
 from infra.names import PART_OF, TRAINING_SERVICE_ACCOUNT
 from infra.platforms import identity_requests
 from infra.seam import IdentityRequest, Platform
+from infra.waits import NO_WAIT
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
 
@@ -104,7 +105,7 @@ class TrainingJob(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="trainer", namespace=namespace, labels=labels,
                 # Pulumi would otherwise wait for the (suspended) job to complete.
-                annotations={"pulumi.com/skipAwait": "true"}),
+                annotations=NO_WAIT),
             spec=k8s.batch.v1.JobSpecArgs(
                 suspend=training.suspend,
                 backoff_limit=3,
