@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from serving.flags import redact
 from serving.settings import Settings
 
 # `python -m` rather than the `vllm` console script: the script resolves the distribution
@@ -51,3 +53,8 @@ def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str
     if key:
         env["VLLM_API_KEY"] = key
     return env
+
+
+def command_for_log(cmd: Sequence[str]) -> str:
+    """The command as the supervisor logs it: shell-quoted, secret-valued flags (any spelling) shown as REDACTED."""
+    return shlex.join(redact(cmd))
