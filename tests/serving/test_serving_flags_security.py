@@ -7,7 +7,11 @@ against the real parser is tests/serving/test_serving_flags_vllm_parser.py (mark
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,8 +148,6 @@ def test_the_supervisor_logs_the_redacted_command(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(supervisor_module, "count_start", lambda _: 0)
     sup = supervisor_module.Supervisor(s)
     with caplog.at_level(logging.INFO, logger="serving.supervisor"), pytest.raises(RuntimeError):
-        import asyncio
-
         asyncio.run(sup._supervise())
     assert "starting vLLM: vllm --api-key REDACTED" in caplog.text
     assert "k-secret" not in caplog.text
@@ -178,3 +180,14 @@ def test_refused_flags_lists_each_problem_once() -> None:
     assert [r.split(":")[0] for r in reasons] == ["must not set --port", "must not set --api-key",
                                                   "must not set --trust-remote-code"]
     assert refused_flags(["--trust-remote-code"], allow_trust_remote_code=True) == []
+
+
+def test_an_unmounted_token_file_stops_the_image_before_vllm(tmp_path: Path) -> None:
+    """`python -m serving` itself: exit 2 and one line, as for a bad setting; vLLM never starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVING_", "HF_"))}
+    done = subprocess.run([sys.executable, "-m", "serving"], capture_output=True, text=True, timeout=60,
+                          env={**env, "SERVING_MODEL": "m", "HF_TOKEN_PATH": str(tmp_path / "hf-token")})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"HF_TOKEN_PATH = '{tmp_path / 'hf-token'}': cannot read the token file (No such file or directory); mount "
+        "the Secret there or unset HF_TOKEN_PATH"]
