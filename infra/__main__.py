@@ -23,6 +23,8 @@ else:
 
     # A config or guard error is a pulumi.RunError: Pulumi reports it as one message, no traceback.
     cfg = load_config(pulumi.get_stack())
-    for warning in config_warnings(engine_raw(sdk.engine_config()), sdk.secret_keys(), cfg, pulumi.get_stack()):
+    values = sdk.engine_config()
+    stack = pulumi.get_stack()
+    for warning in config_warnings(engine_raw(values), sdk.secret_keys(), cfg, stack, engine_values=values):
         pulumi.log.warn(warning)
     program.run(cfg)

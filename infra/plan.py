@@ -316,7 +316,7 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(resources))
     verdicts += [guard(with_resources) for guard in resource_guards()]
     config, secret_keys = read_stack_file(stack, root)  # a plaintext secret in dev, a gated model: said, not refused
-    warnings = config_warnings(engine_raw(config), secret_keys, cfg, stack)
+    warnings = config_warnings(engine_raw(config), secret_keys, cfg, stack, engine_values=config)
     notes = [*warnings, *platform_notes(cfg), *config_plan.cost.notes]
     return Plan(stack=stack, cfg=cfg, resources=resources, outputs=monitor.stack_outputs,
                 cost=config_plan.cost, verdicts=verdicts, notes=notes)

@@ -10,6 +10,7 @@ import sys
 
 from serving.environment import help_text, unknown_variables
 from serving.settings import EXIT_BAD_SETTINGS, load_or_exit
+from serving.tokens import hf_token_problems, hf_token_warnings
 
 
 def main() -> int:
@@ -24,6 +25,10 @@ def main() -> int:
     if unknown:
         print("; ".join(unknown), file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    token_problems = hf_token_problems(os.environ)  # an unmounted token file would fail only at download
+    if token_problems:
+        print("; ".join(token_problems), file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     settings = load_or_exit()  # before anything starts: bad settings never reach vLLM
     logging.basicConfig(
         level=settings.log_level,
@@ -32,6 +37,8 @@ def main() -> int:
     )
     # One line per monitor poll would drown vLLM's own log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    for warning in hf_token_warnings(os.environ):
+        logging.getLogger("serving").warning("%s", warning)
     from serving.supervisor import Supervisor  # heavier imports only after validation
 
     return asyncio.run(Supervisor(settings).run())

@@ -217,7 +217,7 @@ def model_env(
     """The supervisor's env for the model it serves: what to load, under which name, with which engine flags.
 
     `model` is a Hugging Face id or a bucket path; `extra_args` are further vLLM flags (e.g. `--revision <sha>`),
-    which must not repeat the flags the typed settings set (serving.settings.MANAGED_FLAGS).
+    which must not repeat the flags the typed settings set nor carry secrets (serving/flags.py).
     """
     settings = {
         "model": model,

@@ -11,29 +11,17 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from serving import flags
 from serving import kubernetes as k8s
 
 ENV_PREFIX = "SERVING_"
 EXIT_BAD_SETTINGS = 2
 
-# Flags the supervisor sets itself from typed settings; taking them from SERVING_EXTRA_ARGS too
-# would make two sources of truth (and e.g. move vLLM off the port the probes watch).
-MANAGED_FLAGS = frozenset(
-    {
-        "--model",
-        "--served-model-name",
-        "--host",
-        "--port",
-        "--tensor-parallel-size",
-        "-tp",
-        "--max-model-len",
-        "--gpu-memory-utilization",
-        "--api-key",
-    }
-)
+# The flags the supervisor sets itself (serving/flags.py says why each is refused in SERVING_EXTRA_ARGS).
+MANAGED_FLAGS = frozenset(flags.MANAGED_FLAGS)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -54,8 +42,11 @@ class Settings(BaseSettings):
     """Longest context in tokens: vLLM's --max-model-len (unset: the model's)."""
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     """Share of GPU memory vLLM may use, in (0, 1]: --gpu-memory-utilization (unset: vLLM's)."""
+    # Before extra_args: its validator reads this one.
+    allow_trust_remote_code: bool = False
+    """true: SERVING_EXTRA_ARGS may carry --trust-remote-code, which runs the model repository's Python code here."""
     extra_args: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """More vLLM flags, shell-quoted ('--dtype bfloat16 --enable-prefix-caching'); not the flags set above."""
+    """More vLLM flags, shell-quoted ('--dtype bfloat16'); not the flags set above, --api-key, --hf-token, --config."""
 
     host: str = "0.0.0.0"
     """Bind address of vLLM's API and of the health server."""
@@ -112,10 +103,11 @@ class Settings(BaseSettings):
 
     @field_validator("extra_args")
     @classmethod
-    def _no_managed_flags(cls, value: list[str]) -> list[str]:
-        clashes = sorted({a.split("=", 1)[0] for a in value} & MANAGED_FLAGS)
-        if clashes:
-            raise ValueError(f"must not set {', '.join(clashes)}: use the matching SERVING_* variable")
+    def _no_refused_flags(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        # Judged as vLLM's parser reads them (`--api_key=…`, `--max-model`): serving/flags.py.
+        reasons = flags.refused_flags(value, allow_trust_remote_code=info.data.get("allow_trust_remote_code", False))
+        if reasons:
+            raise ValueError("; ".join(reasons))
         return value
 
     @field_validator("api_key_file")
@@ -162,6 +154,15 @@ class Settings(BaseSettings):
         return self.poll_interval_s + self.check_timeout_s
 
 
+def _shown(field: str, value: Any) -> Any:
+    """A refused input as the error line shows it: a secret flag's value (`--api_key=…`) never reaches the log."""
+    if field != "extra_args":
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return flags.redact(value)
+    return " ".join(flags.redact(value.split())) if isinstance(value, str) else value  # before shell-splitting
+
+
 def describe_error(exc: ValidationError) -> str:
     """One line: which variable, what is allowed."""
     parts = []
@@ -173,7 +174,7 @@ def describe_error(exc: ValidationError) -> str:
         elif err["type"] == "missing":
             parts.append(f"{ENV_PREFIX}{loc[0].upper()}: required but not set")
         else:
-            parts.append(f"{ENV_PREFIX}{loc[0].upper()}: {msg} (got {err.get('input')!r})")
+            parts.append(f"{ENV_PREFIX}{loc[0].upper()}: {msg} (got {_shown(loc[0], err.get('input'))!r})")
     return "invalid settings: " + "; ".join(parts)
 
 

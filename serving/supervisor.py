@@ -19,7 +19,7 @@ from serving.health import HealthState, create_app
 from serving.monitor import Monitor, VllmClient
 from serving.phase import Phase, exit_code
 from serving.settings import Settings
-from serving.vllm_command import build_vllm_command, build_vllm_env
+from serving.vllm_command import build_vllm_command, build_vllm_env, command_for_log
 
 log = logging.getLogger("serving.supervisor")
 
@@ -99,7 +99,7 @@ class Supervisor:
             self.state.phase.to(Phase.STOPPED)
             return 0
         cmd = build_vllm_command(s)
-        log.info("starting vLLM: %s", " ".join(cmd))
+        log.info("starting vLLM: %s", command_for_log(cmd))
         # Own session: a Ctrl-C or a signal to our process group must not reach vLLM directly —
         # vLLM aborts in-flight requests on SIGTERM/SIGINT; only the drain decides when it stops.
         self.proc = await asyncio.create_subprocess_exec(

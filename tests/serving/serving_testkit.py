@@ -283,7 +283,9 @@ def drain_scenario(
     loaded = 0.0
     samples: list[tuple[float, float, float]] = []
     try:
-        with httpx.Client(base_url=api_url, timeout=30, trust_env=False) as scraper:
+        # /load needs the key like every path but /health and /metrics (serving/api_guard.py).
+        keyed = {"Authorization": f"Bearer {api_key}"}
+        with httpx.Client(base_url=api_url, timeout=30, trust_env=False, headers=keyed) as scraper:
             t0 = time.monotonic()
             deadline = t0 + 180
             while time.monotonic() < deadline and load.poll() is None:

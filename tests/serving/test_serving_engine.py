@@ -119,6 +119,19 @@ def test_openai_client_completes_and_streams(server: Server) -> None:
         bad.completions.create(model=SERVED_NAME, prompt="hello", max_tokens=1)
 
 
+def test_every_inference_path_needs_the_key(server: Server) -> None:
+    # vLLM's own key check leaves /invocations (the same completions as /v1) and /tokenize open; the image's
+    # middleware (serving/api_guard.py, loaded by vLLM through --middleware) closes them.
+    body = {"model": SERVED_NAME, "prompt": "hello", "max_tokens": 1}
+    assert httpx.post(f"{server.api_url}/invocations", json=body, timeout=60).status_code == 401
+    assert httpx.post(f"{server.api_url}/tokenize", json={"model": SERVED_NAME, "prompt": "hi"}).status_code == 401
+    keyed = {"Authorization": f"Bearer {API_KEY}"}
+    assert httpx.post(f"{server.api_url}/invocations", json=body, headers=keyed, timeout=60).status_code == 200
+    # Scrapers and health checks need no key.
+    assert httpx.get(f"{server.api_url}/metrics").status_code == 200
+    assert httpx.get(f"{server.api_url}/health").status_code == 200
+
+
 def test_canary_runs_and_reports_latency(server: Server) -> None:
     deadline = time.monotonic() + 30
     latency = None
