@@ -298,3 +298,18 @@ def test_the_served_openai_app_answers_401_without_the_key(ingress):
                        json={"model": "qwen-7b", "prompt": "hi"}).status_code == 401
     ok = client.get("/v1/models", headers={"Authorization": "Bearer k3y"})
     assert (ok.status_code, ok.json()) == (200, {"data": [], "object": "list"})
+
+
+def test_the_policy_pack_refuses_a_keyless_serving_api_in_prod(plan_of):
+    """`pulumi preview/up` with the pack (mandatory in prod) stops on the same finding `plan` reports."""
+    from tests.test_policy import as_policy_resources, run_policies
+
+    def drop_key(r, props: dict) -> None:
+        if props.get("kind") == "Deployment" and props["metadata"]["name"] == "vllm-qwen-7b":
+            container = props["spec"]["template"]["spec"]["containers"][0]
+            container["env"] = [e for e in container["env"] if e["name"] != "SERVING_API_KEY_FILE"]
+
+    plan = plan_of("prod")
+    found = run_policies(plan.cfg, as_policy_resources(plan, drop_key))
+    reported = [m for messages in found.values() for m in messages]
+    assert len(reported) == 1 and "Deployment llm-serving/vllm-qwen-7b: no SERVING_API_KEY_FILE" in reported[0]
