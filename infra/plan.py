@@ -127,6 +127,8 @@ class _PlanMocks(pulumi.runtime.Mocks):
             state["email"] = f"{args.inputs['accountId']}@{project}.iam.gserviceaccount.com"
         elif args.typ.startswith("aws:"):
             state.update(_aws_outputs(args))
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = "plan-placeholder-model-api-key"  # generated on `up`; shown as [secret] anyway
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:

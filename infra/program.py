@@ -47,7 +47,7 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
 
     platform = build_platform(cfg)
     services = build_cluster_services(cfg, plan.fleet, platform)
-    model_urls = build_workloads(cfg, plan.fleet, platform, services)
+    workloads = build_workloads(cfg, plan.fleet, platform, services)
 
     pulumi.export("tier", cfg.tier)
     pulumi.export("cloud", cfg.cloud)
@@ -60,7 +60,9 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
                  "nodeSelector": p.node_selector}
         for p in platform.pools.values()
     })
-    pulumi.export("modelUrls", model_urls)
+    pulumi.export("modelUrls", workloads.model_urls)
+    if workloads.api_key is not None:  # a secret output: `pulumi stack output modelApiKey --show-secrets`
+        pulumi.export("modelApiKey", workloads.api_key)
     pulumi.export("costPerDay", {"min": round(plan.cost.daily_min, 2), "max": round(plan.cost.daily_max, 2),
                                  "currency": "USD"})
     return verdicts

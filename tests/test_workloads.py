@@ -227,7 +227,8 @@ def test_hf_token_comes_from_a_secret_made_from_the_secret_config(make_stack):
     secret = next(s for s in plan.of_type("kubernetes:core/v1:Secret") if s.inputs["metadata"]["name"] == "hf-token")
     assert secret.inputs["stringData"]["HF_TOKEN"] == "[secret]"  # never in plain text, not even in a plan
     vllm_env = env = pod_spec(objects(plan, "Deployment")["vllm-qwen-7b"])["containers"][0]["env"]
-    (token,) = [e for e in env if e["name"] == "HF_TOKEN"]
-    assert token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "HF_TOKEN"}
-    assert all("value" not in e for e in vllm_env if e["name"] == "HF_TOKEN")
+    # A file HF_TOKEN_PATH names, not an env value (issue 17; tests/test_api_keys.py has the mounts).
+    assert [e for e in env if e["name"] == "HF_TOKEN_PATH"] == [
+        {"name": "HF_TOKEN_PATH", "value": "/etc/llm-fleet/hf-token/HF_TOKEN"}]
+    assert not [e for e in vllm_env if e["name"] == "HF_TOKEN"]
     validate(objects(plan, "Secret")["hf-token"])

@@ -11,13 +11,14 @@ error in prod and a warning elsewhere.
 from __future__ import annotations
 
 from infra.guards.alerting import alerts_reach_someone
+from infra.guards.api_keys import secrets_are_files, serving_apis_require_a_key
 from infra.guards.base import Guard, StackPlan, Verdict
 from infra.guards.budget import budget_covers_max_fleet
 from infra.guards.capacity import warm_replicas_fit_pool_minimum
 from infra.guards.ci import ci_installs_kubeconfig_exec
 from infra.guards.ci_runners import ci_runner_reaches_cluster_api
 from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
-from infra.guards.exposure import no_unrequested_load_balancer
+from infra.guards.exposure import no_unrequested_entry_points, no_unrequested_load_balancer
 from infra.guards.flows import network_flows
 from infra.guards.identities import workloads_have_their_own_identity
 from infra.guards.images import images_pinned_by_digest
@@ -56,7 +57,8 @@ def resource_guards() -> list[Guard]:
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
             network_flows,
-            alerts_reach_someone]
+            alerts_reach_someone,
+            serving_apis_require_a_key, secrets_are_files, no_unrequested_entry_points]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:

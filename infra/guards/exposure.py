@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infra.flows.rendered import is_internal_load_balancer
 from infra.guards.base import StackPlan, Verdict
+from infra.guards.verdicts import severity
 
 
 def no_unrequested_load_balancer(plan: StackPlan) -> Verdict:
@@ -20,3 +21,29 @@ def no_unrequested_load_balancer(plan: StackPlan) -> Verdict:
     if problems:
         return Verdict(name, "fail", "; ".join(problems))
     return Verdict(name, "pass", "no public load balancer")
+
+
+# Objects that route traffic into the cluster from outside it. No config key asks for any of them (serving.expose
+# is cluster-ip or internal-load-balancer), so each one the stack declares is one nobody asked for. The Gateway and
+# HTTPRoute that the KubeRay operator itself makes for an incremental upgrade are not declared here: they take
+# serving.gatewayClass, an internal class by default (infra/config/serving.py).
+ENTRY_POINT_KINDS = frozenset({"Ingress", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
+
+
+def no_unrequested_entry_points(plan: StackPlan) -> Verdict:
+    """No NodePort Service (a port on every node's address, outside any load balancer's source ranges) and no
+    Ingress or Gateway API object: the stack exposes models only as serving.expose says."""
+    name, problems = "no-unrequested-entry-points", []
+    for r in plan.resources:
+        if not r.is_kubernetes_object:
+            continue
+        kind, meta = r.inputs.get("kind"), r.inputs.get("metadata") or {}
+        where = f"{kind} {meta.get('namespace', 'default')}/{meta.get('name', r.name)}"
+        if kind == "Service" and (r.inputs.get("spec") or {}).get("type") == "NodePort":
+            problems.append(f"{where} is a NodePort: it opens its port on every node")
+        elif kind in ENTRY_POINT_KINDS:
+            problems.append(f"{where} routes traffic in from outside the cluster")
+    if problems:
+        return Verdict(name, severity(name, plan.cfg.tier), "; ".join(problems) + f" — serving.expose is "
+                       f"{plan.cfg.serving.expose!r}; remove it, or expose through serving.expose")
+    return Verdict(name, "pass", "no NodePort, Ingress or Gateway route")

@@ -38,6 +38,10 @@ SEVERITY: dict[str, dict[str, Status]] = {
     "termination-grace-covers-drain": _FAIL,
     "autoscaling-fits-pool": _FAIL,
     "no-unrequested-load-balancer": _FAIL,
+    "no-unrequested-entry-points": _FAIL,
+    # A keyless model API gives away GPU time and lets a request flood scale the fleet to its maximum.
+    "serving-apis-require-a-key": _FAIL,
+    "secrets-are-files": _FAIL,
     # Dev iterates on tags; staging and prod run exactly what was tested.
     "images-pinned-by-digest": {"dev": "warn", "staging": "fail", "prod": "fail"},
     "ray-serve-config-is-valid": _FAIL,

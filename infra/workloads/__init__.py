@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.cluster import ClusterServices
 from infra.config import StackConfig
@@ -18,12 +17,14 @@ from infra.fleet import Fleet
 from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
 from infra.platforms import identity_requests
 from infra.seam import IdentityRequest, Platform
+from infra.workloads.api_key import ModelApiKey, ModelApiKeyArgs
 from infra.workloads.headroom import WarmHeadroom, headroom_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
 from infra.workloads.observability import ServingObservability, ServingObservabilityArgs, metric_prefix
 from infra.workloads.ray_training import RayTrainingJob, ray_training_job_args
 from infra.workloads.rollout import RolloutWorkers, rollout_workers_args
+from infra.workloads.secret_files import hf_token_secret
 from infra.workloads.training import TrainingJob, training_job_args
 from infra.workloads.vllm import ModelServing, VllmModel, VllmModelArgs, model_serving
 
@@ -37,16 +38,18 @@ class ServingFleetArgs:
     workload_identity: IdentityFactory
     metric_prefix: str  # of the engine's metrics, for the dashboard and alerts
     services: ClusterServices
+    api_key_secret: pulumi.Input[str] | None = None  # the model API key's Secret in the serving namespace
 
 
-def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform,
-                       services: ClusterServices) -> ServingFleetArgs:
+def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices,
+                       api_key_secret: pulumi.Input[str] | None = None) -> ServingFleetArgs:
     kuberay = cfg.serving.mode == "kuberay"
     return ServingFleetArgs(
         models=() if kuberay else tuple(model_serving(cfg, fleet, p, platform) for p in fleet.models),
         ray=ray_serving(cfg, fleet, platform) if kuberay else None,
         hf_token=cfg.hf_token, identity=identity_requests(cfg)["serving"],
-        workload_identity=platform.workload_identity, metric_prefix=metric_prefix(cfg), services=services)
+        workload_identity=platform.workload_identity, metric_prefix=metric_prefix(cfg), services=services,
+        api_key_secret=api_key_secret)
 
 
 class ServingFleet(pulumi.ComponentResource):
@@ -60,10 +63,8 @@ class ServingFleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         hf_secret = None
         if args.hf_token is not None:
-            secret = k8s.core.v1.Secret(
-                f"{name}-hf-token", metadata=k8s.meta.v1.ObjectMetaArgs(name="hf-token", namespace=namespace),
-                string_data={"HF_TOKEN": pulumi.Output.secret(args.hf_token)}, opts=child)
-            hf_secret = secret.metadata.name
+            hf_secret = hf_token_secret(f"{name}-hf-token", args.hf_token, namespace, self).metadata.name
+        assert args.api_key_secret is not None, "build_workloads makes the model API key before the models"
         # One identity for every pod that loads weights; the platform binds it to exactly the buckets the
         # models come from (and, on EKS, the stack's weights bucket).
         sa = workload_service_account(f"{name}-sa", name=SERVING_SERVICE_ACCOUNT, namespace=namespace,
@@ -73,7 +74,7 @@ class ServingFleet(pulumi.ComponentResource):
             ray = KubeRayServing(f"{name}-ray", KubeRayServingArgs(
                 ray=args.ray, workload_identity=args.workload_identity, namespace=namespace,
                 priority_class=ns.priority_class[SERVING_NAMESPACE], monitoring=services.monitoring,
-                service_account=sa.metadata.name),
+                service_account=sa.metadata.name, api_key_secret=args.api_key_secret, hf_token_secret=hf_secret),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
             self.urls = {p.name: ray.url for p in args.ray.models}  # one endpoint; `model` picks the LLM
         for serving in args.models:
@@ -81,7 +82,7 @@ class ServingFleet(pulumi.ComponentResource):
                 f"model-{serving.placement.name}", VllmModelArgs(
                     serving=serving, namespace=namespace, priority_class=ns.priority_class[SERVING_NAMESPACE],
                     monitoring=services.monitoring, service_account=sa.metadata.name, hf_token_secret=hf_secret,
-                    trigger_auth=services.autoscaler.trigger_auth),
+                    trigger_auth=services.autoscaler.trigger_auth, api_key_secret=args.api_key_secret),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[services.autoscaler]))
             self.urls[serving.placement.name] = served.url
         ServingObservability(f"{name}-observability", ServingObservabilityArgs(
@@ -90,23 +91,36 @@ class ServingFleet(pulumi.ComponentResource):
         self.register_outputs({"modelUrls": self.urls})
 
 
-def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices) -> dict[str, str]:
-    """Declare every workload; returns the in-cluster OpenAI base URL of each model."""
+@dataclass(frozen=True)
+class WorkloadOutputs:
+    model_urls: dict[str, str]  # model name -> in-cluster OpenAI base URL
+    api_key: pulumi.Output[str] | None  # the model API key (a secret), when the stack serves models
+
+
+def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices) -> WorkloadOutputs:
+    """Declare every workload; returns the in-cluster OpenAI base URL of each model and the model API key."""
     ns = services.namespaces
     opts = pulumi.ResourceOptions(providers={"kubernetes": platform.provider}, depends_on=[ns])
     urls: dict[str, str] = {}
+    kuberay = cfg.serving.mode == "kuberay"
+    key: ModelApiKey | None = None
     if cfg.models:
-        urls = ServingFleet("serving", serving_fleet_args(cfg, fleet, platform, services), opts=opts).urls
+        # Where the key is checked (serving) and where it is sent from: the rollout workers' namespace in plain mode
+        # (in KubeRay mode the rollouts are Ray tasks in the serving namespace).
+        keyed = [SERVING_NAMESPACE, *([ROLLOUT_NAMESPACE] if cfg.rollout is not None and not kuberay else [])]
+        key = ModelApiKey("model-api-key", ModelApiKeyArgs({n: ns.names[n] for n in keyed}), opts=opts)
+        urls = ServingFleet("serving", serving_fleet_args(cfg, fleet, platform, services,
+                                                          key.secrets[SERVING_NAMESPACE]), opts=opts).urls
     # Spare GPU nodes for scale-outs, in their own namespace (quota) with their own PriorityClass; the same in
     # KubeRay mode, where Ray's worker pods preempt the placeholders as model replicas do.
     if (headroom := headroom_args(cfg, fleet, platform)) is not None:
         WarmHeadroom("headroom", headroom, opts=opts)
-    kuberay = cfg.serving.mode == "kuberay"
     # In KubeRay mode the rollouts are Ray tasks on the RayService's CPU worker group.
     if cfg.rollout is not None and not kuberay:
         RolloutWorkers("rollout", rollout_workers_args(
             cfg, fleet, platform, namespace=ns.names[ROLLOUT_NAMESPACE],
-            priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=urls), opts=opts)
+            priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=urls,
+            api_key_secret=key.secrets[ROLLOUT_NAMESPACE] if key is not None else None), opts=opts)
     if cfg.training is not None:
         job = training_job_args(cfg, fleet, platform, namespace=ns.names[TRAINING_NAMESPACE],
                                 priority_class=ns.priority_class[TRAINING_NAMESPACE])
@@ -115,4 +129,4 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
             RayTrainingJob("training", ray_training_job_args(cfg, fleet, job), opts=training_opts)
         else:
             TrainingJob("training", job, opts=training_opts)
-    return urls
+    return WorkloadOutputs(urls, key.value if key is not None else None)

@@ -38,7 +38,9 @@ from infra.platforms import identity_requests
 from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
+from infra.workloads.ray_api_key import RaySecretFiles, code_config_map, ingress_cls_config, with_secret_files
 from infra.workloads.scheduling import DAEMONSET_CPU, DAEMONSET_MEMORY_GIB, ladder_pod_resources, ladder_scheduling
+from infra.workloads.secret_files import api_key_file, hf_token_file
 from infra.workloads.vllm import SHM_GIB_PER_GPU, cache_gib
 
 RAY_SERVICE = "llm"
@@ -111,7 +113,8 @@ def serve_config(ray: RayServing) -> dict[str, Any]:
         # Pinned: everything the app needs is in the digest-pinned Ray image; nothing is pip-installed at
         # start-up, so every replica runs exactly what was promoted.
         "runtime_env": {"env_vars": {"HF_HOME": "/cache/huggingface", "VLLM_CACHE_ROOT": "/cache/vllm"}},
-        "args": {"llm_configs": [_llm_config(ray, p.model) for p in ray.models]},
+        "args": {"llm_configs": [_llm_config(ray, p.model) for p in ray.models],
+                 "ingress_cls_config": ingress_cls_config()},  # checks the API key (ray_api_key.py)
     }]}
 
 
@@ -263,6 +266,8 @@ class KubeRayServingArgs:
     priority_class: pulumi.Input[str]
     monitoring: Monitoring  # scrape config
     service_account: pulumi.Input[str]  # the fleet's serving identity: the GPU workers load the weights
+    api_key_secret: pulumi.Input[str]  # the model API key's Secret (infra/workloads/api_key.py)
+    hf_token_secret: pulumi.Input[str] | None  # the Hugging Face token's Secret, when the stack has a token
 
 
 class KubeRayServing(pulumi.ComponentResource):
@@ -283,7 +288,10 @@ class KubeRayServing(pulumi.ComponentResource):
         self.ray_service = k8s.apiextensions.CustomResource(
             f"{name}-rayservice", api_version="ray.io/v1", kind="RayService",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=RAY_SERVICE, namespace=namespace, labels=labels),
-            spec=ray_service_spec(ray, args.priority_class, args.service_account),
+            spec=with_secret_files(ray_service_spec(ray, args.priority_class, args.service_account), RaySecretFiles(
+                api_key_file(args.api_key_secret),
+                hf_token_file(args.hf_token_secret) if args.hf_token_secret is not None else None,
+                code_config_map(f"{name}-code", namespace, self).metadata.name)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=accounts))
 
         def peers(names: list[str]) -> list[dict]:

@@ -23,6 +23,7 @@ from infra.waits import NO_WAIT
 from infra.workloads.identities import workload_service_account
 from infra.workloads.kuberay import METRICS_PORT, gpu_kind_resources, head_group, ray_container, ray_pod
 from infra.workloads.scheduling import gpu_pod_resources
+from infra.workloads.secret_files import HF_TOKEN_PATH, hf_token_file, hf_token_secret, mount_in_pod
 from infra.workloads.training import CHECKPOINT_MOUNT, TrainingJobArgs, checkpoint_storage, trainer_service_account
 
 
@@ -90,10 +91,16 @@ class RayTrainingJob(pulumi.ComponentResource):
         submitter = workload_service_account(f"{name}-submitter-sa", name=RAY_SUBMITTER_SERVICE_ACCOUNT,
                                              namespace=namespace, workload_identity=job.workload_identity,
                                              parent=self)
+        spec = ray_job_spec(args, storage.claim_name, env)
+        if job.hf_token is not None:  # the driver (head) and the trainer both may download: a file in each
+            token = hf_token_file(hf_token_secret(f"{name}-hf-token", job.hf_token, namespace, self).metadata.name)
+            cluster = spec["rayClusterSpec"]
+            for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"]):
+                mount_in_pod(group["template"]["spec"], token, HF_TOKEN_PATH)
         k8s.apiextensions.CustomResource(
             f"{name}-rayjob", api_version="ray.io/v1", kind="RayJob",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer", namespace=namespace, labels=labels,
                                                 annotations=NO_WAIT),
-            spec=ray_job_spec(args, storage.claim_name, env),
+            spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[trainer, submitter]))
         self.register_outputs({})

@@ -15,6 +15,7 @@ from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.waits import custom_timeouts
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import tolerations
+from infra.workloads.secret_files import OPENAI_API_KEY_FILE, api_key_file
 
 
 def model_url_env(urls: dict[str, str]) -> dict[str, str]:
@@ -35,15 +36,18 @@ class RolloutWorkersArgs:
     namespace: pulumi.Input[str]
     priority_class: pulumi.Input[str]
     model_urls: dict[str, str]  # model name -> in-cluster OpenAI base URL
+    api_key_secret: pulumi.Input[str] | None  # the model API key's Secret in this namespace (api_key.py)
 
 
 def rollout_workers_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, namespace: pulumi.Input[str],
-                         priority_class: pulumi.Input[str], model_urls: dict[str, str]) -> RolloutWorkersArgs:
+                         priority_class: pulumi.Input[str], model_urls: dict[str, str],
+                         api_key_secret: pulumi.Input[str] | None) -> RolloutWorkersArgs:
     assert cfg.rollout is not None and cfg.artifacts.rollout_image is not None, "validated by config"
     assert fleet.rollout_pool is not None
     return RolloutWorkersArgs(rollout=cfg.rollout, image=cfg.artifacts.rollout_image, pool=fleet.rollout_pool,
                               identity=identity_requests(cfg)["rollout"], workload_identity=platform.workload_identity,
-                              namespace=namespace, priority_class=priority_class, model_urls=model_urls)
+                              namespace=namespace, priority_class=priority_class, model_urls=model_urls,
+                              api_key_secret=api_key_secret)
 
 
 class RolloutWorkers(pulumi.ComponentResource):
@@ -54,6 +58,8 @@ class RolloutWorkers(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "rollout-worker", **PART_OF}
         env = {**model_url_env(args.model_urls), **rollout.env}
+        # The workers send the model API key as their bearer token, read from the file OPENAI_API_KEY_FILE names.
+        key = api_key_file(args.api_key_secret) if args.api_key_secret is not None else None
         resources = {"cpu": f"{rollout.cpu_per_worker:g}", "memory": f"{rollout.memory_gib_per_worker:g}Gi"}
         # Its own account: a cloud identity only for buckets its env or args name.
         sa = workload_service_account(f"{name}-sa", name=ROLLOUT_SERVICE_ACCOUNT, namespace=namespace,
@@ -81,13 +87,16 @@ class RolloutWorkers(pulumi.ComponentResource):
                             image=args.image,
                             command=rollout.command or None,
                             args=rollout.args or None,
-                            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()],
+                            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()]
+                            + ([key.env_args(OPENAI_API_KEY_FILE)] if key else []),
+                            volume_mounts=[key.mount_args()] if key else None,
                             resources=k8s.core.v1.ResourceRequirementsArgs(requests=resources,
                                                                            limits={"memory": resources["memory"]}),
                             security_context=k8s.core.v1.SecurityContextArgs(
                                 allow_privilege_escalation=False,
                                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
                         )],
+                        volumes=[key.volume_args()] if key else None,
                     ),
                 ),
             ),

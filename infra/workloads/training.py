@@ -18,6 +18,7 @@ from infra.seam import IdentityRequest, Platform
 from infra.waits import NO_WAIT
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.scheduling import gpu_pod_resources, tolerations
+from infra.workloads.secret_files import HF_TOKEN_PATH, hf_token_file, hf_token_secret
 
 CHECKPOINT_MOUNT = "/checkpoints"
 
@@ -40,6 +41,7 @@ class TrainingJobArgs:
     workload_identity: IdentityFactory
     namespace: pulumi.Input[str]
     priority_class: pulumi.Input[str]
+    hf_token: str | None = None  # a secret: the job's own copy of the hf-token Secret, mounted as a file
 
 
 def training_job_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, namespace: pulumi.Input[str],
@@ -48,7 +50,7 @@ def training_job_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, nam
     return TrainingJobArgs(placement=fleet.training, image=cfg.artifacts.training_image, protect=cfg.profile.protect,
                            storage_class=platform.storage_class, identity=identity_requests(cfg)["training"],
                            workload_identity=platform.workload_identity, namespace=namespace,
-                           priority_class=priority_class)
+                           priority_class=priority_class, hf_token=cfg.hf_token)
 
 
 def trainer_service_account(parent: pulumi.Resource, name: str, args: TrainingJobArgs) -> k8s.core.v1.ServiceAccount:
@@ -98,6 +100,11 @@ class TrainingJob(pulumi.ComponentResource):
         volumes.append(k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
             medium="Memory", size_limit=f"{16 * training.gpus}Gi")))
         mounts.append(k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"))
+        if args.hf_token is not None:  # a file HF_TOKEN_PATH names, never an env value (secret_files.py)
+            token = hf_token_file(hf_token_secret(f"{name}-hf-token", args.hf_token, namespace, self).metadata.name)
+            volumes.append(token.volume_args())
+            mounts.append(token.mount_args())
+            env[HF_TOKEN_PATH] = token.path
         gpus = str(training.gpus)
         cpu, memory = gpu_pod_resources(pool, training.gpus)
         self.job = k8s.batch.v1.Job(

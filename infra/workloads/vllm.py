@@ -30,6 +30,7 @@ from infra.seam import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak, waited_pool
 from infra.workloads.engine import engine_args
 from infra.workloads.scheduling import affinity_args, ladder_pod_resources, ladder_scheduling, toleration_args
+from infra.workloads.secret_files import HF_TOKEN_PATH, SERVING_API_KEY_FILE, api_key_file, hf_token_file
 from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
 from serving.kubernetes import model_env as serving_model_env
 
@@ -127,6 +128,7 @@ class VllmModelArgs:
     monitoring: Monitoring  # scrape config, and the Prometheus KEDA queries
     service_account: pulumi.Input[str]  # the fleet's serving identity
     hf_token_secret: pulumi.Input[str] | None  # a Secret with HF_TOKEN, when the stack has a token
+    api_key_secret: pulumi.Input[str]  # the model API key's Secret (infra/workloads/api_key.py)
     trigger_auth: pulumi.Input[str] | None  # KEDA's authentication to the managed Prometheus, when it needs one
 
 
@@ -151,9 +153,10 @@ class VllmModel(pulumi.ComponentResource):
 
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v)
                for k, v in {**model_env(model, serving.revision), **life.env}.items()]
-        if args.hf_token_secret is not None:
-            env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN", value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.hf_token_secret, key="HF_TOKEN"))))
+        # Secrets as files, never env values (secret_files.py): the API key vLLM checks, the token it downloads with.
+        files = [(SERVING_API_KEY_FILE, api_key_file(args.api_key_secret)),
+                 *([(HF_TOKEN_PATH, hf_token_file(args.hf_token_secret))] if args.hf_token_secret is not None else [])]
+        env += [f.env_args(variable) for variable, f in files]
         gpu = str(model.tensor_parallel_size)
         container = k8s.core.v1.ContainerArgs(
             name="vllm",
@@ -173,7 +176,8 @@ class VllmModel(pulumi.ComponentResource):
             lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
                 exec_=k8s.core.v1.ExecActionArgs(command=life.pre_stop))) if life.pre_stop else None,
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
-                           k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm")],
+                           k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
+                           *(f.mount_args() for _, f in files)],
             security_context=k8s.core.v1.SecurityContextArgs(
                 allow_privilege_escalation=False, run_as_non_root=True,
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
@@ -221,6 +225,7 @@ class VllmModel(pulumi.ComponentResource):
                                 size_limit=f"{cache_gib(model)}Gi")),
                             k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
                                 medium="Memory", size_limit=f"{shm_gib}Gi")),
+                            *(f.volume_args() for _, f in files),
                         ],
                     ),
                 ),
