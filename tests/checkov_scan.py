@@ -175,7 +175,7 @@ def run_checkov(tree: Path) -> list[dict[str, Any]]:
     proc = subprocess.run([str(CHECKOV), "-d", str(tree), "--framework", *FRAMEWORKS, "-o", "json", "--compact",
                            "--skip-download", "--skip-results-upload"],
                           capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "BC_API_KEY": "", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"})
+                          env={**os.environ, "BC_API_KEY": ""})  # no platform key from the environment, ever
     if proc.returncode not in (0, 1):  # 1: some check failed; anything else: checkov itself failed
         raise RuntimeError(f"checkov exited {proc.returncode}: {proc.stderr[-2000:]}")
     reports = json.loads(proc.stdout)

@@ -133,3 +133,12 @@ def test_ray_pod_templates_become_pods_named_for_their_role():
     assert [(p["kind"], p["metadata"]["name"]) for p in pods] == [
         ("Pod", "rayjob-trainer-head"), ("Pod", "rayjob-trainer-worker-h100"), ("Pod", "rayjob-trainer-submitter")]
     assert pods[0]["metadata"]["labels"] == {"a": "b"} and pods[0]["spec"]["containers"] == [{"name": "head"}]
+
+
+def test_make_test_installs_the_pinned_checkov():
+    """CI runs `make test` (.ci/run): it must build .venv-scan from the lock, or the scan would skip locally and fail
+    in CI."""
+    makefile = (scan.ROOT / "Makefile").read_text()
+    assert any(line.startswith("test:") and "scan-venv" in line for line in makefile.splitlines())
+    assert "-r security/checkov.lock" in makefile
+    assert "checkov==3.3.30" in (scan.ROOT / "security" / "checkov.lock").read_text().splitlines()
