@@ -83,7 +83,10 @@ class Namespaces(pulumi.ComponentResource):
                     type="Container",
                     # For containers that state nothing (sidecars, debug pods): small, but not unbounded.
                     default_request={"cpu": "100m", "memory": "128Mi"},
-                    default={"cpu": "1", "memory": "1Gi"},
+                    # No CPU default LIMIT: it would also land on our containers that request more CPU and set no
+                    # CPU limit on purpose (throttling), and the API server refuses request > limit
+                    # (infra/guards/limit_ranges.py). Memory: every container of ours sets its limit.
+                    default={"memory": "1Gi"},
                 )]),
                 opts=child)
         self.register_outputs({"namespaces": self.names, "priorityClasses": self.priority_class})

@@ -27,6 +27,7 @@ from infra.guards.ladders import (
     prod_models_have_a_non_spot_rung,
     spot_serving_drains_within_notice,
 )
+from infra.guards.limit_ranges import limit_ranges_admit_every_pod
 from infra.guards.ordering import custom_resources_wait_for_their_definitions
 from infra.guards.pools import every_gpu_pool_is_used
 from infra.guards.ray import (
@@ -58,7 +59,8 @@ def resource_guards() -> list[Guard]:
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
             network_flows,
             alerts_reach_someone,
-            serving_apis_require_a_key, secrets_are_files, no_unrequested_entry_points]
+            serving_apis_require_a_key, secrets_are_files, no_unrequested_entry_points,
+            limit_ranges_admit_every_pod]
 
 
 def run_guards(plan: StackPlan) -> list[Verdict]:

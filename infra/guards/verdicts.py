@@ -42,6 +42,8 @@ SEVERITY: dict[str, dict[str, Status]] = {
     # A keyless model API gives away GPU time and lets a request flood scale the fleet to its maximum.
     "serving-apis-require-a-key": _FAIL,
     "secrets-are-files": _FAIL,
+    # The API server refuses the pod: the workload never starts.
+    "limit-ranges-admit-every-pod": _FAIL,
     # Dev iterates on tags; staging and prod run exactly what was tested.
     "images-pinned-by-digest": {"dev": "warn", "staging": "fail", "prod": "fail"},
     "ray-serve-config-is-valid": _FAIL,
