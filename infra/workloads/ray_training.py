@@ -18,6 +18,7 @@ import yaml
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, RAY_SUBMITTER_SERVICE_ACCOUNT, TRAINING_SERVICE_ACCOUNT
+from infra.restricted import CONTAINER, RAY_GID, RAY_UID, pod_security
 from infra.seam import PoolFacts
 from infra.waits import NO_WAIT
 from infra.workloads.identities import workload_service_account
@@ -73,8 +74,10 @@ def ray_job_spec(args: RayTrainingJobArgs, claim_name: pulumi.Input[str] | None,
         "submitterPodTemplate": {"spec": {
             "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
             "restartPolicy": "Never", "enableServiceLinks": False,
-            "containers": [{"name": "ray-job-submitter", "image": image, "resources": {
-                "requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
+            "securityContext": pod_security(RAY_UID, RAY_GID),
+            "containers": [{"name": "ray-job-submitter", "image": image, "securityContext": dict(CONTAINER),
+                            "resources": {"requests": {"cpu": "500m", "memory": "200Mi"},
+                                          "limits": {"cpu": "1", "memory": "1Gi"}}}],
         }},
     }
 
