@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.cluster.default_deny import default_deny
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
@@ -71,6 +72,8 @@ class Namespaces(pulumi.ComponentResource):
                 name=ns_name, labels={**PART_OF, "llm-fleet.dev/tier": args.tier, **restricted_namespace_labels()}),
                 opts=child)
             self.names[ns_name] = ns.metadata.name
+            # Nothing in or out unless a workload's own policy opens it (infra/egress.py, each ingress policy).
+            default_deny(f"{name}-{ns_name}-default-deny", ns.metadata.name, child)
             hard = {"requests.cpu": f"{math.floor(cpu)}", "requests.memory": f"{math.floor(mem)}Gi",
                     "pods": str(max(50, math.ceil(cpu * 2)))}
             hard["requests.nvidia.com/gpu"] = str(gpus)  # 0 for rollouts: no GPU pod lands there by mistake

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.config import StackConfig
+from infra.egress import SUBMITTER
 from infra.fleet import Fleet
 from infra.names import PART_OF, RAY_SUBMITTER_SERVICE_ACCOUNT, TRAINING_SERVICE_ACCOUNT
 from infra.restricted import CONTAINER, RAY_GID, RAY_UID, pod_security
@@ -71,7 +72,9 @@ def ray_job_spec(args: RayTrainingJobArgs, claim_name: pulumi.Input[str] | None,
         },
         # KubeRay's default submitter pod runs as `default` (v1.7.0 common/job.go GetSubmitterTemplate): give it its
         # own account. KubeRay fills in the `ray job submit` command when none is set (configureSubmitterContainer).
-        "submitterPodTemplate": {"spec": {
+        # Labelled, so the training namespace's NetworkPolicies can let it (and only it) reach the head's dashboard
+        # (infra/egress.py SUBMITTER); KubeRay runs the given template as the submitter Job's pod.
+        "submitterPodTemplate": {"metadata": {"labels": dict(SUBMITTER)}, "spec": {
             "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
             "restartPolicy": "Never", "enableServiceLinks": False,
             "securityContext": pod_security(RAY_UID, RAY_GID),
