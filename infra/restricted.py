@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 # The profile's version the API server evaluates pods against. Pinned, so a cluster upgrade that tightens the
@@ -57,3 +58,19 @@ def container_security_args(*, read_only_root_filesystem: bool | None = None) ->
         allow_privilege_escalation=False, run_as_non_root=True,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
         read_only_root_filesystem=read_only_root_filesystem)
+
+
+# A node agent's namespace: its pods need the host (hostPath, host network, capabilities), so the namespace is
+# `privileged`, and says why in NODE_AGENT_REASON (infra/guards/pod_security.py exempts only such namespaces).
+NODE_AGENT_REASON = "llm-fleet.dev/privileged-because"
+
+
+def node_agent_namespace(resource_name: str, namespace: str, why: str, opts: pulumi.ResourceOptions
+                         ) -> k8s.core.v1.NamespacePatch:
+    """Label the namespace a chart created (`create_namespace`, so a patch after the release, not a Namespace of
+    ours) as a privileged node agent's, with the reason."""
+    return k8s.core.v1.NamespacePatch(
+        resource_name, metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+            name=namespace, labels={f"{PSA}/enforce": "privileged", f"{PSA}/enforce-version": PSA_VERSION},
+            annotations={NODE_AGENT_REASON: why}),
+        opts=opts)

@@ -134,3 +134,46 @@ def test_an_autoscaler_sidecar_without_security_context_fails(kuberay_plan):
     assert verdict.status == "fail"
     assert "RayService llm-serving/llm head autoscaler sidecar: container autoscaler: allowPrivilegeEscalation" \
         in verdict.message
+
+
+def test_only_node_agent_namespaces_are_privileged_each_with_why(plan_of):
+    # EKS installs NVIDIA's device plugin and DCGM exporter itself: their namespaces (created by the charts) are
+    # labelled privileged with the reason; GKE runs both as its own add-ons, so prod has none.
+    from infra.guards.pod_security import node_agent_namespaces
+
+    eks = stack_plan(plan_of("eks-prod").cfg)
+    agents = node_agent_namespaces(StackPlan(eks.cfg, eks.pools, eks.cost, tuple(plan_of("eks-prod").resources)))
+    assert sorted(agents) == ["nvidia-dcgm-exporter", "nvidia-device-plugin"]
+    assert "/var/lib/kubelet/device-plugins" in agents["nvidia-device-plugin"]
+    prod = stack_plan(plan_of("prod").cfg)
+    assert node_agent_namespaces(StackPlan(prod.cfg, prod.pools, prod.cost, tuple(plan_of("prod").resources))) == {}
+
+
+def test_a_privileged_label_without_a_reason_exempts_nothing(plan_of):
+    # Relabelling llm-serving privileged (no reason) neither exempts its pods nor passes the llm-* label check.
+    plan = plan_of("prod")
+
+    def privileged(inputs):
+        inputs["metadata"]["labels"][f"{PSA}/enforce"] = "privileged"
+
+    verdict = _guard(plan, _edited(plan, "Namespace", "llm-serving", privileged))
+    assert verdict.status == "fail"
+    assert verdict.message.startswith(f"namespace llm-serving: {PSA}/enforce is 'privileged', not 'restricted'")
+
+
+def _api_token_pods(plan) -> list[str]:
+    """Pods that get a Kubernetes API token: the pod's automountServiceAccountToken, else its account's."""
+    accounts = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]):
+                r.inputs.get("automountServiceAccountToken", True)
+                for r in plan.resources if r.inputs.get("kind") == "ServiceAccount"}
+    return sorted(p.workload for p in pod_templates(plan.resources)
+                  if p.spec.get("automountServiceAccountToken",
+                                accounts.get((p.namespace, p.spec.get("serviceAccountName", "default")), True)))
+
+
+def test_only_the_ray_head_with_the_autoscaler_gets_an_api_token(kuberay_plan, plan_of):
+    # High finding: Ray pods ran with default service accounts and mounted tokens. Only the serving head keeps
+    # one: its autoscaler sidecar scales the worker groups through the API (KubeRay binds its Role to the head's
+    # account). The training RayJob has no autoscaler; plain mode has no pod that calls the API.
+    assert _api_token_pods(kuberay_plan) == ["RayService llm-serving/llm head"]
+    assert _api_token_pods(plan_of("prod")) == []

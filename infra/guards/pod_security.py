@@ -22,9 +22,7 @@ from typing import Any
 from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import PodTemplate, pod_templates
 from infra.guards.verdicts import severity
-from infra.restricted import PSA
-
-NODE_AGENT_REASON = "llm-fleet.dev/privileged-because"  # the annotation a privileged namespace must carry
+from infra.restricted import NODE_AGENT_REASON, PSA
 
 # Baseline: capabilities a container may add (the profile's list); Restricted allows only NET_BIND_SERVICE.
 RESTRICTED_ADD = {"NET_BIND_SERVICE"}
