@@ -73,7 +73,8 @@ def ray_job_spec(args: RayTrainingJobArgs, claim_name: pulumi.Input[str] | None,
         # KubeRay's default submitter pod runs as `default` (v1.7.0 common/job.go GetSubmitterTemplate): give it its
         # own account. KubeRay fills in the `ray job submit` command when none is set (configureSubmitterContainer).
         # Labelled, so the training namespace's NetworkPolicies can let it (and only it) reach the head's dashboard
-        # (infra/egress.py SUBMITTER); KubeRay runs the given template as the submitter Job's pod.
+        # (infra/egress.py SUBMITTER); KubeRay's submitter Job takes the given template, labels included
+        # (v1.7.0 common/job.go GetSubmitterTemplate: a DeepCopy of spec.submitterPodTemplate).
         "submitterPodTemplate": {"metadata": {"labels": dict(SUBMITTER)}, "spec": {
             "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
             "restartPolicy": "Never", "enableServiceLinks": False,
