@@ -311,7 +311,9 @@ def world():
 
 
 def _rollout_to_model(cfg, resources):
-    (result,) = [r for r in evaluate(cfg, resources) if str(r.flow.source) == "llm-rollout/rollout-worker"]
+    # The model call (the rollout workers' declared egress to DNS and HTTPS are flows of their own).
+    (result,) = [r for r in evaluate(cfg, resources) if str(r.flow.source) == "llm-rollout/rollout-worker"
+                 and str(r.flow.destination) == "llm-serving/vllm-m"]
     return result
 
 

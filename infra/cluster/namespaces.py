@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.cluster.default_deny import default_deny
 from infra.config import StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
+from infra.restricted import restricted_namespace_labels
 from infra.seam import PoolFacts
 
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
@@ -67,8 +69,11 @@ class Namespaces(pulumi.ComponentResource):
         self.names: dict[str, pulumi.Output[str]] = {}
         for ns_name, (gpus, cpu, mem) in budgets.items():
             ns = k8s.core.v1.Namespace(f"{name}-{ns_name}", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns_name, labels={**PART_OF, "llm-fleet.dev/tier": args.tier}), opts=child)
+                name=ns_name, labels={**PART_OF, "llm-fleet.dev/tier": args.tier, **restricted_namespace_labels()}),
+                opts=child)
             self.names[ns_name] = ns.metadata.name
+            # Nothing in or out unless a workload's own policy opens it (infra/egress.py, each ingress policy).
+            default_deny(f"{name}-{ns_name}-default-deny", ns.metadata.name, child)
             hard = {"requests.cpu": f"{math.floor(cpu)}", "requests.memory": f"{math.floor(mem)}Gi",
                     "pods": str(max(50, math.ceil(cpu * 2)))}
             hard["requests.nvidia.com/gpu"] = str(gpus)  # 0 for rollouts: no GPU pod lands there by mistake

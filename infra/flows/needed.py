@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.config import ANY_ADDRESS, StackConfig
+from infra.egress import egress_of
 from infra.flows.model import Addresses, Flow, Pods
 from infra.flows.network_policy import selector_matches
 from infra.flows.rendered import (
@@ -88,7 +89,54 @@ def needed_flows(cfg: StackConfig, resources: Sequence[PlannedResource]) -> list
             flows += _gateway_flows(r, head, resources)
         for worker in (w for w in workers if w.labels.get(RAY_GROUP) != "rollout"):
             flows += _egress_flows(worker, dns, sources)
+    flows += _ray_job_flows(resources, pods)
+    return _with_declared_egress(cfg, pods, dns, flows)
+
+
+def _ray_job_flows(resources: Sequence[PlannedResource], pods: list[Pods]) -> list[Flow]:
+    """The training RayJob's cluster: workers join the head, the operator polls the job on the head's dashboard."""
+    flows: list[Flow] = []
+    fix = "admit it in the training Ray NetworkPolicy (infra/workloads/network.py)"
+    operator = Pods(KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS, {}, f"{KUBERAY_NAMESPACE}/kuberay-operator")
+    for ns in sorted({namespace_of(r) for r in k8s_objects(resources, "RayJob")}):
+        heads = [p for p in pods if p.namespace == ns and p.labels.get(RAY_NODE_TYPE) == "head"]
+        for head in heads:
+            flows.append(Flow(operator, head, "dashboard", "the KubeRay operator polls the RayJob's status through "
+                              "the head's dashboard API", fix))
+            flows += [Flow(w, head, "gcs", "Ray workers join the cluster through the head's GCS", fix)
+                      for w in pods if w.namespace == ns and w.labels.get(RAY_NODE_TYPE) == "worker"]
     return flows
+
+
+def _with_declared_egress(cfg: StackConfig, pods: list[Pods], dns: Pods, flows: list[Flow]) -> list[Flow]:
+    """`flows` plus one flow per egress rule infra/egress.py declares for each rendered pod it selects (rules to
+    every port, Ray's own traffic, are checked through the flows above), without repeating a flow already there."""
+    def key(src: Pods | Addresses, dst: Pods | Addresses, port: int | str, protocol: str) -> tuple:
+        if isinstance(port, str) and isinstance(dst, Pods):
+            port = dst.ports.get(port, port)
+        return str(src), dst.cidrs if isinstance(dst, Addresses) else str(dst), port, protocol
+
+    seen = {key(f.source, f.destination, f.port, f.protocol) for f in flows}
+    out = list(flows)
+    fix = "declare it in infra/egress.py (rendered by infra/workloads/network.py)"
+    for group in egress_of(cfg):
+        for pod in (p for p in pods if p.namespace == group.namespace
+                    and selector_matches({"matchLabels": dict(group.labels)}, p.labels)):
+            for rule in (r for r in group.rules if r.port is not None):
+                destinations: list[Pods | Addresses]
+                if rule.cidr is not None:
+                    destinations = [Addresses((rule.cidr,), rule.peer, "internet")]
+                elif dict(rule.labels) == KUBE_DNS:
+                    destinations = [dns]
+                else:
+                    destinations = [p for p in pods if p.namespace == rule.namespace and p.labels
+                                    and selector_matches({"matchLabels": dict(rule.labels)}, p.labels)]
+                for dst in destinations:
+                    k = key(pod, dst, rule.port, rule.protocol)
+                    if k not in seen:
+                        seen.add(k)
+                        out.append(Flow(pod, dst, rule.port, rule.why, fix, protocol=rule.protocol))
+    return out
 
 
 def _egress_flows(pod: Pods, dns: Pods, sources: list[str]) -> list[Flow]:

@@ -28,7 +28,8 @@ def _container_ports(pod_spec: Mapping[str, Any]) -> dict[str, int]:
 
 
 def rendered_pods(resources: Sequence[PlannedResource]) -> list[Pods]:
-    """Pods the stack declares: Deployments and Jobs by their templates, RayServices by head and worker group."""
+    """Pods the stack declares: Deployments and Jobs by their templates, RayServices and RayJobs by head and worker
+    group (and a RayJob's submitter)."""
     pods: list[Pods] = []
     for kind in ("Deployment", "Job"):
         for r in k8s_objects(resources, kind):
@@ -37,8 +38,13 @@ def rendered_pods(resources: Sequence[PlannedResource]) -> list[Pods]:
             name = (r.inputs.get("metadata") or {}).get("name", r.name)
             pods.append(Pods(namespace_of(r), dict(labels), _container_ports(template.get("spec") or {}),
                              f"{namespace_of(r)}/{name}"))
-    for r in k8s_objects(resources, "RayService"):
-        cluster = (r.inputs.get("spec") or {}).get("rayClusterConfig") or {}
+    for r in k8s_objects(resources, "RayService") + k8s_objects(resources, "RayJob"):
+        ray_spec = r.inputs.get("spec") or {}
+        cluster = ray_spec.get("rayClusterConfig") or ray_spec.get("rayClusterSpec") or {}
+        submitter = (ray_spec.get("submitterPodTemplate") or {}) if r.inputs.get("kind") == "RayJob" else {}
+        if submitter:
+            pods.append(Pods(namespace_of(r), dict((submitter.get("metadata") or {}).get("labels") or {}),
+                             _container_ports(submitter.get("spec") or {}), f"{namespace_of(r)}/ray-job-submitter"))
         groups = [("head", "headgroup", cluster.get("headGroupSpec") or {}),
                   *[("worker", g.get("groupName", "workers"), g) for g in cluster.get("workerGroupSpecs") or []]]
         for node_type, group, spec in groups:

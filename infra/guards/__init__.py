@@ -29,6 +29,7 @@ from infra.guards.ladders import (
 )
 from infra.guards.limit_ranges import limit_ranges_admit_every_pod
 from infra.guards.ordering import custom_resources_wait_for_their_definitions
+from infra.guards.pod_security import pods_pass_restricted
 from infra.guards.pools import every_gpu_pool_is_used
 from infra.guards.ray import (
     blue_green_upgrade_has_headroom,
@@ -57,7 +58,7 @@ def resource_guards() -> list[Guard]:
             ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
-            network_flows,
+            network_flows, pods_pass_restricted,
             alerts_reach_someone,
             serving_apis_require_a_key, secrets_are_files, no_unrequested_entry_points,
             limit_ranges_admit_every_pod]

@@ -58,6 +58,7 @@ SEVERITY: dict[str, dict[str, Status]] = {
     "custom-resources-wait-for-their-definitions": _FAIL,
     "waits-cover-startup-and-rollouts-progress": _FAIL,
     "network-flows": _FAIL,
+    "pods-pass-restricted": _FAIL,
     "alerts-reach-someone": _FAIL,  # a receiver that cannot deliver; none configured at all is a WARN
     "ladder-holds-its-models-at-max": _FAIL,
     # Dev and staging buy spot by default (staging is the prod shape on spot): the finding is reported, not raised.

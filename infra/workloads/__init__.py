@@ -21,6 +21,7 @@ from infra.workloads.api_key import ModelApiKey, ModelApiKeyArgs
 from infra.workloads.headroom import WarmHeadroom, headroom_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
+from infra.workloads.network import WorkloadNetwork, workload_network_args
 from infra.workloads.observability import ServingObservability, ServingObservabilityArgs, metric_prefix
 from infra.workloads.ray_training import RayTrainingJob, ray_training_job_args
 from infra.workloads.rollout import RolloutWorkers, rollout_workers_args
@@ -115,6 +116,7 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
     # KubeRay mode, where Ray's worker pods preempt the placeholders as model replicas do.
     if (headroom := headroom_args(cfg, fleet, platform)) is not None:
         WarmHeadroom("headroom", headroom, opts=opts)
+    WorkloadNetwork("network", workload_network_args(cfg, ns.names), opts=opts)
     # In KubeRay mode the rollouts are Ray tasks on the RayService's CPU worker group.
     if cfg.rollout is not None and not kuberay:
         RolloutWorkers("rollout", rollout_workers_args(

@@ -35,6 +35,7 @@ from infra.config import StackConfig
 from infra.config.headroom import headroom_by_pool
 from infra.fleet import Fleet
 from infra.names import PART_OF, POOL_LABEL
+from infra.restricted import container_security_args, pod_security_args, restricted_namespace_labels
 from infra.seam import Platform, PoolFacts
 from infra.waits import NO_WAIT
 from infra.workloads.identities import IdentityFactory, workload_service_account
@@ -88,7 +89,9 @@ class WarmHeadroom(pulumi.ComponentResource):
             preemption_policy="Never",
             description="llm-fleet warm headroom placeholders: preempted by every other pod", opts=child)
         ns = k8s.core.v1.Namespace(f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=HEADROOM_NAMESPACE, labels={**PART_OF, "llm-fleet.dev/tier": args.tier}), opts=child)
+            name=HEADROOM_NAMESPACE,
+            labels={**PART_OF, "llm-fleet.dev/tier": args.tier, **restricted_namespace_labels()}),
+            opts=child)
         namespace = ns.metadata.name
         requests = {p.pool.name: gpu_pod_resources(p.pool, p.pool.gpus_per_node) for p in args.pools}
         # No more than the declared spare nodes' worth, should someone scale a placeholder Deployment by hand.
@@ -138,17 +141,13 @@ class WarmHeadroom(pulumi.ComponentResource):
                             enable_service_links=False,
                             node_selector=pool.node_selector,
                             tolerations=tolerations(pool) or None,
-                            security_context=k8s.core.v1.PodSecurityContextArgs(
-                                run_as_non_root=True, run_as_user=PAUSE_USER, run_as_group=PAUSE_USER,
-                                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                            security_context=pod_security_args(PAUSE_USER, PAUSE_USER),
                             containers=[k8s.core.v1.ContainerArgs(
                                 name="pause",
                                 image=args.image,
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": f"{cpu:g}", "memory": f"{memory}Gi", **gpus}, limits=gpus),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    allow_privilege_escalation=False, read_only_root_filesystem=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                                security_context=container_security_args(read_only_root_filesystem=True),
                             )],
                         ),
                     ),

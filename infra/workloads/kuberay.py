@@ -35,6 +35,7 @@ from infra.names import (
     SERVING_NAMESPACE,
 )
 from infra.platforms import identity_requests
+from infra.restricted import CONTAINER, RAY_GID, RAY_UID, pod_security
 from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.workloads.engine import engine_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
@@ -129,6 +130,9 @@ def ray_container(name: str, image: str, cpu: float, memory_gib: int, gpus: int 
         "resources": {"requests": requests, "limits": limits},
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
         "volumeMounts": mounts or [],
+        # PSA restricted; KubeRay copies it onto the worker's injected wait-gcs-ready init container
+        # (ray-operator/controllers/ray/common/pod.go DefaultWorkerPodTemplate: SecurityContext DeepCopy).
+        "securityContext": dict(CONTAINER),
     }
     if env:
         container["env"] = [{"name": k, "value": v} for k, v in env.items()]
@@ -148,6 +152,8 @@ def ray_pod(pool: PoolFacts, container: dict[str, Any], volumes: list[dict],
         **identity,
         "priorityClassName": priority_class,
         "enableServiceLinks": False,
+        # Every Ray image runs `ray start`, so it is built on the Ray image and its `ray` user.
+        "securityContext": pod_security(RAY_UID, RAY_GID),
         "nodeSelector": where.node_selector,
         **({"affinity": where.affinity} if where.affinity else {}),
         "tolerations": where.tolerations,
@@ -251,7 +257,11 @@ def ray_service_spec(ray: RayServing, priority_class: pulumi.Input[str],
         "rayClusterConfig": {
             "rayVersion": ray.ray_version,
             "enableInTreeAutoscaling": True,
-            "autoscalerOptions": {"idleTimeoutSeconds": ray.idle_timeout_s, "upscalingMode": "Default"},
+            "autoscalerOptions": {"idleTimeoutSeconds": ray.idle_timeout_s, "upscalingMode": "Default",
+                                  # The autoscaler sidecar KubeRay adds to the head takes its securityContext from
+                                  # here (common/pod.go mergeAutoscalerOverrides); without it the head pod fails
+                                  # PSA restricted.
+                                  "securityContext": dict(CONTAINER)},
             "headGroupSpec": head_group(ray.image, ray.rollout_pool, priority_class),
             "workerGroupSpecs": [*gpu_groups, _rollout_group(ray, priority_class)],
         },

@@ -16,8 +16,10 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.config import StackConfig
+from infra.egress import SUBMITTER
 from infra.fleet import Fleet
 from infra.names import PART_OF, RAY_SUBMITTER_SERVICE_ACCOUNT, TRAINING_SERVICE_ACCOUNT
+from infra.restricted import CONTAINER, RAY_GID, RAY_UID, pod_security
 from infra.seam import PoolFacts
 from infra.waits import NO_WAIT
 from infra.workloads.identities import workload_service_account
@@ -71,11 +73,16 @@ def ray_job_spec(args: RayTrainingJobArgs, claim_name: pulumi.Input[str] | None,
         },
         # KubeRay's default submitter pod runs as `default` (v1.7.0 common/job.go GetSubmitterTemplate): give it its
         # own account. KubeRay fills in the `ray job submit` command when none is set (configureSubmitterContainer).
-        "submitterPodTemplate": {"spec": {
+        # Labelled, so the training namespace's NetworkPolicies can let it (and only it) reach the head's dashboard
+        # (infra/egress.py SUBMITTER); KubeRay's submitter Job takes the given template, labels included
+        # (v1.7.0 common/job.go GetSubmitterTemplate: a DeepCopy of spec.submitterPodTemplate).
+        "submitterPodTemplate": {"metadata": {"labels": dict(SUBMITTER)}, "spec": {
             "serviceAccountName": RAY_SUBMITTER_SERVICE_ACCOUNT, "automountServiceAccountToken": False,
             "restartPolicy": "Never", "enableServiceLinks": False,
-            "containers": [{"name": "ray-job-submitter", "image": image, "resources": {
-                "requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
+            "securityContext": pod_security(RAY_UID, RAY_GID),
+            "containers": [{"name": "ray-job-submitter", "image": image, "securityContext": dict(CONTAINER),
+                            "resources": {"requests": {"cpu": "500m", "memory": "200Mi"},
+                                          "limits": {"cpu": "1", "memory": "1Gi"}}}],
         }},
     }
 

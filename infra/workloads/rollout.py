@@ -11,6 +11,7 @@ from infra.config import Rollout, StackConfig
 from infra.fleet import Fleet
 from infra.names import PART_OF, ROLLOUT_SERVICE_ACCOUNT
 from infra.platforms import identity_requests
+from infra.restricted import container_security_args, pod_security_args
 from infra.seam import IdentityRequest, Platform, PoolFacts
 from infra.waits import custom_timeouts
 from infra.workloads.identities import IdentityFactory, workload_service_account
@@ -79,9 +80,7 @@ class RolloutWorkers(pulumi.ComponentResource):
                         automount_service_account_token=False,
                         node_selector=pool.node_selector,
                         tolerations=tolerations(pool) or None,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                        security_context=pod_security_args(),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="worker",
                             image=args.image,
@@ -92,9 +91,7 @@ class RolloutWorkers(pulumi.ComponentResource):
                             volume_mounts=[key.mount_args()] if key else None,
                             resources=k8s.core.v1.ResourceRequirementsArgs(requests=resources,
                                                                            limits={"memory": resources["memory"]}),
-                            security_context=k8s.core.v1.SecurityContextArgs(
-                                allow_privilege_escalation=False,
-                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                            security_context=container_security_args(),
                         )],
                         volumes=[key.volume_args()] if key else None,
                     ),

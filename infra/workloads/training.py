@@ -14,6 +14,7 @@ from infra.config import StackConfig
 from infra.fleet import Fleet, TrainingPlacement
 from infra.names import PART_OF, TRAINING_SERVICE_ACCOUNT
 from infra.platforms import identity_requests
+from infra.restricted import container_security_args, pod_security_args
 from infra.seam import IdentityRequest, Platform
 from infra.waits import NO_WAIT
 from infra.workloads.identities import IdentityFactory, workload_service_account
@@ -122,6 +123,8 @@ class TrainingJob(pulumi.ComponentResource):
                         service_account_name=service_account,
                         automount_service_account_token=False,
                         restart_policy="Never",
+                        # PSA restricted (issue 17: the trainer failed it): non-root, no privilege escalation.
+                        security_context=pod_security_args(),
                         priority_class_name=priority_class,
                         enable_service_links=False,
                         node_selector=pool.node_selector,
@@ -136,6 +139,7 @@ class TrainingJob(pulumi.ComponentResource):
                                 requests={"cpu": str(cpu), "memory": f"{memory}Gi", "nvidia.com/gpu": gpus},
                                 limits={"memory": f"{memory}Gi", "nvidia.com/gpu": gpus}),
                             volume_mounts=mounts,
+                            security_context=container_security_args(),
                         )],
                         volumes=volumes,
                     ),

@@ -26,6 +26,7 @@ from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.config import Model, StackConfig, WorkingHours
 from infra.fleet import Fleet, ModelPlacement
 from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
+from infra.restricted import container_security_args, pod_security_args
 from infra.seam import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak, waited_pool
 from infra.workloads.engine import engine_args
@@ -178,9 +179,7 @@ class VllmModel(pulumi.ComponentResource):
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
                            k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
                            *(f.mount_args() for _, f in files)],
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False, run_as_non_root=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+            security_context=container_security_args(),
         )
         max_surge, max_unavailable = serving.max_surge, serving.max_unavailable  # see rolling_update
         # Pulumi waits for the first pod (create) and for the whole rollout (update): startup budget per wave,
@@ -216,9 +215,7 @@ class VllmModel(pulumi.ComponentResource):
                             # GPUs are scarce: prefer spreading, never refuse a node that has capacity.
                             when_unsatisfiable="ScheduleAnyway",
                             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector))],
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_user=10001, run_as_group=10001, fs_group=10001,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                        security_context=pod_security_args(),  # the serving image's user
                         containers=[container],
                         volumes=[
                             k8s.core.v1.VolumeArgs(name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(

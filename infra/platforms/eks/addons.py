@@ -31,6 +31,7 @@ from infra.platforms.eks.facts import (
 )
 from infra.platforms.eks.identity import IrsaRoles
 from infra.platforms.eks.priorities import priorities_yaml
+from infra.restricted import node_agent_namespace
 from infra.seam import GpuMetricsExporter
 
 
@@ -122,16 +123,27 @@ def gpu_daemons(name: str, args: EksArgs, provider: k8s.Provider, parent: pulumi
             "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "Exists"}]}]}}},
         "tolerations": [{"operator": "Exists"}],  # every taint a GPU pool may carry
     }
-    pinned_release(
+    plugin = pinned_release(
         f"{name}-nvidia-device-plugin", release="nvidia-device-plugin", chart="nvidia-device-plugin",
         version=charts.nvidia_device_plugin, repo="https://nvidia.github.io/k8s-device-plugin",
         namespace="nvidia-device-plugin", parent=parent, provider=provider, node_selector={}, values=on_gpu_nodes)
+    # Node agents: the only namespaces that may run privileged pods, each saying why (infra/restricted.py).
+    node_agent_namespace(
+        f"{name}-nvidia-device-plugin-namespace", "nvidia-device-plugin",
+        "NVIDIA device plugin: registers each node's GPUs with the kubelet through the hostPath socket directory "
+        "/var/lib/kubelet/device-plugins",
+        pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[plugin]))
     exporter = GpuMetricsExporter(namespace="nvidia-dcgm-exporter",
                                   match_labels={"app.kubernetes.io/name": "dcgm-exporter"}, port="metrics")
-    pinned_release(
+    dcgm = pinned_release(
         f"{name}-dcgm-exporter", release="dcgm-exporter", chart="dcgm-exporter",
         version=charts.dcgm_exporter, repo="https://nvidia.github.io/dcgm-exporter/helm-charts",
         namespace=exporter.namespace, parent=parent, provider=provider, node_selector={},
         # Prometheus (and its CRDs) come later, with the cluster services: they scrape it with a PodMonitor.
         values={**on_gpu_nodes, "serviceMonitor": {"enabled": False}})
+    node_agent_namespace(
+        f"{name}-dcgm-exporter-namespace", exporter.namespace,
+        "DCGM exporter: reads GPU metrics as root with SYS_ADMIN and maps them to pods through the hostPath "
+        "/var/lib/kubelet/pod-resources (dcgm-exporter chart values securityContext, templates/daemonset.yaml)",
+        pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[dcgm]))
     return exporter
