@@ -151,7 +151,9 @@ def test_rollouts_reach_the_serve_endpoint_and_training_is_a_suspended_rayjob(ku
 
 
 def test_network_policy_admits_rollouts_to_serve_and_scrapers_to_metrics(kuberay_plan):
-    ingress = the(kuberay_plan("prod"), "NetworkPolicy")["spec"]["ingress"]
+    (policy,) = [o for o in kuberay_plan("prod").manifests()
+                 if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "ray-llm"]
+    ingress = policy["spec"]["ingress"]
     ray_peers, serve, metrics, operator, gateway, health_checks = ingress
     assert health_checks == {"from": [{"ipBlock": {"cidr": "35.191.0.0/16"}}, {"ipBlock": {"cidr": "130.211.0.0/22"}}],
                              "ports": [{"port": 8000, "protocol": "TCP"}]}

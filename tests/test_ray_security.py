@@ -10,6 +10,16 @@ from tests.conftest import assert_one_config_error, stack_config
 from tests.test_kuberay import kuberay_plan, the  # noqa: F401  (the fixture is used by name)
 
 DASHBOARD = 8265
+OPERATOR_PEER = {
+    "namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kuberay-system"]}]},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator",
+                                    "app.kubernetes.io/instance": "kuberay-operator"}}}
+
+
+def policies(plan) -> dict[tuple[str, str], dict]:
+    return {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in plan.manifests()
+            if o["kind"] == "NetworkPolicy"}
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
@@ -25,7 +35,7 @@ def test_ray_service_runs_with_token_auth(kuberay_plan, stack):  # noqa: F811
 def test_only_the_operator_reaches_the_dashboard_from_outside_ray(kuberay_plan):  # noqa: F811
     # Every ingress rule that admits 8265 from outside the Ray cluster names the KubeRay operator's pods in
     # kuberay-system and nothing else; the rule without ports admits only this namespace's Ray pods.
-    policy = the(kuberay_plan("prod"), "NetworkPolicy")["spec"]
+    policy = policies(kuberay_plan("prod"))[("llm-serving", "ray-llm")]["spec"]
     assert policy["podSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
     dashboard_sources = []
     for rule in policy["ingress"]:
@@ -34,11 +44,23 @@ def test_only_the_operator_reaches_the_dashboard_from_outside_ray(kuberay_plan):
             assert rule["from"] == [{"podSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}}}]
         elif DASHBOARD in ports:
             dashboard_sources += rule["from"]
-    assert dashboard_sources == [{
-        "namespaceSelector": {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kuberay-system"]}]},
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator",
-                                        "app.kubernetes.io/instance": "kuberay-operator"}}}]
+    assert dashboard_sources == [OPERATOR_PEER]
+
+
+def test_the_training_ray_jobs_dashboard_admits_only_its_submitter_and_the_operator(kuberay_plan):  # noqa: F811
+    # Finding "llm-training has no NetworkPolicy" (for the RayJob's Ray pods): today any pod in the cluster reaches
+    # the training head's job-submission API. Now: Ray pods among themselves; on 8265 the submitter pod KubeRay
+    # labels with the RayJob `trainer` it came from, and the operator (it polls the job's status there).
+    policy = policies(kuberay_plan("prod"))[("llm-training", "ray-trainer")]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
+    assert policy["policyTypes"] == ["Ingress"]
+    ray_peers, submitter, operator = policy["ingress"]
+    assert ray_peers == {"from": [{"podSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}}}]}
+    dashboard = [{"port": DASHBOARD, "protocol": "TCP"}]
+    assert submitter == {"from": [{"podSelector": {"matchLabels": {"ray.io/originated-from-cr-name": "trainer",
+                                                                   "ray.io/originated-from-crd": "RayJob"}}}],
+                         "ports": dashboard}
+    assert operator == {"from": [OPERATOR_PEER], "ports": dashboard}
 
 
 @pytest.mark.parametrize("version", ["2.51.2", "2.9.3"])
