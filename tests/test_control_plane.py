@@ -13,7 +13,8 @@ from infra.guards.control_plane import EKS_CLUSTER, GKE_CLUSTER, nodes_private_a
 from infra.program import stack_plan
 from tests.conftest import assert_one_config_error, stack_config
 
-ADMIN = "arn:aws:iam::123456789012:role/ml-platform-admin"  # examples/Pulumi.eks-prod.yaml aws.admins
+# examples/Pulumi.eks-prod.yaml aws.admins: the deploy role and the operators' role
+ADMINS = ["arn:aws:iam::123456789012:role/llm-fleet-deploy", "arn:aws:iam::123456789012:role/ml-platform-admin"]
 
 
 def cluster_inputs(plan, type_: str) -> dict:
@@ -53,10 +54,12 @@ def test_eks_admins_are_named_and_the_creator_keeps_no_admin_entry(plan_of):
     access = cluster_inputs(plan, EKS_CLUSTER)["accessConfig"]
     assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
     entries = [r.inputs["principalArn"] for r in plan.of_type("aws:eks/accessEntry:AccessEntry")]
-    assert entries == [ADMIN]
-    (policy,) = plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert entries == ADMINS
+    policies = plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert [p.inputs["policyArn"] for p in policies] == \
+        ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"] * 2
     (provider,) = [r for r in plan.resources if r.type == "pulumi:providers:kubernetes" and r.name == "eks-k8s"]
-    assert policy.urn in provider.dependencies
+    assert {p.urn for p in policies} <= set(provider.dependencies)
 
 
 def test_eks_needs_at_least_one_named_admin():
