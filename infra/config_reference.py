@@ -138,7 +138,6 @@ TIER_FIELD_MEANING: dict[str, str] = {
     "release_channel": "`gcp.releaseChannel` when unset",
     "ray_idle_timeout_s": "KubeRay mode: seconds an idle Ray worker pod (and its GPUs) lingers",
     "ray_upgrade": "KubeRay mode: how a RayService rolls out a new cluster",
-    "authorized_networks": "`controlPlane.authorizedNetworks` when unset (GKE, EKS); none: prod must list them",
 }
 
 

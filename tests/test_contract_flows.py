@@ -99,8 +99,10 @@ def test_private_gke_admits_the_control_plane_to_keda_on_6443_and_9443(plan_of, 
     assert all(set(rule.inputs["targetTags"]) <= tags for tags in node_tags.values())  # every pool, system too
 
 
-def test_public_dev_nodes_get_no_master_firewall(plan_of):
-    assert plan_of("dev").of_type(FIREWALL) == []
+def test_public_nodes_get_no_master_firewall(make_stack):
+    # Dev's nodes are private since issue 17; a stack that opts out (gcp.privateNodes: false) needs no master rule.
+    plan = planned(make_stack("dev", lambda c: c["gcp"].update(privateNodes=False)))
+    assert plan.of_type(FIREWALL) == []
 
 
 def test_the_guard_fails_when_the_control_plane_cannot_reach_keda(plan_of):

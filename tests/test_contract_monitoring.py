@@ -25,7 +25,9 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 # kube-prometheus-stack 79.4.1's Chart.yaml dependencies: their values live in their own charts.
 KPS_SUBCHARTS = {"kube-state-metrics": "6.4.1", "prometheus-node-exporter": "4.49.1", "grafana": "10.1.4"}
 # Keys a chart's template reads that its values.yaml documents only as a comment (`# configSecret:`).
-COMMENTED = {("kube-prometheus-stack", ("alertmanager", "alertmanagerSpec", "configSecret"))}
+COMMENTED = {("kube-prometheus-stack", ("alertmanager", "alertmanagerSpec", "configSecret")),
+             # kuberay-operator 1.7.0: templates/deployment.yaml, configmap.yaml, multiple_namespaces_role.yaml
+             ("kuberay-operator", ("watchNamespace",))}
 # Maps whose keys are the user's (command-line flags), not the chart's.
 FREE_FORM = {("cluster-autoscaler", ("extraArgs",))}
 

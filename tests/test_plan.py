@@ -101,8 +101,9 @@ def test_cluster_is_vpc_native_private_with_workload_identity(plan_of):
     assert c["releaseChannel"]["channel"] == "STABLE"
     assert c["privateClusterConfig"]["enablePrivateNodes"] is True
     assert plan_of("prod").of_type("gcp:compute/routerNat:RouterNat"), "private nodes need NAT to pull images"
+    # Issue 17 (dev nodes with public IPs): dev's nodes are private too, behind the same NAT.
     (dev_cluster,) = plan_of("dev").of_type("gcp:container/cluster:Cluster")
-    assert "privateClusterConfig" not in dev_cluster.inputs
+    assert dev_cluster.inputs["privateClusterConfig"]["enablePrivateNodes"] is True
 
 
 def test_cli_json_has_pools_cost_and_budget():

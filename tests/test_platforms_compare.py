@@ -109,7 +109,7 @@ def test_rendered_workloads_differ_only_in_placement_storage_and_registry(three_
     # policy, PDB, autoscaler, scraping, alerts and dashboard; the rollout workers; the training job and its volume;
     # one service account each.
     assert sorted(gke) == [
-        ("ConfigMap", "llm-serving", "llm-fleet-vllm-dashboard"),
+        ("ConfigMap", "monitoring", "llm-fleet-vllm-dashboard"),  # beside Grafana's namespaced sidecar
         ("Deployment", "llm-rollout", "rollout-worker"), ("Deployment", "llm-serving", "vllm-qwen-7b"),
         ("HorizontalPodAutoscaler", "llm-rollout", "rollout-worker"), ("Job", "llm-training", "trainer"),
         ("NetworkPolicy", "llm-serving", "vllm-qwen-7b"),

@@ -33,7 +33,7 @@ def build_cluster_services(cfg: StackConfig, fleet: Fleet, platform: Platform) -
     monitoring = Monitoring("monitoring", monitoring_args(cfg, platform), opts=opts)
     autoscaler: Keda | KubeRayOperator
     if cfg.serving.mode == "kuberay":
-        autoscaler = KubeRayOperator("kuberay", kuberay_operator_args(cfg, platform), opts=opts)
+        autoscaler = KubeRayOperator("kuberay", kuberay_operator_args(cfg, platform, namespaces.names), opts=opts)
     else:
         autoscaler = Keda("keda", keda_args(cfg, platform, monitoring, namespaces.names[SERVING_NAMESPACE]),
                           opts=opts)

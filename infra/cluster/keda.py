@@ -32,6 +32,21 @@ def keda_args(cfg: StackConfig, platform: Platform, monitoring: Monitoring,
                     serving_namespace=serving_namespace)
 
 
+def keda_least_privilege_values(serving_namespace: pulumi.Input[str]) -> dict[str, object]:
+    """KEDA reads no Secret outside its own namespace and watches only the namespace of our ScaledObjects.
+
+    Chart keda 2.20.2 (kedacore/charts v2.20.2, vendored values tests/data/charts/keda-2.20.2-values.yaml):
+    `permissions.{operator,metricServer}.restrict.secret` drops the cluster-wide secrets list/watch from the
+    ClusterRole and sets KEDA_RESTRICT_SECRET_ACCESS (templates/manager/clusterrole.yaml, minimal-rbac.yaml,
+    metrics-server/deployment.yaml); our TriggerAuthentication uses pod identity, never a Secret. `watchNamespace`
+    binds the ClusterRole per namespace (RoleBindings in it and the release's) instead of cluster-wide
+    (templates/manager/clusterrolebindings.yaml).
+    """
+    return {"permissions": {"operator": {"restrict": {"secret": True}},
+                            "metricServer": {"restrict": {"secret": True}}},
+            "watchNamespace": serving_namespace}
+
+
 class Keda(pulumi.ComponentResource):
     def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmfleet:cluster:Keda", name, None, opts)
@@ -40,7 +55,8 @@ class Keda(pulumi.ComponentResource):
             f"{name}-release", release="keda", chart="keda", version=args.chart_version,
             repo="https://kedacore.github.io/charts", namespace=KEDA_NAMESPACE,
             values={"serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA,
-                                                    "annotations": args.operator_annotations}}},
+                                                    "annotations": args.operator_annotations}},
+                    **keda_least_privilege_values(args.serving_namespace)},
             parent=self, node_selector=args.node_selector)
         self.trigger_auth: pulumi.Output[str] | None = None
         if monitoring.pod_identity is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 
 from infra.config import StackConfig
 from infra.helm import pinned_release
+from infra.names import SERVING_NAMESPACE, TRAINING_NAMESPACE
 from infra.seam import Platform
 
 KUBERAY_NAMESPACE = "kuberay-system"
@@ -43,12 +45,29 @@ class KubeRayOperatorArgs:
     chart_version: str
     incremental_upgrade: bool  # the tier's RayService upgrades incrementally (an alpha feature gate)
     node_selector: dict[str, str]  # the platform's system nodes
+    # Where our RayService and RayJob live: all the operator may act in. The namespaces' outputs, so the release
+    # (which puts a Role in each) waits for them.
+    watch_namespaces: tuple[pulumi.Input[str], ...]
 
 
-def kuberay_operator_args(cfg: StackConfig, platform: Platform) -> KubeRayOperatorArgs:
+def kuberay_operator_args(cfg: StackConfig, platform: Platform,
+                          namespaces: Mapping[str, pulumi.Input[str]]) -> KubeRayOperatorArgs:
+    watched = [SERVING_NAMESPACE, *([TRAINING_NAMESPACE] if cfg.training is not None else [])]
     return KubeRayOperatorArgs(chart_version=cfg.artifacts.charts.kuberay,
                                incremental_upgrade=cfg.profile.ray_upgrade == "NewClusterWithIncrementalUpgrade",
-                               node_selector=platform.system_node_selector)
+                               node_selector=platform.system_node_selector,
+                               watch_namespaces=tuple(namespaces[ns] for ns in watched))
+
+
+def namespaced_values(watch_namespaces: tuple[pulumi.Input[str], ...]) -> dict[str, object]:
+    """The operator watches only our namespaces, with a Role in each instead of cluster-wide RBAC.
+
+    Chart kuberay-operator 1.7.0 (ray-project/kuberay v1.7.0 helm-chart/kuberay-operator; vendored values
+    tests/data/charts/kuberay-operator-1.7.0-values.yaml): `singleNamespaceInstall` swaps the ClusterRole(Binding)
+    for a Role and RoleBinding per `watchNamespace` entry (templates/multiple_namespaces_role{,binding}.yaml, the
+    same rules as the ClusterRole: role.consistentRules) and passes `--watch-namespace` (templates/deployment.yaml).
+    """
+    return {"singleNamespaceInstall": True, "watchNamespace": list(watch_namespaces)}
 
 
 class KubeRayOperator(pulumi.ComponentResource):
@@ -62,6 +81,7 @@ class KubeRayOperator(pulumi.ComponentResource):
             version=args.chart_version, repo="https://ray-project.github.io/kuberay-helm/",
             namespace=KUBERAY_NAMESPACE,
             # Alpha in KubeRay: only switched on for the tier whose RayService uses it.
-            values={"featureGates": feature_gates(args.incremental_upgrade)},
+            values={"featureGates": feature_gates(args.incremental_upgrade),
+                    **namespaced_values(args.watch_namespaces)},
             parent=self, node_selector=args.node_selector)
         self.register_outputs({"namespace": KUBERAY_NAMESPACE})

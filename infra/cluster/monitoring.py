@@ -34,6 +34,21 @@ MODEL_TARGET_LABEL = "model"  # every scraped series carries the model it came f
 GMP_PUBLIC_NS, GMP_ALERTMANAGER_SECRET = "gmp-public", "alertmanager"
 SELF_HOSTED_ALERTMANAGER_SECRET = "llm-fleet-alertmanager"
 ALERT_TARGETS_ANNOTATION = "llm-fleet.dev/alert-targets"
+# Grafana (subchart grafana 10.1.4 of kube-prometheus-stack 79.4.1; values vendored in tests/data/charts/):
+# - its sidecars read ConfigMaps in this namespace only: `rbac.namespaced` gives them a Role here instead of a
+#   ClusterRole over every namespace's ConfigMaps and Secrets (grafana/helm-charts grafana-10.1.4
+#   templates/role.yaml, clusterrole.yaml); kube-prometheus-stack's own default is `searchNamespace: ALL`, so the
+#   dashboards sidecar is pointed back here, at ConfigMaps only (`resource`, default `both`), and our dashboard
+#   ConfigMap lives here too.
+# - the admin password: kube-prometheus-stack 79.4.1 no longer sets one (values.yaml: `# adminPassword:`, the old
+#   `prom-operator` default is gone), so the grafana chart generates 40 random characters into its Secret on install
+#   and keeps them on upgrades (templates/_helpers.tpl `grafana.password`: lookup, else randAlphaNum 40). That lookup
+#   needs a live cluster, which helm.v3.Release has (it installs with the Helm SDK). Nothing here may set
+#   `adminPassword`: it would sit in the release's values (tests/test_operators_least_privilege.py).
+GRAFANA_LEAST_PRIVILEGE = {
+    "rbac": {"namespaced": True},
+    "sidecar": {"dashboards": {"enabled": True, "searchNamespace": SELF_HOSTED_NS, "resource": "configmap"}},
+}
 
 
 def label_matchers(labels: dict[str, str]) -> str:
@@ -110,7 +125,7 @@ class Monitoring(pulumi.ComponentResource):
                         "ruleSelectorNilUsesHelmValues": False,
                         "retention": "15d",
                     }},
-                    "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}}},
+                    "grafana": GRAFANA_LEAST_PRIVILEGE,
                     # The chart's own config routes every alert to its `null` receiver (values.yaml
                     # alertmanager.config): ours comes from a Secret instead (useExistingSecret ignores `config`).
                     "alertmanager": {"alertmanagerSpec": {"useExistingSecret": True,
@@ -149,11 +164,12 @@ class Monitoring(pulumi.ComponentResource):
         return k8s.core.v1.ConfigMap(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="llm-fleet-vllm-dashboard", namespace=namespace,
+                # Where Grafana's namespaced sidecar looks (GRAFANA_LEAST_PRIVILEGE), whatever `namespace` says.
+                name="llm-fleet-vllm-dashboard", namespace=SELF_HOSTED_NS,
                 # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps with this label.
                 labels={"grafana_dashboard": "1", **PART_OF}),
             data={"llm-fleet-vllm.json": grafana_json},
-            opts=opts)
+            opts=self._after_crds(opts))  # the release creates the namespace
 
     def _scrape_gpu_metrics(self, name: str, exporter: GpuMetricsExporter) -> None:
         """The platform's DCGM exporter, for the dashboard's GPU panels (GKE's managed collection needs none)."""

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import field_validator
 
 from infra.config.base import ANY_ADDRESS, ConfigModel, ipv4_networks, opens_to_anyone
-from infra.config.context import stack_context, with_defaults
 from infra.config.serving import Serving
 
 RUNNER_ADVICE = ("GitHub-hosted runners have no fixed address range: list the egress CIDRs of self-hosted runners, "
@@ -17,18 +14,10 @@ RUNNER_ADVICE = ("GitHub-hosted runners have no fixed address range: list the eg
 class ControlPlane(ConfigModel):
     """Who may reach the cluster's API endpoint (GKE master authorized networks, EKS public access CIDRs)."""
 
-    # Default: the tier's (TierProfile.authorized_networks).
     authorized_networks: list[str] | None = None
     """IPv4 CIDRs that may reach the cluster API: the CI runners' egress and the VPN; `[]` allows only the VPC.
-    Default: `[0.0.0.0/0]` in dev and staging; prod must list its own and may never use 0.0.0.0/0."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _tier_defaults(cls, data: Any, info: ValidationInfo) -> Any:
-        context = stack_context(info)
-        if context is None or context.cloud not in ("gke", "eks") or context.profile.authorized_networks is None:
-            return data  # an existing cluster's endpoint is not ours; prod names its networks
-        return with_defaults(data, {"authorizedNetworks": list(context.profile.authorized_networks)})
+    Required on GKE and EKS in every tier (no default); prod may never use 0.0.0.0/0, and where dev or staging
+    deploy from GitHub-hosted runners (no fixed addresses) the stack file says `[0.0.0.0/0]` itself."""
 
     @field_validator("authorized_networks")
     @classmethod
@@ -46,7 +35,7 @@ def network_access_problems(tier: str, cloud: str, control_plane: ControlPlane, 
             problems.append(f"{key} = {networks}: cloud 'existing': llm-fleet does not manage that cluster's API "
                             "endpoint; remove it and restrict the endpoint where the cluster is run")
     elif networks is None:
-        problems.append(f"{key}: missing; tier {tier!r} does not open the cluster API endpoint to the internet; "
+        problems.append(f"{key}: missing; tier {tier!r} opens the cluster API endpoint to no one by default; "
                         f"{RUNNER_ADVICE} (e.g. authorizedNetworks: [203.0.113.0/24]), or [] to allow only the VPC")
     elif tier == "prod" and opens_to_anyone(networks):
         problems.append(f"{key} = {networks}: {ANY_ADDRESS} opens the prod cluster API endpoint to any address; "

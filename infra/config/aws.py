@@ -34,11 +34,21 @@ class Aws(ConfigModel):
     weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
     """The S3 bucket model weights are read from. Default: a name Pulumi derives,
     `llm-fleet-<stack, lowercased, at most 18 chars>-weights-<suffix>` (S3 names are global)."""
-    # Not the identity that runs `pulumi up`: it is the cluster's admin already (bootstrap cluster creator
-    # admin permissions), and a second access entry for the same principal fails the deployment.
-    admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = Field(default=[])
-    """IAM role or user ARNs given cluster-admin through EKS access entries; never the identity that runs
-    `pulumi up` (it is admin already as the cluster's creator)."""
+    # The only cluster-admins: the creator gets no lasting entry (bootstrapClusterCreatorAdminPermissions false), so
+    # the identity that runs `pulumi up` must be listed, or nothing after the cluster itself could be deployed.
+    admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = Field(
+        default=[], validate_default=True)
+    """IAM role or user ARNs given cluster-admin through EKS access entries, and the only ones: list the deploy role
+    that runs `pulumi up` (CI) and the operators' role. At least one."""
+
+    @field_validator("admins")
+    @classmethod
+    def _named_admins(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("empty; the cluster's creator keeps no admin rights, so nobody could deploy to it; "
+                             "allowed: IAM role/user ARNs; list the deploy role that runs `pulumi up`, e.g. "
+                             "[arn:aws:iam::123456789012:role/llm-fleet-deploy]")
+        return value
 
     @field_validator("region")
     @classmethod

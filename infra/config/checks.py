@@ -16,6 +16,7 @@ from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
 from infra.config.pools import NodePool, gpu_pool_shape
+from infra.config.ray_auth import ray_auth_version_problems
 from infra.config.stack import StackConfig
 from infra.config.traffic import traffic_problems, workload_traffic_problems
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM, parameter_count
@@ -91,6 +92,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         for key in ("ray_image", "ray_version"):
             if getattr(cfg.artifacts, key) is None:
                 problems.append(f"artifacts.{to_camel(key)}: missing; serving.mode 'kuberay' runs Ray pods from it")
+        problems += ray_auth_version_problems(cfg.artifacts.ray_version)
         if cfg.rollout is None:
             problems.append("rollout: missing; serving.mode 'kuberay' places the Ray head and CPU workers on the "
                             "rollout pool")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from infra.config.base import ANY_ADDRESS, Capacity, ReleaseChannel
+from infra.config.base import Capacity, ReleaseChannel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,11 +25,8 @@ class TierProfile:
     # serving GPUs during the switch; the incremental upgrade shifts traffic step by step within a
     # small surge, but needs the Gateway API and an alpha operator feature gate.
     ray_upgrade: Literal["NewCluster", "NewClusterWithIncrementalUpgrade"]
-    # Who may reach the cluster's public API endpoint when controlPlane.authorizedNetworks is not set.
-    # GitHub-hosted runners have no fixed address range (GitHub: "We do not recommend allowing by IP
-    # address", docs.github.com/en/authentication/keeping-your-account-and-data-secure/about-githubs-ip-addresses),
-    # so dev and staging stay reachable from anywhere (still behind IAM); prod must name its runners and VPN.
-    authorized_networks: tuple[str, ...] | None = (ANY_ADDRESS,)
+    # No tier defaults controlPlane.authorizedNetworks any more (issue 17: public control planes with no allowlist):
+    # every stack on GKE/EKS names who reaches its cluster API (infra/config/access.py).
 
 
 TIER_PROFILES: dict[str, TierProfile] = {
@@ -46,6 +43,6 @@ TIER_PROFILES: dict[str, TierProfile] = {
     "prod": TierProfile(
         capacity="on-demand", min_nodes=1, min_replicas=1, protect=True, budget_required=True,
         default_budget_usd=None, over_budget_is_error=True, release_channel="STABLE", ray_idle_timeout_s=900,
-        ray_upgrade="NewClusterWithIncrementalUpgrade", authorized_networks=None,
+        ray_upgrade="NewClusterWithIncrementalUpgrade",
     ),
 }

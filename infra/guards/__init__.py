@@ -18,6 +18,7 @@ from infra.guards.capacity import warm_replicas_fit_pool_minimum
 from infra.guards.ci import ci_installs_kubeconfig_exec
 from infra.guards.ci_runners import ci_runner_reaches_cluster_api
 from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
+from infra.guards.control_plane import nodes_private_and_admins_named
 from infra.guards.exposure import no_unrequested_entry_points, no_unrequested_load_balancer
 from infra.guards.flows import network_flows
 from infra.guards.identities import workloads_have_their_own_identity
@@ -58,7 +59,7 @@ def resource_guards() -> list[Guard]:
             ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
-            network_flows, pods_pass_restricted,
+            network_flows, pods_pass_restricted, nodes_private_and_admins_named,
             alerts_reach_someone,
             serving_apis_require_a_key, secrets_are_files, no_unrequested_entry_points,
             limit_ranges_admit_every_pod]

@@ -59,6 +59,8 @@ SEVERITY: dict[str, dict[str, Status]] = {
     "waits-cover-startup-and-rollouts-progress": _FAIL,
     "network-flows": _FAIL,
     "pods-pass-restricted": _FAIL,
+    # Public nodes or an undeclared cluster-admin: prod refuses; dev and staging may opt out of private nodes.
+    "nodes-private-and-admins-named": {"dev": "warn", "staging": "warn", "prod": "fail"},
     "alerts-reach-someone": _FAIL,  # a receiver that cannot deliver; none configured at all is a WARN
     "ladder-holds-its-models-at-max": _FAIL,
     # Dev and staging buy spot by default (staging is the prod shape on spot): the finding is reported, not raised.

@@ -48,6 +48,13 @@ RAY_SERVICE = "llm"
 SERVE_PORT, METRICS_PORT, DASHBOARD_PORT = 8000, 8080, 8265
 HEAD_CPU, HEAD_MEMORY_GIB = 4, 16
 RAY_NODE_LABEL = {"ray.io/is-ray-node": "yes"}  # KubeRay puts this label on every pod of every Ray cluster
+# Ray's token authentication (Ray >= 2.52: RAY_AUTH_MODE=token, ray/_private/authentication/ in ray 2.60.0;
+# https://docs.ray.io/en/latest/ray-security/token-auth.html): every dashboard, job-submission and GCS call needs the
+# cluster's token. KubeRay v1.7.0 (raycluster_types.go AuthOptions; raycluster_controller.go reconcileAuthSecret)
+# generates it into a Secret named after the RayCluster, gives it to every Ray container as RAY_AUTH_TOKEN (common/
+# pod.go SetContainerTokenAuthEnvVars) and sends it on its own dashboard calls (utils/util.go
+# GetRayDashboardClientFunc). The mode must be explicit: KubeRay only treats `token` as on (utils IsAuthEnabled).
+RAY_TOKEN_AUTH = {"mode": "token"}
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,9 @@ def head_group(image: str, pool: PoolFacts, priority_class: pulumi.Input[str],
                            {"name": "dashboard", "containerPort": DASHBOARD_PORT}]
     return {
         # No CPUs or GPUs offered to the scheduler: no replica or rollout task ever lands on the head.
+        # dashboard-host 0.0.0.0: the operator calls the dashboard on the pod's address (localhost, Ray's default,
+        # would lock it out; KubeRay v1.7.0 common/pod.go sets 0.0.0.0 itself when unset). Who reaches it is decided
+        # by the Ray NetworkPolicy (operator only, from outside the Ray cluster) and by Ray's token auth.
         "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0",
                            "metrics-export-port": str(METRICS_PORT)},
         "template": ray_pod(pool, container, [], priority_class, service_account, api_token),
@@ -256,6 +266,7 @@ def ray_service_spec(ray: RayServing, priority_class: pulumi.Input[str],
         "serveConfigV2": yaml.safe_dump(serve_config(ray), sort_keys=False),
         "rayClusterConfig": {
             "rayVersion": ray.ray_version,
+            "authOptions": RAY_TOKEN_AUTH,
             "enableInTreeAutoscaling": True,
             "autoscalerOptions": {"idleTimeoutSeconds": ray.idle_timeout_s, "upscalingMode": "Default",
                                   # The autoscaler sidecar KubeRay adds to the head takes its securityContext from

@@ -23,10 +23,21 @@ from infra.restricted import CONTAINER, RAY_GID, RAY_UID, pod_security
 from infra.seam import PoolFacts
 from infra.waits import NO_WAIT
 from infra.workloads.identities import workload_service_account
-from infra.workloads.kuberay import METRICS_PORT, gpu_kind_resources, head_group, ray_container, ray_pod
+from infra.workloads.kuberay import (
+    DASHBOARD_PORT,
+    METRICS_PORT,
+    RAY_NODE_LABEL,
+    gpu_kind_resources,
+    head_group,
+    ray_container,
+    ray_pod,
+)
+from infra.workloads.ray_access import ray_dashboard_policy
 from infra.workloads.scheduling import gpu_pod_resources
 from infra.workloads.secret_files import HF_TOKEN_PATH, hf_token_file, hf_token_secret, mount_in_pod
 from infra.workloads.training import CHECKPOINT_MOUNT, TrainingJobArgs, checkpoint_storage, trainer_service_account
+
+RAY_JOB_NAME = "trainer"
 
 
 @dataclass(frozen=True)
@@ -106,8 +117,11 @@ class RayTrainingJob(pulumi.ComponentResource):
                 mount_in_pod(group["template"]["spec"], token, HF_TOKEN_PATH)
         k8s.apiextensions.CustomResource(
             f"{name}-rayjob", api_version="ray.io/v1", kind="RayJob",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="trainer", namespace=namespace, labels=labels,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=RAY_JOB_NAME, namespace=namespace, labels=labels,
                                                 annotations=NO_WAIT),
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[trainer, submitter]))
+        # Job submission on the head's dashboard runs code on the GPU node: only the submitter and the operator.
+        ray_dashboard_policy(f"{name}-netpol", namespace, labels, RAY_JOB_NAME, DASHBOARD_PORT, RAY_NODE_LABEL,
+                             parent=self)
         self.register_outputs({})

@@ -7,8 +7,8 @@ run as a Node.js plugin, which Pulumi's Python mock engine cannot run offline).
 - args: `EksArgs`, what the component is built from, and `args_from(cfg)`
 - network: a VPC with a private subnet per zone (nodes, internal load balancers) and a small
   public one per zone (NAT gateways, tagged for public load balancers we never create).
-- cluster: EKS with API-mode access entries (the deployer is admin at creation; `aws.admins`
-  get cluster-admin), secrets envelope-encrypted with a KMS key, an IAM OIDC provider for IRSA.
+- cluster: EKS with API-mode access entries (only `aws.admins`, the deploy role among them, get
+  cluster-admin; the creator keeps no entry), secrets envelope-encrypted with a KMS key, an IAM OIDC provider for IRSA.
 - node_groups: one EKS managed node group per pool, from a launch template (encrypted gp3 boot
   disk, IMDSv2 with hop limit 1 so pods cannot borrow the node's role, the bundled NVMe as a
   RAID0 for kubelet and containerd, a capacity reservation where configured).

@@ -29,7 +29,7 @@ class EksArgs:
     vpc_cidr: str
     nat_gateway_per_zone: bool
     cluster_version: str
-    admins: list[str]  # IAM principals given cluster-admin besides the deployer
+    admins: list[str]  # IAM principals given cluster-admin, the deploy role among them
     authorized_networks: list[str]  # who reaches the public API endpoint ([]: no public endpoint)
     weights_bucket: str | None  # None: a name derived from the stack
     protect: bool  # stateful resources survive a `pulumi destroy` only on purpose

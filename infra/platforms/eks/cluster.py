@@ -1,6 +1,6 @@
 """The EKS control plane: its role, the KMS key that envelope-encrypts secrets, the cluster with API-mode access
-entries (the deployer is admin at creation; `aws.admins` get cluster-admin), the IAM OIDC provider for IRSA, the
-nodes' role, and the kubeconfig.
+entries (only `aws.admins`, the deploy role among them, are cluster-admin; the creator keeps no entry), the IAM OIDC
+provider for IRSA, the nodes' role, and the kubeconfig.
 
 Plain functions that create resources as children of the `EksPlatform` component (their URNs stay its).
 """
@@ -26,6 +26,7 @@ class EksCluster:
     oidc: aws.iam.OpenIdConnectProvider  # what IRSA roles trust
     node_role: aws.iam.Role
     node_policies: list[aws.iam.RolePolicyAttachment]  # node groups wait for them
+    admin_access: list[aws.eks.AccessPolicyAssociation]  # the Kubernetes provider waits for them
 
 
 def _service_trust(service: str) -> str:
@@ -56,9 +57,11 @@ def eks_cluster(name: str, args: EksArgs, cluster_name: str, private_subnets: di
             endpoint_public_access=bool(public_cidrs),
             public_access_cidrs=public_cidrs or None,
         ),
-        # Access entries, not the aws-auth ConfigMap; the identity that creates the cluster is its admin.
+        # Access entries, not the aws-auth ConfigMap. No lasting admin entry for whoever happens to create the
+        # cluster (EKS CreateAccessConfigRequest.bootstrapClusterCreatorAdminPermissions, default true): the admins
+        # are the named entries below. EKS fixes this at creation: flipping it on a live cluster replaces it.
         access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
-                                                      bootstrap_cluster_creator_admin_permissions=True),
+                                                      bootstrap_cluster_creator_admin_permissions=False),
         encryption_config=aws.eks.ClusterEncryptionConfigArgs(
             resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn)),
         enabled_cluster_log_types=["api", "audit", "authenticator"],
@@ -68,13 +71,14 @@ def eks_cluster(name: str, args: EksArgs, cluster_name: str, private_subnets: di
     oidc = aws.iam.OpenIdConnectProvider(
         f"{name}-oidc", url=cluster.identities[0].oidcs[0].issuer, client_id_lists=["sts.amazonaws.com"],
         opts=child)
+    admin_access = []
     for i, arn in enumerate(args.admins):
         entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=arn,
                                     type="STANDARD", opts=child)
-        aws.eks.AccessPolicyAssociation(
+        admin_access.append(aws.eks.AccessPolicyAssociation(
             f"{name}-admin-{i}-policy", cluster_name=cluster.name, principal_arn=entry.principal_arn,
             policy_arn=_ADMIN_ACCESS_POLICY,
-            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child)
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child))
 
     node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=_service_trust("ec2.amazonaws.com"),
                              opts=child)
@@ -84,7 +88,7 @@ def eks_cluster(name: str, args: EksArgs, cluster_name: str, private_subnets: di
                                      policy_arn=POLICY + policy, opts=child)
         for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
     ]
-    return EksCluster(cluster, oidc, node_role, node_policies)
+    return EksCluster(cluster, oidc, node_role, node_policies, admin_access)
 
 
 def eks_kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:

@@ -59,7 +59,9 @@ class EksPlatform(pulumi.ComponentResource):
 
         kubeconfig = pulumi.Output.secret(eks_kubeconfig(cluster, args.region))
         k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True,
-                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[system_group]))
+                                    # The deploy role is admin only through its access entry (aws.admins).
+                                    opts=pulumi.ResourceOptions(parent=self,
+                                                                depends_on=[system_group, *built.admin_access]))
         gp3_storage_class(name, args, k8s_provider, self)
         cluster_autoscaler(name, args, cluster, self._irsa, k8s_provider, self)
         metrics_server(name, args, k8s_provider, self)

@@ -83,7 +83,13 @@ def _cloud_monitoring_dashboard(project: str, apis: list[gcp.projects.Service]) 
 def keda_reads_managed_prometheus(name: str, project: str, after_apis: pulumi.ResourceOptions,
                                   apis: list[gcp.projects.Service], cluster: gcp.container.Cluster,
                                   parent: pulumi.Resource) -> ManagedPrometheus:
-    """A Google identity that may read Managed Prometheus, bound to KEDA's operator by Workload Identity."""
+    """A Google identity that may read Managed Prometheus, bound to KEDA's operator by Workload Identity.
+
+    KEDA needs one: Managed Prometheus is queried through the Cloud Monitoring API, never anonymously
+    (docs.cloud.google.com/stackdriver/docs/managed-prometheus/query-api-ui, read 2026-11-30), and KEDA's `gcp` pod
+    identity is how its scaler authenticates (keda.sh/docs/2.15/authentication-providers/gcp-workload-identity).
+    roles/monitoring.viewer is the one predefined role that reads time series; it writes and administers nothing.
+    """
     reader = gcp.serviceaccount.Account(
         f"{name}-keda-sa", project=project,
         account_id=gcp_service_account_id("keda", pulumi.get_stack(), "metrics", keep_truncated=True),
