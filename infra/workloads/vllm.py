@@ -203,6 +203,8 @@ class VllmModel(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         # The fleet's serving identity: on EKS its IAM role reads the weights bucket.
                         service_account_name=args.service_account,
+                        # vLLM never calls the Kubernetes API: no token in the pod (its account says so too).
+                        automount_service_account_token=False,
                         priority_class_name=priority_class,
                         # A Service named like `vllm` would inject VLLM_PORT, which vLLM reads as its own.
                         enable_service_links=False,
