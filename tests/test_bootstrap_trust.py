@@ -16,10 +16,12 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from bootstrap.program import declare
 from bootstrap.trust import Settings
 from infra import sdk
+from tests.conftest import ROOT, stack_config
 
 REPO = "acme/llm-fleet"
 POOL = "projects/123456789/locations/global/workloadIdentityPools/github-actions"
@@ -281,3 +283,19 @@ def test_dev_has_no_promotion_identity():
     resources = render(Settings(repository=REPO, stack="dev", cloud="gke", gcp_project="acme-llm-dev", promote=False))
     accounts = {r["accountId"] for t, _, r in resources if t == "gcp:serviceaccount/account:Account"}
     assert accounts == {"llm-fleet-deploy", "llm-fleet-preview"}
+
+
+# --- the shipped bootstrap stacks match the stacks they trust ----------------------------------------------------
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "eks-prod"])
+def test_each_bootstrap_stack_names_its_stacks_project_and_the_environments_the_workflows_use(stack):
+    boot = {k.split(":", 1)[1]: v for k, v in
+            yaml.safe_load((ROOT / "bootstrap" / f"Pulumi.{stack}.yaml").read_text())["config"].items()}
+    cfg = stack_config(stack)
+    assert boot["stack"] == stack and boot["cloud"] == cfg["cloud"]
+    if cfg["cloud"] == "gke":
+        assert boot["gcpProject"] == cfg["gcp"]["project"]  # e.g. prod: acme-llm-prod, where its KMS key lives
+    else:
+        assert boot["awsRegion"] == cfg["aws"]["region"]  # eks-prod: us-east-1
+    # Nothing is promoted into dev (promote.yml offers dev -> staging and staging -> prod only).
+    assert boot.get("promote", True) is (stack != "dev")
