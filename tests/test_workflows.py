@@ -160,6 +160,9 @@ def test_the_offline_plan_of_a_pull_request_runs_unapproved_and_holds_nothing():
     assert plan["permissions"] == {"contents": "read"}
     (setup,) = [s for s in plan["steps"] if s.get("uses") == "./.github/actions/setup"]
     assert setup["with"]["credentials"] == "false"
+    # Reviewers see the plan and its cost before they approve the preview: a comment that waits for nothing else.
+    assert doc["jobs"]["plan-comment"]["needs"] == ["stacks", "plan"]
+    assert doc["jobs"]["comment"]["needs"] == ["stacks", "plan", "preview"]
 
 
 def test_a_hand_started_run_deploys_only_from_main():
