@@ -9,6 +9,7 @@ provider's attribute condition (==, !=, &&, ||, !, `in` a list, parentheses, 'st
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import re
@@ -54,11 +55,19 @@ class _Recorder(pulumi.runtime.Mocks):
 
 
 def render(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
-    mocks = _Recorder()
-    pulumi.runtime.set_mocks(mocks, project="llm-fleet-bootstrap", stack=settings.stack, preview=False)
-    sdk.reset_root_stack()
-    sdk.run_program(lambda: declare(settings))
-    return mocks.resources
+    # The SDK makes its futures on the thread's current event loop; an earlier test's asyncio.run leaves none, so
+    # bring one (as infra/plan.py does) and close it after.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        mocks = _Recorder()
+        pulumi.runtime.set_mocks(mocks, project="llm-fleet-bootstrap", stack=settings.stack, preview=False)
+        sdk.reset_root_stack()
+        sdk.run_program(lambda: declare(settings))
+        return mocks.resources
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 # --- AWS ---------------------------------------------------------------------------------------------------------
