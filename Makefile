@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv plan-venv engine lock docs scan-venv
+.PHONY: plan test lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv
 
 # Two installs into one venv. The plan's: requirements.txt only (Pulumi, the providers, pydantic, the policy pack):
 # what `make plan` and `pulumi up` need. Everything: adds the test tools, Ray (its schemas check KubeRay configs)
@@ -19,6 +19,17 @@ $(VENV)/.plan-installed: requirements.txt pyproject.toml requirements.lock
 	set -o pipefail; $(PIP) install -q -c requirements.lock -r requirements.txt 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(PIP) install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	touch $@
+
+# CI jobs that hold a tier's secrets or cloud identity (.github/actions/setup) install only this: requirements.txt at
+# the lock's versions, every file checked against its sha256 (pip --require-hashes), nothing else fetched. The program
+# and the policy pack put the checkout on sys.path themselves (infra/__main__.py), so no `pip install -e .` (which
+# would fetch setuptools unhashed) is needed.
+deploy-venv: $(VENV)/.deploy-installed
+$(VENV)/.deploy-installed: requirements-deploy.lock
+	$(PYTHON) -m venv $(VENV)
+	set -o pipefail; $(PIP) install -q --require-hashes -r requirements-deploy.lock 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	touch $@
 
 venv: $(VENV)/.installed
@@ -67,6 +78,17 @@ bench: venv engine
 lock: venv engine
 	{ sed -n 1,2p requirements.lock; $(PIP) freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+
+# requirements-deploy.lock: requirements.txt resolved at requirements.lock's versions, with the sha256 of every file
+# (pip-tools' pip-compile in a throwaway venv under build/). Regenerate after `make lock` or a requirements.txt change;
+# tests/test_deploy_lock.py fails when it no longer covers requirements.txt.
+PIP_TOOLS_VERSION ?= 7.6.2
+deploy-lock:
+	$(PYTHON) -m venv build/pip-tools
+	build/pip-tools/bin/pip install -q pip-tools==$(PIP_TOOLS_VERSION) 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	build/pip-tools/bin/pip-compile -q --generate-hashes --allow-unsafe --no-strip-extras --no-emit-index-url \
+		--no-emit-find-links --no-emit-trusted-host -c requirements.lock -o requirements-deploy.lock requirements.txt \
+		2>&1 | { grep -v "is ignored: it is neither" || true; }
 
 clean:
 	rm -rf $(VENV) $(SCAN_VENV) build .pytest_cache .ruff_cache

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -35,6 +36,11 @@ from infra.config import NAMESPACE, ConfigError
 
 ARTIFACTS_KEY = f"{NAMESPACE}:artifacts"
 DIGEST_MARK = "@sha256:"
+# Pulumi: "Stack names may only contain alphanumeric characters, hyphens, underscores, or periods"
+# (pulumi.com/docs/iac/concepts/stacks, read 2026-11-30). A name is also a file name here (Pulumi.<name>.yaml), so
+# `/` and a leading `.` (`..`, `../x`) are refused before any path is built: promotion reads and writes only the
+# stack files of the repository it was pointed at (issue 17, Low: "promote accepts stack names like ../x").
+STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class PromotionRefused(Exception):
@@ -204,6 +210,11 @@ def _replace_in_place(target: CommentedMap, new: Mapping[str, Any]) -> None:
 
 def promote(src: str, dst: str, root: Path, *, dry_run: bool = False) -> Promotion:
     """Copy `src`'s artifacts into `Pulumi.<dst>.yaml` (unless dry_run). Raises PromotionRefused."""
+    bad = [f"promote refused: stack name {name!r} is not a stack name: letters, digits, '-', '_' and '.' only, "
+           "starting with a letter or digit (e.g. staging); name a Pulumi.<stack>.yaml of this repository"
+           for name in dict.fromkeys((src, dst)) if not STACK_NAME.fullmatch(name)]
+    if bad:
+        raise PromotionRefused(bad)
     if src == dst:
         raise PromotionRefused([f"promote refused: source and target are the same stack ({src})"])
     src_name, dst_name = f"Pulumi.{src}.yaml", f"Pulumi.{dst}.yaml"

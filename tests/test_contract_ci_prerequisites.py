@@ -99,8 +99,8 @@ def test_the_plugin_installed_after_the_pulumi_step_does_not_count(tmp_path):
 def test_an_explicit_gcloud_components_install_line_counts(tmp_path):
     def install_by_hand(root):
         drop_setup_gcloud(root)
-        deploy_dev = ("      - uses: pulumi/actions@v6\n        with:\n          command: up\n"
-                      "          stack-name: dev\n")
+        deploy_dev = ("      - uses: pulumi/actions@8582a9e8cc630786854029b4e09281acd6794b58  # v6.6.1\n"
+                      "        with:\n          command: up\n          stack-name: dev\n")
         for workflow, anchor in (("deploy.yml", deploy_dev), ("preview.yml", "      - id: preview\n")):
             replace_in(root / ".github/workflows" / workflow, anchor,
                        "      - run: gcloud components install gke-gcloud-auth-plugin --quiet\n" + anchor)
@@ -175,7 +175,7 @@ def test_an_existing_cluster_kubeconfig_is_checked_when_readable_and_noted_when_
 
     # preview.yml's matrix job previews any stack except an existing cluster's; a workflow that does runs it.
     def preview_existing_too(root):
-        replace_in(root / ".github/workflows/preview.yml", " && steps.setup.outputs.cloud != 'existing'", "")
+        replace_in(root / ".github/workflows/preview.yml", "        if: steps.setup.outputs.cloud != 'existing'\n", "")
 
     root = github_copy(tmp_path, preview_existing_too)
     verdict = ci_installs_kubeconfig_exec(stack_plan("coreweave-prod", with_kubeconfig), root)

@@ -94,7 +94,7 @@ def test_deploys_run_dev_then_staging_then_prod_behind_environments():
 def test_preview_runs_plan_compare_and_pulumi_preview_and_posts_one_comment():
     doc = load("preview.yml")
     steps = doc["jobs"]["preview"]["steps"]
-    runs = "\n".join(s.get("run", "") for s in steps)
+    runs = "\n".join(s.get("run", "") for s in doc["jobs"]["plan"]["steps"])
     assert "python -m infra plan --stack \"$STACK\" --compare \"$BASE\" --json" in runs
     (preview,) = [s for s in steps if s.get("uses", "").startswith("pulumi/actions@")]
     assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is False
@@ -102,12 +102,86 @@ def test_preview_runs_plan_compare_and_pulumi_preview_and_posts_one_comment():
     assert "gh api -X PATCH" in "\n".join(s.get("run", "") for s in doc["jobs"]["comment"]["steps"])
 
 
-def test_every_action_is_pinned_to_a_release():
+def test_every_action_is_pinned_by_commit_sha_with_its_tag_in_a_comment():
+    # Issue 17 (Medium): actions pinned by tag in jobs holding OIDC or write tokens; a tag can be moved after review.
+    # The SHAs are the tags' commits in the publishers' repositories (git rev-parse <tag>^{commit}, 2026-11-30).
     for path in FILES + ACTIONS:
-        for ref in re.findall(r"uses:\s*(\S+)", path.read_text()):
+        for line in re.findall(r"uses:[^\n]*", path.read_text()):
+            ref = line.split()[1]
             if ref.startswith("./"):
                 continue
-            assert re.fullmatch(r"[\w.-]+/[\w./-]+@(v\d+(\.\d+)*|[0-9a-f]{40})", ref), (path.name, ref)
+            assert re.fullmatch(r"uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40}\s+# v\d+(\.\d+)*", line), (path.name, line)
+    checkout = re.findall(r"uses:\s*actions/checkout@(\S+)", (WORKFLOWS / "deploy.yml").read_text())
+    assert set(checkout) == {"11d5960a326750d5838078e36cf38b85af677262"}  # actions/checkout v4.4.0 (== v4)
+
+
+# CI trust (issue 17, Critical): a pull request's code never gets a tier's secrets or identity unapproved.
+
+def _jobs():
+    for path in FILES:
+        doc = load(path.name)
+        for name, job in doc["jobs"].items():
+            yield path.name, doc, name, job
+
+
+def _holds(doc: dict, job: dict) -> bool:
+    text = yaml.safe_dump({k: v for k, v in job.items() if k != "if"})
+    secret = bool(set(re.findall(r"secrets\.(\w+)", text)) - {"GITHUB_TOKEN"})
+    return secret or {**doc["permissions"], **job.get("permissions", {})}.get("id-token") == "write"
+
+
+def test_the_passphrase_is_read_only_by_jobs_that_name_an_environment():
+    readers = []
+    for name, doc, job_name, job in _jobs():
+        assert "secrets." not in yaml.safe_dump(doc.get("env", {})), name  # never workflow-wide
+        if "secrets.PULUMI_CONFIG_PASSPHRASE" in yaml.safe_dump(job):
+            readers.append((name, job_name, job.get("environment")))
+    # Before: preview.yml's job `preview` read it with no environment, deploy.yml handed it to every job.
+    assert readers == [("deploy.yml", "dev", "dev"), ("deploy.yml", "staging", "staging"),
+                       ("deploy.yml", "prod", "prod"),
+                       ("preview.yml", "preview", "preview-${{ matrix.stack }}")]
+
+
+def test_every_job_holding_a_secret_or_an_oidc_token_names_an_environment():
+    holders = {(name, job_name): job.get("environment") for name, doc, job_name, job in _jobs() if _holds(doc, job)}
+    assert holders == {
+        ("deploy.yml", "dev"): "dev", ("deploy.yml", "staging"): "staging", ("deploy.yml", "prod"): "prod",
+        ("image.yml", "build"): "dev",
+        ("preview.yml", "preview"): "preview-${{ matrix.stack }}",
+        ("promote.yml", "promote"):
+            "${{ inputs.promotion == 'staging -> prod' && 'promote-prod' || 'promote-staging' }}",
+    }
+
+
+def test_the_offline_plan_of_a_pull_request_runs_unapproved_and_holds_nothing():
+    doc = load("preview.yml")
+    plan = doc["jobs"]["plan"]
+    assert "environment" not in plan and not _holds(doc, plan)
+    assert plan["permissions"] == {"contents": "read"}
+    (setup,) = [s for s in plan["steps"] if s.get("uses") == "./.github/actions/setup"]
+    assert setup["with"]["credentials"] == "false"
+    # Reviewers see the plan and its cost before they approve the preview: a comment that waits for nothing else.
+    assert doc["jobs"]["plan-comment"]["needs"] == ["stacks", "plan"]
+    assert doc["jobs"]["comment"]["needs"] == ["stacks", "plan", "preview"]
+
+
+def test_a_hand_started_run_deploys_only_from_main():
+    for name, doc, job_name, job in _jobs():
+        if "workflow_dispatch" in doc["on"] and _holds(doc, job):
+            assert job["if"] == "github.ref == 'refs/heads/main'", (name, job_name)
+
+
+def test_jobs_holding_secrets_install_only_from_the_hashed_lock():
+    setup = yaml.safe_load(ACTIONS[0].read_text())
+    runs = [s["run"] for s in setup["runs"]["steps"] if "run" in s]
+    assert "make deploy-venv" in runs  # before: `make venv`, ranges from requirements*.txt, no hashes
+    assert not [r for r in runs if re.search(r"pip3? install", r) or re.search(r"make (venv|test|plan)\b", r)]
+    for name, doc, job_name, job in _jobs():
+        if _holds(doc, job):
+            for step in job["steps"]:
+                assert "pip install" not in step.get("run", ""), (name, job_name)
+    recipe = (ROOT / "Makefile").read_text().split("$(VENV)/.deploy-installed: requirements-deploy.lock\n")[1]
+    assert "$(PIP) install -q --require-hashes -r requirements-deploy.lock" in recipe.split("\n\n")[0]
 
 
 # The preview comment's helper.

@@ -17,6 +17,7 @@ from infra.guards.budget import budget_covers_max_fleet
 from infra.guards.capacity import warm_replicas_fit_pool_minimum
 from infra.guards.ci import ci_installs_kubeconfig_exec
 from infra.guards.ci_runners import ci_runner_reaches_cluster_api
+from infra.guards.ci_trust import ci_secrets_need_approval
 from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
 from infra.guards.control_plane import nodes_private_and_admins_named
 from infra.guards.exposure import no_unrequested_entry_points, no_unrequested_load_balancer
@@ -56,7 +57,7 @@ def resource_guards() -> list[Guard]:
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
             workloads_have_their_own_identity,
-            ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api,
+            ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api, ci_secrets_need_approval,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
             network_flows, pods_pass_restricted, nodes_private_and_admins_named,

@@ -53,6 +53,8 @@ SEVERITY: dict[str, dict[str, Status]] = {
     "workloads-have-their-own-identity": _FAIL,
     "ci-installs-kubeconfig-exec": _FAIL,
     "ci-runner-reaches-cluster-api": _FAIL,
+    # A pull request's code with a tier's secrets or cloud identity, unapproved (issue 17, Critical): every tier.
+    "ci-secrets-need-approval": _FAIL,
     "network-policies-are-enforced": _FAIL,
     "resource-metrics-have-a-provider": _FAIL,
     "custom-resources-wait-for-their-definitions": _FAIL,
