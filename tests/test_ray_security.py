@@ -49,16 +49,15 @@ def test_only_the_operator_reaches_the_dashboard_from_outside_ray(kuberay_plan):
 
 def test_the_training_ray_jobs_dashboard_admits_only_its_submitter_and_the_operator(kuberay_plan):  # noqa: F811
     # Finding "llm-training has no NetworkPolicy" (for the RayJob's Ray pods): today any pod in the cluster reaches
-    # the training head's job-submission API. Now: Ray pods among themselves; on 8265 the submitter pod KubeRay
-    # labels with the RayJob `trainer` it came from, and the operator (it polls the job's status there).
+    # the training head's job-submission API. Now: Ray pods among themselves; on 8265 the submitter pod (by the label
+    # of our submitterPodTemplate), and the operator (it polls the job's status there).
     policy = policies(kuberay_plan("prod"))[("llm-training", "ray-trainer")]["spec"]
     assert policy["podSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
     assert policy["policyTypes"] == ["Ingress"]
     ray_peers, submitter, operator = policy["ingress"]
     assert ray_peers == {"from": [{"podSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}}}]}
     dashboard = [{"port": DASHBOARD, "protocol": "TCP"}]
-    assert submitter == {"from": [{"podSelector": {"matchLabels": {"ray.io/originated-from-cr-name": "trainer",
-                                                                   "ray.io/originated-from-crd": "RayJob"}}}],
+    assert submitter == {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "ray-job-submitter"}}}],
                          "ports": dashboard}
     assert operator == {"from": [OPERATOR_PEER], "ports": dashboard}
 

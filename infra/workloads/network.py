@@ -1,5 +1,5 @@
-"""The workloads' NetworkPolicies beyond each one's own ingress: the egress every pod group needs (declared in
-infra/egress.py, rendered here) and, in KubeRay mode, who may reach the training Ray cluster.
+"""The workloads' egress NetworkPolicies: what every pod group needs (declared in infra/egress.py, rendered here).
+Each workload declares its own ingress beside it (the training RayJob's: infra/workloads/ray_access.py).
 
 Each namespace already denies everything both ways (infra/cluster/default_deny.py); these open the exceptions.
 """
@@ -13,10 +13,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
 from infra.config import StackConfig
-from infra.egress import RAY_DASHBOARD_PORT, RAY_NODE, SUBMITTER, PodEgress, egress_of
-from infra.names import PART_OF, TRAINING_NAMESPACE
+from infra.egress import PodEgress, egress_of
+from infra.names import PART_OF
 
 NS_NAME = "kubernetes.io/metadata.name"  # every namespace carries its own name (Kubernetes >= 1.21)
 
@@ -33,29 +32,14 @@ def egress_policy_spec(group: PodEgress) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": dict(group.labels)}, "policyTypes": ["Egress"], "egress": rules}
 
 
-def ray_training_ingress_spec() -> dict[str, Any]:
-    """The training Ray cluster: its own pods to each other; the submitter and the KubeRay operator to the head's
-    dashboard API (the operator polls the job's status there: ray-operator rayjob_controller.go v1.7.0, through
-    the dashboard client's GetJobInfo)."""
-    dashboard = [{"port": RAY_DASHBOARD_PORT, "protocol": "TCP"}]
-    return {"podSelector": {"matchLabels": RAY_NODE}, "policyTypes": ["Ingress"], "ingress": [
-        {"from": [{"podSelector": {"matchLabels": RAY_NODE}}]},
-        {"from": [{"podSelector": {"matchLabels": SUBMITTER}}], "ports": dashboard},
-        {"from": [{"namespaceSelector": {"matchLabels": {NS_NAME: KUBERAY_NAMESPACE}},
-                   "podSelector": {"matchLabels": KUBERAY_OPERATOR_LABELS}}], "ports": dashboard},
-    ]}
-
-
 @dataclass(frozen=True)
 class WorkloadNetworkArgs:
     egress: tuple[PodEgress, ...]
     namespaces: Mapping[str, pulumi.Input[str]]  # the Namespaces component's names (so policies wait for them)
-    ray_training: bool  # KubeRay mode with a training job: its Ray cluster's ingress
 
 
 def workload_network_args(cfg: StackConfig, namespaces: Mapping[str, pulumi.Input[str]]) -> WorkloadNetworkArgs:
-    return WorkloadNetworkArgs(egress=egress_of(cfg), namespaces=namespaces,
-                               ray_training=cfg.serving.mode == "kuberay" and cfg.training is not None)
+    return WorkloadNetworkArgs(egress=egress_of(cfg), namespaces=namespaces)
 
 
 class WorkloadNetwork(pulumi.ComponentResource):
@@ -67,9 +51,4 @@ class WorkloadNetwork(pulumi.ComponentResource):
                 f"{name}-{group.name}", metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=group.name, namespace=args.namespaces[group.namespace], labels=PART_OF),
                 spec=egress_policy_spec(group), opts=child)
-        if args.ray_training:
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-ray-trainer", metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name="ray-trainer", namespace=args.namespaces[TRAINING_NAMESPACE], labels=PART_OF),
-                spec=ray_training_ingress_spec(), opts=child)
         self.register_outputs({})

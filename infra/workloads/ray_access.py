@@ -13,14 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster.kuberay import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
-
-# KubeRay v1.7.0 labels the submitter Job's pods with the RayJob they came from (rayjob_controller.go
-# getSubmitterTemplate: utils.RayOriginatedFromCRNameLabelKey / RayOriginatedFromCRDLabelKey, value "RayJob").
-ORIGIN_NAME, ORIGIN_KIND = "ray.io/originated-from-cr-name", "ray.io/originated-from-crd"
-
-
-def submitter_labels(ray_job: str) -> dict[str, str]:
-    return {ORIGIN_NAME: ray_job, ORIGIN_KIND: "RayJob"}
+from infra.egress import SUBMITTER
 
 
 def ray_job_dashboard_ingress(ray_job: str, dashboard_port: int, ray_node_label: dict[str, str]) -> list[dict]:
@@ -28,7 +21,9 @@ def ray_job_dashboard_ingress(ray_job: str, dashboard_port: int, ray_node_label:
     dashboard = [{"port": dashboard_port, "protocol": "TCP"}]
     return [
         {"from": [{"podSelector": {"matchLabels": ray_node_label}}]},
-        {"from": [{"podSelector": {"matchLabels": submitter_labels(ray_job)}}], "ports": dashboard},
+        # The submitter by the label our own submitterPodTemplate sets (infra/egress.py SUBMITTER; KubeRay v1.7.0
+        # common/job.go GetSubmitterTemplate keeps the given template's labels), the one the flows contract reads.
+        {"from": [{"podSelector": {"matchLabels": dict(SUBMITTER)}}], "ports": dashboard},
         # The RayJob controller polls the job's status on the dashboard (v1.7.0 rayjob_controller.go GetJobInfo).
         {"from": [{"namespaceSelector": {"matchExpressions": [
             {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [KUBERAY_NAMESPACE]}]},
