@@ -97,12 +97,9 @@ def assert_one_config_error(raw: dict[str, Any], fragments: list[str]) -> None:
         assert fragment in line, f"{fragment!r} not in {line!r}"
 
 
-def with_object_edited(plan, kind: str, name: str, edit):
-    """`plan` (infra.plan.Plan) as a guard sees it, with one rendered object (by kind and name) changed by `edit`."""
+def resources_edited(plan, kind: str, name: str, edit) -> list:
+    """The plan's resources with one rendered object (by kind and name) changed by `edit` (a broken stack)."""
     from dataclasses import replace
-
-    from infra.guards.base import StackPlan
-    from infra.program import stack_plan
 
     resources = []
     for r in plan.resources:
@@ -111,8 +108,42 @@ def with_object_edited(plan, kind: str, name: str, edit):
             edit(inputs)
             r = replace(r, inputs=inputs)
         resources.append(r)
+    return resources
+
+
+def with_object_edited(plan, kind: str, name: str, edit):
+    """`plan` (infra.plan.Plan) as a guard sees it, with one rendered object (by kind and name) changed by `edit`."""
+    from infra.guards.base import StackPlan
+    from infra.program import stack_plan
+
     base = stack_plan(plan.cfg)
-    return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources))
+    return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources_edited(plan, kind, name, edit)))
+
+
+@pytest.fixture(scope="session")
+def kuberay_plan(tmp_path_factory):
+    """Plan a shipped stack with serving.mode switched to kuberay (nothing else changed); each stack planned once."""
+    from infra.plan import run_plan
+
+    root = tmp_path_factory.mktemp("kuberay")
+
+    @functools.cache
+    def plan(stack: str):
+        cfg = stack_config(stack)
+        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
+        doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
+        folder = root / stack  # same stack name as the shipped one, so names and labels match
+        folder.mkdir()
+        (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        return run_plan(stack, folder)
+
+    return plan
+
+
+@pytest.fixture
+def kuberay_prod(kuberay_plan):
+    """prod in KubeRay mode (on GKE: the incremental upgrade through the regional internal Gateway gke-l7-rilb)."""
+    return kuberay_plan("prod")
 
 
 def git(repo: Path, *args: str) -> str:

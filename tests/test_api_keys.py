@@ -16,7 +16,7 @@ import pytest
 from infra.guards.api_keys import secrets_are_files, serving_apis_require_a_key
 from infra.plan import SECRET_PLACEHOLDER, run_plan
 from tests.conftest import with_object_edited
-from tests.test_kuberay import kuberay_plan, the  # noqa: F401 (a fixture)
+from tests.test_kuberay import the
 
 KEY_PATH = "/etc/llm-fleet/api-key/api-key"  # the Secret model-api-key's item `api-key`, mounted at its directory
 TOKEN_PATH = "/etc/llm-fleet/hf-token/HF_TOKEN"  # the Secret hf-token's item `HF_TOKEN`
@@ -144,7 +144,7 @@ def test_the_hf_token_is_a_mounted_file_in_serving_and_training(dev_with_token):
 # --- KubeRay mode: the Serve app is built with the keyed ingress, every Ray pod has the key file -----------------
 
 
-def test_ray_serve_uses_the_keyed_ingress_and_every_ray_pod_has_the_key(kuberay_plan):  # noqa: F811
+def test_ray_serve_uses_the_keyed_ingress_and_every_ray_pod_has_the_key(kuberay_plan):
     import yaml
 
     plan = kuberay_plan("prod")
@@ -167,7 +167,7 @@ def test_ray_serve_uses_the_keyed_ingress_and_every_ray_pod_has_the_key(kuberay_
     assert {v.guard: v.status for v in plan.verdicts}["serving-apis-require-a-key"] == "pass"
 
 
-def test_a_ray_service_without_the_keyed_ingress_fails_the_guard(kuberay_plan):  # noqa: F811
+def test_a_ray_service_without_the_keyed_ingress_fails_the_guard(kuberay_plan):
     import yaml
 
     def plain_ingress(obj: dict) -> None:

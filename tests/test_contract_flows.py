@@ -3,11 +3,9 @@ that nobody needs (issue 10: findings 2, 4, 5, 12, 16 and the `network-flows` gu
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import pytest
-import yaml
 
 from infra.config import parse_stack_config
 from infra.flows import evaluate, open_paths
@@ -18,7 +16,7 @@ from infra.planned import PlannedResource
 from infra.platforms import platform_notes
 from infra.program import stack_plan
 from infra.report import plan_json
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, resources_edited, stack_config
 
 FIREWALL, SUBNET = "gcp:compute/firewall:Firewall", "gcp:compute/subnetwork:Subnetwork"
 GKE_CLUSTER, EKS_CLUSTER = "gcp:container/cluster:Cluster", "aws:eks/cluster:Cluster"
@@ -29,18 +27,6 @@ def guard_on(plan, resources) -> object:
     return network_flows(StackPlan(plan.cfg, base.pools, base.cost, tuple(resources)))
 
 
-def edited(plan, kind: str, name: str, edit) -> list[PlannedResource]:
-    """The plan's resources with one Kubernetes object's inputs changed by `edit` (a broken stack)."""
-    out = []
-    for r in plan.resources:
-        if r.inputs.get("kind") == kind and r.inputs.get("metadata", {}).get("name") == name:
-            inputs = copy.deepcopy(r.inputs)
-            edit(inputs)
-            r = dataclasses.replace(r, inputs=inputs)
-        out.append(r)
-    return out
-
-
 def planned(made: tuple) -> object:
     root, name = made
     return run_plan(name, root)
@@ -48,17 +34,6 @@ def planned(made: tuple) -> object:
 
 def flows_of(plan) -> dict[tuple[str, str, int | None], object]:
     return {(str(f.flow.source), str(f.flow.destination), f.port): f for f in evaluate(plan.cfg, plan.resources)}
-
-
-@pytest.fixture(scope="module")
-def kuberay_prod(tmp_path_factory):
-    """Prod in KubeRay mode: the incremental upgrade through GKE's regional internal Gateway (gke-l7-rilb)."""
-    root = tmp_path_factory.mktemp("kuberay")
-    cfg = stack_config("prod")
-    cfg["serving"] = {"mode": "kuberay"}
-    (root / "Pulumi.kuberay-prod.yaml").write_text(yaml.safe_dump(
-        {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}, sort_keys=False))
-    return run_plan("kuberay-prod", root)
 
 
 # --- the guard on the shipped stacks --------------------------------------------------------------------------
@@ -130,7 +105,7 @@ def test_the_guard_fails_when_the_ray_policy_drops_the_operator(kuberay_prod):
         inputs["spec"]["ingress"] = [rule for rule in inputs["spec"]["ingress"]
                                      if "kuberay-system" not in str(rule.get("from"))]
 
-    verdict = guard_on(kuberay_prod, edited(kuberay_prod, "NetworkPolicy", "ray-llm", drop_operator_rule))
+    verdict = guard_on(kuberay_prod, resources_edited(kuberay_prod, "NetworkPolicy", "ray-llm", drop_operator_rule))
     assert verdict.status == "fail"
     assert "kuberay-system/kuberay-operator -> llm-serving/ray-headgroup:8265/TCP" in verdict.message
     assert "NetworkPolicy llm-serving/ray-llm" in verdict.message
@@ -187,7 +162,7 @@ def test_internal_lb_clients_of_the_vpc_reach_the_model(make_stack):
     def namespace_peers_only(inputs):
         inputs["spec"]["ingress"] = [r for r in inputs["spec"]["ingress"] if "ipBlock" not in str(r)]
 
-    verdict = guard_on(plan, edited(plan, "NetworkPolicy", "vllm-qwen-7b", namespace_peers_only))
+    verdict = guard_on(plan, resources_edited(plan, "NetworkPolicy", "vllm-qwen-7b", namespace_peers_only))
     assert verdict.status == "fail" and "clients behind the internal load balancer (10.10.0.0/20)" in verdict.message
 
 
@@ -281,7 +256,7 @@ def test_the_guard_fails_on_a_public_load_balancer(plan_of):
     def public(inputs):
         inputs["spec"]["type"] = "LoadBalancer"
 
-    verdict = guard_on(plan, edited(plan, "Service", "vllm-qwen-7b", public))
+    verdict = guard_on(plan, resources_edited(plan, "Service", "vllm-qwen-7b", public))
     assert verdict.status == "fail" and "Service llm-serving/vllm-qwen-7b is a LoadBalancer" in verdict.message
 
 
@@ -389,7 +364,7 @@ def test_the_guard_fails_when_the_ray_policy_drops_the_health_check_ranges(kuber
                                      if not any(p.get("ipBlock", {}).get("cidr") in HEALTH_CHECK_RANGES
                                                 for p in rule.get("from", []))]
 
-    verdict = guard_on(kuberay_prod, edited(kuberay_prod, "NetworkPolicy", "ray-llm", drop_health_checks))
+    verdict = guard_on(kuberay_prod, resources_edited(kuberay_prod, "NetworkPolicy", "ray-llm", drop_health_checks))
     assert verdict.status == "fail"
     for cidr in HEALTH_CHECK_RANGES:
         assert f"gke-l7-rilb health checks ({cidr}) -> llm-serving/ray-headgroup:8000/TCP" in verdict.message

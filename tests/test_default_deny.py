@@ -7,17 +7,14 @@ import copy
 import dataclasses
 
 import pytest
-import yaml
 
 from infra.egress import egress_of
 from infra.flows import evaluate
 from infra.flows.isolation import chart_namespaces, denies, missing_default_deny
 from infra.guards.base import StackPlan
 from infra.guards.flows import network_flows
-from infra.plan import run_plan
 from infra.program import stack_plan
 from infra.workloads.network import egress_policy_spec
-from tests.conftest import stack_config
 
 
 def _guard(plan, resources):
@@ -33,16 +30,6 @@ def _policies(plan) -> dict[tuple[str, str], dict]:
 def _flows(plan) -> dict[tuple[str, str, int | None, str], object]:
     return {(str(f.flow.source), str(f.flow.destination), f.port, f.flow.protocol): f
             for f in evaluate(plan.cfg, plan.resources)}
-
-
-@pytest.fixture(scope="module")
-def kuberay_plan(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kuberay-deny")
-    cfg = stack_config("prod")
-    cfg["serving"] = {"mode": "kuberay"}
-    (root / "Pulumi.kuberay-prod.yaml").write_text(yaml.safe_dump(
-        {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}, sort_keys=False))
-    return run_plan("kuberay-prod", root)
 
 
 def test_every_llm_namespace_denies_both_directions_by_default(plan_of):
@@ -144,18 +131,18 @@ def test_a_blocked_egress_fails_the_guard(plan_of):
     assert "needed flow blocked: llm-rollout/rollout-worker -> llm-serving/vllm-qwen-7b:8000/TCP" in verdict.message
 
 
-def test_the_training_ray_cluster_is_reachable_only_by_itself_the_submitter_and_the_operator(kuberay_plan):
+def test_the_training_ray_cluster_is_reachable_only_by_itself_the_submitter_and_the_operator(kuberay_prod):
     # High finding: llm-training had no NetworkPolicy at all in KubeRay mode.
-    spec = _policies(kuberay_plan)[("llm-training", "ray-trainer")]
+    spec = _policies(kuberay_prod)[("llm-training", "ray-trainer")]
     assert spec["podSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
     assert [rule.get("ports") for rule in spec["ingress"]] == [
         None, [{"port": 8265, "protocol": "TCP"}], [{"port": 8265, "protocol": "TCP"}]]
-    flows = _flows(kuberay_plan)
+    flows = _flows(kuberay_prod)
     for key in (("llm-training/ray-job-submitter", "llm-training/ray-headgroup", 8265, "TCP"),
                 ("kuberay-system/kuberay-operator", "llm-training/ray-headgroup", 8265, "TCP"),
                 ("llm-training/ray-h100-training", "llm-training/ray-headgroup", 6379, "TCP")):
         assert flows[key].allowed is True, key
-    assert missing_default_deny(kuberay_plan.resources) == {}
+    assert missing_default_deny(kuberay_prod.resources) == {}
 
 
 def test_chart_namespaces_are_named_not_denied(plan_of):

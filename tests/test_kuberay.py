@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
@@ -13,24 +12,6 @@ from tests.conftest import stack_config
 from tests.k8s_schema import CRD_DIR, validate
 
 KUBERAY_CRDS = CRD_DIR / "kuberay-v1.7.0-ray.io_rayservices.yaml"
-
-
-@pytest.fixture(scope="module")
-def kuberay_plan(tmp_path_factory):
-    """Plan a shipped stack with serving.mode switched to kuberay (nothing else changed)."""
-    root = tmp_path_factory.mktemp("kuberay")
-
-    @functools.cache
-    def plan(stack: str):
-        cfg = stack_config(stack)
-        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
-        doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
-        folder = root / stack  # same stack name as the shipped one, so names and labels match
-        folder.mkdir()
-        (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-        return run_plan(stack, folder)
-
-    return plan
 
 
 def the(plan, kind: str) -> dict:

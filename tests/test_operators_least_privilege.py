@@ -5,8 +5,6 @@ sidecar reads only its own namespace and no admin password sits in the release v
 
 from __future__ import annotations
 
-from tests.test_kuberay import kuberay_plan  # noqa: F401  (the fixture is used by name)
-
 
 def releases(plan) -> dict[str, dict]:
     return {r.inputs["name"]: r.inputs for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
@@ -34,7 +32,7 @@ def test_keda_query_is_scoped_to_this_cluster_and_namespace(plan_of):
         'sum(vllm:num_requests_waiting{model_name="qwen-7b",cluster="llm-fleet-prod",namespace="llm-serving"})'
 
 
-def test_kuberay_operator_watches_only_our_namespaces(kuberay_plan):  # noqa: F811
+def test_kuberay_operator_watches_only_our_namespaces(kuberay_plan):
     # Finding "the KubeRay operator watches the whole cluster": chart kuberay-operator 1.7.0 installs a ClusterRole
     # unless singleNamespaceInstall is on; then a Role in each watchNamespace entry. prod has training (a RayJob in
     # llm-training) besides the RayService in llm-serving.

@@ -3,18 +3,11 @@ namespaces, the trainer failing the restricted profile, Ray pods with no securit
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-
-import pytest
-import yaml
-
 from infra.guards.base import StackPlan
 from infra.guards.pod_security import pods_pass_restricted, restricted_violations
 from infra.guards.pods import pod_templates
-from infra.plan import run_plan
 from infra.program import stack_plan
-from tests.conftest import stack_config
+from tests.conftest import resources_edited
 
 PSA = "pod-security.kubernetes.io"
 
@@ -23,27 +16,6 @@ def _guard(plan, resources=None):
     base = stack_plan(plan.cfg)
     return pods_pass_restricted(StackPlan(plan.cfg, base.pools, base.cost,
                                           tuple(plan.resources if resources is None else resources)))
-
-
-def _edited(plan, kind: str, name: str, edit):
-    out = []
-    for r in plan.resources:
-        if r.inputs.get("kind") == kind and r.inputs.get("metadata", {}).get("name") == name:
-            inputs = copy.deepcopy(r.inputs)
-            edit(inputs)
-            r = dataclasses.replace(r, inputs=inputs)
-        out.append(r)
-    return out
-
-
-@pytest.fixture(scope="module")
-def kuberay_plan(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kuberay-psa")
-    cfg = stack_config("prod")
-    cfg["serving"] = {"mode": "kuberay"}
-    (root / "Pulumi.kuberay-prod.yaml").write_text(yaml.safe_dump(
-        {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}, sort_keys=False))
-    return run_plan("kuberay-prod", root)
 
 
 def test_llm_namespaces_enforce_restricted_at_a_pinned_version(plan_of):
@@ -98,7 +70,7 @@ def test_a_privileged_vllm_pod_fails_prod(plan_of):
     def privileged(inputs):
         inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
 
-    verdict = _guard(plan, _edited(plan, "Deployment", "vllm-qwen-7b", privileged))
+    verdict = _guard(plan, resources_edited(plan, "Deployment", "vllm-qwen-7b", privileged))
     assert verdict.status == "fail"
     assert verdict.message == \
         "Deployment llm-serving/vllm-qwen-7b: container vllm: privileged (fix: infra/restricted.py)"
@@ -111,26 +83,26 @@ def test_a_namespace_without_enforce_restricted_fails(plan_of):
         inputs["metadata"]["labels"] = {k: v for k, v in inputs["metadata"]["labels"].items()
                                         if not k.startswith(PSA)}
 
-    verdict = _guard(plan, _edited(plan, "Namespace", "llm-training", unlabel))
+    verdict = _guard(plan, resources_edited(plan, "Namespace", "llm-training", unlabel))
     assert verdict.status == "fail"
     assert verdict.message.startswith(f"namespace llm-training: {PSA}/enforce is None, not 'restricted'")
 
 
-def test_ray_pods_and_the_autoscaler_sidecar_pass(kuberay_plan):
+def test_ray_pods_and_the_autoscaler_sidecar_pass(kuberay_prod):
     # Finding (High): Ray pods with no securityContext. Head, GPU group, rollout group, the RayJob's head, worker
     # and submitter, and the head's autoscaler sidecar: 7 pod specs, all restricted, as uid 1000 (the Ray image's).
-    verdict = _guard(kuberay_plan)
+    verdict = _guard(kuberay_prod)
     assert verdict.status == "pass", verdict.message
     assert verdict.message.startswith("7 pod specs pass")
-    ray = [p for p in pod_templates(kuberay_plan.resources) if p.workload.startswith(("RayService", "RayJob"))]
+    ray = [p for p in pod_templates(kuberay_prod.resources) if p.workload.startswith(("RayService", "RayJob"))]
     assert {p.spec["securityContext"]["runAsUser"] for p in ray} == {1000}
 
 
-def test_an_autoscaler_sidecar_without_security_context_fails(kuberay_plan):
+def test_an_autoscaler_sidecar_without_security_context_fails(kuberay_prod):
     def drop(inputs):
         del inputs["spec"]["rayClusterConfig"]["autoscalerOptions"]["securityContext"]
 
-    verdict = _guard(kuberay_plan, _edited(kuberay_plan, "RayService", "llm", drop))
+    verdict = _guard(kuberay_prod, resources_edited(kuberay_prod, "RayService", "llm", drop))
     assert verdict.status == "fail"
     assert "RayService llm-serving/llm head autoscaler sidecar: container autoscaler: allowPrivilegeEscalation" \
         in verdict.message
@@ -156,7 +128,7 @@ def test_a_privileged_label_without_a_reason_exempts_nothing(plan_of):
     def privileged(inputs):
         inputs["metadata"]["labels"][f"{PSA}/enforce"] = "privileged"
 
-    verdict = _guard(plan, _edited(plan, "Namespace", "llm-serving", privileged))
+    verdict = _guard(plan, resources_edited(plan, "Namespace", "llm-serving", privileged))
     assert verdict.status == "fail"
     assert verdict.message.startswith(f"namespace llm-serving: {PSA}/enforce is 'privileged', not 'restricted'")
 
@@ -171,9 +143,9 @@ def _api_token_pods(plan) -> list[str]:
                                 accounts.get((p.namespace, p.spec.get("serviceAccountName", "default")), True)))
 
 
-def test_only_the_ray_head_with_the_autoscaler_gets_an_api_token(kuberay_plan, plan_of):
+def test_only_the_ray_head_with_the_autoscaler_gets_an_api_token(kuberay_prod, plan_of):
     # High finding: Ray pods ran with default service accounts and mounted tokens. Only the serving head keeps
     # one: its autoscaler sidecar scales the worker groups through the API (KubeRay binds its Role to the head's
     # account). The training RayJob has no autoscaler; plain mode has no pod that calls the API.
-    assert _api_token_pods(kuberay_plan) == ["RayService llm-serving/llm head"]
+    assert _api_token_pods(kuberay_prod) == ["RayService llm-serving/llm head"]
     assert _api_token_pods(plan_of("prod")) == []

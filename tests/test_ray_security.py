@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import assert_one_config_error, stack_config
-from tests.test_kuberay import kuberay_plan, the  # noqa: F401  (the fixture is used by name)
+from tests.test_kuberay import the
 
 DASHBOARD = 8265
 OPERATOR_PEER = {
@@ -23,7 +23,7 @@ def policies(plan) -> dict[tuple[str, str], dict]:
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
-def test_ray_service_runs_with_token_auth(kuberay_plan, stack):  # noqa: F811
+def test_ray_service_runs_with_token_auth(kuberay_plan, stack):
     # Finding "Ray dashboard 8265 unauthenticated": KubeRay v1.7.0 turns Ray's token auth on only for an explicit
     # authOptions.mode 'token' (it then generates the token Secret and hands it to every Ray container and to its
     # own dashboard client). Today's spec has no authOptions at all.
@@ -32,7 +32,7 @@ def test_ray_service_runs_with_token_auth(kuberay_plan, stack):  # noqa: F811
     assert cluster["rayVersion"] == "2.60.0"  # >= 2.52.0, the first Ray with token auth
 
 
-def test_only_the_operator_reaches_the_dashboard_from_outside_ray(kuberay_plan):  # noqa: F811
+def test_only_the_operator_reaches_the_dashboard_from_outside_ray(kuberay_plan):
     # Every ingress rule that admits 8265 from outside the Ray cluster names the KubeRay operator's pods in
     # kuberay-system and nothing else; the rule without ports admits only this namespace's Ray pods.
     policy = policies(kuberay_plan("prod"))[("llm-serving", "ray-llm")]["spec"]
@@ -47,7 +47,7 @@ def test_only_the_operator_reaches_the_dashboard_from_outside_ray(kuberay_plan):
     assert dashboard_sources == [OPERATOR_PEER]
 
 
-def test_the_training_ray_jobs_dashboard_admits_only_its_submitter_and_the_operator(kuberay_plan):  # noqa: F811
+def test_the_training_ray_jobs_dashboard_admits_only_its_submitter_and_the_operator(kuberay_plan):
     # Finding "llm-training has no NetworkPolicy" (for the RayJob's Ray pods): today any pod in the cluster reaches
     # the training head's job-submission API. Now: Ray pods among themselves; on 8265 the submitter pod (by the label
     # of our submitterPodTemplate), and the operator (it polls the job's status there).
