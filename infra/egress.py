@@ -92,6 +92,12 @@ def stack_egress(*, cloud: str, kuberay: bool, serving_port: int, training: bool
         groups.append(PodEgress("ray-llm-egress", SERVING_NAMESPACE, RAY_NODE, (
             Egress("Ray's own traffic (GCS, object store, workers) inside the cluster", None,
                    namespace=SERVING_NAMESPACE, labels=RAY_NODE),
+            # The rollout group calls the Serve Service's ClusterIP. EKS's policy agent matches a ClusterIP only
+            # through a rule whose peer matches the Service's selector ({ray.io/cluster, ray.io/serve}, not
+            # is-ray-node): aws/amazon-network-policy-controller-k8s pkg/resolvers/endpoints.go
+            # getMatchingServiceClusterIPs. A namespace peer on the serve port matches it there and everywhere.
+            Egress("the rollout group calls the model's OpenAI API through the Serve Service", serving_port,
+                   namespace=SERVING_NAMESPACE),
             *_dns(), *_outside(f"{weights}; the head's autoscaler calls the Kubernetes API", cloud))))
     else:
         groups.append(PodEgress("vllm-egress", SERVING_NAMESPACE, {"app.kubernetes.io/name": "vllm"},

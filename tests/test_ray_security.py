@@ -69,3 +69,12 @@ def test_a_ray_too_old_for_token_auth_is_refused(version):
     raw["serving"] = {**raw.get("serving", {}), "mode": "kuberay"}
     raw["artifacts"]["rayVersion"] = version
     assert_one_config_error(raw, [f"artifacts.rayVersion = '{version}'", "2.52.0", "token authentication"])
+
+
+def test_the_ray_rollout_group_may_call_the_serve_service_on_eks(kuberay_plan):
+    # Review finding: ray-llm-egress admitted only peers labelled ray.io/is-ray-node; EKS's policy agent allows a
+    # ClusterIP only when the rule's peer matches the Service's selector (ray.io/cluster + ray.io/serve), so every
+    # rollout call to llm-serve-svc:8000 would time out. A namespace peer on the serve port matches the Service.
+    egress = policies(kuberay_plan("prod"))[("llm-serving", "ray-llm-egress")]["spec"]["egress"]  # the same on EKS
+    assert {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "llm-serving"}}}],
+            "ports": [{"port": 8000, "protocol": "TCP"}]} in egress

@@ -35,11 +35,13 @@ GMP_PUBLIC_NS, GMP_ALERTMANAGER_SECRET = "gmp-public", "alertmanager"
 SELF_HOSTED_ALERTMANAGER_SECRET = "llm-fleet-alertmanager"
 ALERT_TARGETS_ANNOTATION = "llm-fleet.dev/alert-targets"
 # Grafana (subchart grafana 10.1.4 of kube-prometheus-stack 79.4.1; values vendored in tests/data/charts/):
-# - its sidecars read ConfigMaps in this namespace only: `rbac.namespaced` gives them a Role here instead of a
-#   ClusterRole over every namespace's ConfigMaps and Secrets (grafana/helm-charts grafana-10.1.4
-#   templates/role.yaml, clusterrole.yaml); kube-prometheus-stack's own default is `searchNamespace: ALL`, so the
-#   dashboards sidecar is pointed back here, at ConfigMaps only (`resource`, default `both`), and our dashboard
-#   ConfigMap lives here too.
+# - its sidecars read this namespace only: `rbac.namespaced` gives them a Role here instead of a ClusterRole over
+#   every namespace's ConfigMaps and Secrets (grafana/helm-charts grafana-10.1.4 templates/role.yaml,
+#   clusterrole.yaml); kube-prometheus-stack's own default is `searchNamespace: ALL`, so the dashboards sidecar is
+#   pointed back here, at ConfigMaps (`resource`, default `both`), and our dashboard ConfigMap lives here too.
+#   That Role still lists Secrets in `monitoring` (role.yaml grants configmaps AND secrets while a sidecar is on;
+#   the datasources sidecar is on by default), so Grafana can read the Alertmanager config Secret here: a known gap
+#   (docs/security.md), closed only by `rbac.useExistingRole` with a ConfigMap-only Role.
 # - the admin password: kube-prometheus-stack 79.4.1 no longer sets one (values.yaml: `# adminPassword:`, the old
 #   `prom-operator` default is gone), so the grafana chart generates 40 random characters into its Secret on install
 #   and keeps them on upgrades (templates/_helpers.tpl `grafana.password`: lookup, else randAlphaNum 40). That lookup
