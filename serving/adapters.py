@@ -55,8 +55,8 @@ class AdapterWatcher:
 
     async def run(self) -> None:
         while not self.state.phase.terminal:
-            # The engine's API must answer before anything can be loaded into it.
-            if self.state.vllm_health_status == 200:
+            # Once the engine has served (latched): a /health poll that times out under load must not hold updates.
+            if self.state.startup_complete:
                 await self.poll_once()
             await asyncio.sleep(self.settings.adapter_poll_s)
 

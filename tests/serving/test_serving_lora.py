@@ -197,6 +197,15 @@ def test_a_broken_version_leaves_the_previous_one_serving_and_is_reported(replic
     assert metric(replica, "llm_fleet_adapter_load_failures_total") == failures_before + 3
     assert metric(replica, "llm_fleet_adapter_step") == 2
     assert replica.health.get("/readyz").status_code == 200  # the replica keeps serving traffic
+
+    # An unreadable pointer (a half-written object on a store without atomic writes): reported, nothing changes.
+    latest = (replica.store_dir / "latest").read_text()
+    (replica.store_dir / "latest").write_text("{")
+    wait_for(lambda: adapter(replica)["pointer_error"] is not None, 30, "pointer error")
+    assert "/latest is not JSON" in adapter(replica)["pointer_error"] and adapter(replica)["step"] == 2
+    assert replica.health.get("/readyz").status_code == 200
+    (replica.store_dir / "latest").write_text(latest)
+    wait_for(lambda: adapter(replica)["pointer_error"] is None, 30, "pointer readable again")
     REPORT["lora-2"] = f"LoRA broken versions (rank, checksum, engine): step stays 2; last error: {a['last_error']}"
 
 
