@@ -23,6 +23,12 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 KEYLESS_PATHS = frozenset({"/health", "/metrics"})
+# Runtime adapter loading (SERVING_ADAPTER_ROOT sets VLLM_ALLOW_RUNTIME_LORA_UPDATING): whoever may call these can
+# repoint `policy` at any adapter, so only the supervisor in the same pod (loopback) may, key or not. vLLM 0.32
+# registers them in vllm/entrypoints/serve/lora/api_router.py, and the SageMaker twins /adapters, /adapters/{name}
+# through model_hosting_container_standards (sagemaker/sagemaker_router.py).
+LOOPBACK_ONLY_PREFIXES = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/adapters")
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 KEY_ENV = "VLLM_API_KEY"
 IMPORT_PATH = "serving.api_guard.RequireApiKey"  # what the supervisor passes to `--middleware`
 
@@ -51,6 +57,10 @@ class RequireApiKey:
             await self.app(scope, receive, send)  # lifespan
             return
         path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
+        if path.startswith(LOOPBACK_ONLY_PREFIXES) and (scope.get("client") or ("",))[0] not in LOOPBACK:
+            await JSONResponse({"error": "Forbidden: adapters are loaded by the pod's supervisor"},
+                               status_code=403)(scope, receive, send)
+            return
         if path.rstrip("/") in KEYLESS_PATHS or bearer_matches(Headers(scope=scope).get("authorization"),
                                                                self._digest):
             await self.app(scope, receive, send)

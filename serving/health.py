@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from serving.adapter_status import AdapterStatus
 from serving.phase import Phase, PhaseMachine
 from serving.vllm_metrics import EngineLoad
 
@@ -40,6 +41,7 @@ class HealthState:
     last_canary_error: str | None = None
     load: EngineLoad | None = None
     server_load: int | None = None
+    adapter: AdapterStatus | None = None  # written by serving.adapters when SERVING_ADAPTER_ROOT is set
 
     def served(self) -> bool:
         """Model served and (if configured) warmed up, according to the latest observations."""
@@ -85,6 +87,8 @@ def readiness(state: HealthState, now: float | None = None) -> tuple[bool, str]:
         return False, f"model {state.model!r} not listed by /v1/models"
     if state.warmup_required and not state.warmed_up:
         return False, "warm-up completion has not succeeded"
+    if state.adapter is not None and (why := state.adapter.blocks_readiness()):
+        return False, why
     return True, "ok"
 
 
@@ -103,6 +107,7 @@ def status(state: HealthState, now: float | None = None) -> dict[str, Any]:
         "restarts": state.restarts,
         "ready": readiness(state, now)[0],
         "live": liveness(state, now)[0],
+        "adapter": None if state.adapter is None else state.adapter.as_dict(),
     }
 
 
@@ -133,6 +138,36 @@ class HealthCollector:
                                     value=s.last_canary_latency_s)
         yield GaugeMetricFamily("llm_fleet_serving_uptime_seconds", "seconds since the supervisor started",
                                 value=now - s.started_at)
+        if s.adapter is not None:
+            yield from adapter_metrics(s.adapter)
+
+
+def adapter_metrics(a: AdapterStatus) -> Any:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    labels = ["adapter"]
+
+    def gauge(name: str, doc: str, value: float | None) -> Any:
+        g = GaugeMetricFamily(f"llm_fleet_adapter_{name}", doc, labels=labels)
+        if value is not None:
+            g.add_metric([a.name], value)
+        return g
+
+    def counter(name: str, doc: str, value: float) -> Any:
+        c = CounterMetricFamily(f"llm_fleet_adapter_{name}", doc, labels=labels)
+        c.add_metric([a.name], value)
+        return c
+
+    yield gauge("step", "version (trainer step) served as the adapter's name", a.step)
+    yield gauge("latest_step", "version the store's latest pointer names", a.pointer_step)
+    yield gauge("published_age_seconds", "seconds since the served version was published", a.age_s())
+    yield gauge("load_seconds", "engine load time of the served version", a.last_load_s)
+    yield gauge("fetch_seconds", "store-to-disk time (with sha256 checks) of the served version", a.last_fetch_s)
+    yield gauge("resident", "versions loaded in the engine", float(len(a.resident)))
+    yield gauge("failing", "1 while the latest published version could not be loaded", float(
+        a.last_error is not None and a.last_error_step == a.pointer_step))
+    yield counter("loads", "versions loaded", float(a.loads))
+    yield counter("load_failures", "versions that failed to load", float(a.load_failures))
 
 
 def create_app(state: HealthState) -> Any:

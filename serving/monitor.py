@@ -87,6 +87,14 @@ class VllmClient:
             return None
         return int(r.json().get("server_load", 0))
 
+    async def load_lora(self, name: str, path: str, inplace: bool, timeout_s: float) -> httpx.Response:
+        """vLLM 0.32's runtime adapter API (vllm/entrypoints/serve/lora/protocol.py `LoadLoRAAdapterRequest`)."""
+        body = {"lora_name": name, "lora_path": path, "load_inplace": inplace}
+        return await self._http.post("/v1/load_lora_adapter", json=body, timeout=timeout_s)
+
+    async def unload_lora(self, name: str, timeout_s: float) -> httpx.Response:
+        return await self._http.post("/v1/unload_lora_adapter", json={"lora_name": name}, timeout=timeout_s)
+
     async def complete(self, prompt: str, timeout_s: float, max_tokens: int = 1) -> float:
         """One short completion; returns its latency. Raises on any failure."""
         start = time.monotonic()

@@ -86,10 +86,28 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""
 
+    adapter_root: str | None = None
+    """LoRA adapter store (file:///path or s3://bucket/prefix) whose `latest` pointer is served (unset: no LoRA)."""
+    adapter_name: str = Field(default="policy", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Name clients send as `model` for the newest adapter; each version is also served as <name>@<step>."""
+    max_lora_rank: int = Field(default=64, ge=1, le=512)
+    """Largest LoRA rank the engine accepts: vLLM's --max-lora-rank (a higher-rank adapter fails to load)."""
+    max_loras: int = Field(default=2, ge=2, le=64)
+    """Adapter versions resident at once: vLLM's --max-loras; >= 2 so a new version loads before the old goes."""
+    adapter_poll_s: float = Field(default=10, gt=0, le=3600)
+    """How often the adapter store's `latest` pointer is read."""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("adapter_root")
+    @classmethod
+    def _adapter_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file:///", "s3://")):
+            raise ValueError("must be file:///absolute/path or s3://bucket/prefix (gs:// is not supported yet)")
+        return value
 
     @field_validator("extra_args", mode="before")
     @classmethod

@@ -12,9 +12,11 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import time
 from pathlib import Path
 
+from serving.adapters import AdapterWatcher
 from serving.health import HealthState, create_app
 from serving.monitor import Monitor, VllmClient
 from serving.phase import Phase, exit_code
@@ -106,6 +108,9 @@ class Supervisor:
             *cmd, env=build_vllm_env(s, os.environ), start_new_session=True
         )
         monitor = asyncio.create_task(Monitor(s, self.state, self.client).run())
+        watchers = [monitor]
+        if s.adapter_root is not None:
+            watchers.append(asyncio.create_task(self._adapter_watcher().run()))
         exited = asyncio.create_task(self.proc.wait())
         drain = asyncio.create_task(self._drain_started.wait())
         try:
@@ -123,7 +128,7 @@ class Supervisor:
             else:
                 self.state.phase.to(Phase.FAILED)
         finally:
-            for task in (monitor, drain):
+            for task in (*watchers, drain):
                 task.cancel()
             await self._kill_leftovers()
         rc = self.proc.returncode
@@ -133,6 +138,13 @@ class Supervisor:
         else:
             log.info("vLLM stopped after drain (returncode %s): exiting 0", rc)
         return code
+
+    def _adapter_watcher(self) -> AdapterWatcher:
+        # Fetched versions live beside the restart count (a volume) so vLLM reads them from local disk.
+        base = self.settings.state_dir or Path(tempfile.mkdtemp(prefix="serving-"))
+        cache = base / "adapters" / self.settings.adapter_name
+        cache.mkdir(parents=True, exist_ok=True)
+        return AdapterWatcher(self.settings, self.state, self.client, cache)
 
     async def _drain(self, exited: asyncio.Task[int]) -> None:
         """Grace for endpoints to catch up, then wait for in-flight requests, bounded by the timeout."""

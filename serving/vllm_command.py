@@ -47,6 +47,18 @@ def build_vllm_command(settings: Settings, python: str = sys.executable) -> list
     if settings.api_key_file is not None:
         # vLLM's own check covers /v1, /v2, /inference and /cohere only; this one covers every other path.
         cmd += ["--middleware", API_GUARD]
+    if settings.adapter_root is not None:
+        cmd += [
+            "--enable-lora",
+            "--max-lora-rank",
+            str(settings.max_lora_rank),
+            "--max-loras",
+            str(settings.max_loras),
+            # `<name>` aliases the newest `<name>@<step>` under its own adapter id, so the CPU-side cache needs one
+            # slot more than the versions kept, or vLLM evicts and reloads from disk (vllm 0.32 lora/worker_manager.py).
+            "--max-cpu-loras",
+            str(settings.max_loras + 1),
+        ]
     return cmd + list(settings.extra_args)
 
 
@@ -56,6 +68,9 @@ def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str
     The key goes through VLLM_API_KEY, not --api-key, so it never shows in `ps` or /proc/*/cmdline.
     """
     env = dict(base)
+    if settings.adapter_root is not None:
+        # Without it vLLM 0.32 does not mount /v1/load_lora_adapter (vllm/entrypoints/serve/lora/api_router.py).
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
     key = settings.api_key
     if key:
         env["VLLM_API_KEY"] = key

@@ -33,3 +33,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("serving: requests lost on SIGTERM, failure detection times")
         for _, line in sorted(REPORT.items()):
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def lora_adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """PEFT adapters for the tiny model: v1 and v2 (rank 8, different weights) and wide (rank 16)."""
+    pytest.importorskip("peft", reason="peft (requirements-dev.txt) makes the test adapters")
+    from serving_testkit import write_lora_adapter
+
+    root = tmp_path_factory.mktemp("adapters")
+    return {
+        "v1": write_lora_adapter(tiny_model, root / "v1", rank=8, seed=1),
+        "v2": write_lora_adapter(tiny_model, root / "v2", rank=8, seed=2),
+        "v3": write_lora_adapter(tiny_model, root / "v3", rank=8, seed=3),
+        "wide": write_lora_adapter(tiny_model, root / "wide", rank=16, seed=4),
+    }

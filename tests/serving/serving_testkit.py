@@ -80,6 +80,22 @@ def write_tiny_llama(target: Path) -> Path:
     return target
 
 
+def write_lora_adapter(model: Path, target: Path, *, rank: int = 8, seed: int = 1) -> Path:
+    """A random (non-zero) PEFT LoRA adapter for the tiny model, as the trainer's `save_pretrained` writes it.
+
+    `init_lora_weights=False` makes B non-zero too, so the adapter really changes what the model answers.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    base = LlamaForCausalLM.from_pretrained(model)
+    cfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(base, cfg).save_pretrained(target)
+    return target
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

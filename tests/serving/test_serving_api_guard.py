@@ -55,3 +55,21 @@ def test_it_refuses_to_run_without_a_key(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("VLLM_API_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SERVING_API_KEY_FILE"):
         RequireApiKey(lambda *_: None)  # type: ignore[arg-type]
+
+
+def test_adapter_loading_only_from_the_pods_own_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With the key, a rollout worker could otherwise repoint `policy` at an adapter of its choosing.
+    monkeypatch.setenv("VLLM_API_KEY", KEY)
+    ok = PlainTextResponse("ok")
+    paths = ["/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/adapters", "/adapters/policy"]
+    app = Starlette(routes=[Route(p, lambda _: ok, methods=["POST", "DELETE"]) for p in paths])
+    app.add_middleware(RequireApiKey)
+    keyed = {"Authorization": f"Bearer {KEY}"}
+
+    async def statuses(client_host: str) -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=(client_host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://vllm") as client:
+            return [(await client.post(p, headers=keyed)).status_code for p in paths]
+
+    assert asyncio.run(statuses("10.4.0.7")) == [403, 403, 403, 403]
+    assert asyncio.run(statuses("127.0.0.1")) == [200, 200, 200, 200]

@@ -1,0 +1,154 @@
+"""The adapter store contract (serving/adapter_store.py) on a folder and on a local S3-compatible server, with real
+PEFT adapters for the tiny model. No engine is started."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from serving_testkit import free_port
+
+from serving import adapter_store as store
+from serving.adapter_store import AdapterStoreError
+
+
+@pytest.fixture(params=["file", "s3"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "file":
+        return (tmp_path / "store").as_uri()
+    return str(request.getfixturevalue("s3_root"))
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    moto_server = pytest.importorskip("moto.server", reason="moto's local S3 server runs the s3:// tests")
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    import boto3
+
+    # How a pod reaches an S3-compatible store: boto3 reads the endpoint from the environment.
+    for name, value in {"AWS_ENDPOINT_URL_S3": s3_server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"ckpt-{abs(hash(request.node.name)) % 10**8}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/runs/policy"
+
+
+def test_publish_then_fetch_round_trips_a_peft_adapter(root: str, lora_adapters: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    assert store.read_pointer(root) is None  # nothing published yet: not an error
+    before = datetime.now(UTC)
+    pointer = store.publish(lora_adapters["v1"], root, 100, "tiny-llama")
+    assert pointer.step == 100 and before <= pointer.published_at <= datetime.now(UTC)
+    assert store.read_pointer(root) == pointer
+
+    dest = store.fetch_version(root, 100, tmp_path / "got")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        assert (dest / name).read_bytes() == (lora_adapters["v1"] / name).read_bytes()
+    manifest = store.read_manifest(dest)
+    assert (manifest.step, manifest.rank, manifest.base_model) == (100, 8, "tiny-llama")
+    weights = (lora_adapters["v1"] / "adapter_model.safetensors").read_bytes()
+    assert manifest.files["adapter_model.safetensors"] == hashlib.sha256(weights).hexdigest()
+
+    # A newer version moves the pointer; the older one stays fetchable (a rollback moves the pointer back).
+    store.publish(lora_adapters["v2"], root, 200, "tiny-llama")
+    assert store.read_pointer(root).step == 200  # type: ignore[union-attr]
+    assert store.read_manifest(store.fetch_version(root, 100, tmp_path / "old")).step == 100
+
+
+def _tamper(root: str, key: str, data: bytes) -> None:
+    if root.startswith("file://"):
+        (Path(root.removeprefix("file://")) / key).write_bytes(data)
+    else:
+        store.backend(root).write(key, data)
+
+
+def test_fetch_refuses_a_file_whose_sha256_differs_from_the_manifest(root: str, lora_adapters: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    store.publish(lora_adapters["v1"], root, 7, "tiny-llama")
+    _tamper(root, "versions/7/adapter_model.safetensors", b"not the weights")
+    dest = tmp_path / "dest"
+    with pytest.raises(AdapterStoreError, match=r"versions/7/adapter_model.safetensors: sha256 does not match"):
+        store.fetch_version(root, 7, dest)
+    assert not (dest / "adapter_model.safetensors").exists()  # nothing half-fetched for vLLM to read
+
+
+def test_a_version_without_manifest_is_not_published(tmp_path: Path, lora_adapters: dict[str, Path]) -> None:
+    root = (tmp_path / "store").as_uri()
+    # The trainer died after the files, before the manifest: the version does not exist for readers.
+    target = tmp_path / "store" / "versions" / "5"
+    target.mkdir(parents=True)
+    (target / "adapter_config.json").write_bytes((lora_adapters["v1"] / "adapter_config.json").read_bytes())
+    with pytest.raises(AdapterStoreError, match=r"versions/5/manifest.json is missing"):
+        store.fetch_version(root, 5, tmp_path / "dest")
+
+
+def test_the_file_pointer_is_replaced_atomically_and_names_the_step(tmp_path: Path,
+                                                                     lora_adapters: dict[str, Path]) -> None:
+    root_dir = tmp_path / "store"
+    store.publish(lora_adapters["v1"], root_dir.as_uri(), 3, "tiny-llama")
+    doc = json.loads((root_dir / "latest").read_text())
+    assert doc["step"] == 3 and datetime.fromisoformat(doc["published_at"]) > datetime.now(UTC) - timedelta(minutes=1)
+    # os.replace from a temp file in the same folder: no temp file is left behind.
+    assert sorted(p.name for p in root_dir.iterdir()) == ["latest", "versions"]
+
+
+@pytest.mark.parametrize(
+    ("pointer", "message"),
+    [
+        ("{", "is not JSON"),
+        ('{"step": -1, "published_at": "2026-11-30T00:00:00Z"}', "step must be a non-negative integer, got -1"),
+        ('{"step": 1, "published_at": "yesterday"}', "published_at 'yesterday' is not ISO 8601"),
+    ],
+)
+def test_a_bad_pointer_is_one_line_naming_it(tmp_path: Path, pointer: str, message: str) -> None:
+    (tmp_path / "latest").write_text(pointer)
+    with pytest.raises(AdapterStoreError, match=message) as err:
+        store.read_pointer(tmp_path.as_uri())
+    assert "/latest" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("root", "message"),
+    [
+        ("gs://bucket/x", "gs:// is not supported yet; use file:// or s3://"),
+        ("file://relative/path", "a file root is file:///absolute/path"),
+        ("http://example/x", "the scheme must be file:// or s3://"),
+    ],
+)
+def test_unsupported_roots_are_refused_with_the_fix(root: str, message: str) -> None:
+    with pytest.raises(AdapterStoreError, match=message):
+        store.read_pointer(root)
+
+
+def test_publish_cli_is_what_the_trainer_calls(tmp_path: Path, lora_adapters: dict[str, Path]) -> None:
+    root = (tmp_path / "store").as_uri()
+    cmd = [sys.executable, "-m", "serving.adapter_store", "publish", str(lora_adapters["v2"]), root,
+           "--step", "42", "--base-model", "tiny-llama"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=dict(os.environ))
+    assert json.loads(out.stdout)["step"] == 42
+    assert store.read_pointer(root).step == 42  # type: ignore[union-attr]
+
+    not_lora = tmp_path / "empty"
+    not_lora.mkdir()
+    bad = subprocess.run([*cmd[:4], str(not_lora), *cmd[5:]], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "adapter_config.json: not a PEFT LoRA adapter_config.json" in bad.stderr
+    assert store.read_pointer(root).step == 42  # type: ignore[union-attr]  # a failed publish moves nothing
