@@ -1,0 +1,153 @@
+"""Issue 18, infra side: `models[].lora` in the stack — config, the serving pods' settings, Ray Serve LLM's
+lora_config, and who may write or only read the adapter store."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from infra.config import parse_stack_config
+from infra.plan import run_plan
+from tests.conftest import assert_one_config_error, stack_config
+
+LORA = {"source": "bucket:adapters/qwen", "maxRank": 64, "maxLoras": 4}
+
+
+def with_lora(base: str, lora: dict | None = None, **serving: str) -> dict:
+    cfg = copy.deepcopy(stack_config(base))
+    cfg["models"][0]["lora"] = dict(lora or LORA)
+    if serving:
+        cfg["serving"] = {**cfg.get("serving", {}), **serving}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def lora_plan(tmp_path_factory):
+    """Plans of a shipped stack with LoRA on its first model, under the shipped stack's name, once per module."""
+    cache: dict[tuple, object] = {}
+
+    def plan(base: str, **serving: str):
+        key = (base, tuple(sorted(serving.items())))
+        if key not in cache:
+            folder = tmp_path_factory.mktemp(base)
+            doc = {"config": {f"llm-fleet:{k}": v for k, v in with_lora(base, **serving).items()}}
+            (folder / f"Pulumi.{base}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+            cache[key] = run_plan(base, folder)
+        return cache[key]
+
+    return plan
+
+
+def container_env(plan, name: str) -> dict[str, str]:
+    (dep,) = [o for o in plan.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] == name]
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value") for e in c["env"]}
+
+
+# --- config ------------------------------------------------------------------------------------------------------
+
+
+def test_bucket_source_resolves_under_the_checkpoint_bucket():
+    cfg = parse_stack_config(with_lora("prod"))
+    model = cfg.models[0]
+    assert cfg.adapter_root(model) == "gs://acme-llm-prod-checkpoints/run/adapters/qwen"
+    assert (model.lora.max_rank, model.lora.max_loras, model.lora.name) == (64, 4, "policy")
+    assert cfg.adapter_root(cfg.models[0].model_copy(update={"lora": None})) is None
+
+
+@pytest.mark.parametrize(("lora", "fragments"), [
+    ({"source": "bucket:a", "maxRank": 48}, ["models[0].lora.maxRank = 48", "1, 8, 16, 32, 64, 128, 256, 320, 512"]),
+    ({"source": "bucket:a", "maxLoras": 1}, ["models[0].lora.maxLoras = 1", "2 or more"]),
+    ({"source": "ftp://host/a"}, ["models[0].lora.source = 'ftp://host/a'", "bucket:<prefix>"]),
+])
+def test_bad_lora_values_are_one_line_naming_key_value_and_allowed(lora, fragments):
+    assert_one_config_error(with_lora("prod", lora), fragments)
+
+
+def test_checkpoint_form_needs_a_checkpoint_bucket():
+    raw = with_lora("prod")
+    raw["training"].pop("checkpointBucket")
+    assert_one_config_error(raw, ["models[0].lora.source = 'bucket:adapters/qwen'", "training.checkpointBucket"])
+
+
+def test_kuberay_refuses_a_hub_adapter_source():
+    raw = with_lora("prod", {"source": "hf://acme/policy"}, mode="kuberay")
+    assert_one_config_error(raw, ["models[0].lora.source = 'hf://acme/policy'", "dynamic_lora_loading_path"])
+
+
+# --- workloads ---------------------------------------------------------------------------------------------------
+
+
+def test_vllm_pods_get_the_adapter_settings(lora_plan):
+    env = container_env(lora_plan("prod"), "vllm-qwen-7b")
+    assert {k: v for k, v in env.items() if "ADAPTER" in k or "LORA" in k} == {
+        "SERVING_ADAPTER_ROOT": "gs://acme-llm-prod-checkpoints/run/adapters/qwen", "SERVING_ADAPTER_NAME": "policy",
+        "SERVING_MAX_LORA_RANK": "64", "SERVING_MAX_LORAS": "4"}
+
+
+def test_models_without_lora_get_no_adapter_settings(plan_of):
+    env = container_env(plan_of("prod"), "vllm-qwen-7b")
+    assert not [k for k in env if "ADAPTER" in k or "LORA" in k]
+
+
+def test_adapter_settings_parse_with_the_serving_settings(lora_plan):
+    """The env the stack writes is what serving/settings.py reads (the contract's names; after the serving merge)."""
+    from serving.settings import Settings
+
+    if "adapter_root" not in Settings.model_fields:
+        pytest.skip("serving.settings has no adapter settings yet (the serving side of issue 18 adds them)")
+    env = container_env(lora_plan("prod"), "vllm-qwen-7b")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            if k.startswith("SERVING_") and v is not None:
+                mp.setenv(k, v)
+        settings = Settings()
+    assert str(settings.adapter_root) == "gs://acme-llm-prod-checkpoints/run/adapters/qwen"
+    assert (settings.adapter_name, settings.max_lora_rank, settings.max_loras) == ("policy", 64, 4)
+
+
+def test_kuberay_serves_adapters_from_the_versions_folder(lora_plan):
+    plan = lora_plan("prod", mode="kuberay")
+    (ray,) = [o for o in plan.manifests() if o["kind"] == "RayService"]
+    (llm,) = yaml.safe_load(ray["spec"]["serveConfigV2"])["applications"][0]["args"]["llm_configs"]
+    # `qwen-7b:<step>` loads <root>/versions/<step>, the contract's version folder.
+    assert llm["lora_config"] == {
+        "dynamic_lora_loading_path": "gs://acme-llm-prod-checkpoints/run/adapters/qwen/versions",
+        "max_num_adapters_per_replica": 4}
+    assert {k: llm["engine_kwargs"][k] for k in ("enable_lora", "max_lora_rank", "max_loras")} == {
+        "enable_lora": True, "max_lora_rank": 64, "max_loras": 4}
+    llm_module = pytest.importorskip("ray.serve.llm", reason="Ray Serve LLM does not import here",
+                                     exc_type=ImportError)
+    parsed = llm_module.LLMConfig.model_validate(llm)
+    assert parsed.lora_config.max_num_adapters_per_replica == 4
+    assert {v.guard: v.status for v in plan.verdicts}["workloads-have-their-own-identity"] == "pass"
+
+
+# --- identities: the trainer writes the store, serving only reads it --------------------------------------------
+
+
+def test_gke_serving_reads_and_trainer_writes_the_adapter_bucket(lora_plan):
+    plan = lora_plan("prod")
+    grants = {(r.inputs["member"].split(":")[1].split("@")[0], r.inputs["role"])
+              for r in plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+              if r.inputs["bucket"] == "acme-llm-prod-checkpoints"}
+    assert grants == {("llm-fleet-prod-serving", "roles/storage.objectViewer"),
+                      ("llm-fleet-prod-training", "roles/storage.objectUser")}
+    assert {v.guard: v.status for v in plan.verdicts}["workloads-have-their-own-identity"] == "pass"
+
+
+def test_eks_serving_reads_only_the_adapter_prefix(lora_plan):
+    plan = lora_plan("eks-prod")
+    (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r.inputs.get("description") == "IRSA: llm-serving/"
+               "model-server"]
+    (policy,) = [r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if r.parent == role.urn]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    adapters = [s for s in statements if "acme-llm-prod-checkpoints" in json.dumps(s)]
+    assert adapters == [
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": "arn:aws:s3:::acme-llm-prod-checkpoints",
+         "Condition": {"StringLike": {"s3:prefix": ["run/adapters/qwen", "run/adapters/qwen/*"]}}},
+        {"Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": "arn:aws:s3:::acme-llm-prod-checkpoints/run/adapters/qwen/*"}]
