@@ -4,6 +4,7 @@ lora_config, and who may write or only read the adapter store."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -151,3 +152,85 @@ def test_eks_serving_reads_only_the_adapter_prefix(lora_plan):
          "Condition": {"StringLike": {"s3:prefix": ["run/adapters/qwen", "run/adapters/qwen/*"]}}},
         {"Effect": "Allow", "Action": ["s3:GetObject"],
          "Resource": "arn:aws:s3:::acme-llm-prod-checkpoints/run/adapters/qwen/*"}]
+
+
+# --- the guard: who writes the store ----------------------------------------------------------------------------
+
+ACCESS_GUARD = "adapter-store-written-by-trainer-only"
+
+
+def access_verdict(plan, resources=None):
+    from infra.guards.adapter_access import adapter_store_written_by_trainer_only
+    from infra.guards.base import StackPlan
+
+    if resources is None:
+        (v,) = [v for v in plan.verdicts if v.guard == ACCESS_GUARD]
+        return v
+    return adapter_store_written_by_trainer_only(StackPlan(plan.cfg, {}, plan.cost, tuple(resources)))
+
+
+def test_trainer_is_told_where_to_publish(lora_plan):
+    (job,) = [o for o in lora_plan("prod").manifests() if o["kind"] == "Job"]
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["ADAPTER_ROOT"] == env["ADAPTER_ROOT_QWEN_7B"] == "gs://acme-llm-prod-checkpoints/run/adapters/qwen"
+    assert env["ADAPTER_BASE_MODEL"] == "Qwen/Qwen2.5-7B-Instruct"
+
+
+@pytest.mark.parametrize("base", ["prod", "eks-prod"])
+def test_guard_passes_when_trainer_writes_and_serving_reads(lora_plan, base):
+    v = access_verdict(lora_plan(base))
+    assert v.status == "pass", v.message
+    assert "adapters/qwen" in v.message
+
+
+def test_guard_fails_a_serving_account_that_may_write_on_gke(lora_plan):
+    plan = lora_plan("prod")
+
+    def widen(r):
+        if r.type == "gcp:storage/bucketIAMMember:BucketIAMMember" and "serving" in r.inputs["member"]:
+            return dataclasses.replace(r, inputs={**r.inputs, "role": "roles/storage.objectUser"})
+        return r
+
+    v = access_verdict(plan, [widen(r) for r in plan.resources])
+    assert v.status == "fail"
+    assert "serving account llm-serving/model-server may write the adapter store gs://acme-llm-prod-checkpoints/run/" \
+           "adapters/qwen" in v.message
+
+
+def test_guard_fails_a_serving_role_allowed_to_put_on_eks(lora_plan):
+    plan = lora_plan("eks-prod")
+    serving = {r.urn for r in plan.of_type("aws:iam/role:Role")
+               if r.inputs.get("description") == "IRSA: llm-serving/model-server"}
+
+    def put(r):
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.parent in serving:
+            doc = json.loads(r.inputs["policy"])
+            doc["Statement"].append({"Effect": "Allow", "Action": "s3:Put*",
+                                     "Resource": "arn:aws:s3:::acme-llm-prod-checkpoints/run/*"})
+            return dataclasses.replace(r, inputs={**r.inputs, "policy": json.dumps(doc)})
+        return r
+
+    v = access_verdict(plan, [put(r) for r in plan.resources])
+    assert v.status == "fail" and "llm-serving/model-server may write" in v.message
+
+
+def test_guard_fails_a_trainer_that_cannot_write_the_store_on_eks(lora_plan):
+    plan = lora_plan("eks-prod")
+    trainer = {r.urn for r in plan.of_type("aws:iam/role:Role")
+               if r.inputs.get("description") == "IRSA: llm-training/trainer"}
+
+    def read_only(r):
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.parent in trainer:
+            doc = json.loads(r.inputs["policy"])
+            for s in doc["Statement"]:
+                s["Action"] = [a for a in s["Action"] if a in ("s3:GetObject", "s3:ListBucket")]
+            return dataclasses.replace(r, inputs={**r.inputs, "policy": json.dumps(doc)})
+        return r
+
+    v = access_verdict(plan, [read_only(r) for r in plan.resources])
+    assert v.status == "fail" and "trainer account llm-training/trainer cannot write" in v.message
+
+
+def test_guard_passes_stacks_without_adapters(plan_of):
+    assert access_verdict(plan_of("prod")).status == "pass"

@@ -10,6 +10,7 @@ error in prod and a warning elsewhere.
 
 from __future__ import annotations
 
+from infra.guards.adapter_access import adapter_store_written_by_trainer_only
 from infra.guards.alerting import alerts_reach_someone
 from infra.guards.api_keys import secrets_are_files, serving_apis_require_a_key
 from infra.guards.base import Guard, StackPlan, Verdict
@@ -56,7 +57,7 @@ def resource_guards() -> list[Guard]:
     return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
-            workloads_have_their_own_identity,
+            workloads_have_their_own_identity, adapter_store_written_by_trainer_only,
             ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api, ci_secrets_need_approval,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,
