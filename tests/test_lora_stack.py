@@ -234,3 +234,40 @@ def test_guard_fails_a_trainer_that_cannot_write_the_store_on_eks(lora_plan):
 
 def test_guard_passes_stacks_without_adapters(plan_of):
     assert access_verdict(plan_of("prod")).status == "pass"
+
+
+# --- the guard: LoRA slots fit the GPU memory budget ------------------------------------------------------------
+
+
+def memory_verdict(lora: dict, **model: object):
+    from infra.guards.base import StackPlan
+    from infra.guards.lora_memory import lora_slots_fit_gpu_memory
+
+    raw = with_lora("prod", lora)
+    raw["models"][0].update(model)
+    return lora_slots_fit_gpu_memory(StackPlan(parse_stack_config(raw), {}, None))
+
+
+def test_adapter_slots_are_sized_from_published_model_shapes():
+    from infra.guards.lora_memory import elements_per_rank, lora_slot_gb
+
+    # Qwen2.5-7B's own shape: 28 layers x (9 x 3584 + 2 x 512 + 3 x 18944) elements per unit of rank.
+    assert elements_per_rank(7.62e9) == pytest.approx(28 * (9 * 3584 + 2 * 512 + 3 * 18944))
+    # Between shapes: monotone, and Llama-3.1-8B's real 2.62 M (32 x 81920) within 5 %.
+    assert elements_per_rank(8.03e9) == pytest.approx(32 * (9 * 4096 + 2 * 1024 + 3 * 14336), rel=0.05)
+    model = parse_stack_config(with_lora("prod")).models[0]  # qwen-7b, 7.6B bfloat16, rank 64, 4 slots
+    assert lora_slot_gb(model) == pytest.approx(2.523e6 * 64 * 4 * 2 / 1e9, rel=0.01)  # ~1.29 GB
+
+
+def test_memory_guard_passes_qwen_7b_with_four_rank_64_slots_on_an_a100_40gb():
+    v = memory_verdict(LORA)
+    assert v.status == "pass"
+    assert "4 x rank 64 adapter slots take ~1.3 GB beside 15.2 GB of weights; 28.8 GB usable" in v.message
+
+
+def test_memory_guard_fails_slots_that_eat_the_kv_floor():
+    # 512 x 16 slots of a 7.6B model: ~41 GB of LoRA weights on a 40 GB GPU.
+    v = memory_verdict({"source": "bucket:a", "maxRank": 512, "maxLoras": 16})
+    assert v.status == "fail"
+    assert v.message.startswith("models[0].lora (qwen-7b): 16 x rank 512 adapter slots take ~41.3 GB")
+    assert "lower maxLoras or maxRank" in v.message

@@ -31,6 +31,7 @@ from infra.guards.ladders import (
     spot_serving_drains_within_notice,
 )
 from infra.guards.limit_ranges import limit_ranges_admit_every_pod
+from infra.guards.lora_memory import lora_slots_fit_gpu_memory
 from infra.guards.ordering import custom_resources_wait_for_their_definitions
 from infra.guards.pod_security import pods_pass_restricted
 from infra.guards.pools import every_gpu_pool_is_used
@@ -50,7 +51,8 @@ from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 
 def config_guards() -> list[Guard]:
     return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum,
-            ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice]
+            ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice,
+            lora_slots_fit_gpu_memory]
 
 
 def resource_guards() -> list[Guard]:
