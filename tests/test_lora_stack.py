@@ -271,3 +271,48 @@ def test_memory_guard_fails_slots_that_eat_the_kv_floor():
     assert v.status == "fail"
     assert v.message.startswith("models[0].lora (qwen-7b): 16 x rank 512 adapter slots take ~41.3 GB")
     assert "lower maxLoras or maxRank" in v.message
+
+
+# --- dashboard and alerts ---------------------------------------------------------------------------------------
+
+
+def alert_rules(plan) -> dict[str, dict]:
+    return {r["alert"]: r for o in plan.manifests() if o["kind"] in ("Rules", "PrometheusRule")
+            for g in o["spec"]["groups"] for r in g["rules"]}
+
+
+def test_dashboard_shows_each_replicas_adapter(lora_plan):
+    plan = lora_plan("prod")
+    (dashboard,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
+    widgets = {w["title"]: w["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
+               for w in json.loads(dashboard.inputs["dashboardJson"])["gridLayout"]["widgets"]}
+    cluster = plan.of_type("gcp:container/cluster:Cluster")[0].inputs["name"]
+    step = widgets["Adapter step per replica"]
+    assert step == f'max by (model, instance) (llm_fleet_adapter_step{{cluster="{cluster}",namespace="llm-serving"}})'
+    for title in ("Adapter published age (s)", "Adapter load (s)", "Adapter load failures (1h)"):
+        assert "llm_fleet_adapter_" in widgets[title] and f'cluster="{cluster}"' in widgets[title]
+
+
+def test_stacks_without_adapters_keep_their_dashboard_and_alerts(plan_of):
+    plan = plan_of("prod")
+    (dashboard,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
+    assert "llm_fleet_adapter" not in dashboard.inputs["dashboardJson"]
+    assert not [a for a in alert_rules(plan) if "Adapter" in a]
+
+
+def test_alerts_on_a_failed_load_and_on_replicas_serving_different_steps(lora_plan):
+    rules = alert_rules(lora_plan("prod"))
+    failed, diverge = rules["LLMFleetAdapterLoadFailed"], rules["LLMFleetAdapterVersionsDiverge"]
+    assert "increase(llm_fleet_adapter_load_failures_total{" in failed["expr"] and failed["expr"].endswith("> 0")
+    assert diverge["expr"].startswith("max by (model) (llm_fleet_adapter_step{")
+    assert "!= min by (model) (llm_fleet_adapter_step{" in diverge["expr"] and diverge["for"] == "10m"
+    assert 'namespace="llm-serving"' in diverge["expr"]
+
+
+def test_grafana_panels_name_the_replica(tmp_path):
+    from infra.workloads.observability import dashboard_json, panel_queries
+
+    panels = json.loads(dashboard_json(panel_queries(adapters=True)))["panels"]
+    legends = {p["title"]: p["targets"][0]["legendFormat"] for p in panels}
+    assert legends["Adapter step per replica"] == "{{model}} {{instance}}"
+    assert legends["Running requests"] == "{{model_name}}"
