@@ -99,17 +99,35 @@ class BucketAccess:
         return parts[1].strip("/") if len(parts) > 1 else ""
 
 
+def _covers(outer: str, inner: str) -> bool:
+    """Whether object prefix `outer` ("" = the whole bucket) contains prefix `inner`."""
+    return not outer or inner == outer or inner.startswith(f"{outer}/")
+
+
+def _widened(a: BucketAccess, b: BucketAccess) -> BucketAccess:
+    """One access covering both prefixes of one bucket: their longest common path prefix."""
+    common: list[str] = []
+    for x, y in zip(a.prefix.split("/"), b.prefix.split("/"), strict=False):
+        if x != y or not x:
+            break
+        common.append(x)
+    return BucketAccess("/".join([f"{a.scheme}://{a.bucket}", *common]), a.write)
+
+
 def bucket_access(reads: Sequence[str], writes: Sequence[str] = ()) -> tuple[BucketAccess, ...]:
-    """One BucketAccess per bucket URL found in `reads`/`writes` (texts: env values, args, sources); writes win."""
-    found: dict[tuple[str, str], BucketAccess] = {}
+    """The bucket access the URLs in `reads`/`writes` (texts: env values, args, sources) need: per bucket at most one
+    write and one read (dropped when the write covers it), each widened to the common prefix of its URLs — a model
+    source and an adapter store in one bucket are both readable, and a read never widens a write."""
+    found: dict[tuple[str, str, bool], BucketAccess] = {}
     for write, texts in ((False, reads), (True, writes)):
         for text in texts:
             for m in BUCKET_URL.finditer(text):
-                access = BucketAccess(m.group(0), write)
-                key = (access.scheme, access.bucket)
-                if write or key not in found:
-                    found[key] = access
-    return tuple(found[k] for k in sorted(found))
+                access = BucketAccess(m.group(0).rstrip("/"), write)
+                key = (access.scheme, access.bucket, write)
+                found[key] = _widened(found[key], access) if key in found else access
+    kept = {k: a for k, a in found.items()
+            if k[2] or not ((w := found.get((k[0], k[1], True))) is not None and _covers(w.prefix, a.prefix))}
+    return tuple(kept[k] for k in sorted(kept))
 
 
 @dataclass(frozen=True)

@@ -345,9 +345,15 @@ def test_a_long_stack_name_plans_with_valid_account_ids(make_stack):
 # --- the pieces ------------------------------------------------------------------------------------------------
 
 
-def test_bucket_access_finds_every_bucket_once_and_writes_win():
+def test_bucket_access_keeps_a_read_beside_a_write_that_does_not_cover_it():
+    """Issue 18: a read of one prefix was dropped when the same bucket was written elsewhere (the IRSA policy then
+    denied the data, or a model source beside an adapter store); a write still absorbs the reads under it."""
     found = bucket_access(["--data gs://ds/train", "s3://other/x"], ["gs://ds/ckpt"])
-    assert found == (BucketAccess("gs://ds/ckpt", write=True), BucketAccess("s3://other/x"))
+    assert found == (BucketAccess("gs://ds/train"), BucketAccess("gs://ds/ckpt", write=True),
+                     BucketAccess("s3://other/x"))
+    assert bucket_access(["gs://ds/ckpt/adapters/q"], ["gs://ds/ckpt"]) == (BucketAccess("gs://ds/ckpt", write=True),)
+    # Two read prefixes of one bucket: one read of their common prefix, never a write.
+    assert bucket_access(["s3://bk/m/models/q", "s3://bk/m/adapters/q"]) == (BucketAccess("s3://bk/m"),)
     assert BucketAccess("s3://b/run/").prefix == "run" and BucketAccess("s3://b").prefix == ""
 
 

@@ -15,6 +15,7 @@ from infra.config.existing import existing_problems, existing_rung_problems
 from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
+from infra.config.lora import lora_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.ray_auth import ray_auth_version_problems
 from infra.config.stack import StackConfig
@@ -71,6 +72,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                 f"{where}.replicas.min = 0: nothing would wake the model again (vLLM's queue metric only exists "
                 "while a replica runs); set serving.workingHours to scale to zero outside them, or min >= 1"
             )
+        problems += lora_problems(where, model.lora, cfg.training.checkpoint_bucket if cfg.training else None,
+                                  cfg.serving.mode)
         if model.is_huggingface and model.name not in cfg.artifacts.model_revisions:
             problems.append(
                 f"artifacts.modelRevisions.{model.name}: missing; a Hugging Face model must be pinned to a "

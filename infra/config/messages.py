@@ -36,6 +36,9 @@ PATTERN_MEANINGS: dict[str, str] = {
     r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$": "an IAM role or user ARN, arn:aws:iam::<12-digit account>:role/<name>",
     r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$":
         "hf://<org>/<repo> (Hugging Face), gs://<bucket>/<path> or s3://<bucket>/<path>",
+    r"^(bucket:[\w.\-/]*|hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$":
+        "bucket:<prefix> (under training.checkpointBucket), gs://<bucket>/<path>, s3://<bucket>/<path> or "
+        "hf://<org>/<repo>",
     r"^(gs|s3)://[\w.-]+(/\S*)?$": "a bucket path, gs://<bucket>/<path> or s3://<bucket>/<path>",
     r"^[0-9a-f]{40}$": "a full commit hash, 40 lowercase hex digits (the model repo's commit, from its history page); "
                        "a branch or tag such as 'main' moves, so promotion would not move what was tested",

@@ -19,6 +19,7 @@ from infra.config.budget import Alerts, Budget, CurrentRates, PriceOverride, che
 from infra.config.context import StackContext, stack_context
 from infra.config.existing import Existing
 from infra.config.gcp import Gcp
+from infra.config.lora import adapter_root
 from infra.config.pools import NodePool, SystemPool
 from infra.config.serving import Serving
 from infra.config.tiers import TIER_PROFILES, TierProfile
@@ -128,6 +129,12 @@ class StackConfig(ConfigModel):
         if model.pools is None:
             return (self.model_pool(model),)
         return tuple(self.pool(name) for name in model.pools)
+
+    def adapter_root(self, model: Model) -> str | None:
+        """Where `model`'s LoRA adapters are published (a URL), or None: the model serves no adapters."""
+        if model.lora is None:
+            return None
+        return adapter_root(model.lora, self.training.checkpoint_bucket if self.training else None)
 
     def ladders(self) -> tuple[tuple[str, ...], ...]:
         """The distinct capacity ladders (pool names in priority order), in the order their first model appears."""

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from infra.catalog import GpuKind
 from infra.config.base import TIER_DEFAULT, ConfigModel, EnvName, Name
 from infra.config.context import stack_context, with_defaults
+from infra.config.lora import Lora
 from infra.config.traffic import Throughput
 
 # vLLM's default --gpu-memory-utilization: the share of each GPU vLLM allows itself.
@@ -121,6 +122,9 @@ class Model(ConfigModel):
     throughput: Throughput | None = None
     """What one replica serves, as measured: `{outputTokensPerSecond, concurrency, source}`; with `traffic` the
     plan shows $ per 1M output tokens and $ per inference. Default: unknown."""
+    lora: Lora | None = None
+    """LoRA adapters hot-loaded beside the weights, `{maxRank, maxLoras, source, name}`: the trainer publishes a
+    version, every replica serves it within a poll without a restart. Default: none (full weights only)."""
 
     @field_validator("parameters", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ error in prod and a warning elsewhere.
 
 from __future__ import annotations
 
+from infra.guards.adapter_access import adapter_store_written_by_trainer_only
 from infra.guards.alerting import alerts_reach_someone
 from infra.guards.api_keys import secrets_are_files, serving_apis_require_a_key
 from infra.guards.base import Guard, StackPlan, Verdict
@@ -30,6 +31,7 @@ from infra.guards.ladders import (
     spot_serving_drains_within_notice,
 )
 from infra.guards.limit_ranges import limit_ranges_admit_every_pod
+from infra.guards.lora_memory import lora_slots_fit_gpu_memory
 from infra.guards.ordering import custom_resources_wait_for_their_definitions
 from infra.guards.pod_security import pods_pass_restricted
 from infra.guards.pools import every_gpu_pool_is_used
@@ -49,14 +51,15 @@ from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 
 def config_guards() -> list[Guard]:
     return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum,
-            ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice]
+            ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice,
+            lora_slots_fit_gpu_memory]
 
 
 def resource_guards() -> list[Guard]:
     return [gpu_pods_fit_one_node, gpu_pods_select_and_tolerate_their_pool, termination_grace_covers_drain,
             autoscaling_fits_pool, no_unrequested_load_balancer, images_pinned_by_digest,
             serve_config_is_valid, serve_replicas_fit_worker_groups, blue_green_upgrade_has_headroom,
-            workloads_have_their_own_identity,
+            workloads_have_their_own_identity, adapter_store_written_by_trainer_only,
             ci_installs_kubeconfig_exec, ci_runner_reaches_cluster_api, ci_secrets_need_approval,
             network_policies_are_enforced, resource_metrics_have_a_provider,
             custom_resources_wait_for_their_definitions, waits_cover_startup_and_rollouts_progress,

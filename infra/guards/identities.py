@@ -57,7 +57,7 @@ def bucket_users(resources: tuple[PlannedResource, ...]) -> Iterator[tuple[PodTe
             yield pod, named
 
 
-def _service_accounts(resources: tuple[PlannedResource, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+def service_accounts(resources: tuple[PlannedResource, ...]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r.inputs.get("metadata", {}).get("namespace", ""), r.inputs.get("metadata", {}).get("name", r.name)):
             r.inputs for r in resources if r.is_kubernetes_object and r.inputs.get("kind") == "ServiceAccount"}
 
@@ -135,7 +135,7 @@ SCHEME = {"gke": "gs", "eks": "s3"}
 
 def workloads_have_their_own_identity(plan: StackPlan) -> Verdict:
     """Every pod runs under its own service account; each bucket it names is granted to that account's identity."""
-    accounts = _service_accounts(plan.resources)
+    accounts = service_accounts(plan.resources)
     check = GRANT_CHECKS[plan.cfg.cloud]
     problems: list[str] = []
     unproven: list[str] = []

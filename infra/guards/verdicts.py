@@ -51,6 +51,10 @@ SEVERITY: dict[str, dict[str, Status]] = {
     # A blue/green upgrade at peak waits for GPUs: upgrade off-peak, the stack is sound.
     "ray-upgrade-has-headroom": _WARN,
     "workloads-have-their-own-identity": _FAIL,
+    # A serving replica that may move `latest` steers every rollout; a trainer that cannot write loses its run.
+    "adapter-store-written-by-trainer-only": _FAIL,
+    # vLLM preallocates the slots at start-up: too many leave no KV cache, the engine serves almost nothing.
+    "lora-slots-fit-gpu-memory": _FAIL,
     "ci-installs-kubeconfig-exec": _FAIL,
     "ci-runner-reaches-cluster-api": _FAIL,
     # A pull request's code with a tier's secrets or cloud identity, unapproved (issue 17, Critical): every tier.

@@ -63,6 +63,7 @@ class RayServing:
 
     models: tuple[ModelPlacement, ...]
     model_revisions: Mapping[str, str]  # pinned commits of Hugging Face sources
+    adapter_roots: Mapping[str, str]  # per model with `lora`, where its adapters are published
     target_ongoing_requests: int  # per replica, what Ray Serve's autoscaler aims for
     image: str  # the Ray image
     ray_version: str
@@ -83,6 +84,7 @@ def ray_serving(cfg: StackConfig, fleet: Fleet, platform: Platform) -> RayServin
     assert cfg.artifacts.ray_image is not None and cfg.artifacts.rollout_image is not None
     return RayServing(
         models=fleet.models, model_revisions=cfg.artifacts.model_revisions,
+        adapter_roots={m.name: root for m in cfg.models if (root := cfg.adapter_root(m)) is not None},
         target_ongoing_requests=cfg.serving.ray_target_ongoing_requests, image=cfg.artifacts.ray_image,
         ray_version=cfg.artifacts.ray_version, rollout=cfg.rollout, rollout_image=cfg.artifacts.rollout_image,
         rollout_pool=fleet.rollout_pool, upgrade=cfg.profile.ray_upgrade, gateway_class=cfg.serving.gateway_class,
@@ -96,11 +98,30 @@ def service_url() -> str:
     return f"http://{RAY_SERVICE}-serve-svc.{SERVING_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
 
 
+def lora_config(model: Model, root: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(engine_kwargs, LLMConfig keys) serving `model`'s adapters in Ray Serve LLM; ({}, {}) without `lora`.
+
+    Ray Serve LLM loads adapter `<model>:<id>` from `<dynamic_lora_loading_path>/<id>` on first request and keeps
+    up to `max_num_adapters_per_replica` (ray 2.60.0, ray/llm/_internal/serve/core/configs/llm_config.py
+    `LoraConfig`; utils/lora_serve_utils.py `get_lora_model_metadata`: bucket_uri = f"{base_path}/{lora_id}").
+    Under the contract's `<root>/versions/<step>/` a request for `<model>:<step>` gets that version; Ray has no
+    pointer watcher, so the newest-version alias (`policy`) is plain mode's. The engine still needs vLLM's LoRA
+    flags: Ray passes engine_kwargs to vLLM's EngineArgs and sets none of them itself.
+    """
+    if model.lora is None or root is None:
+        return {}, {}
+    engine = {"enable_lora": True, "max_lora_rank": model.lora.max_rank, "max_loras": model.lora.max_loras}
+    return engine, {"lora_config": {"dynamic_lora_loading_path": f"{root.rstrip('/')}/versions",
+                                    "max_num_adapters_per_replica": model.lora.max_loras}}
+
+
 def _llm_config(ray: RayServing, model: Model) -> dict[str, Any]:
     args = engine_args(model, ray.model_revisions.get(model.name))
+    lora_engine, lora = lora_config(model, ray.adapter_roots.get(model.name))
     engine: dict[str, Any] = {"tensor_parallel_size": model.tensor_parallel_size, "max_model_len": model.max_model_len,
-                              **args.kwargs()}
+                              **args.kwargs(), **lora_engine}
     return {
+        **lora,
         "model_loading_config": {"model_id": model.name, "model_source": args.model},
         # Its own GPU kind: each replica's bundles then ask for `accelerator_type:<kind>`, which only the worker
         # groups of that kind advertise (gpu_kind_resources), so a 40 GB model never lands on an 80 GB group.

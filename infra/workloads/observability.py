@@ -33,18 +33,36 @@ PANELS: dict[str, str] = {
     "GPU utilisation (DCGM, %)": "avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL{stack})",
 }
 
+# LoRA adapters (plain mode, models with `lora`): the supervisor's own series on its health port, which the scrape
+# labels with the model (`model`) and the replica (`instance`). Names from the adapter contract (issue 18).
+# Load seconds: a gauge of the last load, or a histogram's mean over the hour, whichever the supervisor exports.
+ADAPTER_PANELS: dict[str, str] = {
+    "Adapter step per replica": "max by (model, instance) (llm_fleet_adapter_step{serving})",
+    "Adapter published age (s)": "max by (model, instance) (llm_fleet_adapter_published_age_seconds{serving})",
+    "Adapter load (s)":
+        "max by (model, instance) (llm_fleet_adapter_load_seconds{serving}) or "
+        "(sum by (model, instance) (rate(llm_fleet_adapter_load_seconds_sum{serving}[1h])) / "
+        "sum by (model, instance) (rate(llm_fleet_adapter_load_seconds_count{serving}[1h])))",
+    "Adapter load failures (1h)":
+        "sum by (model, instance) (increase(llm_fleet_adapter_load_failures_total{serving}[1h]))",
+}
+REPLICA_LEGEND = "{{model}} {{instance}}"
+
 
 def metric_prefix(cfg: StackConfig) -> str:
     return "ray_vllm:" if cfg.serving.mode == "kuberay" else "vllm:"
 
 
-def panel_queries(prefix: str = "vllm:", serving: str = "", stack: str = "") -> list[tuple[str, str]]:
-    """(title, PromQL) of each panel, for the given metric prefix and label matchers (`k="v",…`)."""
+def panel_queries(prefix: str = "vllm:", serving: str = "", stack: str = "",
+                  adapters: bool = False) -> list[tuple[str, str]]:
+    """(title, PromQL) of each panel, for the given metric prefix and label matchers (`k="v",…`); `adapters` adds
+    the LoRA adapter panels."""
     def within(matchers: str) -> str:
         return f"{{{matchers}}}" if matchers else ""
 
+    panels = {**PANELS, **(ADAPTER_PANELS if adapters else {})}
     return [(title, expr.replace("vllm:", prefix).replace("{serving}", within(serving))
-             .replace("{stack}", within(stack))) for title, expr in PANELS.items()]
+             .replace("{stack}", within(stack))) for title, expr in panels.items()]
 
 
 def dashboard_json(panels: list[tuple[str, str]]) -> str:
@@ -52,7 +70,8 @@ def dashboard_json(panels: list[tuple[str, str]]) -> str:
     grafana = [
         {"id": i + 1, "type": "timeseries", "title": title, "datasource": {"type": "prometheus"},
          "gridPos": {"h": 8, "w": 8, "x": (i % 3) * 8, "y": (i // 3) * 8},
-         "targets": [{"expr": expr, "legendFormat": "{{model_name}}", "refId": "A"}]}
+         "targets": [{"expr": expr, "legendFormat": REPLICA_LEGEND if title in ADAPTER_PANELS else "{{model_name}}",
+                      "refId": "A"}]}
         for i, (title, expr) in enumerate(panels)
     ]
     return json.dumps({"title": "llm-fleet: vLLM serving", "uid": "llm-fleet-vllm", "schemaVersion": 39,
@@ -89,9 +108,29 @@ def alert_groups(pod_models: tuple[Model, ...], prefix: str, serving: str = "") 
          "for": "10m", "labels": {"severity": "warning"},
          "annotations": {"summary": "KV cache of {{ $labels.model_name }} above 95 %: requests are being preempted"}},
     ]
+    rules += adapter_rules([m for m in pod_models if m.lora is not None], within)
     for rule in rules:
         rule["expr"] = rule["expr"].replace("vllm:", prefix) if prefix != "vllm:" else rule["expr"]
     return [{"name": "llm-fleet-serving", "interval": "30s", "rules": rules}]
+
+
+def adapter_rules(lora_models: list[Model], within: str) -> list[dict]:
+    """Alerts on LoRA adapters: a failed load (the replica keeps its previous version), and replicas of one model
+    serving different steps for 10 minutes (a replica that cannot load or cannot read the store falls behind)."""
+    if not lora_models:
+        return []
+    return [
+        {"alert": "LLMFleetAdapterLoadFailed",
+         "expr": f"sum by (model, instance) (increase(llm_fleet_adapter_load_failures_total{within}[10m])) > 0",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "{{ $labels.instance }} of {{ $labels.model }} failed to load a LoRA adapter "
+                                    "and still serves the previous one: see its /status"}},
+        {"alert": "LLMFleetAdapterVersionsDiverge",
+         "expr": f"max by (model) (llm_fleet_adapter_step{within}) != min by (model) (llm_fleet_adapter_step{within})",
+         "for": "10m", "labels": {"severity": "warning"},
+         "annotations": {"summary": "Replicas of {{ $labels.model }} have served different adapter steps for 10 "
+                                    "minutes: rollouts asking for the newest get mixed policies"}},
+    ]
 
 
 @dataclass(frozen=True)
@@ -109,7 +148,8 @@ class ServingObservability(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         monitoring, namespace = args.monitoring, args.namespace
         serving = monitoring.matchers(SERVING_NAMESPACE)
-        panels = panel_queries(args.metric_prefix, serving=serving, stack=monitoring.matchers())
+        panels = panel_queries(args.metric_prefix, serving=serving, stack=monitoring.matchers(),
+                               adapters=any(m.lora is not None for m in args.pod_models))
         monitoring.dashboard(f"{name}-dashboard", "llm-fleet: vLLM serving", panels, namespace,
                              dashboard_json(panels), opts=child)
         monitoring.alert_rules("llm-fleet-serving-alerts", namespace,

@@ -104,7 +104,7 @@ class RayTrainingJob(pulumi.ComponentResource):
         job, namespace = args.job, args.job.namespace
         labels = {"app.kubernetes.io/name": "trainer", **PART_OF}
         storage = checkpoint_storage(self, name, job, labels)
-        env = {**job.placement.job.env, **storage.env}
+        env = {**job.placement.job.env, **storage.env, **job.adapter_env}
         trainer = trainer_service_account(self, name, job)
         submitter = workload_service_account(f"{name}-submitter-sa", name=RAY_SUBMITTER_SERVICE_ACCOUNT,
                                              namespace=namespace, workload_identity=job.workload_identity,

@@ -5,7 +5,7 @@ Resume with `kubectl -n llm-training patch job trainer -p '{"spec":{"suspend":fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -43,6 +43,19 @@ class TrainingJobArgs:
     namespace: pulumi.Input[str]
     priority_class: pulumi.Input[str]
     hf_token: str | None = None  # a secret: the job's own copy of the hf-token Secret, mounted as a file
+    adapter_env: dict[str, str] = field(default_factory=dict)  # where the trainer publishes adapters (adapter_env)
+
+
+def trainer_adapter_env(cfg: StackConfig) -> dict[str, str]:
+    """Where the trainer publishes each LoRA model's adapters (`python -m serving.adapter_store publish DIR ROOT`):
+    ADAPTER_ROOT_<MODEL> per model with `lora`, and ADAPTER_ROOT with ADAPTER_BASE_MODEL (what the manifest's
+    `base_model` names: the weights' Hugging Face id or bucket path) when there is one."""
+    lora = [(m, root) for m in cfg.models if (root := cfg.adapter_root(m)) is not None]
+    env = {f"ADAPTER_ROOT_{m.name.upper().replace('-', '_')}": root for m, root in lora}
+    if len(lora) == 1:
+        ((model, root),) = lora
+        env |= {"ADAPTER_ROOT": root, "ADAPTER_BASE_MODEL": model.source.removeprefix("hf://")}
+    return env
 
 
 def training_job_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, namespace: pulumi.Input[str],
@@ -51,7 +64,7 @@ def training_job_args(cfg: StackConfig, fleet: Fleet, platform: Platform, *, nam
     return TrainingJobArgs(placement=fleet.training, image=cfg.artifacts.training_image, protect=cfg.profile.protect,
                            storage_class=platform.storage_class, identity=identity_requests(cfg)["training"],
                            workload_identity=platform.workload_identity, namespace=namespace,
-                           priority_class=priority_class, hf_token=cfg.hf_token)
+                           priority_class=priority_class, hf_token=cfg.hf_token, adapter_env=trainer_adapter_env(cfg))
 
 
 def trainer_service_account(parent: pulumi.Resource, name: str, args: TrainingJobArgs) -> k8s.core.v1.ServiceAccount:
@@ -91,6 +104,7 @@ class TrainingJob(pulumi.ComponentResource):
         env = dict(training.env)
         storage = checkpoint_storage(self, name, args, labels)
         env.update(storage.env)
+        env.update(args.adapter_env)
         service_account = trainer_service_account(self, name, args).metadata.name
         volumes, mounts = [], []
         if storage.claim_name is not None:

@@ -44,13 +44,25 @@ def cache_gib(model: Model) -> int:
     return math.ceil(model.weights_gb * 1.1) + COMPILE_CACHE_GIB
 
 
-def model_env(model: Model, revision: str | None) -> dict[str, str]:
+def adapter_env(model: Model, root: str | None) -> dict[str, str]:
+    """The supervisor's LoRA settings (the adapter contract's names, serving/settings.py): none without `lora`.
+
+    With SERVING_ADAPTER_ROOT set the supervisor itself adds vLLM's --enable-lora flags and watches `<root>/latest`.
+    """
+    if model.lora is None or root is None:
+        return {}
+    return {"SERVING_ADAPTER_ROOT": root, "SERVING_ADAPTER_NAME": model.lora.name,
+            "SERVING_MAX_LORA_RANK": str(model.lora.max_rank), "SERVING_MAX_LORAS": str(model.lora.max_loras)}
+
+
+def model_env(model: Model, revision: str | None, adapter_root: str | None = None) -> dict[str, str]:
     """The supervisor's SERVING_* settings for this model (named by the serving package), and the cache paths."""
     engine = engine_args(model, revision)
     return {
         **serving_model_env(model=engine.model, served_model_name=model.name,
                             tensor_parallel_size=model.tensor_parallel_size, max_model_len=model.max_model_len,
                             extra_args=engine.cli()),
+        **adapter_env(model, adapter_root),
         "HF_HOME": "/cache/huggingface",
         "VLLM_CACHE_ROOT": "/cache/vllm",
     }
@@ -99,6 +111,7 @@ class ModelServing:
     placement: ModelPlacement  # the model and its pool's facts
     image: str  # the serving image
     revision: str | None  # the pinned commit of a Hugging Face source
+    adapter_root: str | None  # where the model's LoRA adapters are published (None: no adapters)
     drain_timeout_seconds: int
     max_surge: int | str
     max_unavailable: int | str
@@ -113,7 +126,7 @@ def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, pla
     max_surge, max_unavailable = rolling_update(cfg.tier, placement, fleet)
     return ModelServing(
         placement=placement, image=cfg.artifacts.serving_image,
-        revision=cfg.artifacts.model_revisions.get(placement.name),
+        revision=cfg.artifacts.model_revisions.get(placement.name), adapter_root=cfg.adapter_root(placement.model),
         drain_timeout_seconds=cfg.serving.drain_timeout_seconds, max_surge=max_surge, max_unavailable=max_unavailable,
         api_access_from=tuple(cfg.serving.api_access_from),
         internal_load_balancer=cfg.serving.expose == "internal-load-balancer",
@@ -153,7 +166,7 @@ class VllmModel(pulumi.ComponentResource):
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
 
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v)
-               for k, v in {**model_env(model, serving.revision), **life.env}.items()]
+               for k, v in {**model_env(model, serving.revision, serving.adapter_root), **life.env}.items()]
         # Secrets as files, never env values (secret_files.py): the API key vLLM checks, the token it downloads with.
         files = [(SERVING_API_KEY_FILE, api_key_file(args.api_key_secret)),
                  *([(HF_TOKEN_PATH, hf_token_file(args.hf_token_secret))] if args.hf_token_secret is not None else [])]
