@@ -94,18 +94,14 @@ def test_models_without_lora_get_no_adapter_settings(plan_of):
     assert not [k for k in env if "ADAPTER" in k or "LORA" in k]
 
 
-def test_adapter_settings_parse_with_the_serving_settings(lora_plan):
-    """The env the stack writes is what serving/settings.py reads (the contract's names; after the serving merge)."""
-    from serving.settings import Settings
+def test_adapter_settings_parse_with_the_serving_settings(lora_plan, monkeypatch):
+    """The env the stack writes is what serving/settings.py reads (the contract's names)."""
+    from tests.test_serving_contract import plain_env, settings_from_env
 
-    if "adapter_root" not in Settings.model_fields:
-        pytest.skip("serving.settings has no adapter settings yet (the serving side of issue 18 adds them)")
-    env = container_env(lora_plan("prod"), "vllm-qwen-7b")
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            if k.startswith("SERVING_") and v is not None:
-                mp.setenv(k, v)
-        settings = Settings()
+    (dep,) = [o for o in lora_plan("prod").manifests()
+              if o["kind"] == "Deployment" and o["metadata"]["name"] == "vllm-qwen-7b"]
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_env(plain_env(container), monkeypatch)
     assert str(settings.adapter_root) == "gs://acme-llm-prod-checkpoints/run/adapters/qwen"
     assert (settings.adapter_name, settings.max_lora_rank, settings.max_loras) == ("policy", 64, 4)
 
