@@ -181,6 +181,14 @@ def _metadata_token() -> tuple[str, float]:
 
 
 TOKENS = _TokenCache()
+_HTTP: httpx.Client | None = None  # one pooled client: a poll or a fetch reuses the TLS connection to GCS
+
+
+def _http() -> httpx.Client:
+    global _HTTP
+    if _HTTP is None:
+        _HTTP = httpx.Client(timeout=GCS_TIMEOUT_S)
+    return _HTTP
 
 
 def _emulator_base(value: str) -> str:
@@ -209,7 +217,7 @@ class GcsBackend:
     def read(self, key: str) -> bytes | None:
         url = f"{self.api}/storage/v1/b/{self.bucket}/o/{quote(self._key(key), safe='')}"
         try:
-            resp = httpx.get(url, params={"alt": "media"}, headers=self._headers(), timeout=GCS_TIMEOUT_S)
+            resp = _http().get(url, params={"alt": "media"}, headers=self._headers())
         except httpx.HTTPError as exc:
             raise self._fail("read", key, str(exc) or type(exc).__name__) from None
         if resp.status_code == 404:
@@ -225,7 +233,7 @@ class GcsBackend:
         params = {"uploadType": "media", "name": self._key(key)}
         headers = {**self._headers(), "Content-Type": "application/octet-stream"}
         try:
-            resp = httpx.post(url, params=params, content=data, headers=headers, timeout=GCS_TIMEOUT_S)
+            resp = _http().post(url, params=params, content=data, headers=headers)
         except httpx.HTTPError as exc:
             raise self._fail("write", key, str(exc) or type(exc).__name__) from None
         if resp.status_code == 401:
