@@ -1,12 +1,14 @@
 """The adapter store: where the trainer publishes LoRA adapters and the serving replicas read them.
 
-Layout under a root URL (`file:///abs/path`, `s3://bucket/prefix`; `gs://` is refused for now):
+Layout under a root URL (`file:///abs/path`, `s3://bucket/prefix`, `gs://bucket/prefix`):
   <root>/versions/<step>/            PEFT `save_pretrained` output (adapter_config.json, adapter_model.safetensors)
   <root>/versions/<step>/manifest.json   written LAST: {"step", "files": {name: sha256}, "rank", "base_model",
                                           "published_at"}
   <root>/latest                      written after the manifest: {"step", "published_at"}; authoritative (moving
                                      it back is a rollback)
 A reader trusts a version only through its manifest: `fetch_version` checks every file's sha256.
+gs:// speaks the Cloud Storage JSON API over httpx with a token from the GKE metadata server (Workload Identity);
+STORAGE_EMULATOR_HOST points it at an emulator (no token then), as Google's client libraries do.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
+
+import httpx
 
 MANIFEST = "manifest.json"
 POINTER = "latest"
@@ -128,6 +134,122 @@ class S3Backend:
             raise AdapterStoreError(f"cannot write s3://{self.bucket}/{self._key(key)}: {exc}") from None
 
 
+# Cloud Storage JSON API endpoints (https://cloud.google.com/storage/docs/reference-uris, read 2026-11-30):
+# reads GET <api>/storage/v1/b/BUCKET/o/OBJECT?alt=media with the object name URL-encoded ("/" as %2F),
+# simple uploads POST <api>/upload/storage/v1/b/BUCKET/o?uploadType=media&name=OBJECT.
+GCS_API = "https://storage.googleapis.com"
+# The metadata server's token for the pod's (Workload Identity) service account: GET with "Metadata-Flavor: Google",
+# answer {"access_token", "expires_in", "token_type"}; GCE_METADATA_HOST overrides the host as in google-auth 2.63
+# (google/auth/compute_engine/_metadata.py: _GCE_DEFAULT_HOST, get_service_account_token).
+METADATA_HOST = "metadata.google.internal"
+TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+TOKEN_MARGIN_S = 60  # refresh this long before `expires_in` runs out
+GCS_TIMEOUT_S = 60.0
+
+
+class _TokenCache:
+    """One access token per process, shared by every GcsBackend (the poller makes one per read)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires - TOKEN_MARGIN_S:
+                self._token, lifetime = _metadata_token()
+                self._expires = time.monotonic() + lifetime
+            return self._token
+
+    def clear(self) -> None:
+        with self._lock:
+            self._token, self._expires = None, 0.0
+
+
+def _metadata_token() -> tuple[str, float]:
+    host = os.environ.get("GCE_METADATA_HOST") or METADATA_HOST
+    url = f"http://{host}{TOKEN_PATH}"
+    try:
+        resp = httpx.get(url, headers={"Metadata-Flavor": "Google"}, timeout=10.0)
+        resp.raise_for_status()
+        doc = resp.json()
+        return str(doc["access_token"]), float(doc["expires_in"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise AdapterStoreError(f"no GCS token from the metadata server {url} (is Workload Identity set up?): "
+                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+TOKENS = _TokenCache()
+_HTTP: httpx.Client | None = None  # one pooled client: a poll or a fetch reuses the TLS connection to GCS
+
+
+def _http() -> httpx.Client:
+    global _HTTP
+    if _HTTP is None:
+        _HTTP = httpx.Client(timeout=GCS_TIMEOUT_S)
+    return _HTTP
+
+
+def _emulator_base(value: str) -> str:
+    # google-cloud-storage accepts STORAGE_EMULATOR_HOST with or without a scheme (http:// is assumed).
+    return (value if "://" in value else f"http://{value}").rstrip("/")
+
+
+class GcsBackend:
+    """Cloud Storage through its JSON API (no client library in the image: httpx is already there)."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        self.api = _emulator_base(emulator) if emulator else GCS_API
+        self.emulated = bool(emulator)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _headers(self) -> dict[str, str]:
+        return {} if self.emulated else {"Authorization": f"Bearer {TOKENS.get()}"}
+
+    def _fail(self, verb: str, key: str, detail: str) -> AdapterStoreError:
+        return AdapterStoreError(f"cannot {verb} gs://{self.bucket}/{self._key(key)}: {detail}")
+
+    def read(self, key: str) -> bytes | None:
+        url = f"{self.api}/storage/v1/b/{self.bucket}/o/{quote(self._key(key), safe='')}"
+        try:
+            resp = _http().get(url, params={"alt": "media"}, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise self._fail("read", key, str(exc) or type(exc).__name__) from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code == 401:
+            TOKENS.clear()  # revoked or rotated: the next poll asks the metadata server again
+        if resp.status_code != 200:
+            raise self._fail("read", key, _gcs_error(resp))
+        return resp.content
+
+    def write(self, key: str, data: bytes) -> None:
+        url = f"{self.api}/upload/storage/v1/b/{self.bucket}/o"
+        params = {"uploadType": "media", "name": self._key(key)}
+        headers = {**self._headers(), "Content-Type": "application/octet-stream"}
+        try:
+            resp = _http().post(url, params=params, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise self._fail("write", key, str(exc) or type(exc).__name__) from None
+        if resp.status_code == 401:
+            TOKENS.clear()
+        if resp.status_code != 200:
+            raise self._fail("write", key, _gcs_error(resp))
+
+
+def _gcs_error(resp: httpx.Response) -> str:
+    try:
+        message = resp.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = resp.text[:200]
+    return f"HTTP {resp.status_code} {' '.join(str(message).split())}".rstrip()
+
+
 def backend(root: str) -> Backend:
     url = urlparse(root)
     if url.scheme == "file":
@@ -139,8 +261,10 @@ def backend(root: str) -> Backend:
             raise AdapterStoreError(f"adapter root {root!r}: an S3 root is s3://bucket/prefix")
         return S3Backend(url.netloc, url.path)
     if url.scheme == "gs":
-        raise AdapterStoreError(f"adapter root {root!r}: gs:// is not supported yet; use file:// or s3://")
-    raise AdapterStoreError(f"adapter root {root!r}: the scheme must be file:// or s3://")
+        if not url.netloc:
+            raise AdapterStoreError(f"adapter root {root!r}: a GCS root is gs://bucket/prefix")
+        return GcsBackend(url.netloc, url.path)
+    raise AdapterStoreError(f"adapter root {root!r}: the scheme must be file://, s3:// or gs://")
 
 
 def read_pointer(root: str) -> Pointer | None:

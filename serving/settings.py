@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     """DEBUG, INFO, WARNING or ERROR."""
 
     adapter_root: str | None = None
-    """LoRA adapter store (file:///path or s3://bucket/prefix) whose `latest` pointer is served (unset: no LoRA)."""
+    """LoRA adapter store whose `latest` is served: file:///path, s3://bucket/prefix or gs://… (unset: no LoRA)."""
     adapter_name: str = Field(default="policy", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """Name clients send as `model` for the newest adapter; each version is also served as <name>@<step>."""
     max_lora_rank: int = Field(default=64, ge=1, le=512)
@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     @field_validator("adapter_root")
     @classmethod
     def _adapter_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("file:///", "s3://")):
-            raise ValueError("must be file:///absolute/path or s3://bucket/prefix (gs:// is not supported yet)")
+        if value is not None and not value.startswith(("file:///", "s3://", "gs://")):
+            raise ValueError("must be file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix")
         return value
 
     @field_validator("extra_args", mode="before")

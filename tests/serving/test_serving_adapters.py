@@ -23,8 +23,10 @@ def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
     return Settings()  # type: ignore[call-arg]
 
 
-def test_an_adapter_root_turns_on_lora_with_the_limits_and_the_runtime_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = settings(monkeypatch, SERVING_ADAPTER_ROOT="s3://ckpt/runs/policy", SERVING_MAX_LORA_RANK="64",
+@pytest.mark.parametrize("root", ["s3://ckpt/runs/policy", "gs://ckpt/runs/policy", "file:///mnt/adapters"])
+def test_an_adapter_root_turns_on_lora_with_the_limits_and_the_runtime_api(monkeypatch: pytest.MonkeyPatch,
+                                                                           root: str) -> None:
+    s = settings(monkeypatch, SERVING_ADAPTER_ROOT=root, SERVING_MAX_LORA_RANK="64",
                  SERVING_MAX_LORAS="3")
     cmd = build_vllm_command(s, python="python")
     assert "--enable-lora" in cmd
@@ -44,7 +46,8 @@ def test_without_an_adapter_root_nothing_changes(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"SERVING_ADAPTER_ROOT": "gs://b/p"}, "SERVING_ADAPTER_ROOT: must be file:///absolute/path or s3://"),
+        ({"SERVING_ADAPTER_ROOT": "http://b/p"},
+         "SERVING_ADAPTER_ROOT: must be file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix"),
         ({"SERVING_MAX_LORAS": "1"}, "SERVING_MAX_LORAS: Input should be greater than or equal to 2"),
         ({"SERVING_ADAPTER_NAME": "policy@3"}, "SERVING_ADAPTER_NAME: String should match pattern"),
     ],
