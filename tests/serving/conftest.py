@@ -38,7 +38,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def lora_adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """PEFT adapters for the tiny model: v1 and v2 (rank 8, different weights) and wide (rank 16)."""
-    pytest.importorskip("peft", reason="peft (requirements-dev.txt) makes the test adapters")
+    pytest.importorskip("peft", reason="peft (requirements-engine.txt) makes the test adapters")
     from serving_testkit import write_lora_adapter
 
     root = tmp_path_factory.mktemp("adapters")
