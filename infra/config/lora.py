@@ -1,8 +1,9 @@
 """The `models[].lora` block: a model served with LoRA adapters the trainer publishes while replicas run.
 
 Owns the block's schema (vLLM's allowed ranks, the resident-adapter floor), where the adapter store root is
-(`bucket:<prefix>` under `training.checkpointBucket`, a bucket URL, or a hub repository) and the checks that need
-more than the block. The store's layout (`<root>/versions/<step>/`, `<root>/latest`) is serving/adapter_store.py's.
+(`bucket:<prefix>` under `training.checkpointBucket`, or a bucket URL; a hub repository is refused with the reason)
+and the checks that need more than the block. The store's layout (`<root>/versions/<step>/`, `<root>/latest`) is
+serving/adapter_store.py's.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class Lora(ConfigModel):
     before the old one is unloaded. Each costs GPU memory for `maxRank` (a guard checks the budget)."""
     source: str = Field(pattern=SOURCE_PATTERN)
     """The adapter store root the trainer publishes to: `bucket:<prefix>` (under `training.checkpointBucket`, so
-    the trainer's identity can already write it), a bucket URL `gs://…` / `s3://…`, or `hf://<org>/<repo>`. The
-    serving pods' identity only reads it."""
+    the trainer's identity can already write it) or a bucket URL `gs://…` / `s3://…`. The serving pods' identity
+    only reads it. A hub repository (`hf://`) is refused: replicas would poll the hub with a token."""
     name: Name = "policy"
     """The name requests use for the newest adapter (default `policy`); each version is also served as
     `<name>@<step>` so rollouts can pin one."""
@@ -66,11 +67,13 @@ def lora_problems(where: str, lora: Lora | None, checkpoint_bucket: str | None, 
         problems.append(f"{where}.lora.source = {lora.source!r}: names the checkpoint bucket, but "
                         "training.checkpointBucket is not set; allowed: set training.checkpointBucket (gs://… or "
                         "s3://…), or give the adapter store as a bucket URL")
-    # Ray Serve LLM loads adapters only from cloud storage: ray 2.60.0, ray/llm/_internal/serve/core/configs/
-    # llm_config.py LoraConfig.validate_dynamic_lora_loading_path ("s3://", "gs://", "abfss://", "azure://").
-    if mode == "kuberay" and lora.is_huggingface:
-        problems.append(f"{where}.lora.source = {lora.source!r}: serving.mode 'kuberay' loads adapters only from a "
-                        "bucket (Ray Serve LLM's dynamic_lora_loading_path); allowed: bucket:<prefix>, gs://… or "
-                        "s3://…")
+    # The serving image reads buckets only (serving/adapter_store.py: file://, s3://, gs://). A hub store would have
+    # every replica poll huggingface.co each SERVING_ADAPTER_POLL_S, holding a token and internet egress; Ray Serve
+    # LLM refuses it too (ray 2.60.0, ray/llm/_internal/serve/core/configs/llm_config.py
+    # LoraConfig.validate_dynamic_lora_loading_path: "s3://", "gs://", "abfss://", "azure://").
+    if lora.is_huggingface:
+        problems.append(f"{where}.lora.source = {lora.source!r}: serving pods load adapters from a bucket, not a hub "
+                        "repository; allowed: bucket:<prefix>, gs://… or s3://…; have the trainer publish there "
+                        "(python -m serving.adapter_store publish), and push to the hub as well if others use it")
     return problems
 

@@ -76,9 +76,6 @@ def adapter_store_written_by_trainer_only(plan: StackPlan) -> Verdict:
     problems: list[str] = []
     unproven: list[str] = []
     for model, root in stores.items():
-        if root.startswith("hf://"):
-            unproven.append(f"{model}: {root} is a hub repository; only the trainer's token may push to it")
-            continue
         store = BucketAccess(root)
         bucket = f"{store.scheme}://{store.bucket}"
 

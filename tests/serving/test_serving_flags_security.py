@@ -191,3 +191,16 @@ def test_an_unmounted_token_file_stops_the_image_before_vllm(tmp_path: Path) -> 
     assert done.stderr.strip().splitlines() == [
         f"HF_TOKEN_PATH = '{tmp_path / 'hf-token'}': cannot read the token file (No such file or directory); mount "
         "the Secret there or unset HF_TOKEN_PATH"]
+
+
+@pytest.mark.parametrize(("extra_args", "flag"), [("--api-server-count 2", "--api-server-count"),
+                                                   ("-dp=2", "-dp"), ("--max_loras 8", "--max-loras"),
+                                                   ("--no-enable-lora", "--no-enable-lora")])
+def test_with_adapters_the_image_owns_lora_and_one_api_server(monkeypatch: pytest.MonkeyPatch, extra_args: str,
+                                                               flag: str, tmp_path: Path) -> None:
+    # Without an adapter store these are ordinary vLLM flags ...
+    assert settings(monkeypatch, SERVING_EXTRA_ARGS=extra_args).extra_args == extra_args.split()
+    # ... with one, a second API server would miss the runtime loads, and a second source of LoRA limits would win.
+    line = refusal(monkeypatch, SERVING_EXTRA_ARGS=extra_args, SERVING_ADAPTER_ROOT=tmp_path.as_uri())
+    assert line.startswith(f"invalid settings: SERVING_EXTRA_ARGS must not set {extra_args.split()[0].split('=')[0]}")
+    assert flag in line and "with SERVING_ADAPTER_ROOT" in line
