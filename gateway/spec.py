@@ -4,6 +4,8 @@ renders it for the data plane. Plain data, no Pulumi: the image and the tests re
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,3 +61,16 @@ class GatewaySpec:
     client_key_file: str
     """The stack's model API key (mounted): what clients send, and what the stack's own replicas want."""
     port: int = 4000
+
+
+def to_json(spec: GatewaySpec) -> str:
+    """The spec as the ConfigMap `gateway-config` holds it (key `spec.json`)."""
+    return json.dumps(dataclasses.asdict(spec), indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> GatewaySpec:
+    raw = json.loads(text)
+    routes = tuple(Route(model=r["model"], backends=tuple(Backend(**b) for b in r["backends"]))
+                   for r in raw["routes"])
+    return GatewaySpec(routes=routes, policy=FailoverPolicy(**raw["policy"]), client_key_file=raw["client_key_file"],
+                       port=raw["port"])
