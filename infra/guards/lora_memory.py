@@ -14,6 +14,9 @@ interpolated log-log in the parameter count and extrapolated along the nearest s
   Qwen2.5-7B   (7.6B):   3584, 18944, 28 layers, kv 512   → 2.52 M
   Llama-3.1-70B (70.6B): 8192, 28672, 80 layers, kv 1024  → 12.9 M
   Llama-3.1-405B (405B): 16384, 53248, 126 layers, kv 1024 → 39.0 M
+(meta-llama's config.json files are gated: the two Llama shapes were checked 2026-11-30 against public copies of
+their configs in several repositories — 70B: hidden 8192, intermediate 28672, 80 layers, 8 KV heads × head_dim 128;
+405B: 16384, 53248, 126 layers, 8 × 128 — found with the `search` tool's code index.)
 e.g. Qwen2.5-7B at rank 64, 4 resident adapters, bfloat16: 2.52 M × 64 × 4 × 2 bytes ≈ 1.3 GB per replica.
 The budget is the weights check's (infra/config/checks.py): GPUs × memory × vLLM's 90 % cap, of which 20 % stays
 for the KV cache; weights and adapter slots must fit the rest. With tensor parallelism lora_a is replicated on every

@@ -180,6 +180,20 @@ def test_publish_cli_is_what_the_trainer_calls(tmp_path: Path, lora_adapters: di
     assert store.read_pointer(root).step == 42  # type: ignore[union-attr]  # a failed publish moves nothing
 
 
+def test_the_trainer_image_needs_only_the_one_file(tmp_path: Path, lora_adapters: dict[str, Path]) -> None:
+    # A trainer image vendors serving/adapter_store.py alone (stdlib + httpx; boto3 for s3://): no serving package.
+    vendored = tmp_path / "opt" / "adapter_store.py"
+    vendored.parent.mkdir()
+    vendored.write_bytes(Path(store.__file__).read_bytes())
+    root = (tmp_path / "store").as_uri()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-I", str(vendored), "publish", str(lora_adapters["v2"]), root,
+                          "--step", "7", "--base-model", "tiny-llama"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert store.read_pointer(root).step == 7  # type: ignore[union-attr]
+
+
 class _FakeGoogle(BaseHTTPRequestHandler):
     """The metadata server's token endpoint and a storage API that has one object, `runs/policy/latest`."""
 
