@@ -28,9 +28,12 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-DEPTH_ENV = "SERVING_OVERFLOW_QUEUE_DEPTH"
+from serving import kubernetes as k8s
+
+DEPTH_ENV = k8s.env_name("overflow_queue_depth")
 IMPORT_PATH = "serving.overflow.OverflowToNextBackend"  # what the supervisor passes to `--middleware`
-HEADER = b"x-llm-fleet-overflow"  # ASGI header names are lower-case bytes
+HEADER = k8s.OVERFLOW_HEADER.lower().encode()  # ASGI header names are lower-case bytes
+MARK = k8s.OVERFLOW_HEADER_VALUE.encode()
 WAITING_GAUGE = "vllm:num_requests_waiting"
 RETRY_AFTER_S = "1"
 
@@ -93,7 +96,7 @@ def depth_from_env() -> int:
 
 
 def _marked(scope: Scope) -> bool:
-    return any(name == HEADER and value.strip() == b"1" for name, value in scope["headers"])
+    return any(name == HEADER and value.strip() == MARK for name, value in scope["headers"])
 
 
 def refusal() -> JSONResponse:
