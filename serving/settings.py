@@ -150,11 +150,10 @@ class Settings(BaseSettings):
             raise ValueError("SERVING_API_PORT and SERVING_HEALTH_PORT must differ")
         if self.drain_grace_s >= self.drain_timeout_s:
             raise ValueError("SERVING_DRAIN_GRACE_S must be shorter than SERVING_DRAIN_TIMEOUT_S")
-        if self.overflow_queue_depth is not None and flags.sets_flag(self.extra_args, flags.DISABLE_LOG_STATS):
-            # Without stats vLLM never registers the queue gauge the overflow reads (serving/overflow.py).
-            raise ValueError(f"SERVING_EXTRA_ARGS must not set {flags.DISABLE_LOG_STATS} with "
-                             "SERVING_OVERFLOW_QUEUE_DEPTH: the overflow reads vLLM's queue from its stats; "
-                             "drop one of them")
+        if self.overflow_queue_depth is not None:
+            reasons = flags.refused_flags(self.extra_args, allow_trust_remote_code=True, overflow=True)
+            if reasons:
+                raise ValueError("SERVING_EXTRA_ARGS " + "; ".join(reasons))
         if self.adapter_root is not None:
             # Only here does SERVING_EXTRA_ARGS meet SERVING_ADAPTER_ROOT (fields validate in order).
             reasons = flags.refused_flags(self.extra_args, allow_trust_remote_code=True, adapters=True)

@@ -86,13 +86,19 @@ def test_overflow_depth_loads_its_middleware_inside_the_key_check(monkeypatch: p
     assert "--middleware" not in build_vllm_command(settings(monkeypatch))
 
 
-def test_overflow_needs_vllms_stats(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("extra", "refused"), [
+    ("--disable_log_stats", "--disable_log_stats (vLLM reads it as --disable-log-stats)"),  # no gauge at all
+    ("--api-server-count 2", "--api-server-count"),  # the stats reach one API server process only
+    ("-dp=2", "-dp"),
+])
+def test_overflow_needs_vllms_stats_in_one_api_server(monkeypatch: pytest.MonkeyPatch, extra: str,
+                                                      refused: str) -> None:
     with pytest.raises(ValidationError) as exc:
-        settings(monkeypatch, SERVING_OVERFLOW_QUEUE_DEPTH="8", SERVING_EXTRA_ARGS="--disable_log_stats")
-    assert "must not set --disable-log-stats with SERVING_OVERFLOW_QUEUE_DEPTH" in describe_error(exc.value)
-    # Stats off without the overflow is the operator's business.
+        settings(monkeypatch, SERVING_OVERFLOW_QUEUE_DEPTH="8", SERVING_EXTRA_ARGS=extra)
+    assert f"must not set {refused} with SERVING_OVERFLOW_QUEUE_DEPTH" in describe_error(exc.value)
+    # Without the overflow they are the operator's business.
     monkeypatch.delenv("SERVING_OVERFLOW_QUEUE_DEPTH")
-    assert settings(monkeypatch, SERVING_EXTRA_ARGS="--disable-log-stats").extra_args == ["--disable-log-stats"]
+    assert settings(monkeypatch, SERVING_EXTRA_ARGS=extra).extra_args
 
 
 @pytest.mark.parametrize(
