@@ -77,7 +77,7 @@ def waiting_requests(registry: CollectorRegistry = REGISTRY) -> float | None:
     (vllm/v1/metrics/loggers.py `unregister_vllm_metrics`, itself walking the registry's private maps), so a
     reference kept from start-up could go stale.
     """
-    gauge = registry._names_to_collectors.get(WAITING_GAUGE)  # no public lookup by name
+    gauge = registry._names_to_collectors.get(WAITING_GAUGE)  # no public lookup by name (prometheus_client 0.26.0)
     if gauge is None:
         return None
     return sum(s.value for family in gauge.collect() for s in family.samples if s.name == WAITING_GAUGE)

@@ -47,7 +47,10 @@ DRAIN_TIMEOUT_S = 120
 DRAIN_GRACE_S = 2
 # Gateway-marked requests get 429 once more than this many wait (serving/overflow.py); unmarked ones never do.
 OVERFLOW_DEPTH = 2
-LONG_REQUESTS = 12  # on MAX_NUM_SEQS (4) slots: 8 wait, well over OVERFLOW_DEPTH
+# On MAX_NUM_SEQS (4) slots 12 wait: over OVERFLOW_DEPTH for three waves of LONG_TOKENS (~15 s each here), so a
+# starved test client still reaches the server while the queue is deep.
+LONG_REQUESTS = 16
+LONG_TOKENS = 1000
 
 
 @dataclass
@@ -168,23 +171,27 @@ def test_overflow_refuses_only_marked_requests_while_the_queue_is_deep(server: S
     chat = {"model": SERVED_NAME, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8, "stream": True}
     # Rollout-worker traffic (no header): long requests on MAX_NUM_SEQS slots, in its own process (serving_testkit).
     load = subprocess.Popen(
-        [sys.executable, serving_testkit.__file__, server.api_url, API_KEY, str(LONG_REQUESTS), "400"],
+        [sys.executable, serving_testkit.__file__, server.api_url, API_KEY, str(LONG_REQUESTS), str(LONG_TOKENS)],
         stdout=subprocess.PIPE, text=True,
     )
+    # One pooled client, connected before the load starts: a client per request costs CPU a saturated box lacks.
+    client = httpx.Client(base_url=server.api_url, timeout=600, trust_env=False)
+    client.get("/health")
     try:
         deadline = time.monotonic() + 180
-        while (waiting_before := _waiting(server.api_url)) <= OVERFLOW_DEPTH + 2:
-            assert time.monotonic() < deadline and load.poll() is None, f"queue never passed {OVERFLOW_DEPTH}"
+        while (waiting_before := _waiting(server.api_url)) <= OVERFLOW_DEPTH + 4:
+            assert load.poll() is None, f"the load client exited with {load.returncode} before the queue filled"
+            assert time.monotonic() < deadline, f"queue never passed {OVERFLOW_DEPTH + 4} (last {waiting_before})"
             time.sleep(0.2)
 
         def post(path: str, payload: dict, headers: dict[str, str]) -> httpx.Response:
-            return httpx.post(f"{server.api_url}{path}", json=payload, headers=headers, timeout=300)
+            return client.post(path, json=payload, headers=headers)
 
         with ThreadPoolExecutor(max_workers=16) as pool:
-            # Unmarked short requests join the queue at the same moment and must be served.
-            unmarked = [pool.submit(post, "/v1/completions", body, keyed) for _ in range(4)]
             refused = [pool.submit(post, "/v1/completions", body, marked) for _ in range(6)]
             refused += [pool.submit(post, "/v1/chat/completions", chat, marked) for _ in range(2)]
+            # Unmarked short requests join the queue at the same moment and must be served.
+            unmarked = [pool.submit(post, "/v1/completions", body, keyed) for _ in range(4)]
             not_inference = post("/tokenize", {"model": SERVED_NAME, "prompt": "hello"}, marked)
             no_key = post("/v1/completions", body, {OVERFLOW_HEADER: "1"})
             answers = [f.result() for f in refused]
@@ -195,12 +202,15 @@ def test_overflow_refuses_only_marked_requests_while_the_queue_is_deep(server: S
         if load.poll() is None:
             load.kill()
             load.wait(30)
+        client.close()
     load_failures = json.loads(out.strip().splitlines()[-1])
     deadline = time.monotonic() + 60
     while _waiting(server.api_url) > 0 and time.monotonic() < deadline:
         time.sleep(0.5)
-    after = post("/v1/completions", body, marked)  # queue empty again: the gateway's requests are served here
-    refused_total = [s.value for f in text_string_to_metric_families(httpx.get(f"{server.api_url}/metrics").text)
+    # The queue empty again: the gateway's requests are served here.
+    after = httpx.post(f"{server.api_url}/v1/completions", json=body, headers=marked, timeout=120)
+    metrics = httpx.get(f"{server.api_url}/metrics", timeout=30).text
+    refused_total = [s.value for f in text_string_to_metric_families(metrics)
                      if f.name == "llm_fleet_overflow_refused" for s in f.samples if s.name.endswith("_total")]
 
     statuses = [a.status_code for a in answers]
@@ -212,15 +222,16 @@ def test_overflow_refuses_only_marked_requests_while_the_queue_is_deep(server: S
         f"marked request once the queue emptied: {after.status_code}; refusals counted: {refused_total}"
     )
     print("\n" + REPORT["overflow"])
-    assert waiting_after > OVERFLOW_DEPTH, "the queue drained before the marked requests were judged"
-    assert statuses == [429] * len(answers)
+    report = REPORT["overflow"]
+    assert waiting_after > OVERFLOW_DEPTH, f"the queue drained before the marked requests were judged: {report}"
+    assert statuses == [429] * len(answers), report
     assert all(a.headers["retry-after"] == "1" and a.json()["error"]["code"] == 429 for a in answers)
-    assert refused_total == [len(answers)]
+    assert refused_total == [len(answers)], report
     # Never refused: requests without the header, paths that queue nothing; the key check comes before the overflow.
     assert load_failures == [], load_failures
-    assert [r.status_code for r in served] == [200] * 4
-    assert not_inference.status_code == 200 and no_key.status_code == 401
-    assert after.status_code == 200
+    assert [r.status_code for r in served] == [200] * 4, [r.text[:200] for r in served]
+    assert (not_inference.status_code, no_key.status_code) == (200, 401)
+    assert after.status_code == 200, after.text[:200]
 
 
 def test_drain_loses_no_in_flight_request(server: Server) -> None:
