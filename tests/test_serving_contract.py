@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from infra.plan import run_plan
 from infra.workloads.vllm import MODEL_LABEL
-from serving.kubernetes import model_env
+from serving.kubernetes import model_env, overflow_env
 from serving.settings import ENV_PREFIX, Settings
 from tests.conftest import EXAMPLES, STACKS
 
@@ -109,6 +109,18 @@ def test_a_misspelt_serving_variable_fails(monkeypatch):
     env["SERVING_MAX_MODEL_LENGTH"] = env.pop("SERVING_MAX_MODEL_LEN")
     with pytest.raises(AssertionError, match="SERVING_MAX_MODEL_LENGTH"):
         settings_from_env(env, monkeypatch)
+
+
+def test_the_overflow_depth_reaches_the_image(monkeypatch):
+    """What infra sets from `serving.gateway.overflowQueueDepth` is the depth the image's middleware enforces."""
+    base = model_env(model="m", served_model_name="m", tensor_parallel_size=1, max_model_len=4096)
+    assert settings_from_env({**base, **overflow_env(8)}, monkeypatch).overflow_queue_depth == 8
+    assert settings_from_env({**base, **overflow_env(0)}, monkeypatch).overflow_queue_depth == 0
+    assert overflow_env(None) == {}
+    assert settings_from_env(base, monkeypatch).overflow_queue_depth is None  # unset: never a 429
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="overflow queue depth must be an integer >= 0"):
+            overflow_env(bad)
 
 
 def test_a_managed_flag_in_the_extra_args_is_refused_by_the_image(monkeypatch):

@@ -30,7 +30,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if REPORT:
-        terminalreporter.section("serving: requests lost on SIGTERM, failure detection times")
+        terminalreporter.section("serving: requests lost on SIGTERM, failure detection times, overflow")
         for _, line in sorted(REPORT.items()):
             terminalreporter.write_line(line)
 

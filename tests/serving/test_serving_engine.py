@@ -7,16 +7,23 @@ stops it, so it runs last.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import serving_testkit
+from prometheus_client.parser import text_string_to_metric_families
 from serving_testkit import (
+    MAX_NUM_SEQS,
     REPORT,
     SERVED_NAME,
     drain_scenario,
@@ -28,12 +35,22 @@ from serving_testkit import (
 )
 
 from serving.kubernetes import STOP_TIMEOUT_S  # the supervisor's default wait for vLLM to stop
+from serving.overflow import HEADER
+from serving.vllm_metrics import parse_engine_load
+
+OVERFLOW_HEADER = HEADER.decode()
 
 pytestmark = pytest.mark.vllm
 
 API_KEY = "test-key-123"
 DRAIN_TIMEOUT_S = 120
 DRAIN_GRACE_S = 2
+# Gateway-marked requests get 429 once more than this many wait (serving/overflow.py); unmarked ones never do.
+OVERFLOW_DEPTH = 2
+# On MAX_NUM_SEQS (4) slots 12 wait: over OVERFLOW_DEPTH for three waves of LONG_TOKENS (~15 s each here), so a
+# starved test client still reaches the server while the queue is deep.
+LONG_REQUESTS = 16
+LONG_TOKENS = 1000
 
 
 @dataclass
@@ -61,6 +78,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         SERVING_DRAIN_TIMEOUT_S=str(DRAIN_TIMEOUT_S),
         SERVING_CANARY_INTERVAL_S="3",
         SERVING_POLL_INTERVAL_S="1",
+        SERVING_OVERFLOW_QUEUE_DEPTH=str(OVERFLOW_DEPTH),
     )
     log = tmp / "supervisor.log"
     with started(supervisor_cmd(), env, log) as proc:
@@ -139,6 +157,81 @@ def test_canary_runs_and_reports_latency(server: Server) -> None:
         latency = httpx.get(f"{server.health_url}/status").json()["last_canary_latency_s"]
         time.sleep(0.5)
     assert latency is not None and 0 < latency < 10
+
+
+def _waiting(api_url: str) -> float:
+    return parse_engine_load(httpx.get(f"{api_url}/metrics", timeout=30).text).waiting
+
+
+def test_overflow_refuses_only_marked_requests_while_the_queue_is_deep(server: Server) -> None:
+    """Saturate the engine with unmarked long requests: the gateway's (marked) ones get 429, the rest all finish."""
+    keyed = {"Authorization": f"Bearer {API_KEY}"}
+    marked = {**keyed, OVERFLOW_HEADER: "1"}
+    body = {"model": SERVED_NAME, "prompt": "hello", "max_tokens": 8}
+    chat = {"model": SERVED_NAME, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8, "stream": True}
+    # Rollout-worker traffic (no header): long requests on MAX_NUM_SEQS slots, in its own process (serving_testkit).
+    load = subprocess.Popen(
+        [sys.executable, serving_testkit.__file__, server.api_url, API_KEY, str(LONG_REQUESTS), str(LONG_TOKENS)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    # One pooled client, connected before the load starts: a client per request costs CPU a saturated box lacks.
+    client = httpx.Client(base_url=server.api_url, timeout=600, trust_env=False)
+    client.get("/health")
+    try:
+        deadline = time.monotonic() + 180
+        while (waiting_before := _waiting(server.api_url)) <= OVERFLOW_DEPTH + 4:
+            assert load.poll() is None, f"the load client exited with {load.returncode} before the queue filled"
+            assert time.monotonic() < deadline, f"queue never passed {OVERFLOW_DEPTH + 4} (last {waiting_before})"
+            time.sleep(0.2)
+
+        def post(path: str, payload: dict, headers: dict[str, str]) -> httpx.Response:
+            return client.post(path, json=payload, headers=headers)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            refused = [pool.submit(post, "/v1/completions", body, marked) for _ in range(6)]
+            refused += [pool.submit(post, "/v1/chat/completions", chat, marked) for _ in range(2)]
+            # Unmarked short requests join the queue at the same moment and must be served.
+            unmarked = [pool.submit(post, "/v1/completions", body, keyed) for _ in range(4)]
+            not_inference = post("/tokenize", {"model": SERVED_NAME, "prompt": "hello"}, marked)
+            no_key = post("/v1/completions", body, {OVERFLOW_HEADER: "1"})
+            answers = [f.result() for f in refused]
+            waiting_after = _waiting(server.api_url)
+            served = [f.result() for f in unmarked]
+        out, _ = load.communicate(timeout=600)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait(30)
+        client.close()
+    load_failures = json.loads(out.strip().splitlines()[-1])
+    deadline = time.monotonic() + 60
+    while _waiting(server.api_url) > 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # The queue empty again: the gateway's requests are served here.
+    after = httpx.post(f"{server.api_url}/v1/completions", json=body, headers=marked, timeout=120)
+    metrics = httpx.get(f"{server.api_url}/metrics", timeout=30).text
+    refused_total = [s.value for f in text_string_to_metric_families(metrics)
+                     if f.name == "llm_fleet_overflow_refused" for s in f.samples if s.name.endswith("_total")]
+
+    statuses = [a.status_code for a in answers]
+    REPORT["overflow"] = (
+        f"overflow (depth {OVERFLOW_DEPTH}, {MAX_NUM_SEQS} slots): {statuses.count(429)} of {len(answers)} marked "
+        f"requests refused with 429 at {waiting_before:.0f}..{waiting_after:.0f} waiting; unmarked "
+        f"{LONG_REQUESTS - len(load_failures)} of {LONG_REQUESTS} long + "
+        f"{sum(r.status_code == 200 for r in served)} of 4 short completed; "
+        f"marked request once the queue emptied: {after.status_code}; refusals counted: {refused_total}"
+    )
+    print("\n" + REPORT["overflow"])
+    report = REPORT["overflow"]
+    assert waiting_after > OVERFLOW_DEPTH, f"the queue drained before the marked requests were judged: {report}"
+    assert statuses == [429] * len(answers), report
+    assert all(a.headers["retry-after"] == "1" and a.json()["error"]["code"] == 429 for a in answers)
+    assert refused_total == [len(answers)], report
+    # Never refused: requests without the header, paths that queue nothing; the key check comes before the overflow.
+    assert load_failures == [], load_failures
+    assert [r.status_code for r in served] == [200] * 4, [r.text[:200] for r in served]
+    assert (not_inference.status_code, no_key.status_code) == (200, 401)
+    assert after.status_code == 200, after.text[:200]
 
 
 def test_drain_loses_no_in_flight_request(server: Server) -> None:

@@ -23,6 +23,8 @@ REFUSED_DESTS = {"model", "served_model_name", "host", "port", "uds", "tensor_pa
 ALLOWED_SPELLINGS = {"--no-trust-remote-code"}
 # Refused only with SERVING_ADAPTER_ROOT set: the image owns LoRA, and runtime loads must reach the one API server.
 ADAPTER_DESTS = {"enable_lora", "max_lora_rank", "max_loras", "max_cpu_loras", "api_server_count", "data_parallel_size"}
+# Refused only with SERVING_OVERFLOW_QUEUE_DEPTH set: the overflow reads the queue gauge of the one API server.
+OVERFLOW_DESTS = {"disable_log_stats", "api_server_count", "data_parallel_size"}
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +38,16 @@ def parser() -> argparse.ArgumentParser:
     return make_arg_parser(FlexibleArgumentParser(description="vLLM OpenAI-Compatible RESTful API server."))
 
 
-@pytest.mark.parametrize("adapters", [False, True], ids=["no-adapters", "adapters"])
+@pytest.mark.parametrize(("adapters", "overflow"), [(False, False), (True, False), (False, True)],
+                         ids=["plain", "adapters", "overflow"])
 def test_every_vllm_option_is_refused_exactly_when_it_sets_a_refused_setting(parser: argparse.ArgumentParser,
-                                                                             adapters: bool) -> None:
+                                                                             adapters: bool, overflow: bool) -> None:
     assert parser.allow_abbrev  # the premise of the prefix rule
-    refused = REFUSED_DESTS | (ADAPTER_DESTS if adapters else set())
+    refused = REFUSED_DESTS | (ADAPTER_DESTS if adapters else set()) | (OVERFLOW_DESTS if overflow else set())
     wrong = []
     for option, action in parser._option_string_actions.items():
         should = action.dest in refused and option not in ALLOWED_SPELLINGS
-        if bool(refused_flags([option], adapters=adapters)) != should:
+        if bool(refused_flags([option], adapters=adapters, overflow=overflow)) != should:
             wrong.append(f"{option} ({action.dest}): {'refused' if not should else 'accepted'}")
     assert wrong == []
 
@@ -52,7 +55,7 @@ def test_every_vllm_option_is_refused_exactly_when_it_sets_a_refused_setting(par
 def test_every_abbreviation_vllm_expands_to_a_refused_flag_is_refused(parser: argparse.ArgumentParser) -> None:
     missed = []
     for option, action in parser._option_string_actions.items():
-        if action.dest not in REFUSED_DESTS | ADAPTER_DESTS or option in ALLOWED_SPELLINGS:
+        if action.dest not in REFUSED_DESTS | ADAPTER_DESTS | OVERFLOW_DESTS or option in ALLOWED_SPELLINGS:
             continue
         for end in range(2, len(option)):
             prefix = option[:end]
@@ -62,7 +65,8 @@ def test_every_abbreviation_vllm_expands_to_a_refused_flag_is_refused(parser: ar
                 found = parser._parse_optional(prefix)  # what argparse makes of the token (3.11: a 3-tuple)
             except SystemExit:  # ambiguous: vLLM refuses it itself
                 continue
-            if found and found[0] is action and not refused_flags([prefix], adapters=True):
+            if found and found[0] is action and not refused_flags([prefix], adapters=action.dest in ADAPTER_DESTS,
+                                                                  overflow=action.dest in OVERFLOW_DESTS):
                 missed.append(prefix)
     assert missed == []
 

@@ -65,6 +65,42 @@ def test_api_key_goes_to_env_not_argv(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert "--middleware" not in build_vllm_command(settings(monkeypatch))
 
 
+def test_overflow_depth_loads_its_middleware_inside_the_key_check(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("s3cret\n")
+    s = settings(monkeypatch, SERVING_OVERFLOW_QUEUE_DEPTH="8", SERVING_API_KEY_FILE=str(key))
+    cmd = build_vllm_command(s)
+    loaded = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--middleware"]
+    # The last `--middleware` is the outermost (Starlette's add_middleware inserts at the front): key check first.
+    assert loaded == ["serving.overflow.OverflowToNextBackend", "serving.api_guard.RequireApiKey"]
+    env = build_vllm_env(s, {"PATH": "/bin"})
+    assert env["SERVING_OVERFLOW_QUEUE_DEPTH"] == "8"
+    assert env["PYTHONPATH"] == str(Path(__file__).resolve().parents[2])
+    # Without a key the overflow alone, still importable; unset, no overflow at all.
+    monkeypatch.delenv("SERVING_API_KEY_FILE")
+    alone = settings(monkeypatch, SERVING_OVERFLOW_QUEUE_DEPTH="0")
+    assert flag(build_vllm_command(alone), "--middleware") == "serving.overflow.OverflowToNextBackend"
+    assert "PYTHONPATH" in build_vllm_env(alone, {})
+    monkeypatch.delenv("SERVING_OVERFLOW_QUEUE_DEPTH")
+    assert "--middleware" not in build_vllm_command(settings(monkeypatch))
+
+
+@pytest.mark.parametrize(("extra", "refused"), [
+    ("--disable_log_stats", "--disable_log_stats (vLLM reads it as --disable-log-stats)"),  # no gauge at all
+    ("--api-server-count 2", "--api-server-count"),  # the stats reach one API server process only
+    ("-dp=2", "-dp"),
+])
+def test_overflow_needs_vllms_stats_in_one_api_server(monkeypatch: pytest.MonkeyPatch, extra: str,
+                                                      refused: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        settings(monkeypatch, SERVING_OVERFLOW_QUEUE_DEPTH="8", SERVING_EXTRA_ARGS=extra)
+    assert f"must not set {refused} with SERVING_OVERFLOW_QUEUE_DEPTH" in describe_error(exc.value)
+    # Without the overflow they are the operator's business.
+    monkeypatch.delenv("SERVING_OVERFLOW_QUEUE_DEPTH")
+    assert settings(monkeypatch, SERVING_EXTRA_ARGS=extra).extra_args
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -76,6 +112,8 @@ def test_api_key_goes_to_env_not_argv(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ({"SERVING_EXTRA_ARGS": "--max-model-len=4096"}, "SERVING_EXTRA_ARGS"),
         ({"SERVING_EXTRA_ARGS": "--dtype 'unclosed"}, "SERVING_EXTRA_ARGS"),
         ({"SERVING_API_KEY_FILE": "/nonexistent/key"}, "SERVING_API_KEY_FILE"),
+        ({"SERVING_OVERFLOW_QUEUE_DEPTH": "-1"}, "SERVING_OVERFLOW_QUEUE_DEPTH"),
+        ({"SERVING_OVERFLOW_QUEUE_DEPTH": "deep"}, "SERVING_OVERFLOW_QUEUE_DEPTH"),
         ({"SERVING_API_PORT": "8081", "SERVING_HEALTH_PORT": "8081"}, "SERVING_HEALTH_PORT"),
         ({"SERVING_DRAIN_GRACE_S": "30", "SERVING_DRAIN_TIMEOUT_S": "10"}, "SERVING_DRAIN_GRACE_S"),
     ],
