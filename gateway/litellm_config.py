@@ -11,7 +11,9 @@ What the policy relies on (litellm 1.108.7):
   order is the spec's order and a group's failure moves to the next one.
 - Before the first byte: router.py `_completion`/`_acompletion` read a stream's first chunk (`_read_first_chunk`)
   before handing the stream to the proxy, so a connection error, a 5xx, a 429 or a timeout before it is an ordinary
-  failure that takes the fallback.
+  failure that takes the fallback. Not so the legacy text API: `_atext_completion` returns a /v1/completions stream
+  unopened, so a backend that fails before a streamed text completion's first byte is a 500 without fallback
+  (non-streaming /v1/completions does fail over). Chat completions are the gateway's failover API.
 - After the first byte: router.py `stream_with_fallbacks` (in `_acompletion_streaming_iterator`) re-raises the
   backend's error once any content was generated (`e.generated_content`); there is no setting for it, and the proxy
   (proxy/proxy_server.py `async_data_generator`) then sends an `error` event instead of `[DONE]`. The only
