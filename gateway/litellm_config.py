@@ -24,11 +24,16 @@ What the policy relies on (litellm 1.108.7):
   one (`_get_non_stream_timeout`). LiteLLM has no separate per-deployment connect timeout: connect is bounded by
   the same value (the first-byte timeout for streams); a refused connection fails at once anyway.
 - Cooldown: router_settings.allowed_fails / cooldown_time (router_utils/cooldown_handlers.py
-  `_should_cooldown_deployment` -> `should_cooldown_based_on_allowed_fails_policy`: more than allowed_fails failures
-  in the current minute take the deployment out for cooldown_time; it is tried again after). `_is_cooldown_required`
-  never cools down on an `APIConnectionError` (a refused connection fails over in milliseconds on every request
-  instead). allowed_fails_policy.RateLimitErrorAllowedFails is set high so an overflow 429 moves only that request
-  (a 429 otherwise counts towards cooldown and would take the local replicas out for cooldown_time).
+  `_should_cooldown_deployment` -> `should_cooldown_based_on_allowed_fails_policy`: a deployment goes out for
+  cooldown_time once its failure count is MORE than allowed_fails, the count living cooldown_time seconds from its
+  first failure (`_increment_allowed_fails(ttl=cooldown_time)`), not a minute; it is tried again after).
+  failures_before_cooldown N is therefore allowed_fails N-1. `_is_allowed_fails_set_on_router` ignores an
+  allowed_fails equal to litellm's default (3) and falls back to a failure-rate rule, so the per-exception
+  allowed_fails_policy carries the same number for every failure type that means "backend unwell" (it is consulted
+  whenever a policy is set). `_is_cooldown_required` never cools down on an `APIConnectionError` (a refused
+  connection fails over in milliseconds on every request instead). RateLimitErrorAllowedFails is set high so an
+  overflow 429 moves only that request (a 429 otherwise counts towards cooldown and would take the local replicas
+  out for cooldown_time).
 - Overflow: litellm_params.extra_headers is sent with every call to that deployment (litellm/main.py
   `completion(extra_headers=...)` merged into the request headers by llms/openai/openai.py); local backends carry
   `X-LLM-Fleet-Overflow: 1`, which makes a saturated replica answer 429 (serving image,
@@ -54,6 +59,8 @@ CLIENT_KEY_ENV = "LLM_FLEET_GATEWAY_CLIENT_KEY"
 OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 # A 429 moves one request on; it never takes a backend out of rotation (see the module docstring).
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
+# AllowedFailsPolicy fields (litellm/types/router.py) for failures that say the backend is unwell.
+_UNWELL = ("TimeoutError", "InternalServerError", "ServiceUnavailableError", "BadGatewayError")
 
 
 def deployment_name(route_model: str, backend: Backend, first: bool) -> str:
@@ -73,6 +80,7 @@ def key_env(backend: Backend) -> str:
 
 def render(spec: GatewaySpec) -> dict[str, Any]:
     policy = spec.policy
+    allowed_fails = max(0, policy.failures_before_cooldown - 1)  # cooled down on the Nth failure
     model_list: list[dict[str, Any]] = []
     fallbacks: list[dict[str, list[str]]] = []
     for route in spec.routes:
@@ -104,8 +112,11 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
         "router_settings": {
             "fallbacks": fallbacks,
             "num_retries": 0,  # a retry of the same backend is not a failover; fallbacks move on
-            "allowed_fails": policy.failures_before_cooldown,
-            "allowed_fails_policy": {"RateLimitErrorAllowedFails": _RATE_LIMITS_BEFORE_COOLDOWN},
+            "allowed_fails": allowed_fails,
+            "allowed_fails_policy": {
+                **{f"{kind}AllowedFails": allowed_fails for kind in _UNWELL},
+                "RateLimitErrorAllowedFails": _RATE_LIMITS_BEFORE_COOLDOWN,
+            },
             "cooldown_time": policy.cooldown_s,
         },
         "litellm_settings": {

@@ -53,6 +53,15 @@ def test_the_rendered_config_fails_over_in_order_and_names_keys_only_by_env(tmp_
     assert config["litellm_settings"]["callbacks"] == ["prometheus"]
 
 
+def test_a_backend_is_cooled_down_on_its_nth_failure_and_never_for_an_overflow_429(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)  # failures_before_cooldown 3 (the default): LiteLLM cools down when fails > allowed_fails
+    settings = render(spec)["router_settings"]
+    assert settings["allowed_fails"] == 2 and settings["cooldown_time"] == spec.policy.cooldown_s
+    policy = settings["allowed_fails_policy"]
+    assert policy["TimeoutErrorAllowedFails"] == policy["InternalServerErrorAllowedFails"] == 2
+    assert policy["RateLimitErrorAllowedFails"] >= 1_000_000
+
+
 def test_without_an_overflow_depth_local_replicas_queue_instead(tmp_path: Path) -> None:
     config = render(_spec(tmp_path, overflow=None))
     assert all("extra_headers" not in m["litellm_params"] for m in config["model_list"])
