@@ -34,6 +34,13 @@ What the policy relies on (litellm 1.108.7):
   connection fails over in milliseconds on every request instead). RateLimitErrorAllowedFails is set high so an
   overflow 429 moves only that request (a 429 otherwise counts towards cooldown and would take the local replicas
   out for cooldown_time).
+- The last backend of a route is never cooled down (model_info.allowed_fails, which overrides the router's:
+  cooldown_handlers.py `_get_deployment_cooldown_policy`): with nothing after it, a cooldown only turns its errors
+  into 429s for every client (LiteLLM spares a lone deployment for the same reason, `is_lone_deployment`). It also
+  shields the fallback from a LiteLLM 1.108.7 race seen in tests/gateway/test_gateway_failover.py: when a stream dies
+  before its first content and the router continues it on the fallback, the dead stream's failure is logged by a
+  task (streaming_handler.py `_log_stream_failure_and_raise`) on the logging object the fallback hop already
+  re-pointed, so router.py `deployment_callback_on_failure` charges it to the fallback and cools it down.
 - Overflow: litellm_params.extra_headers is sent with every call to that deployment (litellm/main.py
   `completion(extra_headers=...)` merged into the request headers by llms/openai/openai.py); local backends carry
   `X-LLM-Fleet-Overflow: 1`, which makes a saturated replica answer 429 (serving image,
@@ -59,6 +66,7 @@ CLIENT_KEY_ENV = "LLM_FLEET_GATEWAY_CLIENT_KEY"
 OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 # A 429 moves one request on; it never takes a backend out of rotation (see the module docstring).
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
+_NEVER_COOL_DOWN = 1_000_000
 # AllowedFailsPolicy fields (litellm/types/router.py) for failures that say the backend is unwell.
 _UNWELL = ("TimeoutError", "InternalServerError", "ServiceUnavailableError", "BadGatewayError")
 
@@ -100,6 +108,8 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
             if backend.kind == "local" and policy.overflow_queue_depth is not None:
                 params["extra_headers"] = {OVERFLOW_HEADER: "1"}
             info: dict[str, Any] = {"id": deployment_id(route.model, backend)}
+            if i == len(route.backends) - 1:
+                info["allowed_fails"] = _NEVER_COOL_DOWN
             if backend.usd_per_1m_input_tokens is not None:
                 info["input_cost_per_token"] = backend.usd_per_1m_input_tokens / 1e6
             if backend.usd_per_1m_output_tokens is not None:

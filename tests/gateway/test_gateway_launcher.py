@@ -60,6 +60,11 @@ def test_a_backend_is_cooled_down_on_its_nth_failure_and_never_for_an_overflow_4
     policy = settings["allowed_fails_policy"]
     assert policy["TimeoutErrorAllowedFails"] == policy["InternalServerErrorAllowedFails"] == 2
     assert policy["RateLimitErrorAllowedFails"] >= 1_000_000
+    # the last resort of each route is never taken out (a cooldown there only means 429s for everyone)
+    infos = {m["model_info"]["id"]: m["model_info"] for m in render(spec)["model_list"]}
+    assert "allowed_fails" not in infos["qwen-7b/local"]
+    assert infos["qwen-7b/provider-modal"]["allowed_fails"] >= 1_000_000
+    assert infos["llama-70b/provider-modal"]["allowed_fails"] >= 1_000_000
 
 
 def test_without_an_overflow_depth_local_replicas_queue_instead(tmp_path: Path) -> None:
