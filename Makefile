@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv
+.PHONY: plan test lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv gateway-venv gateway-lock
 
 # Two installs into one venv. The plan's: requirements.txt only (Pulumi, the providers, pydantic, the policy pack):
 # what `make plan` and `pulumi up` need. Everything: adds the test tools, Ray (its schemas check KubeRay configs)
@@ -57,10 +57,27 @@ $(SCAN_VENV)/.installed: security/checkov.lock
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	touch $@
 
+# The gateway's data plane (LiteLLM's proxy) in a venv of its own: its pins clash with vLLM's. The same lock the
+# gateway image installs (images/gateway/Dockerfile), every file checked against its sha256.
+GATEWAY_VENV ?= .venv-gateway
+gateway-venv: $(GATEWAY_VENV)/.installed
+$(GATEWAY_VENV)/.installed: gateway/requirements.lock
+	$(PYTHON) -m venv $(GATEWAY_VENV)
+	set -o pipefail; $(GATEWAY_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r gateway/requirements.lock 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	touch $@
+
+# gateway/requirements.lock: gateway/requirements.txt resolved, with the sha256 of each file (tests/gateway/gateway_lock.py).
+gateway-lock:
+	$(PYTHON) -m venv build/gateway-lock
+	set -o pipefail; build/gateway-lock/bin/pip install -q --dry-run --ignore-installed --report build/gateway-report.json \
+		-r gateway/requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PYTHON) tests/gateway/gateway_lock.py build/gateway-report.json > gateway/requirements.lock
+
 plan: plan-venv
 	$(PY) -m infra plan --stack $(STACK)
 
-test: venv engine scan-venv
+test: venv engine scan-venv gateway-venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -71,9 +88,10 @@ docs: venv
 	$(PY) -m infra readme
 	$(PY) -m serving.environment docs/serving.md
 
-bench: venv engine
+bench: venv engine gateway-venv
 	$(PY) benchmarks/plan_time.py
 	$(PY) benchmarks/serving_overhead.py
+	$(PY) benchmarks/gateway_overhead.py
 
 # The lock: what this venv holds now (after `make test` passed), as pip constraints.
 lock: venv engine
@@ -92,4 +110,4 @@ deploy-lock:
 		2>&1 | { grep -v "is ignored: it is neither" || true; }
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(GATEWAY_VENV) build .pytest_cache .ruff_cache

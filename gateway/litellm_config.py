@@ -1,8 +1,58 @@
-"""A GatewaySpec as LiteLLM proxy's config file (model_list, router_settings, general_settings).
+"""A GatewaySpec as LiteLLM proxy's config (model_list, router_settings, litellm_settings, general_settings).
 
-First version: the mapping of routes to LiteLLM deployments and fallbacks. The keys are read by the launcher from
-the mounted files into the proxy's own process env and named here as `os.environ/<VAR>` (LiteLLM's form), so no key
-is ever written into the rendered config, a ConfigMap or a pod's env.
+Every key below was checked against the installed LiteLLM source, litellm==1.108.7 (gateway/requirements.lock);
+paths are relative to site-packages/litellm. The keys are read by the launcher from the mounted files into the
+proxy's own process env and named here as `os.environ/<VAR>` (LiteLLM's form), so no key is ever written into the
+rendered config, a ConfigMap or a pod's env.
+
+What the policy relies on (litellm 1.108.7):
+- Fallbacks: router_settings.fallbacks `[{group: [next groups]}]` (router.py `Router.__init__(fallbacks=...)`,
+  router_utils/fallback_event_handlers.py `get_fallback_model_group`). Every backend is its own model group, so the
+  order is the spec's order and a group's failure moves to the next one.
+- Before the first byte: router.py `_completion`/`_acompletion` read a stream's first chunk (`_read_first_chunk`)
+  before handing the stream to the proxy, so a connection error, a 5xx, a 429 or a timeout before it is an ordinary
+  failure that takes the fallback. Not so the legacy text API: `_atext_completion` returns a /v1/completions stream
+  unopened, so a backend that fails before a streamed text completion's first byte is a 500 without fallback
+  (non-streaming /v1/completions does fail over). Chat completions are the gateway's failover API.
+- After the first byte: router.py `stream_with_fallbacks` (in `_acompletion_streaming_iterator`) re-raises the
+  backend's error once any content was generated (`e.generated_content`); there is no setting for it, and the proxy
+  (proxy/proxy_server.py `async_data_generator`) then sends an `error` event instead of `[DONE]`. The only
+  mid-stream fallback left is one where nothing but the role delta was sent: the fallback's content is then the
+  whole answer (no token repeated or mixed). tests/gateway/test_gateway_failover.py proves both sides.
+- Timeouts: litellm_params.stream_timeout bounds each read of a streaming call (router.py `_get_stream_timeout`,
+  passed to the OpenAI SDK as its httpx timeout: connect and every read), litellm_params.timeout a non-streaming
+  one (`_get_non_stream_timeout`). LiteLLM has no separate per-deployment connect timeout: connect is bounded by
+  the same value (the first-byte timeout for streams); a refused connection fails at once anyway.
+- Cooldown: router_settings.allowed_fails / cooldown_time (router_utils/cooldown_handlers.py
+  `_should_cooldown_deployment` -> `should_cooldown_based_on_allowed_fails_policy`: a deployment goes out for
+  cooldown_time once its failure count is MORE than allowed_fails, the count living cooldown_time seconds from its
+  first failure (`_increment_allowed_fails(ttl=cooldown_time)`), not a minute; it is tried again after).
+  failures_before_cooldown N is therefore allowed_fails N-1. `_is_allowed_fails_set_on_router` ignores an
+  allowed_fails equal to litellm's default (3) and falls back to a failure-rate rule, so the per-exception
+  allowed_fails_policy carries the same number for every failure type that means "backend unwell" (it is consulted
+  whenever a policy is set). `_is_cooldown_required` never cools down on an `APIConnectionError` (a refused
+  connection fails over in milliseconds on every request instead). RateLimitErrorAllowedFails is set high so an
+  overflow 429 moves only that request (a 429 otherwise counts towards cooldown and would take the local replicas
+  out for cooldown_time).
+- The last backend of a route is never cooled down (model_info.allowed_fails, which overrides the router's:
+  cooldown_handlers.py `_get_deployment_cooldown_policy`): with nothing after it, a cooldown only turns its errors
+  into 429s for every client (LiteLLM spares a lone deployment for the same reason, `is_lone_deployment`). It also
+  shields the fallback from a LiteLLM 1.108.7 race seen in tests/gateway/test_gateway_failover.py: when a stream dies
+  before its first content and the router continues it on the fallback, the dead stream's failure is logged by a
+  task (streaming_handler.py `_log_stream_failure_and_raise`) on the logging object the fallback hop already
+  re-pointed, so router.py `deployment_callback_on_failure` charges it to the fallback and cools it down.
+- Overflow: litellm_params.extra_headers is sent with every call to that deployment (litellm/main.py
+  `completion(extra_headers=...)` merged into the request headers by llms/openai/openai.py); local backends carry
+  `X-LLM-Fleet-Overflow: 1`, which makes a saturated replica answer 429 (serving image,
+  SERVING_OVERFLOW_QUEUE_DEPTH).
+- Metrics: litellm_settings.callbacks ["prometheus"] (integrations/prometheus.py, no premium check in this
+  version; proxy_server.py mounts /metrics for it) with require_auth_for_metrics_endpoint false
+  (proxy/middleware/prometheus_auth_middleware.py) so Prometheus scrapes without the client key. Per backend
+  (label model_id = `<route>/<backend>`): litellm_deployment_total_requests, _success_responses,
+  _failure_responses, _successful_fallbacks, _failed_fallbacks, _cooled_down, litellm_llm_api_latency_metric,
+  litellm_llm_api_time_to_first_token_metric, litellm_total_tokens_metric.
+- Probes: /health/liveliness and /health/readiness need no key and call no backend
+  (proxy/health_endpoints/_health_endpoints.py); /health needs the key and calls every backend: not for probes.
 """
 
 from __future__ import annotations
@@ -13,11 +63,22 @@ from typing import Any
 from gateway.spec import Backend, GatewaySpec
 
 CLIENT_KEY_ENV = "LLM_FLEET_GATEWAY_CLIENT_KEY"
+OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
+# A 429 moves one request on; it never takes a backend out of rotation (see the module docstring).
+_RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
+_NEVER_COOL_DOWN = 1_000_000
+# AllowedFailsPolicy fields (litellm/types/router.py) for failures that say the backend is unwell.
+_UNWELL = ("TimeoutError", "InternalServerError", "ServiceUnavailableError", "BadGatewayError")
 
 
 def deployment_name(route_model: str, backend: Backend, first: bool) -> str:
     """The LiteLLM model group a backend is: the route's own name for the first backend, `<model>@<backend>` else."""
     return route_model if first else f"{route_model}@{backend.name}"
+
+
+def deployment_id(route_model: str, backend: Backend) -> str:
+    """model_info.id: unique per deployment, and the `model_id` label of LiteLLM's per-deployment metrics."""
+    return f"{route_model}/{backend.name}"
 
 
 def key_env(backend: Backend) -> str:
@@ -27,6 +88,7 @@ def key_env(backend: Backend) -> str:
 
 def render(spec: GatewaySpec) -> dict[str, Any]:
     policy = spec.policy
+    allowed_fails = max(0, policy.failures_before_cooldown - 1)  # cooled down on the Nth failure
     model_list: list[dict[str, Any]] = []
     fallbacks: list[dict[str, list[str]]] = []
     for route in spec.routes:
@@ -39,10 +101,15 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
                 "api_base": backend.base_url,
                 "timeout": policy.request_timeout_s,
                 "stream_timeout": policy.first_byte_timeout_s,
+                "max_retries": 0,  # the OpenAI SDK's own retries: a retry is not a failover
             }
             if backend.api_key_file is not None:
                 params["api_key"] = f"os.environ/{key_env(backend)}"
-            info: dict[str, Any] = {"id": f"{route.model}/{backend.name}"}
+            if backend.kind == "local" and policy.overflow_queue_depth is not None:
+                params["extra_headers"] = {OVERFLOW_HEADER: "1"}
+            info: dict[str, Any] = {"id": deployment_id(route.model, backend)}
+            if i == len(route.backends) - 1:
+                info["allowed_fails"] = _NEVER_COOL_DOWN
             if backend.usd_per_1m_input_tokens is not None:
                 info["input_cost_per_token"] = backend.usd_per_1m_input_tokens / 1e6
             if backend.usd_per_1m_output_tokens is not None:
@@ -55,9 +122,17 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
         "router_settings": {
             "fallbacks": fallbacks,
             "num_retries": 0,  # a retry of the same backend is not a failover; fallbacks move on
-            "allowed_fails": policy.failures_before_cooldown,
+            "allowed_fails": allowed_fails,
+            "allowed_fails_policy": {
+                **{f"{kind}AllowedFails": allowed_fails for kind in _UNWELL},
+                "RateLimitErrorAllowedFails": _RATE_LIMITS_BEFORE_COOLDOWN,
+            },
             "cooldown_time": policy.cooldown_s,
         },
-        "litellm_settings": {"request_timeout": policy.request_timeout_s},
+        "litellm_settings": {
+            "request_timeout": policy.request_timeout_s,
+            "callbacks": ["prometheus"],
+            "require_auth_for_metrics_endpoint": False,
+        },
         "general_settings": {"master_key": f"os.environ/{CLIENT_KEY_ENV}"},
     }

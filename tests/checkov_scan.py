@@ -1,6 +1,6 @@
 """checkov (issue 17 item 8) over what we ship, in ONE run: every stack's rendered manifests in both serving modes
-(plain and KubeRay), the serving image's Dockerfile and the workflows. Its failures are held against one skip list,
-security/checkov-skips.yaml, where every entry names a check, the objects it covers and why it stays.
+(plain and KubeRay), the serving and gateway images' Dockerfiles and the workflows. Its failures are held against one
+skip list, security/checkov-skips.yaml, where every entry names a check, the objects it covers and why it stays.
 
 checkov lives in its own venv (.venv-scan, `make scan-venv`, pinned by security/checkov.lock): it pins many packages
 that the project's venv pins differently. The test (tests/test_scanner.py) calls its CLI.
@@ -31,7 +31,7 @@ SKIPS = ROOT / "security" / "checkov-skips.yaml"
 CHECKOV = Path(os.environ.get("LLM_FLEET_CHECKOV", ROOT / ".venv-scan" / "bin" / "checkov"))
 FRAMEWORKS = ("kubernetes", "dockerfile", "github_actions")
 MODES = ("plain", "kuberay")
-DOCKERFILES = ("images/vllm/Dockerfile",)
+DOCKERFILES = ("images/vllm/Dockerfile", "images/gateway/Dockerfile")
 WORKFLOWS = ROOT / ".github" / "workflows"
 # KubeRay mode in prod upgrades through a Gateway, and only GKE has a default class (infra/config/checks.py refuses
 # the stack otherwise): the variants name one the config error itself suggests for that cloud.

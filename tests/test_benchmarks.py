@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -14,6 +15,7 @@ def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -27,3 +29,17 @@ def test_synthetic_fleet_of_the_plan_benchmark_is_a_valid_stack(size, models, gp
     assert len(cfg.models) == models
     assert sum(1 for p in cfg.node_pools if p.gpu) == gpu_pools
     assert [p.name for p in cfg.node_pools if p.gpu is None] == ["rollout"]
+
+
+def test_gateway_overhead_table_shows_what_the_gateway_adds():
+    bench = _load("gateway_overhead")
+    direct = bench.Samples(ttft=[0.010] * 19 + [0.050], stream_e2e=[0.1] * 20, plain_e2e=[0.08] * 20,
+                           rps=[10.0, 10.0], tokens_per_s=[640.0, 640.0])
+    gateway = bench.Samples(ttft=[0.015] * 19 + [0.090], stream_e2e=[0.11] * 20, plain_e2e=[0.085] * 20,
+                            rps=[8.0, 8.0], tokens_per_s=[512.0, 512.0])
+    rows = {line[:36].strip(): line[36:].split() for line in bench.table(direct, gateway).splitlines()[1:]}
+    assert rows["TTFT, streaming p50 (ms)"] == ["10.0", "15.0", "+5.0"]
+    assert rows["TTFT, streaming p95 (ms)"] == ["10.0", "15.0", "+5.0"]  # nearest rank: 19th of 20
+    assert rows["end to end, non-streaming p50 (ms)"] == ["80.0", "85.0", "+5.0"]
+    assert rows[f"requests/s (x{bench.CONCURRENCY} clients)"] == ["10.0", "8.0", "-20%"]
+    assert bench.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and bench.percentile([5.0], 95) == 5.0

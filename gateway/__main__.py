@@ -1,0 +1,122 @@
+"""The gateway launcher: `python -m gateway --spec SPEC.json [--host H] [--port P]`.
+
+Reads the spec (the ConfigMap's spec.json), reads every backend's key file and the client key into this process's
+own env, renders LiteLLM's config to a private temp file (it names the keys only as `os.environ/<VAR>`) and runs
+LiteLLM's proxy in this process. Keys are never passed through argv, an exec'd child's env, a file or a log line.
+Any problem with the spec or a key file is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.litellm_config import CLIENT_KEY_ENV, key_env, render
+from gateway.spec import GatewaySpec, from_json
+
+# Everything LiteLLM would fetch from the internet at start-up or first use (litellm 1.108.7; the cluster denies
+# egress but 443 to the providers): the model price map (litellm/__init__.py model_cost_map_url, read from the
+# packaged copy with LITELLM_LOCAL_MODEL_COST_MAP, litellm_core_utils/get_model_cost_map.py), the blog feed
+# (litellm_core_utils/get_blog_posts.py), the Anthropic beta-header map (anthropic_beta_headers_manager.py), the
+# auto-router presets (proxy/public_endpoints/public_endpoints.py); LITELLM_TELEMETRY_DISABLED vetoes the proxy's
+# telemetry (proxy/telemetry/settings.py: off unless an admin opts in; the veto makes it impossible). The license
+# check (proxy/auth/litellm_license.py) only calls out when LITELLM_LICENSE is set: it is removed from the env.
+OFFLINE_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "true",
+    "LITELLM_LOCAL_BLOG_POSTS": "true",
+    "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "true",
+    "LITELLM_LOCAL_AUTOROUTER_PRESETS": "true",
+    "LITELLM_TELEMETRY_DISABLED": "true",
+    "LITELLM_DONT_SHOW_FEEDBACK_BOX": "true",
+}
+
+
+class LaunchError(Exception):
+    """A problem the operator fixes in the spec or the mounted files: printed as one line, exit 2."""
+
+
+def read_spec(path: Path) -> GatewaySpec:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LaunchError(f"--spec {path}: cannot read it ({exc.strerror}); mount the ConfigMap gateway-config "
+                          "(key spec.json) there or pass the right path") from exc
+    try:
+        spec = from_json(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LaunchError(f"--spec {path}: not a gateway spec ({type(exc).__name__}: {exc}); write it with "
+                          "gateway.spec.to_json") from exc
+    if not spec.routes:
+        raise LaunchError(f"--spec {path}: routes is empty; a gateway needs at least one route")
+    for route in spec.routes:
+        if not route.backends:
+            raise LaunchError(f"--spec {path}: route {route.model!r} has no backends; list at least one")
+    return spec
+
+
+def read_key(path: str, what: str) -> str:
+    try:
+        key = Path(path).read_text().strip()
+    except OSError as exc:
+        raise LaunchError(f"{what}: key file {path} cannot be read ({exc.strerror}); mount its Secret there") from exc
+    if not key:
+        raise LaunchError(f"{what}: key file {path} is empty; put the key in its Secret")
+    return key
+
+
+def keys_env(spec: GatewaySpec) -> dict[str, str]:
+    """The env vars the rendered config names (`os.environ/<VAR>`), from the mounted key files."""
+    env = {CLIENT_KEY_ENV: read_key(spec.client_key_file, "client key (client_key_file)")}
+    for route in spec.routes:
+        for backend in route.backends:
+            if backend.api_key_file is not None:
+                env[key_env(backend)] = read_key(backend.api_key_file, f"backend {backend.name!r}")
+    return env
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, type=Path, help="the gateway spec (gateway.spec.to_json)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: the spec's port)")
+    return parser.parse_args(argv)
+
+
+def prepare(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """LiteLLM's CLI arguments and the env to add, from our arguments; raises LaunchError."""
+    args = parse_args(argv)
+    spec = read_spec(args.spec)
+    env = {**OFFLINE_ENV, **keys_env(spec)}
+    config = render(spec)
+    # LiteLLM reads its config from a path: a private file (0600, in a private dir) that holds no key.
+    folder = tempfile.mkdtemp(prefix="llm-fleet-gateway-")
+    config_path = Path(folder) / "litellm_config.json"  # JSON is YAML; LiteLLM loads it with yaml.safe_load
+    config_path.write_text(json.dumps(config, indent=2))
+    config_path.chmod(0o600)
+    port = args.port if args.port is not None else spec.port
+    cli = ["--config", str(config_path), "--host", args.host, "--port", str(port), "--num_workers", "1"]
+    return cli, env
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        cli, env = prepare(sys.argv[1:] if argv is None else argv)
+    except LaunchError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    os.environ.pop("LITELLM_LICENSE", None)
+    os.environ.update(env)
+    # Imported only now: litellm reads OFFLINE_ENV at import time (litellm/__init__.py).
+    from litellm.proxy.proxy_cli import run_server
+
+    run_server.main(args=cli, prog_name="litellm", standalone_mode=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
