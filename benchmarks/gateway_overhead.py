@@ -55,6 +55,7 @@ class Samples:
     plain_e2e: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
     tokens_per_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # failed throughput requests (status and body), not retried
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -67,6 +68,7 @@ def percentile(values: list[float], p: float) -> float:
 def table(direct: Samples, gateway: Samples) -> str:
     """The printed comparison: latency rows in ms (p50, p95) with the gateway's added time, throughput rows."""
     rows = [f"{'':36}{'direct':>10}{'gateway':>10}{'added':>10}"]
+    rows.append(f"{'failed requests':36}{len(direct.errors):>10}{len(gateway.errors):>10}")
     for name, attr in (("TTFT, streaming", "ttft"), ("end to end, streaming", "stream_e2e"),
                        ("end to end, non-streaming", "plain_e2e")):
         for p in (50, 95):
@@ -78,10 +80,13 @@ def table(direct: Samples, gateway: Samples) -> str:
     return "\n".join(rows)
 
 
-async def _plain(client: httpx.AsyncClient, max_tokens: int) -> int:
+async def _plain(client: httpx.AsyncClient, max_tokens: int, errors: list[str] | None = None) -> int:
     r = await client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
                           json={"model": SERVED_NAME, "messages": [{"role": "user", "content": "hello"}],
                                 "max_tokens": max_tokens, "ignore_eos": True})
+    if r.status_code != 200 and errors is not None:
+        errors.append(f"{r.status_code} {r.text[:300]}")
+        return 0
     r.raise_for_status()
     return int(r.json()["usage"]["completion_tokens"])
 
@@ -102,7 +107,7 @@ async def _throughput(client: httpx.AsyncClient, into: Samples) -> None:
 
     async def one() -> int:
         async with sem:
-            return await _plain(client, THROUGHPUT_TOKENS)
+            return await _plain(client, THROUGHPUT_TOKENS, into.errors)
 
     start = time.monotonic()
     tokens = await asyncio.gather(*(one() for _ in range(THROUGHPUT_REQUESTS)))
@@ -154,6 +159,9 @@ def main() -> int:
     print(f"gateway overhead: {ROUNDS} sequential requests per path and mode ({MAX_TOKENS} tokens), then "
           f"{THROUGHPUT_REQUESTS} requests x {THROUGHPUT_TOKENS} tokens with {CONCURRENCY} clients, 2 rounds each")
     print(table(direct, gateway))
+    for name, samples in (("direct", direct), ("gateway", gateway)):
+        if samples.errors:
+            print(f"first failed request ({name}): {samples.errors[0]}")
     return 0
 
 

@@ -36,8 +36,9 @@ def test_gateway_overhead_table_shows_what_the_gateway_adds():
     direct = bench.Samples(ttft=[0.010] * 19 + [0.050], stream_e2e=[0.1] * 20, plain_e2e=[0.08] * 20,
                            rps=[10.0, 10.0], tokens_per_s=[640.0, 640.0])
     gateway = bench.Samples(ttft=[0.015] * 19 + [0.090], stream_e2e=[0.11] * 20, plain_e2e=[0.085] * 20,
-                            rps=[8.0, 8.0], tokens_per_s=[512.0, 512.0])
+                            rps=[8.0, 8.0], tokens_per_s=[512.0, 512.0], errors=["500 boom"])
     rows = {line[:36].strip(): line[36:].split() for line in bench.table(direct, gateway).splitlines()[1:]}
+    assert rows["failed requests"] == ["0", "1"]
     assert rows["TTFT, streaming p50 (ms)"] == ["10.0", "15.0", "+5.0"]
     assert rows["TTFT, streaming p95 (ms)"] == ["10.0", "15.0", "+5.0"]  # nearest rank: 19th of 20
     assert rows["end to end, non-streaming p50 (ms)"] == ["80.0", "85.0", "+5.0"]
