@@ -74,6 +74,7 @@ docs: venv
 bench: venv engine
 	$(PY) benchmarks/plan_time.py
 	$(PY) benchmarks/serving_overhead.py
+	$(PY) benchmarks/cold_start.py
 
 # The lock: what this venv holds now (after `make test` passed), as pip constraints.
 lock: venv engine
