@@ -92,6 +92,7 @@ bench: venv engine gateway-venv
 	$(PY) benchmarks/plan_time.py
 	$(PY) benchmarks/serving_overhead.py
 	$(PY) benchmarks/gateway_overhead.py
+	$(PY) benchmarks/cold_start.py
 
 # The lock: what this venv holds now (after `make test` passed), as pip constraints.
 lock: venv engine

@@ -70,6 +70,7 @@ def _step(value: object, where: str) -> int:
 class Backend(Protocol):
     def read(self, key: str) -> bytes | None: ...  # None: no such object
     def write(self, key: str, data: bytes) -> None: ...
+    def create(self, key: str, data: bytes) -> bool: ...  # write only if absent; False: it existed (first writer wins)
 
 
 class FileBackend:
@@ -96,6 +97,22 @@ class FileBackend:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def create(self, key: str, data: bytes) -> bool:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.link(tmp, path)  # atomic and exclusive: fails if the name exists, never shows half a file
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise AdapterStoreError(f"cannot write {path}: {exc.strerror}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
 
 class S3Backend:
@@ -131,6 +148,22 @@ class S3Backend:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         except (BotoCoreError, ClientError) as exc:
+            raise AdapterStoreError(f"cannot write s3://{self.bucket}/{self._key(key)}: {exc}") from None
+
+    def create(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # Conditional write (`If-None-Match: *`, S3 since 2024-08, botocore 1.44 `IfNoneMatch`): 412 when the key
+        # exists, 409 when a concurrent conditional write to it is under way; both mean another writer is first.
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict",
+                                                              "412", "409"):
+                return False
+            raise AdapterStoreError(f"cannot write s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except BotoCoreError as exc:
             raise AdapterStoreError(f"cannot write s3://{self.bucket}/{self._key(key)}: {exc}") from None
 
 
@@ -240,6 +273,24 @@ class GcsBackend:
             TOKENS.clear()
         if resp.status_code != 200:
             raise self._fail("write", key, _gcs_error(resp))
+
+    def create(self, key: str, data: bytes) -> bool:
+        # ifGenerationMatch=0: "succeeds only if there are no live versions of the object", else 412
+        # (https://cloud.google.com/storage/docs/request-preconditions, read 2026-11-30).
+        url = f"{self.api}/upload/storage/v1/b/{self.bucket}/o"
+        params = {"uploadType": "media", "name": self._key(key), "ifGenerationMatch": "0"}
+        headers = {**self._headers(), "Content-Type": "application/octet-stream"}
+        try:
+            resp = _http().post(url, params=params, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise self._fail("write", key, str(exc) or type(exc).__name__) from None
+        if resp.status_code == 412:
+            return False
+        if resp.status_code == 401:
+            TOKENS.clear()
+        if resp.status_code != 200:
+            raise self._fail("write", key, _gcs_error(resp))
+        return True
 
 
 def _gcs_error(resp: httpx.Response) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from serving.adapter_status import AdapterStatus
+from serving.compile_cache_status import CompileCacheStatus, compile_cache_metrics
 from serving.phase import Phase, PhaseMachine
 from serving.vllm_metrics import EngineLoad
 
@@ -42,6 +43,7 @@ class HealthState:
     load: EngineLoad | None = None
     server_load: int | None = None
     adapter: AdapterStatus | None = None  # written by serving.adapters when SERVING_ADAPTER_ROOT is set
+    compile_cache: CompileCacheStatus | None = None  # written by serving.compile_cache (SERVING_COMPILE_CACHE_URL)
 
     def served(self) -> bool:
         """Model served and (if configured) warmed up, according to the latest observations."""
@@ -108,6 +110,7 @@ def status(state: HealthState, now: float | None = None) -> dict[str, Any]:
         "ready": readiness(state, now)[0],
         "live": liveness(state, now)[0],
         "adapter": None if state.adapter is None else state.adapter.as_dict(),
+        "compile_cache": None if state.compile_cache is None else state.compile_cache.as_dict(),
     }
 
 
@@ -140,6 +143,8 @@ class HealthCollector:
                                 value=now - s.started_at)
         if s.adapter is not None:
             yield from adapter_metrics(s.adapter)
+        if s.compile_cache is not None:
+            yield from compile_cache_metrics(s.compile_cache)
 
 
 def adapter_metrics(a: AdapterStatus) -> Any:

@@ -99,11 +99,22 @@ class Settings(BaseSettings):
 
     overflow_queue_depth: int | None = Field(default=None, ge=0, le=100_000)
     """Requests waiting in vLLM above which those marked `X-LLM-Fleet-Overflow: 1` get 429 (unset: never)."""
+    compile_cache_url: str | None = None
+    """vLLM compile cache shared by replicas: file:///path, s3://bucket/prefix or gs://… (unset: off)."""
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("compile_cache_url")
+    @classmethod
+    def _cache_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not any(
+            value.startswith(scheme) and len(value) > len(scheme) for scheme in ("file:///", "s3://", "gs://")
+        ):
+            raise ValueError("must be file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix")
+        return value
 
     @field_validator("adapter_root")
     @classmethod

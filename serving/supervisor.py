@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from serving.adapters import AdapterWatcher
+from serving.compile_cache import CompileCache
 from serving.health import HealthState, create_app
 from serving.monitor import Monitor, VllmClient
 from serving.phase import Phase, exit_code
@@ -100,6 +101,10 @@ class Supervisor:
         if self._drain_started.is_set():  # SIGTERM before we even started vLLM
             self.state.phase.to(Phase.STOPPED)
             return 0
+        cache = await self._fetch_compile_cache() if s.compile_cache_url is not None else None
+        if self._drain_started.is_set():  # SIGTERM while the cache was fetched
+            self.state.phase.to(Phase.STOPPED)
+            return 0
         cmd = build_vllm_command(s)
         log.info("starting vLLM: %s", command_for_log(cmd))
         # Own session: a Ctrl-C or a signal to our process group must not reach vLLM directly —
@@ -111,6 +116,8 @@ class Supervisor:
         watchers = [monitor]
         if s.adapter_root is not None:
             watchers.append(asyncio.create_task(self._adapter_watcher().run()))
+        if cache is not None:
+            watchers.append(asyncio.create_task(self._publish_compile_cache(cache)))
         exited = asyncio.create_task(self.proc.wait())
         drain = asyncio.create_task(self._drain_started.wait())
         try:
@@ -138,6 +145,31 @@ class Supervisor:
         else:
             log.info("vLLM stopped after drain (returncode %s): exiting 0", rc)
         return code
+
+    async def _fetch_compile_cache(self) -> CompileCache:
+        """Fill VLLM_CACHE_ROOT from the shared store before vLLM starts; any failure only costs a compile."""
+        cache = CompileCache(self.settings)
+        self.state.compile_cache = st = cache.status
+        await asyncio.to_thread(cache.fetch_before_start)
+        if st.fetch == "error":
+            log.warning("compile cache not fetched (vLLM compiles): %s", st.last_error)
+        else:
+            log.info("compile cache %s for key %s in %.2fs (%s bytes) into %s", st.fetch, st.key, st.fetch_s or 0,
+                     st.fetched_bytes or 0, cache.cache_root)
+        return cache
+
+    async def _publish_compile_cache(self, cache: CompileCache) -> None:
+        """Once the model is served (vLLM has compiled everything it compiles at start), seed the store."""
+        while not self.state.startup_complete:
+            if self.state.phase.terminal:
+                return
+            await asyncio.sleep(1)
+        await asyncio.to_thread(cache.publish_when_served)
+        st = cache.status
+        if st.publish == "error":
+            log.warning("compile cache not published (serving goes on): %s", st.last_error)
+        else:
+            log.info("compile cache for key %s: %s (%.2fs)", st.key, st.publish, st.publish_s or 0)
 
     def _adapter_watcher(self) -> AdapterWatcher:
         # Fetched versions live beside the restart count (a volume) so vLLM reads them from local disk.
