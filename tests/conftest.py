@@ -29,8 +29,12 @@ def stack_root(stack: str) -> Path:
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The `llm-fleet:*` block of a shipped stack file (or example), keys without the namespace."""
+    from infra.plan import SECRET_PLACEHOLDER
+
     doc = yaml.safe_load((stack_root(stack) / f"Pulumi.{stack}.yaml").read_text())
-    return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
+    # A `secure:` value as the offline plan hands it to the program (infra/plan.py): only the stack's key decrypts it.
+    return {k.split(":", 1)[1]: SECRET_PLACEHOLDER if isinstance(v, dict) and set(v) == {"secure"} else v
+            for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
 
 
 def prod_on_one_pool() -> dict[str, Any]:

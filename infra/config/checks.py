@@ -12,6 +12,7 @@ from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
 from infra.config.existing import existing_problems, existing_rung_problems
+from infra.config.gateway import gateway_problems
 from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
@@ -36,6 +37,9 @@ def cross_checks(cfg: StackConfig) -> list[str]:
 
     problems += _platform_checks(cfg)
     problems += _pool_zone_checks(cfg)
+    problems += gateway_problems(
+        mode=cfg.serving.mode, gateway=cfg.serving.gateway, models=cfg.declared_models, backend_keys=cfg.backend_keys,
+        via_gateway=cfg.rollout is not None and cfg.rollout.via_gateway, gateway_image=cfg.artifacts.gateway_image)
 
     pools_by_name = {p.name: p for p in cfg.node_pools}
     for i, model in enumerate(cfg.models):

@@ -1,0 +1,191 @@
+"""Issue 14 (infra side): the gateway in the stack. prod routes qwen-7b to its own replicas first, then to Together;
+a provider-only model needs no GPU; the flows to and from the gateway are proven; keys never appear in plain text."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.spec import from_json
+from infra.config import ConfigError, parse_engine_config, parse_stack_config
+from infra.flows import evaluate
+from infra.plan import read_stack_file, run_plan
+from tests.conftest import assert_one_config_error, stack_config
+
+LOCAL_QWEN = "http://vllm-qwen-7b.llm-serving.svc.cluster.local:8000/v1"
+GATEWAY_URL = "http://gateway.llm-gateway.svc.cluster.local:4000/v1"
+PLAIN_KEY = "tgp_v1_" + "x" * 40  # a provider key's shape, not a real one
+
+
+def objects(plan, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    return [m for m in plan.manifests() if m.get("kind") == kind
+            and (namespace is None or m["metadata"].get("namespace") == namespace)]
+
+
+def spec_of(plan):
+    (config,) = [c for c in objects(plan, "ConfigMap", "llm-gateway") if c["metadata"]["name"] == "gateway-config"]
+    return from_json(config["data"]["spec.json"])
+
+
+def plan_stack(tmp_path: Path, stack: str, raw: dict[str, Any], extra: dict[str, Any] | None = None):
+    doc = {"config": {**{f"llm-fleet:{k}": v for k, v in raw.items()}, **(extra or {})}}
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return run_plan(stack, tmp_path)
+
+
+# --- prod as shipped ----------------------------------------------------------------------------------------------
+
+def test_prod_routes_its_model_to_its_own_replicas_first_then_to_the_provider(plan_of):
+    spec = spec_of(plan_of("prod"))
+    (route,) = spec.routes
+    assert route.model == "qwen-7b"
+    assert [(b.name, b.kind, b.base_url, b.model) for b in route.backends] == [
+        ("local", "local", LOCAL_QWEN, "qwen-7b"),
+        ("provider-together", "provider", "https://api.together.xyz/v1", "Qwen/Qwen2.5-7B-Instruct-Turbo")]
+    # The local replicas want the stack's model API key; Together its own, mounted from gateway-backend-keys.
+    assert route.backends[0].api_key_file == spec.client_key_file == "/etc/llm-fleet/api-key/api-key"
+    assert route.backends[1].api_key_file == "/var/run/llm-fleet/backend-keys/provider-together"
+    assert (route.backends[1].usd_per_1m_input_tokens, route.backends[1].usd_per_1m_output_tokens) == (0.30, 0.30)
+    assert spec.policy.overflow_queue_depth == 8 and spec.port == 4000
+
+
+def test_prod_gateway_deployment_runs_the_launcher_restricted_with_the_keys_as_files(plan_of):
+    plan = plan_of("prod")
+    (deployment,) = objects(plan, "Deployment", "llm-gateway")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "gateway", "--spec", "/etc/llm-fleet/gateway/spec.json",
+                                    "--port", "4000"]
+    assert "@sha256:" in container["image"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
+    assert not container.get("env"), "no key (nor anything else) in the gateway's env"
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/etc/llm-fleet/gateway", "/etc/llm-fleet/api-key", "/var/run/llm-fleet/backend-keys"} <= mounts
+    assert pod["serviceAccountName"] == "gateway" and pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (secret,) = [s for s in objects(plan, "Secret", "llm-gateway") if s["metadata"]["name"] == "gateway-backend-keys"]
+    assert set(secret["stringData"]) == {"provider-together"}
+    (hpa,) = objects(plan, "HorizontalPodAutoscaler", "llm-gateway")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    (pdb,) = objects(plan, "PodDisruptionBudget", "llm-gateway")
+    assert pdb["spec"]["maxUnavailable"] == 1  # with 2 pods at least, one always serves through a drain
+    (service,) = objects(plan, "Service", "llm-gateway")
+    assert service["spec"]["ports"][0]["port"] == 4000
+    assert plan.outputs["gatewayUrl"] == GATEWAY_URL
+
+
+def test_prod_model_pods_overflow_past_the_configured_queue_depth(plan_of):
+    (model,) = objects(plan_of("prod"), "Deployment", "llm-serving")
+    env = {e["name"]: e.get("value") for e in model["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SERVING_OVERFLOW_QUEUE_DEPTH"] == "8"
+
+
+def test_prod_gateway_paths_are_needed_and_allowed(plan_of):
+    plan = plan_of("prod")
+    flows = {(str(r.flow.source), str(r.flow.destination), r.port): r for r in evaluate(plan.cfg, plan.resources)}
+    to_model = flows[("llm-gateway/gateway", "llm-serving/vllm-qwen-7b", 8000)]
+    out = [r for (src, _, port), r in flows.items() if src == "llm-gateway/gateway" and port == 443]
+    assert to_model.allowed and [r.allowed for r in out] == [True]
+    assert flows[("scrapers in gmp-system", "llm-gateway/gateway", 4000)].allowed
+    # The rollout workers still call the model directly (rollout.viaGateway is off): no path to the gateway.
+    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) in flows
+    assert not [k for k in flows if k[0] == "llm-rollout/rollout-worker" and k[1] == "llm-gateway/gateway"]
+
+
+def test_rollouts_via_the_gateway_call_it_and_the_flow_is_proven(tmp_path):
+    raw = stack_config("prod")
+    raw["rollout"]["viaGateway"] = True
+    plan = plan_stack(tmp_path, "prod", raw)
+    (worker,) = objects(plan, "Deployment", "llm-rollout")
+    env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OPENAI_BASE_URL"] == GATEWAY_URL
+    flows = {(str(r.flow.source), str(r.flow.destination), r.port): r for r in evaluate(plan.cfg, plan.resources)}
+    assert flows[("llm-rollout/rollout-worker", "llm-gateway/gateway", 4000)].allowed
+    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) not in flows
+    assert plan.ok
+
+
+# --- config: refusals with their fix ------------------------------------------------------------------------------
+
+def _with_fallback(**changes: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(stack_config("prod"))
+    raw["models"][0]["fallbacks"][0].update(changes)
+    return raw
+
+
+def test_an_http_provider_is_refused_with_the_https_fix():
+    assert_one_config_error(_with_fallback(url="http://api.together.xyz/v1"), [
+        "models[0].fallbacks[0].url", "http://", "allowed: an https:// URL", "https://api.together.xyz/v1"])
+
+
+def test_a_provider_without_its_price_or_key_is_refused():
+    raw = _with_fallback()
+    del raw["models"][0]["fallbacks"][0]["usdPer1MOutputTokens"]
+    assert_one_config_error(raw, ["models[0].fallbacks[0]", "usdPer1MOutputTokens"])
+
+
+def test_a_key_named_but_not_set_says_the_command():
+    raw = stack_config("prod")
+    del raw["togetherApiKey"]
+    assert_one_config_error(raw, ["models[0].fallbacks[0].apiKey", "'llm-fleet:togetherApiKey'",
+                                  "pulumi config set --secret llm-fleet:togetherApiKey"])
+
+
+def test_a_plain_text_provider_key_is_refused_in_prod(tmp_path):
+    raw = stack_config("prod")
+    raw["togetherApiKey"] = PLAIN_KEY
+    doc = {"config": {f"llm-fleet:{k}": v for k, v in raw.items()}}
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    config, secret_keys = read_stack_file("prod", tmp_path)
+    with pytest.raises(ConfigError) as err:
+        parse_engine_config(config, stack="prod", secret_keys=secret_keys)
+    (line,) = err.value.problems
+    assert "togetherApiKey" in line and "models[0].fallbacks[0].apiKey names it" in line
+    assert "pulumi config set --secret llm-fleet:togetherApiKey <value> --stack prod" in line
+    assert PLAIN_KEY not in line
+
+
+def test_a_key_in_dev_reaches_only_the_secret_never_a_configmap_or_env(tmp_path):
+    # dev accepts a plain-text key (with a warning); even then it is only in the Secret, never in a rendered file.
+    raw = copy.deepcopy(stack_config("prod"))
+    dev = stack_config("dev")
+    dev["models"][0]["fallbacks"] = raw["models"][0]["fallbacks"]
+    dev["models"][0]["fallbacks"][0]["model"] = "Qwen/Qwen2.5-1.5B-Instruct"
+    dev["serving"]["gateway"] = {}
+    dev["togetherApiKey"] = PLAIN_KEY
+    plan = plan_stack(tmp_path, "dev", dev)
+    # Rendered objects as the plan shows them: the Secret's value is a Pulumi secret output (masked), so the key is
+    # in no ConfigMap, no env value, no annotation, nowhere in what a reviewer or `kubectl get -o yaml` of a
+    # non-Secret object sees.
+    assert [m["kind"] for m in plan.manifests() if PLAIN_KEY in json.dumps(m)] == []
+    (secret,) = [s for s in objects(plan, "Secret", "llm-gateway") if s["metadata"]["name"] == "gateway-backend-keys"]
+    assert list(secret["stringData"]) == ["provider-together"]
+    assert any("togetherApiKey" in n and "accepted in dev only" in n for n in plan.notes)
+
+
+def test_fallbacks_need_a_gateway():
+    raw = stack_config("prod")
+    del raw["serving"]["gateway"]
+    assert_one_config_error(raw, ["models[0].fallbacks", "no serving.gateway", "add serving.gateway"])
+
+
+def test_the_gateway_needs_its_image():
+    raw = stack_config("prod")
+    del raw["artifacts"]["gatewayImage"]
+    assert_one_config_error(raw, ["artifacts.gatewayImage", "required with serving.gateway"])
+
+
+def test_the_gateway_keeps_two_pods_in_prod_by_default():
+    raw = stack_config("prod")
+    raw["serving"]["gateway"] = {}
+    cfg = parse_stack_config(raw)
+    assert cfg.serving.gateway is not None and cfg.serving.gateway.replicas.min == 2
+    dev = stack_config("dev")
+    dev["serving"]["gateway"] = {}
+    assert parse_stack_config(dev).serving.gateway.replicas.min == 1
