@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
 # Shipped example stacks on the other platforms (same models and workloads as prod).
 EXAMPLES_DIR = ROOT / "examples"
-EXAMPLES = ("eks-prod", "coreweave-prod")
+# dev-provider: tiered hosting, a dev stack whose model is served by a provider only (no GPU pool), behind the gateway.
+EXAMPLES = ("eks-prod", "coreweave-prod", "dev-provider")
 # The seed workload (12 A100s at peak, 1 H100, ~100 rollout workers) in its cheapest sound configuration per
 # platform: a capacity ladder of committed, spot and on-demand A100s (README's cost table).
 SEEDS = ("seed-gke", "seed-eks", "seed-coreweave")

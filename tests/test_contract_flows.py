@@ -132,7 +132,7 @@ def test_the_guard_fails_without_a_proxy_only_subnet(kuberay_prod):
 
 def test_blue_green_kuberay_needs_no_proxy_only_subnet(make_stack):
     def kuberay(cfg):
-        cfg["serving"] = {"mode": "kuberay"}
+        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
 
     plan = planned(make_stack("staging", kuberay))
     assert [r for r in plan.of_type(SUBNET) if r.inputs.get("purpose")] == []

@@ -189,3 +189,55 @@ def test_the_gateway_keeps_two_pods_in_prod_by_default():
     dev = stack_config("dev")
     dev["serving"]["gateway"] = {}
     assert parse_stack_config(dev).serving.gateway.replicas.min == 1
+
+
+# --- tiered hosting: a model served by its provider only -----------------------------------------------------------
+
+def test_a_provider_only_model_has_no_gpu_pool_and_no_deployment_and_is_routed_out(plan_of):
+    plan = plan_of("dev-provider")
+    assert plan.cfg.models == () and [m.name for m in plan.cfg.provider_models] == ["qwen-7b"]
+    assert [p.pool for p in plan.cost.pools if p.gpu] == []
+    assert objects(plan, "Deployment", "llm-serving") == [] and objects(plan, "ScaledObject") == []
+    (route,) = spec_of(plan).routes
+    assert [(b.kind, b.base_url, b.model) for b in route.backends] == [
+        ("provider", "https://api.together.xyz/v1", "Qwen/Qwen2.5-7B-Instruct-Turbo")]
+    # The rollout workers call it by the same name through the same URL as prod's clients do its own replicas.
+    (worker,) = objects(plan, "Deployment", "llm-rollout")
+    env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LLM_FLEET_URL_QWEN_7B"] == GATEWAY_URL == plan_of("prod").outputs["gatewayUrl"]
+    assert plan.ok
+
+
+def test_a_provider_only_model_costs_its_tokens_at_the_provider_rate(plan_of):
+    cost = plan_of("dev-provider").cost
+    assert cost.gateway is not None
+    (backend,) = cost.gateway.backends
+    # 20M prompt and 2.56M output tokens a day at $0.30 per 1M each: $6.00 + $0.768.
+    assert (backend.backend, backend.share) == ("provider-together", 1.0)
+    assert backend.daily_expected == pytest.approx(6.768)
+    assert cost.expected is not None and cost.expected.daily == pytest.approx(
+        sum(p.hourly_min * 24 for p in cost.pools) + sum(f.daily_min for f in cost.fees)
+        + cost.gateway.pods_hourly_min * 24 + 6.768, rel=0.05)
+
+
+def test_a_provider_only_model_refuses_gpu_keys():
+    raw = stack_config("prod")
+    raw["models"][0]["provider"] = {"name": "together", "url": "https://api.together.xyz/v1", "model": "m",
+                                    "usdPer1MInputTokens": 1, "usdPer1MOutputTokens": 1,
+                                    "apiKey": "llm-fleet:togetherApiKey"}
+    assert_one_config_error(raw, ["models[0]", "provider 'together' and", "gpu", "a provider-only model has no GPU"])
+
+
+def test_prod_costs_the_gateway_pods_and_its_overflow_share_on_the_provider(plan_of):
+    cost = plan_of("prod").cost
+    assert cost.gateway is not None
+    (backend,) = cost.gateway.backends
+    tokens = next(t for t in cost.expected.tokens if t.model == "qwen-7b")
+    # 5 % of the output qwen-7b's replicas serve over the week, at Together's $0.30 per 1M; prompt tokens unknown.
+    assert backend.share == 0.05 and backend.input_tokens_per_day is None
+    assert backend.daily_expected == pytest.approx(tokens.tokens_per_week / 7 * 0.05 * 0.30 / 1e6)
+    assert any("inputTokensPerDay" in n for n in cost.notes)
+    from infra.cost_lines import cost_lines
+    lines = {line.name: line for line in cost_lines(cost)}
+    assert lines["gateway qwen-7b on provider-together"].values[1] == pytest.approx(backend.daily_expected)
+    assert lines["gateway pods"].values[0] == pytest.approx(2 * cost.gateway.pod_hourly * 24)

@@ -108,7 +108,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += headroom_problems(cfg)
-    problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
+    problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models},
+                                 tuple(m.name for m in cfg.provider_models))
     rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
     problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)
     problems += network_access_problems(cfg.tier, cfg.cloud, cfg.control_plane, cfg.serving)
