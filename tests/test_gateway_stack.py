@@ -241,3 +241,97 @@ def test_prod_costs_the_gateway_pods_and_its_overflow_share_on_the_provider(plan
     lines = {line.name: line for line in cost_lines(cost)}
     assert lines["gateway qwen-7b on provider-together"].values[1] == pytest.approx(backend.daily_expected)
     assert lines["gateway pods"].values[0] == pytest.approx(2 * cost.gateway.pod_hourly * 24)
+
+
+# --- guards -------------------------------------------------------------------------------------------------------
+
+def _guard_on_config(raw: dict[str, Any]):
+    from infra.guards.gateway import prod_models_have_a_fallback
+    from infra.program import stack_plan
+
+    return prod_models_have_a_fallback(stack_plan(parse_stack_config(raw)))
+
+
+def test_a_prod_model_behind_the_gateway_needs_a_fallback_or_a_reason():
+    raw = stack_config("prod")
+    raw["models"][0].pop("fallbacks")
+    raw.pop("togetherApiKey")
+    verdict = _guard_on_config(raw)
+    assert verdict.status == "fail" and "models[0] qwen-7b: no fallback" in verdict.message
+    assert "models[].fallbacksNone" in verdict.message
+    raw["models"][0]["fallbacksNone"] = "data may not leave the region"
+    assert _guard_on_config(raw).status == "pass"
+    staging = stack_config("staging")
+    staging["serving"] = {**staging.get("serving", {}), "gateway": {}}
+    assert _guard_on_config(staging).status == "pass"  # below prod, fallbacks are optional
+
+
+def test_an_http_backend_in_the_rendered_routing_table_fails_the_guard(plan_of):
+    from infra.guards.gateway import gateway_backends_are_https
+    from tests.conftest import with_object_edited
+
+    def downgrade(inputs):
+        inputs["data"]["spec.json"] = inputs["data"]["spec.json"].replace("https://api.together", "http://api.together")
+
+    plan = plan_of("prod")
+    assert gateway_backends_are_https(with_object_edited(plan, "ConfigMap", "gateway-config", lambda i: None)
+                                      ).status == "pass"
+    verdict = gateway_backends_are_https(with_object_edited(plan, "ConfigMap", "gateway-config", downgrade))
+    assert verdict.status == "fail"
+    assert "qwen-7b -> provider-together at http://api.together.xyz/v1" in verdict.message
+
+
+def test_a_key_in_a_configmap_or_env_fails_the_guard(plan_of):
+    from infra.guards.gateway import no_key_in_plain_text
+    from tests.conftest import with_object_edited
+
+    plan = plan_of("prod")
+
+    def leak_in_config(inputs):
+        inputs["data"]["notes"] = "backup key sk-" + "a" * 32
+
+    def leak_in_env(inputs):
+        container = inputs["spec"]["template"]["spec"]["containers"][0]
+        container["env"] = [{"name": "TOGETHER_KEY", "value": "sk-" + "b" * 32}]
+
+    verdict = no_key_in_plain_text(with_object_edited(plan, "ConfigMap", "gateway-config", leak_in_config))
+    assert verdict.status == "fail"
+    assert "ConfigMap llm-gateway/gateway-config data.notes (an API key)" in verdict.message
+    verdict = no_key_in_plain_text(with_object_edited(plan, "Deployment", "gateway", leak_in_env))
+    assert verdict.status == "fail" and "container gateway env TOGETHER_KEY" in verdict.message
+
+
+# --- dashboard and alerts -------------------------------------------------------------------------------------------
+
+def _rule_groups(plan) -> dict[str, list[dict[str, Any]]]:
+    (rules,) = [m for m in plan.manifests() if m.get("kind") in ("Rules", "PrometheusRule")]
+    return {g["name"]: g["rules"] for g in rules["spec"]["groups"]}
+
+
+def test_prod_alerts_when_more_than_a_tenth_of_a_model_is_on_fallbacks_for_15_minutes(plan_of):
+    rules = {r["alert"]: r for r in _rule_groups(plan_of("prod"))["llm-fleet-gateway"]}
+    on_fallback = rules["LLMFleetGatewayOnFallback"]
+    assert on_fallback["for"] == "15m" and on_fallback["expr"].endswith("> 0.1")
+    # The share of each model's requests answered by a backend other than its own replicas, in this stack only.
+    assert 'backend!="local"' in on_fallback["expr"] and "sum by (model)" in on_fallback["expr"]
+    assert 'namespace="llm-gateway"' in on_fallback["expr"] and 'cluster="llm-fleet-prod"' in on_fallback["expr"]
+    assert "LLMFleetGatewayBackendFailing" in rules
+
+
+def test_a_provider_only_model_is_never_on_fallback(plan_of):
+    rules = {r["alert"]: r for r in _rule_groups(plan_of("dev-provider"))["llm-fleet-gateway"]}
+    assert 'model!~"qwen-7b"' in rules["LLMFleetGatewayOnFallback"]["expr"]
+
+
+def test_the_dashboard_shows_each_backend(plan_of):
+    from infra.workloads.observability import GATEWAY_PANELS, panel_queries
+
+    queries = dict(panel_queries(gateway='namespace="llm-gateway"'))
+    assert set(GATEWAY_PANELS) <= set(queries)
+    for metric in ("llm_fleet_gateway_requests_total", "llm_fleet_gateway_fallbacks_total",
+                   "llm_fleet_gateway_request_seconds_bucket", "llm_fleet_gateway_tokens_total"):
+        assert any(metric in q and 'namespace="llm-gateway"' in q for q in queries.values()), metric
+    assert 'outcome!="success"' in queries["Gateway failures/s per backend"]
+    assert "llm_fleet_gateway" not in json.dumps(dict(panel_queries()))  # no gateway, no gateway panels
+    prod = json.dumps([r.inputs for r in plan_of("prod").resources if "dashboard" in r.name])
+    assert prod.count("llm_fleet_gateway") == len(GATEWAY_PANELS)

@@ -85,6 +85,11 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
+def credential_shape(value: str) -> str | None:
+    """What `value` looks like when it has a credential's shape (an `hf_…` token, an `sk-…` key, …), else None."""
+    return next((what for what, shape in _CREDENTIAL_SHAPES if shape.search(value)), None)
+
+
 def _why_secret(path: str, value: str, backend_keys: Mapping[str, str] | None = None) -> str | None:
     if path in SECRET_PATHS:
         return f"{path} is a secret"

@@ -47,6 +47,7 @@ class ServingFleetArgs:
     metric_prefix: str  # of the engine's metrics, for the dashboard and alerts
     services: ClusterServices
     api_key_secret: pulumi.Input[str] | None = None  # the model API key's Secret in the serving namespace
+    gateway_provider_models: tuple[str, ...] | None = None  # with serving.gateway: its provider-only models
 
 
 def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices,
@@ -57,7 +58,8 @@ def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform, servi
         ray=ray_serving(cfg, fleet, platform) if kuberay else None,
         hf_token=cfg.hf_token, identity=identity_requests(cfg)["serving"],
         workload_identity=platform.workload_identity, metric_prefix=metric_prefix(cfg), services=services,
-        api_key_secret=api_key_secret)
+        api_key_secret=api_key_secret, gateway_provider_models=None if cfg.serving.gateway is None
+        else tuple(m.name for m in cfg.provider_models))
 
 
 class ServingFleet(pulumi.ComponentResource):
@@ -95,7 +97,8 @@ class ServingFleet(pulumi.ComponentResource):
             self.urls[serving.placement.name] = served.url
         ServingObservability(f"{name}-observability", ServingObservabilityArgs(
             metric_prefix=args.metric_prefix, pod_models=tuple(s.placement.model for s in args.models),
-            monitoring=services.monitoring, namespace=namespace), opts=child)
+            monitoring=services.monitoring, namespace=namespace, gateway_provider_models=args.gateway_provider_models),
+            opts=child)
         self.register_outputs({"modelUrls": self.urls})
 
 
