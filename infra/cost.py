@@ -150,18 +150,12 @@ class CostReport:
     gateway: GatewayCost | None = None  # its pods and its paid backends (infra/cost_gateway.py; None: no gateway)
 
     @property
-    def gateway_hourly(self) -> tuple[float, float]:
-        """The gateway's pods per hour at its minimum and maximum (0 without one)."""
-        g = self.gateway
-        return (g.pods_hourly_min, g.pods_hourly_max) if g is not None else (0.0, 0.0)
-
-    @property
     def hourly_min(self) -> float:
-        return sum(p.hourly_min for p in self.pools) + sum(f.hourly_min for f in self.fees) + self.gateway_hourly[0]
+        return sum(p.hourly_min for p in self.pools) + sum(f.hourly_min for f in self.fees)
 
     @property
     def hourly_max(self) -> float:
-        return sum(p.hourly_max for p in self.pools) + sum(f.hourly_max for f in self.fees) + self.gateway_hourly[1]
+        return sum(p.hourly_max for p in self.pools) + sum(f.hourly_max for f in self.fees)
 
     @property
     def daily_min(self) -> float:
@@ -316,8 +310,8 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
     expected = expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs})
     gateway = gateway_cost(cfg, fleet.pools, {p.pool: p.node_hourly for p in pool_costs}, expected)
     if gateway is not None and expected is not None:
-        # Each day of the profile: the gateway's pods at the HPA's minimum, and the paid backends' expected tokens.
-        extra = gateway.pods_hourly_min * HOURS_PER_DAY + gateway.backends_daily_expected
+        # Each day of the profile: the paid backends' expected tokens (the gateway's pods are in the system pool's row).
+        extra = gateway.backends_daily_expected
         expected = replace(expected, daily_by_weekday=tuple(d + extra for d in expected.daily_by_weekday))
     alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,
                                  cfg.current_rates, expected, [p.pool for p in pool_costs if p.gpu])

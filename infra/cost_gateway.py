@@ -1,8 +1,8 @@
 """What the gateway costs: its own pods (CPU on the system pool) and the tokens it sends to paid providers.
 
-Owns the arithmetic only. The gateway's pods are priced at their share of a system-pool node (requested cores over
-the node's allocatable cores, at the node's price), at the HPA's minimum and maximum; they are added to the totals on
-top of the system pool's nodes (an upper bound when those nodes have room to spare). A provider is priced per token
+Owns the arithmetic only. The gateway's pods run on the system pool, whose nodes (minNodes..maxNodes) are already
+in the table and the totals: their line is their share of it (requested cores over a node's allocatable cores, at
+the node's price, at the HPA's minimum and maximum), shown, not added again. A provider is priced per token
 at its stated `usdPer1MInputTokens` / `usdPer1MOutputTokens`:
 - a model on the stack's GPUs sends `serving.gateway.expectedOverflowShare` of its tokens to its first provider
   fallback (overflow and failures); later providers and peers are listed at no expected share (a peer bills its own

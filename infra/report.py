@@ -127,10 +127,10 @@ def _cost_table(cost: CostReport, compact: bool) -> Table:
         table.add_section()
     for f in cost.fees:  # what the stack creates besides nodes, each labelled
         row(f.label, ("fee", f.basis, "", ""), ("", "", ""), _money(f.daily_min), _money(f.daily_max))
-    if (g := cost.gateway) is not None:  # its pods: CPU on the system pool, in the totals
-        row("gateway pods", ("gateway", "system pool CPU", "", ""), (f"{g.pods_min}..{g.pods_max} pods", "",
-                                                                       _money(g.pod_hourly)),
-            _money(g.pods_hourly_min * 24), _money(g.pods_hourly_max * 24))
+    if (g := cost.gateway) is not None:  # its pods: their share of the system pool's row (not added again)
+        row("  gateway pods", ("gateway", "in pool system", "", ""), (f"{g.pods_min}..{g.pods_max} pods", "",
+                                                                      _money(g.pod_hourly)),
+            _money(g.pods_hourly_min * 24), _money(g.pods_hourly_max * 24), style="dim")
     table.add_section()
     row("total", ("", "", "", ""), ("", "", ""), _money(cost.daily_min), _money(cost.daily_max), style="bold")
     expected = f", expected {_money(cost.expected.monthly)}" if cost.expected is not None else ""

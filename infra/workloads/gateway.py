@@ -7,8 +7,10 @@ per peer or provider, from Pulumi secrets), the Deployment (the image runs `pyth
 the mounted keys into its own process; no key is in an env value or a rendered file), its Service, HPA on CPU, PDB,
 ingress NetworkPolicy and scrape config. Its egress is declared in infra/egress.py.
 
-Probes: LiteLLM's proxy answers `/health/liveliness` (process up, no backend call) and `/health/readiness` (proxy
-ready); the data-plane side (gateway/) owns these paths and corrects them if LiteLLM's differ.
+Probes: LiteLLM's proxy answers `GET /health/liveliness` (no auth, no backend call; 503 while shutting down) and
+`GET /health/readiness` (no auth; 503 until ready) — docs.litellm.ai/docs/proxy/health "Probe endpoints" (page
+updated 2026-10-10, read 2026-11-30); the data-plane side (gateway/) owns the launcher and corrects these if they
+differ in the pinned version.
 """
 
 from __future__ import annotations
