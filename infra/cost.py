@@ -23,6 +23,7 @@ from infra.catalog import HOURS_PER_MONTH, PRICE_LISTS, GpuKind, cpu_machine_pri
 from infra.commitments import CommitmentCost, commitment_cost, commitment_note
 from infra.config import StackConfig
 from infra.config.headroom import headroom_by_pool
+from infra.cost_gateway import GatewayCost, gateway_cost
 from infra.expected import ExpectedCost, expected_cost
 from infra.expected_alternatives import with_expected
 from infra.fees import FEES_AS_OF, FeeCost, PoolNodes, fee_notes, stack_fees
@@ -146,6 +147,7 @@ class CostReport:
     fee_notes: tuple[str, ...] = ()  # what those lines leave out
     fees_as_of: str = FEES_AS_OF
     expected: ExpectedCost | None = None  # over a week of the stack's traffic profile (None: no profile)
+    gateway: GatewayCost | None = None  # its pods and its paid backends (infra/cost_gateway.py; None: no gateway)
 
     @property
     def hourly_min(self) -> float:
@@ -306,9 +308,15 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         as_of = alt.as_of  # its oldest figure's date
         described = f"GPUs at {alt.name}'s published prices ({alt.source}); CPU machines at their cloud's list"
     expected = expected_cost(cfg, fleet, {p.pool: p.hourly_at for p in pool_costs})
+    gateway = gateway_cost(cfg, fleet.pools, {p.pool: p.node_hourly for p in pool_costs}, expected)
+    if gateway is not None and expected is not None:
+        # Each day of the profile: the paid backends' expected tokens (the gateway's pods are in the system pool's row).
+        extra = gateway.backends_daily_expected
+        expected = replace(expected, daily_by_weekday=tuple(d + extra for d in expected.daily_by_weekday))
     alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,
                                  cfg.current_rates, expected, [p.pool for p in pool_costs if p.gpu])
     report = CostReport(pool_costs, alternatives, as_of, described, ALTERNATIVES_AS_OF, fees,
-                        (*rate_notes(cfg, pool_costs), *fee_notes(cfg), *uncounted_notes(cfg)), expected=expected)
+                        (*rate_notes(cfg, pool_costs), *fee_notes(cfg), *uncounted_notes(cfg),
+                         *(gateway.notes if gateway is not None else ())), expected=expected, gateway=gateway)
     scaling = existing_scaling_note(cfg, report.daily_min, report.daily_max)  # needs the totals
     return replace(report, fee_notes=(*report.fee_notes, *scaling)) if scaling else report

@@ -58,6 +58,11 @@ def cost_lines(cost: CostReport) -> list[Line]:
                               (fixed, fixed if e is not None else None, fixed)))
     for f in cost.fees:
         lines.append(Line(f"fee {f.label}", "$/day", (f.daily_min, None, f.daily_max)))
+    if (g := cost.gateway) is not None:  # its pods (their share of the system pool's row), its paid backends
+        pods = (g.pods_hourly_min * day, g.pods_hourly_min * day if e is not None else None, g.pods_hourly_max * day)
+        lines.append(Line("gateway pods (of pool system)", "$/day", pods))
+        for b in g.backends:
+            lines.append(Line(f"gateway {b.model} on {b.backend}", "$/day", (None, b.daily_expected, None)))
     lines.append(Line("total", "$/day", (cost.daily_min, None if e is None else e.daily, cost.daily_max), True))
     lines.append(Line("total", "$/month", (cost.hourly_min * HOURS_PER_MONTH, None if e is None else e.monthly,
                                            cost.hourly_max * HOURS_PER_MONTH), True))

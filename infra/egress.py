@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 
 from infra.config import StackConfig
 from infra.names import (
+    GATEWAY_APP,
+    GATEWAY_NAMESPACE,
+    GATEWAY_PORT,
     RAY_SUBMITTER_SERVICE_ACCOUNT,
     ROLLOUT_NAMESPACE,
     SERVING_NAMESPACE,
@@ -37,6 +40,8 @@ GKE_METADATA_CIDR, GKE_METADATA_PORT = "169.254.169.254/32", 80
 RAY_NODE = {"ray.io/is-ray-node": "yes"}
 RAY_HEAD = {**RAY_NODE, "ray.io/node-type": "head"}
 RAY_DASHBOARD_PORT = 8265
+GATEWAY_PODS = {"app.kubernetes.io/name": GATEWAY_APP}
+VLLM_PODS = {"app.kubernetes.io/name": "vllm"}
 SUBMITTER = {"app.kubernetes.io/name": RAY_SUBMITTER_SERVICE_ACCOUNT}  # the RayJob's submitter pod
 
 
@@ -79,13 +84,22 @@ def _outside(why: str, cloud: str) -> list[Egress]:
 def egress_of(cfg: StackConfig) -> tuple[PodEgress, ...]:
     """Every pod group's egress in this stack. In KubeRay mode the rollouts are Ray tasks (the Ray cluster's
     egress), so only plain mode's rollout workers call the model API from llm-rollout (vLLM's API port)."""
+    gw = cfg.serving.gateway
     return stack_egress(cloud=cfg.cloud, kuberay=cfg.serving.mode == "kuberay", serving_port=API_PORT,
-                        training=cfg.training is not None, rollout=cfg.rollout is not None)
+                        training=cfg.training is not None, rollout=cfg.rollout is not None,
+                        gateway=None if gw is None else (bool(cfg.models), _external_backends(cfg)),
+                        rollout_via_gateway=cfg.rollout is not None and cfg.rollout.via_gateway)
 
 
-def stack_egress(*, cloud: str, kuberay: bool, serving_port: int, training: bool, rollout: bool
+def _external_backends(cfg: StackConfig) -> bool:
+    return bool(cfg.provider_models) or any(m.fallbacks for m in cfg.models)
+
+
+def stack_egress(*, cloud: str, kuberay: bool, serving_port: int, training: bool, rollout: bool,
+                 gateway: tuple[bool, bool] | None = None, rollout_via_gateway: bool = False
                  ) -> tuple[PodEgress, ...]:
-    """Every pod group's egress, for a stack on `cloud` in plain or KubeRay mode."""
+    """Every pod group's egress, for a stack on `cloud` in plain or KubeRay mode; `gateway`: (it routes to local
+    models, it routes to peers or providers), or None without one."""
     weights = "downloads weights (Hugging Face, GCS, S3)"
     groups: list[PodEgress] = []
     if kuberay:
@@ -100,13 +114,25 @@ def stack_egress(*, cloud: str, kuberay: bool, serving_port: int, training: bool
                    namespace=SERVING_NAMESPACE),
             *_dns(), *_outside(f"{weights}; the head's autoscaler calls the Kubernetes API", cloud))))
     else:
-        groups.append(PodEgress("vllm-egress", SERVING_NAMESPACE, {"app.kubernetes.io/name": "vllm"},
-                                (*_dns(), *_outside(weights, cloud))))
+        groups.append(PodEgress("vllm-egress", SERVING_NAMESPACE, VLLM_PODS, (*_dns(), *_outside(weights, cloud))))
+    if gateway is not None:
+        local, external = gateway
+        # Peers and providers have names, not addresses: 443 to any address, as for weights (module docstring).
+        groups.append(PodEgress("gateway-egress", GATEWAY_NAMESPACE, GATEWAY_PODS, (
+            # A namespace peer, as the rollout workers': EKS's policy agent matches a Service's ClusterIP only
+            # through a peer that matches the Service's own selector (see the KubeRay rule above).
+            *([Egress("routes requests to the stack's own models", serving_port, namespace=SERVING_NAMESPACE)]
+              if local else []),
+            *_dns(),
+            *([Egress("fails over and overflows to peers and providers (HTTPS)", 443, cidr=ANY_ADDRESS,
+                      peer="peers and providers (HTTPS)")] if external else []))))
     if rollout and not kuberay:
         rollout_pods = {"app.kubernetes.io/name": "rollout-worker"}
+        calls = (Egress("calls the models through the gateway (rollout.viaGateway)", GATEWAY_PORT,
+                        namespace=GATEWAY_NAMESPACE, labels=GATEWAY_PODS) if rollout_via_gateway else
+                 Egress("calls the model's OpenAI API", serving_port, namespace=SERVING_NAMESPACE))
         groups.append(PodEgress("rollout-worker-egress", ROLLOUT_NAMESPACE, rollout_pods, (
-            Egress("calls the model's OpenAI API", serving_port, namespace=SERVING_NAMESPACE),
-            *_dns(), *_outside("reads and writes its buckets", cloud))))
+            calls, *_dns(), *_outside("reads and writes its buckets", cloud))))
     if training and kuberay:
         groups.append(PodEgress("ray-trainer-egress", TRAINING_NAMESPACE, RAY_NODE, (
             Egress("Ray's own traffic inside the training cluster", None, namespace=TRAINING_NAMESPACE,

@@ -20,6 +20,9 @@ STACK_TAG, TIER_TAG = "llm-fleet-stack", "llm-fleet-tier"
 SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT = "llm-serving", "model-server"
 TRAINING_NAMESPACE, TRAINING_SERVICE_ACCOUNT = "llm-training", "trainer"
 ROLLOUT_NAMESPACE, ROLLOUT_SERVICE_ACCOUNT = "llm-rollout", "rollout-worker"
+# The gateway (serving.gateway): its namespace, account, pods' name label and its Service's name and port.
+GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT, GATEWAY_APP = "llm-gateway", "gateway", "gateway"
+GATEWAY_PORT = 4000
 # KubeRay mode: the Ray head (its autoscaler sidecar calls the Kubernetes API), the rollout worker group, and the
 # pod that submits the training RayJob.
 RAY_HEAD_SERVICE_ACCOUNT, RAY_ROLLOUT_SERVICE_ACCOUNT = "ray-head", "ray-rollout"

@@ -61,6 +61,8 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
         for p in platform.pools.values()
     })
     pulumi.export("modelUrls", workloads.model_urls)
+    if workloads.gateway_url is not None:
+        pulumi.export("gatewayUrl", workloads.gateway_url)
     if workloads.api_key is not None:  # a secret output: `pulumi stack output modelApiKey --show-secrets`
         pulumi.export("modelApiKey", workloads.api_key)
     pulumi.export("costPerDay", {"min": round(plan.cost.daily_min, 2), "max": round(plan.cost.daily_max, 2),

@@ -25,6 +25,7 @@ from infra.expected_report import (
     tokens_table,
 )
 from infra.flows import evaluate
+from infra.gateway_report import gateway_backends_table, gateway_json
 from infra.guards.verdicts import blocking_footer
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
@@ -126,6 +127,10 @@ def _cost_table(cost: CostReport, compact: bool) -> Table:
         table.add_section()
     for f in cost.fees:  # what the stack creates besides nodes, each labelled
         row(f.label, ("fee", f.basis, "", ""), ("", "", ""), _money(f.daily_min), _money(f.daily_max))
+    if (g := cost.gateway) is not None:  # its pods: their share of the system pool's row (not added again)
+        row("  gateway pods", ("gateway", "in pool system", "", ""), (f"{g.pods_min}..{g.pods_max} pods", "",
+                                                                      _money(g.pod_hourly)),
+            _money(g.pods_hourly_min * 24), _money(g.pods_hourly_max * 24), style="dim")
     table.add_section()
     row("total", ("", "", "", ""), ("", "", ""), _money(cost.daily_min), _money(cost.daily_max), style="bold")
     expected = f", expected {_money(cost.expected.monthly)}" if cost.expected is not None else ""
@@ -162,6 +167,8 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         console.print(expected, highlight=False)
         if plan.cost.expected is not None and (tokens := tokens_table(plan.cost.expected)) is not None:
             console.print(tokens)
+    if plan.cost.gateway is not None and plan.cost.gateway.backends:
+        console.print(gateway_backends_table(plan.cost.gateway))
     console.print()
     console.print(alternatives_table(plan.cost))
     console.print()
@@ -221,6 +228,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                       "dailyMax": round(f.daily_max, 2)} for f in cost.fees],
             "alternatives": [alternative_json(a) for a in cost.alternatives],
             "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
+            "gateway": gateway_json(cost.gateway),  # its pods and paid backends (null: no gateway)
         },
         "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
         # The network paths the stack needs, and what admits (or blocks) each: see infra/flows/.

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
 # Shipped example stacks on the other platforms (same models and workloads as prod).
 EXAMPLES_DIR = ROOT / "examples"
-EXAMPLES = ("eks-prod", "coreweave-prod")
+# dev-provider: tiered hosting, a dev stack whose model is served by a provider only (no GPU pool), behind the gateway.
+EXAMPLES = ("eks-prod", "coreweave-prod", "dev-provider")
 # The seed workload (12 A100s at peak, 1 H100, ~100 rollout workers) in its cheapest sound configuration per
 # platform: a capacity ladder of committed, spot and on-demand A100s (README's cost table).
 SEEDS = ("seed-gke", "seed-eks", "seed-coreweave")
@@ -29,8 +30,12 @@ def stack_root(stack: str) -> Path:
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The `llm-fleet:*` block of a shipped stack file (or example), keys without the namespace."""
+    from infra.plan import SECRET_PLACEHOLDER
+
     doc = yaml.safe_load((stack_root(stack) / f"Pulumi.{stack}.yaml").read_text())
-    return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
+    # A `secure:` value as the offline plan hands it to the program (infra/plan.py): only the stack's key decrypts it.
+    return {k.split(":", 1)[1]: SECRET_PLACEHOLDER if isinstance(v, dict) and set(v) == {"secure"} else v
+            for k, v in doc["config"].items() if k.startswith("llm-fleet:")}
 
 
 def prod_on_one_pool() -> dict[str, Any]:

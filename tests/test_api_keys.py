@@ -51,7 +51,9 @@ def test_the_key_is_a_generated_secret_in_the_serving_and_rollout_namespaces(pla
     assert password.inputs["length"] == 48 and password.inputs["special"] is False
     secrets = {o["metadata"]["namespace"]: o["stringData"] for o in objects(plan, "Secret", "model-api-key")}
     # Its value never shows in the plan: the serving pods' copy and the rollout workers' copy.
-    assert secrets == {"llm-serving": {"api-key": SECRET_PLACEHOLDER}, "llm-rollout": {"api-key": SECRET_PLACEHOLDER}}
+    # ... and the gateway's (serving.gateway): clients send it, and it sends it on to the local replicas.
+    assert secrets == {"llm-serving": {"api-key": SECRET_PLACEHOLDER}, "llm-rollout": {"api-key": SECRET_PLACEHOLDER},
+                       "llm-gateway": {"api-key": SECRET_PLACEHOLDER}}
     # Callers outside the cluster read it with `pulumi stack output modelApiKey --show-secrets`; a secret output.
     assert plan.outputs["modelApiKey"] == SECRET_PLACEHOLDER
 
@@ -163,7 +165,9 @@ def test_ray_serve_uses_the_keyed_ingress_and_every_ray_pod_has_the_key(kuberay_
     (code,) = objects(plan, "ConfigMap", "llm-fleet-ray-code")
     assert "class KeyedOpenAiIngress(OpenAiIngress)" in code["data"]["llm_fleet_ingress.py"]
     # In KubeRay mode the rollouts run in the serving namespace: one Secret there, no rollout copy.
-    assert [o["metadata"]["namespace"] for o in objects(plan, "Secret", "model-api-key")] == ["llm-serving"]
+    # In KubeRay mode the rollouts are Ray tasks in llm-serving; prod's gateway keeps its own copy.
+    assert [o["metadata"]["namespace"] for o in objects(plan, "Secret", "model-api-key")] == ["llm-gateway",
+                                                                                              "llm-serving"]
     assert {v.guard: v.status for v in plan.verdicts}["serving-apis-require-a-key"] == "pass"
 
 
@@ -269,7 +273,7 @@ def test_keyless_metrics_and_health_are_reachable_only_from_the_scrapers(plan_of
         assert all(set(peer) == {"namespaceSelector"} for peer in rule["from"])  # no ipBlock, no open peer
         for port in rule["ports"]:
             reach.setdefault(port["port"], set()).update(namespaces)
-    assert reach == {8000: {"llm-rollout", "gmp-system"}, 8081: {"gmp-system"}}
+    assert reach == {8000: {"llm-rollout", "llm-gateway", "gmp-system"}, 8081: {"gmp-system"}}  # prod's gateway too
 
 
 def test_the_served_openai_app_answers_401_without_the_key(ingress):

@@ -134,8 +134,11 @@ def test_the_pr_comment_shows_a_markdown_table_of_changed_lines_and_totals(prod_
     assert "| pool a100-serving | $/day | $440.40 (+$88.08) | $692.06 (+$88.08) | $1,145.04 (+$88.08) |" in rows
     # One more VM behind Cloud NAT at $0.0014/h: $0.0336 a day, shown as the change of the rounded figures.
     assert "| fee Cloud NAT | $/day | $0.36 (+$0.04) | - | $0.83 (+$0.04) |" in rows
-    # $2,700.12 a month at min and max; the expected column, the difference of two rounded figures, may read a cent off.
-    assert any(r.startswith("| **total** | $/month | $14,841.47 (+$2,700.12) |") and r.count("(+$2,700.1") == 3
+    # $2,700.12 a month at min and max; the expected column adds what the extra replica's tokens send to Together at
+    # prod's 5 % overflow share ($0.23 a day more: serving.gateway.expectedOverflowShare), so +$2,707.09.
+    assert "| gateway qwen-7b on provider-together | $/day | - | $4.63 (+$0.23) | - |" in rows
+    assert any(r.startswith("| **total** | $/month | $14,841.47 (+$2,700.12) | $22,696.88 (+$2,707.09) |")
+               and r.count("(+$2,700.1") == 2
                for r in rows), comment
     assert "| cost per inference qwen-7b | $/inference | - | $0.000287 (+$0.000023) | - |" in rows
     # Unchanged alternatives figures are shown without a change; unchanged lines not at all.

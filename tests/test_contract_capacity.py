@@ -180,7 +180,7 @@ def test_existing_cluster_notes_the_metrics_api_it_must_serve(plan_of):
 # --- 20. One Ray resource per GPU kind ---------------------------------------------------------------------------
 
 def _two_a100_kinds(c):
-    c["serving"] = {"mode": "kuberay"}
+    c["serving"] = {**c.get("serving", {}), "mode": "kuberay"}
     c["nodePools"].append({"name": "a100-80-serving", "gpu": "A100-80GB", "gpusPerNode": 1, "minNodes": 1,
                            "maxNodes": 4, "capacity": "on-demand", "zones": ["us-central1-a", "us-central1-c"]})
     c["models"].append({**c["models"][0], "name": "qwen-14b", "parameters": "14B", "gpu": "A100-80GB",

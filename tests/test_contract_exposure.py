@@ -88,9 +88,10 @@ def test_every_platforms_own_annotations_make_an_internal_load_balancer(make_sta
     plan = run_plan(name, root)
     services = [r for r in plan.resources if r.inputs.get("kind") == "Service"
                 and (r.inputs.get("spec") or {}).get("type") == "LoadBalancer"]
-    # Every shipped stack serves one model (dev the 1.5B, the others the 7B): its Service is the one load balancer.
-    served = "vllm-qwen-1b5" if stack == "dev" else "vllm-qwen-7b"
-    assert [r.inputs["metadata"]["name"] for r in services] == [served]
+    # Every shipped stack serves at most one model on its GPUs (dev the 1.5B, the others the 7B; dev-provider none,
+    # its model is a provider's): that model's Service is the one load balancer.
+    served = {"dev": ["vllm-qwen-1b5"], "dev-provider": []}.get(stack, ["vllm-qwen-7b"])
+    assert [r.inputs["metadata"]["name"] for r in services] == served
     base = stack_plan(plan.cfg)
     stack_view = StackPlan(plan.cfg, base.pools, base.cost, tuple(plan.resources))
     assert no_unrequested_load_balancer(stack_view).status == "pass"

@@ -56,7 +56,8 @@ def test_plan_json_lists_each_flow_with_why_and_what_admits_it(plan_of):
                      "why": keda[0]["why"], "allowed": True, "by": keda[0]["by"]}]
     assert any("firewall" in b for b in keda[0]["by"])
     scraped = {f["port"] for f in doc["flows"] if f["source"] == "scrapers in gmp-system"}
-    assert scraped == {8000, 8081}  # vLLM's API port serves /metrics, the supervisor's health port its own
+    # vLLM's API port serves /metrics, the supervisor's health port its own, the gateway's proxy port its own.
+    assert scraped == {8000, 8081, 4000}
 
 
 # --- finding 2: private GKE, control plane -> KEDA ------------------------------------------------------------
@@ -131,7 +132,7 @@ def test_the_guard_fails_without_a_proxy_only_subnet(kuberay_prod):
 
 def test_blue_green_kuberay_needs_no_proxy_only_subnet(make_stack):
     def kuberay(cfg):
-        cfg["serving"] = {"mode": "kuberay"}
+        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
 
     plan = planned(make_stack("staging", kuberay))
     assert [r for r in plan.of_type(SUBNET) if r.inputs.get("purpose")] == []
@@ -152,7 +153,8 @@ def _internal_lb(cfg):
 
 def test_internal_lb_clients_of_the_vpc_reach_the_model(make_stack):
     plan = planned(make_stack("prod", _internal_lb))
-    (service,) = [r for r in plan.resources if r.inputs.get("kind") == "Service"]
+    (service,) = [r for r in plan.resources if r.inputs.get("kind") == "Service"
+                  and r.inputs["metadata"]["namespace"] == "llm-serving"]  # the model's (the gateway's is ClusterIP)
     assert service.inputs["spec"]["loadBalancerSourceRanges"] == ["10.10.0.0/20"]  # gcp.subnetCidr by default
     assert service.inputs["spec"]["externalTrafficPolicy"] == "Local"  # the pod sees the client's own address
     clients = [f for f in evaluate(plan.cfg, plan.resources) if "internal load balancer" in str(f.flow.source)]

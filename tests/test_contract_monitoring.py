@@ -16,7 +16,7 @@ from infra.guards.alerting import alerts_reach_someone
 from infra.guards.base import StackPlan
 from infra.helm import NODE_SELECTOR_PATHS, placement_values
 from infra.plan import run_plan
-from infra.workloads.observability import PANELS
+from infra.workloads.observability import GATEWAY_PANELS, PANELS
 from tests.conftest import assert_one_config_error, stack_config
 
 CHARTS = Path(__file__).parent / "data" / "charts"
@@ -260,7 +260,8 @@ def test_gke_managed_monitoring_gets_a_cloud_monitoring_dashboard(plan_of):
     (dashboard,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
     body = json.loads(dashboard.inputs["dashboardJson"])
     widgets = body["gridLayout"]["widgets"]
-    assert [w["title"] for w in widgets] == list(PANELS)
+    # prod has a gateway (serving.gateway): its per-backend panels follow the engine's.
+    assert [w["title"] for w in widgets] == [*PANELS, *GATEWAY_PANELS]
     cluster = plan.of_type("gcp:container/cluster:Cluster")[0].inputs["name"]
     for w in widgets:
         query = w["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
@@ -298,8 +299,9 @@ def test_pod_monitors_and_rules_depend_on_the_kube_prometheus_stack_release(tmp_
                    and "helm.sh" in urn)
     kinds = {"kubernetes:monitoring.coreos.com/v1:PodMonitor", "kubernetes:monitoring.coreos.com/v1:PrometheusRule"}
     custom = {name: d for name, (type_, d) in deps.items() if type_ in kinds}
-    # prod serves one model (qwen-7b): one PodMonitor for it, and the one rule group of serving alerts.
+    # prod serves one model (qwen-7b): one PodMonitor for it, one for its gateway, and the serving alerts' rules.
     assert {name: deps[name][0].rsplit(":", 1)[1] for name in custom} == {
-        "vllm-qwen-7b-metrics": "PodMonitor", "llm-fleet-serving-alerts": "PrometheusRule"}
+        "vllm-qwen-7b-metrics": "PodMonitor", "gateway-metrics": "PodMonitor",
+        "llm-fleet-serving-alerts": "PrometheusRule"}
     for name, dependencies in custom.items():
         assert release in dependencies, name

@@ -39,6 +39,11 @@ def test_prod_cost_from_catalog_prices():
     assert {f.label: f.hourly_max for f in cost.fees} == {
         "GKE cluster fee": pytest.approx(0.10), "Cloud NAT": pytest.approx(0.033),
         "boot disks": pytest.approx(0.506849, abs=1e-6)}
+    # The gateway's pods (serving.gateway, 2..6 of 1 core) are their share of an e2-standard-4 system node, whose
+    # 3.92 allocatable cores (4 less GKE's 80m reserve) cost $0.134012/h: a core $0.034187/h, 6 pods $0.205120/h,
+    # shown beside the system pool's row and not added again (they run on its nodes).
+    assert cost.gateway is not None and cost.gateway.pod_hourly == pytest.approx(0.134012 / 3.92)
+    assert cost.gateway.pods_hourly_max == pytest.approx(0.205120, abs=1e-6)
     # $57.868437 per hour at the top; x 24 a day, x 730 a month (8,760 / 12).
     assert cost.hourly_max == pytest.approx(57.868437, abs=1e-6)
     assert cost.daily_max == pytest.approx(1388.842488, abs=1e-4)

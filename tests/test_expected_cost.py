@@ -33,6 +33,10 @@ def small_stack(**traffic) -> dict:
     raw["artifacts"].pop("rolloutImage", None)
     raw["pricing"] = {"A100-40GB": {"onDemand": RATE}}
     raw["traffic"] = traffic
+    # No gateway: these figures are the GPU fleet's (the gateway's own are tests/test_gateway_stack.py's).
+    raw["serving"].pop("gateway")
+    raw["models"][0].pop("fallbacks")
+    raw.pop("togetherApiKey")
     return raw
 
 

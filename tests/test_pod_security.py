@@ -23,7 +23,7 @@ def test_llm_namespaces_enforce_restricted_at_a_pinned_version(plan_of):
     plan = plan_of("prod")
     labels = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in plan.resources
               if r.inputs.get("kind") == "Namespace"}
-    assert set(labels) == {"llm-serving", "llm-rollout", "llm-training"}
+    assert set(labels) == {"llm-serving", "llm-rollout", "llm-training", "llm-gateway"}  # prod has a gateway
     for ns, got in labels.items():
         assert {k: v for k, v in got.items() if k.startswith(PSA)} == {
             f"{PSA}/enforce": "restricted", f"{PSA}/enforce-version": "v1.33",
@@ -93,7 +93,7 @@ def test_ray_pods_and_the_autoscaler_sidecar_pass(kuberay_prod):
     # and submitter, and the head's autoscaler sidecar: 7 pod specs, all restricted, as uid 1000 (the Ray image's).
     verdict = _guard(kuberay_prod)
     assert verdict.status == "pass", verdict.message
-    assert verdict.message.startswith("7 pod specs pass")
+    assert verdict.message.startswith("8 pod specs pass")  # with prod's gateway pod
     ray = [p for p in pod_templates(kuberay_prod.resources) if p.workload.startswith(("RayService", "RayJob"))]
     assert {p.spec["securityContext"]["runAsUser"] for p in ray} == {1000}
 

@@ -77,7 +77,8 @@ def test_service_pdb_and_network_policy(plan_of):
     assert objects(plan, "PodDisruptionBudget")["vllm-qwen-7b"]["spec"]["maxUnavailable"] == 1
     ingress = objects(plan, "NetworkPolicy")["vllm-qwen-7b"]["spec"]["ingress"]
     api_rule, metrics_rule = ingress
-    assert api_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-rollout"]
+    # The rollout workers, and (prod has serving.gateway) the gateway.
+    assert api_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-gateway", "llm-rollout"]
     assert [p["port"] for p in api_rule["ports"]] == [8000]
     assert metrics_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["gmp-system"]
     assert sorted(p["port"] for p in metrics_rule["ports"]) == [8000, 8081]

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from infra.cluster.default_deny import default_deny
 from infra.config import StackConfig
 from infra.fleet import Fleet
-from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
+from infra.names import GATEWAY_NAMESPACE, PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE, TRAINING_NAMESPACE
 from infra.restricted import restricted_namespace_labels
 from infra.seam import PoolFacts
 
@@ -30,10 +30,15 @@ class NamespacesArgs:
     pools: Mapping[str, PoolFacts]  # what the quotas may hand out: every pool at its maximum size
     # KubeRay mode: the Ray clusters of serving and training also run on the rollout pool (CPU workers, heads).
     ray_on_rollout_pool: bool
+    # serving.gateway: (CPU cores, GiB) its pods request at their maximum; None: no gateway namespace.
+    gateway: tuple[float, float] | None = None
 
 
 def namespaces_args(cfg: StackConfig, fleet: Fleet) -> NamespacesArgs:
-    return NamespacesArgs(tier=cfg.tier, pools=fleet.pools, ray_on_rollout_pool=cfg.serving.mode == "kuberay")
+    gw = cfg.serving.gateway
+    gateway = None if gw is None else (gw.replicas.max * gw.resources.cpu, gw.replicas.max * gw.resources.memory_gib)
+    return NamespacesArgs(tier=cfg.tier, pools=fleet.pools, ray_on_rollout_pool=cfg.serving.mode == "kuberay",
+                          gateway=gateway)
 
 
 def _pool_totals(all_pools: Mapping[str, PoolFacts], *purposes: str) -> tuple[int, float, float]:
@@ -66,6 +71,9 @@ class Namespaces(pulumi.ComponentResource):
             ROLLOUT_NAMESPACE: _pool_totals(args.pools, "rollout"),
             TRAINING_NAMESPACE: _pool_totals(args.pools, "training", *(["rollout"] if kuberay else [])),
         }
+        if args.gateway is not None:  # its pods at their maximum, and a rolling update's surge pod
+            cpu, mem = args.gateway
+            budgets[GATEWAY_NAMESPACE] = (0, cpu * 1.5 + 1, mem * 1.5 + 1)
         self.names: dict[str, pulumi.Output[str]] = {}
         for ns_name, (gpus, cpu, mem) in budgets.items():
             ns = k8s.core.v1.Namespace(f"{name}-{ns_name}", metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -45,6 +45,9 @@ class Artifacts(ConfigModel):
     pause_image: Image | None = None
     """The placeholder pods' image (e.g. `registry.k8s.io/pause:3.10`), by digest; required when a pool has
     `warmHeadroom`."""
+    gateway_image: Image | None = None
+    """The gateway's image (images/gateway, LiteLLM's proxy with llm-fleet's launcher), by digest; required with
+    `serving.gateway`."""
     vllm_version: str
     """The vLLM version inside the serving image."""
     charts: Charts

@@ -12,6 +12,7 @@ from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
 from infra.config.existing import existing_problems, existing_rung_problems
+from infra.config.gateway import gateway_problems
 from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
@@ -36,6 +37,9 @@ def cross_checks(cfg: StackConfig) -> list[str]:
 
     problems += _platform_checks(cfg)
     problems += _pool_zone_checks(cfg)
+    problems += gateway_problems(
+        mode=cfg.serving.mode, gateway=cfg.serving.gateway, models=cfg.declared_models, backend_keys=cfg.backend_keys,
+        via_gateway=cfg.rollout is not None and cfg.rollout.via_gateway, gateway_image=cfg.artifacts.gateway_image)
 
     pools_by_name = {p.name: p for p in cfg.node_pools}
     for i, model in enumerate(cfg.models):
@@ -104,7 +108,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += headroom_problems(cfg)
-    problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
+    problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models},
+                                 tuple(m.name for m in cfg.provider_models))
     rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
     problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)
     problems += network_access_problems(cfg.tier, cfg.cloud, cfg.control_plane, cfg.serving)

@@ -19,6 +19,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from infra.config.base import NAMESPACE
+from infra.config.gateway import api_key_refs
 from infra.config.stack import StackConfig
 
 PLACEHOLDER = "[secret]"  # what the offline plan hands the program for a `secure:` value (infra/plan.py)
@@ -84,9 +85,16 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
-def _why_secret(path: str, value: str) -> str | None:
+def credential_shape(value: str) -> str | None:
+    """What `value` looks like when it has a credential's shape (an `hf_…` token, an `sk-…` key, …), else None."""
+    return next((what for what, shape in _CREDENTIAL_SHAPES if shape.search(value)), None)
+
+
+def _why_secret(path: str, value: str, backend_keys: Mapping[str, str] | None = None) -> str | None:
     if path in SECRET_PATHS:
         return f"{path} is a secret"
+    if backend_keys and path in backend_keys:
+        return f"{backend_keys[path]} names it as a backend's API key"
     if re.fullmatch(r"(training|rollout)\.env\.\w+", path) and _SECRET_ENV_NAME.search(path.rsplit(".", 1)[1]):
         return "an environment variable named as a secret"
     return next((f"it looks like {what}" for what, shape in _CREDENTIAL_SHAPES if shape.search(value)), None)
@@ -108,11 +116,13 @@ def set_secret_command(path: str, stack: str | None) -> str:
 def plaintext_secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> list[tuple[str, str, str]]:
     """(key path, shown value, why) of each secret-looking value not stored as a secret."""
     found = []
+    backend_keys = api_key_refs(raw)  # the gateway's backends name their keys' config keys (gateway.py)
     for key, value in raw.items():
         if f"{NAMESPACE}:{key}" in secret_keys:
             continue  # the engine decrypted it: it is stored as `secure:`
         for path, leaf in _leaves(value, key):
-            if isinstance(leaf, str) and leaf and leaf != PLACEHOLDER and (why := _why_secret(path, leaf)):
+            if isinstance(leaf, str) and leaf and leaf != PLACEHOLDER and (
+                    why := _why_secret(path, leaf, backend_keys)):
                 found.append((path, _redacted(leaf), why))
     return found
 

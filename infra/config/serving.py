@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from infra.catalog import INTERNAL_GATEWAY_CLASS
 from infra.config.base import ConfigModel, Name, ipv4_networks
 from infra.config.context import stack_context, with_defaults
+from infra.config.gateway import Gateway
 from infra.config.schedules import cron_expression, timezone
 
 
@@ -59,6 +60,11 @@ class Serving(ConfigModel):
     GKE; on EKS and existing clusters name one the cluster runs."""
     ray_target_ongoing_requests: int = Field(default=16, ge=1)
     """KubeRay mode: ongoing requests per replica Ray Serve's autoscaler aims at (default 16)."""
+    gateway: Gateway | None = None
+    """One OpenAI-compatible endpoint per stack (LiteLLM's proxy, Service `gateway.llm-gateway:4000`): each model's
+    own replicas first, then its `fallbacks`; `{replicas, resources, connectTimeoutS, firstByteTimeoutS,
+    requestTimeoutS, failuresBeforeCooldown, cooldownS, overflowQueueDepth, expectedOverflowShare}`. Default: none
+    (plain mode only; the image is `artifacts.gatewayImage`)."""
 
     @model_validator(mode="before")
     @classmethod

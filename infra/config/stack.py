@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from infra.catalog import SYSTEM_MACHINE_TYPE, GpuKind
 from infra.config.access import ControlPlane
@@ -18,6 +19,7 @@ from infra.config.base import Cloud, ConfigModel, Tier
 from infra.config.budget import Alerts, Budget, CurrentRates, PriceOverride, check_current_rates
 from infra.config.context import StackContext, stack_context
 from infra.config.existing import Existing
+from infra.config.gateway import take_backend_keys
 from infra.config.gcp import Gcp
 from infra.config.lora import adapter_root
 from infra.config.pools import NodePool, SystemPool
@@ -46,8 +48,10 @@ class StackConfig(ConfigModel):
     # Validated (so it gets its cloud's machine type) when the cloud has one; an existing cluster has none of ours.
     system_pool: SystemPool = Field(default_factory=SystemPool.model_construct)
     """The small CPU pool for cluster services (KEDA, operators, monitoring): `{machineType, minNodes, maxNodes}`."""
-    models: list[Model] = Field(default=[])
-    """The models to serve."""
+    # `cfg.models` is the models on the stack's GPUs (what pools, cost and workloads place); `provider_models` the
+    # provider-only ones the gateway routes out.
+    declared_models: list[Model] = Field(default=[], alias="models")
+    """The models to serve: on the stack's GPUs, or (with `provider`) by a provider only."""
     training: Training | None = None
     """The single-node GPU training job; default: none."""
     rollout: Rollout | None = None
@@ -65,6 +69,8 @@ class StackConfig(ConfigModel):
     hf_token: str | None = None
     """A secret: the Hugging Face token for gated models (`pulumi config set --secret llm-fleet:hfToken hf_…`);
     it reaches pods only through a Kubernetes Secret."""
+    # The values of the secrets a backend's `apiKey` names (taken out of the top-level keys, gateway.py).
+    backend_keys: SkipJsonSchema[dict[str, str]] = Field(default={})
     artifacts: Artifacts
     """Every version pulled at deploy time (images by digest, charts, model revisions), promoted as one unit."""
     pricing: dict[GpuKind, PriceOverride] = Field(default={})
@@ -91,7 +97,7 @@ class StackConfig(ConfigModel):
         context = stack_context(info)
         if context is None or not isinstance(data, dict):
             return data
-        filled = dict(data)
+        filled = take_backend_keys(data)
         if context.cloud in SYSTEM_MACHINE_TYPE:
             filled.setdefault("systemPool", {})
         serving = filled.get("serving")
@@ -103,6 +109,16 @@ class StackConfig(ConfigModel):
         if "budget" not in filled and context.profile.default_budget_usd is not None:
             filled["budget"] = {"monthlyAmount": context.profile.default_budget_usd}
         return filled
+
+    @property
+    def models(self) -> tuple[Model, ...]:
+        """The models served on the stack's own GPUs, in config order."""
+        return tuple(m for m in self.declared_models if m.provider is None)
+
+    @property
+    def provider_models(self) -> tuple[Model, ...]:
+        """The provider-only models (no GPU of the stack; the gateway routes them out)."""
+        return tuple(m for m in self.declared_models if m.provider is not None)
 
     @property
     def profile(self) -> TierProfile:

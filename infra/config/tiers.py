@@ -25,6 +25,9 @@ class TierProfile:
     # serving GPUs during the switch; the incremental upgrade shifts traffic step by step within a
     # small surge, but needs the Gateway API and an alpha operator feature gate.
     ray_upgrade: Literal["NewCluster", "NewClusterWithIncrementalUpgrade"]
+    # The gateway's fewest pods (serving.gateway.replicas.min): two in prod, so its PodDisruptionBudget can keep one
+    # serving through a node drain.
+    gateway_min_replicas: int = 1
     # No tier defaults controlPlane.authorizedNetworks any more (issue 17: public control planes with no allowlist):
     # every stack on GKE/EKS names who reaches its cluster API (infra/config/access.py).
 
@@ -43,6 +46,6 @@ TIER_PROFILES: dict[str, TierProfile] = {
     "prod": TierProfile(
         capacity="on-demand", min_nodes=1, min_replicas=1, protect=True, budget_required=True,
         default_budget_usd=None, over_budget_is_error=True, release_channel="STABLE", ray_idle_timeout_s=900,
-        ray_upgrade="NewClusterWithIncrementalUpgrade",
+        ray_upgrade="NewClusterWithIncrementalUpgrade", gateway_min_replicas=2,
     ),
 }

@@ -41,6 +41,12 @@ class ModelTraffic(ConfigModel):
     """Replicas running outside peak hours. Default: the model's `replicas.min`."""
     tokens_per_inference: int | None = Field(default=None, ge=1)
     """Output tokens of one inference of this model. Default: `traffic.tokensPerInference`."""
+    input_tokens_per_day: float | None = Field(default=None, ge=0)
+    """Prompt tokens the model is sent on an average day: with `serving.gateway` the cost table prices a provider's
+    share of them (a provider-only model: all). Default: unknown (input tokens are not priced)."""
+    output_tokens_per_day: float | None = Field(default=None, ge=0)
+    """Output tokens the model generates on an average day (default: a model on GPUs, what its replicas serve at
+    its `throughput`; a provider-only model, unknown)."""
 
 
 class TrainingTraffic(ConfigModel):
@@ -155,12 +161,21 @@ def workload_traffic_problems(traffic: Traffic | None, training: bool, rollout: 
     return problems
 
 
-def traffic_problems(traffic: Traffic | None, replicas: Mapping[str, tuple[int, int]]) -> list[str]:
-    """The profile's models exist, and their replicas lie in their range (`replicas`: per model, min and max)."""
+def traffic_problems(traffic: Traffic | None, replicas: Mapping[str, tuple[int, int]],
+                     provider_models: tuple[str, ...] = ()) -> list[str]:
+    """The profile's models exist, and their replicas lie in their range (`replicas`: per model, min and max); a
+    provider-only model (`provider_models`) has tokens, no replicas."""
     if traffic is None:
         return []
     problems = []
     for name, own in traffic.models.items():
+        if name in provider_models:
+            for key, value in (("peak", own.peak), ("offPeak", own.off_peak)):
+                if value is not None:
+                    problems.append(f"traffic.models.{name}.{key} = {value}: {name} is served by its provider only, "
+                                    "with no replicas of the stack; allowed: inputTokensPerDay and outputTokensPerDay; "
+                                    f"drop {key}")
+            continue
         if name not in replicas:
             problems.append(f"traffic.models.{name}: no model named {name!r}; models: {sorted(replicas)}")
             continue

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from infra.catalog import GpuKind
 from infra.config.base import TIER_DEFAULT, ConfigModel, EnvName, Name
 from infra.config.context import stack_context, with_defaults
+from infra.config.gateway import Fallback, Provider
 from infra.config.lora import Lora
 from infra.config.traffic import Throughput
 
@@ -88,22 +89,28 @@ class ModelAutoscaling(ConfigModel):
     """Share of the KV cache in use (0..1] above which KEDA adds a replica; default: not a trigger."""
 
 
+# What only a model on the stack's own GPUs has; a provider-only model gives none of it.
+GPU_ONLY_KEYS = ("source", "parameters", "dtype", "gpu", "pool", "pools", "tensor_parallel_size", "max_model_len",
+                 "replicas", "autoscaling", "throughput", "lora")
+
+
 class Model(ConfigModel):
-    """A model to serve. Its revision is pinned in `artifacts.modelRevisions`, so promotion moves it."""
+    """A model to serve: on the stack's GPUs (`gpu`, `source`, `parameters`, `replicas`), or by a provider only
+    (`provider`, no GPU). Its revision is pinned in `artifacts.modelRevisions`, so promotion moves it."""
 
     name: Name
     """The model's name (lowercase, dashes): names its Deployment or Ray app and its key in
     `artifacts.modelRevisions`; unique among the models."""
-    source: str = Field(pattern=r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$")
+    source: str = Field(default=None, pattern=r"^(hf://[\w.-]+/[\w.-]+|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$")
     """Where the weights come from: `hf://<org>/<repo>` (Hugging Face) or `gs://…` / `s3://…` (a bucket path,
     streamed through vLLM's Run:ai streamer)."""
-    parameters: float
+    parameters: float = None  # type: ignore[assignment]  # required on GPUs (_served_somewhere)
     """The model's parameter count: a number or a count like `7.6B`, `70B`, `350M`; with `dtype` it sizes the
     weights, which must fit the tensor-parallel group's GPUs."""
     dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
     """The weights' data type (default `bfloat16`)."""
-    gpu: GpuKind
-    """The GPU kind the model is served on; some node pool must provide it."""
+    gpu: GpuKind = None  # type: ignore[assignment]  # required on GPUs (_served_somewhere)
+    """The GPU kind the model is served on; some node pool must provide it. Required unless `provider`."""
     pool: Name | None = None
     """The node pool to serve on. Default: the first pool of the model's GPU kind with purpose `serving`."""
     pools: list[Name] | None = Field(default=None, min_length=2)
@@ -115,8 +122,8 @@ class Model(ConfigModel):
     """GPUs per replica (vLLM's tensor parallelism); at most the pool's `gpusPerNode` (default 1)."""
     max_model_len: int = Field(default=8192, ge=256)
     """Longest context (prompt + output) in tokens vLLM accepts (at least 256; default 8192)."""
-    replicas: Replicas
-    """The replica range, `{min, max}`."""
+    replicas: Replicas = None  # type: ignore[assignment]  # required on GPUs (_served_somewhere)
+    """The replica range, `{min, max}`. Required unless `provider`."""
     autoscaling: ModelAutoscaling = ModelAutoscaling()
     """When KEDA adds replicas: `{waitingRequestsPerReplica, kvCacheUsageThreshold}`."""
     throughput: Throughput | None = None
@@ -125,11 +132,44 @@ class Model(ConfigModel):
     lora: Lora | None = None
     """LoRA adapters hot-loaded beside the weights, `{maxRank, maxLoras, source, name}`: the trainer publishes a
     version, every replica serves it within a poll without a restart. Default: none (full weights only)."""
+    provider: Provider | None = None
+    """A provider-only model: `{name, url, model, usdPer1MInputTokens, usdPer1MOutputTokens, apiKey}`. The stack
+    declares no GPU and no Deployment for it; the gateway (`serving.gateway`) routes it to the provider and the cost
+    table prices it at the provider's rate. Give it instead of `gpu`, `source`, `parameters` and `replicas`."""
+    fallbacks: list[Fallback] = Field(default=[])
+    """With `serving.gateway`: where its requests go when its own replicas fail or overflow, in order, each
+    `{peer, url}` (another region's gateway) or `{provider, url, model, usdPer1MInputTokens, usdPer1MOutputTokens,
+    apiKey}`. Default: none."""
+    fallbacks_none: str | None = Field(default=None, min_length=3)
+    """With `serving.gateway` in prod and no `fallbacks`: why the model has none, on purpose (e.g. "data may not
+    leave the region")."""
 
     @field_validator("parameters", mode="before")
     @classmethod
     def _parse_params(cls, value: Any) -> float:
         return _parse_parameters(value)
+
+    @model_validator(mode="after")
+    def _served_somewhere(self) -> Model:
+        if self.provider is not None:
+            given = [f for f in GPU_ONLY_KEYS if f in self.model_fields_set]
+            if given:
+                keys = ", ".join(type(self).model_fields[f].alias or f for f in given)
+                raise ValueError(f"provider {self.provider.name!r} and {keys}: a provider-only model has no GPU, "
+                                 f"weights or replicas of the stack; drop {keys}, or drop provider to serve it on "
+                                 "the stack's GPUs")
+            return self
+        missing = [k for k, v in (("gpu", self.gpu), ("source", self.source), ("parameters", self.parameters),
+                                  ("replicas", self.replicas)) if v is None]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}; allowed: a model on the stack's GPUs (gpu, source, "
+                             "parameters, replicas) or a provider-only model (provider: {name, url, model, "
+                             "usdPer1MInputTokens, usdPer1MOutputTokens, apiKey})")
+        return self
+
+    @property
+    def on_provider(self) -> bool:
+        return self.provider is not None
 
     @model_validator(mode="after")
     def _one_placement(self) -> Model:
@@ -200,3 +240,6 @@ class Rollout(ConfigModel):
     """Extra environment variables of the workers."""
     target_cpu_utilization: int = Field(default=70, ge=10, le=100)
     """CPU utilisation in percent the autoscaler keeps the workers at (10..100; default 70)."""
+    via_gateway: bool = False
+    """Whether the workers call the models through `serving.gateway` (with its fallbacks) instead of each model's
+    in-cluster Service directly (default false: ~1 ms, and no rollout traffic on a paid provider)."""

@@ -22,7 +22,13 @@ from infra.flows.rendered import (
     proxy_only_ranges,
     rendered_pods,
 )
-from infra.names import KEDA_METRICS_SERVER_PORT, KEDA_NAMESPACE, KEDA_WEBHOOK_PORT
+from infra.names import (
+    GATEWAY_APP,
+    GATEWAY_NAMESPACE,
+    KEDA_METRICS_SERVER_PORT,
+    KEDA_NAMESPACE,
+    KEDA_WEBHOOK_PORT,
+)
 from infra.planned import PlannedResource
 from infra.platforms.gke import GCP_HEALTH_CHECK_RANGES, REGIONAL_GATEWAY_CLASSES
 
@@ -30,6 +36,7 @@ from infra.platforms.gke import GCP_HEALTH_CHECK_RANGES, REGIONAL_GATEWAY_CLASSE
 KEDA_METRICS_SERVER = {"app": "keda-operator-metrics-apiserver"}
 KEDA_WEBHOOKS = {"app": "keda-admission-webhooks"}
 KUBE_DNS = {"k8s-app": "kube-dns"}  # kube-dns / CoreDNS pods in kube-system on GKE and EKS
+APP = "app.kubernetes.io/name"
 
 
 def _model_source(source: str) -> Addresses:
@@ -41,8 +48,16 @@ def _model_source(source: str) -> Addresses:
 def needed_flows(cfg: StackConfig, resources: Sequence[PlannedResource]) -> list[Flow]:
     pods = rendered_pods(resources)
     flows: list[Flow] = []
-    callers = [p for p in pods if p.labels.get("app.kubernetes.io/name") == "rollout-worker"]
-    callers += [Pods(ns, {}, {}, f"pods in namespace {ns}") for ns in cfg.serving.api_access_from]
+    via_gateway = cfg.rollout is not None and cfg.rollout.via_gateway
+    rollouts = [p for p in pods if p.labels.get("app.kubernetes.io/name") == "rollout-worker"]
+    others = [Pods(ns, {}, {}, f"pods in namespace {ns}") for ns in cfg.serving.api_access_from]
+    gateways = [p for p in pods if p.namespace == GATEWAY_NAMESPACE and p.labels.get(APP) == GATEWAY_APP]
+    # The gateway calls each model; with rollout.viaGateway the rollout workers call the gateway instead.
+    callers = [*([] if via_gateway else rollouts), *others, *gateways]
+    gateway_fix = "admit it in the gateway's NetworkPolicy (infra/workloads/gateway.py)"
+    for gateway in gateways:
+        flows += [Flow(c, gateway, "http", "calls the models through the gateway", gateway_fix)
+                  for c in [*(rollouts if via_gateway else []), *others] if c.namespace != GATEWAY_NAMESPACE]
     dns = Pods("kube-system", KUBE_DNS, {"dns": 53}, "kube-system/kube-dns")
     sources = sorted({m.source for m in cfg.models})
     model_fix = "admit it in the model NetworkPolicy (infra/workloads/vllm.py)"

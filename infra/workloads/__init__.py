@@ -14,10 +14,17 @@ import pulumi
 from infra.cluster import ClusterServices
 from infra.config import StackConfig
 from infra.fleet import Fleet
-from infra.names import ROLLOUT_NAMESPACE, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE
+from infra.names import (
+    GATEWAY_NAMESPACE,
+    ROLLOUT_NAMESPACE,
+    SERVING_NAMESPACE,
+    SERVING_SERVICE_ACCOUNT,
+    TRAINING_NAMESPACE,
+)
 from infra.platforms import identity_requests
 from infra.seam import IdentityRequest, Platform
 from infra.workloads.api_key import ModelApiKey, ModelApiKeyArgs
+from infra.workloads.gateway import InferenceGateway, gateway_args
 from infra.workloads.headroom import WarmHeadroom, headroom_args
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.kuberay import KubeRayServing, KubeRayServingArgs, RayServing, ray_serving
@@ -40,6 +47,7 @@ class ServingFleetArgs:
     metric_prefix: str  # of the engine's metrics, for the dashboard and alerts
     services: ClusterServices
     api_key_secret: pulumi.Input[str] | None = None  # the model API key's Secret in the serving namespace
+    gateway_provider_models: tuple[str, ...] | None = None  # with serving.gateway: its provider-only models
 
 
 def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices,
@@ -50,7 +58,8 @@ def serving_fleet_args(cfg: StackConfig, fleet: Fleet, platform: Platform, servi
         ray=ray_serving(cfg, fleet, platform) if kuberay else None,
         hf_token=cfg.hf_token, identity=identity_requests(cfg)["serving"],
         workload_identity=platform.workload_identity, metric_prefix=metric_prefix(cfg), services=services,
-        api_key_secret=api_key_secret)
+        api_key_secret=api_key_secret, gateway_provider_models=None if cfg.serving.gateway is None
+        else tuple(m.name for m in cfg.provider_models))
 
 
 class ServingFleet(pulumi.ComponentResource):
@@ -88,7 +97,8 @@ class ServingFleet(pulumi.ComponentResource):
             self.urls[serving.placement.name] = served.url
         ServingObservability(f"{name}-observability", ServingObservabilityArgs(
             metric_prefix=args.metric_prefix, pod_models=tuple(s.placement.model for s in args.models),
-            monitoring=services.monitoring, namespace=namespace), opts=child)
+            monitoring=services.monitoring, namespace=namespace, gateway_provider_models=args.gateway_provider_models),
+            opts=child)
         self.register_outputs({"modelUrls": self.urls})
 
 
@@ -96,6 +106,7 @@ class ServingFleet(pulumi.ComponentResource):
 class WorkloadOutputs:
     model_urls: dict[str, str]  # model name -> in-cluster OpenAI base URL
     api_key: pulumi.Output[str] | None  # the model API key (a secret), when the stack serves models
+    gateway_url: str | None = None  # serving.gateway's in-cluster OpenAI base URL (every model, one endpoint)
 
 
 def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices) -> WorkloadOutputs:
@@ -103,15 +114,30 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
     ns = services.namespaces
     opts = pulumi.ResourceOptions(providers={"kubernetes": platform.provider}, depends_on=[ns])
     urls: dict[str, str] = {}
+    rollout_urls: dict[str, str] = {}
+    gateway_url: str | None = None
     kuberay = cfg.serving.mode == "kuberay"
     key: ModelApiKey | None = None
-    if cfg.models:
-        # Where the key is checked (serving) and where it is sent from: the rollout workers' namespace in plain mode
-        # (in KubeRay mode the rollouts are Ray tasks in the serving namespace).
-        keyed = [SERVING_NAMESPACE, *([ROLLOUT_NAMESPACE] if cfg.rollout is not None and not kuberay else [])]
+    gateway = cfg.serving.gateway
+    if cfg.declared_models:
+        # Where the key is checked (serving; the gateway) and where it is sent from: the rollout workers' namespace
+        # in plain mode (in KubeRay mode the rollouts are Ray tasks in the serving namespace).
+        keyed = [SERVING_NAMESPACE, *([ROLLOUT_NAMESPACE] if cfg.rollout is not None and not kuberay else []),
+                 *([GATEWAY_NAMESPACE] if gateway is not None else [])]
         key = ModelApiKey("model-api-key", ModelApiKeyArgs({n: ns.names[n] for n in keyed}), opts=opts)
         urls = ServingFleet("serving", serving_fleet_args(cfg, fleet, platform, services,
                                                           key.secrets[SERVING_NAMESPACE]), opts=opts).urls
+        rollout_urls = urls
+        if gateway is not None:
+            served = InferenceGateway("gateway", gateway_args(
+                cfg, platform, namespace=ns.names[GATEWAY_NAMESPACE],
+                priority_class=ns.priority_class[SERVING_NAMESPACE], api_key_secret=key.secrets[GATEWAY_NAMESPACE],
+                monitoring=services.monitoring), opts=opts)
+            gateway_url = served.url
+            through = {m.name: served.url for m in cfg.declared_models}
+            # Rollouts call the gateway only when told to; provider-only models are reachable through it alone.
+            rollout_urls = through if cfg.rollout is not None and cfg.rollout.via_gateway else urls
+            urls = {**through, **urls}
     # Spare GPU nodes for scale-outs, in their own namespace (quota) with their own PriorityClass; the same in
     # KubeRay mode, where Ray's worker pods preempt the placeholders as model replicas do.
     if (headroom := headroom_args(cfg, fleet, platform)) is not None:
@@ -121,7 +147,7 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
     if cfg.rollout is not None and not kuberay:
         RolloutWorkers("rollout", rollout_workers_args(
             cfg, fleet, platform, namespace=ns.names[ROLLOUT_NAMESPACE],
-            priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=urls,
+            priority_class=ns.priority_class[ROLLOUT_NAMESPACE], model_urls=rollout_urls,
             api_key_secret=key.secrets[ROLLOUT_NAMESPACE] if key is not None else None), opts=opts)
     if cfg.training is not None:
         job = training_job_args(cfg, fleet, platform, namespace=ns.names[TRAINING_NAMESPACE],
@@ -131,4 +157,4 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
             RayTrainingJob("training", ray_training_job_args(cfg, fleet, job), opts=training_opts)
         else:
             TrainingJob("training", job, opts=training_opts)
-    return WorkloadOutputs(urls, key.value if key is not None else None)
+    return WorkloadOutputs(urls, key.value if key is not None else None, gateway_url)

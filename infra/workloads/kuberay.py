@@ -28,6 +28,7 @@ from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.config import Model, Rollout, StackConfig
 from infra.fleet import Fleet, ModelPlacement, by_pool
 from infra.names import (
+    GATEWAY_NAMESPACE,
     PART_OF,
     RAY_HEAD_SERVICE_ACCOUNT,
     RAY_ROLLOUT_SERVICE_ACCOUNT,
@@ -88,7 +89,9 @@ def ray_serving(cfg: StackConfig, fleet: Fleet, platform: Platform) -> RayServin
         target_ongoing_requests=cfg.serving.ray_target_ongoing_requests, image=cfg.artifacts.ray_image,
         ray_version=cfg.artifacts.ray_version, rollout=cfg.rollout, rollout_image=cfg.artifacts.rollout_image,
         rollout_pool=fleet.rollout_pool, upgrade=cfg.profile.ray_upgrade, gateway_class=cfg.serving.gateway_class,
-        idle_timeout_s=cfg.profile.ray_idle_timeout_s, api_access_from=tuple(cfg.serving.api_access_from),
+        idle_timeout_s=cfg.profile.ray_idle_timeout_s,
+        api_access_from=tuple(sorted({*cfg.serving.api_access_from,
+                                      *([GATEWAY_NAMESPACE] if cfg.serving.gateway is not None else [])})),
         rollout_identity=identity_requests(cfg)["rollout"], gateway_proxy_cidrs=platform.gateway_proxy_cidrs,
         gateway_health_check_cidrs=platform.gateway_health_check_cidrs)
 

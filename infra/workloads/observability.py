@@ -9,7 +9,7 @@ import pulumi
 
 from infra.cluster.monitoring import MODEL_TARGET_LABEL, Monitoring
 from infra.config import Model, StackConfig
-from infra.names import SERVING_NAMESPACE
+from infra.names import GATEWAY_NAMESPACE, SERVING_NAMESPACE
 
 # Panel title → PromQL; vLLM labels every series with the served model's name (`model_name`).
 # `vllm:` is rewritten to `ray_vllm:` in KubeRay mode, where Ray re-exports the engine's metrics.
@@ -48,21 +48,46 @@ ADAPTER_PANELS: dict[str, str] = {
 }
 REPLICA_LEGEND = "{{model}} {{instance}}"
 
+# The gateway (serving.gateway): its own series, per backend (`local`, `peer-<name>`, `provider-<name>`), named by the
+# gateway's launcher (gateway/, issue 14; LiteLLM's own Prometheus metrics may be enterprise-only). `{gateway}`
+# becomes the label matchers of this stack's gateway namespace.
+GATEWAY_PANELS: dict[str, str] = {
+    "Gateway requests/s per backend":
+        "sum by (model, backend) (rate(llm_fleet_gateway_requests_total{gateway}[5m]))",
+    "Gateway failures/s per backend":
+        "sum by (model, backend) (rate(llm_fleet_gateway_requests_total{gateway_failed}[5m]))",
+    "Gateway fallbacks/s":
+        "sum by (model, from_backend, to_backend) (rate(llm_fleet_gateway_fallbacks_total{gateway}[5m]))",
+    "Gateway latency p95 per backend (s)":
+        "histogram_quantile(0.95, sum by (le, model, backend) "
+        "(rate(llm_fleet_gateway_request_seconds_bucket{gateway}[5m])))",
+    "Gateway tokens/s per backend":
+        "sum by (model, backend, kind) (rate(llm_fleet_gateway_tokens_total{gateway}[5m]))",
+}
+GATEWAY_LEGEND = "{{model}} {{backend}}{{from_backend}}{{to_backend}} {{kind}}"
+# The launcher's outcome of a request that was answered (anything else counts as a failure on that backend).
+GATEWAY_OK = "success"
+# More than this share of a model's requests answered by a backend other than its own replicas, for 15 minutes.
+ON_FALLBACK_SHARE, ON_FALLBACK_FOR = 0.10, "15m"
+
 
 def metric_prefix(cfg: StackConfig) -> str:
     return "ray_vllm:" if cfg.serving.mode == "kuberay" else "vllm:"
 
 
 def panel_queries(prefix: str = "vllm:", serving: str = "", stack: str = "",
-                  adapters: bool = False) -> list[tuple[str, str]]:
+                  adapters: bool = False, gateway: str | None = None) -> list[tuple[str, str]]:
     """(title, PromQL) of each panel, for the given metric prefix and label matchers (`k="v",…`); `adapters` adds
-    the LoRA adapter panels."""
-    def within(matchers: str) -> str:
-        return f"{{{matchers}}}" if matchers else ""
+    the LoRA adapter panels, `gateway` (its namespace's matchers) the gateway's."""
+    def within(*matchers: str) -> str:
+        joined = ",".join(m for m in matchers if m)
+        return f"{{{joined}}}" if joined else ""
 
-    panels = {**PANELS, **(ADAPTER_PANELS if adapters else {})}
+    panels = {**PANELS, **(ADAPTER_PANELS if adapters else {}), **(GATEWAY_PANELS if gateway is not None else {})}
     return [(title, expr.replace("vllm:", prefix).replace("{serving}", within(serving))
-             .replace("{stack}", within(stack))) for title, expr in panels.items()]
+             .replace("{stack}", within(stack)).replace("{gateway_failed}", within(gateway or "",
+                                                                                   f'outcome!="{GATEWAY_OK}"'))
+             .replace("{gateway}", within(gateway or ""))) for title, expr in panels.items()]
 
 
 def dashboard_json(panels: list[tuple[str, str]]) -> str:
@@ -70,18 +95,20 @@ def dashboard_json(panels: list[tuple[str, str]]) -> str:
     grafana = [
         {"id": i + 1, "type": "timeseries", "title": title, "datasource": {"type": "prometheus"},
          "gridPos": {"h": 8, "w": 8, "x": (i % 3) * 8, "y": (i // 3) * 8},
-         "targets": [{"expr": expr, "legendFormat": REPLICA_LEGEND if title in ADAPTER_PANELS else "{{model_name}}",
-                      "refId": "A"}]}
+         "targets": [{"expr": expr, "legendFormat": REPLICA_LEGEND if title in ADAPTER_PANELS else
+                      GATEWAY_LEGEND if title in GATEWAY_PANELS else "{{model_name}}", "refId": "A"}]}
         for i, (title, expr) in enumerate(panels)
     ]
     return json.dumps({"title": "llm-fleet: vLLM serving", "uid": "llm-fleet-vllm", "schemaVersion": 39,
                        "refresh": "30s", "time": {"from": "now-6h", "to": "now"}, "panels": grafana}, indent=1)
 
 
-def alert_groups(pod_models: tuple[Model, ...], prefix: str, serving: str = "") -> list[dict]:
+def alert_groups(pod_models: tuple[Model, ...], prefix: str, serving: str = "",
+                 gateway: tuple[str, tuple[str, ...]] | None = None) -> list[dict]:
     """The fleet's alerts; `serving` (label matchers `k="v",…`) keeps them to this stack's serving namespace.
 
-    `pod_models` have pods of their own to watch (plain mode); `prefix` is the metric prefix (`metric_prefix`).
+    `pod_models` have pods of their own to watch (plain mode); `prefix` is the metric prefix (`metric_prefix`);
+    `gateway`: (its namespace's matchers, the provider-only models) when the stack has one.
     """
     sel = serving
     within = f"{{{sel}}}" if sel else ""
@@ -111,7 +138,34 @@ def alert_groups(pod_models: tuple[Model, ...], prefix: str, serving: str = "") 
     rules += adapter_rules([m for m in pod_models if m.lora is not None], within)
     for rule in rules:
         rule["expr"] = rule["expr"].replace("vllm:", prefix) if prefix != "vllm:" else rule["expr"]
-    return [{"name": "llm-fleet-serving", "interval": "30s", "rules": rules}]
+    groups = [{"name": "llm-fleet-serving", "interval": "30s", "rules": rules}]
+    if gateway is not None:
+        groups.append({"name": "llm-fleet-gateway", "interval": "30s", "rules": gateway_rules(*gateway)})
+    return groups
+
+
+def gateway_rules(matchers: str, provider_only: tuple[str, ...]) -> list[dict]:
+    """A model whose traffic sits on its fallbacks (its own replicas down, frozen or full), and a backend that fails.
+    Provider-only models (`provider_only`) are always on a provider: they are not a model on fallback."""
+    own = ",".join(m for m in (matchers, *([f'model!~"{"|".join(provider_only)}"'] if provider_only else [])) if m)
+    away = ",".join(m for m in (own, 'backend!="local"') if m)
+    failed = ",".join(m for m in (matchers, f'outcome!="{GATEWAY_OK}"') if m)
+    within = f"{{{matchers}}}" if matchers else ""
+    return [
+        {"alert": "LLMFleetGatewayOnFallback",
+         "expr": f"sum by (model) (rate(llm_fleet_gateway_requests_total{{{away}}}[5m])) / "
+                 f"sum by (model) (rate(llm_fleet_gateway_requests_total{{{own}}}[5m])) > {ON_FALLBACK_SHARE}",
+         "for": ON_FALLBACK_FOR, "labels": {"severity": "warning"},
+         "annotations": {"summary": f"More than {ON_FALLBACK_SHARE:.0%} of {{{{ $labels.model }}}}'s requests have "
+                                    f"gone to its fallbacks for {ON_FALLBACK_FOR}: its own replicas are down, frozen "
+                                    "or full (and a provider bills the overflow)"}},
+        {"alert": "LLMFleetGatewayBackendFailing",
+         "expr": f"sum by (model, backend) (rate(llm_fleet_gateway_requests_total{{{failed}}}[5m])) / "
+                 f"sum by (model, backend) (rate(llm_fleet_gateway_requests_total{within}[5m])) > 0.05",
+         "for": "10m", "labels": {"severity": "warning"},
+         "annotations": {"summary": "More than 5 % of {{ $labels.model }}'s requests to {{ $labels.backend }} fail: "
+                                    "the gateway cools it down and moves on; see the backend"}},
+    ]
 
 
 def adapter_rules(lora_models: list[Model], within: str) -> list[dict]:
@@ -140,6 +194,8 @@ class ServingObservabilityArgs:
     pod_models: tuple[Model, ...]
     monitoring: Monitoring
     namespace: pulumi.Input[str]
+    # serving.gateway: the provider-only models (never "on fallback"); None: no gateway, no gateway panels or alerts.
+    gateway_provider_models: tuple[str, ...] | None = None
 
 
 class ServingObservability(pulumi.ComponentResource):
@@ -148,10 +204,13 @@ class ServingObservability(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         monitoring, namespace = args.monitoring, args.namespace
         serving = monitoring.matchers(SERVING_NAMESPACE)
+        gateway = None if args.gateway_provider_models is None else monitoring.matchers(GATEWAY_NAMESPACE)
         panels = panel_queries(args.metric_prefix, serving=serving, stack=monitoring.matchers(),
-                               adapters=any(m.lora is not None for m in args.pod_models))
+                               adapters=any(m.lora is not None for m in args.pod_models), gateway=gateway)
         monitoring.dashboard(f"{name}-dashboard", "llm-fleet: vLLM serving", panels, namespace,
                              dashboard_json(panels), opts=child)
         monitoring.alert_rules("llm-fleet-serving-alerts", namespace,
-                               alert_groups(args.pod_models, args.metric_prefix, serving), opts=child)
+                               alert_groups(args.pod_models, args.metric_prefix, serving,
+                                            None if gateway is None else (gateway, args.gateway_provider_models)),
+                               opts=child)
         self.register_outputs({})

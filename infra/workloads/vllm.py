@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 from infra.cluster.monitoring import Monitoring, ScrapeEndpoint
 from infra.config import Model, StackConfig, WorkingHours
 from infra.fleet import Fleet, ModelPlacement
-from infra.names import PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
+from infra.names import GATEWAY_NAMESPACE, PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
 from infra.restricted import container_security_args, pod_security_args
 from infra.seam import Platform
 from infra.waits import custom_timeouts, unavailable_at_peak, waited_pool
@@ -120,15 +120,19 @@ class ModelServing:
     internal_lb_annotations: dict[str, str]  # the platform's: make a LoadBalancer Service internal
     api_client_cidrs: tuple[str, ...]  # who may reach the internal load balancer
     working_hours: WorkingHours | None  # keeps at least one replica up during them
+    # serving.gateway's overflowQueueDepth (the serving image's SERVING_OVERFLOW_QUEUE_DEPTH); None: never 429.
+    overflow_queue_depth: int | None = None
 
 
 def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, platform: Platform) -> ModelServing:
     max_surge, max_unavailable = rolling_update(cfg.tier, placement, fleet)
+    gateway = cfg.serving.gateway
     return ModelServing(
         placement=placement, image=cfg.artifacts.serving_image,
         revision=cfg.artifacts.model_revisions.get(placement.name), adapter_root=cfg.adapter_root(placement.model),
         drain_timeout_seconds=cfg.serving.drain_timeout_seconds, max_surge=max_surge, max_unavailable=max_unavailable,
-        api_access_from=tuple(cfg.serving.api_access_from),
+        api_access_from=tuple(sorted({*cfg.serving.api_access_from, *([GATEWAY_NAMESPACE] if gateway else [])})),
+        overflow_queue_depth=gateway.overflow_queue_depth if gateway is not None else None,
         internal_load_balancer=cfg.serving.expose == "internal-load-balancer",
         internal_lb_annotations=platform.internal_lb_annotations,
         api_client_cidrs=tuple(cfg.serving.api_client_cidrs or []), working_hours=cfg.serving.working_hours)
@@ -165,8 +169,10 @@ class VllmModel(pulumi.ComponentResource):
         where = ladder_scheduling(serving.placement.rungs)
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
 
+        overflow = ({} if serving.overflow_queue_depth is None
+                    else {"SERVING_OVERFLOW_QUEUE_DEPTH": str(serving.overflow_queue_depth)})
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v)
-               for k, v in {**model_env(model, serving.revision, serving.adapter_root), **life.env}.items()]
+               for k, v in {**model_env(model, serving.revision, serving.adapter_root), **life.env, **overflow}.items()]
         # Secrets as files, never env values (secret_files.py): the API key vLLM checks, the token it downloads with.
         files = [(SERVING_API_KEY_FILE, api_key_file(args.api_key_secret)),
                  *([(HF_TOKEN_PATH, hf_token_file(args.hf_token_secret))] if args.hf_token_secret is not None else [])]

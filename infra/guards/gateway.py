@@ -1,0 +1,111 @@
+"""The gateway's guards: a prod model behind the gateway has somewhere to go when its replicas cannot answer (or says
+why not), every backend outside the cluster is reached over HTTPS, and no backend key is in plain text in what the
+stack renders (ConfigMaps, container env).
+
+The config refuses an http:// URL and a plain-text key outside dev before anything is declared (infra/config/
+gateway.py, secrets.py); these check what is rendered, as the policy pack sees it, so a routing table or a pod spec
+built some other way is held to the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from gateway.spec import from_json
+from infra.config.secrets import PLACEHOLDER, credential_shape
+from infra.guards.base import StackPlan, Verdict
+from infra.guards.pods import pod_templates
+from infra.guards.verdicts import severity
+from infra.names import GATEWAY_NAMESPACE
+
+SPEC_CONFIGMAP, SPEC_KEY = "gateway-config", "spec.json"
+
+
+def prod_models_have_a_fallback(plan: StackPlan) -> Verdict:
+    """A prod model behind the gateway has a fallback, or says in `fallbacksNone` why it has none."""
+    name = "prod-models-have-a-fallback"
+    cfg = plan.cfg
+    if cfg.serving.gateway is None:
+        return Verdict(name, "pass", "no gateway (serving.gateway)")
+    if cfg.tier != "prod":
+        return Verdict(name, "pass", f"{cfg.tier}: fallbacks are optional below prod")
+    bare = [f"models[{i}] {m.name}" for i, m in enumerate(cfg.declared_models)
+            if not m.fallbacks and m.fallbacks_none is None]
+    if bare:
+        return Verdict(name, severity(name, cfg.tier), f"{', '.join(bare)}: no fallback, so when its replicas are "
+                       "down, frozen or full every request fails; add models[].fallbacks (a peer gateway or a "
+                       "provider) or say why not with models[].fallbacksNone: \"<why>\"")
+    on_purpose = [m.name for m in cfg.declared_models if m.fallbacks_none is not None]
+    told = f"; none on purpose: {', '.join(on_purpose)}" if on_purpose else ""
+    return Verdict(name, "pass", f"every prod model has a fallback{told}")
+
+
+def _spec_configmaps(plan: StackPlan) -> Iterator[tuple[str, str]]:
+    for r in plan.resources:
+        meta = r.inputs.get("metadata") or {}
+        if (r.is_kubernetes_object and r.inputs.get("kind") == "ConfigMap"
+                and meta.get("name") == SPEC_CONFIGMAP and SPEC_KEY in (r.inputs.get("data") or {})):
+            yield f"ConfigMap {meta.get('namespace', GATEWAY_NAMESPACE)}/{SPEC_CONFIGMAP}", r.inputs["data"][SPEC_KEY]
+
+
+def gateway_backends_are_https(plan: StackPlan) -> Verdict:
+    """Every backend of the gateway's routing table outside the cluster is an https:// URL."""
+    name = "gateway-backends-are-https"
+    problems, external = [], 0
+    for where, text in _spec_configmaps(plan):
+        for route in from_json(text).routes:
+            for b in route.backends:
+                outside = b.kind != "local"
+                external += outside
+                if outside and not b.base_url.startswith("https://"):
+                    problems.append(f"{where}: {route.model} -> {b.name} at {b.base_url}")
+                if not outside and ".svc.cluster.local" not in b.base_url:
+                    problems.append(f"{where}: {route.model} -> local backend {b.base_url} is not a Service of the "
+                                    "cluster")
+    if problems:
+        return Verdict(name, severity(name, plan.cfg.tier), "; ".join(problems) + " — the API key and the prompts "
+                       "would cross the network in clear: give the backend's https:// URL (models[].fallbacks[].url)")
+    return Verdict(name, "pass", f"{external} backend(s) outside the cluster, all over HTTPS" if external
+                   else "no backend outside the cluster")
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def no_key_in_plain_text(plan: StackPlan) -> Verdict:
+    """No backend key (nor anything shaped like a credential) in a rendered ConfigMap or a container's env value."""
+    name = "no-key-in-plain-text"
+    keys = {v for v in plan.cfg.backend_keys.values() if v and v != PLACEHOLDER}
+    found = []
+    for r in plan.resources:
+        if r.is_kubernetes_object and r.inputs.get("kind") == "ConfigMap":
+            meta = r.inputs.get("metadata") or {}
+            where = f"ConfigMap {meta.get('namespace')}/{meta.get('name', r.name)}"
+            for path, text in _strings(r.inputs.get("data") or {}, "data"):
+                if any(k in text for k in keys) or (what := credential_shape(text)):
+                    found.append(f"{where} {path}" + (f" ({what})" if not any(k in text for k in keys) else ""))
+    for pod in pod_templates(plan.resources):
+        for c in pod.spec.get("containers") or []:
+            for e in c.get("env") or []:
+                value = e.get("value") or ""
+                if value and (value in keys or any(k in value for k in keys) or credential_shape(value)):
+                    found.append(f"{pod.workload} container {c.get('name')} env {e.get('name')}")
+    if found:
+        return Verdict(name, severity(name, plan.cfg.tier), "a key in plain text (readable by anyone who may read "
+                       f"the object): {'; '.join(found)} — keep keys in Secrets mounted as files; name them "
+                       "`apiKey: llm-fleet:<key>` and set it with `pulumi config set --secret`")
+    return Verdict(name, "pass", f"no key in {sum(1 for _ in _configmaps(plan))} ConfigMap(s) or any container env")
+
+
+def _configmaps(plan: StackPlan) -> Iterator[dict[str, Any]]:
+    return (r.inputs for r in plan.resources if r.is_kubernetes_object and r.inputs.get("kind") == "ConfigMap")
+

@@ -1,0 +1,337 @@
+"""Issue 14 (infra side): the gateway in the stack. prod routes qwen-7b to its own replicas first, then to Together;
+a provider-only model needs no GPU; the flows to and from the gateway are proven; keys never appear in plain text."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.spec import from_json
+from infra.config import ConfigError, parse_engine_config, parse_stack_config
+from infra.flows import evaluate
+from infra.plan import read_stack_file, run_plan
+from tests.conftest import assert_one_config_error, stack_config
+
+LOCAL_QWEN = "http://vllm-qwen-7b.llm-serving.svc.cluster.local:8000/v1"
+GATEWAY_URL = "http://gateway.llm-gateway.svc.cluster.local:4000/v1"
+PLAIN_KEY = "tgp_v1_" + "x" * 40  # a provider key's shape, not a real one
+
+
+def objects(plan, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    return [m for m in plan.manifests() if m.get("kind") == kind
+            and (namespace is None or m["metadata"].get("namespace") == namespace)]
+
+
+def spec_of(plan):
+    (config,) = [c for c in objects(plan, "ConfigMap", "llm-gateway") if c["metadata"]["name"] == "gateway-config"]
+    return from_json(config["data"]["spec.json"])
+
+
+def plan_stack(tmp_path: Path, stack: str, raw: dict[str, Any], extra: dict[str, Any] | None = None):
+    doc = {"config": {**{f"llm-fleet:{k}": v for k, v in raw.items()}, **(extra or {})}}
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return run_plan(stack, tmp_path)
+
+
+# --- prod as shipped ----------------------------------------------------------------------------------------------
+
+def test_prod_routes_its_model_to_its_own_replicas_first_then_to_the_provider(plan_of):
+    spec = spec_of(plan_of("prod"))
+    (route,) = spec.routes
+    assert route.model == "qwen-7b"
+    assert [(b.name, b.kind, b.base_url, b.model) for b in route.backends] == [
+        ("local", "local", LOCAL_QWEN, "qwen-7b"),
+        ("provider-together", "provider", "https://api.together.xyz/v1", "Qwen/Qwen2.5-7B-Instruct-Turbo")]
+    # The local replicas want the stack's model API key; Together its own, mounted from gateway-backend-keys.
+    assert route.backends[0].api_key_file == spec.client_key_file == "/etc/llm-fleet/api-key/api-key"
+    assert route.backends[1].api_key_file == "/var/run/llm-fleet/backend-keys/provider-together"
+    assert (route.backends[1].usd_per_1m_input_tokens, route.backends[1].usd_per_1m_output_tokens) == (0.30, 0.30)
+    assert spec.policy.overflow_queue_depth == 8 and spec.port == 4000
+
+
+def test_prod_gateway_deployment_runs_the_launcher_restricted_with_the_keys_as_files(plan_of):
+    plan = plan_of("prod")
+    (deployment,) = objects(plan, "Deployment", "llm-gateway")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "gateway", "--spec", "/etc/llm-fleet/gateway/spec.json",
+                                    "--port", "4000"]
+    assert "@sha256:" in container["image"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
+    assert not container.get("env"), "no key (nor anything else) in the gateway's env"
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/etc/llm-fleet/gateway", "/etc/llm-fleet/api-key", "/var/run/llm-fleet/backend-keys"} <= mounts
+    assert pod["serviceAccountName"] == "gateway" and pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (secret,) = [s for s in objects(plan, "Secret", "llm-gateway") if s["metadata"]["name"] == "gateway-backend-keys"]
+    assert set(secret["stringData"]) == {"provider-together"}
+    (hpa,) = objects(plan, "HorizontalPodAutoscaler", "llm-gateway")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    (pdb,) = objects(plan, "PodDisruptionBudget", "llm-gateway")
+    assert pdb["spec"]["maxUnavailable"] == 1  # with 2 pods at least, one always serves through a drain
+    (service,) = objects(plan, "Service", "llm-gateway")
+    assert service["spec"]["ports"][0]["port"] == 4000
+    assert plan.outputs["gatewayUrl"] == GATEWAY_URL
+
+
+def test_prod_model_pods_overflow_past_the_configured_queue_depth(plan_of):
+    (model,) = objects(plan_of("prod"), "Deployment", "llm-serving")
+    env = {e["name"]: e.get("value") for e in model["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SERVING_OVERFLOW_QUEUE_DEPTH"] == "8"
+
+
+def test_prod_gateway_paths_are_needed_and_allowed(plan_of):
+    plan = plan_of("prod")
+    flows = {(str(r.flow.source), str(r.flow.destination), r.port): r for r in evaluate(plan.cfg, plan.resources)}
+    to_model = flows[("llm-gateway/gateway", "llm-serving/vllm-qwen-7b", 8000)]
+    out = [r for (src, _, port), r in flows.items() if src == "llm-gateway/gateway" and port == 443]
+    assert to_model.allowed and [r.allowed for r in out] == [True]
+    assert flows[("scrapers in gmp-system", "llm-gateway/gateway", 4000)].allowed
+    # The rollout workers still call the model directly (rollout.viaGateway is off): no path to the gateway.
+    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) in flows
+    assert not [k for k in flows if k[0] == "llm-rollout/rollout-worker" and k[1] == "llm-gateway/gateway"]
+
+
+def test_rollouts_via_the_gateway_call_it_and_the_flow_is_proven(tmp_path):
+    raw = stack_config("prod")
+    raw["rollout"]["viaGateway"] = True
+    plan = plan_stack(tmp_path, "prod", raw)
+    (worker,) = objects(plan, "Deployment", "llm-rollout")
+    env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OPENAI_BASE_URL"] == GATEWAY_URL
+    flows = {(str(r.flow.source), str(r.flow.destination), r.port): r for r in evaluate(plan.cfg, plan.resources)}
+    assert flows[("llm-rollout/rollout-worker", "llm-gateway/gateway", 4000)].allowed
+    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) not in flows
+    assert plan.ok
+
+
+# --- config: refusals with their fix ------------------------------------------------------------------------------
+
+def _with_fallback(**changes: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(stack_config("prod"))
+    raw["models"][0]["fallbacks"][0].update(changes)
+    return raw
+
+
+def test_an_http_provider_is_refused_with_the_https_fix():
+    assert_one_config_error(_with_fallback(url="http://api.together.xyz/v1"), [
+        "models[0].fallbacks[0].url", "http://", "allowed: an https:// URL", "https://api.together.xyz/v1"])
+
+
+def test_a_provider_without_its_price_or_key_is_refused():
+    raw = _with_fallback()
+    del raw["models"][0]["fallbacks"][0]["usdPer1MOutputTokens"]
+    assert_one_config_error(raw, ["models[0].fallbacks[0]", "usdPer1MOutputTokens"])
+
+
+def test_a_key_named_but_not_set_says_the_command():
+    raw = stack_config("prod")
+    del raw["togetherApiKey"]
+    assert_one_config_error(raw, ["models[0].fallbacks[0].apiKey", "'llm-fleet:togetherApiKey'",
+                                  "pulumi config set --secret llm-fleet:togetherApiKey"])
+
+
+def test_a_plain_text_provider_key_is_refused_in_prod(tmp_path):
+    raw = stack_config("prod")
+    raw["togetherApiKey"] = PLAIN_KEY
+    doc = {"config": {f"llm-fleet:{k}": v for k, v in raw.items()}}
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    config, secret_keys = read_stack_file("prod", tmp_path)
+    with pytest.raises(ConfigError) as err:
+        parse_engine_config(config, stack="prod", secret_keys=secret_keys)
+    (line,) = err.value.problems
+    assert "togetherApiKey" in line and "models[0].fallbacks[0].apiKey names it" in line
+    assert "pulumi config set --secret llm-fleet:togetherApiKey <value> --stack prod" in line
+    assert PLAIN_KEY not in line
+
+
+def test_a_key_in_dev_reaches_only_the_secret_never_a_configmap_or_env(tmp_path):
+    # dev accepts a plain-text key (with a warning); even then it is only in the Secret, never in a rendered file.
+    raw = copy.deepcopy(stack_config("prod"))
+    dev = stack_config("dev")
+    dev["models"][0]["fallbacks"] = raw["models"][0]["fallbacks"]
+    dev["models"][0]["fallbacks"][0]["model"] = "Qwen/Qwen2.5-1.5B-Instruct"
+    dev["serving"]["gateway"] = {}
+    dev["togetherApiKey"] = PLAIN_KEY
+    plan = plan_stack(tmp_path, "dev", dev)
+    # Rendered objects as the plan shows them: the Secret's value is a Pulumi secret output (masked), so the key is
+    # in no ConfigMap, no env value, no annotation, nowhere in what a reviewer or `kubectl get -o yaml` of a
+    # non-Secret object sees.
+    assert [m["kind"] for m in plan.manifests() if PLAIN_KEY in json.dumps(m)] == []
+    (secret,) = [s for s in objects(plan, "Secret", "llm-gateway") if s["metadata"]["name"] == "gateway-backend-keys"]
+    assert list(secret["stringData"]) == ["provider-together"]
+    assert any("togetherApiKey" in n and "accepted in dev only" in n for n in plan.notes)
+
+
+def test_fallbacks_need_a_gateway():
+    raw = stack_config("prod")
+    del raw["serving"]["gateway"]
+    assert_one_config_error(raw, ["models[0].fallbacks", "no serving.gateway", "add serving.gateway"])
+
+
+def test_the_gateway_needs_its_image():
+    raw = stack_config("prod")
+    del raw["artifacts"]["gatewayImage"]
+    assert_one_config_error(raw, ["artifacts.gatewayImage", "required with serving.gateway"])
+
+
+def test_the_gateway_keeps_two_pods_in_prod_by_default():
+    raw = stack_config("prod")
+    raw["serving"]["gateway"] = {}
+    cfg = parse_stack_config(raw)
+    assert cfg.serving.gateway is not None and cfg.serving.gateway.replicas.min == 2
+    dev = stack_config("dev")
+    dev["serving"]["gateway"] = {}
+    assert parse_stack_config(dev).serving.gateway.replicas.min == 1
+
+
+# --- tiered hosting: a model served by its provider only -----------------------------------------------------------
+
+def test_a_provider_only_model_has_no_gpu_pool_and_no_deployment_and_is_routed_out(plan_of):
+    plan = plan_of("dev-provider")
+    assert plan.cfg.models == () and [m.name for m in plan.cfg.provider_models] == ["qwen-7b"]
+    assert [p.pool for p in plan.cost.pools if p.gpu] == []
+    assert objects(plan, "Deployment", "llm-serving") == [] and objects(plan, "ScaledObject") == []
+    (route,) = spec_of(plan).routes
+    assert [(b.kind, b.base_url, b.model) for b in route.backends] == [
+        ("provider", "https://api.together.xyz/v1", "Qwen/Qwen2.5-7B-Instruct-Turbo")]
+    # The rollout workers call it by the same name through the same URL as prod's clients do its own replicas.
+    (worker,) = objects(plan, "Deployment", "llm-rollout")
+    env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LLM_FLEET_URL_QWEN_7B"] == GATEWAY_URL == plan_of("prod").outputs["gatewayUrl"]
+    assert plan.ok
+
+
+def test_a_provider_only_model_costs_its_tokens_at_the_provider_rate(plan_of):
+    cost = plan_of("dev-provider").cost
+    assert cost.gateway is not None
+    (backend,) = cost.gateway.backends
+    # 20M prompt and 2.56M output tokens a day at $0.30 per 1M each: $6.00 + $0.768.
+    assert (backend.backend, backend.share) == ("provider-together", 1.0)
+    assert backend.daily_expected == pytest.approx(6.768)
+    # ... on top of the pools and fees, every day of the profile (the gateway's pods run on the system pool).
+    assert cost.expected is not None and cost.expected.daily == pytest.approx(
+        sum(p.hourly_min * 24 for p in cost.pools) + sum(f.daily_min for f in cost.fees) + 6.768, rel=0.02)
+
+
+def test_a_provider_only_model_refuses_gpu_keys():
+    raw = stack_config("prod")
+    raw["models"][0]["provider"] = {"name": "together", "url": "https://api.together.xyz/v1", "model": "m",
+                                    "usdPer1MInputTokens": 1, "usdPer1MOutputTokens": 1,
+                                    "apiKey": "llm-fleet:togetherApiKey"}
+    assert_one_config_error(raw, ["models[0]", "provider 'together' and", "gpu", "a provider-only model has no GPU"])
+
+
+def test_prod_costs_the_gateway_pods_and_its_overflow_share_on_the_provider(plan_of):
+    cost = plan_of("prod").cost
+    assert cost.gateway is not None
+    (backend,) = cost.gateway.backends
+    tokens = next(t for t in cost.expected.tokens if t.model == "qwen-7b")
+    # 5 % of the output qwen-7b's replicas serve over the week, at Together's $0.30 per 1M; prompt tokens unknown.
+    assert backend.share == 0.05 and backend.input_tokens_per_day is None
+    assert backend.daily_expected == pytest.approx(tokens.tokens_per_week / 7 * 0.05 * 0.30 / 1e6)
+    assert any("inputTokensPerDay" in n for n in cost.notes)
+    from infra.cost_lines import cost_lines
+    lines = {line.name: line for line in cost_lines(cost)}
+    assert lines["gateway qwen-7b on provider-together"].values[1] == pytest.approx(backend.daily_expected)
+    assert lines["gateway pods (of pool system)"].values[0] == pytest.approx(2 * cost.gateway.pod_hourly * 24)
+
+
+# --- guards -------------------------------------------------------------------------------------------------------
+
+def _guard_on_config(raw: dict[str, Any]):
+    from infra.guards.gateway import prod_models_have_a_fallback
+    from infra.program import stack_plan
+
+    return prod_models_have_a_fallback(stack_plan(parse_stack_config(raw)))
+
+
+def test_a_prod_model_behind_the_gateway_needs_a_fallback_or_a_reason():
+    raw = stack_config("prod")
+    raw["models"][0].pop("fallbacks")
+    raw.pop("togetherApiKey")
+    verdict = _guard_on_config(raw)
+    assert verdict.status == "fail" and "models[0] qwen-7b: no fallback" in verdict.message
+    assert "models[].fallbacksNone" in verdict.message
+    raw["models"][0]["fallbacksNone"] = "data may not leave the region"
+    assert _guard_on_config(raw).status == "pass"
+    staging = stack_config("staging")
+    staging["serving"] = {**staging.get("serving", {}), "gateway": {}}
+    assert _guard_on_config(staging).status == "pass"  # below prod, fallbacks are optional
+
+
+def test_an_http_backend_in_the_rendered_routing_table_fails_the_guard(plan_of):
+    from infra.guards.gateway import gateway_backends_are_https
+    from tests.conftest import with_object_edited
+
+    def downgrade(inputs):
+        inputs["data"]["spec.json"] = inputs["data"]["spec.json"].replace("https://api.together", "http://api.together")
+
+    plan = plan_of("prod")
+    assert gateway_backends_are_https(with_object_edited(plan, "ConfigMap", "gateway-config", lambda i: None)
+                                      ).status == "pass"
+    verdict = gateway_backends_are_https(with_object_edited(plan, "ConfigMap", "gateway-config", downgrade))
+    assert verdict.status == "fail"
+    assert "qwen-7b -> provider-together at http://api.together.xyz/v1" in verdict.message
+
+
+def test_a_key_in_a_configmap_or_env_fails_the_guard(plan_of):
+    from infra.guards.gateway import no_key_in_plain_text
+    from tests.conftest import with_object_edited
+
+    plan = plan_of("prod")
+
+    def leak_in_config(inputs):
+        inputs["data"]["notes"] = "backup key sk-" + "a" * 32
+
+    def leak_in_env(inputs):
+        container = inputs["spec"]["template"]["spec"]["containers"][0]
+        container["env"] = [{"name": "TOGETHER_KEY", "value": "sk-" + "b" * 32}]
+
+    verdict = no_key_in_plain_text(with_object_edited(plan, "ConfigMap", "gateway-config", leak_in_config))
+    assert verdict.status == "fail"
+    assert "ConfigMap llm-gateway/gateway-config data.notes (an API key)" in verdict.message
+    verdict = no_key_in_plain_text(with_object_edited(plan, "Deployment", "gateway", leak_in_env))
+    assert verdict.status == "fail" and "container gateway env TOGETHER_KEY" in verdict.message
+
+
+# --- dashboard and alerts -------------------------------------------------------------------------------------------
+
+def _rule_groups(plan) -> dict[str, list[dict[str, Any]]]:
+    (rules,) = [m for m in plan.manifests() if m.get("kind") in ("Rules", "PrometheusRule")]
+    return {g["name"]: g["rules"] for g in rules["spec"]["groups"]}
+
+
+def test_prod_alerts_when_more_than_a_tenth_of_a_model_is_on_fallbacks_for_15_minutes(plan_of):
+    rules = {r["alert"]: r for r in _rule_groups(plan_of("prod"))["llm-fleet-gateway"]}
+    on_fallback = rules["LLMFleetGatewayOnFallback"]
+    assert on_fallback["for"] == "15m" and on_fallback["expr"].endswith("> 0.1")
+    # The share of each model's requests answered by a backend other than its own replicas, in this stack only.
+    assert 'backend!="local"' in on_fallback["expr"] and "sum by (model)" in on_fallback["expr"]
+    assert 'namespace="llm-gateway"' in on_fallback["expr"] and 'cluster="llm-fleet-prod"' in on_fallback["expr"]
+    assert "LLMFleetGatewayBackendFailing" in rules
+
+
+def test_a_provider_only_model_is_never_on_fallback(plan_of):
+    rules = {r["alert"]: r for r in _rule_groups(plan_of("dev-provider"))["llm-fleet-gateway"]}
+    assert 'model!~"qwen-7b"' in rules["LLMFleetGatewayOnFallback"]["expr"]
+
+
+def test_the_dashboard_shows_each_backend(plan_of):
+    from infra.workloads.observability import GATEWAY_PANELS, panel_queries
+
+    queries = dict(panel_queries(gateway='namespace="llm-gateway"'))
+    assert set(GATEWAY_PANELS) <= set(queries)
+    for metric in ("llm_fleet_gateway_requests_total", "llm_fleet_gateway_fallbacks_total",
+                   "llm_fleet_gateway_request_seconds_bucket", "llm_fleet_gateway_tokens_total"):
+        assert any(metric in q and 'namespace="llm-gateway"' in q for q in queries.values()), metric
+    assert 'outcome!="success"' in queries["Gateway failures/s per backend"]
+    assert "llm_fleet_gateway" not in json.dumps(dict(panel_queries()))  # no gateway, no gateway panels
+    prod = json.dumps([r.inputs for r in plan_of("prod").resources if "dashboard" in r.name])
+    assert prod.count("llm_fleet_gateway") == len(GATEWAY_PANELS)
