@@ -75,7 +75,7 @@ def parse_engine_log(text: str) -> EngineLog:
     elif AOT_SAVED in text:
         aot = "compiled and saved"
     else:
-        aot = "none (compilation off?)"
+        aot = "no AOT artifact (AOT or compilation off)"
     return EngineLog(
         compile_s=(done - start).total_seconds() if start and done else None,
         init_engine_s=float(init.group(1)) if init else None,
@@ -212,10 +212,8 @@ def main() -> int:
         print(f"shared compile cache: {store}; logs in {tmp}", flush=True)
 
         def env(cache: str, **extra: str) -> dict[str, str]:
-            # A new pod: empty VLLM_CACHE_ROOT and an empty Inductor default cache (/tmp/torchinductor_<user>
-            # otherwise keeps kernels from the previous run of this machine, which a new pod never has).
+            # A new pod: an empty VLLM_CACHE_ROOT (the supervisor puts Inductor's cache inside it).
             e = supervised_env(model, free_port(), free_port(), VLLM_CACHE_ROOT=str(tmp / cache / "vllm"),
-                               TORCHINDUCTOR_CACHE_DIR=str(tmp / cache / "inductor"),
                                SERVING_COMPILE_CACHE_URL=store, SERVING_POLL_INTERVAL_S="1", **(s3 or {}))
             e.update(extra)
             return e

@@ -85,6 +85,10 @@ def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str
     The key goes through VLLM_API_KEY, not --api-key, so it never shows in `ps` or /proc/*/cmdline.
     """
     env = dict(base)
+    if settings.compile_cache_url is not None:
+        from serving.compile_cache import engine_env  # the compile cache's own rules, in its module
+
+        env.update(engine_env(base))
     if settings.adapter_root is not None:
         # Without it vLLM 0.32 does not mount /v1/load_lora_adapter (vllm/entrypoints/serve/lora/api_router.py).
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"

