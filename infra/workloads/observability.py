@@ -48,25 +48,34 @@ ADAPTER_PANELS: dict[str, str] = {
 }
 REPLICA_LEGEND = "{{model}} {{instance}}"
 
-# The gateway (serving.gateway): its own series, per backend (`local`, `peer-<name>`, `provider-<name>`), named by the
-# gateway's launcher (gateway/, issue 14; LiteLLM's own Prometheus metrics may be enterprise-only). `{gateway}`
-# becomes the label matchers of this stack's gateway namespace.
+# The gateway (serving.gateway): LiteLLM's own Prometheus series (litellm 1.108.7, integrations/prometheus.py; label
+# sets in types/integrations/prometheus.py PrometheusMetricLabels). Each backend is a LiteLLM deployment whose
+# `model_id` is `<route>/<backend>` (gateway/litellm_config.py), split here into `model` and `backend` (`local`,
+# `peer-<name>`, `provider-<name>`). `{gateway}` becomes the label matchers of this stack's gateway namespace.
+
+
+def per_backend(expr: str) -> str:
+    """`expr`, aggregated by LiteLLM's `model_id`, relabelled with the route (`model`) and the backend."""
+    return ('label_replace(label_replace(' + expr + ', "model", "$1", "model_id", "(.+)/[^/]+"), '
+            '"backend", "$1", "model_id", ".+/([^/]+)")')
+
+
 GATEWAY_PANELS: dict[str, str] = {
     "Gateway requests/s per backend":
-        "sum by (model, backend) (rate(llm_fleet_gateway_requests_total{gateway}[5m]))",
+        per_backend("sum by (model_id) (rate(litellm_deployment_total_requests_total{gateway}[5m]))"),
     "Gateway failures/s per backend":
-        "sum by (model, backend) (rate(llm_fleet_gateway_requests_total{gateway_failed}[5m]))",
-    "Gateway fallbacks/s":
-        "sum by (model, from_backend, to_backend) (rate(llm_fleet_gateway_fallbacks_total{gateway}[5m]))",
+        per_backend("sum by (model_id) (rate(litellm_deployment_failure_responses_total{gateway}[5m]))"),
+    "Gateway fallbacks/s":  # requested_model: the route; fallback_model: `<route>@<backend>` that took it
+        "sum by (requested_model, fallback_model) (rate(litellm_deployment_successful_fallbacks_total{gateway}[5m]))",
     "Gateway latency p95 per backend (s)":
-        "histogram_quantile(0.95, sum by (le, model, backend) "
-        "(rate(llm_fleet_gateway_request_seconds_bucket{gateway}[5m])))",
+        per_backend("histogram_quantile(0.95, sum by (le, model_id) "
+                    "(rate(litellm_llm_api_latency_metric_bucket{gateway}[5m])))"),
     "Gateway tokens/s per backend":
-        "sum by (model, backend, kind) (rate(llm_fleet_gateway_tokens_total{gateway}[5m]))",
+        per_backend('label_replace(sum by (model_id) (rate(litellm_input_tokens_metric_total{gateway}[5m])), '
+                    '"kind", "input", "", "") or label_replace(sum by (model_id) '
+                    '(rate(litellm_output_tokens_metric_total{gateway}[5m])), "kind", "output", "", "")'),
 }
-GATEWAY_LEGEND = "{{model}} {{backend}}{{from_backend}}{{to_backend}} {{kind}}"
-# The launcher's outcome of a request that was answered (anything else counts as a failure on that backend).
-GATEWAY_OK = "success"
+GATEWAY_LEGEND = "{{model}} {{backend}}{{requested_model}} {{fallback_model}} {{kind}}"
 # More than this share of a model's requests answered by a backend other than its own replicas, for 15 minutes.
 ON_FALLBACK_SHARE, ON_FALLBACK_FOR = 0.10, "15m"
 
@@ -85,9 +94,8 @@ def panel_queries(prefix: str = "vllm:", serving: str = "", stack: str = "",
 
     panels = {**PANELS, **(ADAPTER_PANELS if adapters else {}), **(GATEWAY_PANELS if gateway is not None else {})}
     return [(title, expr.replace("vllm:", prefix).replace("{serving}", within(serving))
-             .replace("{stack}", within(stack)).replace("{gateway_failed}", within(gateway or "",
-                                                                                   f'outcome!="{GATEWAY_OK}"'))
-             .replace("{gateway}", within(gateway or ""))) for title, expr in panels.items()]
+             .replace("{stack}", within(stack)).replace("{gateway}", within(gateway or "")))
+            for title, expr in panels.items()]
 
 
 def dashboard_json(panels: list[tuple[str, str]]) -> str:
@@ -147,21 +155,25 @@ def alert_groups(pod_models: tuple[Model, ...], prefix: str, serving: str = "",
 def gateway_rules(matchers: str, provider_only: tuple[str, ...]) -> list[dict]:
     """A model whose traffic sits on its fallbacks (its own replicas down, frozen or full), and a backend that fails.
     Provider-only models (`provider_only`) are always on a provider: they are not a model on fallback."""
-    own = ",".join(m for m in (matchers, *([f'model!~"{"|".join(provider_only)}"'] if provider_only else [])) if m)
-    away = ",".join(m for m in (own, 'backend!="local"') if m)
-    failed = ",".join(m for m in (matchers, f'outcome!="{GATEWAY_OK}"') if m)
+    own = ",".join(m for m in (matchers, *([f'model_id!~"({"|".join(provider_only)})/.+"'] if provider_only else []))
+                   if m)
+    away = ",".join(m for m in (own, 'model_id!~".+/local"') if m)
     within = f"{{{matchers}}}" if matchers else ""
+
+    def answered(selector: str) -> str:
+        return per_backend(f"sum by (model_id) (rate(litellm_deployment_success_responses_total{{{selector}}}[5m]))")
+
     return [
         {"alert": "LLMFleetGatewayOnFallback",
-         "expr": f"sum by (model) (rate(llm_fleet_gateway_requests_total{{{away}}}[5m])) / "
-                 f"sum by (model) (rate(llm_fleet_gateway_requests_total{{{own}}}[5m])) > {ON_FALLBACK_SHARE}",
+         "expr": f"sum by (model) ({answered(away)}) / sum by (model) ({answered(own)}) > {ON_FALLBACK_SHARE}",
          "for": ON_FALLBACK_FOR, "labels": {"severity": "warning"},
          "annotations": {"summary": f"More than {ON_FALLBACK_SHARE:.0%} of {{{{ $labels.model }}}}'s requests have "
                                     f"gone to its fallbacks for {ON_FALLBACK_FOR}: its own replicas are down, frozen "
                                     "or full (and a provider bills the overflow)"}},
         {"alert": "LLMFleetGatewayBackendFailing",
-         "expr": f"sum by (model, backend) (rate(llm_fleet_gateway_requests_total{{{failed}}}[5m])) / "
-                 f"sum by (model, backend) (rate(llm_fleet_gateway_requests_total{within}[5m])) > 0.05",
+         "expr": per_backend(f"sum by (model_id) (rate(litellm_deployment_failure_responses_total{within}[5m])) / "
+                             f"sum by (model_id) (rate(litellm_deployment_total_requests_total{within}[5m]))")
+         + " > 0.05",
          "for": "10m", "labels": {"severity": "warning"},
          "annotations": {"summary": "More than 5 % of {{ $labels.model }}'s requests to {{ $labels.backend }} fail: "
                                     "the gateway cools it down and moves on; see the backend"}},
