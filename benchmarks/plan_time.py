@@ -49,6 +49,9 @@ def synthetic_stack(size: int) -> dict:
     cfg["llm-fleet:training"] = {"gpu": "H100-80GB", "pool": "h100-0"}
     cfg["llm-fleet:artifacts"]["modelRevisions"] = revisions
     cfg["llm-fleet:budget"]["monthlyAmount"] = 10_000_000
+    # The synthetic models are served by their pools only: prod's gateway, its fallbacks and their key go.
+    cfg["llm-fleet:serving"].pop("gateway", None)
+    cfg.pop("llm-fleet:togetherApiKey", None)
     return {"config": cfg}
 
 
