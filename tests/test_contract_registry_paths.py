@@ -9,6 +9,7 @@ from __future__ import annotations
 import yaml
 
 from infra.plan import run_plan
+from infra.platforms.eks.facts import ECR_IMAGE_REPOSITORIES
 from infra.promote import PromotionRefused, promote
 from tests.conftest import EXAMPLES_DIR, ROOT, git
 
@@ -66,7 +67,7 @@ def test_registry_url_is_the_stacks_prefix_not_one_repository(plan_of):
     assert plan.outputs["registryUrl"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-fleet-eks-prod"
     _, declared = ecr_repositories(plan)
     assert declared == {f"llm-fleet-eks-prod/{name}" for name in ("vllm-serving", "rollout-worker", "trainer",
-                                                                   "ray-llm")}
+                                                                   "ray-llm", "gateway")}
 
 
 def test_eks_prod_declares_a_repository_for_every_image_its_artifacts_pull_from_its_registry(plan_of):
@@ -79,15 +80,19 @@ def test_eks_prod_declares_a_repository_for_every_image_its_artifacts_pull_from_
         assert repository_of(ref, host) in declared, (key, ref)
 
 
-def test_image_yml_pushes_the_serving_image_to_the_repository_the_stack_creates(plan_of):
+def test_image_yml_pushes_each_image_to_the_repository_its_artifact_key_gets(plan_of):
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "image.yml").read_text())
-    (build,) = [s for s in workflow["jobs"]["build"]["steps"] if s.get("uses", "").startswith("docker/build-push")]
+    job = workflow["jobs"]["build"]
+    (build,) = [s for s in job["steps"] if s.get("uses", "").startswith("docker/build-push")]
     registry_expr = "${{ steps.setup.outputs.registry }}"  # the stack's registryUrl output (the setup action)
-    tag = build["with"]["tags"]
-    assert tag.startswith(f"{registry_expr}/vllm-serving:")  # the serving image's repository
+    assert build["with"]["tags"] == f"{registry_expr}/${{{{ matrix.repository }}}}:${{{{ github.sha }}}}"
+    images = {entry["key"]: entry["repository"] for entry in job["strategy"]["matrix"]["include"]}
+    assert images == {"servingImage": "vllm-serving", "gatewayImage": "gateway"}
+    # The repository each image is pushed to is the one an EKS stack creates for that artifact key.
+    assert all(ECR_IMAGE_REPOSITORIES[key] == repository for key, repository in images.items())
     plan = plan_of("eks-prod")
     host, declared = ecr_repositories(plan)
-    pushed = tag.replace(registry_expr, plan.outputs["registryUrl"]).rsplit(":", 1)[0]
+    pushed = f"{plan.outputs['registryUrl']}/{images['servingImage']}"
     assert repository_of(pushed, host) in declared
 
 
@@ -102,7 +107,7 @@ def test_gke_staging_to_eks_prod_rewrites_every_image_to_a_repository_eks_prod_c
     promoted = images(artifacts(repo / "Pulumi.eks-prod.yaml"))
     gke_registry = "us-central1-docker.pkg.dev/acme-llm-staging/llm-fleet"
     moved = {k for k, ref in staging.items() if ref.startswith(f"{gke_registry}/")}
-    assert moved == {"servingImage", "rolloutImage", "trainingImage"}
+    assert moved == {"servingImage", "rolloutImage", "trainingImage", "gatewayImage"}
     for key in moved:
         assert repository_of(promoted[key], host) in declared, (key, promoted[key])
         assert promoted[key].split("@")[1] == staging[key].split("@")[1]  # the same bytes

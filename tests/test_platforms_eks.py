@@ -255,7 +255,8 @@ def test_only_dev_images_go_with_a_destroy(make_stack, tier, deletes_images):
     root, name = make_stack(STACK, lambda c: c.update(tier=tier))
     repositories = run_plan(name, root).of_type("aws:ecr/repository:Repository")
     assert {r.inputs["name"]: r.inputs["forceDelete"] for r in repositories} == {
-        f"llm-fleet-test/{image}": deletes_images for image in ("vllm-serving", "rollout-worker", "trainer", "ray-llm")}
+        f"llm-fleet-test/{image}": deletes_images for image in ("vllm-serving", "rollout-worker", "trainer", "ray-llm",
+                                                                                 "gateway")}
 
 
 def test_twelve_a100s_on_aws_are_paid_as_sixteen():

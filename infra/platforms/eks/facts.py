@@ -55,7 +55,7 @@ S3_WRITE = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipar
 # path. The names are the images' names in every registry (`<registryUrl>/<name>`): image.yml pushes the serving
 # image to `<registryUrl>/vllm-serving`, and promotion re-points `<source registryUrl>/<name>` to the target's.
 ECR_IMAGE_REPOSITORIES = {"servingImage": "vllm-serving", "rolloutImage": "rollout-worker",
-                          "trainingImage": "trainer", "rayImage": "ray-llm"}
+                          "trainingImage": "trainer", "rayImage": "ray-llm", "gatewayImage": "gateway"}
 SERVING_REPOSITORY = ECR_IMAGE_REPOSITORIES["servingImage"]
 # The kubeconfig's credential plugin: the AWS CLI (`aws eks get-token`). GitHub's ubuntu-24.04 (= ubuntu-latest)
 # runner image ships it (actions/runner-images images/ubuntu/Ubuntu2404-Readme.md, "CLI Tools: AWS CLI").
@@ -93,14 +93,16 @@ def ecr_repository_name(stack: str, image: str = SERVING_REPOSITORY) -> str:
 
 
 def ecr_repositories(cfg: StackConfig) -> dict[str, str]:
-    """Artifact key → repository name of each image the stack file sets (the serving image always).
+    """Artifact key → repository name of each image the stack file sets, and of the two images image.yml builds
+    (serving, gateway) always.
 
     Every image artifact that is set, used or not: promotion copies each one that lives in the source's
-    registry into this one, so each needs its repository here.
+    registry into this one, so each needs its repository here. Ours always: a stack promoted into may gain the
+    gateway with the artifacts block it receives (an empty repository costs nothing).
     """
     artifacts = cfg.artifacts.model_dump(by_alias=True)
     return {key: name for key, name in ECR_IMAGE_REPOSITORIES.items()
-            if key == "servingImage" or artifacts.get(key) is not None}
+            if key in ("servingImage", "gatewayImage") or artifacts.get(key) is not None}
 
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
