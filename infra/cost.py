@@ -313,8 +313,10 @@ def fleet_cost(cfg: StackConfig, fleet: Fleet | Mapping[str, PoolFacts]) -> Cost
         # Each day of the profile: the paid backends' expected tokens (the gateway's pods are in the system pool's row).
         extra = gateway.backends_daily_expected
         expected = replace(expected, daily_by_weekday=tuple(d + extra for d in expected.daily_by_weekday))
-    alternatives = with_expected(own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet,
-                                 cfg.current_rates, expected, [p.pool for p in pool_costs if p.gpu])
+    # A stack with no GPU workload (every model on a provider) has nothing the alternatives would bill.
+    alternatives = () if not any(p.gpu for p in pool_costs) else with_expected(
+        own_provider(compare(fleet, cfg.current_rates), cfg, pool_costs), fleet, cfg.current_rates, expected,
+        [p.pool for p in pool_costs if p.gpu])
     report = CostReport(pool_costs, alternatives, as_of, described, ALTERNATIVES_AS_OF, fees,
                         (*rate_notes(cfg, pool_costs), *fee_notes(cfg), *uncounted_notes(cfg),
                          *(gateway.notes if gateway is not None else ())), expected=expected, gateway=gateway)

@@ -170,7 +170,8 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
     if plan.cost.gateway is not None and plan.cost.gateway.backends:
         console.print(gateway_backends_table(plan.cost.gateway))
     console.print()
-    console.print(alternatives_table(plan.cost))
+    if plan.cost.alternatives:  # none when no model runs on the stack's own GPUs
+        console.print(alternatives_table(plan.cost))
     console.print()
     console.print("[bold]Guards[/]")
     for v in plan.verdicts:

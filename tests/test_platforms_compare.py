@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 from infra.plan import run_plan
-from tests.conftest import EXAMPLES, stack_config
+from tests.conftest import stack_config
+
+# prod on the other platforms (examples/); dev-provider is a tier on a provider, not a platform.
+EXAMPLES = ("eks-prod", "coreweave-prod")
 
 WORKLOAD_KEYS = ("models", "training", "rollout", "serving")
 _MISSING = object()
@@ -84,9 +87,14 @@ def three_platforms(tmp_path_factory):
     workloads["serving"] = {**workloads.get("serving", {}), "monitoring": "self-hosted"}
     workloads["training"].pop("checkpointBucket", None)
     workloads["training"]["checkpointVolumeGb"] = 500
+    # Without the gateway: it is compared in tests/test_gateway_stack.py; on an existing cluster its pods have no
+    # known pool yet (open, issue 14).
+    workloads["serving"].pop("gateway", None)
+    workloads["models"] = [{k: v for k, v in m.items() if k != "fallbacks"} for m in workloads["models"]]
     plans = {}
     for stack in ("prod", *EXAMPLES):
         cfg = {**stack_config(stack), **copy.deepcopy(workloads)}
+        cfg.pop("togetherApiKey", None)  # the gateway's fallback key: no gateway here
         folder = tmp_path_factory.mktemp(stack)
         doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
         (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -98,7 +106,11 @@ def test_examples_carry_prods_models_and_workloads():
     prod = stack_config("prod")
     for stack in EXAMPLES:
         example = stack_config(stack)
-        assert example["models"] == prod["models"], stack
+        # coreweave-prod has no gateway yet (on an existing cluster its pods have no known pool: open, issue 14), so
+        # its model has no fallbacks to route to.
+        has_gateway = "gateway" in example.get("serving", {})
+        assert [m if has_gateway else {k: v for k, v in m.items() if k != "fallbacks"} for m in prod["models"]] == \
+            example["models"], stack
         assert example["rollout"] == prod["rollout"], stack
         assert {k: v for k, v in example["training"].items() if not k.startswith("checkpoint")} == \
             {k: v for k, v in prod["training"].items() if not k.startswith("checkpoint")}, stack
