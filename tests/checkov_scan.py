@@ -31,6 +31,8 @@ SKIPS = ROOT / "security" / "checkov-skips.yaml"
 CHECKOV = Path(os.environ.get("LLM_FLEET_CHECKOV", ROOT / ".venv-scan" / "bin" / "checkov"))
 FRAMEWORKS = ("kubernetes", "dockerfile", "github_actions")
 MODES = ("plain", "kuberay")
+# Tiers whose models are all on a provider: no model for Ray to serve, so they have no KubeRay variant.
+PROVIDER_TIERS = ("dev-provider",)
 DOCKERFILES = ("images/vllm/Dockerfile", "images/gateway/Dockerfile")
 WORKFLOWS = ROOT / ".github" / "workflows"
 # KubeRay mode in prod upgrades through a Gateway, and only GKE has a default class (infra/config/checks.py refuses
@@ -155,6 +157,8 @@ def build_tree(tree: Path, stacks: tuple[str, ...], plan_of, kuberay_plan_of) ->
     must_scan: list[str] = []
     for mode, planner in (("plain", plan_of), ("kuberay", kuberay_plan_of)):
         for stack in stacks:
+            if mode == "kuberay" and stack in PROVIDER_TIERS:
+                continue
             for path in write_plan(planner(stack), tree / "k8s" / mode / stack):
                 if yaml.safe_load(path.read_text()).get("kind") in POD_KINDS:
                     must_scan.append("/" + path.relative_to(tree).as_posix())

@@ -24,9 +24,9 @@ def eks_stack_file(stack: str, tier: str) -> str:
 
 
 def rebuilt(text: str) -> str:
-    """The stack file with new digests for its serving, rollout and training images (something to promote)."""
+    """The stack file with new digests for its serving, rollout, training and gateway images (something to promote)."""
     for old, new in (("@sha256:3b1f", "@sha256:4b1f"), ("@sha256:9c2e", "@sha256:8c2e"),
-                     ("@sha256:5e7c", "@sha256:6e7c")):
+                     ("@sha256:5e7c", "@sha256:6e7c"), ("@sha256:4a6c", "@sha256:5a6c")):
         assert old in text
         text = text.replace(old, new)
     return text
@@ -75,7 +75,7 @@ def test_eks_prod_declares_a_repository_for_every_image_its_artifacts_pull_from_
     host, declared = ecr_repositories(plan)
     ours = {key: ref for key, ref in images(artifacts(EXAMPLES_DIR / "Pulumi.eks-prod.yaml")).items()
             if ref.startswith(f"{host}/")}
-    assert set(ours) == {"servingImage", "rolloutImage", "trainingImage"}  # rayImage is rayproject's own
+    assert set(ours) == {"servingImage", "rolloutImage", "trainingImage", "gatewayImage"}  # rayImage: rayproject's
     for key, ref in ours.items():
         assert repository_of(ref, host) in declared, (key, ref)
 
@@ -128,7 +128,8 @@ def test_eks_to_eks_promotion_leaves_nothing_pulling_from_the_source_stacks_repo
     on_ecr = {key: repository_of(ref, host) for key, ref in staging.items() if ref.startswith(f"{host}/")}
     assert on_ecr == {"servingImage": "llm-fleet-eks-staging/vllm-serving",
                       "rolloutImage": "llm-fleet-eks-staging/rollout-worker",
-                      "trainingImage": "llm-fleet-eks-staging/trainer"}
+                      "trainingImage": "llm-fleet-eks-staging/trainer",
+                      "gatewayImage": "llm-fleet-eks-staging/gateway"}
     assert set(on_ecr.values()) <= declared, declared
     assert {frm for frm, _ in promotion.image_copies} == {ref for ref in dev.values() if "/llm-fleet-eks-dev/" in ref}
 
