@@ -174,6 +174,8 @@ GPU_FAMILY_ZONES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "us-east1": ("us-east1-b",),
             "us-west1": ("us-west1-b",),
             "europe-west4": ("europe-west4-a", "europe-west4-b"),
+            # Same file at master, read 2026-11-30 (the multi-region example's prod-asia).
+            "asia-northeast1": ("asia-northeast1-a", "asia-northeast1-c"),
         },
         "a2-ultragpu": {  # A100 80GB
             "us-central1": ("us-central1-a", "us-central1-c"),

@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="run the stack's Pulumi program offline (mock engine): resources, cost, guards")
     plan.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
+    plan.add_argument("--tier", metavar="FLEET",
+                      help="plan every region stack of Fleet.<FLEET>.yaml together: per region and total cost and "
+                           "GPUs, and the checks across regions (quota, peers, artifacts); instead of --stack")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON instead of a report")
     plan.add_argument("--out", type=Path,
                       help="write each rendered Kubernetes object as YAML into this folder: a new or empty one, or "
@@ -35,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_cwd(facts)
     promote = sub.add_parser("promote", help="copy the pinned artifacts of stack SRC into stack DST's file")
     promote.add_argument("src", metavar="SRC", help="the stack whose artifacts ran and passed, e.g. dev")
-    promote.add_argument("dst", metavar="DST", help="the stack to promote them to, e.g. staging")
+    promote.add_argument("dst", metavar="DST", help="the stack to promote them to, e.g. staging; or a fleet "
+                                                    "(Fleet.<DST>.yaml): all its region stacks at once, or none")
     promote.add_argument("--dry-run", action="store_true", help="show the diff and the refusals; write nothing")
     promote.add_argument("--json", action="store_true", help="print the result as JSON (diff, image copies, notes)")
     _add_cwd(promote)
@@ -67,6 +71,8 @@ def _plan(args: argparse.Namespace) -> int:
     from infra.plan import run_plan
     from infra.report import delta_json, plan_json, print_delta, print_plan
 
+    if args.tier is not None:
+        return _plan_fleet(args)
     try:
         if args.out is not None:
             check_out_folder(args.out)  # before planning: a refused folder costs nothing
@@ -94,6 +100,20 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK if plan.ok else EXIT_GUARD_FAILED
 
 
+def _plan_fleet(args: argparse.Namespace) -> int:
+    from infra.fleet_view import fleet_json, plan_fleet, print_fleet
+
+    try:
+        view = plan_fleet(args.tier, args.cwd)
+    except ConfigError as e:
+        return _problems(e.problems)
+    if args.json:
+        print(json.dumps(fleet_json(view), indent=2))
+    else:
+        print_fleet(view)
+    return EXIT_OK if view.ok else EXIT_GUARD_FAILED
+
+
 def _facts(args: argparse.Namespace) -> int:
     """cloud=<gke|eks|existing> and registry=<registryUrl> for CI. Guards are not evaluated: a failing guard must not
     leave CI without the stack's cloud (and so without credentials); an invalid stack file exits 2."""
@@ -112,17 +132,20 @@ def _facts(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from infra.promote import PromotionRefused, promote
+    from infra.promote import PromotionRefused, promote_all
     from infra.report import print_promotion, promotion_json
 
-    try:
-        promotion = promote(args.src, args.dst, args.cwd, dry_run=args.dry_run)
+    try:  # DST a fleet (Fleet.<DST>.yaml): every region stack of it, or none
+        promotions = promote_all(args.src, args.dst, args.cwd, dry_run=args.dry_run)
     except PromotionRefused as e:
         return _problems(e.problems)
+    fleet = len(promotions) > 1 or promotions[0].dst != args.dst
     if args.json:
-        print(json.dumps(promotion_json(promotion), indent=2))
+        doc = [promotion_json(p) for p in promotions]
+        print(json.dumps({"fleet": args.dst, "stacks": doc} if fleet else doc[0], indent=2))
     else:
-        print_promotion(promotion)
+        for promotion in promotions:
+            print_promotion(promotion)
     return EXIT_OK
 
 

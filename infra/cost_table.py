@@ -18,7 +18,7 @@ from infra.program import stack_plan
 
 def stack_cost(stack: str, root: Path = ROOT) -> CostReport:
     """The plan's cost report for `Pulumi.<stack>.yaml` (raises ConfigError for a bad stack file)."""
-    return stack_plan(parse_engine_config(read_stack_file(stack, root)[0])).cost
+    return stack_plan(parse_engine_config(read_stack_file(stack, root)[0], stack=stack, root=root)).cost
 
 
 def _money(x: float | None) -> str:

@@ -23,10 +23,10 @@ import pulumi
 from pulumi.runtime import set_all_config
 
 from infra import program, sdk
-from infra.config import NAMESPACE, ConfigError, StackConfig, load_config
-from infra.config.loading import engine_raw
+from infra.config import ConfigError, StackConfig, load_config
+from infra.config.loading import engine_raw, merge_fleet
 from infra.config.secrets import config_warnings
-from infra.config.stackfile import read_stack_yaml
+from infra.config.stackfile import SECRET_PLACEHOLDER, engine_shape, read_stack_yaml
 from infra.cost import CostReport
 from infra.guards import resource_guards
 from infra.guards.base import StackPlan, Verdict
@@ -34,7 +34,6 @@ from infra.planned import PlannedResource
 from infra.platforms import platform_notes
 
 PROJECT = "llm-fleet"
-SECRET_PLACEHOLDER = "[secret]"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -70,19 +69,6 @@ class Plan:
         return out
 
 
-def _mask_secrets(value: Any) -> tuple[Any, bool]:
-    """Replace `secure:` values (which only the stack's key can decrypt) with a placeholder."""
-    if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return SECRET_PLACEHOLDER, True
-        masked = {k: _mask_secrets(v) for k, v in value.items()}
-        return {k: v for k, (v, _) in masked.items()}, any(s for _, s in masked.values())
-    if isinstance(value, list):
-        masked_items = [_mask_secrets(v) for v in value]
-        return [v for v, _ in masked_items], any(s for _, s in masked_items)
-    return value, False
-
-
 def _no_stack_file(stack: str, root: Path) -> str:
     """The one line for a missing stack file: the stacks that are there, or how to point at the project folder."""
     known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
@@ -104,15 +90,7 @@ def read_stack_file(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list
         stack_config = read_stack_yaml(path)
     except ConfigError as e:
         raise StackFileError(e.problems) from None
-    config, secret_keys = {}, []
-    for key, value in stack_config.items():
-        masked, secret = _mask_secrets(value)
-        if ":" not in key:
-            key = f"{NAMESPACE}:{key}"  # Pulumi's rule: a bare key belongs to the project
-        config[key] = masked if isinstance(masked, str) else json.dumps(masked)
-        if secret:
-            secret_keys.append(key)
-    return config, secret_keys
+    return engine_shape(stack_config)
 
 
 class _PlanMocks(pulumi.runtime.Mocks):
@@ -256,7 +234,7 @@ def mock_engine(stack: str, root: Path = ROOT) -> Iterator[tuple[StackConfig, _R
     """
     config, secret_keys = read_stack_file(stack, root)
     set_all_config(config, secret_keys)
-    cfg = load_config(stack)
+    cfg = load_config(stack, root)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -304,6 +282,16 @@ def registration_order(resources: list[PlannedResource]) -> list[PlannedResource
     return ordered
 
 
+def _fleet_notes(cfg: StackConfig) -> list[str]:
+    """A region of a fleet: its peers, as its gateway falls back to them (after its own replicas)."""
+    if cfg.fleet is None:
+        return []
+    peers = [r for r in cfg.regions if f"peer-{r.stack}" in {f.backend_name for m in cfg.models for f in m.fallbacks}]
+    listed = ", ".join(f"{r.stack} ({r.gateway})" for r in peers) or "none"
+    return [f"fleet {cfg.fleet}: one of {len(cfg.regions)} regions (Fleet.{cfg.fleet}.yaml); its gateway's peers, "
+            f"after its own replicas: {listed}"]
+
+
 def run_plan(stack: str, root: Path = ROOT) -> Plan:
     """Run the real program for `stack` under mocks. Raises ConfigError for a bad stack file."""
     verdicts: list[Verdict] = []
@@ -318,7 +306,8 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
     with_resources = StackPlan(cfg, config_plan.pools, config_plan.cost, tuple(resources))
     verdicts += [guard(with_resources) for guard in resource_guards()]
     config, secret_keys = read_stack_file(stack, root)  # a plaintext secret in dev, a gated model: said, not refused
+    config = merge_fleet(config, stack, root)  # a region of a fleet: as load_config read it
     warnings = config_warnings(engine_raw(config), secret_keys, cfg, stack, engine_values=config)
-    notes = [*warnings, *platform_notes(cfg), *config_plan.cost.notes]
+    notes = [*warnings, *_fleet_notes(cfg), *platform_notes(cfg), *config_plan.cost.notes]
     return Plan(stack=stack, cfg=cfg, resources=resources, outputs=monitor.stack_outputs,
                 cost=config_plan.cost, verdicts=verdicts, notes=notes)

@@ -33,6 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from infra.config import NAMESPACE, ConfigError
+from infra.config.fleetfile import fleet_regions
 
 ARTIFACTS_KEY = f"{NAMESPACE}:artifacts"
 DIGEST_MARK = "@sha256:"
@@ -208,47 +209,97 @@ def _replace_in_place(target: CommentedMap, new: Mapping[str, Any]) -> None:
             target[key] = value
 
 
-def promote(src: str, dst: str, root: Path, *, dry_run: bool = False) -> Promotion:
-    """Copy `src`'s artifacts into `Pulumi.<dst>.yaml` (unless dry_run). Raises PromotionRefused."""
+def _prepare(src: str, dst: str, root: Path, src_doc: CommentedMap, src_plan) -> tuple[Promotion, str, list[str]]:
+    """`dst`'s promotion from `src` (not yet written): the Promotion, the target file's new text, the refusals."""
+    dst_name = f"Pulumi.{dst}.yaml"
+    dst_doc = load_stack_file(root / dst_name, to_write=True)
+    promotion = Promotion(src, dst, diff="")
+    problems = uncommitted(root, dst_name)
+    dst_plan = _plan(dst, root, f"{dst_name} is invalid before promotion")
+    old_text = (root / dst_name).read_text()  # == _dump(dst_doc): load_stack_file proved the round trip exact
+    new_artifacts = _new_artifacts(src_doc, dst_doc, src_plan, dst_plan, promotion)
+    problems += _missing_repositories(new_artifacts, dst_plan, dst_name)
+    _replace_in_place(artifacts_block(dst_doc, dst_name), new_artifacts)
+    new_text = _dump(dst_doc)
+    promotion.diff = "".join(difflib.unified_diff(
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=f"{dst_name} (now)", tofile=f"{dst_name} (with {src}'s artifacts)"))
+    return promotion, new_text, problems
+
+
+def _refusals_after(src: str, new_texts: Mapping[str, str], root: Path) -> list[str]:
+    """Each target's config and guards with every target's new artifacts at once, in a copy of the project's stack
+    and fleet files (a region's config compares its artifacts with its sibling regions')."""
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="llm-fleet-promote-") as tmp:
+        for path in [*root.glob("Pulumi.*.yaml"), *root.glob("Fleet.*.yaml")]:
+            (Path(tmp) / path.name).write_bytes(path.read_bytes())
+        for dst, text in new_texts.items():
+            (Path(tmp) / f"Pulumi.{dst}.yaml").write_text(text)
+        for dst in new_texts:
+            try:
+                after = _plan(dst, Path(tmp), f"Pulumi.{dst}.yaml with {src}'s artifacts")
+                problems += [f"promote refused: guard {v.guard} of {dst} fails with {src}'s artifacts: {v.message}"
+                             for v in after.verdicts if v.status == "fail"]
+            except PromotionRefused as e:
+                problems += e.problems
+    return problems
+
+
+def promotion_targets(dst: str, root: Path) -> list[str]:
+    """The stacks `promote … DST` writes: every region of fleet DST (a `Fleet.<DST>.yaml` exists), else DST alone."""
+    if not (root / f"Fleet.{dst}.yaml").is_file():
+        return [dst]
+    try:
+        stacks = [str(r.get("stack")) for r in fleet_regions(dst, root)]
+    except ConfigError as e:
+        raise PromotionRefused([f"promote refused: Fleet.{dst}.yaml: {line}" for line in e.problems]) from None
+    if not stacks:
+        raise PromotionRefused([f"promote refused: Fleet.{dst}.yaml lists no regions ({NAMESPACE}:regions); nothing "
+                                "to promote to"])
+    return stacks
+
+
+def promote_all(src: str, dst: str, root: Path, *, dry_run: bool = False) -> list[Promotion]:
+    """Copy `src`'s artifacts into `Pulumi.<dst>.yaml`, or into every region stack when `dst` is a fleet: all of them
+    or none (any target's refusal refuses the whole promotion; nothing is written). Raises PromotionRefused."""
     bad = [f"promote refused: stack name {name!r} is not a stack name: letters, digits, '-', '_' and '.' only, "
            "starting with a letter or digit (e.g. staging); name a Pulumi.<stack>.yaml of this repository"
            for name in dict.fromkeys((src, dst)) if not STACK_NAME.fullmatch(name)]
     if bad:
         raise PromotionRefused(bad)
-    if src == dst:
+    targets = promotion_targets(dst, root)
+    if src in targets:
         raise PromotionRefused([f"promote refused: source and target are the same stack ({src})"])
-    src_name, dst_name = f"Pulumi.{src}.yaml", f"Pulumi.{dst}.yaml"
-    dst_path = root / dst_name
-    src_doc, dst_doc = load_stack_file(root / src_name), load_stack_file(dst_path, to_write=True)
-    promotion = Promotion(src, dst, diff="")
-
-    problems = uncommitted(root, src_name, dst_name)
+    src_name = f"Pulumi.{src}.yaml"
+    src_doc = load_stack_file(root / src_name)
+    for target in targets:  # every target file exists and round-trips before anything else is judged
+        load_stack_file(root / f"Pulumi.{target}.yaml", to_write=True)
+    fleet_file = [f"Fleet.{dst}.yaml"] if targets != [dst] else []
+    problems = uncommitted(root, src_name, *fleet_file)
     problems += [f"promote refused: {src_name} pins artifacts.{key} by tag ({ref}); only digests are promoted: "
                  f"<image>@sha256:<digest> (the image pipeline publishes it)"
                  for key, ref in _tagged_images(artifacts_block(src_doc, src_name))]
     src_plan = _plan(src, root, f"{src_name} is invalid")
-    dst_plan = _plan(dst, root, f"{dst_name} is invalid before promotion")
-
-    old_text = dst_path.read_text()  # == _dump(dst_doc): load_stack_file proved the round trip exact
-    new_artifacts = _new_artifacts(src_doc, dst_doc, src_plan, dst_plan, promotion)
-    problems += _missing_repositories(new_artifacts, dst_plan, dst_name)
-    _replace_in_place(artifacts_block(dst_doc, dst_name), new_artifacts)
-    new_text = _dump(dst_doc)
-    with tempfile.TemporaryDirectory(prefix="llm-fleet-promote-") as tmp:
-        (Path(tmp) / dst_name).write_text(new_text)
-        try:
-            after = _plan(dst, Path(tmp), f"{dst_name} with {src}'s artifacts")
-            problems += [f"promote refused: guard {v.guard} of {dst} fails with {src}'s artifacts: {v.message}"
-                         for v in after.verdicts if v.status == "fail"]
-        except PromotionRefused as e:
-            problems += e.problems
+    promotions, new_texts = [], {}
+    for target in targets:
+        promotion, new_text, refused = _prepare(src, target, root, src_doc, src_plan)
+        promotions.append(promotion)
+        new_texts[target] = new_text
+        problems += refused
+    problems += _refusals_after(src, new_texts, root)
     if problems:
         raise PromotionRefused(problems)
+    if not dry_run:
+        for promotion in promotions:
+            if promotion.diff:
+                (root / f"Pulumi.{promotion.dst}.yaml").write_text(new_texts[promotion.dst])
+                promotion.written = True
+    return promotions
 
-    promotion.diff = "".join(difflib.unified_diff(
-        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
-        fromfile=f"{dst_name} (now)", tofile=f"{dst_name} (with {src}'s artifacts)"))
-    if promotion.diff and not dry_run:
-        dst_path.write_text(new_text)
-        promotion.written = True
-    return promotion
+
+def promote(src: str, dst: str, root: Path, *, dry_run: bool = False) -> Promotion:
+    """Copy `src`'s artifacts into the one stack `Pulumi.<dst>.yaml` (unless dry_run). Raises PromotionRefused."""
+    if (root / f"Fleet.{dst}.yaml").is_file():
+        raise PromotionRefused([f"promote refused: {dst} is a fleet (Fleet.{dst}.yaml): use promote_all"])
+    return promote_all(src, dst, root, dry_run=dry_run)[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,9 +18,12 @@ from infra.config.base import NAMESPACE, ConfigError, ConfigModel
 from infra.config.checks import cross_checks
 from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
+from infra.config.fleetfile import placement_problems, read_fleet
 from infra.config.messages import plain
+from infra.config.peers import add_peers, artifact_drift
 from infra.config.secrets import plaintext_secret_problems, provider_plaintext_problems
 from infra.config.stack import StackConfig
+from infra.config.stackfile import engine_shape
 from infra.config.structure import namespace_problems, structure_problems
 from infra.config.tiers import TIER_PROFILES
 
@@ -103,22 +107,49 @@ def engine_raw(values: Mapping[str, Any]) -> dict[str, Any]:
             for key, value in values.items() if key.startswith(f"{NAMESPACE}:")}
 
 
-def load_config(stack: str | None = None) -> StackConfig:
+def merge_fleet(values: Mapping[str, Any], stack: str | None, root: Path) -> dict[str, Any]:
+    """The engine's values of a region stack with its fleet's keys merged in (unchanged for a stack in no fleet).
+
+    Also refuses artifacts that drift from the other regions' and adds the other regions as peer fallbacks."""
+    fleet = values.get(f"{NAMESPACE}:fleet")
+    if fleet is None:
+        return dict(values)
+    region_file = f"Pulumi.{stack}.yaml" if stack else "the stack file"
+    fleet_config = read_fleet(str(fleet), root, region_file)
+    fleet_name = f"Fleet.{fleet}.yaml"
+    problems = placement_problems(values, fleet_config, region_file, fleet_name)
+    if problems:
+        raise ConfigError([f"config error: {p}" for p in problems])
+    shaped, _ = engine_shape(fleet_config)
+    merged = {**values, **shaped}
+    if stack:
+        problems = artifact_drift(stack, str(fleet), root)
+        if problems:
+            raise ConfigError([f"config error: {p}" for p in problems])
+        merged = add_peers(merged, stack, fleet_name)
+    return merged
+
+
+def load_config(stack: str | None = None, root: Path | None = None) -> StackConfig:
     """Read every `llm-fleet:*` key of the running stack, once, and validate it; `stack` names its file in errors."""
     # The engine hands config over as the PULUMI_CONFIG environment map or (newer language hosts,
     # and `plan`) through set_all_config; the explicit map wins, as in pulumi.Config itself.
     # Plaintext secrets are judged where the stack file is known (`pulumi up`, `plan`), not in the policy pack, whose
     # process may be handed decrypted values without the list of keys that were secret.
-    return parse_engine_config(sdk.engine_config(), stack=stack, secret_keys=sdk.secret_keys() if stack else None)
+    # A region of a fleet also reads Fleet.<fleet>.yaml and its sibling stack files: from `root`, else the current
+    # folder, which under `pulumi up` is the project folder (Pulumi runs the program there).
+    return parse_engine_config(sdk.engine_config(), stack=stack, secret_keys=sdk.secret_keys() if stack else None,
+                               root=root)
 
 
 def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
-                        secret_keys: Collection[str] | None = None) -> StackConfig:
+                        secret_keys: Collection[str] | None = None, root: Path | None = None) -> StackConfig:
     """Validate config in the engine's shape: `llm-fleet:<key>` → JSON text (structured) or plain text.
 
     With `secret_keys` (the engine's, `llm-fleet:<key>`), a secret-looking value in any other key is refused
     outside dev (warned about in dev: `config_warnings`)."""
     source = f"Pulumi.{stack}.yaml" if stack else None
+    values = merge_fleet(values, stack, root or Path.cwd())
     documented = [f.alias or name for name, f in StackConfig.model_fields.items()]
     misspelt = namespace_problems(list(values), documented)
     if misspelt:

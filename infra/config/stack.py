@@ -23,6 +23,7 @@ from infra.config.gateway import take_backend_keys
 from infra.config.gcp import Gcp
 from infra.config.lora import adapter_root
 from infra.config.pools import NodePool, SystemPool
+from infra.config.regions import Region
 from infra.config.serving import Serving
 from infra.config.tiers import TIER_PROFILES, TierProfile
 from infra.config.traffic import Traffic
@@ -81,6 +82,18 @@ class StackConfig(ConfigModel):
     and on an existing cluster priced as that provider (`existing.priceAs`) it prices the cluster's GPUs too. A stated
     rate is all-in (Modal's CPU and memory are not added to it). Providers: modal, runpod, runpod-serverless,
     coreweave, lambda."""
+    fleet: str | None = None
+    """A region stack only: the fleet it belongs to, e.g. `prod`; its shared keys are then read from
+    `Fleet.<fleet>.yaml` beside the stack file, and this file holds only the regional ones (README: "Several
+    regions")."""
+    regions: list[Region] = Field(default=[])
+    """A fleet file only: its region stacks, `[{stack, gateway, apiKey?}]`; each region's gateway gets the others as
+    `peer` fallbacks, and `plan --tier <fleet>` plans them together."""
+    # The quota is the cloud's, per project and region: GCP's NVIDIA_A100_GPUS etc. (`gcloud compute regions describe
+    # <region>`, cloud.google.com/compute/resource-usage#gpu_quota), AWS's "Running On-Demand P instances" (in vCPUs).
+    gpu_quota: dict[GpuKind, int] = Field(default={})
+    """Per GPU kind, the GPUs the region's quota allows, e.g. `{A100-40GB: 16}`; `plan --tier` fails a region whose
+    pools could grow past it. Default: none stated (not checked)."""
     traffic: Traffic | None = None
     """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference, training, rollout}`:
     the plan shows the expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and

@@ -7,12 +7,15 @@ with both of its lines and its key path, and a syntax error names the file, line
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from infra.config.base import NAMESPACE, ConfigError
+
+SECRET_PLACEHOLDER = "[secret]"
 
 
 def _duplicates(node: yaml.Node, path: str) -> list[str]:
@@ -65,3 +68,29 @@ def read_stack_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"stack error: {path.name}: config = {config!r}: not a block of keys; allowed: "
                            f"{NAMESPACE}:<key> entries indented under `config:`"])
     return config
+
+
+def _mask_secrets(value: Any) -> tuple[Any, bool]:
+    """Replace `secure:` values (which only the stack's key can decrypt) with a placeholder."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        masked = {k: _mask_secrets(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in masked.items()}, any(s for _, s in masked.values())
+    if isinstance(value, list):
+        masked_items = [_mask_secrets(v) for v in value]
+        return [v for v, _ in masked_items], any(s for _, s in masked_items)
+    return value, False
+
+
+def engine_shape(stack_config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """A `config:` block as the engine hands it to a program: JSON text per key (secrets masked), secret keys apart."""
+    config, secret_keys = {}, []
+    for key, value in stack_config.items():
+        masked, secret = _mask_secrets(value)
+        if ":" not in key:
+            key = f"{NAMESPACE}:{key}"  # Pulumi's rule: a bare key belongs to the project
+        config[key] = masked if isinstance(masked, str) else json.dumps(masked)
+        if secret:
+            secret_keys.append(key)
+    return config, secret_keys

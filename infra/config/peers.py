@@ -1,0 +1,105 @@
+"""What ties the regions of one fleet together: the same artifacts everywhere, and each gateway's peer fallbacks.
+
+Artifacts: each region file keeps its own `artifacts` block, because its images name the region's own registry (the
+nodes pull from it); everything else in the block must be equal across the fleet's regions: the image's name and
+digest (the bytes), `vllmVersion`, the charts and the model revisions. A difference fails the region's config, naming
+the region, the key and both values.
+
+Peers: the fleet file lists its regions with their gateways' URLs (`regions: [{stack, gateway, apiKey?}]`). Every
+local model of a region gets the other regions' gateways as `peer` fallbacks, added before its own fallbacks (after
+its own replicas, before any provider): a peer runs the same model at the fleet's own price, a provider bills by the
+token. They are generated rather than validated by hand, so a region added to the list is a peer everywhere at once
+and no region can forget one; a hand-written `peer` in the fleet file is refused (it would go stale).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.config.base import NAMESPACE, ConfigError
+from infra.config.fleetfile import decode, fleet_regions
+from infra.config.stackfile import read_stack_yaml
+
+ARTIFACTS = f"{NAMESPACE}:artifacts"
+
+
+def peer_key(stack: str) -> str:
+    """The default config key of the secret holding `stack`'s gateway key: prod-eu → llm-fleet:prodEuGatewayKey."""
+    words = [w for w in re.split(r"[-_.]", stack) if w]
+    return f"{NAMESPACE}:{words[0].lower()}{''.join(w.capitalize() for w in words[1:])}GatewayKey"
+
+
+def _unregistered(ref: Any) -> Any:
+    """An image reference without its registry: `<registry>/<path>/vllm-serving@sha256:…` → `vllm-serving@sha256:…`."""
+    return ref.rsplit("/", 1)[-1] if isinstance(ref, str) else ref
+
+
+def comparable(artifacts: Any) -> dict[str, Any]:
+    """`artifacts` flattened one level (`charts.keda`), images without their registry: what must match."""
+    if not isinstance(artifacts, Mapping):
+        return {}
+    flat: dict[str, Any] = {}
+    for key, value in artifacts.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = _unregistered(value) if key.endswith("Image") else value
+    return flat
+
+
+def _region_artifacts(stack: str, root: Path) -> dict[str, Any]:
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ConfigError([f"config error: {NAMESPACE}:regions: region {stack!r} has no file {path.name} in "
+                           f"{root.resolve()}; add it or drop the region from the list"])
+    return comparable(read_stack_yaml(path).get(ARTIFACTS))
+
+
+def artifact_drift(stack: str, fleet: str, root: Path) -> list[str]:
+    """One line per artifact on which `stack` differs from another region of `fleet` (registries aside)."""
+    others = [str(r.get("stack")) for r in fleet_regions(fleet, root) if r.get("stack") != stack]
+    own = _region_artifacts(stack, root)
+    problems = []
+    for other in others:
+        theirs = _region_artifacts(other, root)
+        for key in sorted(set(own) | set(theirs)):
+            if own.get(key) != theirs.get(key):
+                problems.append(
+                    f"{ARTIFACTS}.{key}: Pulumi.{stack}.yaml pins {own.get(key, '(nothing)')}, region {other} "
+                    f"(Pulumi.{other}.yaml) pins {theirs.get(key, '(nothing)')}; the regions of fleet {fleet} run the "
+                    f"same artifacts (registries aside); promote to all of them at once: python -m infra promote "
+                    f"<source> {fleet}")
+    return problems
+
+
+def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str) -> dict[str, Any]:
+    """`values` (engine shape, fleet merged) with the other regions' gateways as each local model's first fallbacks."""
+    regions = decode(values.get(f"{NAMESPACE}:regions"))
+    models = decode(values.get(f"{NAMESPACE}:models"))
+    if not isinstance(regions, list) or not isinstance(models, list):
+        return dict(values)  # the schema reports a missing or malformed list
+    stacks = [r.get("stack") for r in regions if isinstance(r, Mapping)]
+    if stack not in stacks:
+        raise ConfigError([f"config error: {NAMESPACE}:regions: stack {stack!r} is in fleet {fleet_file} (its "
+                           f"{NAMESPACE}:fleet) but not in its regions ({', '.join(map(str, stacks))}); add "
+                           f"{{stack: {stack}, gateway: https://<its gateway>/v1}} to regions in {fleet_file}"])
+    peers = [{"peer": r["stack"], "url": r.get("gateway"), "apiKey": r.get("apiKey") or peer_key(str(r["stack"]))}
+             for r in regions if isinstance(r, Mapping) and r.get("stack") != stack]
+    problems, new_models = [], []
+    for i, model in enumerate(models):
+        if not isinstance(model, Mapping) or "provider" in model:
+            new_models.append(model)
+            continue
+        fallbacks = model.get("fallbacks") or []
+        hand = [j for j, f in enumerate(fallbacks) if isinstance(f, Mapping) and "peer" in f]
+        problems += [f"config error: {NAMESPACE}:models[{i}].fallbacks[{j}].peer: written in {fleet_file}, but a "
+                     "fleet's peers come from its regions list (every other region, first); remove it"
+                     for j in hand]
+        new_models.append({**model, "fallbacks": [*peers, *fallbacks]})
+    if problems:
+        raise ConfigError(problems)
+    return {**values, f"{NAMESPACE}:models": json.dumps(new_models)}

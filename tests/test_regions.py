@@ -1,0 +1,190 @@
+"""Several regions as one fleet (issue 15): examples/fleet's Fleet.prod.yaml and its three region stacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.cli import main
+from infra.config import ConfigError, parse_engine_config
+from infra.config.fleetfile import REGIONAL_KEYS
+from infra.config.loading import merge_fleet
+from infra.fleet_view import _checks, plan_fleet
+from infra.plan import read_stack_file, run_plan
+from tests.conftest import ROOT, git
+
+FLEET = ROOT / "examples" / "fleet"
+REGIONS = ("prod-us", "prod-eu", "prod-asia")
+NEW_DIGEST = "sha256:6d2a9f4e1c8b7a5d3f0e2c4b6a8d0f1e3c5b7a9d2f4e6c8a0b1d3f5e7c9a2b4d"  # staging's serving image
+
+
+def config(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["config"]
+
+
+def parse(stack: str, root: Path = FLEET):
+    """The region's config as `pulumi up` reads it: its engine values, merged with its fleet from `root`."""
+    return parse_engine_config(read_stack_file(stack, root)[0], stack=stack, root=root)
+
+
+@pytest.fixture
+def fleet_copy(tmp_path) -> Path:
+    for path in FLEET.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+def test_region_files_hold_only_regional_keys_and_secrets_and_the_fleet_file_none():
+    for stack in REGIONS:
+        keys = {k.split(":", 1)[1] for k, v in config(FLEET / f"Pulumi.{stack}.yaml").items()
+                if not (isinstance(v, dict) and set(v) == {"secure"})}
+        assert keys <= REGIONAL_KEYS, (stack, keys - REGIONAL_KEYS)
+    assert not {k.split(":", 1)[1] for k in config(FLEET / "Fleet.prod.yaml")} & REGIONAL_KEYS
+
+
+def test_regions_differ_only_in_regional_keys_and_their_peers():
+    merged = {s: merge_fleet(read_stack_file(s, FLEET)[0], s, FLEET) for s in REGIONS}
+    us = merged["prod-us"]
+    for stack in REGIONS[1:]:
+        differ = {k.split(":", 1)[1] for k in set(us) | set(merged[stack]) if us.get(k) != merged[stack].get(k)}
+        # models differ only in the peers added for each region; secrets' names follow the peers.
+        assert differ - {"models"} <= REGIONAL_KEYS | {"prodUsGatewayKey", "prodEuGatewayKey", "prodAsiaGatewayKey"}
+    models = {s: parse(s).models[0] for s in REGIONS}
+    assert [f.backend_name for f in models["prod-eu"].fallbacks] == \
+        ["peer-prod-us", "peer-prod-asia", "provider-together"]
+    assert models["prod-us"].model_dump(exclude={"fallbacks"}) == models["prod-asia"].model_dump(exclude={"fallbacks"})
+
+
+def test_each_region_gets_the_others_as_peers_with_their_key_as_a_secret():
+    cfg = parse("prod-us")
+    peers = [f for f in cfg.models[0].fallbacks if f.peer is not None]
+    assert [(f.peer, f.url, f.api_key) for f in peers] == [
+        ("prod-eu", "https://gateway.prod-eu.internal.acme.example/v1", "llm-fleet:prodEuGatewayKey"),
+        ("prod-asia", "https://gateway.prod-asia.internal.acme.example/v1", "llm-fleet:prodAsiaGatewayKey")]
+    assert "llm-fleet:prodEuGatewayKey" in cfg.backend_keys
+
+
+@pytest.mark.parametrize("move, fragments", [
+    # a shared key in a region file
+    (lambda root: edit(root / "Pulumi.prod-eu.yaml", "config:\n", "config:\n  llm-fleet:traffic: {timezone: UTC}\n"),
+     ["llm-fleet:traffic", "Pulumi.prod-eu.yaml", "Fleet.prod.yaml", "move it to Fleet.prod.yaml"]),
+    # a regional key in the fleet file
+    (lambda root: edit(root / "Fleet.prod.yaml", "config:\n", "config:\n  llm-fleet:systemPool: {maxNodes: 3}\n"),
+     ["llm-fleet:systemPool", "Fleet.prod.yaml", "Pulumi.prod-eu.yaml", "regional", "move it to Pulumi.prod-eu.yaml"]),
+    # a shared key in both
+    (lambda root: edit(root / "Pulumi.prod-eu.yaml", "config:\n", "config:\n  llm-fleet:tier: prod\n"),
+     ["llm-fleet:tier", "both", "Pulumi.prod-eu.yaml", "Fleet.prod.yaml", "remove it from Pulumi.prod-eu.yaml"]),
+])
+def test_a_key_in_the_wrong_file_is_one_line_naming_both_files_and_the_fix(fleet_copy, move, fragments):
+    move(fleet_copy)
+    with pytest.raises(ConfigError) as err:
+        parse("prod-eu", fleet_copy)
+    assert len(err.value.problems) == 1, err.value.problems
+    assert all(f in err.value.problems[0] for f in fragments), err.value.problems[0]
+
+
+def test_a_secret_in_the_fleet_file_is_refused(fleet_copy):
+    edit(fleet_copy / "Fleet.prod.yaml", "config:\n", "config:\n  llm-fleet:hfToken:\n    secure: AAAB\n")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-us", fleet_copy)
+    assert err.value.problems == ["config error: llm-fleet:hfToken: in Fleet.prod.yaml, but it is a secret (encrypted "
+                                  "per stack); move it to Pulumi.prod-us.yaml (and each region file of the fleet)"]
+
+
+def test_artifacts_that_drift_between_regions_are_refused_naming_region_and_key(fleet_copy):
+    edit(fleet_copy / "Pulumi.prod-asia.yaml", "qwen-7b: a09a35458c702b33eeacc393d103063234e8bc28",
+         "qwen-7b: 0000000000000000000000000000000000000000")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-us", fleet_copy)
+    assert len(err.value.problems) == 1
+    line = err.value.problems[0]
+    assert "llm-fleet:artifacts.modelRevisions.qwen-7b" in line and "region prod-asia" in line
+    assert "a09a35458c702b33eeacc393d103063234e8bc28" in line and "promote <source> prod" in line
+
+
+def test_a_hand_written_peer_in_the_fleet_file_is_refused(fleet_copy):
+    edit(fleet_copy / "Fleet.prod.yaml", "      fallbacks:\n",
+         "      fallbacks:\n        - {peer: prod-eu, url: https://x.example/v1, apiKey: llm-fleet:prodEuGatewayKey}\n")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-us", fleet_copy)
+    assert err.value.problems == ["config error: llm-fleet:models[0].fallbacks[0].peer: written in Fleet.prod.yaml, "
+                                  "but a fleet's peers come from its regions list (every other region, first); "
+                                  "remove it"]
+
+
+@pytest.fixture(scope="module")
+def fleet_view():
+    return plan_fleet("prod", FLEET)
+
+
+def test_fleet_totals_are_the_sums_of_the_regions_own_plans(fleet_view):
+    plans = [run_plan(stack, FLEET) for stack in REGIONS]
+    assert [r.stack for r in fleet_view.rows] == list(REGIONS)
+    assert fleet_view.daily_min == pytest.approx(sum(p.cost.daily_min for p in plans))
+    assert fleet_view.daily_max == pytest.approx(sum(p.cost.daily_max for p in plans))
+    assert fleet_view.gpus_max == {"A100-40GB": sum(pool.max_gpus for p in plans for pool in p.cfg.node_pools)} \
+        == {"A100-40GB": 24}
+    # Tokyo's stated price (pricing: 4.05/GPU-h) makes it dearer than Iowa at the same shape.
+    asia, us = fleet_view.rows[2], fleet_view.rows[0]
+    assert asia.daily_max > us.daily_max
+    assert fleet_view.ok
+
+
+def test_fleet_view_fails_a_region_over_its_gpu_quota_and_one_missing_a_peer(fleet_view):
+    rows = [dataclasses.replace(fleet_view.rows[0], quota={"A100-40GB": 4}),
+            dataclasses.replace(fleet_view.rows[1], peers=["prod-us"]), fleet_view.rows[2]]
+    failed = {c.name: c.message for c in _checks(rows, []) if c.status == "fail"}
+    assert failed == {"gpu-quota prod-us": "A100-40GB: 8 at maximum, quota 4",
+                      "peers prod-eu": "gateway lacks peer(s) prod-asia"}
+
+
+def test_plan_tier_prints_rows_totals_and_checks(fleet_view, capsys, monkeypatch):
+    monkeypatch.setattr("infra.fleet_view.plan_fleet", lambda fleet, root: fleet_view)
+    assert main(["plan", "--tier", "prod", "--json", "-C", str(FLEET)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total"]["costPerDay"]["max"] == round(sum(r["costPerDay"]["max"] for r in doc["regions"]), 2)
+    assert [r["peers"] for r in doc["regions"]] == [["prod-asia", "prod-eu"], ["prod-asia", "prod-us"],
+                                                     ["prod-eu", "prod-us"]]
+
+
+@pytest.fixture
+def fleet_repo(fleet_copy) -> Path:
+    git(fleet_copy, "init", "-q")
+    git(fleet_copy, "add", ".")
+    git(fleet_copy, "commit", "-qm", "fleet")
+    return fleet_copy
+
+
+def test_promote_to_a_fleet_writes_every_region_with_its_registry_and_copy_lines(fleet_repo, capsys):
+    assert main(["promote", "staging", "prod", "--json", "-C", str(fleet_repo)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["dst"] for s in doc["stacks"]] == list(REGIONS) and all(s["written"] for s in doc["stacks"])
+    for stack, region in zip(REGIONS, ("us-central1", "europe-west4", "asia-northeast1"), strict=True):
+        image = config(fleet_repo / f"Pulumi.{stack}.yaml")["llm-fleet:artifacts"]["servingImage"]
+        assert image == f"{region}-docker.pkg.dev/acme-llm-{stack}/llm-fleet/vllm-serving@{NEW_DIGEST}"
+        copies = next(s["imageCopies"] for s in doc["stacks"] if s["dst"] == stack)
+        assert {"from": f"us-central1-docker.pkg.dev/acme-llm-staging/llm-fleet/vllm-serving@{NEW_DIGEST}",
+                "to": image} in copies
+    assert parse("prod-eu", fleet_repo).artifacts.serving_image.endswith(NEW_DIGEST)  # still no drift
+
+
+def test_one_regions_refusal_refuses_the_whole_promotion(fleet_repo, capsys):
+    before = {p.name: p.read_bytes() for p in fleet_repo.glob("*.yaml")}
+    edit(fleet_repo / "Pulumi.prod-eu.yaml", "  llm-fleet:budget:\n    monthlyAmount: 30000",
+         "  llm-fleet:budget:\n    monthlyAmount: 31000")  # the 2nd region: uncommitted
+    assert main(["promote", "staging", "prod", "-C", str(fleet_repo)]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.prod-eu.yaml has uncommitted changes" in err
+    for name in ("Pulumi.prod-us.yaml", "Pulumi.prod-asia.yaml", "Fleet.prod.yaml"):
+        assert (fleet_repo / name).read_bytes() == before[name], name  # nothing written anywhere
