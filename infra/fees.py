@@ -94,6 +94,8 @@ def stack_fees(cfg: StackConfig, pools: Sequence[PoolNodes]) -> tuple[FeeCost, .
         fees.append(FeeCost("Cloud NAT", _cloud_nat(low), _cloud_nat(high),
                             f"${CLOUD_NAT_PER_VM_HOURLY}/node-h + IP"))
     balancers = len(cfg.models) if cfg.serving.mode == "vllm" and cfg.serving.expose == "internal-load-balancer" else 0
+    # A fleet region's gateway has one more, for its peers (infra/workloads/gateway.py).
+    balancers += 1 if cfg.serving.gateway is not None and cfg.peer_networks() and cloud in ("gke", "eks") else 0
     if balancers:
         hourly = balancers * LOAD_BALANCER_HOURLY[cloud]
         fees.append(FeeCost("internal LBs", hourly, hourly, f"{balancers} x ${LOAD_BALANCER_HOURLY[cloud]}/h"))

@@ -8,6 +8,7 @@ region's own guards. Rendering is at the end (text and JSON).
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ def _checks(rows: list[RegionRow], plans: list[Plan]) -> list[Check]:
         checks.append(Check(f"guards {row.stack}", "pass" if row.guards_ok else "fail",
                             "its own plan passes" if row.guards_ok else
                             f"its own plan fails a guard: python -m infra plan --stack {row.stack}"))
+    checks.append(_disjoint(plans))
     artifacts = {p.stack: comparable(p.cfg.artifacts.model_dump(by_alias=True, exclude_none=True)) for p in plans}
     first = next(iter(artifacts.values()), {})
     differ = sorted({k for a in artifacts.values() for k in set(a) | set(first) if a.get(k) != first.get(k)})
@@ -106,6 +108,24 @@ def _checks(rows: list[RegionRow], plans: list[Plan]) -> list[Check]:
                         f"differ in {', '.join(differ)}" if differ else "every region pins the same artifacts "
                         "(registries aside)"))
     return checks
+
+
+def _ranges(plan: Plan) -> list[str]:
+    gcp, aws = plan.cfg.gcp, plan.cfg.aws
+    if gcp is not None:
+        return [gcp.subnet_cidr, gcp.pods_cidr, gcp.services_cidr, gcp.master_cidr, gcp.proxy_only_subnet_cidr]
+    return [aws.vpc_cidr] if aws is not None else []
+
+
+def _disjoint(plans: list[Plan]) -> Check:
+    """Connected networks must not overlap (VPC peering refuses overlapping subnets; routes would be ambiguous)."""
+    clashes = []
+    for i, a in enumerate(plans):
+        for b in plans[i + 1:]:
+            clashes += [f"{a.stack} {x} overlaps {b.stack} {y}" for x in _ranges(a) for y in _ranges(b)
+                        if ipaddress.ip_network(x).overlaps(ipaddress.ip_network(y))]
+    return Check("networks-disjoint", "fail" if clashes else "pass",
+                 "; ".join(clashes) if clashes else "no two regions' ranges overlap (they can be connected)")
 
 
 def plan_fleet(fleet: str, root: Path) -> FleetView:

@@ -288,8 +288,16 @@ def _fleet_notes(cfg: StackConfig) -> list[str]:
         return []
     peers = [r for r in cfg.regions if f"peer-{r.stack}" in {f.backend_name for m in cfg.models for f in m.fallbacks}]
     listed = ", ".join(f"{r.stack} ({r.gateway})" for r in peers) or "none"
-    return [f"fleet {cfg.fleet}: one of {len(cfg.regions)} regions (Fleet.{cfg.fleet}.yaml); its gateway's peers, "
-            f"after its own replicas: {listed}"]
+    notes = [f"fleet {cfg.fleet}: one of {len(cfg.regions)} regions (Fleet.{cfg.fleet}.yaml); its gateway's peers, "
+             f"after its own replicas: {listed}"]
+    if peers:
+        # Outside this stack, and so only said: what makes the peers' https URLs reach the internal load balancer.
+        notes.append(f"fleet {cfg.fleet}: must exist outside this stack for the peers to connect: a private path "
+                     "between the regions' networks (GCP: VPC Network Peering or Network Connectivity Center between "
+                     "the regions' VPCs; AWS: VPC peering or a Transit Gateway; across clouds: an interconnect or "
+                     "VPN), DNS names for the gateways' URLs resolving to each gateway-peers load balancer's internal "
+                     "address, and TLS in front of the gateway (it serves plain HTTP on 4000 today)")
+    return notes
 
 
 def run_plan(stack: str, root: Path = ROOT) -> Plan:

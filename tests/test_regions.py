@@ -58,8 +58,12 @@ def test_regions_differ_only_in_regional_keys_and_their_peers():
     us = merged["prod-us"]
     for stack in REGIONS[1:]:
         differ = {k.split(":", 1)[1] for k in set(us) | set(merged[stack]) if us.get(k) != merged[stack].get(k)}
-        # models differ only in the peers added for each region; secrets' names follow the peers.
-        assert differ - {"models"} <= REGIONAL_KEYS | {"prodUsGatewayKey", "prodEuGatewayKey", "prodAsiaGatewayKey"}
+        # models differ only in the peers added for each region, regions only in the peers' ranges filled in;
+        # secrets' names follow the peers.
+        assert differ - {"models", "regions"} <= \
+            REGIONAL_KEYS | {"prodUsGatewayKey", "prodEuGatewayKey", "prodAsiaGatewayKey"}
+        assert [{k: v for k, v in r.items() if k != "networks"} for r in json.loads(us["llm-fleet:regions"])] == \
+            [{k: v for k, v in r.items() if k != "networks"} for r in json.loads(merged[stack]["llm-fleet:regions"])]
     models = {s: parse(s).models[0] for s in REGIONS}
     assert [f.backend_name for f in models["prod-eu"].fallbacks] == \
         ["peer-prod-us", "peer-prod-asia", "provider-together"]
@@ -128,8 +132,13 @@ def fleet_view():
     return plan_fleet("prod", FLEET)
 
 
-def test_fleet_totals_are_the_sums_of_the_regions_own_plans(fleet_view):
-    plans = [run_plan(stack, FLEET) for stack in REGIONS]
+@pytest.fixture(scope="module")
+def region_plans():
+    return {stack: run_plan(stack, FLEET) for stack in REGIONS}
+
+
+def test_fleet_totals_are_the_sums_of_the_regions_own_plans(fleet_view, region_plans):
+    plans = list(region_plans.values())
     assert [r.stack for r in fleet_view.rows] == list(REGIONS)
     assert fleet_view.daily_min == pytest.approx(sum(p.cost.daily_min for p in plans))
     assert fleet_view.daily_max == pytest.approx(sum(p.cost.daily_max for p in plans))
@@ -188,3 +197,54 @@ def test_one_regions_refusal_refuses_the_whole_promotion(fleet_repo, capsys):
     assert "Pulumi.prod-eu.yaml has uncommitted changes" in err
     for name in ("Pulumi.prod-us.yaml", "Pulumi.prod-asia.yaml", "Fleet.prod.yaml"):
         assert (fleet_repo / name).read_bytes() == before[name], name  # nothing written anywhere
+
+
+def _peer_service(plan):
+    return next(m for m in plan.manifests() if m["kind"] == "Service" and m["metadata"]["name"] == "gateway-peers")
+
+
+def test_peers_reach_the_gateway_through_an_internal_lb_open_to_their_ranges_only(region_plans):
+    plan = region_plans["prod-us"]
+    service = _peer_service(plan)
+    peers = ["10.40.0.0/20", "10.44.0.0/14", "10.60.0.0/20", "10.64.0.0/14"]  # eu, asia: subnet and pods ranges
+    assert service["metadata"]["annotations"] == {
+        "networking.gke.io/load-balancer-type": "Internal",
+        "networking.gke.io/internal-load-balancer-allow-global-access": "true"}
+    assert service["spec"]["loadBalancerSourceRanges"] == peers
+    assert service["spec"]["externalTrafficPolicy"] == "Local"  # callers keep their address for the ipBlocks
+    policy = next(m for m in plan.manifests() if m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "gateway")
+    blocks = [p["ipBlock"]["cidr"] for rule in policy["spec"]["ingress"] for p in rule["from"] if "ipBlock" in p]
+    assert blocks == peers
+    verdicts = {v.guard: v for v in plan.verdicts}
+    assert verdicts["network-flows"].status == "pass" and verdicts["no-unrequested-load-balancer"].status == "pass"
+    assert any("its gateway's peers, after its own replicas: prod-eu" in n for n in plan.notes)
+    assert [(f.label, f.hourly_max) for f in plan.cost.fees if f.label == "internal LBs"] == [("internal LBs", 0.025)]
+
+
+def test_the_peers_load_balancer_is_refused_public_or_wider_than_the_peers(region_plans):
+    from infra.guards.base import StackPlan
+    from infra.guards.exposure import no_unrequested_load_balancer
+
+    plan = region_plans["prod-eu"]
+    for mutate in (lambda m: m["spec"].update(loadBalancerSourceRanges=["0.0.0.0/0"]),
+                   lambda m: m["metadata"]["annotations"].update({"networking.gke.io/load-balancer-type": "External"})):
+        resources = []
+        for r in plan.resources:
+            if r.is_kubernetes_object and r.inputs.get("metadata", {}).get("name") == "gateway-peers":
+                inputs = json.loads(json.dumps(r.inputs))
+                mutate(inputs)
+                r = dataclasses.replace(r, inputs=inputs)
+            resources.append(r)
+        verdict = no_unrequested_load_balancer(StackPlan(plan.cfg, {}, plan.cost, tuple(resources)))
+        assert verdict.status == "fail"
+        assert "must be internal and admit only the peer regions' ranges" in verdict.message
+
+
+def test_fleet_view_fails_regions_whose_networks_overlap(region_plans):
+    from infra.fleet_view import _disjoint
+
+    us, eu = region_plans["prod-us"], region_plans["prod-eu"]
+    assert _disjoint([us, eu]).status == "pass"
+    clash = eu.cfg.model_copy(update={"gcp": eu.cfg.gcp.model_copy(update={"subnet_cidr": "10.10.0.0/20"})})
+    check = _disjoint([us, dataclasses.replace(eu, cfg=clash)])
+    assert (check.status, check.message) == ("fail", "prod-us 10.10.0.0/20 overlaps prod-eu 10.10.0.0/20")

@@ -126,7 +126,7 @@ def merge_fleet(values: Mapping[str, Any], stack: str | None, root: Path) -> dic
         problems = artifact_drift(stack, str(fleet), root)
         if problems:
             raise ConfigError([f"config error: {p}" for p in problems])
-        merged = add_peers(merged, stack, fleet_name)
+        merged = add_peers(merged, stack, fleet_name, root)
     return merged
 
 

@@ -76,8 +76,25 @@ def artifact_drift(stack: str, fleet: str, root: Path) -> list[str]:
     return problems
 
 
-def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str) -> dict[str, Any]:
-    """`values` (engine shape, fleet merged) with the other regions' gateways as each local model's first fallbacks."""
+def region_networks(stack: str, root: Path) -> list[str]:
+    """The address ranges a region's pods call from, read from its stack file: on GKE its subnet and its pods' range
+    (VPC-native pods keep their own address across connected VPCs), on EKS its VPC; [] for an existing cluster."""
+    from infra.config.aws import Aws
+    from infra.config.gcp import Gcp
+
+    config = read_stack_yaml(root / f"Pulumi.{stack}.yaml")
+    gcp, aws = config.get(f"{NAMESPACE}:gcp"), config.get(f"{NAMESPACE}:aws")
+    if isinstance(gcp, Mapping):
+        return [gcp.get(key, Gcp.model_fields[field].default)
+                for key, field in (("subnetCidr", "subnet_cidr"), ("podsCidr", "pods_cidr"))]
+    if isinstance(aws, Mapping):
+        return [aws.get("vpcCidr", Aws.model_fields["vpc_cidr"].default)]
+    return []
+
+
+def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path) -> dict[str, Any]:
+    """`values` (engine shape, fleet merged) with the other regions' gateways as each local model's first fallbacks,
+    and each region entry with the ranges its calls come from (`networks`)."""
     regions = decode(values.get(f"{NAMESPACE}:regions"))
     models = decode(values.get(f"{NAMESPACE}:models"))
     if not isinstance(regions, list) or not isinstance(models, list):
@@ -102,4 +119,7 @@ def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str) -> dict[st
         new_models.append({**model, "fallbacks": [*peers, *fallbacks]})
     if problems:
         raise ConfigError(problems)
-    return {**values, f"{NAMESPACE}:models": json.dumps(new_models)}
+    regions = [{**r, "networks": region_networks(str(r["stack"]), root)} if isinstance(r, Mapping)
+               and r.get("stack") != stack and (root / f"Pulumi.{r.get('stack')}.yaml").is_file() else r
+               for r in regions]
+    return {**values, f"{NAMESPACE}:models": json.dumps(new_models), f"{NAMESPACE}:regions": json.dumps(regions)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from infra.config.base import ConfigModel
 from infra.config.gateway import api_key_ref, https_base_url
@@ -20,6 +21,10 @@ class Region(ConfigModel):
     api_key: str | None = None
     """The config key of the Pulumi secret (in each OTHER region's file) holding this region's gateway key (its
     `modelApiKey` output). Default: `llm-fleet:<stack in camelCase>GatewayKey`, e.g. `llm-fleet:prodEuGatewayKey`."""
+
+    # Filled at the merge from the region's own stack file (its platform block's ranges), never written: the
+    # sources a peer's calls arrive from, which this region's gateway NetworkPolicy and load balancer admit.
+    networks: SkipJsonSchema[list[str]] = Field(default=[])
 
     @field_validator("gateway")
     @classmethod

@@ -165,6 +165,11 @@ class StackConfig(ConfigModel):
             return None
         return adapter_root(model.lora, self.training.checkpoint_bucket if self.training else None)
 
+    def peer_networks(self) -> tuple[str, ...]:
+        """A fleet region: the ranges the regions its gateway names as peers call from (its peers call it back)."""
+        peers = {f.peer for m in self.declared_models for f in m.fallbacks if f.peer is not None}
+        return tuple(dict.fromkeys(n for r in self.regions if r.stack in peers for n in r.networks))
+
     def ladders(self) -> tuple[tuple[str, ...], ...]:
         """The distinct capacity ladders (pool names in priority order), in the order their first model appears."""
         seen: dict[tuple[str, ...], None] = {}

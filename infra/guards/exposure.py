@@ -5,6 +5,9 @@ from __future__ import annotations
 from infra.flows.rendered import is_internal_load_balancer
 from infra.guards.base import StackPlan, Verdict
 from infra.guards.verdicts import severity
+from infra.names import GATEWAY_APP, GATEWAY_NAMESPACE
+
+PEER_SERVICE = (GATEWAY_NAMESPACE, f"{GATEWAY_APP}-peers")
 
 
 def no_unrequested_load_balancer(plan: StackPlan) -> Verdict:
@@ -12,8 +15,16 @@ def no_unrequested_load_balancer(plan: StackPlan) -> Verdict:
     for r in plan.resources:
         if r.inputs.get("kind") != "Service" or r.inputs.get("spec", {}).get("type") != "LoadBalancer":
             continue
-        internal = is_internal_load_balancer(r.inputs.get("metadata", {}).get("annotations"))
-        if plan.cfg.serving.expose != "internal-load-balancer":
+        meta = r.inputs.get("metadata", {})
+        internal = is_internal_load_balancer(meta.get("annotations"))
+        # A fleet region's gateway has one for its peers (infra/workloads/gateway.py): asked for by `regions`, and
+        # open only to the peers' ranges.
+        if (meta.get("namespace"), meta.get("name")) == PEER_SERVICE and plan.cfg.peer_networks():
+            ranges = r.inputs.get("spec", {}).get("loadBalancerSourceRanges") or []
+            if not internal or not ranges or set(ranges) - set(plan.cfg.peer_networks()):
+                problems.append(f"Service {r.name} (the peers' way to the gateway) must be internal and admit only the "
+                                f"peer regions' ranges {list(plan.cfg.peer_networks())}; it admits {ranges or 'any'}")
+        elif plan.cfg.serving.expose != "internal-load-balancer":
             problems.append(f"Service {r.name} is a LoadBalancer but serving.expose is {plan.cfg.serving.expose!r}")
         elif not internal:
             problems.append(f"Service {r.name} is a LoadBalancer without an internal-load-balancer annotation: "

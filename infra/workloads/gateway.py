@@ -60,6 +60,8 @@ class GatewayArgs:
     pool: PoolFacts | None  # ... its facts, for Pulumi's wait (a new node when it must grow); None: not ours
     workload_identity: IdentityFactory
     monitoring: Monitoring
+    cloud: str = "gke"
+    peer_networks: tuple[str, ...] = ()  # a fleet region: where its peers' calls come from (cfg.peer_networks)
 
 
 def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
@@ -74,7 +76,27 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
                        callers=tuple(callers), namespace=namespace, priority_class=priority_class,
                        api_key_secret=api_key_secret, node_selector=platform.system_node_selector,
                        pool=platform.pools.get("system"),
-                       workload_identity=platform.workload_identity, monitoring=monitoring)
+                       workload_identity=platform.workload_identity, monitoring=monitoring, cloud=cfg.cloud,
+                       peer_networks=cfg.peer_networks())
+
+
+# The peers' way in: a LoadBalancer Service with an internal address only, per cloud.
+# - GKE: an internal passthrough Network Load Balancer (`networking.gke.io/load-balancer-type: "Internal"`), reachable
+#   from other regions of the VPC (and networks connected to it) only with global access on
+#   (`networking.gke.io/internal-load-balancer-allow-global-access: "true"`): cloud.google.com/kubernetes-engine/docs/
+#   how-to/internal-load-balancing ("Global access"), read 2026-11-30.
+# - EKS: the stack installs no AWS Load Balancer Controller, so the in-tree controller serves the Service:
+#   `service.beta.kubernetes.io/aws-load-balancer-internal: "true"` with `aws-load-balancer-type: nlb` (an internal
+#   NLB; kubernetes.io/docs/concepts/services-networking/service/#internal-load-balancer, read 2026-11-30).
+# - An existing cluster: no annotation is known to be internal there, so no Service (the plan says so).
+# externalTrafficPolicy Local keeps the caller's address (kubernetes.io/docs/tasks/access-application-cluster/
+# create-external-load-balancer/#preserving-the-client-source-ip), so the NetworkPolicy's ipBlocks can match it.
+PEER_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
+    "gke": {"networking.gke.io/load-balancer-type": "Internal",
+            "networking.gke.io/internal-load-balancer-allow-global-access": "true"},
+    "eks": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},
+}
 
 
 def _probe(path: str, *, period: int, failures: int, initial_delay: int = 0) -> k8s.core.v1.ProbeArgs:
@@ -174,6 +196,17 @@ class InferenceGateway(pulumi.ComponentResource):
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=GATEWAY_PODS)),
             opts=child)
+        peer_lb = args.cloud in PEER_LB_ANNOTATIONS and bool(args.peer_networks)
+        if peer_lb:
+            k8s.core.v1.Service(
+                f"{name}-peers", metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{GATEWAY_APP}-peers", namespace=namespace, labels=labels,
+                    annotations=PEER_LB_ANNOTATIONS[args.cloud]),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="LoadBalancer", selector=GATEWAY_PODS, external_traffic_policy="Local",
+                    load_balancer_source_ranges=list(args.peer_networks),
+                    ports=[k8s.core.v1.ServicePortArgs(name="http", port=GATEWAY_PORT, target_port="http")]),
+                opts=child)
         port = k8s.networking.v1.NetworkPolicyPortArgs(port=GATEWAY_PORT, protocol="TCP")
 
         def from_namespaces(names: list[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
@@ -188,6 +221,10 @@ class InferenceGateway(pulumi.ComponentResource):
                 ingress=[
                     *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=from_namespaces(list(args.callers)),
                                                                       ports=[port])] if args.callers else []),
+                    # The other regions' gateways, through the internal load balancer (their calls keep their address).
+                    *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
+                        for c in args.peer_networks], ports=[port])] if peer_lb else []),
                     # Its metrics are served on the proxy's port.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=from_namespaces([args.monitoring.scraper_namespace]), ports=[port])]),
