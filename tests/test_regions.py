@@ -248,3 +248,17 @@ def test_fleet_view_fails_regions_whose_networks_overlap(region_plans):
     clash = eu.cfg.model_copy(update={"gcp": eu.cfg.gcp.model_copy(update={"subnet_cidr": "10.10.0.0/20"})})
     check = _disjoint([us, dataclasses.replace(eu, cfg=clash)])
     assert (check.status, check.message) == ("fail", "prod-us 10.10.0.0/20 overlaps prod-eu 10.10.0.0/20")
+
+
+def test_under_pulumi_up_the_program_reads_the_fleet_from_the_project_folder(monkeypatch):
+    """`pulumi up` hands the program only the region file's values and runs it in the project folder: load_config
+    merges the same fleet file there, into the same config the offline plan validates."""
+    from pulumi.runtime import set_all_config
+
+    from infra.config import load_config
+
+    config, secret_keys = read_stack_file("prod-asia", FLEET)
+    set_all_config(config, secret_keys)
+    monkeypatch.chdir(FLEET)
+    assert load_config("prod-asia") == parse("prod-asia")
+    assert load_config("prod-asia").gcp.region == "asia-northeast1" and load_config("prod-asia").declared_models

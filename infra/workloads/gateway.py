@@ -81,14 +81,17 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
 
 
 # The peers' way in: a LoadBalancer Service with an internal address only, per cloud.
-# - GKE: an internal passthrough Network Load Balancer (`networking.gke.io/load-balancer-type: "Internal"`), reachable
-#   from other regions of the VPC (and networks connected to it) only with global access on
-#   (`networking.gke.io/internal-load-balancer-allow-global-access: "true"`): cloud.google.com/kubernetes-engine/docs/
-#   how-to/internal-load-balancing ("Global access"), read 2026-11-30.
+# - GKE: `networking.gke.io/load-balancer-type: "Internal"` makes an internal passthrough Network Load Balancer
+#   (cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters), reachable from "networks
+#   connected to your cluster's VPC network" (…/docs/internal-load-balancing); it is regional, so callers in other
+#   regions need global access, `networking.gke.io/internal-load-balancer-allow-global-access: "true"` (GKE's
+#   LoadBalancer parameters; read 2026-11-30). It passes TLS through: the backend terminates it.
 # - EKS: the stack installs no AWS Load Balancer Controller, so the in-tree controller serves the Service:
-#   `service.beta.kubernetes.io/aws-load-balancer-internal: "true"` with `aws-load-balancer-type: nlb` (an internal
-#   NLB; kubernetes.io/docs/concepts/services-networking/service/#internal-load-balancer, read 2026-11-30).
-# - An existing cluster: no annotation is known to be internal there, so no Service (the plan says so).
+#   `service.beta.kubernetes.io/aws-load-balancer-type: nlb` and `aws-load-balancer-internal: "true"` (new load
+#   balancers are internet-facing otherwise: cloud.google.com/kubernetes-engine/multi-cloud/docs/aws/how-to/
+#   network-load-balancing; the AWS LB Controller deprecates `…-internal` for `aws-load-balancer-scheme: internal`,
+#   kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations; read 2026-11-30).
+# - An existing cluster: no annotation is known to be internal there, so no Service.
 # externalTrafficPolicy Local keeps the caller's address (kubernetes.io/docs/tasks/access-application-cluster/
 # create-external-load-balancer/#preserving-the-client-source-ip), so the NetworkPolicy's ipBlocks can match it.
 PEER_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
