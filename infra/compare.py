@@ -71,8 +71,12 @@ def cost_at_ref(stack: str, root: Path, ref: str) -> CostReport | None:
         return None
     with tempfile.TemporaryDirectory(prefix="llm-fleet-compare-") as tmp:
         (Path(tmp) / name).write_text(shown.stdout)
+        # A region of a fleet reads its fleet file and sibling stacks too: as they were at `ref`.
+        listed = _git(root, "ls-tree", "--name-only", ref, ".").stdout.split()
+        for other in (n for n in listed if n != name and n.endswith(".yaml") and n.startswith(("Pulumi.", "Fleet."))):
+            (Path(tmp) / other).write_text(_git(root, "show", f"{ref}:./{other}").stdout)
         try:
-            cfg = parse_engine_config(read_stack_file(stack, Path(tmp))[0])
+            cfg = parse_engine_config(read_stack_file(stack, Path(tmp))[0], stack=stack, root=Path(tmp))
         except ConfigError as e:
             raise ConfigError([f"{line} (in {name} at {ref}, read by the current code)" for line in e.problems]) \
                 from None

@@ -262,3 +262,11 @@ def test_under_pulumi_up_the_program_reads_the_fleet_from_the_project_folder(mon
     monkeypatch.chdir(FLEET)
     assert load_config("prod-asia") == parse("prod-asia")
     assert load_config("prod-asia").gcp.region == "asia-northeast1" and load_config("prod-asia").declared_models
+
+
+def test_compare_reads_a_regions_fleet_as_it_was_at_the_ref(fleet_repo, capsys):
+    edit(fleet_repo / "Fleet.prod.yaml", "replicas: {min: 2, max: 8}", "replicas: {min: 2, max: 6}")
+    edit(fleet_repo / "Pulumi.prod-eu.yaml", "maxNodes: 8", "maxNodes: 6")
+    assert main(["plan", "--stack", "prod-eu", "--json", "--compare", "HEAD", "-C", str(fleet_repo)]) == 0
+    delta = json.loads(capsys.readouterr().out)["costDelta"]
+    assert delta["daily"]["max"] < 0 and delta["daily"]["min"] == 0  # two A100s fewer at the maximum only
