@@ -270,3 +270,11 @@ def test_compare_reads_a_regions_fleet_as_it_was_at_the_ref(fleet_repo, capsys):
     assert main(["plan", "--stack", "prod-eu", "--json", "--compare", "HEAD", "-C", str(fleet_repo)]) == 0
     delta = json.loads(capsys.readouterr().out)["costDelta"]
     assert delta["daily"]["max"] < 0 and delta["daily"]["min"] == 0  # two A100s fewer at the maximum only
+
+
+def test_promoting_to_one_region_of_a_fleet_is_refused_as_drift(fleet_repo, capsys):
+    before = (fleet_repo / "Pulumi.prod-us.yaml").read_bytes()
+    assert main(["promote", "staging", "prod-us", "-C", str(fleet_repo)]) == 2
+    err = capsys.readouterr().err
+    assert "llm-fleet:artifacts.servingImage" in err and "promote to all of them at once" in err
+    assert (fleet_repo / "Pulumi.prod-us.yaml").read_bytes() == before
