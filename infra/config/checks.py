@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
+from infra.config.cold_start import cold_start_problems
 from infra.config.existing import existing_problems, existing_rung_problems
 from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
@@ -104,6 +105,10 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += headroom_problems(cfg)
+    problems += cold_start_problems(cfg.serving.cold_start, cfg.cloud,
+                                    cfg.training.checkpoint_bucket if cfg.training else None,
+                                    [(i, m.source) for i, m in enumerate(cfg.models)],
+                                    [r for m in cfg.models if (r := cfg.adapter_root(m)) is not None])
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
     rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
     problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)

@@ -8,6 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from infra.catalog import INTERNAL_GATEWAY_CLASS
 from infra.config.base import ConfigModel, Name, ipv4_networks
+from infra.config.cold_start import ColdStart
 from infra.config.context import stack_context, with_defaults
 from infra.config.schedules import cron_expression, timezone
 
@@ -59,6 +60,11 @@ class Serving(ConfigModel):
     GKE; on EKS and existing clusters name one the cluster runs."""
     ray_target_ongoing_requests: int = Field(default=16, ge=1)
     """KubeRay mode: ongoing requests per replica Ray Serve's autoscaler aims at (default 16)."""
+
+    cold_start: ColdStart = ColdStart()
+    """How new replicas start faster, `{compileCache, weights, preloadImage}`: a shared compile cache, weights
+    streamed from a bucket, the serving image preloaded on GKE GPU nodes. Default: none of them (the plan's time to
+    serve says what each would save)."""
 
     @model_validator(mode="before")
     @classmethod
