@@ -149,6 +149,8 @@ def test_the_compile_cache_resolves_under_the_checkpoint_bucket():
     ({"weights": "bucket"}, None,
      ["models[0].source = 'hf://Qwen/Qwen2.5-7B-Instruct'", "weights is 'bucket'", "gs://<bucket>/<path>"]),
     ({"weights": "s3"}, None, ["serving.coldStart.weights", "hub", "bucket"]),
+    ({"compileCache": "gs://cache/vllm", "mode": "kuberay"}, None,
+     ["serving.coldStart.compileCache = 'gs://cache/vllm'", "serving.mode 'kuberay'", "only with serving.mode: vllm"]),
     ({"preloadImage": {"diskImage": "Not An Image"}}, None, ["serving.coldStart.preloadImage.diskImage",
                                                              "Compute Engine image name"]),
 ])
@@ -156,7 +158,8 @@ def test_cold_start_config_errors_are_one_line(cold_start, edit, fragments):
     raw = prod_on_one_pool()
     if edit is not None:
         edit(raw)
-    raw["serving"] = {"coldStart": cold_start}
+    mode = cold_start.pop("mode", None)
+    raw["serving"] = {"coldStart": cold_start, **({"mode": mode} if mode else {})}
     assert_one_config_error(raw, fragments)
 
 

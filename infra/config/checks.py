@@ -108,7 +108,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
     problems += cold_start_problems(cfg.serving.cold_start, cfg.cloud,
                                     cfg.training.checkpoint_bucket if cfg.training else None,
                                     [(i, m.source) for i, m in enumerate(cfg.models)],
-                                    [r for m in cfg.models if (r := cfg.adapter_root(m)) is not None])
+                                    [r for m in cfg.models if (r := cfg.adapter_root(m)) is not None],
+                                    cfg.serving.mode)
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
     rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
     problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)

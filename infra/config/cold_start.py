@@ -64,11 +64,16 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def cold_start_problems(cold: ColdStart, cloud: str, checkpoint_bucket: str | None,
-                        model_sources: list[tuple[int, str]], adapter_roots: list[str]) -> list[str]:
+                        model_sources: list[tuple[int, str]], adapter_roots: list[str],
+                        mode: str = "vllm") -> list[str]:
     """What `serving.coldStart` needs from the rest of the stack: one finished line per problem."""
     problems: list[str] = []
     where = "serving.coldStart"
     cache = cold.compile_cache
+    if cache is not None and mode == "kuberay":
+        # Ray Serve LLM's replicas run artifacts.rayImage, not the serving image that reads SERVING_COMPILE_CACHE_URL.
+        return [f"{where}.compileCache = {cache!r}: serving.mode 'kuberay' runs Ray Serve LLM's image, which does not "
+                "read the serving image's shared compile cache; allowed: only with serving.mode: vllm; remove it"]
     if cache is not None and cache.startswith(CHECKPOINT_SCHEME) and checkpoint_bucket is None:
         problems.append(f"{where}.compileCache = {cache!r}: names the checkpoint bucket, but training.checkpointBucket "
                         "is not set; allowed: set training.checkpointBucket (gs://… or s3://…), or give the cache as "
