@@ -13,6 +13,7 @@ import yaml
 
 from infra.config import parse_stack_config
 from infra.plan import run_plan
+from infra.report import plan_json
 from infra.time_to_serve import model_time_to_serve, scale_down_window_seconds, startup_budget_seconds
 from tests.conftest import stack_config
 from tests.k8s_schema import validate
@@ -96,6 +97,9 @@ def test_gke_serving_gpu_pools_get_the_secondary_boot_disk_and_keep_image_stream
     assert serving["gcfsConfig"] == {"enabled": True}  # the boot disk's prerequisite (image streaming)
     # Only the serving GPU pools: the trainer's and the CPU pools run other images.
     assert all("secondaryBootDisks" not in cfg for name, cfg in pools.items() if name != "gke-pool-a100-serving")
+    # What must exist first, and how to build it.
+    (note,) = [n for n in plan.notes if "serving.coldStart.preloadImage" in n]
+    assert f"disk image {DISK_IMAGE} must exist before `pulumi up`" in note and "gke-disk-image-builder" in note
 
 
 def test_the_preloaded_image_and_cache_shorten_the_rendered_scale_in_delay(planned, plan_of):
@@ -122,3 +126,19 @@ def test_every_shipped_stack_parses_without_cold_start_and_renders_no_boot_disk(
     assert parse_stack_config(stack_config("prod")).serving.cold_start.compile_cache is None
     assert not any("secondaryBootDisks" in r.inputs.get("nodeConfig", {})
                    for r in plan.of_type("gcp:container/nodePool:NodePool"))
+
+
+def test_plan_json_carries_the_breakdown_with_every_source_and_the_rendered_settings(plan_of):
+    plan = plan_of("prod")
+    (model,) = plan_json(plan)["timeToServe"]["models"]
+    assert [p["part"] for p in model["parts"]] == ["node", "image", "weights", "engine", "compile"]
+    for part in model["parts"]:
+        assert part["sources"], part["part"]
+        for source in part["sources"]:
+            assert source["source"].startswith(("https://", "kubernetes/")) and source["read"] == "2026-11-30"
+    probe = deployment(plan)["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    assert model["startupBudgetSeconds"] == 297 <= probe["failureThreshold"] * probe["periodSeconds"]
+    behavior = scaled_object(plan)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert model["scaleDownWindowSeconds"] == behavior["scaleDown"]["stabilizationWindowSeconds"]
+    assert {m["mechanism"]: round(m["seconds"]) for m in model["missing"]} == {
+        "warm headroom": 300, "preloaded image": 20, "weights from a bucket": 75, "shared compile cache": 16}
