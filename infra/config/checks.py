@@ -105,11 +105,13 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += headroom_problems(cfg)
-    problems += cold_start_problems(cfg.serving.cold_start, cfg.cloud,
-                                    cfg.training.checkpoint_bucket if cfg.training else None,
+    checkpoints = cfg.training.checkpoint_bucket if cfg.training else None
+    # Adapter stores that resolve (a `bucket:` store without a checkpoint bucket is lora_problems' line above).
+    stores = [cfg.adapter_root(m) for m in cfg.models if m.lora is not None
+              and (checkpoints is not None or not m.lora.source.startswith("bucket:"))]
+    problems += cold_start_problems(cfg.serving.cold_start, cfg.cloud, checkpoints,
                                     [(i, m.source) for i, m in enumerate(cfg.models)],
-                                    [r for m in cfg.models if (r := cfg.adapter_root(m)) is not None],
-                                    cfg.serving.mode)
+                                    [s for s in stores if s is not None], cfg.serving.mode)
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models})
     rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None
     problems += workload_traffic_problems(cfg.traffic, cfg.training is not None, rollout)
