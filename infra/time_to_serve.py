@@ -40,6 +40,15 @@ from infra.time_to_serve_facts import (
 # The startup probe's budget over the breakdown's in-container worst case (cold compile cache, the model's weight
 # path, engine start). 2x, not the 1.5x of a measured figure: these are published best cases on other machines (the
 # hub's ~0.5 GB/s is a ceiling, not a floor), and a budget that is too short restarts a loading pod forever.
+# Where prod's 297 s come from (qwen-7b, 15.2 GB, hub source, no compile cache, a node that is there; the probe starts
+# with the container, so node and image are not in it), every figure in time_to_serve_facts.py:
+#   weights  15.2 GB / 0.5 GB/s hub (HUB_DOWNLOAD, hf-transfer's PyPI page) + 15.2 GB / 0.313 GB/s disk load
+#            (DISK_LOAD_DEFAULT, NVIDIA's Run:ai streamer post: vLLM's safetensors loader, 8B in 47.99 s) = 79 s
+#   engine   30 s process start (vllm issue 20264) + 14.18 s init (vllm PR 11005)                          = 44 s
+#   compile  25.16 s torch.compile with an empty cache (vllm PR 11005)                                      = 25 s
+#   (79 + 44 + 25) x 2 = 297 s. It still covers a hub at 0.2 GB/s (the rate the formula it replaces assumed:
+#   serving/kubernetes.py startup_budget_seconds, 570 s) with 1.5x to spare, and a hub at 0.085 GB/s at all
+#   (tests/test_time_to_serve.py pins both).
 STARTUP_MARGIN = 2.0
 # KEDA's scale-down stabilization window is at most an hour: beyond that a quiet night would keep every replica.
 MAX_SCALE_DOWN_WINDOW_S = 3600
@@ -122,7 +131,8 @@ def _image(i: ServeInputs) -> Step:
         return Step("image", IMAGE_PULL_PRELOADED.value, "preloaded (secondary boot disk)", ("imagePullPreloaded",))
     if i.image_streaming:
         return Step("image", IMAGE_PULL_STREAMED.value, "image streaming", ("imagePullStreamed",))
-    return Step("image", IMAGE_PULL_FULL.value, "whole-image pull", ("imagePullFull",))
+    # The one figure no vendor publishes in seconds: the plan says whose it is (time_to_serve_facts.IMAGE_PULL_FULL).
+    return Step("image", IMAGE_PULL_FULL.value, "whole-image pull (a user's measurement)", ("imagePullFull",))
 
 
 def _hub_seconds(gb: float) -> float:

@@ -3,6 +3,7 @@ seconds, the notes on what must exist first, and the same in --json with every f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -16,7 +17,7 @@ from infra.time_to_serve import (
     stack_time_to_serve,
     startup_budget_seconds,
 )
-from infra.time_to_serve_facts import DISK_IMAGE_BUILDER, FACTS, MEASURED_HERE, READ_ON
+from infra.time_to_serve_facts import DISK_IMAGE_BUILDER, FACTS, MEASURED_HERE, MEASURED_RUN, READ_ON
 
 
 def _s(seconds: float) -> str:
@@ -83,3 +84,34 @@ def _json(t: TimeToServe) -> dict[str, Any]:
 def time_to_serve_json(cfg: StackConfig) -> dict[str, Any]:
     return {"models": [_json(t) for t in stack_time_to_serve(cfg)], "startupMargin": STARTUP_MARGIN,
             "measuredHere": MEASURED_HERE}
+
+
+def measured_line() -> str:
+    """What this repository's cold-start benchmark measured (MEASURED_HERE), in one sentence."""
+    m, run = MEASURED_HERE, MEASURED_RUN
+    if m["compileCacheColdSeconds"] is None or m["compileCacheWarmSeconds"] is None:
+        return "Measured here: not yet (benchmarks/cold_start.py fills infra/time_to_serve_facts.py MEASURED_HERE)."
+    line = (f"Measured here ({run['on']}, `{run['command']}`; real CPU vLLM, tiny Llama, {run['machine']}): "
+            f"ready after {m['compileCacheColdSeconds']:g} s with an empty shared compile cache, "
+            f"{m['compileCacheWarmSeconds']:g} s with the cache the first replica published")
+    if m.get("compileColdSeconds") is not None and m.get("compileWarmSeconds") is not None:
+        line += (f"; vLLM's compile step {m['compileColdSeconds']:g} s vs {m['compileWarmSeconds']:g} s (the rest of "
+                 "a start is process start-up on shared cores, which moves by minutes between runs)")
+    if m["loadFromDiskSeconds"] is not None and m["loadFromBucketSeconds"] is not None:
+        line += (f"; the weights alone: {m['loadFromDiskSeconds'] * 1000:.0f} ms from disk, "
+                 f"{m['loadFromBucketSeconds'] * 1000:.0f} ms streamed from S3 on loopback (moto)")
+    return line + "."
+
+
+def readme_markdown(stacks: Sequence[tuple[str, StackConfig]]) -> str:
+    """The README's breakdown: per stack (one per platform) and model, each part's seconds, the total and the two
+    settings derived from it, then what was measured here."""
+    lines = ["| stack (platform) | model | " + " | ".join(PARTS) + " | total | probe budget | scale-in delay |",
+             "|---|---|" + "---:|" * (len(PARTS) + 3)]
+    for name, cfg in stacks:
+        for t in stack_time_to_serve(cfg):
+            parts = " | ".join(f"{_s(s.seconds)}" + (f": {s.how}" if s.part in ("node", "image") else "")
+                               for s in t.steps)
+            lines.append(f"| {name} ({cfg.cloud}) | {t.inputs.model} | {parts} | **{_s(t.total)}** | "
+                         f"{_s(startup_budget_seconds(t))} | {_s(scale_down_window_seconds(t))} |")
+    return "\n".join(lines) + "\n\n" + measured_line() + "\n"
