@@ -40,12 +40,9 @@ def time_to_serve_table(cfg: StackConfig) -> Table | None:
         cells = [f"{_s(s.seconds)}\n[dim]{s.how}[/]" for s in t.steps]
         table.add_row(t.inputs.model, *cells, f"[bold]{_s(t.total)}[/]", _s(startup_budget_seconds(t)),
                       _s(scale_down_window_seconds(t)))
-    measured = {k: v for k, v in MEASURED_HERE.items() if v is not None}
-    here = (", ".join(f"{k} {v:g} s" for k, v in measured.items()) if measured
-            else "not yet (the cold-start benchmark fills infra/time_to_serve_facts.py MEASURED_HERE)")
     table.caption = (f"Probe budget: (weights + engine + a cold compile) x {STARTUP_MARGIN:g}, on a node that is "
                      "there; scale-in delay: at least the total. Published figures (infra/time_to_serve_facts.py, read "
-                     f"{READ_ON}; each source in --json). Measured here (CPU engine): {here}")
+                     f"{READ_ON}; each source in --json). {measured_line()}")
     return table
 
 

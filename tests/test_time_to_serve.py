@@ -187,7 +187,7 @@ def test_a_compile_cache_in_the_adapter_stores_bucket_is_refused_on_gke():
 
 def test_the_plans_measured_figures_are_the_benchmarks_last_run():
     """MEASURED_HERE (what the plan's table, --json and the README show as ours) is the committed benchmark JSON."""
-    from infra.time_to_serve_report import time_to_serve_json
+    from infra.time_to_serve_report import measured_line, time_to_serve_json, time_to_serve_table
 
     (found,) = sorted(Path(ROOT).glob(MEASURED_JSON_GLOB))  # one run is the evidence; a new one replaces it
     measured = json.loads(found.read_text())
@@ -196,8 +196,11 @@ def test_the_plans_measured_figures_are_the_benchmarks_last_run():
             "machine": measured["machine"]} == MEASURED_RUN
     # The compile step is what a warm cache skips (the ready times move with the shared cores' load).
     assert MEASURED_HERE["compileWarmSeconds"] < MEASURED_HERE["compileColdSeconds"] / 2
-    plan = time_to_serve_json(parse_stack_config(prod_on_one_pool()))
-    assert plan["measuredHere"] == MEASURED_HERE
+    cfg = parse_stack_config(prod_on_one_pool())
+    assert time_to_serve_json(cfg)["measuredHere"] == MEASURED_HERE
+    table = time_to_serve_table(cfg)  # the plan's printed table says the same, in words
+    assert table is not None and measured_line() in str(table.caption) and "compile step 78 s vs 19 s" in str(
+        table.caption)
 
 
 def test_prods_probe_budget_outlasts_a_hub_slower_than_the_published_rate():
