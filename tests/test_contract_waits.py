@@ -74,10 +74,10 @@ def test_a_pool_with_room_for_the_surge_never_takes_a_replica_away(plan_of):
 
 def test_pulumi_waits_for_the_startup_budget_and_a_node_on_create_and_the_whole_rollout_on_update(plan_of):
     plan = plan_of("prod")
-    # prod's 7B model may take 57 x 10 s = 570 s to start (its startup probe's window): close to Pulumi's 10-minute
-    # default on its own. A new A100 node may take up to 15 minutes (900 s) to join. Create: 900 + 570 = 1470 s.
-    # Update at peak replaces 12 replicas one pod at a time: 900 + 12 x 570 = 7740 s.
-    assert named(plan, DEPLOYMENT).custom_timeouts == {"create": 1470.0, "update": 7740.0}
+    # prod's 7B model may take 30 x 10 s = 300 s to start (its startup probe's window, from the time-to-serve
+    # breakdown). A new A100 node may take up to 15 minutes (900 s) to join. Create: 900 + 300 = 1200 s.
+    # Update at peak replaces 12 replicas one pod at a time: 900 + 12 x 300 = 4500 s.
+    assert named(plan, DEPLOYMENT).custom_timeouts == {"create": 1200.0, "update": 4500.0}
 
 
 def test_a_surge_at_peak_without_headroom_fails(plan_of):
@@ -99,10 +99,10 @@ def test_too_short_a_wait_fails(plan_of):
     plan = plan_of("prod")
     v = verdict(plan, edited(plan, DEPLOYMENT, custom_timeouts={}))  # Pulumi's 10-minute default
     assert v.status == "fail"
-    assert "Deployment llm-serving/vllm-qwen-7b: Pulumi waits 600s on create but its pods may need 1470s " \
-           "(570s startup + a new node); set customTimeouts create=\"1470s\"" in v.message
-    v = verdict(plan, edited(plan, DEPLOYMENT, custom_timeouts={"create": 1470.0, "update": 1470.0}))
-    assert v.status == "fail" and "Pulumi waits 1470s on update but its pods may need 7740s" in v.message
+    assert "Deployment llm-serving/vllm-qwen-7b: Pulumi waits 600s on create but its pods may need 1200s " \
+           "(300s startup + a new node); set customTimeouts create=\"1200s\"" in v.message
+    v = verdict(plan, edited(plan, DEPLOYMENT, custom_timeouts={"create": 1200.0, "update": 1200.0}))
+    assert v.status == "fail" and "Pulumi waits 1200s on update but its pods may need 4500s" in v.message
 
 
 def test_the_timeout_annotation_counts_when_no_custom_timeout_is_set(plan_of):

@@ -69,6 +69,10 @@ def _allowed(kind: str, path: tuple, a: Any, b: Any) -> bool:
         only_one_side = [r for r in a if r not in b] + [r for r in b if r not in a]
         return all(peer.get("ipBlock", {}).get("cidr") == "169.254.169.254/32"
                    for r in only_one_side for peer in r.get("to", []))
+    # KEDA's scale-in delay is the platform's time to serve a new replica (infra/time_to_serve.py): GKE streams the
+    # serving image, EKS and existing clusters pull it whole (test_the_scale_in_delay_is_each_platforms_time_to_serve).
+    if kind == "ScaledObject" and path[-1] in ("stabilizationWindowSeconds", "cooldownPeriod"):
+        return True
     # A GPU pod asks for its GPUs' share of one node's CPU and memory: the machines differ per cloud.
     return "resources" in path and path[-1] in ("cpu", "memory")
 
@@ -152,3 +156,18 @@ def test_rendered_workloads_differ_only_in_placement_storage_and_registry(three_
         seen = {p for key, obj in gke.items() for p, _, _ in _diffs(obj, other[key])}
         assert any("nodeSelector" in p for p in seen) and any("storageClassName" in p for p in seen)
         assert any(p[-1] == "image" for p in seen)
+
+
+def test_the_scale_in_delay_is_each_platforms_time_to_serve(three_platforms):
+    from infra.time_to_serve import model_time_to_serve, scale_down_window_seconds
+
+    windows = {}
+    for stack, plan in three_platforms.items():
+        (scaled,) = [o for o in plan.manifests() if o["kind"] == "ScaledObject"]
+        window = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
+            "stabilizationWindowSeconds"]
+        assert window == scaled["spec"]["cooldownPeriod"] == \
+            scale_down_window_seconds(model_time_to_serve(plan.cfg, "qwen-7b")), stack
+        windows[stack] = window
+    # 230 s whole-image pull instead of 20 s streamed: the one part that differs by platform here.
+    assert windows == {"prod": 469, "eks-prod": 679, "coreweave-prod": 679}

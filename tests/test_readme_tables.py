@@ -56,7 +56,7 @@ def test_the_readme_regions_are_rendered_between_their_markers():
     text = "intro\n<!-- guard-verdicts -->\nstale\n<!-- /guard-verdicts -->\noutro\n"
     assert refresh(text) == f"intro\n<!-- guard-verdicts -->\n{markdown()}<!-- /guard-verdicts -->\noutro\n"
     assert regions((ROOT / "README.md").read_text()) == ["cost-table:prod,seed-gke,seed-eks,seed-coreweave",
-                                                         "guard-verdicts"]
+                                                         "guard-verdicts", "time-to-serve:prod,eks-prod,coreweave-prod"]
 
 
 def test_every_guard_of_the_plan_has_a_verdict_per_tier():

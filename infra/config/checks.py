@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from infra.catalog import GPUS, GpuKind, zones_selling
 from infra.config.access import network_access_problems
 from infra.config.aws import eks_problems
+from infra.config.cold_start import cold_start_problems
 from infra.config.existing import existing_problems, existing_rung_problems
 from infra.config.gateway import gateway_problems
 from infra.config.gcp import gke_budget_problems, gke_range_problems
@@ -108,6 +109,13 @@ def cross_checks(cfg: StackConfig) -> list[str]:
                             f"through the Gateway API and cloud {cfg.cloud!r} has no default GatewayClass; name one "
                             "the cluster runs (e.g. amazon-vpc-lattice, istio, envoy-gateway)")
     problems += headroom_problems(cfg)
+    checkpoints = cfg.training.checkpoint_bucket if cfg.training else None
+    # Adapter stores that resolve (a `bucket:` store without a checkpoint bucket is lora_problems' line above).
+    stores = [cfg.adapter_root(m) for m in cfg.models if m.lora is not None
+              and (checkpoints is not None or not m.lora.source.startswith("bucket:"))]
+    problems += cold_start_problems(cfg.serving.cold_start, cfg.cloud, checkpoints,
+                                    [(i, m.source) for i, m in enumerate(cfg.models)],
+                                    [s for s in stores if s is not None], cfg.serving.mode)
     problems += traffic_problems(cfg.traffic, {m.name: (m.replicas.min, m.replicas.max) for m in cfg.models},
                                  tuple(m.name for m in cfg.provider_models))
     rollout = (cfg.rollout.replicas.min, cfg.rollout.replicas.max) if cfg.rollout is not None else None

@@ -40,6 +40,10 @@ PATTERN_MEANINGS: dict[str, str] = {
         "bucket:<prefix> (under training.checkpointBucket), gs://<bucket>/<path>, s3://<bucket>/<path> or "
         "hf://<org>/<repo>",
     r"^(gs|s3)://[\w.-]+(/\S*)?$": "a bucket path, gs://<bucket>/<path> or s3://<bucket>/<path>",
+    r"^(bucket:[\w.\-/]*|gs://[\w.-]+(/\S*)?|s3://[\w.-]+(/\S*)?)$":
+        "bucket:<prefix> (under training.checkpointBucket), gs://<bucket>/<path> or s3://<bucket>/<path>",
+    r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/global/images/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$":
+        "a Compute Engine image name (lowercase letters, digits and dashes) or projects/<project>/global/images/<name>",
     r"^[0-9a-f]{40}$": "a full commit hash, 40 lowercase hex digits (the model repo's commit, from its history page); "
                        "a branch or tag such as 'main' moves, so promotion would not move what was tested",
     r"^[A-Z]{3}$": "a three-letter currency code such as USD or EUR",

@@ -8,6 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from infra.catalog import INTERNAL_GATEWAY_CLASS
 from infra.config.base import ConfigModel, Name, ipv4_networks
+from infra.config.cold_start import ColdStart
 from infra.config.context import stack_context, with_defaults
 from infra.config.gateway import Gateway
 from infra.config.schedules import cron_expression, timezone
@@ -65,6 +66,11 @@ class Serving(ConfigModel):
     own replicas first, then its `fallbacks`; `{replicas, resources, connectTimeoutS, firstByteTimeoutS,
     requestTimeoutS, failuresBeforeCooldown, cooldownS, overflowQueueDepth, expectedOverflowShare}`. Default: none
     (plain mode only; the image is `artifacts.gatewayImage`)."""
+
+    cold_start: ColdStart = ColdStart()
+    """How new replicas start faster, `{compileCache, weights, preloadImage}`: a shared compile cache, weights
+    streamed from a bucket, the serving image preloaded on GKE GPU nodes. Default: none of them (the plan's time to
+    serve says what each would save)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from infra.config.artifacts import Artifacts
 from infra.config.aws import Aws
 from infra.config.base import Cloud, ConfigModel, Tier
 from infra.config.budget import Alerts, Budget, CurrentRates, PriceOverride, check_current_rates
+from infra.config.cold_start import compile_cache_url
 from infra.config.context import StackContext, stack_context
 from infra.config.existing import Existing
 from infra.config.gateway import take_backend_keys
@@ -169,6 +170,10 @@ class StackConfig(ConfigModel):
         """A fleet region: the ranges the regions its gateway names as peers call from (its peers call it back)."""
         peers = {f.peer for m in self.declared_models for f in m.fallbacks if f.peer is not None}
         return tuple(dict.fromkeys(n for r in self.regions if r.stack in peers for n in r.networks))
+
+    def compile_cache_url(self) -> str | None:
+        """The shared compile cache's URL (serving.coldStart.compileCache resolved), or None: no shared cache."""
+        return compile_cache_url(self.serving.cold_start, self.training.checkpoint_bucket if self.training else None)
 
     def ladders(self) -> tuple[tuple[str, ...], ...]:
         """The distinct capacity ladders (pool names in priority order), in the order their first model appears."""

@@ -26,13 +26,17 @@ from infra.seam import IdentityRequest, bucket_access
 def identity_requests(cfg: StackConfig) -> dict[str, IdentityRequest]:
     """What each workload's service account needs, from config alone (workloads ask for it; plan notes show it).
 
-    Serving reads its models' bucket sources and adapter stores; the trainer writes its checkpoint bucket and the
-    adapter stores (it publishes there); any workload also reads every bucket its own env, command or args name.
+    Serving reads its models' bucket sources and adapter stores and writes the shared compile cache, if any; the
+    trainer writes its checkpoint bucket and the adapter stores (it publishes there); any workload also reads every
+    bucket its own env, command or args name.
     """
     adapters = [root for m in cfg.models if (root := cfg.adapter_root(m)) is not None]
+    # The shared compile cache (serving.coldStart.compileCache): every replica reads it and the first one seeds it.
+    cache = cfg.compile_cache_url()
     requests = {"serving": IdentityRequest(
         "serving", SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT,
-        bucket_access([m.source for m in cfg.models if not m.is_huggingface] + adapters), reads_staged_weights=True)}
+        bucket_access([m.source for m in cfg.models if not m.is_huggingface] + adapters, [cache] if cache else []),
+        reads_staged_weights=True)}
     if cfg.rollout is not None:
         texts = [*cfg.rollout.env.values(), *cfg.rollout.command, *cfg.rollout.args]
         where = ((SERVING_NAMESPACE, RAY_ROLLOUT_SERVICE_ACCOUNT) if cfg.serving.mode == "kuberay"

@@ -28,16 +28,20 @@ from infra.fleet import Fleet, ModelPlacement
 from infra.names import GATEWAY_NAMESPACE, PART_OF, ROLLOUT_NAMESPACE, SERVING_NAMESPACE
 from infra.restricted import container_security_args, pod_security_args
 from infra.seam import Platform
+from infra.time_to_serve import model_time_to_serve, scale_down_window_seconds, startup_budget_seconds
 from infra.waits import custom_timeouts, unavailable_at_peak, waited_pool
 from infra.workloads.engine import engine_args
 from infra.workloads.scheduling import affinity_args, ladder_pod_resources, ladder_scheduling, toleration_args
 from infra.workloads.secret_files import HF_TOKEN_PATH, SERVING_API_KEY_FILE, api_key_file, hf_token_file
-from serving.kubernetes import PodLifecycle, Probe, pod_lifecycle
+from serving.kubernetes import PodLifecycle, Probe, overflow_env, pod_lifecycle
 from serving.kubernetes import model_env as serving_model_env
 
 SHM_GIB_PER_GPU = 4  # NCCL buffers and PyTorch shared tensors; too little shows up as "Bus error"
 COMPILE_CACHE_GIB = 10
 MODEL_LABEL = "llm-fleet.dev/model"
+# The serving image's setting for the shared compile cache (file://, s3:// or gs://; unset: off). The engine half of
+# issue 16 owns its meaning in serving/; this is the name both halves agreed on.
+COMPILE_CACHE_ENV = "SERVING_COMPILE_CACHE_URL"
 
 
 def cache_gib(model: Model) -> int:
@@ -55,7 +59,20 @@ def adapter_env(model: Model, root: str | None) -> dict[str, str]:
             "SERVING_MAX_LORA_RANK": str(model.lora.max_rank), "SERVING_MAX_LORAS": str(model.lora.max_loras)}
 
 
-def model_env(model: Model, revision: str | None, adapter_root: str | None = None) -> dict[str, str]:
+def compile_cache_env(compile_cache: str | None) -> dict[str, str]:
+    """The shared compile cache the serving image seeds and reads (serving.coldStart.compileCache): none when unset."""
+    return {COMPILE_CACHE_ENV: compile_cache} if compile_cache is not None else {}
+
+
+def model_compile_cache(cfg: StackConfig, model: Model) -> str | None:
+    """The model's place in the shared compile cache: `<compileCache>/<model>` (None: no cache). vLLM keys its cache
+    directory by a hash of the model and engine config anyway; the model's own prefix keeps the bucket readable."""
+    root = cfg.compile_cache_url()
+    return f"{root}/{model.name}" if root is not None else None
+
+
+def model_env(model: Model, revision: str | None, adapter_root: str | None = None,
+              compile_cache: str | None = None) -> dict[str, str]:
     """The supervisor's SERVING_* settings for this model (named by the serving package), and the cache paths."""
     engine = engine_args(model, revision)
     return {
@@ -63,6 +80,7 @@ def model_env(model: Model, revision: str | None, adapter_root: str | None = Non
                             tensor_parallel_size=model.tensor_parallel_size, max_model_len=model.max_model_len,
                             extra_args=engine.cli()),
         **adapter_env(model, adapter_root),
+        **compile_cache_env(compile_cache),
         "HF_HOME": "/cache/huggingface",
         "VLLM_CACHE_ROOT": "/cache/vllm",
     }
@@ -76,8 +94,9 @@ def _probe(p: Probe) -> k8s.core.v1.ProbeArgs:
         initial_delay_seconds=p.initial_delay_seconds)
 
 
-def model_lifecycle(model: Model, drain_timeout_seconds: int) -> PodLifecycle:
-    return pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=drain_timeout_seconds)
+def model_lifecycle(model: Model, drain_timeout_seconds: int, budget: int | None = None) -> PodLifecycle:
+    """The pod contract for `model`; the startup budget from the time-to-serve breakdown when given."""
+    return pod_lifecycle(weights_gb=model.weights_gb, drain_timeout_s=drain_timeout_seconds, startup_budget_s=budget)
 
 
 def rolling_update(tier: str, placement: ModelPlacement, fleet: Fleet) -> tuple[int | str, int | str]:
@@ -120,6 +139,10 @@ class ModelServing:
     internal_lb_annotations: dict[str, str]  # the platform's: make a LoadBalancer Service internal
     api_client_cidrs: tuple[str, ...]  # who may reach the internal load balancer
     working_hours: WorkingHours | None  # keeps at least one replica up during them
+    # From the time-to-serve breakdown (infra/time_to_serve.py), so the plan's figures and the objects agree:
+    startup_budget_seconds: int  # the startup probe's budget: in-container worst case on a present node x margin
+    scale_down_window_seconds: int  # KEDA's scale-in delay: at least the time a replica takes to come back
+    compile_cache: str | None  # the shared compile cache's URL (serving.coldStart.compileCache), None: off
     # serving.gateway's overflowQueueDepth (the serving image's SERVING_OVERFLOW_QUEUE_DEPTH); None: never 429.
     overflow_queue_depth: int | None = None
 
@@ -127,6 +150,7 @@ class ModelServing:
 def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, platform: Platform) -> ModelServing:
     max_surge, max_unavailable = rolling_update(cfg.tier, placement, fleet)
     gateway = cfg.serving.gateway
+    start = model_time_to_serve(cfg, placement.name)
     return ModelServing(
         placement=placement, image=cfg.artifacts.serving_image,
         revision=cfg.artifacts.model_revisions.get(placement.name), adapter_root=cfg.adapter_root(placement.model),
@@ -135,7 +159,10 @@ def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, pla
         overflow_queue_depth=gateway.overflow_queue_depth if gateway is not None else None,
         internal_load_balancer=cfg.serving.expose == "internal-load-balancer",
         internal_lb_annotations=platform.internal_lb_annotations,
-        api_client_cidrs=tuple(cfg.serving.api_client_cidrs or []), working_hours=cfg.serving.working_hours)
+        api_client_cidrs=tuple(cfg.serving.api_client_cidrs or []), working_hours=cfg.serving.working_hours,
+        startup_budget_seconds=startup_budget_seconds(start),
+        scale_down_window_seconds=scale_down_window_seconds(start),
+        compile_cache=model_compile_cache(cfg, placement.model))
 
 
 @dataclass(frozen=True)
@@ -158,7 +185,7 @@ class VllmModel(pulumi.ComponentResource):
         serving = args.serving
         model = serving.placement.model
         namespace, priority_class, monitoring = args.namespace, args.priority_class, args.monitoring
-        life = model_lifecycle(model, serving.drain_timeout_seconds)
+        life = model_lifecycle(model, serving.drain_timeout_seconds, serving.startup_budget_seconds)
         child = pulumi.ResourceOptions(parent=self)
         app = f"vllm-{model.name}"
         labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": app,
@@ -169,10 +196,9 @@ class VllmModel(pulumi.ComponentResource):
         where = ladder_scheduling(serving.placement.rungs)
         shm_gib = SHM_GIB_PER_GPU * model.tensor_parallel_size
 
-        overflow = ({} if serving.overflow_queue_depth is None
-                    else {"SERVING_OVERFLOW_QUEUE_DEPTH": str(serving.overflow_queue_depth)})
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v)
-               for k, v in {**model_env(model, serving.revision, serving.adapter_root), **life.env, **overflow}.items()]
+               for k, v in {**model_env(model, serving.revision, serving.adapter_root, serving.compile_cache),
+                             **life.env, **overflow_env(serving.overflow_queue_depth)}.items()]
         # Secrets as files, never env values (secret_files.py): the API key vLLM checks, the token it downloads with.
         files = [(SERVING_API_KEY_FILE, api_key_file(args.api_key_secret)),
                  *([(HF_TOKEN_PATH, hf_token_file(args.hf_token_secret))] if args.hf_token_secret is not None else [])]
@@ -309,8 +335,8 @@ class VllmModel(pulumi.ComponentResource):
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-scaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),
-            spec=scaled_object_spec(model, serving.working_hours, app, life, monitoring.query_url, args.trigger_auth,
-                                    monitoring.matchers(SERVING_NAMESPACE)),
+            spec=scaled_object_spec(model, serving.working_hours, app, serving.scale_down_window_seconds,
+                                    monitoring.query_url, args.trigger_auth, monitoring.matchers(SERVING_NAMESPACE)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]))
 
         self.url = service_url(model, life)
@@ -322,7 +348,7 @@ def service_url(model: Model, life: PodLifecycle) -> str:
     return f"http://vllm-{model.name}.{SERVING_NAMESPACE}.svc.cluster.local:{life.api_port}/v1"
 
 
-def scaled_object_spec(model: Model, working_hours: WorkingHours | None, target: str, life: PodLifecycle,
+def scaled_object_spec(model: Model, working_hours: WorkingHours | None, target: str, scale_down_window: int,
                        query_url: str, trigger_auth: pulumi.Input[str] | None, series: str) -> dict:
     """KEDA spec: scale out on queued requests (and KV-cache pressure), scale in no faster than a load takes.
 
@@ -354,9 +380,9 @@ def scaled_object_spec(model: Model, working_hours: WorkingHours | None, target:
         triggers.append({"type": "cron", "name": "working-hours", "metadata": {
             "timezone": hours.timezone, "start": hours.start, "end": hours.end,
             "desiredReplicas": str(max(1, model.replicas.min))}})
-    # A replica takes up to the startup budget to load: scaling in faster than that means paying
-    # for another cold start minutes later. Scale out at once, in one pod at a time.
-    scale_down_window = min(3600, life.startup_budget_seconds)
+    # `scale_down_window` is at least the time-to-serve breakdown's total (node, image, weights, engine, compile:
+    # infra/time_to_serve.py): scaling in faster than a replica can come back trades it for a cold start minutes
+    # later. Scale out at once, in one pod at a time.
     return {
         "scaleTargetRef": {"name": target},
         "minReplicaCount": model.replicas.min,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -100,6 +100,19 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def store_on_loopback(make: Callable[[int], Any]) -> Iterator[str]:
+    """A local object-store server (moto's S3, the Cloud Storage emulator) built by `make(port)` on a free loopback
+    port, started, its URL yielded, stopped after."""
+    port = free_port()
+    server = make(port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 def engine_env(**extra: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
-from serving_testkit import free_port
+from serving_testkit import free_port, store_on_loopback
 
 from serving import adapter_store as store
 from serving.adapter_store import AdapterStoreError
@@ -34,13 +34,8 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def gcs_server() -> Iterator[str]:
     emulator = pytest.importorskip("gcp_storage_emulator.server",
                                    reason="gcp-storage-emulator (requirements-dev.txt) runs the gs:// tests")
-    port = free_port()
-    server = emulator.create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with store_on_loopback(lambda port: emulator.create_server("127.0.0.1", port, in_memory=True)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -53,29 +48,9 @@ def gs_root(gcs_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     return f"gs://{bucket}/runs/policy"
 
 
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server", reason="moto's local S3 server runs the s3:// tests")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3_root(s3_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
-    import boto3
-
-    # How a pod reaches an S3-compatible store: boto3 reads the endpoint from the environment.
-    for name, value in {"AWS_ENDPOINT_URL_S3": s3_server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    bucket = f"ckpt-{abs(hash(request.node.name)) % 10**8}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/runs/policy"
+def s3_root(s3_bucket: str) -> str:
+    return f"s3://{s3_bucket}/runs/policy"
 
 
 def test_publish_then_fetch_round_trips_a_peft_adapter(root: str, lora_adapters: dict[str, Path],

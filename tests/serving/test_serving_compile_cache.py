@@ -4,11 +4,9 @@ upload never read, and a failing store that never stops serving. File roots and 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_testkit import free_port
 
 from serving import adapter_store
 from serving import compile_cache as cc
@@ -35,31 +33,11 @@ def compiled(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server", reason="moto's local S3 server runs the s3:// tests")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture(params=["file", "s3"])
-def url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "file":
         return (tmp_path / "store").as_uri()
-    import boto3
-
-    server = request.getfixturevalue("s3_server")
-    for name, value in {"AWS_ENDPOINT_URL_S3": server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    bucket = f"cache-{abs(hash(request.node.name)) % 10**8}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/compile"
+    return f"s3://{request.getfixturevalue('s3_bucket')}/compile"
 
 
 def test_the_second_replica_gets_what_the_first_published(url: str, tmp_path: Path) -> None:

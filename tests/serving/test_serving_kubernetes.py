@@ -32,6 +32,15 @@ def test_startup_budget_assumptions_are_parameters() -> None:
     assert fast_disk == round((120 + 70) * STARTUP_SAFETY_FACTOR)
 
 
+def test_a_given_startup_budget_replaces_the_formula() -> None:
+    # The Pulumi program passes its time-to-serve breakdown's figure (infra/time_to_serve.py).
+    lc = pod_lifecycle(weights_gb=16, startup_budget_s=297)
+    assert lc.startup_budget_seconds == 297
+    assert lc.startup_probe.failure_threshold == 30 and lc.startup_probe.window_seconds == 300
+    with pytest.raises(ValueError, match="startup_budget_s must be >= 10"):
+        pod_lifecycle(weights_gb=16, startup_budget_s=5)
+
+
 def test_long_load_cannot_trip_liveness() -> None:
     lc = pod_lifecycle(weights_gb=140)
     # Kubernetes runs liveness only after the startup probe succeeded; the startup window is

@@ -35,6 +35,8 @@ class GkeArgs:
     managed_prometheus: bool  # KEDA reads Managed Prometheus (else the cluster services install Prometheus)
     budget: GcpBudgetArgs | None
     ladders: tuple[tuple[str, ...], ...] = ()  # capacity ladders (pool names, preferred first): a ComputeClass each
+    # serving.coldStart.preloadImage: the disk image attached to serving GPU nodes as a secondary boot disk
+    preload_disk_image: str | None = None
 
 
 def args_from(cfg: StackConfig) -> GkeArgs:
@@ -57,8 +59,18 @@ def args_from(cfg: StackConfig) -> GkeArgs:
         immutable_tags=cfg.tier != "dev", labels=stack_tags(cfg), pools=facts,
         node_pools=node_pool_specs(cfg, "gke", facts, _class_label(pool_classes(cfg))),
         ladders=cfg.ladders(), managed_prometheus=cfg.serving.monitoring == "platform",
-        budget=budget,
+        budget=budget, preload_disk_image=_disk_image(cfg),
     )
+
+
+def _disk_image(cfg: StackConfig) -> str | None:
+    """The preload disk image as GKE's secondaryBootDisks.diskImage wants it: `global/images/<name>` in the stack's
+    project (pulumi_gcp 10.2.0 NodePoolNodeConfigSecondaryBootDiskArgs), or the full path as written."""
+    preload = cfg.serving.cold_start.preload_image
+    if preload is None:
+        return None
+    image = preload.disk_image
+    return image if image.startswith("projects/") else f"global/images/{image}"
 
 
 def _class_label(classes: dict[str, str]) -> CloudLabels:
