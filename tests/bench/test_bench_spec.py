@@ -141,3 +141,13 @@ def test_to_throughput_refuses_an_unknown_endpoint_or_no_success(tmp_path: Path,
                                                "; allowed: fleet")
     with pytest.raises(ConfigError, match="no request succeeded"):
         throughput_block(_result(tmp_path, completed=0), "fleet")
+
+
+def test_the_documented_example_spec_loads(monkeypatch: pytest.MonkeyPatch):
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("FLEET_API_KEY", "k1")
+    monkeypatch.setenv("TOGETHER_API_KEY", "k2")
+    spec = load_spec(ROOT / "docs" / "bench" / "bench.yaml")
+    assert [e.name for e in spec.endpoints] == ["fleet-prod", "together"]
+    assert spec.endpoints[1].api == "chat" and spec.endpoints[1].api_key() == "k2"
