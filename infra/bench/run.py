@@ -82,7 +82,8 @@ def generator_cmd(endpoint: Endpoint, workload: Workload, raw_path: Path) -> lis
            "--random-output-len", str(workload.output_tokens), "--num-prompts", str(workload.requests),
            "--max-concurrency", str(workload.concurrency), "--request-rate", "inf",
            "--percentile-metrics", "ttft,tpot,e2el", "--metric-percentiles", "50,95",
-           "--save-detailed", "--ready-check-timeout-sec", "0", "--disable-tqdm", "--seed", "0"]
+           "--num-warmups", str(workload.warmups), "--save-detailed", "--ready-check-timeout-sec", "0",
+           "--disable-tqdm", "--seed", "0"]
     if workload.ignore_eos:
         cmd.append("--ignore-eos")
     return cmd

@@ -97,12 +97,20 @@ class Workload(ConfigModel):
     """The load stops after this many requests..."""
     max_seconds: float = Field(default=300, gt=0)
     """...or after this many seconds, whichever comes first."""
+    warmup_requests: int | None = Field(default=None, ge=0)
+    """Requests sent (at `concurrency`) after the idle probe and before the load, not counted: a server's first
+    batches of each size are slower (compilation, connection set-up). Default: `concurrency`."""
     ignore_eos: bool = True
     """Ask the server to generate all `outputTokens` (vLLM's `ignore_eos`, which vLLM-based servers accept); set
     false for an API that refuses unknown request fields (its answers may then end early)."""
     idle_seconds: float = Field(default=0, ge=0)
     """Seconds to wait before the first-request-after-idle probe (a serverless endpoint scales to zero after a few
     minutes idle: give that time to measure its cold start)."""
+
+
+    @property
+    def warmups(self) -> int:
+        return self.concurrency if self.warmup_requests is None else self.warmup_requests
 
 
 class BenchSpec(ConfigModel):

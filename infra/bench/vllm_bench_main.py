@@ -8,8 +8,10 @@ vllm/entrypoints/cli/benchmark/serve.py), so the flags are exactly `vllm bench s
 The time bound: `vllm bench serve` bounds the request count (--num-prompts) but not the time (each request may
 take up to 6 h: AIOHTTP_TIMEOUT in vllm/benchmarks/lib/endpoint_request_func.py). With --max-concurrency every
 request is queued at once and waits on a semaphore (vllm/benchmarks/serve.py, benchmark()), so the bound wraps the
-request functions instead: once `--max-seconds` have passed since the first request, a request not yet sent is
-not sent and comes back failed with NOT_SENT (below), which the report counts apart from real failures.
+request functions instead: once `--max-seconds` have passed since the first request of the load, a request not yet
+sent is not sent and comes back failed with NOT_SENT (below), which the report counts apart from real failures.
+The clock starts after the --num-warmups warm-up calls: serve.py runs them all (gathered) before the load, through
+the same request function, and the ready check is off (--ready-check-timeout-sec 0).
 
 Usage: python vllm_bench_main.py --max-seconds S --out RAW.json -- <vllm bench serve flags>
 """
@@ -24,14 +26,18 @@ import time
 NOT_SENT = "NOT_SENT: maxSeconds reached before this request was sent"
 
 
-def _bound(max_seconds: float) -> None:
+def _bound(max_seconds: float, warmups: int) -> None:
     from vllm.benchmarks.lib import endpoint_request_func as funcs
 
     started: list[float] = []
+    calls = [0]
 
     def wrap(func):
         async def bounded(request_func_input, session, pbar=None):
             now = time.monotonic()
+            calls[0] += 1
+            if calls[0] <= warmups:
+                return await func(request_func_input=request_func_input, session=session, pbar=pbar)
             if not started:
                 started.append(now)
             if now - started[0] > max_seconds:
@@ -59,11 +65,12 @@ def main(argv: list[str]) -> int:
     from vllm.benchmarks import serve
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    _bound(mine.max_seconds)
-    # serve.py imported ASYNC_REQUEST_FUNCS by name: the same dict object, so the wrapped entries are what it reads.
     parser = FlexibleArgumentParser()
     serve.add_cli_args(parser)
-    result = serve.main(parser.parse_args(argv[split + 1:]))
+    args = parser.parse_args(argv[split + 1:])
+    # serve.py imported ASYNC_REQUEST_FUNCS by name: the same dict object, so the wrapped entries are what it reads.
+    _bound(mine.max_seconds, args.num_warmups)
+    result = serve.main(args)
     from vllm import __version__
 
     result["generator_version"] = __version__

