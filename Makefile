@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv gateway-venv gateway-lock
+.PHONY: plan test lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv gateway-venv gateway-lock bench-venv
 
 # Two installs into one venv. The plan's: requirements.txt only (Pulumi, the providers, pydantic, the policy pack):
 # what `make plan` and `pulumi up` need. Everything: adds the test tools, Ray (its schemas check KubeRay configs)
@@ -67,6 +67,17 @@ $(GATEWAY_VENV)/.installed: gateway/requirements.lock
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	touch $@
 
+# `python -m infra bench` in a venv of its own: the infra CLI (requirements.txt) plus vLLM's load generator and
+# matplotlib, which the plan's venv must not carry. A machine with `make engine` done can use .venv as it is.
+BENCH_VENV ?= .venv-bench
+bench-venv: $(BENCH_VENV)/.installed
+$(BENCH_VENV)/.installed: requirements-bench.txt requirements.txt requirements.lock
+	$(PYTHON) -m venv $(BENCH_VENV)
+	set -o pipefail; $(BENCH_VENV)/bin/python -m pip install -q -c requirements.lock -r requirements-bench.txt 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(BENCH_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
 # gateway/requirements.lock: gateway/requirements.txt resolved, with the sha256 of each file (tests/gateway/gateway_lock.py).
 gateway-lock:
 	$(PYTHON) -m venv build/gateway-lock
@@ -111,4 +122,4 @@ deploy-lock:
 		2>&1 | { grep -v "is ignored: it is neither" || true; }
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) $(GATEWAY_VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(GATEWAY_VENV) $(BENCH_VENV) build .pytest_cache .ruff_cache

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("readme", help="rewrite the generated tables of README.md (cost, guard verdicts) from the code")
     sub.add_parser("config-reference", help="print the stack configuration reference (docs/config.md) as markdown, "
                                             "rendered from the config schema; `make docs` writes it")
+    from infra.bench.cli import add_parser as add_bench
+
+    add_bench(sub)
     return parser
 
 
@@ -178,6 +181,15 @@ def _readme(args: argparse.Namespace) -> int:
 
 COMMANDS = {"plan": _plan, "cost-table": _cost_table, "readme": _readme, "facts": _facts, "promote": _promote,
             "config-reference": _config_reference}
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from infra.bench.cli import command
+
+    return command(args)
+
+
+COMMANDS["bench"] = _bench
 
 
 def main(argv: list[str]) -> int:

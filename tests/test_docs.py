@@ -16,9 +16,9 @@ from tests.conftest import ROOT
 
 README = ROOT / "README.md"
 CONFIG_DOC = ROOT / "docs" / "config.md"
-# 16 KiB, up from 12: the issues ask the README itself to show evidence (measured figures, generated cost and
-# time-to-serve tables), not only to link to it; depth still goes to docs/.
-README_MAX_BYTES = 16 * 1024
+# 18 KiB, up from 12: the issues ask the README itself to show evidence (measured figures, generated cost and
+# time-to-serve tables, a real bench run, the fleet view), not only to link to it; depth still goes to docs/.
+README_MAX_BYTES = 18 * 1024
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
