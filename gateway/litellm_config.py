@@ -67,6 +67,17 @@ OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 # A 429 moves one request on; it never takes a backend out of rotation (see the module docstring).
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
 _NEVER_COOL_DOWN = 1_000_000
+# The route's last backend has nowhere to fail over to: a connection error or a 5xx before the first byte is tried
+# once more there (litellm 1.108.7 router_settings.model_group_retry_policy, types/router.py RetryPolicy, read by
+# router_utils/get_retry_from_policy.py: the most specific exception class's field, else DefaultRetries, which
+# covers APIConnectionError). Never a timeout (the client already waited one first-byte timeout), a 429, or a
+# request the backend refused as such; and never after the first byte (LiteLLM retries only streams that had sent
+# no content). Seen in the kill test: the provider's idle connection closing under the fallback's request.
+_LAST_BACKEND_RETRIES = {
+    "DefaultRetries": 1, "InternalServerErrorRetries": 1, "ServiceUnavailableErrorRetries": 1,
+    "TimeoutErrorRetries": 0, "RateLimitErrorRetries": 0, "BadRequestErrorRetries": 0,
+    "AuthenticationErrorRetries": 0, "NotFoundErrorRetries": 0, "ContentPolicyViolationErrorRetries": 0,
+}
 # AllowedFailsPolicy fields (litellm/types/router.py) for failures that say the backend is unwell.
 _UNWELL = ("TimeoutError", "InternalServerError", "ServiceUnavailableError", "BadGatewayError")
 
@@ -91,6 +102,7 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
     allowed_fails = max(0, policy.failures_before_cooldown - 1)  # cooled down on the Nth failure
     model_list: list[dict[str, Any]] = []
     fallbacks: list[dict[str, list[str]]] = []
+    last_group_retries: dict[str, dict[str, int]] = {}
     for route in spec.routes:
         names = []
         for i, backend in enumerate(route.backends):
@@ -110,6 +122,7 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
             info: dict[str, Any] = {"id": deployment_id(route.model, backend)}
             if i == len(route.backends) - 1:
                 info["allowed_fails"] = _NEVER_COOL_DOWN
+                last_group_retries[name] = dict(_LAST_BACKEND_RETRIES)
             if backend.usd_per_1m_input_tokens is not None:
                 info["input_cost_per_token"] = backend.usd_per_1m_input_tokens / 1e6
             if backend.usd_per_1m_output_tokens is not None:
@@ -128,6 +141,7 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
                 "RateLimitErrorAllowedFails": _RATE_LIMITS_BEFORE_COOLDOWN,
             },
             "cooldown_time": policy.cooldown_s,
+            "model_group_retry_policy": last_group_retries,
         },
         "litellm_settings": {
             "request_timeout": policy.request_timeout_s,
