@@ -68,13 +68,13 @@ OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
 _NEVER_COOL_DOWN = 1_000_000
 # The route's last backend has nowhere to fail over to: a connection error or a 5xx before the first byte is tried
-# once more there (litellm 1.108.7 router_settings.model_group_retry_policy, types/router.py RetryPolicy, read by
+# twice more there (two: a burst can leave more than one stale pooled connection, gateway/__main__.py) (litellm 1.108.7 router_settings.model_group_retry_policy, types/router.py RetryPolicy, read by
 # router_utils/get_retry_from_policy.py: the most specific exception class's field, else DefaultRetries, which
 # covers APIConnectionError). Never a timeout (the client already waited one first-byte timeout), a 429, or a
 # request the backend refused as such; and never after the first byte (LiteLLM retries only streams that had sent
 # no content). Seen in the kill test: the provider's idle connection closing under the fallback's request.
 _LAST_BACKEND_RETRIES = {
-    "DefaultRetries": 1, "InternalServerErrorRetries": 1, "ServiceUnavailableErrorRetries": 1,
+    "DefaultRetries": 2, "InternalServerErrorRetries": 2, "ServiceUnavailableErrorRetries": 2,
     "TimeoutErrorRetries": 0, "RateLimitErrorRetries": 0, "BadRequestErrorRetries": 0,
     "AuthenticationErrorRetries": 0, "NotFoundErrorRetries": 0, "ContentPolicyViolationErrorRetries": 0,
 }
@@ -107,12 +107,16 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
         names = []
         for i, backend in enumerate(route.backends):
             name = deployment_name(route.model, backend, first=i == 0)
+            last = i == len(route.backends) - 1
             names.append(name)
             params: dict[str, Any] = {
                 "model": f"openai/{backend.model}",  # LiteLLM's OpenAI-compatible provider
                 "api_base": backend.base_url,
                 "timeout": policy.request_timeout_s,
-                "stream_timeout": policy.first_byte_timeout_s,
+                # The first-byte timeout is there to move on; a route's last backend has nowhere to move to, so it
+                # gets the whole request timeout (a slow answer beats an error; seen in the kill test, where the
+                # provider took over 64 streams at once and passed 8 s before its first byte).
+                "stream_timeout": policy.request_timeout_s if last else policy.first_byte_timeout_s,
                 "max_retries": 0,  # the OpenAI SDK's own retries: a retry is not a failover
             }
             if backend.api_key_file is not None:
@@ -120,7 +124,7 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
             if backend.kind == "local" and policy.overflow_queue_depth is not None:
                 params["extra_headers"] = {OVERFLOW_HEADER: "1"}
             info: dict[str, Any] = {"id": deployment_id(route.model, backend)}
-            if i == len(route.backends) - 1:
+            if last:
                 info["allowed_fails"] = _NEVER_COOL_DOWN
                 last_group_retries[name] = dict(_LAST_BACKEND_RETRIES)
             if backend.usd_per_1m_input_tokens is not None:

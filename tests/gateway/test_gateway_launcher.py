@@ -47,6 +47,8 @@ def test_the_rendered_config_fails_over_in_order_and_names_keys_only_by_env(tmp_
     assert config["general_settings"]["master_key"] == f"os.environ/{CLIENT_KEY_ENV}"
     # the first-byte timeout bounds a stream; only local replicas get the overflow header
     assert local["stream_timeout"] == 3 and local["extra_headers"] == {OVERFLOW_HEADER: "1"}
+    # a route's last backend has nowhere to fail over to: it gets the whole request timeout
+    assert provider["stream_timeout"] == only["stream_timeout"] == spec.policy.request_timeout_s
     assert "extra_headers" not in provider and "extra_headers" not in only
     assert [m["model_info"]["id"] for m in config["model_list"]] == [
         "qwen-7b/local", "qwen-7b/provider-modal", "llama-70b/provider-modal"]
@@ -73,7 +75,7 @@ def test_only_a_routes_last_backend_is_retried_and_only_for_connection_errors_an
     retries = settings["model_group_retry_policy"]
     assert set(retries) == {"qwen-7b@provider-modal", "llama-70b"}  # the last backend of each route, nothing else
     for policy in retries.values():
-        assert policy["DefaultRetries"] == policy["InternalServerErrorRetries"] == 1  # connection errors, 5xx
+        assert policy["DefaultRetries"] == policy["InternalServerErrorRetries"] == 2  # connection errors, 5xx
         assert policy["TimeoutErrorRetries"] == policy["RateLimitErrorRetries"] == policy["BadRequestErrorRetries"] == 0
 
 
