@@ -40,9 +40,10 @@ OFFLINE_ENV = {
 # backends keeps an idle connection 15 s by default (litellm 1.108.7 constants.py AIOHTTP_KEEPALIVE_TIMEOUT, read at
 # import); uvicorn-based servers close one after 5 s (vLLM 0.32 envs.py VLLM_HTTP_TIMEOUT_KEEP_ALIVE, uvicorn's
 # timeout_keep_alive). 1 s leaves a loaded gateway 4 s of lag between the server's last byte and its own release of
-# the connection (at load 11 on 2 cores the kill test still met stale connections at 2 s); busy connections are reused all the same, an idle one costs a new handshake. The serving image keeps
-# its side open far longer (serving/vllm_command.py HTTP_KEEP_ALIVE_S), and a last backend gets two retries for what
-# slips through (gateway/litellm_config.py). The gateway's own server keeps clients' and peers' idle connections
+# the connection (at load 11 on 2 cores the kill test still met stale connections at 2 s). Busy connections are
+# reused all the same; an idle one costs a new handshake. The serving image keeps its side open far longer
+# (serving/vllm_command.py HTTP_KEEP_ALIVE_S), and a last backend gets two retries for what slips through
+# (gateway/litellm_config.py). The gateway's own server keeps clients' and peers' idle connections
 # SERVER_KEEP_ALIVE_S (proxy_cli.py --keepalive_timeout), longer than any caller's pool.
 BACKEND_POOL_IDLE_S = 1
 SERVER_KEEP_ALIVE_S = 75

@@ -68,9 +68,10 @@ OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
 _NEVER_COOL_DOWN = 1_000_000
 # The route's last backend has nowhere to fail over to: a connection error or a 5xx before the first byte is tried
-# twice more there (two: a burst can leave more than one stale pooled connection, gateway/__main__.py) (litellm 1.108.7 router_settings.model_group_retry_policy, types/router.py RetryPolicy, read by
+# twice more there (two: a burst can leave more than one stale pooled connection, see gateway/__main__.py).
+# litellm 1.108.7 router_settings.model_group_retry_policy (types/router.py RetryPolicy, read by
 # router_utils/get_retry_from_policy.py: the most specific exception class's field, else DefaultRetries, which
-# covers APIConnectionError). Never a timeout (the client already waited one first-byte timeout), a 429, or a
+# covers APIConnectionError). Never a timeout (the whole request timeout has passed by then), a 429, or a
 # request the backend refused as such; and never after the first byte (LiteLLM retries only streams that had sent
 # no content). Seen in the kill test: the provider's idle connection closing under the fallback's request.
 _LAST_BACKEND_RETRIES = {
