@@ -34,6 +34,19 @@ OFFLINE_ENV = {
     "LITELLM_TELEMETRY_DISABLED": "true",
     "LITELLM_DONT_SHOW_FEEDBACK_BOX": "true",
 }
+# Idle connections: whoever pools them must drop one before the other side does, or a request is written onto a
+# connection the server is closing and fails ("Cannot write to closing transport"), a lost request when that was the
+# route's last backend (tests/gateway/test_gateway_failover.py's kill scenario, before this). LiteLLM's pool to the
+# backends keeps an idle connection 15 s by default (litellm 1.108.7 constants.py AIOHTTP_KEEPALIVE_TIMEOUT, read at
+# import); uvicorn-based servers close one after 5 s (vLLM 0.32 envs.py VLLM_HTTP_TIMEOUT_KEEP_ALIVE, uvicorn's
+# timeout_keep_alive). 1 s leaves a loaded gateway 4 s of lag between the server's last byte and its own release of
+# the connection (at load 11 on 2 cores the kill test still met stale connections at 2 s). Busy connections are
+# reused all the same; an idle one costs a new handshake. The serving image keeps its side open far longer
+# (serving/vllm_command.py HTTP_KEEP_ALIVE_S), and a last backend gets two retries for what slips through
+# (gateway/litellm_config.py). The gateway's own server keeps clients' and peers' idle connections
+# SERVER_KEEP_ALIVE_S (proxy_cli.py --keepalive_timeout), longer than any caller's pool.
+BACKEND_POOL_IDLE_S = 1
+SERVER_KEEP_ALIVE_S = 75
 
 
 class LaunchError(Exception):
@@ -91,7 +104,7 @@ def prepare(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """LiteLLM's CLI arguments and the env to add, from our arguments; raises LaunchError."""
     args = parse_args(argv)
     spec = read_spec(args.spec)
-    env = {**OFFLINE_ENV, **keys_env(spec)}
+    env = {**OFFLINE_ENV, "AIOHTTP_KEEPALIVE_TIMEOUT": str(BACKEND_POOL_IDLE_S), **keys_env(spec)}
     config = render(spec)
     # LiteLLM reads its config from a path: a private file (0600, in a private dir) that holds no key.
     folder = tempfile.mkdtemp(prefix="llm-fleet-gateway-")
@@ -99,7 +112,8 @@ def prepare(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     config_path.write_text(json.dumps(config, indent=2))
     config_path.chmod(0o600)
     port = args.port if args.port is not None else spec.port
-    cli = ["--config", str(config_path), "--host", args.host, "--port", str(port), "--num_workers", "1"]
+    cli = ["--config", str(config_path), "--host", args.host, "--port", str(port), "--num_workers", "1",
+           "--keepalive_timeout", str(SERVER_KEEP_ALIVE_S)]
     return cli, env
 
 

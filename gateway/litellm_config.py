@@ -67,6 +67,18 @@ OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 # A 429 moves one request on; it never takes a backend out of rotation (see the module docstring).
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
 _NEVER_COOL_DOWN = 1_000_000
+# The route's last backend has nowhere to fail over to: a connection error or a 5xx before the first byte is tried
+# twice more there (two: a burst can leave more than one stale pooled connection, see gateway/__main__.py).
+# litellm 1.108.7 router_settings.model_group_retry_policy (types/router.py RetryPolicy, read by
+# router_utils/get_retry_from_policy.py: the most specific exception class's field, else DefaultRetries, which
+# covers APIConnectionError). Never a timeout (the whole request timeout has passed by then), a 429, or a
+# request the backend refused as such; and never after the first byte (LiteLLM retries only streams that had sent
+# no content). Seen in the kill test: the provider's idle connection closing under the fallback's request.
+_LAST_BACKEND_RETRIES = {
+    "DefaultRetries": 2, "InternalServerErrorRetries": 2, "ServiceUnavailableErrorRetries": 2,
+    "TimeoutErrorRetries": 0, "RateLimitErrorRetries": 0, "BadRequestErrorRetries": 0,
+    "AuthenticationErrorRetries": 0, "NotFoundErrorRetries": 0, "ContentPolicyViolationErrorRetries": 0,
+}
 # AllowedFailsPolicy fields (litellm/types/router.py) for failures that say the backend is unwell.
 _UNWELL = ("TimeoutError", "InternalServerError", "ServiceUnavailableError", "BadGatewayError")
 
@@ -91,16 +103,21 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
     allowed_fails = max(0, policy.failures_before_cooldown - 1)  # cooled down on the Nth failure
     model_list: list[dict[str, Any]] = []
     fallbacks: list[dict[str, list[str]]] = []
+    last_group_retries: dict[str, dict[str, int]] = {}
     for route in spec.routes:
         names = []
         for i, backend in enumerate(route.backends):
             name = deployment_name(route.model, backend, first=i == 0)
+            last = i == len(route.backends) - 1
             names.append(name)
             params: dict[str, Any] = {
                 "model": f"openai/{backend.model}",  # LiteLLM's OpenAI-compatible provider
                 "api_base": backend.base_url,
                 "timeout": policy.request_timeout_s,
-                "stream_timeout": policy.first_byte_timeout_s,
+                # The first-byte timeout is there to move on; a route's last backend has nowhere to move to, so it
+                # gets the whole request timeout (a slow answer beats an error; seen in the kill test, where the
+                # provider took over 64 streams at once and passed 8 s before its first byte).
+                "stream_timeout": policy.request_timeout_s if last else policy.first_byte_timeout_s,
                 "max_retries": 0,  # the OpenAI SDK's own retries: a retry is not a failover
             }
             if backend.api_key_file is not None:
@@ -108,8 +125,9 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
             if backend.kind == "local" and policy.overflow_queue_depth is not None:
                 params["extra_headers"] = {OVERFLOW_HEADER: "1"}
             info: dict[str, Any] = {"id": deployment_id(route.model, backend)}
-            if i == len(route.backends) - 1:
+            if last:
                 info["allowed_fails"] = _NEVER_COOL_DOWN
+                last_group_retries[name] = dict(_LAST_BACKEND_RETRIES)
             if backend.usd_per_1m_input_tokens is not None:
                 info["input_cost_per_token"] = backend.usd_per_1m_input_tokens / 1e6
             if backend.usd_per_1m_output_tokens is not None:
@@ -128,6 +146,7 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
                 "RateLimitErrorAllowedFails": _RATE_LIMITS_BEFORE_COOLDOWN,
             },
             "cooldown_time": policy.cooldown_s,
+            "model_group_retry_policy": last_group_retries,
         },
         "litellm_settings": {
             "request_timeout": policy.request_timeout_s,

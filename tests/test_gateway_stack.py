@@ -337,3 +337,19 @@ def test_the_dashboard_shows_each_backend(plan_of):
     assert "litellm_" not in json.dumps(dict(panel_queries()))  # no gateway, no gateway panels
     prod = json.dumps([r.inputs for r in plan_of("prod").resources if "dashboard" in r.name])
     assert prod.count("litellm_deployment_total_requests_total") == 1
+
+
+def test_on_an_existing_cluster_the_gateway_runs_on_its_system_nodes_and_the_guards_say_so(tmp_path):
+    raw = stack_config("coreweave-prod")
+    prod = stack_config("prod")
+    raw["serving"] = {**raw.get("serving", {}), "gateway": prod["serving"]["gateway"]}
+    raw["models"][0]["fallbacks"] = prod["models"][0]["fallbacks"]
+    raw["togetherApiKey"] = prod["togetherApiKey"]
+    raw["artifacts"]["gatewayImage"] = raw["artifacts"]["servingImage"].replace("vllm-serving", "gateway")
+    plan = plan_stack(tmp_path, "coreweave-prod", raw)
+    (gateway,) = objects(plan, "Deployment", "llm-gateway")
+    assert gateway["spec"]["template"]["spec"].get("nodeSelector", {}) == {}  # coreweave names no system nodes
+    verdict = {v.guard: v for v in plan.verdicts}["autoscaling-fits-pool"]
+    assert verdict.status == "pass"
+    assert "existing cluster's own system nodes" in verdict.message and "gateway (at most 6 x" in verdict.message
+    assert plan.ok

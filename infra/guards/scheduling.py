@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from infra.guards.base import StackPlan, Verdict
-from infra.guards.pods import GIB, pod_templates, selected_pools
+from infra.guards.pods import GIB, PodTemplate, pod_templates, selected_pools
 
 
 def gpu_pods_fit_one_node(plan: StackPlan) -> Verdict:
@@ -93,7 +93,7 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
     # Per pool, or per capacity ladder (its rungs, their maxima added up): one pod may use any rung.
     gpus_at_max: dict[tuple[str, ...], int] = defaultdict(int)
     cpu_at_max: dict[tuple[str, ...], float] = defaultdict(float)
-    problems = []
+    problems, unsized = [], []
     for r in plan.resources:
         kind, spec = r.inputs.get("kind"), r.inputs.get("spec", {})
         if kind == "ScaledObject":
@@ -104,6 +104,9 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
             continue
         pod = pods.get(target)
         chosen = selected_pools(pod, plan.pools) if pod else [None]
+        if pod is not None and None in chosen and _on_existing_system_nodes(plan, pod):
+            unsized.append(f"{target} (at most {max_replicas} x {pod.total_request('cpu'):g} CPU)")
+            continue
         if pod is None or None in chosen:
             problems.append(f"{kind} {r.name} scales {target!r}, which is no workload on a known pool")
             continue
@@ -130,4 +133,14 @@ def autoscaling_fits_pool(plan: StackPlan) -> Verdict:
                             f"{offered:.1f} at {' + '.join(str(p.max_nodes) for p in rungs)} nodes")
     if problems:
         return Verdict(name, "fail", "; ".join(problems))
-    return Verdict(name, "pass", "every autoscaler's maximum fits its pool's maximum")
+    note = (f"; on the existing cluster's own system nodes, which this stack does not size: {', '.join(unsized)} "
+            "- make sure they have that room") if unsized else ""
+    return Verdict(name, "pass", "every autoscaler's maximum fits its pool's maximum" + note)
+
+
+def _on_existing_system_nodes(plan: StackPlan, pod: PodTemplate) -> bool:
+    """A CPU pod an existing cluster places on its own system nodes (existing.systemNodeLabels, or anywhere
+    untainted when none are given): nodes the cluster's owner runs, not a pool the stack declares."""
+    if plan.cfg.cloud != "existing" or pod.gpus:
+        return False
+    return (pod.spec.get("nodeSelector") or {}) == dict(plan.cfg.existing.system_node_labels)

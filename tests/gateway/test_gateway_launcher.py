@@ -47,6 +47,8 @@ def test_the_rendered_config_fails_over_in_order_and_names_keys_only_by_env(tmp_
     assert config["general_settings"]["master_key"] == f"os.environ/{CLIENT_KEY_ENV}"
     # the first-byte timeout bounds a stream; only local replicas get the overflow header
     assert local["stream_timeout"] == 3 and local["extra_headers"] == {OVERFLOW_HEADER: "1"}
+    # a route's last backend has nowhere to fail over to: it gets the whole request timeout
+    assert provider["stream_timeout"] == only["stream_timeout"] == spec.policy.request_timeout_s
     assert "extra_headers" not in provider and "extra_headers" not in only
     assert [m["model_info"]["id"] for m in config["model_list"]] == [
         "qwen-7b/local", "qwen-7b/provider-modal", "llama-70b/provider-modal"]
@@ -65,6 +67,30 @@ def test_a_backend_is_cooled_down_on_its_nth_failure_and_never_for_an_overflow_4
     assert "allowed_fails" not in infos["qwen-7b/local"]
     assert infos["qwen-7b/provider-modal"]["allowed_fails"] >= 1_000_000
     assert infos["llama-70b/provider-modal"]["allowed_fails"] >= 1_000_000
+
+
+def test_only_a_routes_last_backend_is_retried_and_only_for_connection_errors_and_5xx(tmp_path: Path) -> None:
+    settings = render(_spec(tmp_path))["router_settings"]
+    assert settings["num_retries"] == 0  # everything else moves on to the next backend
+    retries = settings["model_group_retry_policy"]
+    assert set(retries) == {"qwen-7b@provider-modal", "llama-70b"}  # the last backend of each route, nothing else
+    for policy in retries.values():
+        assert policy["DefaultRetries"] == policy["InternalServerErrorRetries"] == 2  # connection errors, 5xx
+        assert policy["TimeoutErrorRetries"] == policy["RateLimitErrorRetries"] == policy["BadRequestErrorRetries"] == 0
+
+
+def test_the_gateway_drops_idle_backend_connections_before_the_serving_image_does(tmp_path: Path) -> None:
+    from serving.settings import Settings
+    from serving.vllm_command import HTTP_KEEP_ALIVE_S, KEEP_ALIVE_ENV, build_vllm_env
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(to_json(_spec(tmp_path)))
+    cli, env = launcher.prepare(["--spec", str(spec_file)])
+    pool_idle = int(env["AIOHTTP_KEEPALIVE_TIMEOUT"])
+    served = int(build_vllm_env(Settings(model="m"), {})[KEEP_ALIVE_ENV])
+    assert served == HTTP_KEEP_ALIVE_S and pool_idle < served
+    assert int(cli[cli.index("--keepalive_timeout") + 1]) > pool_idle  # a peer gateway's pool drops first too
+    assert build_vllm_env(Settings(model="m"), {KEEP_ALIVE_ENV: "9"})[KEEP_ALIVE_ENV] == "9"  # the operator's
 
 
 def test_without_an_overflow_depth_local_replicas_queue_instead(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -99,6 +100,48 @@ def test_depth_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv("SERVING_OVERFLOW_QUEUE_DEPTH", bad)
         with pytest.raises(RuntimeError, match="SERVING_OVERFLOW_QUEUE_DEPTH >= 0"):
             OverflowToNextBackend(PlainTextResponse("ok"))
+
+
+def _burst(marked: int, unmarked: int = 0, slots: int = 2) -> tuple[list[int], list[int]]:
+    """Statuses of concurrent requests to a stand-in vLLM app (its state holds vLLM's config, as vLLM's does) that
+    answers only once all have arrived, while vLLM's gauge still reads 0: a burst between two engine steps."""
+    release = asyncio.Event()
+
+    async def generate(_: object) -> PlainTextResponse:
+        await release.wait()
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", generate, methods=["POST"])])
+    app.state.vllm_config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=slots),
+                                            parallel_config=SimpleNamespace(data_parallel_size=1))
+    app.add_middleware(OverflowToNextBackend, depth=DEPTH, registry=_registry((0,)))
+
+    async def run() -> tuple[list[int], list[int]]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vllm") as client:
+            async def call(headers: dict[str, str]) -> int:
+                return (await client.post("/v1/chat/completions", headers=headers)).status_code
+
+            rollout = [asyncio.create_task(call({})) for _ in range(unmarked)]
+            await asyncio.sleep(0.05)  # the rollout workers' requests are in first
+            gateway = [asyncio.create_task(call(MARK)) for _ in range(marked)]
+            await asyncio.sleep(0.05)
+            release.set()
+            return list(await asyncio.gather(*gateway)), list(await asyncio.gather(*rollout))
+
+    return asyncio.run(run())
+
+
+def test_a_burst_overflows_before_vllms_gauge_moves() -> None:
+    # 2 running slots and a depth of 3 ("more than 3 waiting", as with the gauge): of 12 requests arriving at once,
+    # 6 are let in (2 run, 4 wait: the 4th found only 3 waiting), 6 move to the next backend.
+    gateway, _ = _burst(marked=12)
+    assert gateway.count(200) == 2 + DEPTH + 1 and gateway.count(429) == 12 - (2 + DEPTH + 1)
+
+
+def test_requests_without_the_mark_fill_the_queue_too() -> None:
+    # Rollout workers already hold the slots and the queue: every gateway request overflows; theirs all run.
+    gateway, rollout = _burst(marked=4, unmarked=2 + DEPTH + 1)
+    assert gateway == [429] * 4 and rollout == [200] * (2 + DEPTH + 1)
 
 
 def test_reading_the_queue_costs_microseconds() -> None:

@@ -1,0 +1,110 @@
+"""The real gateway (LiteLLM, its own venv) in front of backends that fail on purpose: what is retried, what moves on.
+
+The backends are small OpenAI-shaped servers in this process, because the point is a failure on demand (a 500 on
+every other call) that a real engine does not give; the failover against real vLLM servers is
+test_gateway_failover.py. No vLLM here: this module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from gateway_testkit import MODEL_ID_HEADER, started_gateway
+from serving_testkit import free_port
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route as HttpRoute
+
+from gateway.spec import Backend, FailoverPolicy, GatewaySpec, Route, to_json
+
+KEY = "client-key"
+
+
+class Backend500:
+    """An OpenAI chat endpoint that answers 500 to every `fail_every`-th call (1: every call) and counts calls."""
+
+    def __init__(self, fail_every: int) -> None:
+        self.fail_every, self.calls, self.failed = fail_every, 0, 0
+        self.port = free_port()
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.calls += 1
+        if self.calls % self.fail_every == 0:
+            self.failed += 1
+            return JSONResponse({"error": {"message": "injected", "type": "server_error"}}, status_code=500)
+        return JSONResponse({"id": "x", "object": "chat.completion", "created": int(time.time()),
+                             "model": body["model"], "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                                                               "total_tokens": 2},
+                             "choices": [{"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": "hi"}}]})
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[str]:
+        app = Starlette(routes=[HttpRoute("/v1/chat/completions", self.chat, methods=["POST"])])
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{self.port}/v1"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def _ask(gateway: str, model: str) -> tuple[int, str | None]:
+    r = httpx.post(f"{gateway}/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
+                   json={"model": model, "messages": [{"role": "user", "content": "x"}], "max_tokens": 4})
+    return r.status_code, r.headers.get(MODEL_ID_HEADER)
+
+
+@pytest.fixture(scope="module")
+def backends(gateway_py: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    tmp = tmp_path_factory.mktemp("gateway-retry")
+    (tmp / "key").write_text(KEY + "\n")
+    flaky, down, provider = Backend500(fail_every=2), Backend500(fail_every=1), Backend500(fail_every=10**9)
+    with flaky.serving() as flaky_url, down.serving() as down_url, provider.serving() as provider_url:
+        def backend(name: str, kind: str, url: str) -> Backend:
+            return Backend(name, kind, url, "m", str(tmp / "key"), 0.1 if kind == "provider" else None,
+                           0.1 if kind == "provider" else None)
+
+        spec = GatewaySpec(
+            routes=(Route("flaky-only", (backend("provider-flaky", "provider", flaky_url),)),
+                    Route("local-down", (backend("local", "local", down_url),
+                                         backend("provider-ok", "provider", provider_url)))),
+            # a high cooldown threshold: this module counts calls, not cooldowns
+            policy=FailoverPolicy(failures_before_cooldown=100, overflow_queue_depth=None),
+            client_key_file=str(tmp / "key"))
+        (tmp / "spec.json").write_text(to_json(spec))
+        port = free_port()
+        with started_gateway(gateway_py, tmp / "spec.json", port, tmp / "gateway.log"):
+            yield f"http://127.0.0.1:{port}", {"flaky": flaky, "down": down, "provider": provider}
+
+
+def test_the_last_backend_is_tried_once_more_after_a_500(backends: tuple[str, dict]) -> None:
+    gateway, servers = backends
+    calls, failed = servers["flaky"].calls, servers["flaky"].failed
+    answers = [_ask(gateway, "flaky-only") for _ in range(6)]
+    # Every other call fails: a request whose call failed is tried once more on the same (last) backend and succeeds.
+    assert answers == [(200, "flaky-only/provider-flaky")] * 6
+    failures = servers["flaky"].failed - failed
+    assert failures >= 5 and servers["flaky"].calls - calls == 6 + failures
+
+
+def test_a_backend_with_a_next_one_is_not_retried_the_request_moves_on(backends: tuple[str, dict]) -> None:
+    gateway, servers = backends
+    down_before, provider_before = servers["down"].calls, servers["provider"].calls
+    answers = [_ask(gateway, "local-down") for _ in range(4)]
+    assert answers == [(200, "local-down/provider-ok")] * 4
+    assert servers["down"].calls - down_before == 4  # once per request, never twice
+    assert servers["provider"].calls - provider_before == 4
