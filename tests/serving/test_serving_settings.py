@@ -56,8 +56,10 @@ def test_api_key_goes_to_env_not_argv(monkeypatch: pytest.MonkeyPatch, tmp_path:
     key.write_text("s3cret\n")
     s = settings(monkeypatch, SERVING_API_KEY_FILE=str(key))
     assert all("s3cret" not in a for a in build_vllm_command(s))
-    # The package's parent folder goes on vLLM's PYTHONPATH so its `--middleware` import finds serving.api_guard.
-    assert build_vllm_env(s, {"PATH": "/bin"}) == {"PATH": "/bin", "VLLM_API_KEY": "s3cret",
+    # The package's parent folder goes on vLLM's PYTHONPATH so its `--middleware` import finds serving.api_guard;
+    # idle connections are kept 75 s, longer than callers' pools (serving/vllm_command.py HTTP_KEEP_ALIVE_S).
+    assert build_vllm_env(s, {"PATH": "/bin"}) == {"PATH": "/bin", "VLLM_HTTP_TIMEOUT_KEEP_ALIVE": "75",
+                                                   "VLLM_API_KEY": "s3cret",
                                                    "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     assert flag(build_vllm_command(s), "--middleware") == "serving.api_guard.RequireApiKey"
     # No key, no middleware: it would refuse to start without one.
