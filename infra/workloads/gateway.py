@@ -15,6 +15,7 @@ differ in the pinned version.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pulumi
@@ -102,6 +103,17 @@ PEER_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
 }
 
 
+CONFIG_HASH_ANNOTATION = "llm-fleet.dev/config-hash"
+
+
+def config_hash(spec_json: str, backend_keys: dict[str, str]) -> str:
+    """A digest of what the gateway reads at start (spec.json and the backends' keys): no key can be read back."""
+    digest = hashlib.sha256(spec_json.encode())
+    for backend, key in sorted(backend_keys.items()):
+        digest.update(f"\0{backend}\0{key}".encode())
+    return digest.hexdigest()[:16]
+
+
 def _probe(path: str, *, period: int, failures: int, initial_delay: int = 0) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
                                  period_seconds=period, timeout_seconds=3, failure_threshold=failures,
@@ -162,7 +174,10 @@ class InferenceGateway(pulumi.ComponentResource):
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=(
                     k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0))),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    # The launcher reads the routing table and the keys once, at start: a change to either rolls
+                    # the pods, which the fixed object names alone would not.
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={
+                        CONFIG_HASH_ANNOTATION: config_hash(args.spec_json, args.backend_keys)}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=sa.metadata.name, automount_service_account_token=False,
                         priority_class_name=args.priority_class, enable_service_links=False,
