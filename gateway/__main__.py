@@ -13,11 +13,13 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from gateway import tls_front
 from gateway.litellm_config import CLIENT_KEY_ENV, key_env, render
-from gateway.spec import GatewaySpec, from_json
+from gateway.spec import GatewaySpec, PeerTls, from_json
 
 # Everything LiteLLM would fetch from the internet at start-up or first use (litellm 1.108.7; the cluster denies
 # egress but 443 to the providers): the model price map (litellm/__init__.py model_cost_map_url, read from the
@@ -100,35 +102,78 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """LiteLLM's CLI arguments and the env to add, from our arguments; raises LaunchError."""
+def public_roots() -> str:
+    import certifi  # LiteLLM's own default CA bundle (llms/custom_httpx/http_handler.py get_ssl_configuration)
+
+    return certifi.where()
+
+
+def trust_env(peer_tls: PeerTls, folder: Path) -> dict[str, str]:
+    """Peers' certificates chain to the fleet CA: LiteLLM verifies every backend against SSL_CERT_FILE when it is
+    set (litellm 1.108.7 http_handler.py get_ssl_configuration), so it gets the public roots plus that CA."""
+    try:
+        bundle = tls_front.trust_bundle(peer_tls.ca_file, folder, public_roots())
+    except tls_front.CertError as exc:
+        raise LaunchError(str(exc)) from exc
+    return {"SSL_CERT_FILE": str(bundle)}
+
+
+@dataclass(frozen=True)
+class Launch:
+    cli: list[str]  # LiteLLM's CLI arguments
+    env: dict[str, str]  # to add to this process's env before LiteLLM is imported
+    peer_listener: Callable[[], None] | None  # a fleet region: starts the peers' TLS listener
+
+
+def prepare(argv: Sequence[str]) -> Launch:
+    """What to run, from our arguments; raises LaunchError (a bad certificate too, before anything listens)."""
     args = parse_args(argv)
     spec = read_spec(args.spec)
     env = {**OFFLINE_ENV, "AIOHTTP_KEEPALIVE_TIMEOUT": str(BACKEND_POOL_IDLE_S), **keys_env(spec)}
     config = render(spec)
     # LiteLLM reads its config from a path: a private file (0600, in a private dir) that holds no key.
     folder = tempfile.mkdtemp(prefix="llm-fleet-gateway-")
+    if spec.peer_tls is not None:
+        env.update(trust_env(spec.peer_tls, Path(folder)))
     config_path = Path(folder) / "litellm_config.json"  # JSON is YAML; LiteLLM loads it with yaml.safe_load
     config_path.write_text(json.dumps(config, indent=2))
     config_path.chmod(0o600)
     port = args.port if args.port is not None else spec.port
     cli = ["--config", str(config_path), "--host", args.host, "--port", str(port), "--num_workers", "1",
            "--keepalive_timeout", str(SERVER_KEEP_ALIVE_S)]
-    return cli, env
+    return Launch(cli, env, None if spec.peer_tls is None else peer_listener(spec.peer_tls, args.host, port))
+
+
+def peer_listener(tls: PeerTls, host: str, proxy_port: int) -> Callable[[], None]:
+    """Loads the certificate now (a bad one is a LaunchError before anything listens); the returned call listens."""
+    try:
+        contexts = tls_front.ServerContexts(tls.cert_file, tls.key_file)
+    except tls_front.CertError as exc:
+        raise LaunchError(str(exc)) from exc
+
+    def listen() -> None:
+        try:
+            tls_front.start(contexts, host, tls.port, proxy_port)
+        except tls_front.CertError as exc:
+            raise LaunchError(str(exc)) from exc
+
+    return listen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        cli, env = prepare(sys.argv[1:] if argv is None else argv)
+        launch = prepare(sys.argv[1:] if argv is None else argv)
+        if launch.peer_listener is not None:
+            launch.peer_listener()
     except LaunchError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     os.environ.pop("LITELLM_LICENSE", None)
-    os.environ.update(env)
+    os.environ.update(launch.env)
     # Imported only now: litellm reads OFFLINE_ENV at import time (litellm/__init__.py).
     from litellm.proxy.proxy_cli import run_server
 
-    run_server.main(args=cli, prog_name="litellm", standalone_mode=True)
+    run_server.main(args=launch.cli, prog_name="litellm", standalone_mode=True)
     return 0
 
 

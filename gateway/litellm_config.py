@@ -51,6 +51,10 @@ What the policy relies on (litellm 1.108.7):
   (label model_id = `<route>/<backend>`): litellm_deployment_total_requests, _success_responses,
   _failure_responses, _successful_fallbacks, _failed_fallbacks, _cooled_down, litellm_llm_api_latency_metric,
   litellm_llm_api_time_to_first_token_metric, litellm_total_tokens_metric.
+- Peers: a route served by the stack's own replicas also exists as `<model>@local` (gateway/spec.py LOCAL_ONLY),
+  those replicas alone, as a last backend: a peer region's gateway asks for it, so a request that failed over to a
+  peer is served there or refused (an overflow 429 included) and moves on to the caller's next backend, never to a
+  third region or back (a full route would loop between regions that are all saturated).
 - Probes: /health/liveliness and /health/readiness need no key and call no backend
   (proxy/health_endpoints/_health_endpoints.py); /health needs the key and calls every backend: not for probes.
 """
@@ -60,7 +64,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.spec import Backend, GatewaySpec
+from gateway.spec import Backend, GatewaySpec, local_only
 
 CLIENT_KEY_ENV = "LLM_FLEET_GATEWAY_CLIENT_KEY"
 OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
@@ -98,6 +102,32 @@ def key_env(backend: Backend) -> str:
     return "LLM_FLEET_KEY_" + re.sub(r"[^A-Z0-9]", "_", backend.name.upper())
 
 
+def _deployment(spec: GatewaySpec, group: str, route_model: str, backend: Backend, last: bool) -> dict[str, Any]:
+    policy = spec.policy
+    params: dict[str, Any] = {
+        "model": f"openai/{backend.model}",  # LiteLLM's OpenAI-compatible provider
+        "api_base": backend.base_url,
+        "timeout": policy.request_timeout_s,
+        # The first-byte timeout is there to move on; a route's last backend has nowhere to move to, so it gets the
+        # whole request timeout (a slow answer beats an error; seen in the kill test, where the provider took over
+        # 64 streams at once and passed 8 s before its first byte).
+        "stream_timeout": policy.request_timeout_s if last else policy.first_byte_timeout_s,
+        "max_retries": 0,  # the OpenAI SDK's own retries: a retry is not a failover
+    }
+    if backend.api_key_file is not None:
+        params["api_key"] = f"os.environ/{key_env(backend)}"
+    if backend.kind == "local" and policy.overflow_queue_depth is not None:
+        params["extra_headers"] = {OVERFLOW_HEADER: "1"}
+    info: dict[str, Any] = {"id": deployment_id(route_model, backend)}
+    if last:
+        info["allowed_fails"] = _NEVER_COOL_DOWN
+    if backend.usd_per_1m_input_tokens is not None:
+        info["input_cost_per_token"] = backend.usd_per_1m_input_tokens / 1e6
+    if backend.usd_per_1m_output_tokens is not None:
+        info["output_cost_per_token"] = backend.usd_per_1m_output_tokens / 1e6
+    return {"model_name": group, "litellm_params": params, "model_info": info}
+
+
 def render(spec: GatewaySpec) -> dict[str, Any]:
     policy = spec.policy
     allowed_fails = max(0, policy.failures_before_cooldown - 1)  # cooled down on the Nth failure
@@ -110,31 +140,19 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
             name = deployment_name(route.model, backend, first=i == 0)
             last = i == len(route.backends) - 1
             names.append(name)
-            params: dict[str, Any] = {
-                "model": f"openai/{backend.model}",  # LiteLLM's OpenAI-compatible provider
-                "api_base": backend.base_url,
-                "timeout": policy.request_timeout_s,
-                # The first-byte timeout is there to move on; a route's last backend has nowhere to move to, so it
-                # gets the whole request timeout (a slow answer beats an error; seen in the kill test, where the
-                # provider took over 64 streams at once and passed 8 s before its first byte).
-                "stream_timeout": policy.request_timeout_s if last else policy.first_byte_timeout_s,
-                "max_retries": 0,  # the OpenAI SDK's own retries: a retry is not a failover
-            }
-            if backend.api_key_file is not None:
-                params["api_key"] = f"os.environ/{key_env(backend)}"
-            if backend.kind == "local" and policy.overflow_queue_depth is not None:
-                params["extra_headers"] = {OVERFLOW_HEADER: "1"}
-            info: dict[str, Any] = {"id": deployment_id(route.model, backend)}
+            model_list.append(_deployment(spec, name, route.model, backend, last))
             if last:
-                info["allowed_fails"] = _NEVER_COOL_DOWN
                 last_group_retries[name] = dict(_LAST_BACKEND_RETRIES)
-            if backend.usd_per_1m_input_tokens is not None:
-                info["input_cost_per_token"] = backend.usd_per_1m_input_tokens / 1e6
-            if backend.usd_per_1m_output_tokens is not None:
-                info["output_cost_per_token"] = backend.usd_per_1m_output_tokens / 1e6
-            model_list.append({"model_name": name, "litellm_params": params, "model_info": info})
         if len(names) > 1:
             fallbacks.append({names[0]: names[1:]})
+        if route.backends[0].kind == "local":
+            # What a peer region asks for: the same replicas, no fallbacks (its own come after this region).
+            alias = local_only(route.model)
+            deployment = _deployment(spec, alias, alias, route.backends[0], last=True)
+            # ... but the peer waits for its first byte no longer than the caller waits for the peer's.
+            deployment["litellm_params"]["stream_timeout"] = policy.first_byte_timeout_s
+            model_list.append(deployment)
+            last_group_retries[alias] = dict(_LAST_BACKEND_RETRIES)
     return {
         "model_list": model_list,
         "router_settings": {

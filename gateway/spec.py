@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 BackendKind = Literal["local", "peer", "provider"]
+LOCAL_ONLY = "@local"
+"""Appended to a route's model name, the route served by this stack's own replicas alone: what a peer region asks
+for (`qwen-7b@local`), so a request that failed over to a peer never fails over again (no loop between regions, no
+second provider bill)."""
 """local: this stack's own replicas (a Service in the cluster); peer: another region's gateway; provider: an external
 OpenAI-compatible service (Modal, RunPod, Together, ...)."""
 
@@ -55,12 +59,33 @@ class FailoverPolicy:
 
 
 @dataclass(frozen=True)
+class PeerTls:
+    """A fleet region's TLS towards its peers: the listener they reach (through the internal load balancer) and the
+    fleet CA that both this region's certificate and its peers' chain to."""
+
+    port: int
+    """The TLS port peers connect to; the proxy's own port stays plain HTTP for in-cluster callers and probes."""
+    cert_file: str
+    """This region's server certificate (PEM), for its gateway's name in the fleet's `regions`."""
+    key_file: str
+    ca_file: str
+    """The fleet CA (PEM): peers' certificates are verified against it (the public roots still verify providers)."""
+
+
+def local_only(model: str) -> str:
+    """The name of `model`'s route without fallbacks: what a peer region's gateway asks this one for."""
+    return f"{model}{LOCAL_ONLY}"
+
+
+@dataclass(frozen=True)
 class GatewaySpec:
     routes: tuple[Route, ...]
     policy: FailoverPolicy
     client_key_file: str
     """The stack's model API key (mounted): what clients send, and what the stack's own replicas want."""
     port: int = 4000
+    peer_tls: PeerTls | None = None
+    """A fleet region: its TLS listener for peers and the CA it trusts them by; None outside a fleet."""
 
 
 def to_json(spec: GatewaySpec) -> str:
@@ -72,5 +97,6 @@ def from_json(text: str) -> GatewaySpec:
     raw = json.loads(text)
     routes = tuple(Route(model=r["model"], backends=tuple(Backend(**b) for b in r["backends"]))
                    for r in raw["routes"])
+    tls = raw.get("peer_tls")
     return GatewaySpec(routes=routes, policy=FailoverPolicy(**raw["policy"]), client_key_file=raw["client_key_file"],
-                       port=raw["port"])
+                       port=raw["port"], peer_tls=PeerTls(**tls) if tls is not None else None)

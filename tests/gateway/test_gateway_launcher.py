@@ -12,7 +12,7 @@ import pytest
 
 from gateway import __main__ as launcher
 from gateway.litellm_config import CLIENT_KEY_ENV, OVERFLOW_HEADER, key_env, render
-from gateway.spec import Backend, FailoverPolicy, GatewaySpec, Route, to_json
+from gateway.spec import Backend, FailoverPolicy, GatewaySpec, Route, local_only, to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,9 +39,9 @@ def test_the_rendered_config_fails_over_in_order_and_names_keys_only_by_env(tmp_
     text = json.dumps(config)
     assert "client-secret" not in text and "provider-secret" not in text
     groups = [m["model_name"] for m in config["model_list"]]
-    assert groups == ["qwen-7b", "qwen-7b@provider-modal", "llama-70b"]
+    assert groups == ["qwen-7b", "qwen-7b@provider-modal", "qwen-7b@local", "llama-70b"]
     assert config["router_settings"]["fallbacks"] == [{"qwen-7b": ["qwen-7b@provider-modal"]}]
-    local, provider, only = (m["litellm_params"] for m in config["model_list"])
+    local, provider, _, only = (m["litellm_params"] for m in config["model_list"])
     assert local["api_key"] == f"os.environ/{key_env(spec.routes[0].backends[0])}"
     assert provider["api_key"] == "os.environ/LLM_FLEET_KEY_PROVIDER_MODAL"
     assert config["general_settings"]["master_key"] == f"os.environ/{CLIENT_KEY_ENV}"
@@ -51,7 +51,7 @@ def test_the_rendered_config_fails_over_in_order_and_names_keys_only_by_env(tmp_
     assert provider["stream_timeout"] == only["stream_timeout"] == spec.policy.request_timeout_s
     assert "extra_headers" not in provider and "extra_headers" not in only
     assert [m["model_info"]["id"] for m in config["model_list"]] == [
-        "qwen-7b/local", "qwen-7b/provider-modal", "llama-70b/provider-modal"]
+        "qwen-7b/local", "qwen-7b/provider-modal", "qwen-7b@local/local", "llama-70b/provider-modal"]
     assert config["litellm_settings"]["callbacks"] == ["prometheus"]
 
 
@@ -73,7 +73,8 @@ def test_only_a_routes_last_backend_is_retried_and_only_for_connection_errors_an
     settings = render(_spec(tmp_path))["router_settings"]
     assert settings["num_retries"] == 0  # everything else moves on to the next backend
     retries = settings["model_group_retry_policy"]
-    assert set(retries) == {"qwen-7b@provider-modal", "llama-70b"}  # the last backend of each route, nothing else
+    # the last backend of each route (and the peers' local-only route, which has only one), nothing else
+    assert set(retries) == {"qwen-7b@provider-modal", "llama-70b", "qwen-7b@local"}
     for policy in retries.values():
         assert policy["DefaultRetries"] == policy["InternalServerErrorRetries"] == 2  # connection errors, 5xx
         assert policy["TimeoutErrorRetries"] == policy["RateLimitErrorRetries"] == policy["BadRequestErrorRetries"] == 0
@@ -85,7 +86,8 @@ def test_the_gateway_drops_idle_backend_connections_before_the_serving_image_doe
 
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(to_json(_spec(tmp_path)))
-    cli, env = launcher.prepare(["--spec", str(spec_file)])
+    launch = launcher.prepare(["--spec", str(spec_file)])
+    cli, env = launch.cli, launch.env
     pool_idle = int(env["AIOHTTP_KEEPALIVE_TIMEOUT"])
     served = int(build_vllm_env(Settings(model="m"), {})[KEEP_ALIVE_ENV])
     assert served == HTTP_KEEP_ALIVE_S and pool_idle < served
@@ -101,7 +103,8 @@ def test_without_an_overflow_depth_local_replicas_queue_instead(tmp_path: Path) 
 def test_prepare_reads_keys_into_env_and_writes_a_private_config_without_them(tmp_path: Path) -> None:
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(to_json(_spec(tmp_path)))
-    cli, env = launcher.prepare(["--spec", str(spec_file), "--port", "4100"])
+    launch = launcher.prepare(["--spec", str(spec_file), "--port", "4100"])
+    cli, env = launch.cli, launch.env
     assert env[CLIENT_KEY_ENV] == "client-secret"
     assert env["LLM_FLEET_KEY_PROVIDER_MODAL"] == "provider-secret"
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "true" and env["LITELLM_TELEMETRY_DISABLED"] == "true"
@@ -155,3 +158,17 @@ def test_the_launcher_never_puts_a_key_in_its_own_argv_or_a_childs_env() -> None
     source = (ROOT / "gateway" / "__main__.py").read_text()
     assert "subprocess" not in source and "os.exec" not in source
     assert os.environ.get(CLIENT_KEY_ENV) is None
+
+
+def test_a_peer_asks_for_the_local_only_route_which_never_fails_over_again(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    config = render(spec)
+    alias = next(m for m in config["model_list"] if m["model_name"] == local_only("qwen-7b"))
+    local = config["model_list"][0]
+    # the same replicas, with the same key and overflow header (a saturated replica refuses the peer with a 429) ...
+    assert {k: v for k, v in alias["litellm_params"].items()} == local["litellm_params"]
+    # ... and no fallback of its own: a request that failed over to this region goes no further from here
+    fallbacks = config["router_settings"]["fallbacks"]
+    assert all(local_only("qwen-7b") not in [first, *rest] for group in fallbacks for first, rest in group.items())
+    assert alias["model_info"]["allowed_fails"] > 1000  # alone: never cooled down into 429s for every peer
+    assert local_only("llama-70b") not in {m["model_name"] for m in config["model_list"]}  # no replicas, no alias
