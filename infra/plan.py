@@ -106,6 +106,12 @@ class _PlanMocks(pulumi.runtime.Mocks):
             state["email"] = f"{args.inputs['accountId']}@{project}.iam.gserviceaccount.com"
         elif args.typ.startswith("aws:"):
             state.update(_aws_outputs(args))
+        elif args.typ.startswith("tls:index/"):
+            # Issued on `up`; a placeholder PEM so the Secret renders (its values are secrets in the plan anyway).
+            field = {"tls:index/privateKey:PrivateKey": "privateKeyPem", "tls:index/certRequest:CertRequest":
+                     "certRequestPem", "tls:index/locallySignedCert:LocallySignedCert": "certPem"}.get(args.typ)
+            if field is not None:
+                state[field] = f"plan-placeholder-{field}"
         elif args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "plan-placeholder-model-api-key"  # generated on `up`; shown as [secret] anyway
         return f"{args.name}-id", state
@@ -296,8 +302,10 @@ def _fleet_notes(cfg: StackConfig) -> list[str]:
         notes.append(f"fleet {cfg.fleet}: must exist outside this stack for the peers to connect: a private path "
                      "between the regions' networks (GCP: VPC Network Peering or Network Connectivity Center between "
                      "the regions' VPCs; AWS: VPC peering or a Transit Gateway; across clouds: an interconnect or "
-                     "VPN), DNS names for the gateways' URLs resolving to each gateway-peers load balancer's internal "
-                     "address, and TLS in front of the gateway (it serves plain HTTP on 4000 today)")
+                     "VPN), and DNS names for the gateways' URLs resolving to each gateway-peers load balancer's "
+                     "internal address (the stack output gatewayPeersAddress). TLS is the stack's: each gateway "
+                     f"serves its peers on 443 a certificate the fleet CA ({cfg.fleet}'s peerCaCert) signs for its "
+                     "name, renewed by `pulumi up` within 30 days of its end")
     return notes
 
 

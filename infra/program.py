@@ -63,6 +63,9 @@ def run(cfg: StackConfig, *, enforce_guards: bool = True) -> list[Verdict]:
     pulumi.export("modelUrls", workloads.model_urls)
     if workloads.gateway_url is not None:
         pulumi.export("gatewayUrl", workloads.gateway_url)
+    if workloads.gateway_peers_address is not None:
+        # What the region's gateway name in the fleet's `regions` must resolve to (a private DNS record).
+        pulumi.export("gatewayPeersAddress", workloads.gateway_peers_address)
     if workloads.api_key is not None:  # a secret output: `pulumi stack output modelApiKey --show-secrets`
         pulumi.export("modelApiKey", workloads.api_key)
     pulumi.export("costPerDay", {"min": round(plan.cost.daily_min, 2), "max": round(plan.cost.daily_max, 2),

@@ -17,6 +17,7 @@ from infra.config.loading import merge_fleet
 from infra.fleet_view import _checks, plan_fleet
 from infra.plan import read_stack_file, run_plan
 from tests.conftest import ROOT, git
+from tests.tls_testkit import make_ca
 
 FLEET = ROOT / "examples" / "fleet"
 REGIONS = ("prod-us", "prod-eu", "prod-asia")
@@ -62,8 +63,11 @@ def test_regions_differ_only_in_regional_keys_and_their_peers():
         # secrets' names follow the peers.
         assert differ - {"models", "regions"} <= \
             REGIONAL_KEYS | {"prodUsGatewayKey", "prodEuGatewayKey", "prodAsiaGatewayKey"}
-        assert [{k: v for k, v in r.items() if k != "networks"} for r in json.loads(us["llm-fleet:regions"])] == \
-            [{k: v for k, v in r.items() if k != "networks"} for r in json.loads(merged[stack]["llm-fleet:regions"])]
+        def shared(regions: str) -> list[dict]:  # what the merge fills in per region left out
+            return [{k: v for k, v in r.items() if k not in ("networks", "own")} for r in json.loads(regions)]
+
+        assert shared(us["llm-fleet:regions"]) == shared(merged[stack]["llm-fleet:regions"])
+        assert [r["stack"] for r in json.loads(merged[stack]["llm-fleet:regions"]) if r.get("own")] == [stack]
     models = {s: parse(s).models[0] for s in REGIONS}
     assert [f.backend_name for f in models["prod-eu"].fallbacks] == \
         ["peer-prod-us", "peer-prod-asia", "provider-together"]
@@ -278,3 +282,105 @@ def test_promoting_to_one_region_of_a_fleet_is_refused_as_drift(fleet_repo, caps
     err = capsys.readouterr().err
     assert "llm-fleet:artifacts.servingImage" in err and "promote to all of them at once" in err
     assert (fleet_repo / "Pulumi.prod-us.yaml").read_bytes() == before
+
+
+def drop(path: Path, key: str) -> None:
+    data = yaml.safe_load(path.read_text())
+    del data["config"][key]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _manifest(plan, kind: str, name: str) -> dict:
+    return next(m for m in plan.manifests() if m["kind"] == kind and m["metadata"]["name"] == name)
+
+
+def _resource(plan, type_: str):
+    return next(r for r in plan.resources if r.type == type_)
+
+
+def test_peers_reach_each_other_over_tls_on_443_with_a_certificate_for_the_regions_own_name(region_plans):
+    from gateway.spec import from_json
+
+    plan = region_plans["prod-us"]
+    ca = config(FLEET / "Fleet.prod.yaml")["llm-fleet:peerCaCert"]
+    # The load balancer serves 443 only (the peers' https:// URLs, and the only port their egress allows) ...
+    assert _peer_service(plan)["spec"]["ports"] == [{"name": "peers", "port": 443, "targetPort": "peers"}]
+    pod = _manifest(plan, "Deployment", "gateway")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 4000, "peers": 4443}
+    # ... the peers' ranges reach the TLS listener only, never the plain port
+    policy = _manifest(plan, "NetworkPolicy", "gateway")
+    by_port = {tuple(p["port"] for p in rule["ports"]): [f.get("ipBlock", {}).get("cidr") for f in rule["from"]]
+               for rule in policy["spec"]["ingress"]}
+    assert by_port[(4443,)] == ["10.40.0.0/20", "10.44.0.0/14", "10.60.0.0/20", "10.64.0.0/14"]
+    assert not any(cidr for cidrs in [by_port.get((4000,), [])] for cidr in cidrs)
+    # The certificate: issued for this region's own name, by the fleet CA, renewed by `pulumi up` in its last month.
+    request = _resource(plan, "tls:index/certRequest:CertRequest").inputs
+    assert request["dnsNames"] == ["gateway.prod-us.internal.acme.example"]
+    cert = _resource(plan, "tls:index/locallySignedCert:LocallySignedCert").inputs
+    assert cert["caCertPem"] == ca and cert["validityPeriodHours"] == 8760 and cert["earlyRenewalHours"] == 720
+    assert "server_auth" in cert["allowedUses"]
+    secret = _manifest(plan, "Secret", "gateway-peer-tls")
+    assert secret["type"] == "kubernetes.io/tls" and set(secret["stringData"]) == {"tls.crt", "tls.key", "ca.crt"}
+    mounted = {v["name"]: v for v in pod["volumes"]}["peer-tls"]["secret"]["secretName"]
+    assert mounted == "gateway-peer-tls"
+    # The routing table: the listener and the CA the gateway trusts peers by; peers are asked for their own replicas.
+    spec = from_json(_manifest(plan, "ConfigMap", "gateway-config")["data"]["spec.json"])
+    assert spec.peer_tls is not None and spec.peer_tls.port == 4443
+    assert spec.peer_tls.ca_file.startswith({m["name"]: m for m in container["volumeMounts"]}["peer-tls"]["mountPath"])
+    peers = [b for b in spec.routes[0].backends if b.kind == "peer"]
+    assert [(b.base_url, b.model) for b in peers] == [
+        ("https://gateway.prod-eu.internal.acme.example/v1", "qwen-7b@local"),
+        ("https://gateway.prod-asia.internal.acme.example/v1", "qwen-7b@local")]
+    assert "gatewayPeersAddress" in plan.outputs
+
+
+@pytest.mark.parametrize("change, fragments", [
+    (lambda root: drop(root / "Pulumi.prod-eu.yaml", "llm-fleet:peerCaKey"),
+     ["llm-fleet:peerCaKey: missing in Pulumi.prod-eu.yaml", "pulumi config set --secret llm-fleet:peerCaKey "
+      "--stack prod-eu < fleet-ca.key"]),
+    (lambda root: drop(root / "Fleet.prod.yaml", "llm-fleet:peerCaCert"),
+     ["llm-fleet:peerCaCert: missing in Fleet.prod.yaml", "openssl req -x509"]),
+    (lambda root: edit(root / "Fleet.prod.yaml", "-----BEGIN CERTIFICATE-----\n    MII",
+                       "-----BEGIN CERTIFICATE-----\n    XXX"), ["peerCaCert", "not a PEM certificate"]),
+    (lambda root: edit(root / "Fleet.prod.yaml", "https://gateway.prod-eu.internal.acme.example/v1",
+                       "https://gateway.prod-eu.internal.acme.example:8443/v1"),
+     ["port 8443", "allowed: 443", "drop the port"]),
+])
+def test_peer_tls_config_errors_are_one_line_naming_the_file_and_the_fix(fleet_copy, change, fragments):
+    change(fleet_copy)
+    with pytest.raises(ConfigError) as err:
+        parse("prod-eu", fleet_copy)
+    problems = err.value.problems
+    assert len(problems) == 1, problems
+    assert all(f in problems[0] for f in fragments), problems[0]
+
+
+@pytest.mark.parametrize("ca, fragment", [
+    (lambda: make_ca(ca=False), "is not a CA (basicConstraints CA:TRUE)"),
+    (lambda: make_ca(days=10), "less than 30 days from now"),
+])
+def test_a_fleet_ca_that_cannot_sign_or_is_about_to_end_is_refused(fleet_copy, ca, fragment):
+    text = (fleet_copy / "Fleet.prod.yaml").read_text()
+    start = text.index("    -----BEGIN CERTIFICATE-----")
+    end = text.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
+    pem = "\n".join("    " + line for line in ca().cert.strip().splitlines())
+    (fleet_copy / "Fleet.prod.yaml").write_text(text[:start] + pem + text[end:])
+    with pytest.raises(ConfigError) as err:
+        parse("prod-us", fleet_copy)
+    assert len(err.value.problems) == 1 and "peerCaCert" in err.value.problems[0], err.value.problems
+    assert fragment in err.value.problems[0]
+
+
+def test_a_stack_outside_a_fleet_is_told_to_drop_the_fleet_ca(tmp_path):
+    from tests.conftest import stack_root
+
+    text = (stack_root("prod") / "Pulumi.prod.yaml").read_text()
+    pem = "\n".join("    " + line for line in make_ca().cert.strip().splitlines())
+    (tmp_path / "Pulumi.prod.yaml").write_text(text.replace("config:\n", f"config:\n  llm-fleet:peerCaCert: |\n{pem}\n",
+                                                            1))
+    with pytest.raises(ConfigError) as err:
+        parse("prod", tmp_path)
+    assert err.value.problems == [
+        "config error: llm-fleet:peerCaCert: set, but this stack has no peer regions (no llm-fleet:fleet with "
+        "regions); used only by a fleet's regions; drop it (in Pulumi.prod.yaml)"]

@@ -28,7 +28,8 @@ from infra.config.stackfile import read_stack_yaml
 # a secret cannot be written once for several stacks). Everything else (models, serving, training, rollout, traffic,
 # alerts, the tier, the region list) is the fleet's, written once in Fleet.<name>.yaml.
 REGIONAL_KEYS = frozenset({"fleet", "cloud", "gcp", "aws", "existing", "nodePools", "systemPool", "controlPlane",
-                           "budget", "pricing", "currentRates", "gpuQuota", "hfToken", "artifacts"})
+                           "budget", "pricing", "currentRates", "gpuQuota", "hfToken", "artifacts",
+                           "peerCaKey"})
 FLEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 

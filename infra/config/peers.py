@@ -119,7 +119,8 @@ def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path
         new_models.append({**model, "fallbacks": [*peers, *fallbacks]})
     if problems:
         raise ConfigError(problems)
-    regions = [{**r, "networks": region_networks(str(r["stack"]), root)} if isinstance(r, Mapping)
-               and r.get("stack") != stack and (root / f"Pulumi.{r.get('stack')}.yaml").is_file() else r
+    regions = [{**r, "own": True} if isinstance(r, Mapping) and r.get("stack") == stack
+               else {**r, "networks": region_networks(str(r["stack"]), root)} if isinstance(r, Mapping)
+               and (root / f"Pulumi.{r.get('stack')}.yaml").is_file() else r
                for r in regions]
     return {**values, f"{NAMESPACE}:models": json.dumps(new_models), f"{NAMESPACE}:regions": json.dumps(regions)}

@@ -1,12 +1,53 @@
-"""The schema of a fleet's region list and of a region's GPU quota (the keys themselves: infra/config/fleetfile.py)."""
+"""The schema of a fleet's region list and of its peers' TLS (the keys themselves: infra/config/fleetfile.py).
+
+Peers reach each other's gateway over TLS: each region's gateway serves a certificate for its own name in `regions`,
+issued at `pulumi up` by the fleet's CA, and trusts the others' by that CA. The CA's certificate is the fleet's
+(`peerCaCert`, in the fleet file); its key is a secret each region holds (`peerCaKey`: Pulumi encrypts per stack).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import datetime as dt
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from infra.config.base import ConfigModel
+from infra.config.base import NAMESPACE, ConfigModel
 from infra.config.gateway import ApiKeyRef, HttpsBaseUrl
+
+# The fleet CA must outlive the certificates it signs by this much (each is issued for a year and renewed a month
+# before it ends, infra/workloads/gateway_tls.py), or the chain breaks before the next renewal.
+CA_MIN_REMAINING = dt.timedelta(days=30)
+CREATE_CA = ("create one: openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "
+             "-subj '/CN=llm-fleet <fleet> peers' -keyout fleet-ca.key -out fleet-ca.crt (README: Several regions)")
+
+
+def _ca_certificate(pem: str) -> str:
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate ({exc}); paste the fleet CA's certificate (-----BEGIN "
+                         f"CERTIFICATE----- …), or {CREATE_CA}") from None
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise ValueError(f"certificate {cert.subject.rfc4514_string()} is not a CA (basicConstraints CA:TRUE); it "
+                         f"must sign the regions' certificates; {CREATE_CA}")
+    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
+    if left < CA_MIN_REMAINING:
+        raise ValueError(f"the fleet CA {cert.subject.rfc4514_string()} ends {cert.not_valid_after_utc:%Y-%m-%d}, "
+                         f"less than {CA_MIN_REMAINING.days} days from now; allowed: a CA valid longer; renew it and "
+                         "set it here and its key as every region's peerCaKey")
+    return pem
+
+
+CaCertificate = Annotated[str, AfterValidator(_ca_certificate)]
 
 
 class Region(ConfigModel):
@@ -25,3 +66,37 @@ class Region(ConfigModel):
     # Filled at the merge from the region's own stack file (its platform block's ranges), never written: the
     # sources a peer's calls arrive from, which this region's gateway NetworkPolicy and load balancer admit.
     networks: SkipJsonSchema[list[str]] = Field(default=[])
+    # Also filled at the merge: this entry is the region being planned (its gateway's own name, for its certificate).
+    own: SkipJsonSchema[bool] = False
+
+    @field_validator("gateway")
+    @classmethod
+    def _default_port(cls, url: str) -> str:
+        port = urlsplit(url).port
+        if port not in (None, 443):
+            raise ValueError(f"{url}: port {port}; allowed: 443 (or none): the region's gateway-peers load balancer "
+                             "serves its peers TLS on 443; drop the port")
+        return url
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.gateway).hostname or ""
+
+
+def peer_tls_problems(*, fleet: str | None, has_peers: bool, own: Region | None, ca_cert: str | None,
+                      ca_key: str | None) -> list[str]:
+    """A region with peers needs the fleet CA's certificate (fleet file) and key (its own file); others need neither."""
+    if not has_peers:
+        return [f"{key}: set, but this stack has no peer regions (no {NAMESPACE}:fleet with regions); "
+                "used only by a fleet's regions; drop it" for key, value in (("peerCaCert", ca_cert),
+                                                                                ("peerCaKey", ca_key)) if value]
+    problems = []
+    if ca_cert is None:
+        problems.append(f"peerCaCert: missing in Fleet.{fleet}.yaml; the regions' gateways reach each "
+                        f"other over TLS issued by one fleet CA; put its certificate (PEM) there, or {CREATE_CA}")
+    if ca_key is None:
+        stack = own.stack if own is not None else "<region>"
+        problems.append(f"peerCaKey: missing in Pulumi.{stack}.yaml; each region issues its gateway's "
+                        f"certificate with the fleet CA's key; set it as a secret: pulumi config set --secret "
+                        f"{NAMESPACE}:peerCaKey --stack {stack} < fleet-ca.key")
+    return problems

@@ -24,7 +24,7 @@ from infra.config.gateway import take_backend_keys
 from infra.config.gcp import Gcp
 from infra.config.lora import adapter_root
 from infra.config.pools import NodePool, SystemPool
-from infra.config.regions import Region
+from infra.config.regions import CaCertificate, Region
 from infra.config.serving import Serving
 from infra.config.tiers import TIER_PROFILES, TierProfile
 from infra.config.traffic import Traffic
@@ -90,6 +90,12 @@ class StackConfig(ConfigModel):
     regions: list[Region] = Field(default=[])
     """A fleet file only: its region stacks, `[{stack, gateway, apiKey?}]`; each region's gateway gets the others as
     `peer` fallbacks, and `plan --tier <fleet>` plans them together."""
+    peer_ca_cert: CaCertificate | None = None
+    """A fleet file only: the fleet CA's certificate (PEM). Each region's gateway gets a certificate it signs for the
+    region's `gateway` name and trusts its peers by it (README: "Several regions")."""
+    peer_ca_key: str | None = None
+    """A secret in each region's file: the fleet CA's private key (PEM), with which `pulumi up` issues the region's
+    gateway certificate (`pulumi config set --secret llm-fleet:peerCaKey --stack <region> < fleet-ca.key`)."""
     # The quota is the cloud's, per project and region: GCP's NVIDIA_A100_GPUS etc. (`gcloud compute regions describe
     # <region>`, cloud.google.com/compute/resource-usage#gpu_quota), AWS's "Running On-Demand P instances" (in vCPUs).
     gpu_quota: dict[GpuKind, int] = Field(default={})
@@ -165,6 +171,16 @@ class StackConfig(ConfigModel):
         if model.lora is None:
             return None
         return adapter_root(model.lora, self.training.checkpoint_bucket if self.training else None)
+
+    @property
+    def has_peers(self) -> bool:
+        """A fleet region whose gateway falls back to other regions (and is theirs to fall back to)."""
+        return any(f.peer is not None for m in self.declared_models for f in m.fallbacks)
+
+    @property
+    def own_region(self) -> Region | None:
+        """A fleet region: its own entry in the fleet's `regions`."""
+        return next((r for r in self.regions if r.own), None)
 
     def peer_networks(self) -> tuple[str, ...]:
         """A fleet region: the ranges the regions its gateway names as peers call from (its peers call it back)."""

@@ -60,8 +60,10 @@ def needed_flows(cfg: StackConfig, resources: Sequence[PlannedResource]) -> list
                   for c in [*(rollouts if via_gateway else []), *others] if c.namespace != GATEWAY_NAMESPACE]
         for network in cfg.peer_networks():  # a fleet region: the other regions' gateways fall back to this one
             peers = Addresses((network,), "a peer region's gateways (internal load balancer)", "lb-clients")
-            flows.append(Flow(peers, gateway, "http", "peer regions fall back to this region's gateway",
-                              "admit the peers' ranges (regions' networks) in the gateway's NetworkPolicy"))
+            # On the TLS listener (gateway/tls_front.py): the load balancer's 443 targets the pods' `peers` port.
+            flows.append(Flow(peers, gateway, "peers", "peer regions fall back to this region's gateway (TLS)",
+                              "admit the peers' ranges (regions' networks) on the gateway's peers port in its "
+                              "NetworkPolicy"))
     dns = Pods("kube-system", KUBE_DNS, {"dns": 53}, "kube-system/kube-dns")
     sources = sorted({m.source for m in cfg.models})
     model_fix = "admit it in the model NetworkPolicy (infra/workloads/vllm.py)"

@@ -107,6 +107,7 @@ class WorkloadOutputs:
     model_urls: dict[str, str]  # model name -> in-cluster OpenAI base URL
     api_key: pulumi.Output[str] | None  # the model API key (a secret), when the stack serves models
     gateway_url: str | None = None  # serving.gateway's in-cluster OpenAI base URL (every model, one endpoint)
+    gateway_peers_address: pulumi.Output[str] | None = None  # a fleet region: its gateway-peers load balancer
 
 
 def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services: ClusterServices) -> WorkloadOutputs:
@@ -116,6 +117,7 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
     urls: dict[str, str] = {}
     rollout_urls: dict[str, str] = {}
     gateway_url: str | None = None
+    peers_address: pulumi.Output[str] | None = None
     kuberay = cfg.serving.mode == "kuberay"
     key: ModelApiKey | None = None
     gateway = cfg.serving.gateway
@@ -133,7 +135,7 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
                 cfg, platform, namespace=ns.names[GATEWAY_NAMESPACE],
                 priority_class=ns.priority_class[SERVING_NAMESPACE], api_key_secret=key.secrets[GATEWAY_NAMESPACE],
                 monitoring=services.monitoring), opts=opts)
-            gateway_url = served.url
+            gateway_url, peers_address = served.url, served.peers_address
             through = {m.name: served.url for m in cfg.declared_models}
             # Rollouts call the gateway only when told to; provider-only models are reachable through it alone.
             rollout_urls = through if cfg.rollout is not None and cfg.rollout.via_gateway else urls
@@ -157,4 +159,4 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
             RayTrainingJob("training", ray_training_job_args(cfg, fleet, job), opts=training_opts)
         else:
             TrainingJob("training", job, opts=training_opts)
-    return WorkloadOutputs(urls, key.value if key is not None else None, gateway_url)
+    return WorkloadOutputs(urls, key.value if key is not None else None, gateway_url, peers_address)

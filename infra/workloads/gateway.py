@@ -38,6 +38,14 @@ from infra.restricted import container_security_args, pod_security_args
 from infra.seam import Platform, PoolFacts
 from infra.waits import custom_timeouts
 from infra.workloads.gateway_routes import BACKEND_KEYS_DIR, BACKEND_KEYS_SECRET, backend_key_refs, gateway_spec
+from infra.workloads.gateway_tls import (
+    PEER_LB_PORT,
+    PEER_TLS_DIR,
+    PEER_TLS_PORT,
+    PeerTlsArgs,
+    peer_tls_args,
+    peer_tls_secret,
+)
 from infra.workloads.identities import IdentityFactory, workload_service_account
 from infra.workloads.secret_files import FILE_MODE, api_key_file
 
@@ -63,6 +71,7 @@ class GatewayArgs:
     monitoring: Monitoring
     cloud: str = "gke"
     peer_networks: tuple[str, ...] = ()  # a fleet region: where its peers' calls come from (cfg.peer_networks)
+    peer_tls: PeerTlsArgs | None = None  # a fleet region: its certificate for its peers
 
 
 def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
@@ -78,7 +87,7 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
                        api_key_secret=api_key_secret, node_selector=platform.system_node_selector,
                        pool=platform.pools.get("system"),
                        workload_identity=platform.workload_identity, monitoring=monitoring, cloud=cfg.cloud,
-                       peer_networks=cfg.peer_networks())
+                       peer_networks=cfg.peer_networks(), peer_tls=peer_tls_args(cfg))
 
 
 # The peers' way in: a LoadBalancer Service with an internal address only, per cloud.
@@ -106,9 +115,10 @@ PEER_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
 CONFIG_HASH_ANNOTATION = "llm-fleet.dev/config-hash"
 
 
-def config_hash(spec_json: str, backend_keys: dict[str, str]) -> str:
-    """A digest of what the gateway reads at start (spec.json and the backends' keys): no key can be read back."""
-    digest = hashlib.sha256(spec_json.encode())
+def config_hash(spec_json: str, backend_keys: dict[str, str], peer_ca: str = "") -> str:
+    """A digest of what the gateway reads at start (spec.json, the backends' keys, the fleet CA it trusts peers by):
+    no key can be read back. Its own certificate is not in it: the gateway re-reads a renewed one by itself."""
+    digest = hashlib.sha256(spec_json.encode() + peer_ca.encode())
     for backend, key in sorted(backend_keys.items()):
         digest.update(f"\0{backend}\0{key}".encode())
     return digest.hexdigest()[:16]
@@ -143,6 +153,11 @@ class InferenceGateway(pulumi.ComponentResource):
         mounts = [k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
                   api_key_file(args.api_key_secret).mount_args(),
                   k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+        if args.peer_tls is not None:
+            certificate = peer_tls_secret(f"{name}-peer-tls", args.peer_tls, namespace, self)
+            volumes.append(k8s.core.v1.VolumeArgs(name="peer-tls", secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=certificate.metadata.name, default_mode=FILE_MODE)))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="peer-tls", mount_path=PEER_TLS_DIR, read_only=True))
         if args.backend_keys:
             keys = k8s.core.v1.Secret(
                 f"{name}-backend-keys", metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -159,7 +174,9 @@ class InferenceGateway(pulumi.ComponentResource):
         container = k8s.core.v1.ContainerArgs(
             name="gateway", image=args.image,
             command=["python", "-m", "gateway", "--spec", f"{CONFIG_DIR}/{SPEC_KEY}", "--port", str(GATEWAY_PORT)],
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=GATEWAY_PORT)],
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=GATEWAY_PORT),
+                   *([k8s.core.v1.ContainerPortArgs(name="peers", container_port=PEER_TLS_PORT)]
+                     if args.peer_tls is not None else [])],
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": f"{gw.resources.cpu:g}", "memory": memory}, limits={"memory": memory}),
             startup_probe=_probe(LIVENESS_PATH, period=STARTUP_PERIOD_S, failures=STARTUP_FAILURES),
@@ -177,7 +194,8 @@ class InferenceGateway(pulumi.ComponentResource):
                     # The launcher reads the routing table and the keys once, at start: a change to either rolls
                     # the pods, which the fixed object names alone would not.
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={
-                        CONFIG_HASH_ANNOTATION: config_hash(args.spec_json, args.backend_keys)}),
+                        CONFIG_HASH_ANNOTATION: config_hash(args.spec_json, args.backend_keys,
+                                                            args.peer_tls.ca_cert if args.peer_tls else "")}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=sa.metadata.name, automount_service_account_token=False,
                         priority_class_name=args.priority_class, enable_service_links=False,
@@ -214,18 +232,23 @@ class InferenceGateway(pulumi.ComponentResource):
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=GATEWAY_PODS)),
             opts=child)
-        peer_lb = args.cloud in PEER_LB_ANNOTATIONS and bool(args.peer_networks)
+        peer_lb = args.cloud in PEER_LB_ANNOTATIONS and bool(args.peer_networks) and args.peer_tls is not None
+        self.peers_address: pulumi.Output[str] | None = None
         if peer_lb:
-            k8s.core.v1.Service(
+            peers = k8s.core.v1.Service(
                 f"{name}-peers", metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=f"{GATEWAY_APP}-peers", namespace=namespace, labels=labels,
                     annotations=PEER_LB_ANNOTATIONS[args.cloud]),
                 spec=k8s.core.v1.ServiceSpecArgs(
                     type="LoadBalancer", selector=GATEWAY_PODS, external_traffic_policy="Local",
                     load_balancer_source_ranges=list(args.peer_networks),
-                    ports=[k8s.core.v1.ServicePortArgs(name="http", port=GATEWAY_PORT, target_port="http")]),
+                    # TLS only: the peers' URLs are https:// on the default port (their egress allows 443).
+                    ports=[k8s.core.v1.ServicePortArgs(name="peers", port=PEER_LB_PORT, target_port="peers")]),
                 opts=child)
+            # What the gateway's DNS name must resolve to (GKE: an IP; EKS: the NLB's internal DNS name).
+            self.peers_address = peers.status.apply(lambda st: _lb_address(st))
         port = k8s.networking.v1.NetworkPolicyPortArgs(port=GATEWAY_PORT, protocol="TCP")
+        peer_port = k8s.networking.v1.NetworkPolicyPortArgs(port=PEER_TLS_PORT, protocol="TCP")
 
         def from_namespaces(names: list[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
             return [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
@@ -242,7 +265,7 @@ class InferenceGateway(pulumi.ComponentResource):
                     # The other regions' gateways, through the internal load balancer (their calls keep their address).
                     *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[
                         k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
-                        for c in args.peer_networks], ports=[port])] if peer_lb else []),
+                        for c in args.peer_networks], ports=[peer_port])] if peer_lb else []),
                     # Its metrics are served on the proxy's port.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=from_namespaces([args.monitoring.scraper_namespace]), ports=[port])]),
@@ -250,4 +273,11 @@ class InferenceGateway(pulumi.ComponentResource):
         args.monitoring.pod_monitor(f"{GATEWAY_APP}-metrics", namespace, dict(GATEWAY_PODS),
                                     [ScrapeEndpoint("http", "/metrics")], opts=child)
         self.url = SERVICE_URL
-        self.register_outputs({"url": self.url})
+        self.register_outputs({"url": self.url, "peersAddress": self.peers_address})
+
+
+def _lb_address(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    ingress = status.load_balancer.ingress if status and status.load_balancer else None
+    if not ingress:
+        return ""
+    return ingress[0].ip or ingress[0].hostname or ""

@@ -8,10 +8,11 @@ the paths of the files the gateway pod mounts them at.
 
 from __future__ import annotations
 
-from gateway.spec import Backend, GatewaySpec, Route
+from gateway.spec import Backend, GatewaySpec, Route, local_only
 from infra.config import Model, StackConfig
 from infra.config.gateway import Fallback
 from infra.names import GATEWAY_PORT
+from infra.workloads.gateway_tls import peer_tls_args, peer_tls_spec
 from infra.workloads.kuberay import service_url as ray_service_url
 from infra.workloads.secret_files import API_KEY_SECRET, api_key_file
 from infra.workloads.vllm import model_lifecycle, service_url
@@ -23,8 +24,10 @@ CLIENT_KEY_FILE = api_key_file(API_KEY_SECRET).path  # the model API key, at the
 
 
 def _external(route_model: str, fallback: Fallback) -> Backend:
+    model = fallback.model or route_model
     return Backend(name=fallback.backend_name, kind="peer" if fallback.peer is not None else "provider",
-                   base_url=fallback.url, model=fallback.model or route_model,
+                   # A peer is asked for its own replicas only: a request never fails over twice between regions.
+                   base_url=fallback.url, model=local_only(model) if fallback.peer is not None else model,
                    api_key_file=f"{BACKEND_KEYS_DIR}/{fallback.backend_name}" if fallback.api_key else None,
                    usd_per_1m_input_tokens=fallback.usd_per_1m_input_tokens,
                    usd_per_1m_output_tokens=fallback.usd_per_1m_output_tokens)
@@ -49,7 +52,7 @@ def gateway_spec(cfg: StackConfig) -> GatewaySpec:
     kuberay = cfg.serving.mode == "kuberay"
     routes = tuple(route(m, cfg.serving.drain_timeout_seconds, kuberay) for m in cfg.declared_models)
     return GatewaySpec(routes=routes, policy=cfg.serving.gateway.policy(), client_key_file=CLIENT_KEY_FILE,
-                       port=GATEWAY_PORT)
+                       port=GATEWAY_PORT, peer_tls=peer_tls_spec() if peer_tls_args(cfg) is not None else None)
 
 
 def backend_key_refs(cfg: StackConfig) -> dict[str, str]:
