@@ -11,17 +11,23 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route as HttpRoute
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "serving"))
 
-from serving_testkit import wait_http_ok  # noqa: E402  (importable once the path is set up above)
+from serving_testkit import free_port, wait_http_ok  # noqa: E402  (importable once the path is set up above)
 
 GATEWAY_PYTHON_ENV = "LLM_FLEET_GATEWAY_PYTHON"
 # LiteLLM's response header naming the deployment that answered (proxy/common_request_processing.py,
@@ -137,3 +143,37 @@ async def complete(client: httpx.AsyncClient, model: str, prompt: str, max_token
                                  json={"model": model, "messages": [{"role": "user", "content": prompt}],
                                        "max_tokens": max_tokens, "ignore_eos": True})
     return response.status_code, response.headers.get(MODEL_ID_HEADER), response.json()
+
+
+class Backend500:
+    """An OpenAI chat endpoint that answers 500 to every `fail_every`-th call (1: every call) and counts calls."""
+
+    def __init__(self, fail_every: int) -> None:
+        self.fail_every, self.calls, self.failed = fail_every, 0, 0
+        self.port = free_port()
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.calls += 1
+        if self.calls % self.fail_every == 0:
+            self.failed += 1
+            return JSONResponse({"error": {"message": "injected", "type": "server_error"}}, status_code=500)
+        return JSONResponse({"id": "x", "object": "chat.completion", "created": int(time.time()),
+                             "model": body["model"], "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                                                               "total_tokens": 2},
+                             "choices": [{"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": "hi"}}]})
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[str]:
+        app = Starlette(routes=[HttpRoute("/v1/chat/completions", self.chat, methods=["POST"])])
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{self.port}/v1"
+        finally:
+            server.should_exit = True
+            thread.join(10)

@@ -7,59 +7,17 @@ test_gateway_failover.py. No vLLM here: this module runs in seconds.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from gateway_testkit import MODEL_ID_HEADER, started_gateway
+from gateway_testkit import MODEL_ID_HEADER, Backend500, started_gateway
 from serving_testkit import free_port
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route as HttpRoute
 
 from gateway.spec import Backend, FailoverPolicy, GatewaySpec, Route, to_json
 
 KEY = "client-key"
-
-
-class Backend500:
-    """An OpenAI chat endpoint that answers 500 to every `fail_every`-th call (1: every call) and counts calls."""
-
-    def __init__(self, fail_every: int) -> None:
-        self.fail_every, self.calls, self.failed = fail_every, 0, 0
-        self.port = free_port()
-
-    async def chat(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        self.calls += 1
-        if self.calls % self.fail_every == 0:
-            self.failed += 1
-            return JSONResponse({"error": {"message": "injected", "type": "server_error"}}, status_code=500)
-        return JSONResponse({"id": "x", "object": "chat.completion", "created": int(time.time()),
-                             "model": body["model"], "usage": {"prompt_tokens": 1, "completion_tokens": 1,
-                                                               "total_tokens": 2},
-                             "choices": [{"index": 0, "finish_reason": "stop",
-                                          "message": {"role": "assistant", "content": "hi"}}]})
-
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[str]:
-        app = Starlette(routes=[HttpRoute("/v1/chat/completions", self.chat, methods=["POST"])])
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{self.port}/v1"
-        finally:
-            server.should_exit = True
-            thread.join(10)
 
 
 def _ask(gateway: str, model: str) -> tuple[int, str | None]:
