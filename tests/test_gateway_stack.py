@@ -80,6 +80,18 @@ def test_prod_gateway_deployment_runs_the_launcher_restricted_with_the_keys_as_f
     assert plan.outputs["gatewayUrl"] == GATEWAY_URL
 
 
+def test_prod_gateway_pods_outlast_their_endpoints_and_spread_over_nodes_and_zones(plan_of):
+    (deployment,) = objects(plan_of("prod"), "Deployment", "llm-gateway")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    wait = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
+    assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep" and wait >= 5
+    request_timeout = 600  # prod's serving.gateway.requestTimeoutS default: a stream may run that long
+    assert pod["terminationGracePeriodSeconds"] >= wait + request_timeout
+    assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == [
+        "topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+
+
 def test_prod_model_pods_overflow_past_the_configured_queue_depth(plan_of):
     (model,) = objects(plan_of("prod"), "Deployment", "llm-serving")
     env = {e["name"]: e.get("value") for e in model["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -52,6 +52,10 @@ from infra.workloads.secret_files import FILE_MODE, api_key_file
 CONFIG_DIR, SPEC_KEY = "/etc/llm-fleet/gateway", "spec.json"
 LIVENESS_PATH, READINESS_PATH = "/health/liveliness", "/health/readiness"
 STARTUP_PERIOD_S, STARTUP_FAILURES = 2, 30  # importing LiteLLM takes seconds; a minute before liveness counts
+# The proxy stops accepting at SIGTERM, while kube-proxy, the load balancer and peers may still send to the pod for a
+# few seconds after it is removed from the endpoints: it keeps serving that long first (the serving image waits the
+# same propagation out itself, serving/kubernetes.py).
+ENDPOINT_PROPAGATION_S = 5
 SERVICE_URL = f"http://{GATEWAY_APP}.{GATEWAY_NAMESPACE}.svc.cluster.local:{GATEWAY_PORT}/v1"
 
 
@@ -182,6 +186,8 @@ class InferenceGateway(pulumi.ComponentResource):
             startup_probe=_probe(LIVENESS_PATH, period=STARTUP_PERIOD_S, failures=STARTUP_FAILURES),
             liveness_probe=_probe(LIVENESS_PATH, period=10, failures=3),
             readiness_probe=_probe(READINESS_PATH, period=5, failures=2),
+            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(ENDPOINT_PROPAGATION_S)]))),
             volume_mounts=mounts, security_context=container_security_args(read_only_root_filesystem=True))
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=meta,
@@ -200,12 +206,15 @@ class InferenceGateway(pulumi.ComponentResource):
                         service_account_name=sa.metadata.name, automount_service_account_token=False,
                         priority_class_name=args.priority_class, enable_service_links=False,
                         node_selector=args.node_selector, security_context=pod_security_args(),
-                        # A stream in flight finishes (or ends with an error) before the pod goes.
-                        termination_grace_period_seconds=int(min(gw.request_timeout_s, 600)) + 5,
+                        # A stream in flight finishes (or ends with an error) before the pod goes; the kubelet
+                        # counts the preStop wait in the grace period.
+                        termination_grace_period_seconds=(
+                            ENDPOINT_PROPAGATION_S + int(min(gw.request_timeout_s, 600)) + 5),
+                        # Apart where the system pool allows: one node or zone lost takes one gateway pod, not all.
                         topology_spread_constraints=[k8s.core.v1.TopologySpreadConstraintArgs(
-                            max_skew=1, topology_key="topology.kubernetes.io/zone",
-                            when_unsatisfiable="ScheduleAnyway",
-                            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=GATEWAY_PODS))],
+                            max_skew=1, topology_key=key, when_unsatisfiable="ScheduleAnyway",
+                            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=GATEWAY_PODS))
+                            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")],
                         containers=[container], volumes=volumes))),
             # Pulumi waits for the startup budget per wave, plus a system node when that pool must grow.
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=custom_timeouts(
