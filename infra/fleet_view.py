@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.config import ConfigError
 from infra.config.fleetfile import fleet_file, fleet_regions
-from infra.config.peers import comparable
+from infra.config.peers import comparable, differing
 from infra.plan import Plan, run_plan
 
 
@@ -102,8 +102,7 @@ def _checks(rows: list[RegionRow], plans: list[Plan]) -> list[Check]:
                             f"its own plan fails a guard: python -m infra plan --stack {row.stack}"))
     checks.append(_disjoint(plans))
     artifacts = {p.stack: comparable(p.cfg.artifacts.model_dump(by_alias=True, exclude_none=True)) for p in plans}
-    first = next(iter(artifacts.values()), {})
-    differ = sorted({k for a in artifacts.values() for k in set(a) | set(first) if a.get(k) != first.get(k)})
+    differ = sorted({k for a in artifacts.values() for b in artifacts.values() for k in differing(a, b)})
     checks.append(Check("artifacts-equal", "fail" if differ else "pass",
                         f"differ in {', '.join(differ)}" if differ else "every region pins the same artifacts "
                         "(registries aside)"))

@@ -384,3 +384,59 @@ def test_a_stack_outside_a_fleet_is_told_to_drop_the_fleet_ca(tmp_path):
     assert err.value.problems == [
         "config error: llm-fleet:peerCaCert: set, but this stack has no peer regions (no llm-fleet:fleet with "
         "regions); used only by a fleet's regions; drop it (in Pulumi.prod.yaml)"]
+
+
+def _as_eks_region(root: Path, stack: str = "prod-asia") -> None:
+    """A region of the fleet on EKS instead: its own platform block, pools, registry and the charts EKS installs."""
+    path = root / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text())
+    values = data["config"]
+    for key in ("llm-fleet:gcp", "llm-fleet:pricing"):
+        values.pop(key, None)
+    values.update({
+        "llm-fleet:cloud": "eks",
+        "llm-fleet:aws": {"region": "us-west-2", "zones": ["us-west-2a", "us-west-2b", "us-west-2c"],
+                          "vpcCidr": "10.80.0.0/16", "admins": ["arn:aws:iam::123456789012:role/llm-fleet-deploy"]},
+        "llm-fleet:nodePools": [
+            {"name": "a100-serving", "gpu": "A100-40GB", "gpusPerNode": 8, "minNodes": 1, "maxNodes": 1,
+             "capacity": "on-demand"},
+            {"name": "rollout", "machineType": "m7i.8xlarge", "purpose": "rollout", "minNodes": 1, "maxNodes": 2}]})
+    artifacts = values["llm-fleet:artifacts"]
+    for key in ("servingImage", "rolloutImage", "gatewayImage"):
+        artifacts[key] = "123456789012.dkr.ecr.us-west-2.amazonaws.com/llm-fleet/" + artifacts[key].rsplit("/", 1)[1]
+    artifacts["charts"].update(clusterAutoscaler="9.50.1", nvidiaDevicePlugin="0.17.4", dcgmExporter="4.6.0",
+                               metricsServer="3.13.0")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_region_on_eks_peers_with_the_gke_regions_over_an_internal_nlb_and_tls(fleet_copy):
+    _as_eks_region(fleet_copy)
+    asia, us = run_plan("prod-asia", fleet_copy), run_plan("prod-us", fleet_copy)
+    service = _peer_service(asia)
+    assert service["metadata"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+                                                  "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+    assert service["spec"]["ports"] == [{"name": "peers", "port": 443, "targetPort": "peers"}]
+    gke_peers = ["10.10.0.0/20", "10.16.0.0/14", "10.40.0.0/20", "10.44.0.0/14"]  # us, eu: subnet and pods ranges
+    assert service["spec"]["loadBalancerSourceRanges"] == gke_peers
+    assert _resource(asia, "tls:index/certRequest:CertRequest").inputs["dnsNames"] == [
+        "gateway.prod-asia.internal.acme.example"]
+    # The GKE regions admit the EKS region's VPC (its pods' addresses, VPC CNI) on their TLS listener.
+    policy = _manifest(us, "NetworkPolicy", "gateway")
+    tls_rule = next(r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": 4443, "protocol": "TCP"}])
+    assert "10.80.0.0/16" in [f["ipBlock"]["cidr"] for f in tls_rule["from"]]
+    for plan in (asia, us):
+        verdicts = {v.guard: v.status for v in plan.verdicts}
+        assert verdicts["network-flows"] == verdicts["no-unrequested-load-balancer"] == "pass"
+    # One fleet across two clouds: the charts only EKS installs are not drift; everything else still must match.
+    view = plan_fleet("prod", fleet_copy)
+    assert view.ok, [c for c in view.checks if c.status != "pass"]
+    assert [r.stack for r in view.rows] == list(REGIONS)
+
+
+def test_regions_on_two_clouds_still_refuse_a_shared_artifact_that_drifts(fleet_copy):
+    _as_eks_region(fleet_copy)
+    edit(fleet_copy / "Pulumi.prod-asia.yaml", "vllmVersion: 0.32.0", "vllmVersion: 0.31.0")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-asia", fleet_copy)
+    assert any("artifacts.vllmVersion: Pulumi.prod-asia.yaml pins 0.31.0, region prod-us" in p
+               for p in err.value.problems), err.value.problems

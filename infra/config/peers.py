@@ -2,8 +2,8 @@
 
 Artifacts: each region file keeps its own `artifacts` block, because its images name the region's own registry (the
 nodes pull from it); everything else in the block must be equal across the fleet's regions: the image's name and
-digest (the bytes), `vllmVersion`, the charts and the model revisions. A difference fails the region's config, naming
-the region, the key and both values.
+digest (the bytes), `vllmVersion`, the charts and the model revisions, wherever two regions both pin them. A
+difference fails the region's config, naming the region, the key and both values.
 
 Peers: the fleet file lists its regions with their gateways' URLs (`regions: [{stack, gateway, apiKey?}]`). Every
 local model of a region gets the other regions' gateways as `peer` fallbacks, added before its own fallbacks (after
@@ -51,6 +51,13 @@ def comparable(artifacts: Any) -> dict[str, Any]:
     return flat
 
 
+def differing(own: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
+    """The keys of two regions' `comparable` artifacts that both pin, differently. A chart only one region's cloud
+    installs (EKS's cluster autoscaler) is not drift, and an artifact a region needs but lacks fails that region's
+    own config."""
+    return [key for key in sorted(set(own) & set(theirs)) if own[key] != theirs[key]]
+
+
 def _region_artifacts(stack: str, root: Path) -> dict[str, Any]:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
@@ -66,13 +73,10 @@ def artifact_drift(stack: str, fleet: str, root: Path) -> list[str]:
     problems = []
     for other in others:
         theirs = _region_artifacts(other, root)
-        for key in sorted(set(own) | set(theirs)):
-            if own.get(key) != theirs.get(key):
-                problems.append(
-                    f"{ARTIFACTS}.{key}: Pulumi.{stack}.yaml pins {own.get(key, '(nothing)')}, region {other} "
-                    f"(Pulumi.{other}.yaml) pins {theirs.get(key, '(nothing)')}; the regions of fleet {fleet} run the "
-                    f"same artifacts (registries aside); promote to all of them at once: python -m infra promote "
-                    f"<source> {fleet}")
+        problems += [f"{ARTIFACTS}.{key}: Pulumi.{stack}.yaml pins {own[key]}, region {other} (Pulumi.{other}.yaml) "
+                     f"pins {theirs[key]}; the regions of fleet {fleet} run the same artifacts (registries aside); "
+                     f"promote to all of them at once: python -m infra promote <source> {fleet}"
+                     for key in differing(own, theirs)]
     return problems
 
 
