@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import tls_front
-from gateway.litellm_config import CLIENT_KEY_ENV, key_env, render
+from gateway.auth import CLIENT_KEY_ENV
+from gateway.litellm_config import MASTER_KEY_ENV, key_env, render
 from gateway.spec import GatewaySpec, PeerTls, from_json
 
 # Everything LiteLLM would fetch from the internet at start-up or first use (litellm 1.108.7; the cluster denies
@@ -129,7 +131,8 @@ def prepare(argv: Sequence[str]) -> Launch:
     """What to run, from our arguments; raises LaunchError (a bad certificate too, before anything listens)."""
     args = parse_args(argv)
     spec = read_spec(args.spec)
-    env = {**OFFLINE_ENV, "AIOHTTP_KEEPALIVE_TIMEOUT": str(BACKEND_POOL_IDLE_S), **keys_env(spec)}
+    env = {**OFFLINE_ENV, "AIOHTTP_KEEPALIVE_TIMEOUT": str(BACKEND_POOL_IDLE_S), **keys_env(spec),
+           MASTER_KEY_ENV: secrets.token_urlsafe(32)}  # LiteLLM's administrator: nobody (gateway/auth.py)
     config = render(spec)
     # LiteLLM reads its config from a path: a private file (0600, in a private dir) that holds no key.
     folder = tempfile.mkdtemp(prefix="llm-fleet-gateway-")

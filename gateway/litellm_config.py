@@ -55,6 +55,9 @@ What the policy relies on (litellm 1.108.7):
   those replicas alone, as a last backend: a peer region's gateway asks for it, so a request that failed over to a
   peer is served there or refused (an overflow 429 included) and moves on to the caller's next backend, never to a
   third region or back (a full route would loop between regions that are all saturated).
+- Auth: general_settings.custom_auth (proxy_server.py loads it with get_instance_fn, an importable dotted path;
+  proxy/auth/user_api_key_auth.py calls it for every route that takes a key, before LiteLLM's own checks):
+  gateway/auth.py, so the model API key is a caller's key and never LiteLLM's administrator (master_key).
 - Probes: /health/liveliness and /health/readiness need no key and call no backend
   (proxy/health_endpoints/_health_endpoints.py); /health needs the key and calls every backend: not for probes.
 """
@@ -66,7 +69,8 @@ from typing import Any
 
 from gateway.spec import Backend, GatewaySpec, local_only
 
-CLIENT_KEY_ENV = "LLM_FLEET_GATEWAY_CLIENT_KEY"
+# The administrator key LiteLLM requires, made by the launcher at start and known to no one (gateway/auth.py).
+MASTER_KEY_ENV = "LLM_FLEET_GATEWAY_MASTER_KEY"
 OVERFLOW_HEADER = "X-LLM-Fleet-Overflow"
 # A 429 moves one request on; it never takes a backend out of rotation (see the module docstring).
 _RATE_LIMITS_BEFORE_COOLDOWN = 1_000_000
@@ -171,5 +175,8 @@ def render(spec: GatewaySpec) -> dict[str, Any]:
             "callbacks": ["prometheus"],
             "require_auth_for_metrics_endpoint": False,
         },
-        "general_settings": {"master_key": f"os.environ/{CLIENT_KEY_ENV}"},
+        # The model API key (gateway/auth.py CLIENT_KEY_ENV) is checked there, which admits it to the inference routes
+        # only; the master key opens the rest and nobody has it.
+        "general_settings": {"master_key": f"os.environ/{MASTER_KEY_ENV}",
+                             "custom_auth": "gateway.auth.user_api_key_auth"},
     }

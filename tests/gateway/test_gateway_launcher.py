@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from gateway import __main__ as launcher
-from gateway.litellm_config import CLIENT_KEY_ENV, OVERFLOW_HEADER, key_env, render
+from gateway.auth import CLIENT_KEY_ENV, decide
+from gateway.litellm_config import MASTER_KEY_ENV, OVERFLOW_HEADER, key_env, render
 from gateway.spec import Backend, FailoverPolicy, GatewaySpec, Route, local_only, to_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,9 @@ def test_the_rendered_config_fails_over_in_order_and_names_keys_only_by_env(tmp_
     local, provider, _, only = (m["litellm_params"] for m in config["model_list"])
     assert local["api_key"] == f"os.environ/{key_env(spec.routes[0].backends[0])}"
     assert provider["api_key"] == "os.environ/LLM_FLEET_KEY_PROVIDER_MODAL"
-    assert config["general_settings"]["master_key"] == f"os.environ/{CLIENT_KEY_ENV}"
+    # LiteLLM's administrator key is one made at start; the model API key is checked by gateway/auth.py
+    assert config["general_settings"] == {"master_key": f"os.environ/{MASTER_KEY_ENV}",
+                                          "custom_auth": "gateway.auth.user_api_key_auth"}
     # the first-byte timeout bounds a stream; only local replicas get the overflow header
     assert local["stream_timeout"] == 3 and local["extra_headers"] == {OVERFLOW_HEADER: "1"}
     # a route's last backend has nowhere to fail over to: it gets the whole request timeout
@@ -106,6 +109,8 @@ def test_prepare_reads_keys_into_env_and_writes_a_private_config_without_them(tm
     launch = launcher.prepare(["--spec", str(spec_file), "--port", "4100"])
     cli, env = launch.cli, launch.env
     assert env[CLIENT_KEY_ENV] == "client-secret"
+    assert len(env[MASTER_KEY_ENV]) >= 32 and env[MASTER_KEY_ENV] != launcher.prepare(
+        ["--spec", str(spec_file)]).env[MASTER_KEY_ENV]  # made per start, never the client's
     assert env["LLM_FLEET_KEY_PROVIDER_MODAL"] == "provider-secret"
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "true" and env["LITELLM_TELEMETRY_DISABLED"] == "true"
     config_path = Path(cli[cli.index("--config") + 1])
@@ -172,3 +177,15 @@ def test_a_peer_asks_for_the_local_only_route_which_never_fails_over_again(tmp_p
     assert all(local_only("qwen-7b") not in [first, *rest] for group in fallbacks for first, rest in group.items())
     assert alias["model_info"]["allowed_fails"] > 1000  # alone: never cooled down into 429s for every peer
     assert local_only("llama-70b") not in {m["model_name"] for m in config["model_list"]}  # no replicas, no alias
+
+
+def test_the_model_api_key_calls_inference_routes_only_and_no_other_key_calls_anything() -> None:
+    public = frozenset({"/health/liveliness"})
+    for route in ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/v1/models", "/v1/embeddings"):
+        assert decide(route, "Bearer k", "k", public) == "caller"
+    for route in ("/key/generate", "/model/new", "/config/update", "/cache/flushall", "/health", "/spend/logs"):
+        assert decide(route, "k", "k", public) == "forbidden"
+    assert decide("/v1/chat/completions", "other", "k", public) == "unauthorized"
+    assert decide("/v1/chat/completions", None, "k", public) == "unauthorized"
+    assert decide("/v1/chat/completions", "", "", public) == "unauthorized"  # an empty key never matches
+    assert decide("/health/liveliness", None, "k", public) == "public"

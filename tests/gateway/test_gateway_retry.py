@@ -66,3 +66,17 @@ def test_a_backend_with_a_next_one_is_not_retried_the_request_moves_on(backends:
     assert answers == [(200, "local-down/provider-ok")] * 4
     assert servers["down"].calls - down_before == 4  # once per request, never twice
     assert servers["provider"].calls - provider_before == 4
+
+
+def test_the_model_api_key_is_a_callers_key_not_the_gateways_administrator(backends: tuple[str, dict]) -> None:
+    gateway, _ = backends
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert httpx.get(f"{gateway}/v1/models", headers=auth, timeout=30).status_code == 200
+    # LiteLLM's management routes: the master key's, which nobody holds (gateway/auth.py)
+    for method, path in (("POST", "/key/generate"), ("POST", "/model/new"), ("GET", "/model/info"),
+                         ("POST", "/cache/flushall"), ("GET", "/health")):
+        r = httpx.request(method, f"{gateway}{path}", headers=auth, json={}, timeout=30)
+        assert r.status_code == 403, (path, r.status_code, r.text)
+    assert httpx.get(f"{gateway}/v1/models", headers={"Authorization": "Bearer wrong"}, timeout=30).status_code == 401
+    for open_path in ("/health/liveliness", "/health/readiness", "/metrics"):  # the kubelet and Prometheus: no key
+        assert httpx.get(f"{gateway}{open_path}", timeout=30, follow_redirects=True).status_code == 200, open_path
