@@ -35,8 +35,9 @@ class RegionRow:
     daily_max: float
     gpus_max: dict[str, int]  # GPU kind -> GPUs at every pool's maximum
     quota: dict[str, int]
-    peers: list[str]
+    peers: list[str]  # the regions its gateway falls back to
     guards_ok: bool
+    chosen_peers: list[str] = field(default_factory=list)  # those the fleet file says it should (`peers`, or all)
 
 
 @dataclass
@@ -77,9 +78,13 @@ def region_row(plan: Plan) -> RegionRow:
         if pool.gpu is not None:
             gpus[pool.gpu.value] += pool.max_gpus
     peers = sorted({f.peer for m in plan.cfg.models for f in m.fallbacks if f.peer is not None})
+    own = plan.cfg.own_region
+    others = [r.stack for r in plan.cfg.regions if r.stack != plan.stack]
+    chosen = sorted(own.peers if own is not None and own.peers is not None else others)
     return RegionRow(stack=plan.stack, location=_location(plan), daily_min=plan.cost.daily_min,
                      daily_max=plan.cost.daily_max, gpus_max=dict(sorted(gpus.items())),
-                     quota={k.value: v for k, v in plan.cfg.gpu_quota.items()}, peers=peers, guards_ok=plan.ok)
+                     quota={k.value: v for k, v in plan.cfg.gpu_quota.items()}, peers=peers, chosen_peers=chosen,
+                     guards_ok=plan.ok)
 
 
 def _checks(rows: list[RegionRow], plans: list[Plan]) -> list[Check]:
@@ -92,11 +97,10 @@ def _checks(rows: list[RegionRow], plans: list[Plan]) -> list[Check]:
                   if kind in row.quota]
         message = "; ".join(over or within + [f"no quota stated for {kind}" for kind in unstated]) or "no GPUs"
         checks.append(Check(f"gpu-quota {row.stack}", "fail" if over else "pass", message))
-        others = {r.stack for r in rows if r.stack != row.stack}
-        missing = sorted(others - set(row.peers))
+        missing = sorted(set(row.chosen_peers) - set(row.peers))
         checks.append(Check(f"peers {row.stack}", "fail" if missing else "pass",
                             f"gateway lacks peer(s) {', '.join(missing)}" if missing
-                            else f"gateway falls back to {', '.join(row.peers) or '(no other region)'}"))
+                            else f"gateway falls back to {', '.join(row.peers) or '(no other region: its peers: [])'}"))
         checks.append(Check(f"guards {row.stack}", "pass" if row.guards_ok else "fail",
                             "its own plan passes" if row.guards_ok else
                             f"its own plan fails a guard: python -m infra plan --stack {row.stack}"))

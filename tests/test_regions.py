@@ -64,7 +64,8 @@ def test_regions_differ_only_in_regional_keys_and_their_peers():
         assert differ - {"models", "regions"} <= \
             REGIONAL_KEYS | {"prodUsGatewayKey", "prodEuGatewayKey", "prodAsiaGatewayKey"}
         def shared(regions: str) -> list[dict]:  # what the merge fills in per region left out
-            return [{k: v for k, v in r.items() if k not in ("networks", "own")} for r in json.loads(regions)]
+            return [{k: v for k, v in r.items() if k not in ("networks", "own", "callsMe")}
+                    for r in json.loads(regions)]
 
         assert shared(us["llm-fleet:regions"]) == shared(merged[stack]["llm-fleet:regions"])
         assert [r["stack"] for r in json.loads(merged[stack]["llm-fleet:regions"]) if r.get("own")] == [stack]
@@ -440,3 +441,44 @@ def test_regions_on_two_clouds_still_refuse_a_shared_artifact_that_drifts(fleet_
         parse("prod-asia", fleet_copy)
     assert any("artifacts.vllmVersion: Pulumi.prod-asia.yaml pins 0.31.0, region prod-us" in p
                for p in err.value.problems), err.value.problems
+
+
+def test_a_region_can_keep_its_requests_in_the_region_while_the_others_still_fall_back_to_it(fleet_copy):
+    # Data residency: the EU region falls back to no other region; the US falls back to the EU only.
+    edit(fleet_copy / "Fleet.prod.yaml", "      gateway: https://gateway.prod-eu.internal.acme.example/v1\n",
+         "      gateway: https://gateway.prod-eu.internal.acme.example/v1\n      peers: []\n")
+    edit(fleet_copy / "Fleet.prod.yaml", "      gateway: https://gateway.prod-us.internal.acme.example/v1\n",
+         "      gateway: https://gateway.prod-us.internal.acme.example/v1\n      peers: [prod-eu]\n")
+    for stack, key in (("prod-eu", "prodUsGatewayKey"), ("prod-eu", "prodAsiaGatewayKey"),
+                       ("prod-us", "prodAsiaGatewayKey")):
+        drop(fleet_copy / f"Pulumi.{stack}.yaml", f"llm-fleet:{key}")  # a key it no longer sends is not kept
+    eu, us, asia = (parse(s, fleet_copy) for s in ("prod-eu", "prod-us", "prod-asia"))
+    assert [f.backend_name for f in eu.models[0].fallbacks] == ["provider-together"]
+    assert [f.backend_name for f in us.models[0].fallbacks] == ["peer-prod-eu", "provider-together"]
+    assert [f.backend_name for f in asia.models[0].fallbacks] == ["peer-prod-us", "peer-prod-eu", "provider-together"]
+    # Who may call whom follows: the EU admits the US and Asia; the US admits Asia only; Asia admits no one.
+    assert eu.peer_networks() == ("10.10.0.0/20", "10.16.0.0/14", "10.60.0.0/20", "10.64.0.0/14")
+    assert us.peer_networks() == ("10.60.0.0/20", "10.64.0.0/14")
+    assert asia.peer_networks() == ()
+    assert eu.has_peers and asia.has_peers  # the EU is called (TLS listener); Asia calls (trusts the fleet CA)
+    eu_plan = run_plan("prod-eu", fleet_copy)
+    assert _peer_service(eu_plan)["spec"]["loadBalancerSourceRanges"] == list(eu.peer_networks())
+    assert {v.guard: v.status for v in eu_plan.verdicts}["network-flows"] == "pass"
+    asia_plan = run_plan("prod-asia", fleet_copy)
+    assert not [m for m in asia_plan.manifests() if m["metadata"].get("name") == "gateway-peers"]  # nobody calls it
+    view = plan_fleet("prod", fleet_copy)
+    assert view.ok, [c for c in view.checks if c.status != "pass"]
+    assert {c.name: c.message for c in view.checks}["peers prod-eu"] == \
+        "gateway falls back to (no other region: its peers: [])"
+
+
+def test_a_peer_that_is_not_a_region_or_the_region_itself_is_refused(fleet_copy):
+    edit(fleet_copy / "Fleet.prod.yaml", "      gateway: https://gateway.prod-eu.internal.acme.example/v1\n",
+         "      gateway: https://gateway.prod-eu.internal.acme.example/v1\n      peers: [prod-eu, prod-mars]\n")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-us", fleet_copy)
+    assert err.value.problems == [
+        "config error: llm-fleet:regions[1].peers: 'prod-eu' is the region itself; allowed: prod-us, prod-asia; fix "
+        "the name or drop it",
+        "config error: llm-fleet:regions[1].peers: 'prod-mars' is not a region of Fleet.prod.yaml; allowed: prod-us, "
+        "prod-asia; fix the name or drop it"]

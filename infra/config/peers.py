@@ -5,10 +5,10 @@ nodes pull from it); everything else in the block must be equal across the fleet
 digest (the bytes), `vllmVersion`, the charts and the model revisions, wherever two regions both pin them. A
 difference fails the region's config, naming the region, the key and both values.
 
-Peers: the fleet file lists its regions with their gateways' URLs (`regions: [{stack, gateway, apiKey?}]`). Every
-local model of a region gets the other regions' gateways as `peer` fallbacks, added before its own fallbacks (after
-its own replicas, before any provider): a peer runs the same model at the fleet's own price, a provider bills by the
-token. They are generated rather than validated by hand, so a region added to the list is a peer everywhere at once
+Peers: the fleet file lists its regions with their gateways' URLs (`regions: [{stack, gateway, apiKey?, peers?}]`).
+Every local model of a region gets its peers' gateways (`peers`, default every other region) as `peer` fallbacks,
+added before its own fallbacks (after its own replicas, before any provider): a peer runs the same model at the
+fleet's own price, a provider bills by the token. They are generated rather than validated by hand, so a region added to the list is a peer everywhere at once
 and no region can forget one; a hand-written `peer` in the fleet file is refused (it would go stale).
 """
 
@@ -96,9 +96,15 @@ def region_networks(stack: str, root: Path) -> list[str]:
     return []
 
 
+def peers_of(entry: Mapping[str, Any], stacks: list[str]) -> list[str]:
+    """The regions a region's gateway falls back to, in order: its `peers`, or every other region of the list."""
+    chosen = entry.get("peers")
+    return [s for s in stacks if s != entry.get("stack")] if chosen is None else [str(p) for p in chosen]
+
+
 def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path) -> dict[str, Any]:
-    """`values` (engine shape, fleet merged) with the other regions' gateways as each local model's first fallbacks,
-    and each region entry with the ranges its calls come from (`networks`)."""
+    """`values` (engine shape, fleet merged) with its peers' gateways as each local model's first fallbacks, and each
+    region that falls back to this one marked (`callsMe`) with the ranges its calls come from (`networks`)."""
     regions = decode(values.get(f"{NAMESPACE}:regions"))
     models = decode(values.get(f"{NAMESPACE}:models"))
     if not isinstance(regions, list) or not isinstance(models, list):
@@ -108,9 +114,18 @@ def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path
         raise ConfigError([f"config error: {NAMESPACE}:regions: stack {stack!r} is in fleet {fleet_file} (its "
                            f"{NAMESPACE}:fleet) but not in its regions ({', '.join(map(str, stacks))}); add "
                            f"{{stack: {stack}, gateway: https://<its gateway>/v1}} to regions in {fleet_file}"])
-    peers = [{"peer": r["stack"], "url": r.get("gateway"), "apiKey": r.get("apiKey") or peer_key(str(r["stack"]))}
-             for r in regions if isinstance(r, Mapping) and r.get("stack") != stack]
-    problems, new_models = [], []
+    entries = {str(r.get("stack")): r for r in regions if isinstance(r, Mapping)}
+    problems = [f"config error: {NAMESPACE}:regions[{i}].peers: {p!r} is "
+                f"{'the region itself' if p == r.get('stack') else 'not a region of ' + fleet_file}; allowed: "
+                f"{', '.join(s for s in entries if s != r.get('stack'))}; fix the name or drop it"
+                for i, r in enumerate(regions) if isinstance(r, Mapping)
+                for p in (r.get("peers") or []) if p not in entries or p == r.get("stack")]
+    if problems:
+        raise ConfigError(problems)
+    peers = [{"peer": name, "url": entries[name].get("gateway"),
+              "apiKey": entries[name].get("apiKey") or peer_key(name)} for name in peers_of(entries[stack], list(entries))]
+    callers = {name for name, entry in entries.items() if stack in peers_of(entry, list(entries))}
+    new_models = []
     for i, model in enumerate(models):
         if not isinstance(model, Mapping) or "provider" in model:
             new_models.append(model)
@@ -124,7 +139,8 @@ def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path
     if problems:
         raise ConfigError(problems)
     regions = [{**r, "own": True} if isinstance(r, Mapping) and r.get("stack") == stack
-               else {**r, "networks": region_networks(str(r["stack"]), root)} if isinstance(r, Mapping)
+               else {**r, "callsMe": True, "networks": region_networks(str(r["stack"]), root)}
+               if isinstance(r, Mapping) and r.get("stack") in callers
                and (root / f"Pulumi.{r.get('stack')}.yaml").is_file() else r
                for r in regions]
     return {**values, f"{NAMESPACE}:models": json.dumps(new_models), f"{NAMESPACE}:regions": json.dumps(regions)}

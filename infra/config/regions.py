@@ -63,8 +63,13 @@ class Region(ConfigModel):
     """The config key of the Pulumi secret (in each OTHER region's file) holding this region's gateway key (its
     `modelApiKey` output). Default: `llm-fleet:<stack in camelCase>GatewayKey`, e.g. `llm-fleet:prodEuGatewayKey`."""
 
-    # Filled at the merge from the region's own stack file (its platform block's ranges), never written: the
-    # sources a peer's calls arrive from, which this region's gateway NetworkPolicy and load balancer admit.
+    peers: list[str] | None = None
+    """The regions its gateway falls back to, in order. Default: every other region, in list order. `[]` keeps the
+    region's requests in the region (data residency: e.g. the EU region's); the others may still fall back to it."""
+
+    # Filled at the merge, never written: this region falls back to the one being planned (`callsMe`), and the
+    # sources its calls arrive from (its stack file's ranges), which that one's gateway NetworkPolicy and LB admit.
+    calls_me: SkipJsonSchema[bool] = False
     networks: SkipJsonSchema[list[str]] = Field(default=[])
     # Also filled at the merge: this entry is the region being planned (its gateway's own name, for its certificate).
     own: SkipJsonSchema[bool] = False

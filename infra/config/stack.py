@@ -174,8 +174,9 @@ class StackConfig(ConfigModel):
 
     @property
     def has_peers(self) -> bool:
-        """A fleet region whose gateway falls back to other regions (and is theirs to fall back to)."""
-        return any(f.peer is not None for m in self.declared_models for f in m.fallbacks)
+        """A fleet region whose gateway falls back to other regions, or that other regions fall back to."""
+        return any(f.peer is not None for m in self.declared_models for f in m.fallbacks) or \
+            any(r.calls_me for r in self.regions)
 
     @property
     def own_region(self) -> Region | None:
@@ -183,9 +184,8 @@ class StackConfig(ConfigModel):
         return next((r for r in self.regions if r.own), None)
 
     def peer_networks(self) -> tuple[str, ...]:
-        """A fleet region: the ranges the regions its gateway names as peers call from (its peers call it back)."""
-        peers = {f.peer for m in self.declared_models for f in m.fallbacks if f.peer is not None}
-        return tuple(dict.fromkeys(n for r in self.regions if r.stack in peers for n in r.networks))
+        """A fleet region: the ranges of the regions that fall back to it, which its gateway admits."""
+        return tuple(dict.fromkeys(n for r in self.regions if r.calls_me for n in r.networks))
 
     def compile_cache_url(self) -> str | None:
         """The shared compile cache's URL (serving.coldStart.compileCache resolved), or None: no shared cache."""
