@@ -8,8 +8,9 @@ difference fails the region's config, naming the region, the key and both values
 Peers: the fleet file lists its regions with their gateways' URLs (`regions: [{stack, gateway, apiKey?, peers?}]`).
 Every local model of a region gets its peers' gateways (`peers`, default every other region) as `peer` fallbacks,
 added before its own fallbacks (after its own replicas, before any provider): a peer runs the same model at the
-fleet's own price, a provider bills by the token. They are generated rather than validated by hand, so a region added to the list is a peer everywhere at once
-and no region can forget one; a hand-written `peer` in the fleet file is refused (it would go stale).
+fleet's own price, a provider bills by the token. They are generated rather than validated by hand, so a region
+added to the list is a peer everywhere at once and no region can forget one; a hand-written `peer` in the fleet file
+is refused (it would go stale).
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path
     if problems:
         raise ConfigError(problems)
     peers = [{"peer": name, "url": entries[name].get("gateway"),
-              "apiKey": entries[name].get("apiKey") or peer_key(name)} for name in peers_of(entries[stack], list(entries))]
+              "apiKey": entries[name].get("apiKey") or peer_key(name)}
+             for name in peers_of(entries[stack], list(entries))]
     callers = {name for name, entry in entries.items() if stack in peers_of(entry, list(entries))}
     new_models = []
     for i, model in enumerate(models):
