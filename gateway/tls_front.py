@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import ssl
+import sys
 import threading
+import time
 from pathlib import Path
 
 READ_CHUNK = 64 * 1024
@@ -101,14 +104,31 @@ async def serve(contexts: ServerContexts, host: str, port: int, upstream_port: i
         await server.serve_forever()
 
 
+def _run_or_stop_the_process(contexts: ServerContexts, host: str, port: int, upstream_port: int,
+                              started: threading.Event, errors: list[BaseException]) -> None:
+    try:
+        asyncio.run(serve(contexts, host, port, upstream_port, started))
+    except BaseException as exc:
+        errors.append(exc)
+        if started.is_set():
+            # The pod would stay ready with its peers' way in gone (the load balancer's health check sees only the
+            # pod's readiness): the process ends instead, and the kubelet restarts it.
+            print(f"gateway: peer TLS listener on {host}:{port} stopped ({exc!r}); exiting", file=sys.stderr,
+                  flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def start(contexts: ServerContexts, host: str, port: int, upstream_port: int) -> threading.Thread:
     """Listen on a daemon thread; returns once the port is bound (raises CertError if it cannot be)."""
-    started = threading.Event()
-    thread = threading.Thread(target=asyncio.run, args=(serve(contexts, host, port, upstream_port, started),),
-                              name="peer-tls", daemon=True)
+    started, errors = threading.Event(), []
+    thread = threading.Thread(target=_run_or_stop_the_process,
+                              args=(contexts, host, port, upstream_port, started, errors), name="peer-tls", daemon=True)
     thread.start()
-    if not started.wait(timeout=10):
-        raise CertError(f"peer TLS: could not listen on {host}:{port} within 10 s")
+    deadline = time.monotonic() + 10
+    while not started.wait(0.05):
+        if errors or time.monotonic() > deadline:
+            why = f" ({errors[0]})" if errors else " within 10 s"
+            raise CertError(f"peer TLS: could not listen on {host}:{port}{why}; is another process on that port?")
     return thread
 
 

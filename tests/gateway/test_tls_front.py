@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import os
+import signal
 import ssl
 import threading
 from collections.abc import Iterator
@@ -118,3 +119,22 @@ def test_a_bad_certificate_or_ca_stops_the_launcher_with_one_line(tmp_path: Path
     (tmp_path / "empty.crt").write_text("not a pem")
     with pytest.raises(tls_front.CertError, match=r"holds no PEM certificate; set llm-fleet:peerCaCert"):
         tls_front.trust_bundle(str(tmp_path / "empty.crt"), tmp_path, certifi.where())
+
+
+def test_a_port_in_use_is_one_line_and_a_listener_that_dies_later_ends_the_process(
+        front: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    port, _, cert, key, _ = front
+    contexts = tls_front.ServerContexts(str(cert), str(key))
+    with pytest.raises(tls_front.CertError, match=rf"could not listen on 127.0.0.1:{port} \(.*in use"):
+        tls_front.start(contexts, "127.0.0.1", port, 1)
+    # Later: the pod would stay ready with no way in for its peers, so the launcher's process is told to stop.
+    signals: list[tuple[int, int]] = []
+    monkeypatch.setattr(tls_front.os, "kill", lambda pid, sig: signals.append((pid, sig)))
+
+    async def dies(*args: object) -> None:
+        args[-1].set()  # type: ignore[attr-defined]  (bound, then lost)
+        raise OSError("listener lost")
+
+    monkeypatch.setattr(tls_front, "serve", dies)
+    tls_front.start(contexts, "127.0.0.1", free_port(), 1).join(5)
+    assert signals == [(os.getpid(), signal.SIGTERM)]
