@@ -385,3 +385,12 @@ def test_a_changed_route_or_key_rolls_the_gateway_pods(tmp_path):
     # A rotated key (the offline plan masks every secret the same way, so checked on the digest itself).
     assert config_hash("{}", {"provider-together": "key-1"}) != config_hash("{}", {"provider-together": "key-2"})
     assert "key-1" not in config_hash("{}", {"provider-together": "key-1"})
+
+
+def test_the_gateway_waits_for_a_system_node_rather_than_evict_the_clusters_own_services(plan_of):
+    plan = plan_of("prod")
+    (deployment,) = objects(plan, "Deployment", "llm-gateway")
+    name = deployment["spec"]["template"]["spec"]["priorityClassName"]
+    (priority,) = [m for m in plan.manifests() if m["kind"] == "PriorityClass" and m["metadata"]["name"] == name]
+    assert priority["preemptionPolicy"] == "Never"  # KEDA, the operators, Prometheus (priority 0) share its pool
+    assert priority["value"] >= 100_000  # still first in the queue for a new system node

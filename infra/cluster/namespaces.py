@@ -22,6 +22,11 @@ from infra.restricted import restricted_namespace_labels
 from infra.seam import PoolFacts
 
 PRIORITY = {"llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
+# The gateway's (serving.gateway): as high as serving's, but it never evicts. It runs on the system pool beside the
+# cluster's own services (KEDA, the operators, Prometheus, all at priority 0); a gateway scale-out evicting KEDA would
+# stop the models' autoscaling. It waits for the system pool to grow instead (Pulumi's wait counts that node).
+GATEWAY_PRIORITY = {GATEWAY_NAMESPACE: 100_000}
+NEVER_PREEMPT = frozenset({"llm-training", GATEWAY_NAMESPACE})
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,12 @@ class Namespaces(pulumi.ComponentResource):
         super().__init__("llmfleet:cluster:Namespaces", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.priority_class: dict[str, pulumi.Output[str]] = {}
-        for cls, value in PRIORITY.items():
+        for cls, value in {**PRIORITY, **(GATEWAY_PRIORITY if args.gateway is not None else {})}.items():
             pc = k8s.scheduling.v1.PriorityClass(
                 f"{name}-priority-{cls}", metadata=k8s.meta.v1.ObjectMetaArgs(name=cls, labels=PART_OF),
                 value=value, global_default=False,
-                # Training waits for room instead of evicting anything; rollouts may evict training.
-                preemption_policy="Never" if cls == "llm-training" else "PreemptLowerPriority",
+                # Training and the gateway wait for room instead of evicting anything; rollouts may evict training.
+                preemption_policy="Never" if cls in NEVER_PREEMPT else "PreemptLowerPriority",
                 description=f"llm-fleet {cls.removeprefix('llm-')} workloads", opts=child)
             self.priority_class[cls] = pc.metadata.name
 

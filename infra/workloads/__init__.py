@@ -133,7 +133,7 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
         if gateway is not None:
             served = InferenceGateway("gateway", gateway_args(
                 cfg, platform, namespace=ns.names[GATEWAY_NAMESPACE],
-                priority_class=ns.priority_class[SERVING_NAMESPACE], api_key_secret=key.secrets[GATEWAY_NAMESPACE],
+                priority_class=ns.priority_class[GATEWAY_NAMESPACE], api_key_secret=key.secrets[GATEWAY_NAMESPACE],
                 monitoring=services.monitoring), opts=opts)
             gateway_url, peers_address = served.url, served.peers_address
             through = {m.name: served.url for m in cfg.declared_models}
