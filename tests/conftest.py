@@ -125,17 +125,30 @@ def with_object_edited(plan, kind: str, name: str, edit):
     return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources_edited(plan, kind, name, edit)))
 
 
+KUBERAY_GATEWAY_CLIENTS = "llm-apps"  # with_mode: the gateway's callers where rollouts cannot go through it
+
+
+def with_mode(cfg: dict[str, Any], mode: str, **serving: Any) -> dict[str, Any]:
+    """`cfg` (a stack's `llm-fleet:*` block) with serving.mode `mode` (and any other serving keys), edited in place.
+
+    Nothing else changes but the one plain-mode key: KubeRay's rollouts are Ray tasks that call the Serve app
+    directly (rollout.viaGateway is refused there), so a gateway's callers come from serving.apiAccessFrom."""
+    cfg["serving"] = {**cfg.get("serving", {}), "mode": mode, **serving}
+    if mode == "kuberay" and (cfg.get("rollout") or {}).pop("viaGateway", False):
+        cfg["serving"]["apiAccessFrom"] = [*cfg["serving"].get("apiAccessFrom", []), KUBERAY_GATEWAY_CLIENTS]
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def kuberay_plan(tmp_path_factory):
-    """Plan a shipped stack with serving.mode switched to kuberay (nothing else changed); each stack planned once."""
+    """Plan a shipped stack with serving.mode switched to kuberay (`with_mode`); each stack planned once."""
     from infra.plan import run_plan
 
     root = tmp_path_factory.mktemp("kuberay")
 
     @functools.cache
     def plan(stack: str):
-        cfg = stack_config(stack)
-        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
+        cfg = with_mode(stack_config(stack), "kuberay")
         doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
         folder = root / stack  # same stack name as the shipped one, so names and labels match
         folder.mkdir()
