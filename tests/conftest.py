@@ -24,6 +24,12 @@ EXAMPLES = ("eks-prod", "coreweave-prod", "dev-provider")
 SEEDS = ("seed-gke", "seed-eks", "seed-coreweave")
 
 
+# examples/fleet (issue 15): a prod fleet of three regions and the staging stack promoted to it, planned from their
+# folder; named `fleet/<stack>` where a name must be unique (its `staging` is not the project's).
+FLEET_DIR = EXAMPLES_DIR / "fleet"
+FLEET = ("fleet/prod-us", "fleet/prod-eu", "fleet/prod-asia", "fleet/staging")
+
+
 def stack_root(stack: str) -> Path:
     return EXAMPLES_DIR if stack in EXAMPLES + SEEDS else ROOT
 
@@ -48,8 +54,11 @@ def prod_on_one_pool() -> dict[str, Any]:
 
 @functools.cache
 def _shipped_plan(stack: str):
+    """The plan of a shipped stack, an example or a fleet's stack (`fleet/<stack>`)."""
     from infra.plan import run_plan
 
+    if stack.startswith("fleet/"):
+        return run_plan(stack.split("/", 1)[1], FLEET_DIR)
     return run_plan(stack, stack_root(stack))
 
 
