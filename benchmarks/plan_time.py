@@ -49,8 +49,10 @@ def synthetic_stack(size: int) -> dict:
     cfg["llm-fleet:training"] = {"gpu": "H100-80GB", "pool": "h100-0"}
     cfg["llm-fleet:artifacts"]["modelRevisions"] = revisions
     cfg["llm-fleet:budget"]["monthlyAmount"] = 10_000_000
-    # The synthetic models are served by their pools only: prod's gateway, its fallbacks and their key go.
+    # The synthetic models are served by their pools only: prod's gateway, its fallbacks and their key go, and the
+    # rollout workers call the models directly.
     cfg["llm-fleet:serving"].pop("gateway", None)
+    cfg["llm-fleet:rollout"].pop("viaGateway", None)
     cfg.pop("llm-fleet:togetherApiKey", None)
     return {"config": cfg}
 

@@ -104,13 +104,11 @@ def stale(failures: list[Failure], skips: list[Skip]) -> list[str]:
 
 def kuberay_stack(stack: str, folder: Path) -> Path:
     """A stack file: the shipped `stack` with serving.mode kuberay (and a GatewayClass where the cloud has none)."""
-    from tests.conftest import stack_config
+    from tests.conftest import stack_config, with_mode
 
-    cfg = stack_config(stack)
-    serving = {**cfg.get("serving", {}), "mode": "kuberay"}
+    cfg = with_mode(stack_config(stack), "kuberay")
     if cfg.get("cloud") in KUBERAY_GATEWAY_CLASS:
-        serving.setdefault("gatewayClass", KUBERAY_GATEWAY_CLASS[cfg["cloud"]])
-    cfg["serving"] = serving
+        cfg["serving"].setdefault("gatewayClass", KUBERAY_GATEWAY_CLASS[cfg["cloud"]])
     folder.mkdir(parents=True, exist_ok=True)
     doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
     (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

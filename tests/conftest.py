@@ -24,6 +24,12 @@ EXAMPLES = ("eks-prod", "coreweave-prod", "dev-provider")
 SEEDS = ("seed-gke", "seed-eks", "seed-coreweave")
 
 
+# examples/fleet (issue 15): a prod fleet of three regions and the staging stack promoted to it, planned from their
+# folder; named `fleet/<stack>` where a name must be unique (its `staging` is not the project's).
+FLEET_DIR = EXAMPLES_DIR / "fleet"
+FLEET = ("fleet/prod-us", "fleet/prod-eu", "fleet/prod-asia", "fleet/staging")
+
+
 def stack_root(stack: str) -> Path:
     return EXAMPLES_DIR if stack in EXAMPLES + SEEDS else ROOT
 
@@ -48,8 +54,11 @@ def prod_on_one_pool() -> dict[str, Any]:
 
 @functools.cache
 def _shipped_plan(stack: str):
+    """The plan of a shipped stack, an example or a fleet's stack (`fleet/<stack>`)."""
     from infra.plan import run_plan
 
+    if stack.startswith("fleet/"):
+        return run_plan(stack.split("/", 1)[1], FLEET_DIR)
     return run_plan(stack, stack_root(stack))
 
 
@@ -125,17 +134,30 @@ def with_object_edited(plan, kind: str, name: str, edit):
     return StackPlan(plan.cfg, base.pools, base.cost, tuple(resources_edited(plan, kind, name, edit)))
 
 
+KUBERAY_GATEWAY_CLIENTS = "llm-apps"  # with_mode: the gateway's callers where rollouts cannot go through it
+
+
+def with_mode(cfg: dict[str, Any], mode: str, **serving: Any) -> dict[str, Any]:
+    """`cfg` (a stack's `llm-fleet:*` block) with serving.mode `mode` (and any other serving keys), edited in place.
+
+    Nothing else changes but the one plain-mode key: KubeRay's rollouts are Ray tasks that call the Serve app
+    directly (rollout.viaGateway is refused there), so a gateway's callers come from serving.apiAccessFrom."""
+    cfg["serving"] = {**cfg.get("serving", {}), "mode": mode, **serving}
+    if mode == "kuberay" and (cfg.get("rollout") or {}).pop("viaGateway", False):
+        cfg["serving"]["apiAccessFrom"] = [*cfg["serving"].get("apiAccessFrom", []), KUBERAY_GATEWAY_CLIENTS]
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def kuberay_plan(tmp_path_factory):
-    """Plan a shipped stack with serving.mode switched to kuberay (nothing else changed); each stack planned once."""
+    """Plan a shipped stack with serving.mode switched to kuberay (`with_mode`); each stack planned once."""
     from infra.plan import run_plan
 
     root = tmp_path_factory.mktemp("kuberay")
 
     @functools.cache
     def plan(stack: str):
-        cfg = stack_config(stack)
-        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
+        cfg = with_mode(stack_config(stack), "kuberay")
         doc = {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}
         folder = root / stack  # same stack name as the shipped one, so names and labels match
         folder.mkdir()

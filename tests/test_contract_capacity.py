@@ -18,7 +18,7 @@ from infra.guards.ray import serve_replicas_fit_worker_groups
 from infra.plan import run_plan
 from infra.platforms import platform_notes
 from infra.program import stack_plan
-from tests.conftest import EXAMPLES, STACKS, assert_one_config_error, stack_config
+from tests.conftest import EXAMPLES, STACKS, assert_one_config_error, stack_config, with_mode
 
 ALL_SHIPPED = (*STACKS, *EXAMPLES)
 
@@ -180,7 +180,7 @@ def test_existing_cluster_notes_the_metrics_api_it_must_serve(plan_of):
 # --- 20. One Ray resource per GPU kind ---------------------------------------------------------------------------
 
 def _two_a100_kinds(c):
-    c["serving"] = {**c.get("serving", {}), "mode": "kuberay"}
+    with_mode(c, "kuberay")
     c["nodePools"].append({"name": "a100-80-serving", "gpu": "A100-80GB", "gpusPerNode": 1, "minNodes": 1,
                            "maxNodes": 4, "capacity": "on-demand", "zones": ["us-central1-a", "us-central1-c"]})
     c["models"].append({**c["models"][0], "name": "qwen-14b", "parameters": "14B", "gpu": "A100-80GB",

@@ -16,7 +16,7 @@ from infra.planned import PlannedResource
 from infra.platforms import platform_notes
 from infra.program import stack_plan
 from infra.report import plan_json
-from tests.conftest import assert_one_config_error, resources_edited, stack_config
+from tests.conftest import assert_one_config_error, resources_edited, stack_config, with_mode
 
 FIREWALL, SUBNET = "gcp:compute/firewall:Firewall", "gcp:compute/subnetwork:Subnetwork"
 GKE_CLUSTER, EKS_CLUSTER = "gcp:container/cluster:Cluster", "aws:eks/cluster:Cluster"
@@ -132,7 +132,7 @@ def test_the_guard_fails_without_a_proxy_only_subnet(kuberay_prod):
 
 def test_blue_green_kuberay_needs_no_proxy_only_subnet(make_stack):
     def kuberay(cfg):
-        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
+        with_mode(cfg, "kuberay")
 
     plan = planned(make_stack("staging", kuberay))
     assert [r for r in plan.of_type(SUBNET) if r.inputs.get("purpose")] == []

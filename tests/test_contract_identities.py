@@ -20,7 +20,7 @@ from infra.planned import PlannedResource
 from infra.platforms.eks import s3_statements
 from infra.platforms.gke import ACCOUNT_ID, gcp_service_account_id
 from infra.seam import BucketAccess, bucket_access
-from tests.conftest import stack_config
+from tests.conftest import stack_config, with_mode
 
 GUARD = "workloads-have-their-own-identity"
 
@@ -187,7 +187,7 @@ def test_eks_s3_model_source_outside_the_weights_bucket_is_granted(variant):
 def test_kuberay_mode_every_ray_pod_has_its_own_account(variant):
     def edit(cfg):
         gs_model(cfg)
-        cfg["serving"] = {**cfg.get("serving", {}), "mode": "kuberay"}
+        with_mode(cfg, "kuberay")
 
     plan = variant("kuberay", "prod", edit)
     assert verdict(plan).status == "pass", verdict(plan).message

@@ -17,7 +17,7 @@ from infra.guards.base import StackPlan
 from infra.helm import NODE_SELECTOR_PATHS, placement_values
 from infra.plan import run_plan
 from infra.workloads.observability import GATEWAY_PANELS, PANELS
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, stack_config, with_mode
 
 CHARTS = Path(__file__).parent / "data" / "charts"
 SYSTEM = {"llm-fleet.dev/pool": "system"}
@@ -82,7 +82,7 @@ def self_hosted_gke(tmp_path_factory):
 def kuberay_prod(tmp_path_factory):
     root = tmp_path_factory.mktemp("kuberay")
     cfg = stack_config("prod")
-    cfg.setdefault("serving", {})["mode"] = "kuberay"
+    with_mode(cfg, "kuberay")
     (root / "Pulumi.kuberay.yaml").write_text(yaml.safe_dump(
         {"config": {f"llm-fleet:{k}": v for k, v in cfg.items()}}, sort_keys=False))
     return run_plan("kuberay", root)

@@ -14,7 +14,7 @@ from infra.plan import run_plan
 from infra.planned import PlannedResource
 from infra.program import stack_plan
 from infra.report import plan_json
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, with_mode
 
 GUARD = custom_resources_wait_for_their_definitions
 KPS_RELEASE = "monitoring-kube-prometheus-stack"
@@ -73,7 +73,7 @@ def test_prometheus_operator_objects_wait_for_kube_prometheus_stack(plan_of, sta
 
 def test_ray_objects_wait_for_the_kuberay_operator(make_stack):
     def kuberay(c):
-        c["serving"] = {**c.get("serving", {}), "mode": "kuberay"}
+        with_mode(c, "kuberay")
 
     root, name = make_stack("prod", kuberay)
     plan = run_plan(name, root)

@@ -19,7 +19,7 @@ from infra.guards.ordering import Graph, custom_resources_wait_for_their_definit
 from infra.plan import run_plan
 from infra.planned import PlannedResource
 from infra.program import stack_plan
-from tests.conftest import ROOT, stack_config
+from tests.conftest import ROOT, stack_config, with_mode
 
 GUARD = custom_resources_wait_for_their_definitions
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
@@ -136,7 +136,7 @@ def test_the_operator_release_keeps_every_chart_gate(make_stack, stack, incremen
     """Helm replaces lists: a one-entry featureGates turned off RayClusterStatusConditions, RayJobDeletionPolicy and
     RayMultiHostIndexing, which the chart enables by default."""
     def kuberay(c):
-        c["serving"] = {**c.get("serving", {}), "mode": "kuberay"}
+        with_mode(c, "kuberay")
 
     root, name = make_stack(stack, kuberay)
     plan = run_plan(name, root)

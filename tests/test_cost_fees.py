@@ -12,7 +12,7 @@ from infra.guards.budget import budget_covers_max_fleet
 from infra.platforms import pool_facts
 from infra.program import stack_plan
 from infra.report import cost_table, plan_json
-from tests.conftest import stack_config
+from tests.conftest import stack_config, with_mode
 
 
 def cost_of(raw):
@@ -77,7 +77,7 @@ def test_an_existing_cluster_has_no_cloud_fees_and_says_what_is_left_out():
 
 def test_kuberay_upgrades_through_a_gateway_that_is_costed():
     raw = stack_config("prod")  # prod's RayService upgrades incrementally, through an internal GKE Gateway
-    raw["serving"] = {**raw.get("serving", {}), "mode": "kuberay"}
+    with_mode(raw, "kuberay")
     lines = fees(cost_of(raw))
     assert lines["Gateway (KubeRay)"].hourly_max == pytest.approx(0.025)
     assert "internal LBs" not in lines  # KubeRay serves through the Gateway, not a LoadBalancer Service per model

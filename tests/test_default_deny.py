@@ -116,19 +116,27 @@ def test_eks_pods_never_reach_the_node_metadata_address(plan_of):
 
 
 def test_rollout_workers_may_call_only_the_serving_namespace_api_port(plan_of):
-    spec = _policies(plan_of("prod"))[("llm-rollout", "rollout-worker-egress")]
+    # dev: no gateway, the workers call the model.
+    spec = _policies(plan_of("dev"))[("llm-rollout", "rollout-worker-egress")]
     assert spec["egress"][0] == {"to": [{"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "llm-serving"}}}], "ports": [{"port": 8000, "protocol": "TCP"}]}
 
 
+def test_rollout_workers_via_the_gateway_may_call_only_the_gateway_pods(plan_of):
+    spec = _policies(plan_of("prod"))[("llm-rollout", "rollout-worker-egress")]
+    assert spec["egress"][0] == {"to": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "llm-gateway"}}, "podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "gateway"}}}], "ports": [{"port": 4000, "protocol": "TCP"}]}
+
+
 def test_a_blocked_egress_fails_the_guard(plan_of):
-    # Remove the rollout workers' egress policy: default-deny then blocks their calls to the model.
+    # Remove the rollout workers' egress policy: default-deny then blocks their calls to the gateway.
     plan = plan_of("prod")
     without = [r for r in plan.resources if not (r.inputs.get("kind") == "NetworkPolicy"
                                                  and r.inputs["metadata"]["name"] == "rollout-worker-egress")]
     verdict = _guard(plan, without)
     assert verdict.status == "fail"
-    assert "needed flow blocked: llm-rollout/rollout-worker -> llm-serving/vllm-qwen-7b:8000/TCP" in verdict.message
+    assert "needed flow blocked: llm-rollout/rollout-worker -> llm-gateway/gateway:4000/TCP" in verdict.message
 
 
 def test_the_training_ray_cluster_is_reachable_only_by_itself_the_submitter_and_the_operator(kuberay_prod):

@@ -1,4 +1,5 @@
-"""`plan --json` and `plan --out` of every shipped stack and example, against stored expected output.
+"""`plan --json` and `plan --out` of every shipped stack and example (examples/fleet's under fleet/), against stored
+expected output.
 
 A refactor must leave both byte-identical. When a change is meant to alter them, regenerate on purpose and review the
 diff like code:
@@ -17,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from infra.manifests import MARKER
-from tests.conftest import EXAMPLES, SEEDS, STACKS, _shipped_plan
+from tests.conftest import EXAMPLES, FLEET, SEEDS, STACKS, _shipped_plan
 
 EXPECTED = Path(__file__).parent / "data" / "expected"
+ALL = STACKS + EXAMPLES + SEEDS + FLEET
 REGENERATE = ("regenerate with `.venv/bin/python -m tests.test_expected_plans` if the change is meant, "
               "and review the diff")
 
@@ -44,7 +46,7 @@ def _first_difference(name: str, expected: str, actual: str) -> str:
     return "\n".join(list(diff)[:40])
 
 
-@pytest.mark.parametrize("stack", STACKS + EXAMPLES + SEEDS)
+@pytest.mark.parametrize("stack", ALL)
 def test_plan_json_is_unchanged(stack):
     expected = (EXPECTED / stack / "plan.json").read_text()
     actual = plan_json_text(stack)
@@ -52,7 +54,7 @@ def test_plan_json_is_unchanged(stack):
         _first_difference(f"{stack}/plan.json", expected, actual)
 
 
-@pytest.mark.parametrize("stack", STACKS + EXAMPLES + SEEDS)
+@pytest.mark.parametrize("stack", ALL)
 def test_plan_out_manifests_are_unchanged(stack, tmp_path):
     folder = EXPECTED / stack / "manifests"
     expected = {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.name != MARKER}
@@ -66,7 +68,7 @@ def test_plan_out_manifests_are_unchanged(stack, tmp_path):
 def test_resources_come_in_an_order_the_engine_could_register_them():
     """The engine registers concurrently; the plan orders resources itself (what each waits for first, then by URN),
     so stored output is comparable and the policy pack's view (tests/test_policy.py) can be rebuilt in order."""
-    for stack in STACKS + EXAMPLES + SEEDS:
+    for stack in ALL:
         seen: set[str] = set()
         for r in _shipped_plan(stack).resources:
             waits_for = {r.parent, r.provider, *r.dependencies, *(u for us in r.property_dependencies.values()
@@ -76,7 +78,7 @@ def test_resources_come_in_an_order_the_engine_could_register_them():
 
 
 def regenerate() -> None:
-    for stack in STACKS + EXAMPLES + SEEDS:
+    for stack in ALL:
         target = EXPECTED / stack
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)

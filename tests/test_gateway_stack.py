@@ -105,21 +105,17 @@ def test_prod_gateway_paths_are_needed_and_allowed(plan_of):
     out = [r for (src, _, port), r in flows.items() if src == "llm-gateway/gateway" and port == 443]
     assert to_model.allowed and [r.allowed for r in out] == [True]
     assert flows[("scrapers in gmp-system", "llm-gateway/gateway", 4000)].allowed
-    # The rollout workers still call the model directly (rollout.viaGateway is off): no path to the gateway.
-    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) in flows
-    assert not [k for k in flows if k[0] == "llm-rollout/rollout-worker" and k[1] == "llm-gateway/gateway"]
-
-
-def test_rollouts_via_the_gateway_call_it_and_the_flow_is_proven(tmp_path):
-    raw = stack_config("prod")
-    raw["rollout"]["viaGateway"] = True
-    plan = plan_stack(tmp_path, "prod", raw)
+    # prod's rollout workers call the gateway (rollout.viaGateway), so failover and overflow cover them; the flow
+    # is needed and allowed, and they no longer call the model directly.
+    assert flows[("llm-rollout/rollout-worker", "llm-gateway/gateway", 4000)].allowed
+    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) not in flows
     (worker,) = objects(plan, "Deployment", "llm-rollout")
     env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["OPENAI_BASE_URL"] == GATEWAY_URL
-    flows = {(str(r.flow.source), str(r.flow.destination), r.port): r for r in evaluate(plan.cfg, plan.resources)}
-    assert flows[("llm-rollout/rollout-worker", "llm-gateway/gateway", 4000)].allowed
-    assert ("llm-rollout/rollout-worker", "llm-serving/vllm-qwen-7b", 8000) not in flows
+    (policy,) = [p for p in objects(plan, "NetworkPolicy", "llm-gateway") if p["spec"].get("ingress")]
+    admitted = [value for rule in policy["spec"]["ingress"] for peer in rule["from"]
+                for expr in peer["namespaceSelector"]["matchExpressions"] for value in expr["values"]]
+    assert admitted == ["llm-rollout", "gmp-system"]  # the callers, then the scraper
     assert plan.ok
 
 
@@ -184,7 +180,14 @@ def test_a_key_in_dev_reaches_only_the_secret_never_a_configmap_or_env(tmp_path)
 def test_fallbacks_need_a_gateway():
     raw = stack_config("prod")
     del raw["serving"]["gateway"]
+    del raw["rollout"]["viaGateway"]  # a line of its own: below
     assert_one_config_error(raw, ["models[0].fallbacks", "no serving.gateway", "add serving.gateway"])
+
+
+def test_rollouts_via_a_gateway_need_one():
+    raw = stack_config("staging")
+    raw["rollout"]["viaGateway"] = True
+    assert_one_config_error(raw, ["rollout.viaGateway = true", "no serving.gateway", "drop rollout.viaGateway"])
 
 
 def test_the_gateway_needs_its_image():
@@ -278,6 +281,49 @@ def test_a_prod_model_behind_the_gateway_needs_a_fallback_or_a_reason():
     assert _guard_on_config(staging).status == "pass"  # below prod, fallbacks are optional
 
 
+def _caller_verdict(raw: dict[str, Any]):
+    from infra.guards.gateway import gateway_has_a_caller
+    from infra.program import stack_plan
+
+    return gateway_has_a_caller(stack_plan(parse_stack_config(raw)))
+
+
+@pytest.mark.parametrize("stack", ["prod", "eks-prod", "dev-provider"])
+def test_a_gateway_nobody_may_call_fails_naming_the_keys_and_the_fix(stack):
+    raw = stack_config(stack)
+    raw["rollout"].pop("viaGateway")
+    verdict = _caller_verdict(raw)
+    assert verdict.status == "fail"  # in every tier: a config guard, so `pulumi up` refuses before declaring
+    for key in ("serving.gateway", "rollout.viaGateway", "serving.apiAccessFrom", "admits only the metrics scraper",
+                "set rollout.viaGateway: true", "drop serving.gateway"):
+        assert key in verdict.message, (key, verdict.message)
+    if stack != "dev-provider":  # prod's 5 % overflow on Together is priced for a gateway nobody calls
+        assert "the cost table prices 5% of the models' tokens on their fallbacks" in verdict.message
+    raw["serving"]["apiAccessFrom"] = ["llm-apps"]
+    assert _caller_verdict(raw).message == "may be called by llm-apps (serving.apiAccessFrom)"
+    raw["serving"]["apiAccessFrom"] = ["llm-gateway"]  # the gateway's own namespace is no client
+    assert _caller_verdict(raw).status == "fail"
+
+
+def test_the_shipped_gateways_have_callers_and_a_stack_without_one_passes():
+    assert _caller_verdict(stack_config("prod")).message == "may be called by llm-rollout (rollout.viaGateway)"
+    assert _caller_verdict(stack_config("staging")).message == "no gateway (serving.gateway)"
+
+
+def test_a_fleet_region_is_called_by_its_peers(tmp_path):
+    from infra.guards.gateway import gateway_has_a_caller
+    from infra.program import stack_plan
+
+    fleet = Path(__file__).resolve().parent.parent / "examples" / "fleet"
+    for path in fleet.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text().replace("    viaGateway: true\n", ""))
+    cfg = parse_engine_config(read_stack_file("prod-eu", tmp_path)[0], stack="prod-eu", root=tmp_path)
+    verdict = gateway_has_a_caller(stack_plan(cfg))
+    assert verdict.status == "pass"
+    assert verdict.message == ("may be called by the fleet's peers from 10.10.0.0/20, 10.16.0.0/14, 10.60.0.0/20, "
+                               "10.64.0.0/14 (regions)")
+
+
 def test_an_http_backend_in_the_rendered_routing_table_fails_the_guard(plan_of):
     from infra.guards.gateway import gateway_backends_are_https
     from tests.conftest import with_object_edited
@@ -358,6 +404,7 @@ def test_on_an_existing_cluster_the_gateway_runs_on_its_system_nodes_and_the_gua
     raw["models"][0]["fallbacks"] = prod["models"][0]["fallbacks"]
     raw["togetherApiKey"] = prod["togetherApiKey"]
     raw["artifacts"]["gatewayImage"] = raw["artifacts"]["servingImage"].replace("vllm-serving", "gateway")
+    raw["rollout"]["viaGateway"] = True
     plan = plan_stack(tmp_path, "coreweave-prod", raw)
     (gateway,) = objects(plan, "Deployment", "llm-gateway")
     assert gateway["spec"]["template"]["spec"].get("nodeSelector", {}) == {}  # coreweave names no system nodes

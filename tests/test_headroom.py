@@ -20,7 +20,7 @@ from infra.plan import run_plan
 from infra.platforms import pool_facts
 from infra.program import stack_plan
 from infra.report import cost_table, plan_json
-from tests.conftest import assert_one_config_error, run_cli, stack_config
+from tests.conftest import assert_one_config_error, run_cli, stack_config, with_mode
 from tests.k8s_schema import validate
 
 PAUSE = PAUSE_IMAGE_EXAMPLE
@@ -44,7 +44,7 @@ def plan_with_headroom(tmp_path_factory):
     @functools.cache
     def plan(stack: str, mode: str = "vllm"):
         raw = with_headroom(stack)
-        raw["serving"] = {**raw.get("serving", {}), "mode": mode}
+        with_mode(raw, mode)
         folder = root / f"{stack}-{mode}"
         folder.mkdir()
         doc = {"config": {f"llm-fleet:{k}": v for k, v in raw.items()}}

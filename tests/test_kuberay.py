@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from infra.plan import run_plan
-from tests.conftest import stack_config
+from tests.conftest import KUBERAY_GATEWAY_CLIENTS, stack_config, with_mode
 from tests.k8s_schema import CRD_DIR, validate
 
 KUBERAY_CRDS = CRD_DIR / "kuberay-v1.7.0-ray.io_rayservices.yaml"
@@ -143,14 +143,16 @@ def test_network_policy_admits_rollouts_to_serve_and_scrapers_to_metrics(kuberay
     assert gateway == {"from": [{"ipBlock": {"cidr": "10.30.0.0/23"}}], "ports": [{"port": 8000, "protocol": "TCP"}]}
     assert ray_peers == {"from": [{"podSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}}}]}
     assert serve["ports"] == [{"port": 8000, "protocol": "TCP"}]
-    # prod's gateway (serving.gateway) calls the Serve app too.
-    assert serve["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-gateway", "llm-rollout"]
+    # prod's gateway (serving.gateway) calls the Serve app too, and so do its clients' namespaces
+    # (serving.apiAccessFrom: KubeRay's rollouts cannot go through the gateway; tests/conftest.py with_mode).
+    assert serve["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == \
+        [KUBERAY_GATEWAY_CLIENTS, "llm-gateway", "llm-rollout"]
     assert metrics["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["gmp-system"]
 
 
 def test_guard_catches_replicas_that_cannot_fit_the_worker_group(make_stack):
     def two_models(c):
-        c["serving"] = {**c.get("serving", {}), "mode": "kuberay"}
+        with_mode(c, "kuberay")
         second = {**c["models"][0], "name": "qwen-7b-b"}
         c["models"].append(second)
         c["artifacts"]["modelRevisions"]["qwen-7b-b"] = "b" * 40
@@ -170,7 +172,7 @@ def test_kuberay_mode_needs_a_ray_image():
     from infra.config import ConfigError, parse_stack_config
 
     raw = stack_config("prod")
-    raw["serving"] = {**raw.get("serving", {}), "mode": "kuberay"}
+    with_mode(raw, "kuberay")
     del raw["artifacts"]["rayImage"]
     with pytest.raises(ConfigError, match=r"artifacts\.rayImage: missing"):
         parse_stack_config(raw)

@@ -21,7 +21,7 @@ from infra.platforms.existing import existing_notes
 from infra.seam import NodeTaint, PoolFacts
 from infra.workloads.scheduling import ladder_pod_resources, ladder_scheduling
 from infra.workloads.vllm import rolling_update
-from tests.conftest import assert_one_config_error, prod_on_one_pool, stack_config, with_object_edited
+from tests.conftest import assert_one_config_error, prod_on_one_pool, stack_config, with_mode, with_object_edited
 from tests.k8s_schema import validate
 from tests.test_ladders_config import prod_with_ladder
 
@@ -36,7 +36,7 @@ def ladder_plan(mode: str = "vllm") -> Plan:
     """prod with qwen-7b on the ladder a100-serving -> a100-spot -> a100-ondemand (tests/test_ladders_config.py),
     planned under the stack name prod so names match the shipped plan."""
     raw = prod_with_ladder()
-    raw["serving"] = {**raw.get("serving", {}), "mode": mode}
+    with_mode(raw, mode)
     folder = Path(tempfile.mkdtemp(prefix=f"ladder-{mode}-"))
     doc = {"config": {f"llm-fleet:{k}": v for k, v in raw.items()}}
     (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -12,7 +12,7 @@ import yaml
 
 from infra.config import parse_stack_config
 from infra.plan import run_plan
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, stack_config, with_mode
 
 LORA = {"source": "bucket:adapters/qwen", "maxRank": 64, "maxLoras": 4}
 
@@ -20,7 +20,9 @@ LORA = {"source": "bucket:adapters/qwen", "maxRank": 64, "maxLoras": 4}
 def with_lora(base: str, lora: dict | None = None, **serving: str) -> dict:
     cfg = copy.deepcopy(stack_config(base))
     cfg["models"][0]["lora"] = dict(lora or LORA)
-    if serving:
+    if "mode" in serving:
+        with_mode(cfg, **serving)
+    elif serving:
         cfg["serving"] = {**cfg.get("serving", {}), **serving}
     return cfg
 

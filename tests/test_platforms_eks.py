@@ -13,7 +13,7 @@ from infra.config import parse_stack_config
 from infra.cost import fleet_cost
 from infra.platforms import pool_facts
 from infra.platforms.eks import eks_allocatable, subnet_cidrs
-from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config
+from tests.conftest import EXAMPLES_DIR, assert_one_config_error, run_cli, stack_config, with_mode
 from tests.k8s_schema import is_core, validate
 
 STACK = "eks-prod"
@@ -342,7 +342,7 @@ def _eks_edit(fn):
 
 BAD_EKS = [
     ("KubeRay's incremental prod upgrade with no GatewayClass on EKS",
-     lambda c: c.setdefault("serving", {}).update(mode="kuberay"),
+     lambda c: with_mode(c, "kuberay"),
      ["llm-fleet:serving.gatewayClass: missing", "tier 'prod'", "cloud 'eks' has no default GatewayClass"]),
     ("unknown CPU instance type", lambda c: c["nodePools"][2].update(machineType="m7i.9xlarge"),
      ["llm-fleet:nodePools[2]", "'m7i.9xlarge'", "eks catalog", "8xlarge"]),
@@ -489,8 +489,7 @@ def test_kuberay_prod_on_eks_upgrades_through_the_named_gateway_class(make_stack
     """GKE brings an internal L7 GatewayClass; on EKS the stack names the one its cluster runs."""
     from infra.plan import run_plan
 
-    root, name = make_stack(STACK, lambda c: c.setdefault("serving", {}).update(
-        mode="kuberay", gatewayClass="amazon-vpc-lattice"))
+    root, name = make_stack(STACK, lambda c: with_mode(c, "kuberay", gatewayClass="amazon-vpc-lattice"))
     plan = run_plan(name, root)
     assert plan.ok, [v for v in plan.verdicts if v.status == "fail"]
     ray_service = next(o for o in plan.manifests() if o["kind"] == "RayService")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from pulumi_policy import (
@@ -17,10 +18,18 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra import sdk
+from infra.config import parse_engine_config
 from infra.guards import config_guards, resource_guards
 from infra.guards.base import StackPlan
-from infra.plan import ROOT, read_stack_file
-from infra.policy import UNKNOWN, planned_resources, policies, policies_for_running_stack
+from infra.plan import ROOT, read_stack_file, run_plan
+from infra.policy import (
+    PROJECT,
+    UNKNOWN,
+    planned_resources,
+    policies,
+    policies_for_running_stack,
+    running_config,
+)
 from infra.program import stack_plan as config_plan
 
 STACK_URN = "urn:pulumi:prod::llm-fleet::pulumi:pulumi:Stack::llm-fleet-prod"
@@ -192,3 +201,76 @@ def test_the_pack_process_answers_the_engine_over_grpc(plan_of):
     finally:
         pack.kill()
         pack.communicate(timeout=30)
+
+
+# --- a region of a fleet (examples/fleet) -------------------------------------------------------------------------
+
+FLEET = ROOT / "examples" / "fleet"
+
+
+@pytest.fixture
+def region_engine(monkeypatch, no_program_config):
+    """The engine's env for a pack run on a region stack: its file's values as PULUMI_CONFIG and, as the CLI sets it
+    for a policy pack, PULUMI_STACK; the working folder is the pack's own, as the CLI starts it."""
+
+    def run_on(stack: str, root: Path = FLEET) -> None:
+        config, _ = read_stack_file(stack, root)
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+        monkeypatch.setenv("PULUMI_STACK", stack)
+        monkeypatch.chdir(ROOT / "infra" / "policy")
+
+    return run_on
+
+
+def config_errors(pack) -> list[str]:
+    (policy,) = pack
+    assert policy.name == "stack-config-is-valid"
+    reported: list[str] = []
+    policy.validate(StackValidationArgs([]), lambda message, urn=None: reported.append(message))
+    return reported
+
+
+def test_the_pack_reads_the_fleet_from_the_project_folder_not_its_own():
+    assert (PROJECT / "Pulumi.yaml").is_file() and PROJECT == ROOT
+
+
+def test_on_a_region_the_pack_sees_the_merged_config_the_program_sees(region_engine, plan_of):
+    region_engine("prod-us")
+    cfg = running_config(FLEET)
+    # The program's config under `pulumi up` (tests/test_regions.py: load_config of a region): fleet merged, peers
+    # added, the peers' keys taken as backend keys.
+    assert cfg == parse_engine_config(read_stack_file("prod-us", FLEET)[0], stack="prod-us", root=FLEET)
+    assert [f.backend_name for f in cfg.models[0].fallbacks] == ["peer-prod-eu", "peer-prod-asia",
+                                                                 "provider-together"]
+    assert {"llm-fleet:prodEuGatewayKey", "llm-fleet:prodAsiaGatewayKey"} <= set(cfg.backend_keys)
+    # ... so every policy passes on the region's own resources (its peers' load balancer is requested), mandatory.
+    plan = run_plan("prod-us", FLEET)
+    pack = policies_for_running_stack(FLEET)
+    assert {p.enforcement_level for p in pack} == {EnforcementLevel.MANDATORY}
+    found = {}
+    for policy in pack:
+        reported: list[str] = []
+        policy.validate(StackValidationArgs(as_policy_resources(plan)),
+                        lambda message, urn=None, out=reported: out.append(message))
+        found[policy.name] = reported
+    assert found == {name: [] for name in found} and len(found) == len(config_guards() + resource_guards())
+
+
+def test_on_a_region_without_its_name_the_pack_refuses_instead_of_skipping_peers_and_drift(region_engine,
+                                                                                          monkeypatch):
+    region_engine("prod-eu")
+    monkeypatch.delenv("PULUMI_STACK")
+    assert config_errors(policies_for_running_stack(FLEET)) == [
+        "config error: llm-fleet:fleet = 'prod': a region of a fleet, but the engine named no stack (PULUMI_STACK); "
+        "run the pack through `pulumi preview --policy-pack infra/policy --stack <region>`"]
+
+
+def test_a_region_whose_artifacts_drift_fails_in_the_pack(region_engine, tmp_path):
+    for path in FLEET.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    asia = tmp_path / "Pulumi.prod-asia.yaml"
+    asia.write_text(asia.read_text().replace("vllmVersion: 0.32.0", "vllmVersion: 0.31.0"))
+    region_engine("prod-us", tmp_path)
+    (line,) = config_errors(policies_for_running_stack(tmp_path))
+    assert "llm-fleet:artifacts.vllmVersion" in line and "region prod-asia" in line and "0.32.0" in line, line
+    assert "promote <source> prod" in line

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_one_config_error, stack_config
+from tests.conftest import assert_one_config_error, stack_config, with_mode
 from tests.test_kuberay import the
 
 DASHBOARD = 8265
@@ -66,7 +66,7 @@ def test_the_training_ray_jobs_dashboard_admits_only_its_submitter_and_the_opera
 def test_a_ray_too_old_for_token_auth_is_refused(version):
     # 2.51.2 < 2.52.0 and 2.9.3 < 2.52.0 (a string comparison would let "2.9.3" through as > "2.52").
     raw = stack_config("prod")
-    raw["serving"] = {**raw.get("serving", {}), "mode": "kuberay"}
+    with_mode(raw, "kuberay")
     raw["artifacts"]["rayVersion"] = version
     assert_one_config_error(raw, [f"artifacts.rayVersion = '{version}'", "2.52.0", "token authentication"])
 

@@ -106,6 +106,6 @@ def test_the_footer_says_which_failures_stop_up():
 
 def test_the_plan_prints_the_footer():
     out = run_cli("plan", "--stack", "staging").stdout
-    # In staging an over-budget fleet only warns: the config guards that FAIL there are these two.
+    # In staging an over-budget fleet only warns: the config guards that FAIL there are these three.
     assert "Blocks up: nothing here stops it. In staging a FAIL of every-gpu-pool-is-used, " \
-        "ladder-holds-its-models-at-max stops `pulumi up`" in out.replace("\n", " ")
+        "ladder-holds-its-models-at-max, gateway-has-a-caller stops `pulumi up`" in out.replace("\n", " ")

@@ -21,7 +21,7 @@ from infra.plan import run_plan
 from infra.workloads.vllm import MODEL_LABEL
 from serving.kubernetes import model_env, overflow_env
 from serving.settings import ENV_PREFIX, Settings
-from tests.conftest import EXAMPLES, STACKS
+from tests.conftest import EXAMPLES, STACKS, with_mode
 
 KNOWN = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
 
@@ -140,7 +140,7 @@ def test_both_modes_load_the_same_weights_the_same_way(make_stack, monkeypatch, 
             c["models"][0]["source"] = source
             if not source.startswith("hf://"):
                 c["artifacts"]["modelRevisions"].pop(c["models"][0]["name"])
-            c["serving"] = {**c.get("serving", {}), "mode": mode}
+            with_mode(c, mode)
         return edit
 
     plain = run_plan(*reversed(make_stack("prod", with_source("vllm"), name="plain")))

@@ -32,7 +32,7 @@ from infra.time_to_serve_facts import (
     MEASURED_RUN,
     NODE_PROVISION,
 )
-from tests.conftest import ROOT, assert_one_config_error, prod_on_one_pool, stack_config
+from tests.conftest import ROOT, assert_one_config_error, prod_on_one_pool, stack_config, with_mode
 
 QWEN = ServeInputs(model="qwen-7b", cloud="gke", weights_gb=15.2, weights_from="hub", spare_node=False,
                    image_streaming=True, preloaded_image=False, compile_cache=False, pool="a100-serving")
@@ -166,7 +166,7 @@ def test_cold_start_config_errors_are_one_line(cold_start, edit, fragments):
     mode = cold_start.pop("mode", None)
     raw["serving"]["coldStart"] = cold_start
     if mode:
-        raw["serving"]["mode"] = mode
+        with_mode(raw, mode)
     assert_one_config_error(raw, fragments)
 
 

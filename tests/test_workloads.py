@@ -116,8 +116,13 @@ def test_rollout_workers_reach_the_model_inside_the_cluster(plan_of):
     assert worker["metadata"]["namespace"] == "llm-rollout"
     spec = pod_spec(worker)
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
-    assert env["OPENAI_BASE_URL"] == "http://vllm-qwen-7b.llm-serving.svc.cluster.local:8000/v1"
-    assert env["OPENAI_BASE_URL"] == plan.outputs["modelUrls"]["qwen-7b"]
+    # prod's workers call the model through the gateway (rollout.viaGateway); dev's call it directly.
+    assert env["OPENAI_BASE_URL"] == "http://gateway.llm-gateway.svc.cluster.local:4000/v1"
+    assert env["OPENAI_BASE_URL"] == env["LLM_FLEET_URL_QWEN_7B"] == plan.outputs["gatewayUrl"]
+    dev_env = {e["name"]: e["value"] for e in pod_spec(objects(plan_of("dev"), "Deployment")["rollout-worker"])
+               ["containers"][0]["env"]}
+    assert dev_env["OPENAI_BASE_URL"] == "http://vllm-qwen-1b5.llm-serving.svc.cluster.local:8000/v1"
+    assert dev_env["OPENAI_BASE_URL"] == plan_of("dev").outputs["modelUrls"]["qwen-1b5"]
     assert spec["nodeSelector"] == {"llm-fleet.dev/pool": "rollout"}
     assert "nvidia.com/gpu" not in spec["containers"][0]["resources"]["requests"]
     hpa = objects(plan, "HorizontalPodAutoscaler")["rollout-worker"]["spec"]

@@ -23,7 +23,12 @@ from infra.guards.cluster_features import network_policies_are_enforced, resourc
 from infra.guards.control_plane import nodes_private_and_admins_named
 from infra.guards.exposure import no_unrequested_entry_points, no_unrequested_load_balancer
 from infra.guards.flows import network_flows
-from infra.guards.gateway import gateway_backends_are_https, no_key_in_plain_text, prod_models_have_a_fallback
+from infra.guards.gateway import (
+    gateway_backends_are_https,
+    gateway_has_a_caller,
+    no_key_in_plain_text,
+    prod_models_have_a_fallback,
+)
 from infra.guards.identities import workloads_have_their_own_identity
 from infra.guards.images import images_pinned_by_digest
 from infra.guards.ladders import (
@@ -53,7 +58,7 @@ from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 def config_guards() -> list[Guard]:
     return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum,
             ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice,
-            lora_slots_fit_gpu_memory, prod_models_have_a_fallback]
+            lora_slots_fit_gpu_memory, prod_models_have_a_fallback, gateway_has_a_caller]
 
 
 def resource_guards() -> list[Guard]:

@@ -1,10 +1,14 @@
-"""The gateway's guards: a prod model behind the gateway has somewhere to go when its replicas cannot answer (or says
-why not), every backend outside the cluster is reached over HTTPS, and no backend key is in plain text in what the
-stack renders (ConfigMaps, container env).
+"""The gateway's guards: someone may call the gateway, a prod model behind it has somewhere to go when its replicas
+cannot answer (or says why not), every backend outside the cluster is reached over HTTPS, and no backend key is in
+plain text in what the stack renders (ConfigMaps, container env).
 
 The config refuses an http:// URL and a plain-text key outside dev before anything is declared (infra/config/
 gateway.py, secrets.py); these check what is rendered, as the policy pack sees it, so a routing table or a pod spec
 built some other way is held to the same rules.
+
+`gateway-has-a-caller` is a config guard, not a config error: each key it reads is valid alone, and only together
+do they leave the gateway with no client. As a guard, `plan` still renders the stack (its flows and cost lines show
+why) and the policy pack reports it; being a config guard, `pulumi up` still refuses before declaring anything.
 """
 
 from __future__ import annotations
@@ -17,9 +21,33 @@ from infra.config.secrets import PLACEHOLDER, credential_shape
 from infra.guards.base import StackPlan, Verdict
 from infra.guards.pods import pod_templates
 from infra.guards.verdicts import severity
-from infra.names import GATEWAY_NAMESPACE
+from infra.names import GATEWAY_NAMESPACE, ROLLOUT_NAMESPACE
 
 SPEC_CONFIGMAP, SPEC_KEY = "gateway-config", "spec.json"
+
+
+def gateway_has_a_caller(plan: StackPlan) -> Verdict:
+    """A declared gateway admits a caller: the rollout workers, a namespace in serving.apiAccessFrom or fleet peers."""
+    name = "gateway-has-a-caller"
+    cfg = plan.cfg
+    if cfg.serving.gateway is None:
+        return Verdict(name, "pass", "no gateway (serving.gateway)")
+    # The same callers infra/workloads/gateway.py admits in the gateway's NetworkPolicy (besides the scraper).
+    callers = [f"{ROLLOUT_NAMESPACE} (rollout.viaGateway)"] if cfg.rollout is not None and cfg.rollout.via_gateway \
+        else []
+    callers += [f"{ns} (serving.apiAccessFrom)" for ns in cfg.serving.api_access_from if ns != GATEWAY_NAMESPACE]
+    if peers := cfg.peer_networks():
+        callers.append(f"the fleet's peers from {', '.join(peers)} (regions)")
+    if callers:
+        return Verdict(name, "pass", f"may be called by {', '.join(callers)}")
+    share = cfg.serving.gateway.expected_overflow_share
+    priced = (f", yet the cost table prices {share:.0%} of the models' tokens on their fallbacks through it"
+              if share and any(m.fallbacks for m in cfg.declared_models) else "")
+    return Verdict(name, severity(name, cfg.tier), "serving.gateway: nothing may call it (rollout.viaGateway is "
+                   "off, serving.apiAccessFrom names no namespace and no fleet region has it as a peer), so its "
+                   f"NetworkPolicy admits only the metrics scraper and its failover and overflow serve no one{priced}; "
+                   "set rollout.viaGateway: true (the rollout workers call the gateway), or list the clients' "
+                   "namespaces in serving.apiAccessFrom, or drop serving.gateway")
 
 
 def prod_models_have_a_fallback(plan: StackPlan) -> Verdict:

@@ -7,8 +7,10 @@ verdict is a violation; a `warn` verdict is one only where the pack is advisory.
 mandatory in prod (a violation stops `preview` and `up`) and advisory in dev and staging.
 
 What the pack sees, and its limits:
-- the stack config comes from the engine (the Pulumi CLI hands policy packs the stack's config),
-  read and validated by `infra.config.load_config`, as the program does;
+- the stack config comes from the engine (the Pulumi CLI hands policy packs the stack's config, secrets decrypted,
+  as PULUMI_CONFIG, and the stack's name as PULUMI_STACK), validated as the program validates it: a region of a
+  fleet gets its Fleet.<fleet>.yaml merged, its peers added and its artifacts checked against its siblings', read
+  from the project folder (not the working folder: the CLI starts a Python pack in the pack's own folder);
 - resources arrive with their planned properties (`props`): Kubernetes objects as declared. A
   value the engine cannot know during preview (an ID, an address) is "(known after apply)"; a
   guard that needs one reports the policy as not applicable in that preview instead of guessing;
@@ -17,8 +19,10 @@ What the pack sees, and its limits:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -29,7 +33,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.config import ConfigError, StackConfig, load_config
+from infra import sdk
+from infra.config import ConfigError, StackConfig, parse_engine_config
+from infra.config.base import NAMESPACE
 from infra.guards import config_guards, resource_guards
 from infra.guards.base import Guard, StackPlan, Verdict
 from infra.guards.verdicts import MANDATORY_TIERS
@@ -38,6 +44,10 @@ from infra.program import stack_plan
 from infra.sdk import is_policy_proxy, is_policy_unknown, policy_target
 
 PACK_NAME = "llm-fleet-guards"
+# The project folder (Pulumi.yaml, the stack files, a fleet's Fleet.<fleet>.yaml): the pack ships in it, at
+# infra/policy. The Pulumi CLI starts a Python pack with the pack's folder as its working folder
+# (pulumi/pulumi sdk/go/common/resource/plugin/analyzer_plugin.go, NewPolicyAnalyzer: `pwd := policyPackPath`).
+PROJECT = Path(__file__).resolve().parent.parent.parent
 UNKNOWN = "(known after apply)"  # the plan's marker for the same thing
 COMPONENT_PREFIX = "llmfleet:"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -143,9 +153,30 @@ def policies(cfg: StackConfig) -> list[StackValidationPolicy]:
     return [guard_policy(g, cfg) for g in config_guards() + resource_guards()]
 
 
-def policies_for_running_stack() -> list[StackValidationPolicy]:
+def running_stack() -> str | None:
+    """The stack the engine runs the pack for. The CLI sets PULUMI_STACK (and PULUMI_PROJECT, PULUMI_DRY_RUN) for a
+    policy pack (pulumi/pulumi analyzer_plugin.go constructEnv, from `target.Name` in pkg/engine/update.go);
+    pulumi_policy 1.21 reads the same variable (policy.py, _configure_runtime_settings)."""
+    return os.environ.get("PULUMI_STACK") or None
+
+
+def running_config(root: Path = PROJECT) -> StackConfig:
+    """The running stack's config as the program sees it (infra.config.load_config under `pulumi up`).
+
+    Plaintext secrets are not judged here (no secret_keys): the pack is handed decrypted values without the list of
+    keys that were secret; `pulumi up` and `plan` judge them where the stack file is known."""
+    values, stack = sdk.engine_config(), running_stack()
+    if stack is None and f"{NAMESPACE}:fleet" in values:
+        # Without its name a region cannot find its siblings: no peers, no drift check. Refuse, never guess.
+        raise ConfigError([f"config error: {NAMESPACE}:fleet = {values[f'{NAMESPACE}:fleet']!r}: a region of a fleet, "
+                           "but the engine named no stack (PULUMI_STACK); run the pack through `pulumi preview "
+                           "--policy-pack infra/policy --stack <region>`"])
+    return parse_engine_config(values, stack=stack, root=root)
+
+
+def policies_for_running_stack(root: Path = PROJECT) -> list[StackValidationPolicy]:
     """The pack for the stack the engine runs it on (its config as handed to policy packs)."""
     try:
-        return policies(load_config())
+        return policies(running_config(root))
     except ConfigError as e:
         return [config_error_policy(e.problems)]
