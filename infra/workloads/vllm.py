@@ -134,7 +134,7 @@ class ModelServing:
     drain_timeout_seconds: int
     max_surge: int | str
     max_unavailable: int | str
-    api_access_from: tuple[str, ...]  # namespaces that may call the API besides the rollouts'
+    api_access_from: tuple[str, ...]  # namespaces that may call the API (rollouts, unless through the gateway; ...)
     internal_load_balancer: bool  # exposed through an internal LoadBalancer Service, else ClusterIP
     internal_lb_annotations: dict[str, str]  # the platform's: make a LoadBalancer Service internal
     api_client_cidrs: tuple[str, ...]  # who may reach the internal load balancer
@@ -155,7 +155,10 @@ def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, pla
         placement=placement, image=cfg.artifacts.serving_image,
         revision=cfg.artifacts.model_revisions.get(placement.name), adapter_root=cfg.adapter_root(placement.model),
         drain_timeout_seconds=cfg.serving.drain_timeout_seconds, max_surge=max_surge, max_unavailable=max_unavailable,
-        api_access_from=tuple(sorted({*cfg.serving.api_access_from, *([GATEWAY_NAMESPACE] if gateway else [])})),
+        api_access_from=tuple(sorted({
+            *cfg.serving.api_access_from, *([GATEWAY_NAMESPACE] if gateway else []),
+            # Rollouts sent through the gateway never call the model themselves: nothing open that nothing needs.
+            *([ROLLOUT_NAMESPACE] if cfg.rollout is not None and not cfg.rollout.via_gateway else [])})),
         overflow_queue_depth=gateway.overflow_queue_depth if gateway is not None else None,
         internal_load_balancer=cfg.serving.expose == "internal-load-balancer",
         internal_lb_annotations=platform.internal_lb_annotations,
@@ -314,9 +317,9 @@ class VllmModel(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 policy_types=["Ingress"],
                 ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=from_namespaces(sorted({ROLLOUT_NAMESPACE, *serving.api_access_from})),
-                        ports=[api_port]),
+                    *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=from_namespaces(list(serving.api_access_from)), ports=[api_port])]
+                      if serving.api_access_from else []),
                     # vLLM serves /metrics on its API port, so the scrapers reach that port too.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=from_namespaces([monitoring.scraper_namespace]), ports=[api_port, health_port]),
