@@ -261,8 +261,8 @@ def test_the_keyed_ingress_fails_closed_without_a_key_file(ingress, tmp_path):
 def test_keyless_metrics_and_health_are_reachable_only_from_the_scrapers(plan_of):
     """vLLM's key guards only /v1, /v2, /inference and /cohere paths (vllm 0.32 entrypoints/serve/middleware/
     authenticate.py GUARDED_PREFIX): /metrics and /health on the API port (8000) and the supervisor's health port
-    (8081) answer without it. So who may reach those ports is the whole protection: in prod the rollout workers
-    (llm-rollout) for the API, and Google Managed Prometheus's collectors (gmp-system) for both. The kubelet's
+    (8081) answer without it. So who may reach those ports is the whole protection: in prod the gateway (llm-gateway;
+    the rollout workers go through it) for the API, and Google Managed Prometheus's collectors (gmp-system) for both. The kubelet's
     probes need no rule: "traffic to and from the node where a Pod is running is always allowed"
     (kubernetes/website content/en/docs/concepts/services-networking/network-policies.md, read 2026-11-30)."""
     (policy,) = objects(plan_of("prod"), "NetworkPolicy", "vllm-qwen-7b")
@@ -273,7 +273,7 @@ def test_keyless_metrics_and_health_are_reachable_only_from_the_scrapers(plan_of
         assert all(set(peer) == {"namespaceSelector"} for peer in rule["from"])  # no ipBlock, no open peer
         for port in rule["ports"]:
             reach.setdefault(port["port"], set()).update(namespaces)
-    assert reach == {8000: {"llm-rollout", "llm-gateway", "gmp-system"}, 8081: {"gmp-system"}}  # prod's gateway too
+    assert reach == {8000: {"llm-gateway", "gmp-system"}, 8081: {"gmp-system"}}
 
 
 def test_the_served_openai_app_answers_401_without_the_key(ingress):

@@ -360,6 +360,11 @@ def test_peer_tls_config_errors_are_one_line_naming_the_file_and_the_fix(fleet_c
 @pytest.mark.parametrize("ca, fragment", [
     (lambda: make_ca(ca=False), "is not a CA (basicConstraints CA:TRUE)"),
     (lambda: make_ca(days=10), "less than 30 days from now"),
+    # trusted beside the public roots for every backend: unconstrained it could vouch for api.together.xyz
+    (lambda: make_ca(permitted=None), "has no name constraints"),
+    (lambda: make_ca(key_id=False), "has no subjectKeyIdentifier"),
+    (lambda: make_ca(permitted=("gateways.acme.example",)),
+     "gateway gateway.prod-us.internal.acme.example is outside the names the fleet CA may sign (gateways.acme.example)"),
 ])
 def test_a_fleet_ca_that_cannot_sign_or_is_about_to_end_is_refused(fleet_copy, ca, fragment):
     text = (fleet_copy / "Fleet.prod.yaml").read_text()

@@ -8,7 +8,7 @@ issued at `pulumi up` by the fleet's CA, and trusts the others' by that CA. The 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator
@@ -21,7 +21,8 @@ from infra.config.gateway import ApiKeyRef, HttpsBaseUrl
 # before it ends, infra/workloads/gateway_tls.py), or the chain breaks before the next renewal.
 CA_MIN_REMAINING = dt.timedelta(days=30)
 CREATE_CA = ("create one: openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "
-             "-subj '/CN=llm-fleet <fleet> peers' -keyout fleet-ca.key -out fleet-ca.crt (README: Several regions)")
+             "-subj '/CN=llm-fleet <fleet> peers' -addext 'nameConstraints=critical,permitted;DNS:<your gateways' "
+             "domain>' -keyout fleet-ca.key -out fleet-ca.crt (docs/regions.md)")
 
 
 def _ca_certificate(pem: str) -> str:
@@ -39,6 +40,19 @@ def _ca_certificate(pem: str) -> str:
     if not is_ca:
         raise ValueError(f"certificate {cert.subject.rfc4514_string()} is not a CA (basicConstraints CA:TRUE); it "
                          f"must sign the regions' certificates; {CREATE_CA}")
+    # The gateway trusts the fleet CA for every backend, providers too: LiteLLM 1.108.7 verifies all OpenAI-compatible
+    # backends against one bundle (llms/openai/common_utils.py _get_async_http_client → get_ssl_configuration(), no
+    # per-deployment setting). Name constraints keep the CA from vouching for api.together.xyz or any other name.
+    if not permitted_domains(cert):
+        raise ValueError(f"the fleet CA {cert.subject.rfc4514_string()} has no name constraints (permitted DNS "
+                         "names); the gateway trusts it beside the public roots, so unconstrained it could vouch for a "
+                         f"provider's name too; allowed: a CA limited to the gateways' domain; {CREATE_CA}")
+    try:
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        # The regions' certificates name their issuer by it (authorityKeyIdentifier), which strict verifiers want.
+        raise ValueError(f"the fleet CA {cert.subject.rfc4514_string()} has no subjectKeyIdentifier; allowed: a CA "
+                         f"with one (openssl req -x509 adds it); {CREATE_CA}") from None
     left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
     if left < CA_MIN_REMAINING:
         raise ValueError(f"the fleet CA {cert.subject.rfc4514_string()} ends {cert.not_valid_after_utc:%Y-%m-%d}, "
@@ -48,6 +62,21 @@ def _ca_certificate(pem: str) -> str:
 
 
 CaCertificate = Annotated[str, AfterValidator(_ca_certificate)]
+
+
+def permitted_domains(cert: Any) -> list[str]:
+    """The DNS names a CA's nameConstraints permit (RFC 5280 4.2.1.10: a name and every name below it)."""
+    from cryptography import x509
+
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [n.value.lstrip(".") for n in constraints.permitted_subtrees or [] if isinstance(n, x509.DNSName)]
+
+
+def within(host: str, domains: list[str]) -> bool:
+    return any(host == d or host.endswith(f".{d}") for d in domains)
 
 
 class Region(ConfigModel):
@@ -96,6 +125,14 @@ def peer_tls_problems(*, fleet: str | None, has_peers: bool, own: Region | None,
                 "used only by a fleet's regions; drop it" for key, value in (("peerCaCert", ca_cert),
                                                                                 ("peerCaKey", ca_key)) if value]
     problems = []
+    if ca_cert is not None and own is not None:
+        from cryptography import x509
+
+        domains = permitted_domains(x509.load_pem_x509_certificate(ca_cert.encode()))
+        if domains and not within(own.host, domains):
+            problems.append(f"regions: {own.stack}'s gateway {own.host} is outside the names the fleet CA may sign "
+                            f"({', '.join(domains)}); allowed: a name under them; rename the gateway in Fleet.{fleet}"
+                            ".yaml or issue a peerCaCert whose nameConstraints cover it")
     if ca_cert is None:
         problems.append(f"peerCaCert: missing in Fleet.{fleet}.yaml; the regions' gateways reach each "
                         f"other over TLS issued by one fleet CA; put its certificate (PEM) there, or {CREATE_CA}")

@@ -7,6 +7,7 @@ import http.client
 import http.server
 import os
 import signal
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -138,3 +139,25 @@ def test_a_port_in_use_is_one_line_and_a_listener_that_dies_later_ends_the_proce
     monkeypatch.setattr(tls_front, "serve", dies)
     tls_front.start(contexts, "127.0.0.1", free_port(), 1).join(5)
     assert signals == [(os.getpid(), signal.SIGTERM)]
+
+
+def test_the_fleet_ca_cannot_vouch_for_a_providers_name(tmp_path: Path) -> None:
+    """The gateway trusts the fleet CA for every backend (one bundle in LiteLLM 1.108.7); its name constraints are
+    what keep a certificate it signed for api.together.xyz from being accepted."""
+    ca = make_ca()  # constrained to localhost, internal.acme.example (and the loopback addresses)
+    cert, key = issue(ca, hosts=("api.together.xyz",), ips=()).write(tmp_path, "impostor")
+    port = free_port()
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    tls_front.start(tls_front.ServerContexts(str(cert), str(key)), "127.0.0.1", port, upstream.server_address[1])
+    bundle = tls_front.trust_bundle(_write(tmp_path / "ca.crt", ca.cert), tmp_path, certifi.where())
+    context = ssl.create_default_context(cafile=str(bundle))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, pytest.raises(
+            ssl.SSLCertVerificationError, match="(?i)name constraint|permitted"):
+        context.wrap_socket(raw, server_hostname="api.together.xyz")
+    upstream.shutdown()
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
