@@ -262,8 +262,8 @@ def test_keyless_metrics_and_health_are_reachable_only_from_the_scrapers(plan_of
     """vLLM's key guards only /v1, /v2, /inference and /cohere paths (vllm 0.32 entrypoints/serve/middleware/
     authenticate.py GUARDED_PREFIX): /metrics and /health on the API port (8000) and the supervisor's health port
     (8081) answer without it. So who may reach those ports is the whole protection: in prod the gateway (llm-gateway;
-    the rollout workers go through it) for the API, and Google Managed Prometheus's collectors (gmp-system) for both. The kubelet's
-    probes need no rule: "traffic to and from the node where a Pod is running is always allowed"
+    the rollout workers go through it) for the API, and Google Managed Prometheus's collectors (gmp-system) for both.
+    The kubelet's probes need no rule: "traffic to and from the node where a Pod is running is always allowed"
     (kubernetes/website content/en/docs/concepts/services-networking/network-policies.md, read 2026-11-30)."""
     (policy,) = objects(plan_of("prod"), "NetworkPolicy", "vllm-qwen-7b")
     reach: dict[int, set[str]] = {}

@@ -364,7 +364,8 @@ def test_peer_tls_config_errors_are_one_line_naming_the_file_and_the_fix(fleet_c
     (lambda: make_ca(permitted=None), "has no name constraints"),
     (lambda: make_ca(key_id=False), "has no subjectKeyIdentifier"),
     (lambda: make_ca(permitted=("gateways.acme.example",)),
-     "gateway gateway.prod-us.internal.acme.example is outside the names the fleet CA may sign (gateways.acme.example)"),
+     "gateway gateway.prod-us.internal.acme.example is outside the names the fleet CA may sign "
+     "(gateways.acme.example)"),
 ])
 def test_a_fleet_ca_that_cannot_sign_or_is_about_to_end_is_refused(fleet_copy, ca, fragment):
     text = (fleet_copy / "Fleet.prod.yaml").read_text()
@@ -487,3 +488,19 @@ def test_a_peer_that_is_not_a_region_or_the_region_itself_is_refused(fleet_copy)
         "the name or drop it",
         "config error: llm-fleet:regions[1].peers: 'prod-mars' is not a region of Fleet.prod.yaml; allowed: prod-us, "
         "prod-asia; fix the name or drop it"]
+
+
+def test_a_region_others_fall_back_to_needs_its_key_before_anyones_first_up(fleet_copy, region_plans):
+    # Given: used instead of a generated one, so the peers could hold it before this region's first `up`.
+    types = {r.type for r in region_plans["prod-us"].resources}
+    assert "random:index/randomPassword:RandomPassword" not in types
+    drop(fleet_copy / "Pulumi.prod-eu.yaml", "llm-fleet:modelApiKey")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-eu", fleet_copy)
+    (problem,) = err.value.problems
+    assert "llm-fleet:modelApiKey: missing in Pulumi.prod-eu.yaml; prod-us, prod-asia fall back" in problem
+    assert "openssl rand -hex 32" in problem and "llm-fleet:prodEuGatewayKey in each of their files" in problem
+    edit(fleet_copy / "Pulumi.prod-eu.yaml", "config:\n", "config:\n  llm-fleet:modelApiKey: tooshort\n")
+    with pytest.raises(ConfigError) as err:
+        parse("prod-eu", fleet_copy)
+    assert any("modelApiKey" in p and "8 characters; allowed: 32 or more" in p for p in err.value.problems)

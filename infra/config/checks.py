@@ -20,7 +20,7 @@ from infra.config.ladders import ladder_problems
 from infra.config.lora import lora_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.ray_auth import ray_auth_version_problems
-from infra.config.regions import peer_tls_problems
+from infra.config.regions import peer_key_problems, peer_tls_problems
 from infra.config.stack import StackConfig
 from infra.config.traffic import traffic_problems, workload_traffic_problems
 from infra.config.workloads import GPU_MEMORY_UTILIZATION, WEIGHT_HEADROOM, parameter_count
@@ -38,6 +38,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"models: model name {dup!r} is used twice; model names must be unique")
 
     problems += _platform_checks(cfg)
+    problems += peer_key_problems(regions=cfg.regions, own=cfg.own_region, model_api_key=cfg.model_api_key)
     problems += peer_tls_problems(fleet=cfg.fleet, has_peers=cfg.has_peers, own=cfg.own_region,
                                   ca_cert=cfg.peer_ca_cert, ca_key=cfg.peer_ca_key)
     problems += _pool_zone_checks(cfg)

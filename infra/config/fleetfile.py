@@ -29,7 +29,7 @@ from infra.config.stackfile import read_stack_yaml
 # alerts, the tier, the region list) is the fleet's, written once in Fleet.<name>.yaml.
 REGIONAL_KEYS = frozenset({"fleet", "cloud", "gcp", "aws", "existing", "nodePools", "systemPool", "controlPlane",
                            "budget", "pricing", "currentRates", "gpuQuota", "hfToken", "artifacts",
-                           "peerCaKey"})
+                           "peerCaKey", "modelApiKey"})
 FLEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 

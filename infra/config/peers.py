@@ -16,22 +16,16 @@ is refused (it would go stale).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from infra.config.base import NAMESPACE, ConfigError
 from infra.config.fleetfile import decode, fleet_regions
+from infra.config.regions import peer_key
 from infra.config.stackfile import read_stack_yaml
 
 ARTIFACTS = f"{NAMESPACE}:artifacts"
-
-
-def peer_key(stack: str) -> str:
-    """The default config key of the secret holding `stack`'s gateway key: prod-eu → llm-fleet:prodEuGatewayKey."""
-    words = [w for w in re.split(r"[-_.]", stack) if w]
-    return f"{NAMESPACE}:{words[0].lower()}{''.join(w.capitalize() for w in words[1:])}GatewayKey"
 
 
 def _unregistered(ref: Any) -> Any:

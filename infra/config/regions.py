@@ -8,6 +8,7 @@ issued at `pulumi up` by the fleet's CA, and trusts the others' by that CA. The 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -115,6 +116,24 @@ class Region(ConfigModel):
     @property
     def host(self) -> str:
         return urlsplit(self.gateway).hostname or ""
+
+
+def peer_key(stack: str) -> str:
+    """The default config key of the secret holding `stack`'s gateway key: prod-eu → llm-fleet:prodEuGatewayKey."""
+    words = [w for w in re.split(r"[-_.]", stack) if w]
+    return f"{NAMESPACE}:{words[0].lower()}{''.join(w.capitalize() for w in words[1:])}GatewayKey"
+
+
+def peer_key_problems(*, regions: list[Region], own: Region | None, model_api_key: str | None) -> list[str]:
+    """A region others fall back to must have its key before anyone's first `up` (they hold it as a secret)."""
+    callers = [r.stack for r in regions if r.calls_me]
+    if not callers or own is None or model_api_key is not None:
+        return []
+    stack = own.stack
+    return [f"modelApiKey: missing in Pulumi.{stack}.yaml; {', '.join(callers)} fall back to this region's gateway "
+            "with its key, which they must hold before any region's first `up`; make it once: openssl rand -hex 32 > "
+            f"{stack}.key; pulumi config set --secret {NAMESPACE}:modelApiKey --stack {stack} < {stack}.key, and the "
+            f"same as {peer_key(stack)} in each of their files"]
 
 
 def peer_tls_problems(*, fleet: str | None, has_peers: bool, own: Region | None, ca_cert: str | None,

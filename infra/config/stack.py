@@ -26,6 +26,7 @@ from infra.config.lora import adapter_root
 from infra.config.pools import NodePool, SystemPool
 from infra.config.regions import CaCertificate, Region
 from infra.config.serving import Serving
+from infra.config.stackfile import SECRET_PLACEHOLDER
 from infra.config.tiers import TIER_PROFILES, TierProfile
 from infra.config.traffic import Traffic
 from infra.config.workloads import Model, Rollout, Training
@@ -90,6 +91,10 @@ class StackConfig(ConfigModel):
     regions: list[Region] = Field(default=[])
     """A fleet file only: its region stacks, `[{stack, gateway, apiKey?}]`; each region's gateway gets the others as
     `peer` fallbacks, and `plan --tier <fleet>` plans them together."""
+    model_api_key: str | None = None
+    """A secret: the stack's model API key, instead of a generated one (`modelApiKey` output either way). Required on
+    a fleet region other regions fall back to: they must hold it (as `llm-fleet:<stack>GatewayKey`) before any region's
+    first `up`. Make it with `openssl rand -hex 32` (docs/regions.md)."""
     peer_ca_cert: CaCertificate | None = None
     """A fleet file only: the fleet CA's certificate (PEM). Each region's gateway gets a certificate it signs for the
     region's `gateway` name and trusts its peers by it (README: "Several regions")."""
@@ -105,6 +110,13 @@ class StackConfig(ConfigModel):
     """A typical week of traffic, `{timezone, peakHours, peakDays, models, tokensPerInference, training, rollout}`:
     the plan shows the expected cost (and, with `models[].throughput`, the cost per token) beside the minimum and
     maximum."""
+
+    @field_validator("model_api_key")
+    @classmethod
+    def _long_key(cls, value: str | None) -> str | None:
+        if value is not None and value != SECRET_PLACEHOLDER and len(value) < 32:
+            raise ValueError(f"{len(value)} characters; allowed: 32 or more; make one with openssl rand -hex 32")
+        return value
 
     @field_validator("current_rates")
     @classmethod

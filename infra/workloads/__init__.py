@@ -126,7 +126,8 @@ def build_workloads(cfg: StackConfig, fleet: Fleet, platform: Platform, services
         # in plain mode (in KubeRay mode the rollouts are Ray tasks in the serving namespace).
         keyed = [SERVING_NAMESPACE, *([ROLLOUT_NAMESPACE] if cfg.rollout is not None and not kuberay else []),
                  *([GATEWAY_NAMESPACE] if gateway is not None else [])]
-        key = ModelApiKey("model-api-key", ModelApiKeyArgs({n: ns.names[n] for n in keyed}), opts=opts)
+        key = ModelApiKey("model-api-key", ModelApiKeyArgs({n: ns.names[n] for n in keyed}, cfg.model_api_key),
+                          opts=opts)
         urls = ServingFleet("serving", serving_fleet_args(cfg, fleet, platform, services,
                                                           key.secrets[SERVING_NAMESPACE]), opts=opts).urls
         rollout_urls = urls

@@ -58,7 +58,8 @@ def peer_tls_secret(name: str, args: PeerTlsArgs, namespace: pulumi.Input[str],
     cert = tls.LocallySignedCert(
         f"{name}-cert", cert_request_pem=request.cert_request_pem, ca_cert_pem=args.ca_cert,
         ca_private_key_pem=pulumi.Output.secret(args.ca_key), validity_period_hours=VALIDITY_HOURS,
-        early_renewal_hours=EARLY_RENEWAL_HOURS, allowed_uses=["digital_signature", "server_auth"],  # an ECDSA key signs; it encrypts no key
+        # An ECDSA key signs the handshake; it encrypts no key (so no key_encipherment).
+        early_renewal_hours=EARLY_RENEWAL_HOURS, allowed_uses=["digital_signature", "server_auth"],
         opts=child)
     return k8s.core.v1.Secret(
         name, metadata=k8s.meta.v1.ObjectMetaArgs(name=PEER_TLS_SECRET, namespace=namespace, labels=PART_OF),

@@ -153,7 +153,7 @@ def test_the_fleet_ca_cannot_vouch_for_a_providers_name(tmp_path: Path) -> None:
     bundle = tls_front.trust_bundle(_write(tmp_path / "ca.crt", ca.cert), tmp_path, certifi.where())
     context = ssl.create_default_context(cafile=str(bundle))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, pytest.raises(
-            ssl.SSLCertVerificationError, match="(?i)name constraint|permitted"):
+            ssl.SSLCertVerificationError, match=r"(?i)name constraint|permitted"):
         context.wrap_socket(raw, server_hostname="api.together.xyz")
     upstream.shutdown()
 
