@@ -100,7 +100,10 @@ def test_cluster_is_vpc_native_private_with_workload_identity(plan_of):
     assert c["workloadIdentityConfig"]["workloadPool"] == "acme-llm-prod.svc.id.goog"
     assert c["releaseChannel"]["channel"] == "STABLE"
     assert c["privateClusterConfig"]["enablePrivateNodes"] is True
-    assert plan_of("prod").of_type("gcp:compute/routerNat:RouterNat"), "private nodes need NAT to pull images"
+    (nat,) = plan_of("prod").of_type("gcp:compute/routerNat:RouterNat")  # private nodes need NAT to pull images
+    # and a node's share of ports grows with a failover's connections to one provider (64 at once otherwise)
+    assert nat.inputs["enableDynamicPortAllocation"] is True and nat.inputs["maxPortsPerVm"] >= 4096
+    assert nat.inputs["enableEndpointIndependentMapping"] is False
     # Issue 17 (dev nodes with public IPs): dev's nodes are private too, behind the same NAT.
     (dev_cluster,) = plan_of("dev").of_type("gcp:container/cluster:Cluster")
     assert dev_cluster.inputs["privateClusterConfig"]["enablePrivateNodes"] is True

@@ -81,6 +81,13 @@ def gke_network(name: str, args: GkeArgs, parent: pulumi.Resource) -> GkeNetwork
         gcp.compute.RouterNat(
             f"{name}-nat", project=args.project, region=args.region, router=router.name,
             nat_ip_allocate_option="AUTO_ONLY",
-            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES", opts=child,
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            # Static allocation gives each VM 64 ports: 64 connections at once from a node to one provider address,
+            # too few when a region fails over to a provider with streams lasting minutes (deploy review). Dynamic
+            # allocation grows a busy node's share (pulumi-gcp 10.2 RouterNat: powers of two, min >= 32; exclusive
+            # with endpoint-independent mapping), and exhausted ports are logged.
+            enable_dynamic_port_allocation=True, enable_endpoint_independent_mapping=False,
+            min_ports_per_vm=64, max_ports_per_vm=4096,
+            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"), opts=child,
         )
     return GkeNetwork(apis, after_apis, network, subnet, proxy_cidrs)
