@@ -97,7 +97,7 @@ def test_every_key_documented_as_a_secret_is_treated_as_one() -> None:
     # receivers): a new secret key is covered by writing its docstring, not by remembering a second list.
     assert set(documented_secret_paths(StackConfig)) == {"hfToken", "existing.kubeconfig", "alerts.email.password",
                                                          "alerts.slackWebhookUrl", "alerts.webhookUrl",
-                                                         "alerts.pagerdutyRoutingKey"}
+                                                         "alerts.pagerdutyRoutingKey", "modelApiKey", "peerCaKey"}
     assert set(SECRET_PATHS) == set(documented_secret_paths(StackConfig))
 
 

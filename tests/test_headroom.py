@@ -115,8 +115,8 @@ def test_a_placeholder_holds_one_whole_node_of_its_pool_and_gives_it_up_at_once(
 def test_the_placeholders_priority_is_below_every_other_priority_class(plan_with_headroom):
     classes = {o["metadata"]["name"]: o for o in plan_with_headroom("prod").manifests() if o["kind"] == "PriorityClass"}
     headroom = classes.pop("llm-headroom")
-    # The stack's own: serving 100000 > rollouts 50000 > training 10000; pods with no class get 0.
-    assert sorted(c["value"] for c in classes.values()) == [10_000, 50_000, 100_000]
+    # The stack's own: serving and the gateway 100000 > rollouts 50000 > training 10000; pods with no class get 0.
+    assert sorted(c["value"] for c in classes.values()) == [10_000, 50_000, 100_000, 100_000]
     # -10: the cluster autoscaler's overprovisioning value, below 0 and every class above, and not below the CA's
     # default --expendable-pods-priority-cutoff (-10), under which a pod would hold no node at all.
     assert headroom["value"] == -10

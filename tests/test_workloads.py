@@ -78,8 +78,8 @@ def test_service_pdb_and_network_policy(plan_of):
     assert objects(plan, "PodDisruptionBudget")["vllm-qwen-7b"]["spec"]["maxUnavailable"] == 1
     ingress = objects(plan, "NetworkPolicy")["vllm-qwen-7b"]["spec"]["ingress"]
     api_rule, metrics_rule = ingress
-    # The rollout workers, and (prod has serving.gateway) the gateway.
-    assert api_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-gateway", "llm-rollout"]
+    # The gateway only: prod's rollout workers go through it (rollout.viaGateway), so they never call the model.
+    assert api_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["llm-gateway"]
     assert [p["port"] for p in api_rule["ports"]] == [8000]
     assert metrics_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["gmp-system"]
     assert sorted(p["port"] for p in metrics_rule["ports"]) == [8000, 8081]
@@ -159,7 +159,7 @@ def test_priorities_and_quotas(plan_of):
     classes = objects(plan, "PriorityClass")
     assert classes["llm-serving"]["value"] > classes["llm-rollout"]["value"] > classes["llm-training"]["value"]
     assert {k: v["value"] for k, v in classes.items()} == {
-        "llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000}
+        "llm-serving": 100_000, "llm-rollout": 50_000, "llm-training": 10_000, "llm-gateway": 100_000}
     # Kubernetes refuses user-defined PriorityClass values above one billion (reserved for system-critical pods).
     assert all(0 < c["value"] <= 1_000_000_000 for c in classes.values())
     quotas = {o["metadata"]["namespace"]: o["spec"]["hard"] for o in plan.manifests() if o["kind"] == "ResourceQuota"}

@@ -47,6 +47,7 @@ from infra.workloads.gateway_tls import (
     peer_tls_secret,
 )
 from infra.workloads.identities import IdentityFactory, workload_service_account
+from infra.workloads.network import namespace_peers
 from infra.workloads.secret_files import FILE_MODE, api_key_file
 
 CONFIG_DIR, SPEC_KEY = "/etc/llm-fleet/gateway", "spec.json"
@@ -259,17 +260,12 @@ class InferenceGateway(pulumi.ComponentResource):
         port = k8s.networking.v1.NetworkPolicyPortArgs(port=GATEWAY_PORT, protocol="TCP")
         peer_port = k8s.networking.v1.NetworkPolicyPortArgs(port=PEER_TLS_PORT, protocol="TCP")
 
-        def from_namespaces(names: list[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-            return [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(
-                    key="kubernetes.io/metadata.name", operator="In", values=names)]))]
-
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol", metadata=meta,
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=GATEWAY_PODS), policy_types=["Ingress"],
                 ingress=[
-                    *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=from_namespaces(list(args.callers)),
+                    *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=namespace_peers(list(args.callers)),
                                                                       ports=[port])] if args.callers else []),
                     # The other regions' gateways, through the internal load balancer (their calls keep their address).
                     *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[
@@ -277,7 +273,7 @@ class InferenceGateway(pulumi.ComponentResource):
                         for c in args.peer_networks], ports=[peer_port])] if peer_lb else []),
                     # Its metrics are served on the proxy's port.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=from_namespaces([args.monitoring.scraper_namespace]), ports=[port])]),
+                        from_=namespace_peers([args.monitoring.scraper_namespace]), ports=[port])]),
             opts=child)
         args.monitoring.pod_monitor(f"{GATEWAY_APP}-metrics", namespace, dict(GATEWAY_PODS),
                                     [ScrapeEndpoint("http", "/metrics")], opts=child)

@@ -20,6 +20,13 @@ from infra.names import PART_OF
 NS_NAME = "kubernetes.io/metadata.name"  # every namespace carries its own name (Kubernetes >= 1.21)
 
 
+def namespace_peers(names: list[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    """An ingress rule's `from`: every pod of these namespaces (by their immutable name label)."""
+    return [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+        match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(
+            key="kubernetes.io/metadata.name", operator="In", values=names)]))]
+
+
 def egress_policy_spec(group: PodEgress) -> dict[str, Any]:
     rules: list[dict[str, Any]] = []
     for e in group.rules:

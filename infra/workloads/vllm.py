@@ -31,6 +31,7 @@ from infra.seam import Platform
 from infra.time_to_serve import model_time_to_serve, scale_down_window_seconds, startup_budget_seconds
 from infra.waits import custom_timeouts, unavailable_at_peak, waited_pool
 from infra.workloads.engine import engine_args
+from infra.workloads.network import namespace_peers
 from infra.workloads.scheduling import affinity_args, ladder_pod_resources, ladder_scheduling, toleration_args
 from infra.workloads.secret_files import HF_TOKEN_PATH, SERVING_API_KEY_FILE, api_key_file, hf_token_file
 from serving.kubernetes import PodLifecycle, Probe, overflow_env, pod_lifecycle
@@ -155,10 +156,9 @@ def model_serving(cfg: StackConfig, fleet: Fleet, placement: ModelPlacement, pla
         placement=placement, image=cfg.artifacts.serving_image,
         revision=cfg.artifacts.model_revisions.get(placement.name), adapter_root=cfg.adapter_root(placement.model),
         drain_timeout_seconds=cfg.serving.drain_timeout_seconds, max_surge=max_surge, max_unavailable=max_unavailable,
-        api_access_from=tuple(sorted({
-            *cfg.serving.api_access_from, *([GATEWAY_NAMESPACE] if gateway else []),
-            # Rollouts sent through the gateway never call the model themselves: nothing open that nothing needs.
-            *([ROLLOUT_NAMESPACE] if cfg.rollout is not None and not cfg.rollout.via_gateway else [])})),
+        # Rollouts sent through the gateway never call the model themselves: nothing open that nothing needs.
+        api_access_from=tuple(sorted({*cfg.serving.api_access_from, *([GATEWAY_NAMESPACE] if gateway else []),
+                                      *([ROLLOUT_NAMESPACE] if cfg.rollout and not cfg.rollout.via_gateway else [])})),
         overflow_queue_depth=gateway.overflow_queue_depth if gateway is not None else None,
         internal_load_balancer=cfg.serving.expose == "internal-load-balancer",
         internal_lb_annotations=platform.internal_lb_annotations,
@@ -303,11 +303,6 @@ class VllmModel(pulumi.ComponentResource):
                 max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
             opts=child)
 
-        def from_namespaces(names: list[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-            return [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(
-                    key="kubernetes.io/metadata.name", operator="In", values=names)]))]
-
         api_port = k8s.networking.v1.NetworkPolicyPortArgs(port=life.api_port, protocol="TCP")
         health_port = k8s.networking.v1.NetworkPolicyPortArgs(port=life.health_port, protocol="TCP")
         k8s.networking.v1.NetworkPolicy(
@@ -318,11 +313,11 @@ class VllmModel(pulumi.ComponentResource):
                 policy_types=["Ingress"],
                 ingress=[
                     *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=from_namespaces(list(serving.api_access_from)), ports=[api_port])]
+                        from_=namespace_peers(list(serving.api_access_from)), ports=[api_port])]
                       if serving.api_access_from else []),
                     # vLLM serves /metrics on its API port, so the scrapers reach that port too.
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=from_namespaces([monitoring.scraper_namespace]), ports=[api_port, health_port]),
+                        from_=namespace_peers([monitoring.scraper_namespace]), ports=[api_port, health_port]),
                     # Clients in the network behind the internal load balancer (serving.apiClientCidrs).
                     *([k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[k8s.networking.v1.NetworkPolicyPeerArgs(
