@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.config import ConfigError
 from infra.config.fleetfile import fleet_file, fleet_regions
-from infra.config.peers import comparable, differing
+from infra.config.peers import comparable, differing, peers_of
 from infra.plan import Plan, run_plan
 
 
@@ -79,8 +79,8 @@ def region_row(plan: Plan) -> RegionRow:
             gpus[pool.gpu.value] += pool.max_gpus
     peers = sorted({f.peer for m in plan.cfg.models for f in m.fallbacks if f.peer is not None})
     own = plan.cfg.own_region
-    others = [r.stack for r in plan.cfg.regions if r.stack != plan.stack]
-    chosen = sorted(own.peers if own is not None and own.peers is not None else others)
+    chosen = sorted(peers_of({"stack": plan.stack, "peers": own.peers if own is not None else None},
+                             [r.stack for r in plan.cfg.regions]))
     return RegionRow(stack=plan.stack, location=_location(plan), daily_min=plan.cost.daily_min,
                      daily_max=plan.cost.daily_max, gpus_max=dict(sorted(gpus.items())),
                      quota={k.value: v for k, v in plan.cfg.gpu_quota.items()}, peers=peers, chosen_peers=chosen,

@@ -256,7 +256,7 @@ class InferenceGateway(pulumi.ComponentResource):
                     ports=[k8s.core.v1.ServicePortArgs(name="peers", port=PEER_LB_PORT, target_port="peers")]),
                 opts=child)
             # What the gateway's DNS name must resolve to (GKE: an IP; EKS: the NLB's internal DNS name).
-            self.peers_address = peers.status.apply(lambda st: _lb_address(st))
+            self.peers_address = peers.status.apply(_lb_address)
         port = k8s.networking.v1.NetworkPolicyPortArgs(port=GATEWAY_PORT, protocol="TCP")
         peer_port = k8s.networking.v1.NetworkPolicyPortArgs(port=PEER_TLS_PORT, protocol="TCP")
 

@@ -171,7 +171,7 @@ def test_a_peer_asks_for_the_local_only_route_which_never_fails_over_again(tmp_p
     alias = next(m for m in config["model_list"] if m["model_name"] == local_only("qwen-7b"))
     local = config["model_list"][0]
     # the same replicas, with the same key and overflow header (a saturated replica refuses the peer with a 429) ...
-    assert {k: v for k, v in alias["litellm_params"].items()} == local["litellm_params"]
+    assert alias["litellm_params"] == local["litellm_params"]
     # ... and no fallback of its own: a request that failed over to this region goes no further from here
     fallbacks = config["router_settings"]["fallbacks"]
     assert all(local_only("qwen-7b") not in [first, *rest] for group in fallbacks for first, rest in group.items())
