@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STACK ?= dev
 
-.PHONY: plan test lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv gateway-venv gateway-lock bench-venv
+.PHONY: plan test disk-space lint bench clean venv plan-venv deploy-venv engine lock deploy-lock docs scan-venv gateway-venv gateway-lock bench-venv
 
 # Two installs into one venv. The plan's: requirements.txt only (Pulumi, the providers, pydantic, the policy pack):
 # what `make plan` and `pulumi up` need. Everything: adds the test tools, Ray (its schemas check KubeRay configs)
@@ -88,7 +88,18 @@ gateway-lock:
 plan: plan-venv
 	$(PY) -m infra plan --stack $(STACK)
 
-test: venv engine scan-venv gateway-venv
+# The set-up writes ~7 GiB of venvs (torch and vLLM ~5) and the engine tests ~4 GiB of compile cache (under /tmp):
+# a full disk would otherwise surface half-way through as pip's "No space left on device".
+NEED_FREE_GIB ?= 12
+disk-space:
+	@need=$$([ -f $(VENV)/.engine ] && echo 4 || echo $(NEED_FREE_GIB)); \
+	free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt "$$need" ]; then \
+		echo "make test: $$free GiB free on $$(df -P . | awk 'NR==2 {print $$6}'), $$need GiB needed (venvs, the engine's" \
+			"compile cache): free space (old clones and their venvs, ~/.cache/pip, /tmp/torchinductor_*) and re-run"; \
+		exit 1; fi
+
+test: disk-space venv engine scan-venv gateway-venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

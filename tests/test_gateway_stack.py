@@ -441,3 +441,41 @@ def test_the_gateway_waits_for_a_system_node_rather_than_evict_the_clusters_own_
     (priority,) = [m for m in plan.manifests() if m["kind"] == "PriorityClass" and m["metadata"]["name"] == name]
     assert priority["preemptionPolicy"] == "Never"  # KEDA, the operators, Prometheus (priority 0) share its pool
     assert priority["value"] >= 100_000  # still first in the queue for a new system node
+
+
+def _drain_verdict(raw: dict[str, Any]):
+    from infra.guards.gateway import drain_outlasts_gateway_requests
+    from infra.program import stack_plan
+
+    return drain_outlasts_gateway_requests(stack_plan(parse_stack_config(raw)))
+
+
+def test_behind_a_gateway_replicas_drain_as_long_as_its_longest_request(plan_of):
+    (model,) = [d for d in objects(plan_of("prod"), "Deployment", "llm-serving")]
+    pod = model["spec"]["template"]["spec"]
+    (engine,) = [c for c in pod["containers"] if c["name"] == "vllm"]
+    env = {e["name"]: e.get("value") for e in engine["env"]}
+    # prod sets no drain: it follows the gateway's default requestTimeoutS (600 s), and the pod's grace covers it.
+    assert env["SERVING_DRAIN_TIMEOUT_S"] == "600" and pod["terminationGracePeriodSeconds"] > 600
+    raw = stack_config("prod")
+    raw["serving"]["gateway"]["requestTimeoutS"] = 300
+    assert parse_stack_config(raw).serving.drain_timeout_seconds == 300
+    raw["serving"]["gateway"]["requestTimeoutS"] = 45  # never below the drain's own default
+    assert parse_stack_config(raw).serving.drain_timeout_seconds == 120
+    assert parse_stack_config(stack_config("staging")).serving.drain_timeout_seconds == 120  # no gateway
+
+
+def test_a_drain_set_shorter_than_the_gateway_requests_fails_in_prod_and_warns_below():
+    raw = stack_config("prod")
+    raw["serving"]["drainTimeoutSeconds"] = 120  # set by hand: kept, and the guard says what it cuts
+    verdict = _drain_verdict(raw)
+    assert verdict.status == "fail", verdict
+    for part in ("serving.drainTimeoutSeconds = 120 s", "serving.gateway.requestTimeoutS = 600 s", "qwen-7b",
+                 "set serving.drainTimeoutSeconds: 600", "lower serving.gateway.requestTimeoutS to 120"):
+        assert part in verdict.message, (part, verdict.message)
+    raw["serving"]["gateway"]["requestTimeoutS"] = 120
+    assert _drain_verdict(raw).status == "pass"
+    staging = stack_config("staging")
+    staging["serving"] = {**staging.get("serving", {}), "gateway": {}, "drainTimeoutSeconds": 60}
+    assert _drain_verdict(staging).status == "warn"
+    assert _drain_verdict(stack_config("dev-provider")).message == "no vLLM replicas behind a gateway"

@@ -20,6 +20,7 @@ from infra.config.base import NAMESPACE, TIER_DEFAULT, ConfigModel, Name
 from infra.config.context import stack_context, with_defaults
 
 _DEFAULT_POLICY = FailoverPolicy()
+DEFAULT_REQUEST_TIMEOUT_S = _DEFAULT_POLICY.request_timeout_s
 API_KEY_REF = re.compile(rf"^{NAMESPACE}:[a-z][A-Za-z0-9]*$")
 
 
@@ -160,7 +161,7 @@ class Gateway(ConfigModel):
     """Seconds a backend has to accept the connection before the request moves on (default 2)."""
     first_byte_timeout_s: float = Field(default=_DEFAULT_POLICY.first_byte_timeout_s, gt=0)
     """Seconds a backend has to send the first byte before the request moves on (default 30); never after it."""
-    request_timeout_s: float = Field(default=_DEFAULT_POLICY.request_timeout_s, gt=0)
+    request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)
     """Seconds a whole request may take (default 600)."""
     failures_before_cooldown: int = Field(default=_DEFAULT_POLICY.failures_before_cooldown, ge=1)
     """Failures within a minute that take a backend out of rotation (default 3)."""

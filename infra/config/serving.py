@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -10,7 +11,7 @@ from infra.catalog import INTERNAL_GATEWAY_CLASS
 from infra.config.base import ConfigModel, Name, ipv4_networks
 from infra.config.cold_start import ColdStart
 from infra.config.context import stack_context, with_defaults
-from infra.config.gateway import Gateway
+from infra.config.gateway import DEFAULT_REQUEST_TIMEOUT_S, Gateway
 from infra.config.schedules import cron_expression, timezone
 
 
@@ -35,6 +36,9 @@ class WorkingHours(ConfigModel):
         return timezone(value)
 
 
+DEFAULT_DRAIN_TIMEOUT_S = 120
+
+
 class Serving(ConfigModel):
     """How models are served and who may reach them."""
 
@@ -52,8 +56,9 @@ class Serving(ConfigModel):
     monitoring: Literal["platform", "self-hosted"] = "platform"
     """Where metrics go: `platform` (default: the platform's choice, GKE Managed Prometheus; on EKS and existing
     clusters a kube-prometheus-stack we install) or `self-hosted` (a kube-prometheus-stack we install)."""
-    drain_timeout_seconds: int = Field(default=120, ge=10, le=3600)
-    """Seconds a stopping replica may take to finish its requests (10..3600; default 120)."""
+    drain_timeout_seconds: int = Field(default=DEFAULT_DRAIN_TIMEOUT_S, ge=10, le=3600)
+    """Seconds a stopping replica may take to finish its requests (10..3600). Default: 120, or with a gateway its
+    `requestTimeoutS` (default 600) when longer, so that no request the gateway lets run is cut by a drain."""
     working_hours: WorkingHours | None = None
     """When GPU models may run, `{timezone, start, end}`; outside them KEDA scales models to zero. Default: always."""
     gateway_class: str | None = None
@@ -79,6 +84,20 @@ class Serving(ConfigModel):
         if context is None or context.cloud not in INTERNAL_GATEWAY_CLASS:
             return data
         return with_defaults(data, {"gatewayClass": INTERNAL_GATEWAY_CLASS[context.cloud]})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drain_outlasts_gateway_requests(cls, data: Any) -> Any:
+        # A replica that stops mid-request cuts it (a stream breaks, the gateway re-sends a plain request from the
+        # start), so behind a gateway the drain lasts as long as the longest request it lets run. A drain set by
+        # hand is kept: the guard drain-outlasts-gateway-requests reports one that is shorter.
+        gateway = data.get("gateway") if isinstance(data, dict) else None
+        if not isinstance(gateway, dict) or "drain_timeout_seconds" in data:
+            return data
+        timeout = gateway.get("requestTimeoutS", gateway.get("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S))
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
+            return data  # the gateway's own validation reports a bad value; above the drain's maximum, the guard
+        return with_defaults(data, {"drainTimeoutSeconds": max(DEFAULT_DRAIN_TIMEOUT_S, math.ceil(timeout))})
 
     @field_validator("api_client_cidrs")
     @classmethod

@@ -21,9 +21,11 @@ from infra.guards.ci_runners import ci_runner_reaches_cluster_api
 from infra.guards.ci_trust import ci_secrets_need_approval
 from infra.guards.cluster_features import network_policies_are_enforced, resource_metrics_have_a_provider
 from infra.guards.control_plane import nodes_private_and_admins_named
+from infra.guards.example_ranges import no_example_network_ranges
 from infra.guards.exposure import no_unrequested_entry_points, no_unrequested_load_balancer
 from infra.guards.flows import network_flows
 from infra.guards.gateway import (
+    drain_outlasts_gateway_requests,
     gateway_backends_are_https,
     gateway_has_a_caller,
     no_key_in_plain_text,
@@ -58,7 +60,8 @@ from infra.guards.waits import waits_cover_startup_and_rollouts_progress
 def config_guards() -> list[Guard]:
     return [budget_covers_max_fleet, every_gpu_pool_is_used, warm_replicas_fit_pool_minimum,
             ladder_holds_its_models_at_max, prod_models_have_a_non_spot_rung, spot_serving_drains_within_notice,
-            lora_slots_fit_gpu_memory, prod_models_have_a_fallback, gateway_has_a_caller]
+            lora_slots_fit_gpu_memory, prod_models_have_a_fallback, gateway_has_a_caller,
+            drain_outlasts_gateway_requests, no_example_network_ranges]
 
 
 def resource_guards() -> list[Guard]:

@@ -1,6 +1,7 @@
 """The gateway's guards: someone may call the gateway, a prod model behind it has somewhere to go when its replicas
-cannot answer (or says why not), every backend outside the cluster is reached over HTTPS, and no backend key is in
-plain text in what the stack renders (ConfigMaps, container env).
+cannot answer (or says why not), its replicas drain as long as the gateway lets a request run, every backend outside
+the cluster is reached over HTTPS, and no backend key is in plain text in what the stack renders (ConfigMaps,
+container env).
 
 The config refuses an http:// URL and a plain-text key outside dev before anything is declared (infra/config/
 gateway.py, secrets.py); these check what is rendered, as the policy pack sees it, so a routing table or a pod spec
@@ -13,6 +14,7 @@ why) and the policy pack reports it; being a config guard, `pulumi up` still ref
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,6 +69,27 @@ def prod_models_have_a_fallback(plan: StackPlan) -> Verdict:
     on_purpose = [m.name for m in cfg.declared_models if m.fallbacks_none is not None]
     told = f"; none on purpose: {', '.join(on_purpose)}" if on_purpose else ""
     return Verdict(name, "pass", f"every prod model has a fallback{told}")
+
+
+def drain_outlasts_gateway_requests(plan: StackPlan) -> Verdict:
+    """A model replica behind the gateway drains at least as long as the gateway lets one request run."""
+    name = "drain-outlasts-gateway-requests"
+    cfg = plan.cfg
+    gateway, drain = cfg.serving.gateway, cfg.serving.drain_timeout_seconds
+    local = [m.name for m in cfg.declared_models if m.provider is None]
+    if gateway is None or cfg.serving.mode != "vllm" or not local:
+        return Verdict(name, "pass", "no vLLM replicas behind a gateway")
+    longest = gateway.request_timeout_s
+    if drain >= longest:
+        return Verdict(name, "pass", f"replicas of {', '.join(local)} drain for up to {drain} s, the gateway's "
+                       f"longest request is {longest:g} s")
+    # Scale-in, a rollout and a node drain all stop replicas: each cuts what is still running after the drain.
+    return Verdict(name, severity(name, cfg.tier), f"serving.drainTimeoutSeconds = {drain} s is shorter than "
+                   f"serving.gateway.requestTimeoutS = {longest:g} s: a replica of {', '.join(local)} stopped by a "
+                   f"scale-in, a rollout or a node drain cuts the requests still running after {drain} s (a stream "
+                   "breaks; the gateway re-sends a plain request from the start); set serving.drainTimeoutSeconds: "
+                   f"{math.ceil(longest)} (or drop it: it defaults to the request timeout), or lower "
+                   f"serving.gateway.requestTimeoutS to {drain}")
 
 
 def _spec_configmaps(plan: StackPlan) -> Iterator[tuple[str, str]]:

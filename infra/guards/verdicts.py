@@ -21,7 +21,8 @@ MANDATORY_TIERS = ("prod",)  # where the policy pack is mandatory; advisory in t
 # The guards infra.guards.config_guards() runs (on the config alone: `program.run` refuses before declaring anything).
 CONFIG_GUARDS = ("budget-covers-max-fleet", "every-gpu-pool-is-used", "warm-replicas-fit-pool-minimum",
                  "ladder-holds-its-models-at-max", "prod-models-have-a-non-spot-rung",
-                 "spot-serving-drains-within-notice", "prod-models-have-a-fallback", "gateway-has-a-caller")
+                 "spot-serving-drains-within-notice", "prod-models-have-a-fallback", "gateway-has-a-caller",
+                 "drain-outlasts-gateway-requests", "no-example-network-ranges")
 
 _FAIL: dict[str, Status] = dict.fromkeys(TIERS, "fail")
 _WARN: dict[str, Status] = dict.fromkeys(TIERS, "warn")
@@ -76,6 +77,10 @@ SEVERITY: dict[str, dict[str, Status]] = {
     "prod-models-have-a-fallback": {"dev": "pass", "staging": "pass", "prod": "fail"},
     # A gateway nobody may call: pods, and a priced overflow, for no client (deploy review H1), in any tier.
     "gateway-has-a-caller": _FAIL,
+    # A drain shorter than the longest request cuts it on every scale-in: prod loses no request (a stream breaks).
+    "drain-outlasts-gateway-requests": {"dev": "warn", "staging": "warn", "prod": "fail"},
+    # An example's placeholder range admits no one; the shipped examples must still plan, and a review sees it.
+    "no-example-network-ranges": _WARN,
     # A key and the prompts in clear on the network, or a key readable in a ConfigMap or a pod spec: every tier.
     "gateway-backends-are-https": _FAIL,
     "no-key-in-plain-text": _FAIL,
