@@ -121,15 +121,18 @@ def test_spot_alone_outside_prod_passes_but_says_so():
 
 
 def test_gke_spot_serving_with_a_longer_drain_warns_with_numbers():
-    # Default drain 120 s; GKE gives a pod 15 s of the Spot VM's 30 s notice.
+    # prod's drain follows its gateway's 600 s request timeout; GKE gives a pod 15 s of the Spot VM's 30 s notice.
     v = verdict(spot_serving_drains_within_notice, with_ladder())
     assert v.status == "warn"
-    assert "a100-spot" in v.message and "serving.drainTimeoutSeconds 120 s" in v.message
+    assert "a100-spot" in v.message and "serving.drainTimeoutSeconds 600 s" in v.message
     assert "in-flight requests longer than 15 s are lost when a spot node is reclaimed" in v.message
 
 
 def test_eks_spot_serving_fits_the_two_minute_notice_until_the_drain_exceeds_it():
     raw = with_ladder("eks-prod")
+    # The drain follows the gateway's longest request: 600 s by default, past the notice.
+    assert "serving.drainTimeoutSeconds 600 s" in verdict(spot_serving_drains_within_notice, raw).message
+    raw["serving"]["gateway"]["requestTimeoutS"] = 120
     assert verdict(spot_serving_drains_within_notice, raw).status == "pass"  # 120 s drain, 120 s notice
     raw["serving"] = {**raw.get("serving", {}), "drainTimeoutSeconds": 150}
     v = verdict(spot_serving_drains_within_notice, raw)

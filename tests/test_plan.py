@@ -122,7 +122,9 @@ def test_cli_json_has_pools_cost_and_budget():
     assert 0 < daily["min"] < daily["max"]
     assert {a["name"] for a in doc["cost"]["alternatives"]} == {"Modal", "RunPod", "RunPod Serverless", "CoreWeave",
                                                                   "Lambda"}
-    assert all(g["status"] == "pass" for g in doc["guards"])
+    # Only the control plane's documentation ranges, placeholders in the shipped file, are not a pass.
+    assert {g["guard"]: g["status"] for g in doc["guards"] if g["status"] != "pass"} == {
+        "no-example-network-ranges": "warn"}
     assert doc["outputs"]["pools"]["a100-serving"]["gpu"] == "A100-40GB"
     assert doc["outputs"]["kubeconfig"] == "[secret]"
 

@@ -111,10 +111,12 @@ def test_a_broken_resource_fails_in_plan_and_in_the_pack(plan_of, stack, edit, p
     resources = as_policy_resources(plan, edit)
     verdicts = verdicts_of(plan, resources)
     assert verdicts[policy] == status
-    assert {name for name, s in verdicts.items() if s != "pass"} == {policy}
+    # Besides the break, only what the shipped file holds on purpose: prod's documentation ranges (placeholders).
+    shipped = {"no-example-network-ranges"} if stack == "prod" else set()
+    assert {name for name, s in verdicts.items() if s != "pass"} == {policy} | shipped
     found = run_policies(plan.cfg, resources)
     assert [m for m in found[policy] if message in m], found[policy]
-    assert {name for name, reported in found.items() if reported} == {policy}
+    assert {name for name, reported in found.items() if reported} == {policy}  # a mandatory pack reports no WARN
 
 
 def test_unknown_values_are_marked_not_guessed(plan_of):

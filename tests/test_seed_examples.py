@@ -19,9 +19,11 @@ def pools(plan) -> dict:
 def test_each_seed_stack_plans_with_no_failing_guard(plan_of, stack):
     verdicts = {v.guard: v.status for v in plan_of(stack).verdicts}
     assert "fail" not in verdicts.values()
-    # Only GKE's spot rung warns: a pod gets 15 s of a Spot VM's 30 s notice, less than the 120 s drain.
+    # GKE's spot rung warns: a pod gets 15 s of a Spot VM's 30 s notice, less than the 120 s drain. So do the
+    # control plane's documentation ranges the GKE and EKS seeds hold as placeholders for the team's own.
     warned = {g for g, s in verdicts.items() if s == "warn"}
-    assert warned == ({"spot-serving-drains-within-notice"} if stack == "seed-gke" else set())
+    assert warned == ({"spot-serving-drains-within-notice"} if stack == "seed-gke" else set()) | (
+        {"no-example-network-ranges"} if stack != "seed-coreweave" else set())
 
 
 def test_seed_gke_committed_baseline_spot_burst_on_demand_fallback(plan_of):

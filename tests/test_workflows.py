@@ -226,7 +226,8 @@ def test_the_comment_shows_guards_cost_delta_and_changes(stack_repo, tmp_path):
     # = $0.0274) = 24 x $3.6988 = $88.77.
     prod_row = next(line for line in comment.splitlines() if line.startswith("| prod |"))
     assert prod_row.count("(+$88.77)") == 2, prod_row
-    assert "1 to update, 2 to create" in prod_row and "✅ all pass" in prod_row
+    # The shipped prod file's control-plane ranges are documentation placeholders: the comment warns of them.
+    assert "1 to update, 2 to create" in prod_row and "⚠️ no-example-network-ranges" in prod_row
     assert "❌ `config error: llm-fleet:tier = 'qa'" in comment
 
 

@@ -60,10 +60,11 @@ def test_probes_and_grace_come_from_the_serving_package(plan_of):
     assert (startup["periodSeconds"], startup["failureThreshold"]) == (10, 30)
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 8081}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8081}
-    # Grace: no preStop, 120 s drain (the default) + 30 s for vLLM to stop + 15 s margin = 165 s.
-    assert spec["terminationGracePeriodSeconds"] == 165
+    # Grace: no preStop, 600 s drain (behind the gateway: its request timeout) + 30 s for vLLM to stop + 15 s
+    # margin = 645 s.
+    assert spec["terminationGracePeriodSeconds"] == 645
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["SERVING_DRAIN_TIMEOUT_S"] == "120"
+    assert env["SERVING_DRAIN_TIMEOUT_S"] == "600"
     assert env["SERVING_MODEL"] == "Qwen/Qwen2.5-7B-Instruct"
     # The revision and image Pulumi.prod.yaml pins under artifacts.
     assert env["SERVING_EXTRA_ARGS"] == "--revision a09a35458c702b33eeacc393d103063234e8bc28"

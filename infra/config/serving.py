@@ -88,9 +88,10 @@ class Serving(ConfigModel):
     @model_validator(mode="before")
     @classmethod
     def _drain_outlasts_gateway_requests(cls, data: Any) -> Any:
-        # A replica that stops mid-request cuts it (a stream breaks, the gateway re-sends a plain request from the
-        # start), so behind a gateway the drain lasts as long as the longest request it lets run. A drain set by
-        # hand is kept: the guard drain-outlasts-gateway-requests reports one that is shorter.
+        # A replica that stops mid-request cuts it (a stream breaks, a plain request starts over on the next
+        # backend), so behind a gateway the drain lasts as long as the longest request it lets run. The drain ends
+        # as soon as the replica is idle (docs/serving.md), so a long one costs only while requests run. A drain set
+        # by hand is kept: the guard drain-outlasts-gateway-requests reports one that is shorter.
         gateway = data.get("gateway") if isinstance(data, dict) else None
         if not isinstance(gateway, dict) or "drain_timeout_seconds" in data:
             return data

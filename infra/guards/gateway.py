@@ -87,7 +87,7 @@ def drain_outlasts_gateway_requests(plan: StackPlan) -> Verdict:
     return Verdict(name, severity(name, cfg.tier), f"serving.drainTimeoutSeconds = {drain} s is shorter than "
                    f"serving.gateway.requestTimeoutS = {longest:g} s: a replica of {', '.join(local)} stopped by a "
                    f"scale-in, a rollout or a node drain cuts the requests still running after {drain} s (a stream "
-                   "breaks; the gateway re-sends a plain request from the start); set serving.drainTimeoutSeconds: "
+                   "breaks; a plain request starts over on the next backend); set serving.drainTimeoutSeconds: "
                    f"{math.ceil(longest)} (or drop it: it defaults to the request timeout), or lower "
                    f"serving.gateway.requestTimeoutS to {drain}")
 
