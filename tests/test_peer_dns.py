@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.config import ConfigError
 from infra.config.peer_dns import has_peer_load_balancer, record_name
@@ -21,6 +22,7 @@ from tests.conftest import ROOT
 from tests.test_regions import FLEET, _as_eks_region, _peer_service, edit, parse
 
 ADDRESS, RECORD = "gcp:compute/address:Address", "gcp:dns/recordSet:RecordSet"
+ROUTE53 = "aws:route53/record:Record"
 HOST = "gateway.prod-eu.internal.acme.example"
 
 
@@ -84,10 +86,41 @@ def test_outside_prod_the_address_is_not_protected(fleet_copy):
 def test_an_eks_region_pins_nothing_and_is_told_the_record_is_its_own(fleet_copy):
     _as_eks_region(fleet_copy)
     plan = run_plan("prod-asia", fleet_copy)
-    assert not [r for r in plan.resources if r.type in (ADDRESS, RECORD)]
+    assert not [r for r in plan.resources if r.type in (ADDRESS, RECORD, ROUTE53)]
     assert "loadBalancerIP" not in _peer_service(plan)["spec"]
     assert any("a record gateway.prod-asia.internal.acme.example → the gateway-peers NLB's DNS name" in n
+               and "or set aws.peerDnsZoneId" in n for n in plan.notes)
+
+
+def test_an_eks_region_with_a_zone_gets_a_cname_to_the_nlbs_dns_name(fleet_copy):
+    _as_eks_region(fleet_copy)
+    path = fleet_copy / "Pulumi.prod-asia.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["llm-fleet:aws"]["peerDnsZoneId"] = "Z0123456789ABCDEFGHIJ"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    plan = run_plan("prod-asia", fleet_copy)
+    record = _only(plan, ROUTE53)
+    # The NLB's name as the Service reports it once the NLB is up (the plan's mock stands for it).
+    assert {k: record.inputs[k] for k in ("zoneId", "type", "name", "ttl", "records")} == {
+        "zoneId": "Z0123456789ABCDEFGHIJ", "type": "CNAME", "name": "gateway.prod-asia.internal.acme.example",
+        "ttl": 60, "records": ["plan-placeholder-lb-hostname"]}
+    service = next(r for r in plan.resources if r.type == "kubernetes:core/v1:Service" and r.name == "gateway-peers")
+    assert service.urn in record.dependencies
+    assert plan.outputs["gatewayPeersAddress"] == "plan-placeholder-lb-hostname"
+    assert any("writes the CNAME gateway.prod-asia.internal.acme.example → the gateway-peers NLB's DNS name" in n
                for n in plan.notes)
+
+
+def test_a_route53_zone_id_that_is_not_one_is_one_line(fleet_copy):
+    _as_eks_region(fleet_copy)
+    path = fleet_copy / "Pulumi.prod-asia.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["llm-fleet:aws"]["peerDnsZoneId"] = "internal.acme.example"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as err:
+        parse("prod-asia", fleet_copy)
+    assert len(err.value.problems) == 1 and "aws.peerDnsZoneId" in err.value.problems[0]
+    assert "internal.acme.example" in err.value.problems[0]
 
 
 def test_a_zone_outside_the_gateways_name_stops_up_in_one_line(fleet_copy):
@@ -122,6 +155,8 @@ def test_record_name_is_the_fqdn_inside_the_zone_and_refuses_one_outside():
         "zone, or rename the gateway in the fleet file")
     with pytest.raises(ValueError):  # the zone's apex itself: a suffix match is not enough
         record_name("xacme.example", "z", "acme.example.")
+    with pytest.raises(ValueError, match=r"^aws.peerDnsZoneId: zone 'Z1' holds acme.example, "):
+        record_name("acme.example", "Z1", "acme.example.", "aws.peerDnsZoneId")  # the apex: no CNAME may go there
 
 
 def test_a_fleet_region_nobody_falls_back_to_keeps_its_zone_but_gets_no_address_or_record(fleet_copy):

@@ -1,7 +1,8 @@
 """A fleet region's gateway-peers load balancer: whether the stack has one, and the rules of its DNS record.
 
 The load balancer (infra/workloads/gateway.py) exists on a managed cloud when other regions fall back to this one.
-Its DNS record goes in an existing private zone the region's stack file names (`gcp.peerDnsZone`); the name is the
+Its DNS record goes in an existing private zone the region's stack file names (`gcp.peerDnsZone`: an A record on
+the reserved address; `aws.peerDnsZoneId`: a CNAME to the NLB's DNS name); the name is the
 host of the region's own `regions[].gateway`, which must lie inside the zone's DNS name. Only the cloud knows a
 zone's DNS name, so that is checked at `pulumi up` (`record_name`), on the zone the stack looks up.
 """
@@ -25,8 +26,15 @@ def has_peer_load_balancer(cfg: StackConfig) -> bool:
 
 
 def peer_dns_zone(cfg: StackConfig) -> str | None:
-    """The private zone the region's record goes in (GKE: a Cloud DNS managed zone's name), or None."""
-    return cfg.gcp.peer_dns_zone if cfg.gcp is not None else None
+    """The private zone the region's record goes in (GKE: a Cloud DNS managed zone's name; EKS: a Route 53 private
+    hosted zone's id), or None."""
+    if cfg.gcp is not None:
+        return cfg.gcp.peer_dns_zone
+    return cfg.aws.peer_dns_zone_id if cfg.aws is not None else None
+
+
+def peer_dns_key(cfg: StackConfig) -> str:
+    return "aws.peerDnsZoneId" if cfg.aws is not None else "gcp.peerDnsZone"
 
 
 def peer_dns_problems(cfg: StackConfig) -> list[str]:
@@ -35,11 +43,11 @@ def peer_dns_problems(cfg: StackConfig) -> list[str]:
     zone = peer_dns_zone(cfg)
     if zone is None or cfg.fleet is not None:
         return []
-    return [f"gcp.peerDnsZone: {zone!r} is set, but this stack is not a region of a fleet (no {NAMESPACE}:fleet), so "
-            "no peer calls its gateway; allowed: only on a fleet's region stack; drop it"]
+    return [f"{peer_dns_key(cfg)}: {zone!r} is set, but this stack is not a region of a fleet (no "
+            f"{NAMESPACE}:fleet), so no peer calls its gateway; allowed: only on a fleet's region stack; drop it"]
 
 
-def record_name(host: str, zone: str, zone_dns_name: str | None) -> str:
+def record_name(host: str, zone: str, zone_dns_name: str | None, key: str = "gcp.peerDnsZone") -> str:
     """The record's fully qualified name (`host.`), refused in one line when it lies outside the zone's DNS name.
     `zone_dns_name` None: not known (the offline plan does not ask the cloud), so not checked."""
     fqdn = f"{host.rstrip('.')}."
@@ -47,7 +55,7 @@ def record_name(host: str, zone: str, zone_dns_name: str | None) -> str:
         return fqdn
     domain = zone_dns_name.rstrip(".").lower()
     if not fqdn.lower().endswith(f".{domain}."):
-        raise ValueError(f"gcp.peerDnsZone: zone {zone!r} holds {domain}, but the region's gateway name {host} (its "
+        raise ValueError(f"{key}: zone {zone!r} holds {domain}, but the region's gateway name {host} (its "
                          f"regions[].gateway) is not below it; allowed: a zone whose DNS name contains the gateway's "
                          "name; name another zone, or rename the gateway in the fleet file")
     return fqdn

@@ -16,6 +16,7 @@ differ in the pinned version.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -78,6 +79,7 @@ class GatewayArgs:
     peer_networks: tuple[str, ...] = ()  # a fleet region: where its peers' calls come from (cfg.peer_networks)
     peer_tls: PeerTlsArgs | None = None  # a fleet region: its certificate for its peers
     peer_lb_ip: pulumi.Input[str] | None = None  # the address the platform reserved for gateway-peers (GKE)
+    peer_dns: Callable[[pulumi.Output[str]], None] | None = None  # writes the record on the LB's address (EKS)
 
 
 def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
@@ -94,7 +96,7 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
                        pool=platform.pools.get("system"),
                        workload_identity=platform.workload_identity, monitoring=monitoring, cloud=cfg.cloud,
                        peer_networks=cfg.peer_networks(), peer_tls=peer_tls_args(cfg),
-                       peer_lb_ip=platform.peer_lb_ip)
+                       peer_lb_ip=platform.peer_lb_ip, peer_dns=platform.peer_dns)
 
 
 # The peers' way in: a LoadBalancer Service with an internal address only, per cloud.
@@ -271,6 +273,8 @@ class InferenceGateway(pulumi.ComponentResource):
                 opts=child)
             # What the gateway's DNS name must resolve to (GKE: an IP; EKS: the NLB's internal DNS name).
             self.peers_address = peers.status.apply(_lb_address)
+            if args.peer_dns is not None:
+                args.peer_dns(self.peers_address)
         port = k8s.networking.v1.NetworkPolicyPortArgs(port=GATEWAY_PORT, protocol="TCP")
         peer_port = k8s.networking.v1.NetworkPolicyPortArgs(port=PEER_TLS_PORT, protocol="TCP")
 
