@@ -2,9 +2,9 @@
 
 The load balancer (infra/workloads/gateway.py) exists on a managed cloud when other regions fall back to this one.
 Its DNS record goes in an existing private zone the region's stack file names (`gcp.peerDnsZone`: an A record on
-the reserved address; `aws.peerDnsZoneId`: a CNAME to the NLB's DNS name); the name is the
-host of the region's own `regions[].gateway`, which must lie inside the zone's DNS name. Only the cloud knows a
-zone's DNS name, so that is checked at `pulumi up` (`record_name`), on the zone the stack looks up.
+the reserved address; `aws.peerDnsZoneId`: a CNAME to the NLB's DNS name). The record's name is the host of the
+region's own `regions[].gateway`, which must lie below the zone's DNS name. Only the cloud knows a zone's DNS name,
+so that is checked at `pulumi up` (`record_name`), on the zone the stack looks up.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 from infra.config.base import NAMESPACE
 from infra.config.stack import StackConfig
 
-# Peers cache the answer this long. Short: a record that changes (the address re-reserved on purpose, the zone moved)
-# reaches every peer within a minute, and the peers' lookups of a private zone cost nothing worth saving.
+# Peers cache the answer this long. Short: a record that changes (EKS: a recreated Service's new NLB name; GKE: the
+# address re-reserved on purpose) reaches every peer within a minute, and lookups in a private zone cost too little
+# to be worth saving.
 PEER_DNS_TTL_S = 60
 PEER_LB_CLOUDS = ("gke", "eks")  # where the gateway-peers Service is known to be internal (gateway.py)
 
