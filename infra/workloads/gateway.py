@@ -112,9 +112,10 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
 #   kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations; read 2026-11-30).
 # - An existing cluster: no annotation is known to be internal there, so no Service.
 # Its address: on GKE the platform reserves one (infra/platforms/gke/peers.py) and the Service pins it with
-# `spec.loadBalancerIP`, the field GKE documents for a static address on an internal passthrough NLB (it must be in
-# the cluster's subnet: cloud.google.com/kubernetes-engine/docs/how-to/internal-load-balancing; "Static IP
-# addresses" in …/docs/concepts/service-load-balancer-parameters; read 2026-11-30). Kubernetes calls the field
+# `spec.loadBalancerIP` ("Static IP addresses" in cloud.google.com/kubernetes-engine/docs/concepts/service-load-
+# balancer-parameters; an internal one is taken from the node subnet's primary range, which is where a reserved one
+# must be: github.com/kubernetes/ingress-nginx/issues/9403, a GKE internal LB pinned that way; read 2026-11-30; the
+# full text of GKE's internal-load-balancing page was not available here). Kubernetes calls the field
 # deprecated in favour of implementation annotations, but it stays in the API (pulumi-kubernetes 4.34.2
 # core/v1 ServiceSpec.load_balancer_ip); GKE's annotation for it could not be checked here, so the field is kept.
 # EKS's in-tree controller takes no private address for an NLB: its Service annotations (kubernetes/cloud-provider-aws
