@@ -25,6 +25,7 @@ from pulumi.runtime import set_all_config
 from infra import program, sdk
 from infra.config import ConfigError, StackConfig, load_config
 from infra.config.loading import engine_raw, merge_fleet
+from infra.config.peer_dns import PEER_DNS_TTL_S, has_peer_load_balancer, peer_dns_key, peer_dns_zone
 from infra.config.secrets import config_warnings
 from infra.config.stackfile import SECRET_PLACEHOLDER, engine_shape, read_stack_yaml
 from infra.cost import CostReport
@@ -104,6 +105,13 @@ class _PlanMocks(pulumi.runtime.Mocks):
         elif args.typ == "gcp:serviceaccount/account:Account":
             project = args.inputs.get("project", "project")
             state["email"] = f"{args.inputs['accountId']}@{project}.iam.gserviceaccount.com"
+        elif args.typ == "kubernetes:core/v1:Service" and (args.inputs.get("spec") or {}).get("type") == "LoadBalancer":
+            # What the cloud reports once the load balancer is up: the pinned address, else (EKS's NLB) a DNS name.
+            pinned = args.inputs["spec"].get("loadBalancerIP")
+            state["status"] = {"loadBalancer": {"ingress": [
+                {"ip": pinned} if pinned else {"hostname": "plan-placeholder-lb-hostname"}]}}
+        elif args.typ == "gcp:compute/address:Address":
+            state["address"] = "plan-placeholder-address"  # reserved in the subnet on `up`
         elif args.typ.startswith("aws:"):
             state.update(_aws_outputs(args))
         elif args.typ.startswith("tls:index/"):
@@ -302,11 +310,37 @@ def _fleet_notes(cfg: StackConfig) -> list[str]:
         notes.append(f"fleet {cfg.fleet}: must exist outside this stack for the peers to connect: a private path "
                      "between the regions' networks (GCP: VPC Network Peering or Network Connectivity Center between "
                      "the regions' VPCs; AWS: VPC peering or a Transit Gateway; across clouds: an interconnect or "
-                     "VPN), and DNS names for the gateways' URLs resolving to each gateway-peers load balancer's "
-                     "internal address (the stack output gatewayPeersAddress). TLS is the stack's: each gateway "
+                     "VPN), and a private DNS zone each region's gateway name resolves in, visible to the peers' "
+                     "networks. TLS is the stack's: each gateway "
                      f"serves its peers on 443 a certificate the fleet CA ({cfg.fleet}'s peerCaCert) signs for its "
                      "name, renewed by `pulumi up` within 30 days of its end")
-    return notes
+    return [*notes, *_peer_dns_notes(cfg)]
+
+
+def _peer_dns_notes(cfg: StackConfig) -> list[str]:
+    """A region others fall back to: what makes its gateway's name resolve to its gateway-peers load balancer."""
+    own, zone = cfg.own_region, peer_dns_zone(cfg)
+    if own is None:
+        return []
+    if not has_peer_load_balancer(cfg):
+        return [f"fleet {cfg.fleet}: {peer_dns_key(cfg)} {zone} is set, but no region falls back to this one: no "
+                "gateway-peers load balancer, so no address is reserved and no record written"] if zone else []
+    if cfg.cloud == "gke" and zone is not None:
+        return [f"fleet {cfg.fleet}: the stack reserves the gateway-peers load balancer's internal address (in the "
+                f"node subnet; protected in prod) and writes the A record {own.host} → it in the Cloud DNS zone "
+                f"{zone} (TTL {PEER_DNS_TTL_S} s); bind that private zone to the peers' networks"]
+    if cfg.cloud == "gke":
+        return [f"fleet {cfg.fleet}: the stack reserves the gateway-peers load balancer's internal address (stack "
+                f"output gatewayPeersAddress; protected in prod); the record {own.host} → it is yours to make, or "
+                "set gcp.peerDnsZone to an existing private zone and the stack writes it"]
+    if zone is not None:
+        return [f"fleet {cfg.fleet}: the stack writes the CNAME {own.host} → the gateway-peers NLB's DNS name (no "
+                f"private address can be pinned on EKS's in-tree NLB) in the Route 53 private zone {zone} (TTL "
+                f"{PEER_DNS_TTL_S} s); associate that zone with the peers' VPCs"]
+    return [f"fleet {cfg.fleet}: must exist outside this stack: a record {own.host} → the gateway-peers NLB's DNS "
+            "name (stack output gatewayPeersAddress; a CNAME in a Route 53 private hosted zone shared with the "
+            "peers' VPCs), or set aws.peerDnsZoneId and the stack writes it; the NLB keeps that name while the "
+            "Service lives"]
 
 
 def run_plan(stack: str, root: Path = ROOT) -> Plan:

@@ -175,6 +175,12 @@ class Platform:
     gateway_proxy_cidrs: tuple[str, ...] = ()
     # Where the Gateway's load balancer health-checks pods from (GKE: Google's health check ranges).
     gateway_health_check_cidrs: tuple[str, ...] = ()
+    # A fleet region's gateway-peers load balancer: the internal address reserved for it, which its Service pins
+    # (GKE: a static internal address); None: the cloud picks one (EKS: the NLB's DNS name is the stable handle).
+    peer_lb_ip: pulumi.Input[str] | None = None
+    # ... and the record of the region's gateway name, written once the load balancer's address is known (EKS: a
+    # CNAME to the NLB's DNS name); None: the platform wrote it already, or nobody does.
+    peer_dns: Callable[[pulumi.Output[str]], None] | None = None
 
 
 @dataclass(frozen=True)

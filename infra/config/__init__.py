@@ -16,6 +16,7 @@ resource is declared, and the one-line error format. Nothing else in the project
   gcp / aws / existing   each platform's block and the rules only it has
   stack      StackConfig, the whole stack
   checks     the checks that span blocks
+  peer_dns   a fleet region's gateway-peers load balancer: whether there is one, its DNS record's rules
   structure  the namespace, tier, cloud and platform block, checked first and reported alone
   networks / schedules   IPv4 ranges and their overlaps; cron expressions (cronsim) and time zones (zoneinfo)
   secrets    plaintext secrets (refused outside dev, warned in dev) and gated models without a token

@@ -34,6 +34,12 @@ class Aws(ConfigModel):
     weights_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
     """The S3 bucket model weights are read from. Default: a name Pulumi derives,
     `llm-fleet-<stack, lowercased, at most 18 chars>-weights-<suffix>` (S3 names are global)."""
+    # In the region's file, not the fleet's `regions`: the zone is the region's own AWS resource; peers never read it.
+    peer_dns_zone_id: Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,31}$")] | None = None
+    """A fleet region others fall back to: the id (`Z…`) of an EXISTING Route 53 private hosted zone (associated with
+    the peers' networks) where the stack writes the CNAME `<host of its regions[].gateway>` → its gateway-peers NLB's
+    DNS name (TTL 60 s; the in-tree controller pins no private address, so the NLB's name is the stable handle). The
+    record's name must be below the zone's name (checked at `pulumi up`). Unset: the record is yours to make."""
     # The only cluster-admins: the creator gets no lasting entry (bootstrapClusterCreatorAdminPermissions false), so
     # the identity that runs `pulumi up` must be listed, or nothing after the cluster itself could be deployed.
     admins: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/\S+$")]] = Field(

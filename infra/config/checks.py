@@ -18,6 +18,7 @@ from infra.config.gcp import gke_budget_problems, gke_range_problems
 from infra.config.headroom import headroom_problems
 from infra.config.ladders import ladder_problems
 from infra.config.lora import lora_problems
+from infra.config.peer_dns import peer_dns_problems
 from infra.config.pools import NodePool, gpu_pool_shape
 from infra.config.ray_auth import ray_auth_version_problems
 from infra.config.regions import peer_key_problems, peer_tls_problems
@@ -41,6 +42,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
     problems += peer_key_problems(regions=cfg.regions, own=cfg.own_region, model_api_key=cfg.model_api_key)
     problems += peer_tls_problems(fleet=cfg.fleet, has_peers=cfg.has_peers, own=cfg.own_region,
                                   ca_cert=cfg.peer_ca_cert, ca_key=cfg.peer_ca_key)
+    problems += peer_dns_problems(cfg)
     problems += _pool_zone_checks(cfg)
     problems += gateway_problems(
         mode=cfg.serving.mode, gateway=cfg.serving.gateway, models=cfg.declared_models, backend_keys=cfg.backend_keys,

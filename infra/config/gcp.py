@@ -44,6 +44,14 @@ class Gcp(ConfigModel):
     proxy_only_subnet_cidr: str = "10.30.0.0/23"
     """The proxy-only subnet the regional internal Gateway (`gke-l7-rilb`, KubeRay's incremental upgrade) runs
     its Envoy proxies in (default 10.30.0.0/23)."""
+    # Here, not in the fleet file's `regions`: the zone is the region's own cloud resource (a name in its project,
+    # like its ranges), peers never read it, and a fleet's regions may sit on different clouds.
+    peer_dns_zone: Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = None
+    """A fleet region others fall back to: the name of an EXISTING Cloud DNS private managed zone in `project`
+    (visible to the peers' networks) where the stack writes the A record `<host of its regions[].gateway>` → its
+    gateway-peers load balancer's reserved internal address (TTL 60 s). The record's name must be inside the zone's
+    DNS name (checked at `pulumi up`). Unset: the address is still reserved (stack output `gatewayPeersAddress`), and
+    the record is yours to make."""
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,7 @@ differ in the pinned version.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -77,6 +78,8 @@ class GatewayArgs:
     cloud: str = "gke"
     peer_networks: tuple[str, ...] = ()  # a fleet region: where its peers' calls come from (cfg.peer_networks)
     peer_tls: PeerTlsArgs | None = None  # a fleet region: its certificate for its peers
+    peer_lb_ip: pulumi.Input[str] | None = None  # the address the platform reserved for gateway-peers (GKE)
+    peer_dns: Callable[[pulumi.Output[str]], None] | None = None  # writes the record on the LB's address (EKS)
 
 
 def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Input[str],
@@ -92,7 +95,8 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
                        api_key_secret=api_key_secret, node_selector=platform.system_node_selector,
                        pool=platform.pools.get("system"),
                        workload_identity=platform.workload_identity, monitoring=monitoring, cloud=cfg.cloud,
-                       peer_networks=cfg.peer_networks(), peer_tls=peer_tls_args(cfg))
+                       peer_networks=cfg.peer_networks(), peer_tls=peer_tls_args(cfg),
+                       peer_lb_ip=platform.peer_lb_ip, peer_dns=platform.peer_dns)
 
 
 # The peers' way in: a LoadBalancer Service with an internal address only, per cloud.
@@ -107,6 +111,18 @@ def gateway_args(cfg: StackConfig, platform: Platform, *, namespace: pulumi.Inpu
 #   network-load-balancing; the AWS LB Controller deprecates `…-internal` for `aws-load-balancer-scheme: internal`,
 #   kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations; read 2026-11-30).
 # - An existing cluster: no annotation is known to be internal there, so no Service.
+# Its address: on GKE the platform reserves one (infra/platforms/gke/peers.py) and the Service pins it with
+# `spec.loadBalancerIP` ("Static IP addresses" in cloud.google.com/kubernetes-engine/docs/concepts/service-load-
+# balancer-parameters; an internal one is taken from the node subnet's primary range, which is where a reserved one
+# must be: github.com/kubernetes/ingress-nginx/issues/9403, a GKE internal LB pinned that way; read 2026-11-30; the
+# full text of GKE's internal-load-balancing page was not available here). Kubernetes calls the field
+# deprecated in favour of implementation annotations, but it stays in the API (pulumi-kubernetes 4.34.2
+# core/v1 ServiceSpec.load_balancer_ip); GKE's annotation for it could not be checked here, so the field is kept.
+# EKS's in-tree controller takes no private address for an NLB: its Service annotations (kubernetes/cloud-provider-aws
+# pkg/providers/v1/aws.go, ServiceAnnotationLoadBalancer*) have Elastic IPs (`…-eip-allocations`, internet-facing) and
+# subnets, but not `aws-load-balancer-private-ipv4-addresses`, which only the AWS Load Balancer Controller reads
+# (kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations). There the stable
+# handle is the NLB's DNS name, kept while the Service lives.
 # externalTrafficPolicy Local keeps the caller's address (kubernetes.io/docs/tasks/access-application-cluster/
 # create-external-load-balancer/#preserving-the-client-source-ip), so the NetworkPolicy's ipBlocks can match it.
 PEER_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
@@ -251,12 +267,15 @@ class InferenceGateway(pulumi.ComponentResource):
                     annotations=PEER_LB_ANNOTATIONS[args.cloud]),
                 spec=k8s.core.v1.ServiceSpecArgs(
                     type="LoadBalancer", selector=GATEWAY_PODS, external_traffic_policy="Local",
+                    load_balancer_ip=args.peer_lb_ip,
                     load_balancer_source_ranges=list(args.peer_networks),
                     # TLS only: the peers' URLs are https:// on the default port (their egress allows 443).
                     ports=[k8s.core.v1.ServicePortArgs(name="peers", port=PEER_LB_PORT, target_port="peers")]),
                 opts=child)
             # What the gateway's DNS name must resolve to (GKE: an IP; EKS: the NLB's internal DNS name).
             self.peers_address = peers.status.apply(_lb_address)
+            if args.peer_dns is not None:
+                args.peer_dns(self.peers_address)
         port = k8s.networking.v1.NetworkPolicyPortArgs(port=GATEWAY_PORT, protocol="TCP")
         peer_port = k8s.networking.v1.NetworkPolicyPortArgs(port=PEER_TLS_PORT, protocol="TCP")
 

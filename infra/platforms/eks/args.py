@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import StackConfig
+from infra.config.peer_dns import has_peer_load_balancer
 from infra.platforms.aws_budget import AwsBudgetArgs
 from infra.platforms.eks.facts import ecr_repositories, eks_cloud_labels, eks_notes, eks_pool_facts
+from infra.platforms.eks.peers import PeerDnsArgs
 from infra.platforms.nodes import NodePoolSpec, node_pool_specs
 from infra.platforms.stack import budget_alerts, stack_tags
 from infra.seam import PoolFacts
@@ -42,6 +44,7 @@ class EksArgs:
     notes: tuple[str, ...]
     budget: AwsBudgetArgs | None
     ladders: tuple[tuple[str, ...], ...] = ()  # capacity ladders, rungs in priority order: the autoscaler's order
+    peer_dns: PeerDnsArgs | None = None  # aws.peerDnsZoneId on a region others fall back to: its gateway's CNAME
 
 
 def args_from(cfg: StackConfig) -> EksArgs:
@@ -62,5 +65,12 @@ def args_from(cfg: StackConfig) -> EksArgs:
                          charts.dcgm_exporter),
         pools=facts, node_groups=node_pool_specs(cfg, "eks", facts, eks_cloud_labels), notes=eks_notes(cfg),
         budget=AwsBudgetArgs(alerts) if alerts is not None else None,
-        ladders=cfg.ladders(),
+        ladders=cfg.ladders(), peer_dns=_peer_dns(cfg),
     )
+
+
+def _peer_dns(cfg: StackConfig) -> PeerDnsArgs | None:
+    own, zone = cfg.own_region, cfg.aws.peer_dns_zone_id if cfg.aws is not None else None
+    if zone is None or own is None or not has_peer_load_balancer(cfg):
+        return None
+    return PeerDnsArgs(host=own.host, zone_id=zone)

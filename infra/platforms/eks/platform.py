@@ -17,6 +17,7 @@ from infra.platforms.eks.facts import GP3_STORAGE_CLASS
 from infra.platforms.eks.identity import IrsaRoles
 from infra.platforms.eks.network import eks_network
 from infra.platforms.eks.node_groups import eks_node_group
+from infra.platforms.eks.peers import gateway_peers_record
 from infra.platforms.eks.weights import weights_bucket
 from infra.seam import IdentityRequest, Platform, WorkloadIdentity
 
@@ -42,6 +43,7 @@ class EksPlatform(pulumi.ComponentResource):
         cluster = built.cluster
         exports: dict[str, object] = {}
         self._irsa = IrsaRoles(name, built.oidc, self, child, exports)
+        self._name, self._child, self._peer_dns = name, child, args.peer_dns
 
         node_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=built.node_policies))
         # A pool may be held to some zones; a capacity reservation pool to the reservation's one zone.
@@ -88,9 +90,15 @@ class EksPlatform(pulumi.ComponentResource):
             notes=args.notes,
             workload_identity=self._workload_identity,
             gpu_metrics=gpu_metrics,
+            peer_dns=self._peer_dns_record if args.peer_dns is not None else None,
         )
         self.register_outputs(exports)
 
     def _workload_identity(self, request: IdentityRequest) -> WorkloadIdentity:
         """An IRSA role for the request's service account (see `IrsaRoles.for_workload`)."""
         return self._irsa.for_workload(request, self._weights)
+
+    def _peer_dns_record(self, nlb_name: pulumi.Output[str]) -> None:
+        """The gateway's CNAME to its peers' NLB, once the Service reports the NLB's name (see `eks.peers`)."""
+        assert self._peer_dns is not None
+        gateway_peers_record(self._name, self._peer_dns, nlb_name, self._child)

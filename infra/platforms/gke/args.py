@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import StackConfig
+from infra.config.peer_dns import has_peer_load_balancer
 from infra.platforms.gcp_budget import GcpBudgetArgs
 from infra.platforms.gke.compute_classes import COMPUTE_CLASS_LABEL, pool_classes
 from infra.platforms.gke.facts import gke_pool_facts, needs_proxy_only_subnet
+from infra.platforms.gke.peers import PeerAddressArgs
 from infra.platforms.nodes import CloudLabels, NodePoolSpec, node_pool_specs
 from infra.platforms.stack import budget_alerts, stack_tags
 from infra.seam import PoolFacts
@@ -37,6 +39,8 @@ class GkeArgs:
     ladders: tuple[tuple[str, ...], ...] = ()  # capacity ladders (pool names, preferred first): a ComputeClass each
     # serving.coldStart.preloadImage: the disk image attached to serving GPU nodes as a secondary boot disk
     preload_disk_image: str | None = None
+    # A fleet region others fall back to: the gateway-peers load balancer's reserved address (and its DNS record)
+    peer_address: PeerAddressArgs | None = None
 
 
 def args_from(cfg: StackConfig) -> GkeArgs:
@@ -60,7 +64,15 @@ def args_from(cfg: StackConfig) -> GkeArgs:
         node_pools=node_pool_specs(cfg, "gke", facts, _class_label(pool_classes(cfg))),
         ladders=cfg.ladders(), managed_prometheus=cfg.serving.monitoring == "platform",
         budget=budget, preload_disk_image=_disk_image(cfg),
+        peer_address=_peer_address(cfg),
     )
+
+
+def _peer_address(cfg: StackConfig) -> PeerAddressArgs | None:
+    own = cfg.own_region
+    if not has_peer_load_balancer(cfg) or own is None or cfg.gcp is None:
+        return None
+    return PeerAddressArgs(host=own.host, dns_zone=cfg.gcp.peer_dns_zone)
 
 
 def _disk_image(cfg: StackConfig) -> str | None:

@@ -16,6 +16,7 @@ from infra.platforms.gke.facts import GCP_HEALTH_CHECK_RANGES, SSD_STORAGE_CLASS
 from infra.platforms.gke.identity import keda_reads_managed_prometheus, workload_identity
 from infra.platforms.gke.network import gke_network
 from infra.platforms.gke.node_pools import gke_node_pool
+from infra.platforms.gke.peers import gateway_peers_address
 from infra.seam import IdentityRequest, Platform, WorkloadIdentity
 
 
@@ -37,6 +38,11 @@ class GkePlatform(pulumi.ComponentResource):
         pools = [gke_node_pool(name, args, spec, cluster, node_sa, self) for spec in args.node_pools]
         system_pool = pools[0]  # args.node_pools lists the system pool first
         registry_url = artifact_registry(name, args, net, stateful)
+        peer_ip = None
+        if args.peer_address is not None:
+            peer_ip = gateway_peers_address(name, args.project, args.region, net.subnet, args.peer_address, child,
+                                            pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(
+                                                depends_on=net.apis)))
 
         kubeconfig = pulumi.Output.secret(gke_kubeconfig(cluster))
         # Everything Kubernetes waits for a node that can run pods: the cluster itself comes up with none (its
@@ -80,6 +86,7 @@ class GkePlatform(pulumi.ComponentResource):
             internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
             gateway_proxy_cidrs=net.proxy_cidrs,
             gateway_health_check_cidrs=GCP_HEALTH_CHECK_RANGES if net.proxy_cidrs else (),
+            peer_lb_ip=peer_ip,
             exports={"clusterName": cluster.name, "kubeconfig": kubeconfig, "registryUrl": registry_url,
                      "budgetName": budget.budget_name if budget else None},
             workload_identity=self._workload_identity,
