@@ -322,9 +322,13 @@ def _peer_dns_notes(cfg: StackConfig) -> list[str]:
     own, zone = cfg.own_region, peer_dns_zone(cfg)
     if own is None:
         return []
+    if not has_peer_load_balancer(cfg) and cfg.cloud == "gke":
+        record = f" and its A record {own.host} in {zone}" if zone else ""
+        return [f"fleet {cfg.fleet}: no region falls back to this one, so there is no gateway-peers load balancer; "
+                f"its reserved internal address{record} stay (protected in prod) for when one does again"]
     if not has_peer_load_balancer(cfg):
         return [f"fleet {cfg.fleet}: {peer_dns_key(cfg)} {zone} is set, but no region falls back to this one: no "
-                "gateway-peers load balancer, so no address is reserved and no record written"] if zone else []
+                "gateway-peers load balancer, so no record is written"] if zone else []
     if cfg.cloud == "gke" and zone is not None:
         return [f"fleet {cfg.fleet}: the stack reserves the gateway-peers load balancer's internal address (in the "
                 f"node subnet; protected in prod) and writes the A record {own.host} → it in the Cloud DNS zone "

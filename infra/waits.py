@@ -75,17 +75,20 @@ def resolve(value: int | str, replicas: int, *, round_up: bool) -> int:
     return int(value)
 
 
-def needed_wait(startup_seconds: int, pool: PoolFacts | None, waves: int = 1) -> int:
-    """Seconds a create (one wave) or an update (`waves` waves) may take: one new node, then the pod starts."""
-    return (NODE_PROVISION_SECONDS if needs_new_node(pool) else 0) + waves * startup_seconds
+def needed_wait(startup_seconds: int, pool: PoolFacts | None, waves: int = 1, freed_after_seconds: int = 0) -> int:
+    """Seconds a create (one wave) or an update (`waves` waves) may take: one new node, then the pod starts. On an
+    update each wave may also wait `freed_after_seconds` for a replaced pod to free what the new one needs: a GPU
+    workload's pod holds its GPU (and its GPU quota) until its drain ends, up to its termination grace."""
+    return (NODE_PROVISION_SECONDS if needs_new_node(pool) else 0) + waves * (startup_seconds + freed_after_seconds)
 
 
 def custom_timeouts(startup_seconds: int, pool: PoolFacts | None, *, max_replicas: int, max_surge: int | str,
-                    max_unavailable: int | str) -> pulumi.CustomTimeouts:
-    """Pulumi waits for what the pods may need (never less than its own default)."""
+                    max_unavailable: int | str, freed_after_seconds: int = 0) -> pulumi.CustomTimeouts:
+    """Pulumi waits for what the pods may need (never less than its own default); `freed_after_seconds`: see
+    `needed_wait` (a GPU workload passes its pods' termination grace)."""
     surge = resolve(max_surge, max_replicas, round_up=True)
     unavailable = resolve(max_unavailable, max_replicas, round_up=False)
     create = max(DEFAULT_WORKLOAD_WAIT_SECONDS, needed_wait(startup_seconds, pool))
-    update = max(DEFAULT_WORKLOAD_WAIT_SECONDS,
-                 needed_wait(startup_seconds, pool, rollout_waves(max_replicas, surge, unavailable)))
+    update = max(DEFAULT_WORKLOAD_WAIT_SECONDS, needed_wait(startup_seconds, pool, rollout_waves(
+        max_replicas, surge, unavailable), freed_after_seconds))
     return pulumi.CustomTimeouts(create=f"{create}s", update=f"{update}s")

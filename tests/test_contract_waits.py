@@ -76,8 +76,10 @@ def test_pulumi_waits_for_the_startup_budget_and_a_node_on_create_and_the_whole_
     plan = plan_of("prod")
     # prod's 7B model may take 30 x 10 s = 300 s to start (its startup probe's window, from the time-to-serve
     # breakdown). A new A100 node may take up to 15 minutes (900 s) to join. Create: 900 + 300 = 1200 s.
-    # Update at peak replaces 12 replicas one pod at a time: 900 + 12 x 300 = 4500 s.
-    assert named(plan, DEPLOYMENT).custom_timeouts == {"create": 1200.0, "update": 4500.0}
+    # Update at peak replaces 12 replicas one pod at a time, and each new pod may wait for the GPU of the one it
+    # replaces while that one drains (its grace: 600 s drain behind the gateway + 30 s stop + 15 s margin = 645 s):
+    # 900 + 12 x (300 + 645) = 12240 s.
+    assert named(plan, DEPLOYMENT).custom_timeouts == {"create": 1200.0, "update": 12240.0}
 
 
 def test_a_surge_at_peak_without_headroom_fails(plan_of):
@@ -102,14 +104,15 @@ def test_too_short_a_wait_fails(plan_of):
     assert "Deployment llm-serving/vllm-qwen-7b: Pulumi waits 600s on create but its pods may need 1200s " \
            "(300s startup + a new node); set customTimeouts create=\"1200s\"" in v.message
     v = verdict(plan, edited(plan, DEPLOYMENT, custom_timeouts={"create": 1200.0, "update": 1200.0}))
-    assert v.status == "fail" and "Pulumi waits 1200s on update but its pods may need 4500s" in v.message
+    assert v.status == "fail" and ("Pulumi waits 1200s on update but its pods may need 12240s (12 wave(s) x (300s "
+                                   "startup + 645s for the replaced pod's GPU) + a new node)") in v.message
 
 
 def test_the_timeout_annotation_counts_when_no_custom_timeout_is_set(plan_of):
     plan = plan_of("prod")
     r = named(plan, DEPLOYMENT)
     inputs = copy.deepcopy(r.inputs)
-    inputs["metadata"]["annotations"] = {"pulumi.com/timeoutSeconds": "7740"}
+    inputs["metadata"]["annotations"] = {"pulumi.com/timeoutSeconds": "12240"}
     assert verdict(plan, edited(plan, DEPLOYMENT, custom_timeouts={}, inputs=inputs)).status == "pass"
 
 

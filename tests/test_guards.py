@@ -36,8 +36,9 @@ def test_a_documentation_range_in_any_key_is_named_with_its_key():
     raw["serving"]["apiClientCidrs"] = ["10.0.0.0/8"]
     assert no_example_network_ranges(plan_for(raw)).status == "pass"
     # Addresses, IPv6 and ranges wider than a documentation one: only what lies inside one is an example's.
-    assert example_ranges({"a": ["2001:db8:1::/48", "2001:db9::/32", "203.0.113.7", "203.0.0.0/16", "gke"]}) == [
-        "a[0] 2001:db8:1::/48", "a[2] 203.0.113.7"]
+    assert example_ranges({"a": ["2001:db8:1::/48", "2001:db9::/32", "203.0.113.7", "203.0.0.0/16", "gke",
+                                 "3fff:10::/32", "233.252.0.0/28"]}) == [
+        "a[0] 2001:db8:1::/48", "a[2] 203.0.113.7", "a[5] 3fff:10::/32", "a[6] 233.252.0.0/28"]
 
 
 def test_budget_guard_is_an_error_in_prod_and_a_warning_in_staging():

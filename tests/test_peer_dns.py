@@ -159,16 +159,21 @@ def test_record_name_is_the_fqdn_inside_the_zone_and_refuses_one_outside():
         record_name("acme.example", "Z1", "acme.example.", "aws.peerDnsZoneId")  # the apex: no CNAME may go there
 
 
-def test_a_fleet_region_nobody_falls_back_to_keeps_its_zone_but_gets_no_address_or_record(fleet_copy):
-    # Asia is a peer of no one: no load balancer; its zone stays set for when the fleet file's `peers` change.
+def test_a_fleet_region_nobody_falls_back_to_keeps_its_protected_address_and_record(fleet_copy):
+    # Asia is a peer of no one: no load balancer. Its address stays declared (protected in prod): dropping it would
+    # make Pulumi refuse the region's next preview and up, a protected resource being deleted.
     for stack, peer in (("prod-us", "prod-eu"), ("prod-eu", "prod-us")):
         line = f"gateway: https://gateway.{stack}.internal.acme.example/v1\n"
         edit(fleet_copy / "Fleet.prod.yaml", line, f"{line}      peers: [{peer}]\n")
     plan = run_plan("prod-asia", fleet_copy)
     assert not has_peer_load_balancer(plan.cfg)
-    assert not [r for r in plan.resources if r.type in (ADDRESS, RECORD)]
-    assert ("fleet prod: gcp.peerDnsZone prod-asia-internal is set, but no region falls back to this one: no "
-            "gateway-peers load balancer, so no address is reserved and no record written") in plan.notes
+    assert not any(r.type == "kubernetes:core/v1:Service" and r.name == "gateway-peers" for r in plan.resources)
+    (address,) = [r for r in plan.resources if r.type == ADDRESS]
+    assert address.protect
+    assert [r.type for r in plan.resources if r.type == RECORD] == [RECORD]
+    assert ("fleet prod: no region falls back to this one, so there is no gateway-peers load balancer; its reserved "
+            "internal address and its A record gateway.prod-asia.internal.acme.example in prod-asia-internal stay "
+            "(protected in prod) for when one does again") in plan.notes
 
 
 def test_a_zone_on_a_stack_outside_a_fleet_is_refused(tmp_path):
@@ -195,7 +200,7 @@ def test_a_zone_name_cloud_dns_would_refuse_is_one_line(fleet_copy):
 
 
 @pytest.mark.parametrize("where, stack", [("examples/fleet", "prod-us"), (".", "prod")])
-def test_the_platform_reserves_an_address_exactly_where_the_gateway_makes_the_load_balancer(where, stack):
+def test_the_platform_reserves_an_address_on_every_gke_fleet_region_and_only_there(where, stack):
     plan = run_plan(stack, ROOT / where)
     has_service = any(r.type == "kubernetes:core/v1:Service" and r.name == "gateway-peers" for r in plan.resources)
     has_address = any(r.type == ADDRESS for r in plan.resources)

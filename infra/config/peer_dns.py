@@ -26,6 +26,15 @@ def has_peer_load_balancer(cfg: StackConfig) -> bool:
             and cfg.has_peers and cfg.own_region is not None and bool(cfg.peer_networks()))
 
 
+def reserves_peer_address(cfg: StackConfig) -> bool:
+    """Whether the stack reserves the gateway-peers address (GKE): on every fleet region, whether or not a peer falls
+    back to it now. The address is protected in prod, so one declared only while a peer uses it would make the next
+    `up` after a change to the fleet file's `peers` try to delete a protected resource, which Pulumi refuses
+    (pulumi.com/docs/iac/concepts/options/protect): that region could not be previewed or updated until
+    `pulumi state unprotect`. A reserved internal address nothing uses costs nothing and keeps the peers' record."""
+    return cfg.cloud == "gke" and cfg.own_region is not None
+
+
 def peer_dns_zone(cfg: StackConfig) -> str | None:
     """The private zone the region's record goes in (GKE: a Cloud DNS managed zone's name; EKS: a Route 53 private
     hosted zone's id), or None."""

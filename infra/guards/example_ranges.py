@@ -1,11 +1,12 @@
 """Address ranges kept from an example: a range reserved for documentation holds no real client or network.
 
 The shipped stack files (examples/, Pulumi.prod.yaml) fill their network keys with the documentation ranges of
-RFC 5737 (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) and RFC 3849 (2001:db8::/32), since a real range would be
-somebody's. Left in a stack, each one silently admits no one: in `controlPlane.authorizedNetworks` the control plane
-refuses everyone, `pulumi up` included, once the cluster exists; in `serving.apiClientCidrs` or a region's networks
-the callers it should admit are refused. Every key is checked, whatever block it is in, as a value's shape
-(a CIDR) is what makes it a range.
+RFC 5737 (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; also RFC 5771's 233.252.0.0/24, RFC 3849's 2001:db8::/32
+and RFC 9637's 3fff::/20), since a real range would be somebody's. Left in a stack, each one silently admits no one:
+in `controlPlane.authorizedNetworks` the control plane refuses everyone, `pulumi up` included, once the cluster
+exists; in `serving.apiClientCidrs` or a region's networks the callers it should admit are refused. Every key is
+checked, whatever block it is in, as a value's shape (a CIDR) is what makes it a range. A WARN, not a FAIL: the
+shipped prod template must still plan, and the plan's reader is the one to replace them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from infra.guards.verdicts import severity
 
 DOCUMENTATION_RANGES = tuple(ipaddress.ip_network(n) for n in (
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # RFC 5737 TEST-NET-1..3
-    "2001:db8::/32",  # RFC 3849
+    "233.252.0.0/24",  # RFC 5771 MCAST-TEST-NET
+    "2001:db8::/32", "3fff::/20",  # RFC 3849, RFC 9637
 ))
 
 
@@ -53,7 +55,7 @@ def no_example_network_ranges(plan: StackPlan) -> Verdict:
     name = "no-example-network-ranges"
     found = example_ranges(plan.cfg.model_dump(mode="json", by_alias=True))
     if not found:
-        return Verdict(name, "pass", "no documentation range (RFC 5737, RFC 3849) among the stack's addresses")
+        return Verdict(name, "pass", "no documentation range (RFC 5737, 5771, 3849, 9637) among the stack's addresses")
     return Verdict(name, severity(name, plan.cfg.tier), f"{', '.join(found)}: documentation range(s) that no real "
                    "client or network has (an example's placeholders), so what they should admit is refused; put your "
                    "own networks' ranges there before `pulumi up`")

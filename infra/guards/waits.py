@@ -86,13 +86,16 @@ def _wait_problems(plan: StackPlan, r: PlannedResource, pool: PoolFacts | None, 
     startup = startup_seconds(pod)
     waits = effective_waits(r)
     node = " + a new node" if needs_new_node(pool) else ""
-    needs = {"create": needed_wait(startup, pool), "update": needed_wait(startup, pool, waves)}
+    # A replaced GPU pod holds its GPU until its drain ends: the next wave's pod may wait that long for it.
+    freed = int(pod.get("terminationGracePeriodSeconds", 30)) if _gpus(pod) else 0
+    needs = {"create": needed_wait(startup, pool), "update": needed_wait(startup, pool, waves, freed)}
     problems = []
     for op, need in needs.items():
         if op == "update" and kind == "Job":
             continue  # a Job's pod template cannot change
         if waits[op] < need:
-            why = f"{waves} wave(s) x {startup}s startup" if op == "update" else f"{startup}s startup"
+            held = f" + {freed}s for the replaced pod's GPU" if freed else ""
+            why = f"{waves} wave(s) x ({startup}s startup{held})" if op == "update" else f"{startup}s startup"
             problems.append(f"{kind} {namespace}/{name}: Pulumi waits {waits[op]:g}s on {op} but its pods may need "
                             f"{need}s ({why}{node}); set customTimeouts {op}=\"{need}s\"")
     return problems

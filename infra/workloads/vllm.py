@@ -230,12 +230,12 @@ class VllmModel(pulumi.ComponentResource):
             security_context=container_security_args(),
         )
         max_surge, max_unavailable = serving.max_surge, serving.max_unavailable  # see rolling_update
-        # Pulumi waits for the first pod (create) and for the whole rollout (update): startup budget per wave,
-        # plus a node when the pool must grow.
+        # Pulumi waits for the first pod (create) and for the whole rollout (update): startup budget per wave, and
+        # the replaced pod's drain, whose GPU the next pod may wait for, plus a node when the pool must grow.
         timeouts = custom_timeouts(life.startup_probe.initial_delay_seconds + life.startup_probe.window_seconds,
                                    waited_pool(serving.placement.rungs), max_replicas=model.replicas.max,
-                                   max_surge=max_surge,
-                                   max_unavailable=max_unavailable)
+                                   max_surge=max_surge, max_unavailable=max_unavailable,
+                                   freed_after_seconds=life.termination_grace_period_seconds)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels),

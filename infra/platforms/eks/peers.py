@@ -2,8 +2,9 @@
 
 The in-tree controller that serves the Service pins no private address on an NLB (infra/workloads/gateway.py says
 where that was checked), so the NLB's DNS name is the stable handle: it lasts as long as the Service. A CNAME rather
-than an alias: an alias needs the NLB's own hosted zone id, which the Service's status does not carry, and the
-gateway's name is never the zone's apex (`record_name` refuses that), the one place a CNAME cannot go.
+than an alias: inside a private zone an alias would gain nothing but a second lookup for the NLB's hosted zone id
+(`aws.lb.get_hosted_zone_id`), and the gateway's name is never the zone's apex (`record_name` refuses that), the one
+place a CNAME cannot go.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import StackConfig
-from infra.config.peer_dns import has_peer_load_balancer
+from infra.config.peer_dns import reserves_peer_address
 from infra.platforms.gcp_budget import GcpBudgetArgs
 from infra.platforms.gke.compute_classes import COMPUTE_CLASS_LABEL, pool_classes
 from infra.platforms.gke.facts import gke_pool_facts, needs_proxy_only_subnet
@@ -70,7 +70,7 @@ def args_from(cfg: StackConfig) -> GkeArgs:
 
 def _peer_address(cfg: StackConfig) -> PeerAddressArgs | None:
     own = cfg.own_region
-    if not has_peer_load_balancer(cfg) or own is None or cfg.gcp is None:
+    if not reserves_peer_address(cfg) or own is None or cfg.gcp is None:
         return None
     return PeerAddressArgs(host=own.host, dns_zone=cfg.gcp.peer_dns_zone)
 
