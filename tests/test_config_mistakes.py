@@ -259,6 +259,17 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:controlPlane.authorizedNetworks", "0.0.0.0/0", "specific CIDRs"]),
     ("a top-level key misspelt", "staging", ("  llm-fleet:rollout:", "  llm-fleet:rolout:"),
      ["llm-fleet:rolout", "did you mean rollout?"]),
+    # --- a backend's key: renamed on one side only, or named without the namespace -------------------------------
+    ("a fallback's key renamed in the fallback only", "prod",
+     ("apiKey: llm-fleet:togetherApiKey", "apiKey: llm-fleet:togetherKey"),
+     ["llm-fleet:models[0].fallbacks[0].apiKey = 'llm-fleet:togetherKey'", "its key togetherApiKey is named by "
+      "nothing", "did you mean apiKey: llm-fleet:togetherApiKey?"]),
+    ("a fallback's key named without the namespace", "eks-prod",
+     ("apiKey: llm-fleet:togetherApiKey", "apiKey: togetherApiKey"),
+     ["llm-fleet:models[0].fallbacks[0].apiKey = 'togetherApiKey'", "did you mean apiKey: llm-fleet:togetherApiKey?"]),
+    ("a fallback's secret deleted", "prod", _drop(["togetherApiKey"]),
+     ["llm-fleet:models[0].fallbacks[0].apiKey = 'llm-fleet:togetherApiKey'", "the stack has no such key",
+      "pulumi config set --secret llm-fleet:togetherApiKey"]),
     # --- plaintext secrets ----------------------------------------------------------------------------------------
     ("an HF token in plain text in prod", "prod", _set(["hfToken"], HF_TOKEN),
      ["llm-fleet:hfToken = 'hf_A…'", "committed to git",
@@ -372,6 +383,28 @@ def test_plan_of_dev_with_a_plaintext_token_warns_and_still_plans(tmp_path):
         "llm-fleet:hfToken = 'hf_A…' (39 characters): plain text in a file committed to git (hfToken is a "
         "secret); accepted in dev only, refused in staging and prod; run pulumi config set --secret "
         "llm-fleet:hfToken <value> --stack dev"]
+
+
+def _fleet_copy(tmp: Path, file: str, old: str, new: str) -> Path:
+    """examples/fleet copied into `tmp`, with `old` replaced by `new` (once) in `file`."""
+    for source in (stack_root("prod") / "examples" / "fleet").glob("*.yaml"):
+        (tmp / source.name).write_text(source.read_text())
+    text = (tmp / file).read_text()
+    assert text.count(old) == 1, f"{old!r} is not once in {file}"
+    (tmp / file).write_text(text.replace(old, new))
+    return tmp
+
+
+def test_a_peer_regions_key_misspelt_names_the_peer_and_the_rename(tmp_path):
+    root = _fleet_copy(tmp_path, "Pulumi.prod-eu.yaml", "  llm-fleet:prodUsGatewayKey:\n",
+                       "  llm-fleet:prodUSGatewayKey:\n")
+    config, secret_keys = read_stack_file("prod-eu", root)
+    with pytest.raises(ConfigError) as err:
+        parse_engine_config(config, stack="prod-eu", secret_keys=secret_keys, root=root)
+    assert err.value.problems == [
+        "config error: llm-fleet:prodUSGatewayKey: not a key of this stack; the gateway calls peer region prod-us "
+        "with the key llm-fleet:prodUsGatewayKey, which the stack lacks; rename prodUSGatewayKey to prodUsGatewayKey "
+        "(in Pulumi.prod-eu.yaml)"]
 
 
 def test_a_gated_model_without_a_token_gets_a_note_and_with_one_none(tmp_path):

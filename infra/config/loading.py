@@ -19,6 +19,7 @@ from infra.config.checks import cross_checks
 from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
 from infra.config.fleetfile import placement_problems, read_fleet
+from infra.config.gateway import dangling_key_problems
 from infra.config.messages import plain
 from infra.config.peers import add_peers, artifact_drift
 from infra.config.secrets import plaintext_secret_problems, provider_plaintext_problems
@@ -81,6 +82,10 @@ def parse_stack_config(raw: Mapping[str, Any], source: str | None = None) -> Sta
     if structural:
         raise _lines(structural, source)
     data = json.loads(json.dumps(raw))  # a copy, and proof the input is plain data
+    # A backend's key renamed on one side only: the line that joins both sides, alone (not an "unknown key").
+    dangling = dangling_key_problems(data, [f.alias or name for name, f in StackConfig.model_fields.items()])
+    if dangling:
+        raise _lines(dangling, source)
     try:
         cfg = StackConfig.model_validate(data, context=_validation_context(data))
     except ValidationError as e:
