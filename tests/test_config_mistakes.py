@@ -24,17 +24,20 @@ from infra.config.messages import PATTERN_MEANINGS
 from infra.plan import read_stack_file
 from tests.conftest import run_cli, stack_config, stack_root
 
-Edit = Callable[[dict[str, Any]], None] | tuple[str, str]
+Edit = Callable[[dict[str, Any]], None] | tuple[str | None, str]
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # the shape of a real token (hf_ and 34 more), not one
 KUBECONFIG = ("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: https://203.0.113.5}\n"
               "users:\n- name: u\n  user: {token: eyJhbGciOiJSUzI1NiIsImtpZCI6IkRFTU8ifQ}\n")
 
 
 def _write(tmp: Path, base: str, edit: Edit | None) -> str:
-    """Pulumi.<base>.yaml in `tmp`, with `edit` applied: a function of the values, or (old, new) on the text."""
+    """Pulumi.<base>.yaml in `tmp`, with `edit` applied: a function of the values, or (old, new) on the text
+    ((None, new): the whole text)."""
     if isinstance(edit, tuple):
         text = (stack_root(base) / f"Pulumi.{base}.yaml").read_text()
         old, new = edit
+        if old is None:  # the whole file replaced
+            text, old = new, new
         assert text.count(old) == 1, f"{old!r} is not once in Pulumi.{base}.yaml"
         (tmp / f"Pulumi.{base}.yaml").write_text(text.replace(old, new))
     else:
@@ -107,6 +110,14 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-flet:budget", "'llm-flet'", "rename it to llm-fleet:budget"]),
     ("namespace misspelt and key misspelt", "dev", ("  llm-fleet:serving:", "  llmfleet:servng:"),
      ["llmfleet:servng", "rename it to llm-fleet:serving"]),
+    ("a block pasted from another project's stack file", "staging", ("  llm-fleet:budget:", "  acme-llm:budget:"),
+     ["acme-llm:budget", "namespace 'acme-llm' is not this project's", "rename it to llm-fleet:budget"]),
+    ("a stack file emptied", "prod", (None, ""), ["llm-fleet:tier: missing, as is every other key", "empty",
+                                                   "start from a copy of Pulumi.dev.yaml"]),
+    ("a stack file of comments only", "staging", (None, "# staging: to do\n# config:\n#   llm-fleet:tier: staging\n"),
+     ["llm-fleet:tier: missing, as is every other key", "only comments"]),
+    ("a stack file with an empty config block", "dev", (None, "config:\n"),
+     ["llm-fleet:tier: missing, as is every other key", "`config:` block of llm-fleet:<key> entries"]),
     ("keys pasted without the config: wrapper", "dev", ("config:\n", ""),
      ["llm-fleet:tier", "at the top level", "add a line `config:`"]),
     # --- the YAML itself ----------------------------------------------------------------------------------------
