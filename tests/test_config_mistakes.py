@@ -418,6 +418,20 @@ def test_a_peer_regions_key_misspelt_names_the_peer_and_the_rename(tmp_path):
         "(in Pulumi.prod-eu.yaml)"]
 
 
+def test_a_region_listed_twice_in_the_fleet_file_is_one_line_not_a_network_overlap(tmp_path):
+    # Before: the region planned as its own peer, and --tier failed a guard on prod-eu overlapping prod-eu.
+    root = _fleet_copy(tmp_path, "Fleet.prod.yaml", "    - stack: prod-asia\n",
+                       "    - stack: prod-eu\n      gateway: https://gateway.prod-eu2.internal.acme.example/v1\n"
+                       "    - stack: prod-asia\n")
+    for stack in ("prod-eu", "prod-us"):
+        config, secret_keys = read_stack_file(stack, root)
+        with pytest.raises(ConfigError) as err:
+            parse_engine_config(config, stack=stack, secret_keys=secret_keys, root=root)
+        assert err.value.problems == [
+            "config error: llm-fleet:regions[2].stack = 'prod-eu': listed twice in Fleet.prod.yaml (also regions[1]); "
+            "allowed: each region stack once; remove one of them"]
+
+
 def test_a_gated_model_without_a_token_gets_a_note_and_with_one_none(tmp_path):
     from infra.config.secrets import config_warnings
 
