@@ -432,6 +432,27 @@ def test_a_region_listed_twice_in_the_fleet_file_is_one_line_not_a_network_overl
             "allowed: each region stack once; remove one of them"]
 
 
+@pytest.mark.parametrize(("file", "old", "new", "line"), [
+    ("Pulumi.prod-eu.yaml", "  llm-fleet:fleet: prod\n", "  llm-fleet:fleet: prod\n\tllm-fleet:x: 1\n",
+     "promote refused: stack error: Pulumi.prod-eu.yaml line 5 column 1: not valid YAML (while scanning for the next "
+     "token found character '\\t' that cannot start any token); check the indentation and quoting there"),
+    ("Pulumi.staging.yaml", "      maxNodes: 4\n", "      maxNodes: 4\n      maxNodes: 8\n",
+     "promote refused: stack error: Pulumi.staging.yaml: llm-fleet:nodePools[0].maxNodes: given twice in one "
+     "mapping, on lines 16 and 17; YAML keeps only the last, so the value on line 16 is silently lost; remove one of "
+     "them"),
+])
+def test_promote_refuses_a_broken_stack_file_in_one_line_and_writes_nothing(tmp_path, capsys, file, old, new, line):
+    # Before: ruamel.yaml's ScannerError or DuplicateKeyError as a 60-line traceback (the file was read for its round
+    # trip without the checks `plan` makes).
+    from infra.cli import main
+
+    root = _fleet_copy(tmp_path, file, old, new)
+    before = {f.name: f.read_text() for f in root.glob("*.yaml")}
+    code = main(["promote", "staging", "prod", "--dry-run", "-C", str(root)])
+    assert code == 2 and capsys.readouterr().err.splitlines() == [line]
+    assert {f.name: f.read_text() for f in root.glob("*.yaml")} == before
+
+
 def test_a_gated_model_without_a_token_gets_a_note_and_with_one_none(tmp_path):
     from infra.config.secrets import config_warnings
 
