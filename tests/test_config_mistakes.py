@@ -432,6 +432,29 @@ def test_a_region_listed_twice_in_the_fleet_file_is_one_line_not_a_network_overl
             "allowed: each region stack once; remove one of them"]
 
 
+@pytest.mark.parametrize(("old", "new", "line"), [
+    # Before: "llm-fleet:tier: missing (in Pulumi.prod-eu.yaml)", naming the region's file, not the emptied one.
+    ("", "", "config error: Fleet.prod.yaml: holds no settings (it is empty, has only comments, or lacks the "
+     "`config:` line); allowed: a `config:` block of the fleet's shared keys (tier, regions, models, …); start from a "
+     "copy of examples/fleet/Fleet.prod.yaml"),
+    # Before: planned silently, every prod region on staging's spot defaults without protect.
+    ("  llm-fleet:tier: prod\n", "  llm-fleet:tier: staging\n",
+     "config error: llm-fleet:tier = 'staging' in Fleet.prod.yaml: fleet 'prod' would run staging's defaults in every "
+     "region (capacity, protect, budget rules); allowed: 'prod' for a fleet named prod; set tier: prod, or rename the "
+     "fleet"),
+])
+def test_a_broken_fleet_file_is_named_in_the_one_line_of_each_region(tmp_path, old, new, line):
+    root = _fleet_copy(tmp_path, "Fleet.prod.yaml", old, new) if old else _fleet_copy(tmp_path, "Fleet.prod.yaml",
+                                                                                      "config:", "config:")
+    if not old:
+        (root / "Fleet.prod.yaml").write_text("")
+    for stack in ("prod-eu", "prod-asia"):
+        config, secret_keys = read_stack_file(stack, root)
+        with pytest.raises(ConfigError) as err:
+            parse_engine_config(config, stack=stack, secret_keys=secret_keys, root=root)
+        assert err.value.problems == [line]
+
+
 @pytest.mark.parametrize(("file", "old", "new", "line"), [
     ("Pulumi.prod-eu.yaml", "  llm-fleet:fleet: prod\n", "  llm-fleet:fleet: prod\n\tllm-fleet:x: 1\n",
      "promote refused: stack error: Pulumi.prod-eu.yaml line 5 column 1: not valid YAML (while scanning for the next "
