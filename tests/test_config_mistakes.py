@@ -163,6 +163,11 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:models[0].replicas.min: min=5", "above max=4"]),
     ("maxModelLen as text", "prod", _set(["models", 0, "maxModelLen"], "16k"),
      ["llm-fleet:models[0].maxModelLen = '16k'", "a whole number"]),
+    # A required key misspelt: the unknown key's line alone, not also "max: missing".
+    ("a required key misspelt", "staging", ("replicas: {max: 4}", "replicas: {maximum: 4}"),
+     ["llm-fleet:models[0].replicas.maximum: unknown key", "did you mean max?"]),
+    ("a required block misspelt", "staging", ("  llm-fleet:artifacts:\n", "  llm-fleet:artefacts:\n"),
+     ["llm-fleet:artefacts: unknown key", "did you mean artifacts?"]),
     ("a model key misspelt", "dev", _set(["models", 0, "maxModelLength"], 4096),
      ["llm-fleet:models[0].maxModelLength", "did you mean maxModelLen?"]),
     ("model revision a branch", "prod", _set(["artifacts", "modelRevisions", "qwen-7b"], "main"),

@@ -20,7 +20,7 @@ from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
 from infra.config.fleetfile import placement_problems, read_fleet
 from infra.config.gateway import dangling_key_problems
-from infra.config.messages import plain
+from infra.config.messages import nearest, plain
 from infra.config.peers import add_peers, artifact_drift
 from infra.config.secrets import plaintext_secret_problems, provider_plaintext_problems
 from infra.config.stack import StackConfig
@@ -58,6 +58,14 @@ def _describe(error: Mapping[str, Any]) -> str:
                  path, is_key="[key]" in error["loc"])
 
 
+def _without_knock_on_missing(errors: list[Any]) -> list[Any]:
+    """`replicas: {maximum: 4}` is one mistake: drop "max: missing" where an unknown key beside it is its misspelling
+    (its own line already says "did you mean max?")."""
+    unknown = [(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"]
+    return [e for e in errors if not (e["type"] == "missing" and any(
+        parent == tuple(e["loc"][:-1]) and nearest(key, [str(e["loc"][-1])]) for parent, key in unknown))]
+
+
 def _validation_context(data: Mapping[str, Any]) -> StackContext:
     """The stack-wide facts the blocks' defaults are read from; `data["tier"]` is known to be a tier."""
     cloud = data.get("cloud", "gke")
@@ -89,7 +97,7 @@ def parse_stack_config(raw: Mapping[str, Any], source: str | None = None) -> Sta
     try:
         cfg = StackConfig.model_validate(data, context=_validation_context(data))
     except ValidationError as e:
-        raise _lines([_describe(err) for err in e.errors()], source) from None
+        raise _lines([_describe(err) for err in _without_knock_on_missing(e.errors())], source) from None
     problems = cross_checks(cfg)
     if problems:
         raise _lines(problems, source)
