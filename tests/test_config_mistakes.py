@@ -461,6 +461,29 @@ def test_a_broken_fleet_file_is_named_in_the_one_line_of_each_region(tmp_path, o
 
 
 @pytest.mark.parametrize(("file", "old", "new", "line"), [
+    # Before: the same URL refused twice (as regions[1].gateway and as the peer fallback made from it), both lines
+    # "(in Pulumi.prod-us.yaml)", a file that does not hold it.
+    ("Fleet.prod.yaml", "gateway: https://gateway.prod-eu.", "gateway: http://gateway.prod-eu.",
+     "config error: llm-fleet:regions[1].gateway = 'http://gateway.prod-eu.internal.acme.example/v1': http:// is not "
+     "allowed outside the cluster (the API key and the prompts would cross the network in clear); allowed: an "
+     "https:// URL; use https://gateway.prod-eu.internal.acme.example/v1 (in Fleet.prod.yaml, read by "
+     "Pulumi.prod-us.yaml)"),
+    ("Fleet.prod.yaml", "      maxModelLen: 16384\n", "      maxModelLen: 16k\n",
+     "config error: llm-fleet:models[0].maxModelLen = '16k': allowed: a whole number (in Fleet.prod.yaml, read by "
+     "Pulumi.prod-us.yaml)"),
+    # A regional key's line still names the region's file.
+    ("Pulumi.prod-us.yaml", "    A100-40GB: 16\n", "    A100-40GB: sixteen\n",
+     "config error: llm-fleet:gpuQuota.A100-40GB = 'sixteen': allowed: a whole number (in Pulumi.prod-us.yaml)"),
+])
+def test_a_regions_line_names_the_file_that_holds_the_key(tmp_path, file, old, new, line):
+    root = _fleet_copy(tmp_path, file, old, new)
+    config, secret_keys = read_stack_file("prod-us", root)
+    with pytest.raises(ConfigError) as err:
+        parse_engine_config(config, stack="prod-us", secret_keys=secret_keys, root=root)
+    assert err.value.problems == [line]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "line"), [
     ("Pulumi.prod-eu.yaml", "  llm-fleet:fleet: prod\n", "  llm-fleet:fleet: prod\n\tllm-fleet:x: 1\n",
      "promote refused: stack error: Pulumi.prod-eu.yaml line 5 column 1: not valid YAML (while scanning for the next "
      "token found character '\\t' that cannot start any token); check the indentation and quoting there"),

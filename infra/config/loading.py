@@ -7,6 +7,7 @@ context the blocks' defaults are read from, the decoding of the engine's values 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,7 @@ def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
     With `secret_keys` (the engine's, `llm-fleet:<key>`), a secret-looking value in any other key is refused
     outside dev (warned about in dev: `config_warnings`)."""
     source = f"Pulumi.{stack}.yaml" if stack else None
+    own = set(values)
     values = merge_fleet(values, stack, root or Path.cwd())
     documented = [f.alias or name for name, f in StackConfig.model_fields.items()]
     misspelt = namespace_problems(list(values), documented)
@@ -179,4 +181,29 @@ def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
             where = f" (in {source})" if source else ""
             raise ConfigError([*(_lines(exposed, source).problems if exposed else []),
                                *(f"config error: {p}{where}" for p in providers)])
-    return parse_stack_config(raw, source)
+    try:
+        return parse_stack_config(raw, source)
+    except ConfigError as e:
+        raise ConfigError(_in_fleet_file(e.problems, values, own, stack)) from None
+
+
+def _in_fleet_file(problems: list[str], values: Mapping[str, Any], own: Collection[str],
+                   stack: str | None) -> list[str]:
+    """A region's line about a key its fleet file holds names that file (where the fix goes), not only the region's;
+    a peer fallback's URL refused as its region's gateway URL is said once, at `regions[i].gateway`."""
+    fleet = values.get(f"{NAMESPACE}:fleet")
+    if fleet is None or not stack:
+        return problems
+    shared = {k.split(":", 1)[1] for k in values if k not in own}  # the keys the fleet file added
+    region_file, fleet_file = f"Pulumi.{stack}.yaml", f"Fleet.{fleet}.yaml"
+    gateways = set(re.findall(rf"config error: {NAMESPACE}:regions\[\d+\]\.gateway = ('[^']*')", "\n".join(problems)))
+    out = []
+    for line in problems:
+        copied = re.match(rf"config error: {NAMESPACE}:models\[\d+\]\.fallbacks\[\d+\]\.url = ('[^']*')", line)
+        if copied and copied[1] in gateways:
+            continue
+        key = re.match(rf"config error: {NAMESPACE}:([A-Za-z]+)", line)
+        if key and key[1] in shared and line.endswith(f" (in {region_file})"):
+            line = line.removesuffix(f" (in {region_file})") + f" (in {fleet_file}, read by {region_file})"
+        out.append(line)
+    return out
