@@ -197,6 +197,11 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:nodePools[0].gpusPerNode: gpusPerNode=1", "allowed: 8"]),
     ("disk below the minimum", "dev", _set(["nodePools", 0, "diskSizeGb"], 20),
      ["llm-fleet:nodePools[0].diskSizeGb = 20", "50 or more"]),
+    # maxNodes: 0 to park a pool, where the tier's minNodes (1 in staging) is not written: the line says where 1 is
+    # from and both ways out.
+    ("a pool parked with maxNodes 0", "staging", _set(["nodePools", 0, "maxNodes"], 0),
+     ["llm-fleet:nodePools[0]: minNodes=1 is above maxNodes=0 (the tier's minNodes, where not set)",
+      "set maxNodes: 1 or minNodes: 0"]),
     ("pool name with an underscore", "staging", _set(["nodePools", 2, "name"], "rollout_pool"),
      ["llm-fleet:nodePools[2].name = 'rollout_pool'", "lowercase letters, digits and dashes"]),
     ("a pool zone outside the region", "prod", _set(["nodePools", 1, "zones"], ["us-east1-b"]),
