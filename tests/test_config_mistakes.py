@@ -106,6 +106,9 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:gcp: set, but cloud is 'eks'", "remove it or set cloud: gke"]),
     ("gcp block deleted", "dev", _drop(["gcp"]), ["llm-fleet:gcp: missing", "gcp.project, gcp.region and gcp.zones"]),
     ("tier misspelt", "staging", _set(["tier"], "stage"), ["llm-fleet:tier = 'stage'", "'staging'"]),
+    ("tier capitalised", "prod", _set(["tier"], "Prod"), ["llm-fleet:tier = 'Prod'", "did you mean tier: prod?"]),
+    # `llm-fleet:nodePools:` with its entries deleted: was shown as the text 'null'.
+    ("a block left empty", "staging", _set(["nodePools"], None), ["llm-fleet:nodePools = (empty)", "a list"]),
     ("namespace misspelt", "prod", ("  llm-fleet:budget:", "  llm-flet:budget:"),
      ["llm-flet:budget", "'llm-flet'", "rename it to llm-fleet:budget"]),
     ("namespace misspelt and key misspelt", "dev", ("  llm-fleet:serving:", "  llmfleet:servng:"),

@@ -106,7 +106,10 @@ def parse_stack_config(raw: Mapping[str, Any], source: str | None = None) -> Sta
 
 
 def _decode(value: str) -> Any:
-    # Pulumi hands structured config to the program as JSON text and scalars as plain text.
+    # Pulumi hands structured config to the program as JSON text and scalars as plain text; a key left empty in the
+    # file (`llm-fleet:nodePools:` with nothing under it) arrives as `null`, shown as "(empty)" like a nested one.
+    if value == "null":
+        return None
     if value[:1] in "[{":
         try:
             return json.loads(value)

@@ -50,7 +50,9 @@ def structure_problems(raw: Mapping[str, Any]) -> list[str]:
                 "cloud and its platform block; start from a copy of Pulumi.dev.yaml"]
     if tier not in ("dev", "staging", "prod"):
         shown = ": missing;" if tier is None else f" = {tier!r}:"
-        return [f"tier{shown} allowed: 'dev', 'staging' or 'prod'"]
+        meant = nearest(str(tier), ["dev", "staging", "prod"]) if tier is not None else None
+        hint = f"; did you mean tier: {meant}?" if meant else ""
+        return [f"tier{shown} allowed: 'dev', 'staging' or 'prod'{hint}"]
     cloud = raw.get("cloud", "gke")
     if cloud not in CLOUDS:
         meant = _CLOUD_ALIASES.get(str(cloud).lower()) or nearest(str(cloud), list(CLOUDS))
