@@ -31,9 +31,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 
 from infra.config import NAMESPACE, ConfigError
 from infra.config.fleetfile import fleet_regions
+from infra.config.stackfile import read_stack_yaml
 
 ARTIFACTS_KEY = f"{NAMESPACE}:artifacts"
 DIGEST_MARK = "@sha256:"
@@ -80,7 +82,15 @@ def load_stack_file(path: Path, *, to_write: bool = False) -> CommentedMap:
         known = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
         raise PromotionRefused([f"promote refused: no file {path.name}; stack files here: {', '.join(known)}"])
     text = path.read_text()
-    doc = _yaml().load(text)
+    try:  # the checks `plan` reads a stack file with (YAML syntax, keys given twice), in its words
+        read_stack_yaml(path)
+    except ConfigError as e:
+        raise PromotionRefused([f"promote refused: {line}" for line in e.problems]) from None
+    try:
+        doc = _yaml().load(text)
+    except YAMLError as e:  # what PyYAML reads and ruamel.yaml does not
+        raise PromotionRefused([f"promote refused: {path.name}: not valid YAML for a round trip "
+                                f"({' '.join(str(e).split())[:200]}); check the indentation and quoting"]) from None
     if not isinstance(doc, CommentedMap) or not isinstance(doc.get("config"), CommentedMap):
         raise PromotionRefused([f"promote refused: {path.name} has no `config:` mapping"])
     if to_write and _dump(doc) != text:

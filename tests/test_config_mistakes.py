@@ -24,17 +24,20 @@ from infra.config.messages import PATTERN_MEANINGS
 from infra.plan import read_stack_file
 from tests.conftest import run_cli, stack_config, stack_root
 
-Edit = Callable[[dict[str, Any]], None] | tuple[str, str]
+Edit = Callable[[dict[str, Any]], None] | tuple[str | None, str]
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # the shape of a real token (hf_ and 34 more), not one
 KUBECONFIG = ("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: https://203.0.113.5}\n"
               "users:\n- name: u\n  user: {token: eyJhbGciOiJSUzI1NiIsImtpZCI6IkRFTU8ifQ}\n")
 
 
 def _write(tmp: Path, base: str, edit: Edit | None) -> str:
-    """Pulumi.<base>.yaml in `tmp`, with `edit` applied: a function of the values, or (old, new) on the text."""
+    """Pulumi.<base>.yaml in `tmp`, with `edit` applied: a function of the values, or (old, new) on the text
+    ((None, new): the whole text)."""
     if isinstance(edit, tuple):
         text = (stack_root(base) / f"Pulumi.{base}.yaml").read_text()
         old, new = edit
+        if old is None:  # the whole file replaced
+            text, old = new, new
         assert text.count(old) == 1, f"{old!r} is not once in Pulumi.{base}.yaml"
         (tmp / f"Pulumi.{base}.yaml").write_text(text.replace(old, new))
     else:
@@ -103,10 +106,21 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:gcp: set, but cloud is 'eks'", "remove it or set cloud: gke"]),
     ("gcp block deleted", "dev", _drop(["gcp"]), ["llm-fleet:gcp: missing", "gcp.project, gcp.region and gcp.zones"]),
     ("tier misspelt", "staging", _set(["tier"], "stage"), ["llm-fleet:tier = 'stage'", "'staging'"]),
+    ("tier capitalised", "prod", _set(["tier"], "Prod"), ["llm-fleet:tier = 'Prod'", "did you mean tier: prod?"]),
+    # `llm-fleet:nodePools:` with its entries deleted: was shown as the text 'null'.
+    ("a block left empty", "staging", _set(["nodePools"], None), ["llm-fleet:nodePools = (empty)", "a list"]),
     ("namespace misspelt", "prod", ("  llm-fleet:budget:", "  llm-flet:budget:"),
      ["llm-flet:budget", "'llm-flet'", "rename it to llm-fleet:budget"]),
     ("namespace misspelt and key misspelt", "dev", ("  llm-fleet:serving:", "  llmfleet:servng:"),
      ["llmfleet:servng", "rename it to llm-fleet:serving"]),
+    ("a block pasted from another project's stack file", "staging", ("  llm-fleet:budget:", "  acme-llm:budget:"),
+     ["acme-llm:budget", "namespace 'acme-llm' is not this project's", "rename it to llm-fleet:budget"]),
+    ("a stack file emptied", "prod", (None, ""), ["llm-fleet:tier: missing, as is every other key", "empty",
+                                                   "start from a copy of Pulumi.dev.yaml"]),
+    ("a stack file of comments only", "staging", (None, "# staging: to do\n# config:\n#   llm-fleet:tier: staging\n"),
+     ["llm-fleet:tier: missing, as is every other key", "only comments"]),
+    ("a stack file with an empty config block", "dev", (None, "config:\n"),
+     ["llm-fleet:tier: missing, as is every other key", "`config:` block of llm-fleet:<key> entries"]),
     ("keys pasted without the config: wrapper", "dev", ("config:\n", ""),
      ["llm-fleet:tier", "at the top level", "add a line `config:`"]),
     # --- the YAML itself ----------------------------------------------------------------------------------------
@@ -152,6 +166,11 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:models[0].replicas.min: min=5", "above max=4"]),
     ("maxModelLen as text", "prod", _set(["models", 0, "maxModelLen"], "16k"),
      ["llm-fleet:models[0].maxModelLen = '16k'", "a whole number"]),
+    # A required key misspelt: the unknown key's line alone, not also "max: missing".
+    ("a required key misspelt", "staging", ("replicas: {max: 4}", "replicas: {maximum: 4}"),
+     ["llm-fleet:models[0].replicas.maximum: unknown key", "did you mean max?"]),
+    ("a required block misspelt", "staging", ("  llm-fleet:artifacts:\n", "  llm-fleet:artefacts:\n"),
+     ["llm-fleet:artefacts: unknown key", "did you mean artifacts?"]),
     ("a model key misspelt", "dev", _set(["models", 0, "maxModelLength"], 4096),
      ["llm-fleet:models[0].maxModelLength", "did you mean maxModelLen?"]),
     ("model revision a branch", "prod", _set(["artifacts", "modelRevisions", "qwen-7b"], "main"),
@@ -181,6 +200,11 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:nodePools[0].gpusPerNode: gpusPerNode=1", "allowed: 8"]),
     ("disk below the minimum", "dev", _set(["nodePools", 0, "diskSizeGb"], 20),
      ["llm-fleet:nodePools[0].diskSizeGb = 20", "50 or more"]),
+    # maxNodes: 0 to park a pool, where the tier's minNodes (1 in staging) is not written: the line says where 1 is
+    # from and both ways out.
+    ("a pool parked with maxNodes 0", "staging", _set(["nodePools", 0, "maxNodes"], 0),
+     ["llm-fleet:nodePools[0]: minNodes=1 is above maxNodes=0 (the tier's minNodes, where not set)",
+      "set maxNodes: 1 or minNodes: 0"]),
     ("pool name with an underscore", "staging", _set(["nodePools", 2, "name"], "rollout_pool"),
      ["llm-fleet:nodePools[2].name = 'rollout_pool'", "lowercase letters, digits and dashes"]),
     ("a pool zone outside the region", "prod", _set(["nodePools", 1, "zones"], ["us-east1-b"]),
@@ -190,6 +214,14 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:gcp.project = 'Acme-LLM-dev'", "GCP project ID"]),
     ("GCP region without its number", "staging", _set(["gcp", "region"], "us-central"),
      ["llm-fleet:gcp.region = 'us-central'", "us-central1"]),
+    ("GCP region misspelt, zones alike", "staging",
+     _set(["gcp"], {"project": "acme-llm-staging", "region": "us-centre1", "zones": ["us-centre1-a", "us-centre1-c"]}),
+     ["llm-fleet:gcp.region = 'us-centre1'", "not a region GCP has", "did you mean us-central1?"]),
+    ("GCP region of a name GCP never used", "dev", _set(["gcp", "region"], "europe-west5"),
+     ["llm-fleet:gcp.region = 'europe-west5'", "e.g. us-central1, europe-west4"]),
+    ("AWS region that does not exist", "eks-prod",
+     _all(_set(["aws", "region"], "us-east-9"), _set(["aws", "zones"], ["us-east-9a", "us-east-9b"])),
+     ["llm-fleet:aws.region = 'us-east-9'", "not a region AWS has", "did you mean us-east-2?"]),
     ("GCP zones as one string", "prod", _set(["gcp", "zones"], "us-central1-a"),
      ["llm-fleet:gcp.zones = 'us-central1-a'", "a list"]),
     ("billing account lowercase", "dev", _set(["gcp", "billingAccount"], "01a2b3-c4d5e6-f7a8b9"),
@@ -251,6 +283,17 @@ MISTAKES: list[tuple[str, str, Edit, list[str]]] = [
      ["llm-fleet:controlPlane.authorizedNetworks", "0.0.0.0/0", "specific CIDRs"]),
     ("a top-level key misspelt", "staging", ("  llm-fleet:rollout:", "  llm-fleet:rolout:"),
      ["llm-fleet:rolout", "did you mean rollout?"]),
+    # --- a backend's key: renamed on one side only, or named without the namespace -------------------------------
+    ("a fallback's key renamed in the fallback only", "prod",
+     ("apiKey: llm-fleet:togetherApiKey", "apiKey: llm-fleet:togetherKey"),
+     ["llm-fleet:models[0].fallbacks[0].apiKey = 'llm-fleet:togetherKey'", "its key togetherApiKey is named by "
+      "nothing", "did you mean apiKey: llm-fleet:togetherApiKey?"]),
+    ("a fallback's key named without the namespace", "eks-prod",
+     ("apiKey: llm-fleet:togetherApiKey", "apiKey: togetherApiKey"),
+     ["llm-fleet:models[0].fallbacks[0].apiKey = 'togetherApiKey'", "did you mean apiKey: llm-fleet:togetherApiKey?"]),
+    ("a fallback's secret deleted", "prod", _drop(["togetherApiKey"]),
+     ["llm-fleet:models[0].fallbacks[0].apiKey = 'llm-fleet:togetherApiKey'", "the stack has no such key",
+      "pulumi config set --secret llm-fleet:togetherApiKey"]),
     # --- plaintext secrets ----------------------------------------------------------------------------------------
     ("an HF token in plain text in prod", "prod", _set(["hfToken"], HF_TOKEN),
      ["llm-fleet:hfToken = 'hf_A…'", "committed to git",
@@ -364,6 +407,109 @@ def test_plan_of_dev_with_a_plaintext_token_warns_and_still_plans(tmp_path):
         "llm-fleet:hfToken = 'hf_A…' (39 characters): plain text in a file committed to git (hfToken is a "
         "secret); accepted in dev only, refused in staging and prod; run pulumi config set --secret "
         "llm-fleet:hfToken <value> --stack dev"]
+
+
+def _fleet_copy(tmp: Path, file: str, old: str, new: str) -> Path:
+    """examples/fleet copied into `tmp`, with `old` replaced by `new` (once) in `file`."""
+    for source in (stack_root("prod") / "examples" / "fleet").glob("*.yaml"):
+        (tmp / source.name).write_text(source.read_text())
+    text = (tmp / file).read_text()
+    assert text.count(old) == 1, f"{old!r} is not once in {file}"
+    (tmp / file).write_text(text.replace(old, new))
+    return tmp
+
+
+def test_a_peer_regions_key_misspelt_names_the_peer_and_the_rename(tmp_path):
+    root = _fleet_copy(tmp_path, "Pulumi.prod-eu.yaml", "  llm-fleet:prodUsGatewayKey:\n",
+                       "  llm-fleet:prodUSGatewayKey:\n")
+    config, secret_keys = read_stack_file("prod-eu", root)
+    with pytest.raises(ConfigError) as err:
+        parse_engine_config(config, stack="prod-eu", secret_keys=secret_keys, root=root)
+    assert err.value.problems == [
+        "config error: llm-fleet:prodUSGatewayKey: not a key of this stack; the gateway calls peer region prod-us "
+        "with the key llm-fleet:prodUsGatewayKey, which the stack lacks; rename prodUSGatewayKey to prodUsGatewayKey "
+        "(in Pulumi.prod-eu.yaml)"]
+
+
+def test_a_region_listed_twice_in_the_fleet_file_is_one_line_not_a_network_overlap(tmp_path):
+    # Before: the region planned as its own peer, and --tier failed a guard on prod-eu overlapping prod-eu.
+    root = _fleet_copy(tmp_path, "Fleet.prod.yaml", "    - stack: prod-asia\n",
+                       "    - stack: prod-eu\n      gateway: https://gateway.prod-eu2.internal.acme.example/v1\n"
+                       "    - stack: prod-asia\n")
+    for stack in ("prod-eu", "prod-us"):
+        config, secret_keys = read_stack_file(stack, root)
+        with pytest.raises(ConfigError) as err:
+            parse_engine_config(config, stack=stack, secret_keys=secret_keys, root=root)
+        assert err.value.problems == [
+            "config error: llm-fleet:regions[2].stack = 'prod-eu': listed twice in Fleet.prod.yaml (also regions[1]); "
+            "allowed: each region stack once; remove one of them"]
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    # Before: "llm-fleet:tier: missing (in Pulumi.prod-eu.yaml)", naming the region's file, not the emptied one.
+    ("", "", "config error: Fleet.prod.yaml: holds no settings (it is empty, has only comments, or lacks the "
+     "`config:` line); allowed: a `config:` block of the fleet's shared keys (tier, regions, models, …); start from a "
+     "copy of examples/fleet/Fleet.prod.yaml"),
+    # Before: planned silently, every prod region on staging's spot defaults without protect.
+    ("  llm-fleet:tier: prod\n", "  llm-fleet:tier: staging\n",
+     "config error: llm-fleet:tier = 'staging' in Fleet.prod.yaml: fleet 'prod' would run staging's defaults in every "
+     "region (capacity, protect, budget rules); allowed: 'prod' for a fleet named prod; set tier: prod, or rename the "
+     "fleet"),
+])
+def test_a_broken_fleet_file_is_named_in_the_one_line_of_each_region(tmp_path, old, new, line):
+    root = _fleet_copy(tmp_path, "Fleet.prod.yaml", old, new) if old else _fleet_copy(tmp_path, "Fleet.prod.yaml",
+                                                                                      "config:", "config:")
+    if not old:
+        (root / "Fleet.prod.yaml").write_text("")
+    for stack in ("prod-eu", "prod-asia"):
+        config, secret_keys = read_stack_file(stack, root)
+        with pytest.raises(ConfigError) as err:
+            parse_engine_config(config, stack=stack, secret_keys=secret_keys, root=root)
+        assert err.value.problems == [line]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "line"), [
+    # Before: the same URL refused twice (as regions[1].gateway and as the peer fallback made from it), both lines
+    # "(in Pulumi.prod-us.yaml)", a file that does not hold it.
+    ("Fleet.prod.yaml", "gateway: https://gateway.prod-eu.", "gateway: http://gateway.prod-eu.",
+     "config error: llm-fleet:regions[1].gateway = 'http://gateway.prod-eu.internal.acme.example/v1': http:// is not "
+     "allowed outside the cluster (the API key and the prompts would cross the network in clear); allowed: an "
+     "https:// URL; use https://gateway.prod-eu.internal.acme.example/v1 (in Fleet.prod.yaml, read by "
+     "Pulumi.prod-us.yaml)"),
+    ("Fleet.prod.yaml", "      maxModelLen: 16384\n", "      maxModelLen: 16k\n",
+     "config error: llm-fleet:models[0].maxModelLen = '16k': allowed: a whole number (in Fleet.prod.yaml, read by "
+     "Pulumi.prod-us.yaml)"),
+    # A regional key's line still names the region's file.
+    ("Pulumi.prod-us.yaml", "    A100-40GB: 16\n", "    A100-40GB: sixteen\n",
+     "config error: llm-fleet:gpuQuota.A100-40GB = 'sixteen': allowed: a whole number (in Pulumi.prod-us.yaml)"),
+])
+def test_a_regions_line_names_the_file_that_holds_the_key(tmp_path, file, old, new, line):
+    root = _fleet_copy(tmp_path, file, old, new)
+    config, secret_keys = read_stack_file("prod-us", root)
+    with pytest.raises(ConfigError) as err:
+        parse_engine_config(config, stack="prod-us", secret_keys=secret_keys, root=root)
+    assert err.value.problems == [line]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "line"), [
+    ("Pulumi.prod-eu.yaml", "  llm-fleet:fleet: prod\n", "  llm-fleet:fleet: prod\n\tllm-fleet:x: 1\n",
+     "promote refused: stack error: Pulumi.prod-eu.yaml line 5 column 1: not valid YAML (while scanning for the next "
+     "token found character '\\t' that cannot start any token); check the indentation and quoting there"),
+    ("Pulumi.staging.yaml", "      maxNodes: 4\n", "      maxNodes: 4\n      maxNodes: 8\n",
+     "promote refused: stack error: Pulumi.staging.yaml: llm-fleet:nodePools[0].maxNodes: given twice in one "
+     "mapping, on lines 16 and 17; YAML keeps only the last, so the value on line 16 is silently lost; remove one of "
+     "them"),
+])
+def test_promote_refuses_a_broken_stack_file_in_one_line_and_writes_nothing(tmp_path, capsys, file, old, new, line):
+    # Before: ruamel.yaml's ScannerError or DuplicateKeyError as a 60-line traceback (the file was read for its round
+    # trip without the checks `plan` makes).
+    from infra.cli import main
+
+    root = _fleet_copy(tmp_path, file, old, new)
+    before = {f.name: f.read_text() for f in root.glob("*.yaml")}
+    code = main(["promote", "staging", "prod", "--dry-run", "-C", str(root)])
+    assert code == 2 and capsys.readouterr().err.splitlines() == [line]
+    assert {f.name: f.read_text() for f in root.glob("*.yaml")} == before
 
 
 def test_a_gated_model_without_a_token_gets_a_note_and_with_one_none(tmp_path):

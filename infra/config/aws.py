@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from infra.config.artifacts import Charts
 from infra.config.base import ConfigModel
 from infra.config.budget import Budget
+from infra.config.cloud_regions import AWS_REGIONS, known_region
 from infra.config.networks import ipv4_network
 
 
@@ -62,7 +63,7 @@ class Aws(ConfigModel):
         if not re.fullmatch(r"[a-z]{2}-[a-z]+-[0-9]", value) or value.startswith(("cn-", "us-gov-")):
             raise ValueError("allowed: a commercial AWS region such as us-east-1; GovCloud and China need other "
                              "ARNs, not supported")
-        return value
+        return known_region(value, "AWS", AWS_REGIONS, "us-east-1, eu-west-1")
 
     @model_validator(mode="after")
     def _network(self) -> Aws:

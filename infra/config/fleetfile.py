@@ -55,8 +55,18 @@ def read_fleet(fleet: str, root: Path, region_file: str | None = None) -> dict[s
         where = f" (in {region_file})" if region_file else ""
         raise ConfigError([f"config error: {NAMESPACE}:fleet = {fleet!r}: no file {path.name} in {root.resolve()}"
                            f"{where}; add it (the fleet's shared keys) or drop {NAMESPACE}:fleet"])
-    config = read_stack_yaml(path)
-    return {k if ":" in k else f"{NAMESPACE}:{k}": v for k, v in config.items()}
+    config = {k if ":" in k else f"{NAMESPACE}:{k}": v for k, v in read_stack_yaml(path).items()}
+    if not config:  # else each region would be refused for a missing tier, naming its own file
+        raise ConfigError([f"config error: {path.name}: holds no settings (it is empty, has only comments, or lacks "
+                           "the `config:` line); allowed: a `config:` block of the fleet's shared keys (tier, "
+                           "regions, models, …); start from a copy of examples/fleet/Fleet.prod.yaml"])
+    tier = config.get(f"{NAMESPACE}:tier")
+    if fleet in ("dev", "staging", "prod") and tier is not None and tier != fleet:
+        # `plan --tier prod` and `promote staging prod` name the fleet by the tier it is meant to be.
+        raise ConfigError([f"config error: {NAMESPACE}:tier = {tier!r} in {path.name}: fleet {fleet!r} would run "
+                           f"{tier}'s defaults in every region (capacity, protect, budget rules); allowed: "
+                           f"{fleet!r} for a fleet named {fleet}; set tier: {fleet}, or rename the fleet"])
+    return config
 
 
 def fleet_regions(fleet: str, root: Path) -> list[dict[str, Any]]:

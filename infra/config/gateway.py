@@ -10,7 +10,7 @@ keys are refused outside dev by infra/config/secrets.py like any secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 from gateway.spec import FailoverPolicy
 from infra.config.base import NAMESPACE, TIER_DEFAULT, ConfigModel, Name
 from infra.config.context import stack_context, with_defaults
+from infra.config.messages import nearest
 
 _DEFAULT_POLICY = FailoverPolicy()
 DEFAULT_REQUEST_TIMEOUT_S = _DEFAULT_POLICY.request_timeout_s
@@ -211,6 +212,38 @@ def api_key_refs(raw: Mapping[str, Any]) -> dict[str, str]:
             if API_KEY_REF.match(ref):
                 refs.setdefault(ref.split(":", 1)[1], f"models[{i}].{path}")
     return refs
+
+
+def dangling_key_problems(raw: Mapping[str, Any], documented: Collection[str]) -> list[str]:
+    """A backend's `apiKey` naming a key the stack lacks while the stack holds a key nothing names (renamed on one
+    side only, or written without the namespace): one line joining the two, instead of an "unknown key" for the
+    orphan that hides what names it. [] when every named key exists or no orphan is close to it."""
+    orphans = [k for k in raw if k not in documented and k not in api_key_refs(raw)]
+    problems = []
+    models = raw.get("models")
+    for i, entry in enumerate(models if isinstance(models, list) else []):
+        fallbacks = entry.get("fallbacks") if isinstance(entry, Mapping) else None
+        peers = {j: f.get("peer") for j, f in enumerate(fallbacks if isinstance(fallbacks, list) else [])
+                 if isinstance(f, Mapping) and "peer" in f}
+        for path, ref in _referenced(entry):
+            name = ref.split(":", 1)[1] if API_KEY_REF.match(ref) else ref
+            if API_KEY_REF.match(ref) and name in raw:
+                continue
+            orphan = name if name in orphans else nearest(name, orphans)
+            if orphan is None:
+                continue
+            peer = next((p for j, p in peers.items() if path == f"fallbacks[{j}].apiKey"), None)
+            if peer is not None:  # added from the fleet's regions: the user wrote only the key
+                problems.append(f"{orphan}: not a key of this stack; the gateway calls peer region {peer} with the "
+                                f"key {NAMESPACE}:{name}, which the stack lacks; rename {orphan} to {name}")
+            elif orphan == name:
+                problems.append(f"models[{i}].{path} = {ref!r}: allowed: the config key of a Pulumi secret with "
+                                f"its namespace; did you mean apiKey: {NAMESPACE}:{name}?")
+            else:
+                problems.append(f"models[{i}].{path} = {ref!r}: the stack has no key {name}, and its key {orphan} "
+                                f"is named by nothing; did you mean apiKey: {NAMESPACE}:{orphan}? (or rename "
+                                f"{orphan} to {name})")
+    return problems
 
 
 def take_backend_keys(data: dict[str, Any]) -> dict[str, Any]:

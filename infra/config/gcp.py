@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from infra.config.base import ConfigModel, ReleaseChannel
 from infra.config.budget import Budget
+from infra.config.cloud_regions import GCP_REGIONS, known_region
 from infra.config.context import stack_context, with_defaults
 from infra.config.networks import ipv4_network, overlap_problems
 
@@ -68,6 +69,11 @@ class Gcp(ConfigModel):
                 raise ValueError(f"zones={self.zones}: zone {zone!r} is not a zone of region {self.region!r}; "
                                  f"allowed: zones of {self.region} (e.g. {self.region}-a)")
         return self
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return known_region(value, "GCP", GCP_REGIONS, "us-central1, europe-west4")
 
     @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "proxy_only_subnet_cidr")
     @classmethod

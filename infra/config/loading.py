@@ -7,6 +7,7 @@ context the blocks' defaults are read from, the decoding of the engine's values 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from infra.config.checks import cross_checks
 from infra.config.context import StackContext
 from infra.config.existing import EXISTING_PRESETS
 from infra.config.fleetfile import placement_problems, read_fleet
-from infra.config.messages import plain
+from infra.config.gateway import dangling_key_problems
+from infra.config.messages import nearest, plain
 from infra.config.peers import add_peers, artifact_drift
 from infra.config.secrets import plaintext_secret_problems, provider_plaintext_problems
 from infra.config.stack import StackConfig
@@ -57,6 +59,14 @@ def _describe(error: Mapping[str, Any]) -> str:
                  path, is_key="[key]" in error["loc"])
 
 
+def _without_knock_on_missing(errors: list[Any]) -> list[Any]:
+    """`replicas: {maximum: 4}` is one mistake: drop "max: missing" where an unknown key beside it is its misspelling
+    (its own line already says "did you mean max?")."""
+    unknown = [(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"]
+    return [e for e in errors if not (e["type"] == "missing" and any(
+        parent == tuple(e["loc"][:-1]) and nearest(key, [str(e["loc"][-1])]) for parent, key in unknown))]
+
+
 def _validation_context(data: Mapping[str, Any]) -> StackContext:
     """The stack-wide facts the blocks' defaults are read from; `data["tier"]` is known to be a tier."""
     cloud = data.get("cloud", "gke")
@@ -81,10 +91,14 @@ def parse_stack_config(raw: Mapping[str, Any], source: str | None = None) -> Sta
     if structural:
         raise _lines(structural, source)
     data = json.loads(json.dumps(raw))  # a copy, and proof the input is plain data
+    # A backend's key renamed on one side only: the line that joins both sides, alone (not an "unknown key").
+    dangling = dangling_key_problems(data, [f.alias or name for name, f in StackConfig.model_fields.items()])
+    if dangling:
+        raise _lines(dangling, source)
     try:
         cfg = StackConfig.model_validate(data, context=_validation_context(data))
     except ValidationError as e:
-        raise _lines([_describe(err) for err in e.errors()], source) from None
+        raise _lines([_describe(err) for err in _without_knock_on_missing(e.errors())], source) from None
     problems = cross_checks(cfg)
     if problems:
         raise _lines(problems, source)
@@ -92,7 +106,10 @@ def parse_stack_config(raw: Mapping[str, Any], source: str | None = None) -> Sta
 
 
 def _decode(value: str) -> Any:
-    # Pulumi hands structured config to the program as JSON text and scalars as plain text.
+    # Pulumi hands structured config to the program as JSON text and scalars as plain text; a key left empty in the
+    # file (`llm-fleet:nodePools:` with nothing under it) arrives as `null`, shown as "(empty)" like a nested one.
+    if value == "null":
+        return None
     if value[:1] in "[{":
         try:
             return json.loads(value)
@@ -149,6 +166,7 @@ def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
     With `secret_keys` (the engine's, `llm-fleet:<key>`), a secret-looking value in any other key is refused
     outside dev (warned about in dev: `config_warnings`)."""
     source = f"Pulumi.{stack}.yaml" if stack else None
+    own = set(values)
     values = merge_fleet(values, stack, root or Path.cwd())
     documented = [f.alias or name for name, f in StackConfig.model_fields.items()]
     misspelt = namespace_problems(list(values), documented)
@@ -166,4 +184,29 @@ def parse_engine_config(values: Mapping[str, Any], stack: str | None = None,
             where = f" (in {source})" if source else ""
             raise ConfigError([*(_lines(exposed, source).problems if exposed else []),
                                *(f"config error: {p}{where}" for p in providers)])
-    return parse_stack_config(raw, source)
+    try:
+        return parse_stack_config(raw, source)
+    except ConfigError as e:
+        raise ConfigError(_in_fleet_file(e.problems, values, own, stack)) from None
+
+
+def _in_fleet_file(problems: list[str], values: Mapping[str, Any], own: Collection[str],
+                   stack: str | None) -> list[str]:
+    """A region's line about a key its fleet file holds names that file (where the fix goes), not only the region's;
+    a peer fallback's URL refused as its region's gateway URL is said once, at `regions[i].gateway`."""
+    fleet = values.get(f"{NAMESPACE}:fleet")
+    if fleet is None or not stack:
+        return problems
+    shared = {k.split(":", 1)[1] for k in values if k not in own}  # the keys the fleet file added
+    region_file, fleet_file = f"Pulumi.{stack}.yaml", f"Fleet.{fleet}.yaml"
+    gateways = set(re.findall(rf"config error: {NAMESPACE}:regions\[\d+\]\.gateway = ('[^']*')", "\n".join(problems)))
+    out = []
+    for line in problems:
+        copied = re.match(rf"config error: {NAMESPACE}:models\[\d+\]\.fallbacks\[\d+\]\.url = ('[^']*')", line)
+        if copied and copied[1] in gateways:
+            continue
+        key = re.match(rf"config error: {NAMESPACE}:([A-Za-z]+)", line)
+        if key and key[1] in shared and line.endswith(f" (in {region_file})"):
+            line = line.removesuffix(f" (in {region_file})") + f" (in {fleet_file}, read by {region_file})"
+        out.append(line)
+    return out

@@ -105,6 +105,12 @@ def add_peers(values: Mapping[str, Any], stack: str, fleet_file: str, root: Path
     if not isinstance(regions, list) or not isinstance(models, list):
         return dict(values)  # the schema reports a missing or malformed list
     stacks = [r.get("stack") for r in regions if isinstance(r, Mapping)]
+    # A region listed twice would be its own peer and double every cost and quota of --tier: refused at the list.
+    twice = [f"config error: {NAMESPACE}:regions[{i}].stack = {s!r}: listed twice in {fleet_file} (also "
+             f"regions[{stacks.index(s)}]); allowed: each region stack once; remove one of them"
+             for i, s in enumerate(stacks) if s in stacks[:i]]
+    if twice:
+        raise ConfigError(twice[:1])
     if stack not in stacks:
         raise ConfigError([f"config error: {NAMESPACE}:regions: stack {stack!r} is in fleet {fleet_file} (its "
                            f"{NAMESPACE}:fleet) but not in its regions ({', '.join(map(str, stacks))}); add "

@@ -106,7 +106,12 @@ class NodePool(ConfigModel):
     def _shape(self, info: ValidationInfo) -> NodePool:
         cloud = cloud_of(info)
         if self.min_nodes > self.max_nodes:
-            raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}")
+            context = stack_context(info)
+            default = " (the tier's minNodes, where not set)" \
+                if context is not None and context.profile.min_nodes == self.min_nodes else ""
+            raise ValueError(f"minNodes={self.min_nodes} is above maxNodes={self.max_nodes}{default}; allowed: "
+                             f"maxNodes of minNodes or more; set maxNodes: {self.min_nodes} or minNodes: "
+                             f"{self.max_nodes}")
         if self.capacity == "reservation" and not self.reservation:
             raise ValueError("capacity 'reservation' needs `reservation: <reservation name>`")
         if self.reservation is not None and self.capacity != "reservation":

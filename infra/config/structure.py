@@ -30,20 +30,29 @@ def namespace_problems(keys: list[str], documented: list[str]) -> list[str]:
         namespace, _, name = key.partition(":")
         if not name or namespace == NAMESPACE or namespace in _PROVIDER_NAMESPACES:
             continue
-        if difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() < 0.75:
+        # A namespace close to ours, or any other project's holding one of our keys (a block pasted from another
+        # project's stack file: `acme-llm:budget`); a provider's own keys are skipped above.
+        if difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() < 0.75 and name not in documented:
             continue
         meant = name if name in documented else nearest(name, documented) or name
-        problems.append(f"{key}: namespace {namespace!r} is not this project's; the key is ignored, so its "
-                        f"setting would silently fall back to the default; rename it to {NAMESPACE}:{meant}")
+        problems.append(f"{key}: namespace {namespace!r} is not this project's ({NAMESPACE}, Pulumi.yaml's name); "
+                        f"the key is ignored, so its setting would silently fall back to the default; rename it to "
+                        f"{NAMESPACE}:{meant}")
     return problems
 
 
 def structure_problems(raw: Mapping[str, Any]) -> list[str]:
     """The tier, the cloud and its platform block; [] when they are sound. Lines without the namespace prefix."""
     tier = raw.get("tier")
+    if not raw:
+        return ["tier: missing, as is every other key: the file holds no settings (it is empty, has only comments, "
+                "or lacks the `config:` line); allowed: a `config:` block of llm-fleet:<key> entries, at least tier, "
+                "cloud and its platform block; start from a copy of Pulumi.dev.yaml"]
     if tier not in ("dev", "staging", "prod"):
         shown = ": missing;" if tier is None else f" = {tier!r}:"
-        return [f"tier{shown} allowed: 'dev', 'staging' or 'prod'"]
+        meant = nearest(str(tier), ["dev", "staging", "prod"]) if tier is not None else None
+        hint = f"; did you mean tier: {meant}?" if meant else ""
+        return [f"tier{shown} allowed: 'dev', 'staging' or 'prod'{hint}"]
     cloud = raw.get("cloud", "gke")
     if cloud not in CLOUDS:
         meant = _CLOUD_ALIASES.get(str(cloud).lower()) or nearest(str(cloud), list(CLOUDS))
