@@ -79,7 +79,11 @@ def test_without_a_zone_the_address_is_still_reserved_and_the_record_is_left_to_
 
 
 def test_outside_prod_the_address_is_not_protected(fleet_copy):
-    edit(fleet_copy / "Fleet.prod.yaml", "llm-fleet:tier: prod", "llm-fleet:tier: staging")
+    # The same regions as a staging fleet (a fleet named prod must be on prod: the config refuses otherwise).
+    (fleet_copy / "Fleet.prod.yaml").rename(fleet_copy / "Fleet.trial.yaml")
+    edit(fleet_copy / "Fleet.trial.yaml", "llm-fleet:tier: prod", "llm-fleet:tier: staging")
+    for region in ("us", "eu", "asia"):
+        edit(fleet_copy / f"Pulumi.prod-{region}.yaml", "llm-fleet:fleet: prod", "llm-fleet:fleet: trial")
     assert not _only(run_plan("prod-eu", fleet_copy), ADDRESS).protect
 
 

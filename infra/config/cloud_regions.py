@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from infra.config.messages import nearest
 
-# Google Cloud's regions as listed at cloud.google.com/workload-manager/docs/evaluate/locations and
+# Google Cloud's regions as listed at cloud.google.com/workload-manager/docs/evaluate/locations,
 # docs.cloud.google.com/kubernetes-engine/distributed-cloud/bare-metal/docs/reference/supported-regions-on-prem-api
-# (read 2026-11-30); africa-south1 (Johannesburg) from Rubrik's GcpCloudAccountRegion enum. A region GCP opens
-# later is added here.
+# and docs.cloud.google.com/infrastructure-manager/docs/locations (asia-southeast3, Bangkok) (read 2026-11-30);
+# africa-south1 (Johannesburg) from Rubrik's GcpCloudAccountRegion enum. A region GCP opens later is added here:
+# the error says so, as a real region refused is worse than a typo caught.
 GCP_REGIONS = (
     "africa-south1",
     "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2",
-    "asia-southeast1", "asia-southeast2", "australia-southeast1", "australia-southeast2",
+    "asia-southeast1", "asia-southeast2", "asia-southeast3", "australia-southeast1", "australia-southeast2",
     "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west2",
     "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10", "europe-west12",
     "me-central1", "me-central2", "me-west1",
@@ -40,4 +41,5 @@ def known_region(value: str, cloud: str, regions: tuple[str, ...], examples: str
         return value
     meant = nearest(value, list(regions))
     hint = f"; did you mean {meant}?" if meant else ""
-    raise ValueError(f"not a region {cloud} has; allowed: one of its {len(regions)} regions, e.g. {examples}{hint}")
+    raise ValueError(f"not a region {cloud} has; allowed: one of its {len(regions)} regions, e.g. {examples}{hint} "
+                     "(a region opened since 2026-11-30: add it to infra/config/cloud_regions.py)")

@@ -48,6 +48,10 @@ PATTERN_MEANINGS: dict[str, str] = {
                        "a branch or tag such as 'main' moves, so promotion would not move what was tested",
     r"^[A-Z]{3}$": "a three-letter currency code such as USD or EUR",
     r"^[A-Za-z0-9.-]+:[0-9]{1,5}$": "host:port, e.g. smtp-relay.example.com:587",
+    r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$":
+        "a Cloud DNS managed zone's name: lowercase letters, digits and dashes, starting with a letter, at most 63 "
+        "characters (e.g. acme-internal; not its DNS name)",
+    r"^Z[A-Z0-9]{1,31}$": "a Route 53 hosted zone ID: Z and uppercase letters and digits (e.g. Z0123456789ABCDEFGHIJ)",
 }
 
 _KINDS = {  # what a value of the wrong type should have been
