@@ -96,12 +96,16 @@ def test_an_eks_region_pins_nothing_and_is_told_the_record_is_its_own(fleet_copy
                and "or set aws.peerDnsZoneId" in n for n in plan.notes)
 
 
-def test_an_eks_region_with_a_zone_gets_a_cname_to_the_nlbs_dns_name(fleet_copy):
+def _as_eks_region_with_zone(fleet_copy: Path, zone_id: str) -> None:
     _as_eks_region(fleet_copy)
     path = fleet_copy / "Pulumi.prod-asia.yaml"
     data = yaml.safe_load(path.read_text())
-    data["config"]["llm-fleet:aws"]["peerDnsZoneId"] = "Z0123456789ABCDEFGHIJ"
+    data["config"]["llm-fleet:aws"]["peerDnsZoneId"] = zone_id
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_an_eks_region_with_a_zone_gets_a_cname_to_the_nlbs_dns_name(fleet_copy):
+    _as_eks_region_with_zone(fleet_copy, "Z0123456789ABCDEFGHIJ")
     plan = run_plan("prod-asia", fleet_copy)
     record = _only(plan, ROUTE53)
     # The NLB's name as the Service reports it once the NLB is up (the plan's mock stands for it).
@@ -116,11 +120,7 @@ def test_an_eks_region_with_a_zone_gets_a_cname_to_the_nlbs_dns_name(fleet_copy)
 
 
 def test_a_route53_zone_id_that_is_not_one_is_one_line(fleet_copy):
-    _as_eks_region(fleet_copy)
-    path = fleet_copy / "Pulumi.prod-asia.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["config"]["llm-fleet:aws"]["peerDnsZoneId"] = "internal.acme.example"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _as_eks_region_with_zone(fleet_copy, "internal.acme.example")
     with pytest.raises(ConfigError) as err:
         parse("prod-asia", fleet_copy)
     assert len(err.value.problems) == 1 and "aws.peerDnsZoneId" in err.value.problems[0]
